@@ -1,0 +1,242 @@
+//! Reading untyped JSON/TOML values into typed fields, with the field path in
+//! every error. Shared by the portfolio, market and profile parsers so each
+//! rule ("finite and > 0", "a string", "no unknown keys") is written once.
+
+use crate::error::{CoreError, Result};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use serde_json::{Map, Value};
+
+/// Which error a failed check raises: input data or a risk profile.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Source {
+    Input,
+    Profile,
+}
+
+impl Source {
+    pub fn err(self, field: &str, message: String) -> CoreError {
+        match self {
+            Source::Input => CoreError::invalid(field, message),
+            Source::Profile => CoreError::profile(field, message),
+        }
+    }
+}
+
+/// A short rendering of a value for messages (`got "abc"`, `got 0`).
+pub fn show(v: &Value) -> String {
+    match v {
+        Value::Number(n) => fmt_num(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => format!("{s:?}"),
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "a table".into(),
+    }
+}
+
+/// `0`, `1.5`, `-inf`, `nan`: what a person typed, not `0.0`.
+pub fn fmt_num(x: f64) -> String {
+    if x.is_nan() {
+        "nan".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "inf".into() } else { "-inf".into() }
+    } else if x == x.trunc() && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+pub fn path(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        format!("{parent}.{key}")
+    } else {
+        format!("{parent}.{key:?}")
+    }
+}
+
+/// A table's fields, read by name; `finish` rejects the keys nobody asked for.
+pub struct Fields<'a> {
+    pub at: String,
+    pub src: Source,
+    map: &'a Map<String, Value>,
+    seen: Vec<&'static str>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(v: &'a Value, at: &str, src: Source) -> Result<Self> {
+        match v {
+            Value::Object(map) => Ok(Fields { at: at.to_string(), src, map, seen: Vec::new() }),
+            other => Err(src.err(at, format!("must be a table, got {}", show(other)))),
+        }
+    }
+
+    pub fn path(&self, key: &str) -> String {
+        path(&self.at, key)
+    }
+
+    pub fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.seen.push(key);
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn req(&mut self, key: &'static str) -> Result<&'a Value> {
+        let at = self.path(key);
+        self.get(key).ok_or_else(|| self.src.err(&at, "required".into()))
+    }
+
+    pub fn f64(&mut self, key: &'static str) -> Result<f64> {
+        let v = self.req(key)?;
+        number(v, &self.path(key), self.src)
+    }
+
+    pub fn f64_or(&mut self, key: &'static str, default: f64) -> Result<f64> {
+        match self.get(key) {
+            Some(v) => number(v, &self.path(key), self.src),
+            None => Ok(default),
+        }
+    }
+
+    pub fn opt_f64(&mut self, key: &'static str) -> Result<Option<f64>> {
+        match self.get(key) {
+            Some(v) => number(v, &self.path(key), self.src).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn str(&mut self, key: &'static str) -> Result<&'a str> {
+        let v = self.req(key)?;
+        string(v, &self.path(key), self.src)
+    }
+
+    pub fn opt_str(&mut self, key: &'static str) -> Result<Option<&'a str>> {
+        match self.get(key) {
+            Some(v) => string(v, &self.path(key), self.src).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn opt_bool(&mut self, key: &'static str) -> Result<Option<bool>> {
+        match self.get(key) {
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.src.err(&self.path(key), format!("must be true or false, got {}", show(v)))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every key must have been read: a typo is an error, not a silent default.
+    pub fn finish(self) -> Result<()> {
+        for k in self.map.keys() {
+            if !self.seen.iter().any(|s| s == k) {
+                return Err(self.src.err(&path(&self.at, k), "unknown key".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn number(v: &Value, at: &str, src: Source) -> Result<f64> {
+    match v {
+        Value::Number(n) => n.as_f64().ok_or_else(|| src.err(at, format!("must be a number, got {n}"))),
+        // JSON has no inf/nan; accept the strings Python's json module writes for them so the
+        // finiteness check below, not a type error, reports them.
+        Value::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity" | "nan" | "inf" | "-inf") => {
+            Ok(s.trim_start_matches('-').parse::<f64>().map(|x| if s.starts_with('-') { -x } else { x }).unwrap_or(f64::NAN))
+        }
+        other => Err(src.err(at, format!("must be a number, got {}", show(other)))),
+    }
+}
+
+pub fn string<'a>(v: &'a Value, at: &str, src: Source) -> Result<&'a str> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(src.err(at, format!("must be a string, got {}", show(other)))),
+    }
+}
+
+pub fn array<'a>(v: &'a Value, at: &str, src: Source) -> Result<&'a Vec<Value>> {
+    match v {
+        Value::Array(a) => Ok(a),
+        other => Err(src.err(at, format!("must be an array, got {}", show(other)))),
+    }
+}
+
+pub fn table<'a>(v: &'a Value, at: &str, src: Source) -> Result<&'a Map<String, Value>> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(src.err(at, format!("must be a table, got {}", show(other)))),
+    }
+}
+
+pub fn finite(x: f64, at: &str, src: Source) -> Result<f64> {
+    if x.is_finite() { Ok(x) } else { Err(src.err(at, format!("must be finite, got {}", fmt_num(x)))) }
+}
+
+pub fn positive(x: f64, at: &str, src: Source) -> Result<f64> {
+    if x.is_finite() && x > 0.0 {
+        Ok(x)
+    } else {
+        Err(src.err(at, format!("must be > 0, got {}", fmt_num(x))))
+    }
+}
+
+pub fn non_negative(x: f64, at: &str, src: Source) -> Result<f64> {
+    if x.is_finite() && x >= 0.0 {
+        Ok(x)
+    } else {
+        Err(src.err(at, format!("must be >= 0, got {}", fmt_num(x))))
+    }
+}
+
+/// ISO-8601 to seconds since the epoch (UTC). A zone or offset is honoured,
+/// none means UTC, a bare date is midnight UTC; sub-second precision is kept.
+pub fn parse_time(s: &str, at: &str) -> Result<f64> {
+    let t = s.trim();
+    let secs = |dt: NaiveDateTime| {
+        let u = dt.and_utc();
+        u.timestamp() as f64 + f64::from(u.timestamp_subsec_nanos()) * 1e-9
+    };
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(secs(dt.naive_utc()));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z"] {
+        if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
+            return Ok(secs(dt.naive_utc()));
+        }
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(t, fmt) {
+            return Ok(secs(dt));
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(secs(d.and_hms_opt(0, 0, 0).expect("midnight exists")));
+    }
+    Err(CoreError::invalid(at, format!("must be an ISO-8601 time, got {s:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        let z = parse_time("2026-11-24T00:00:00Z", "t").unwrap();
+        assert_eq!(parse_time("2026-11-24T00:00:00", "t").unwrap(), z);
+        assert_eq!(parse_time("2026-11-24", "t").unwrap(), z);
+        assert_eq!(parse_time("2026-11-24T02:00:00+02:00", "t").unwrap(), z);
+        assert_eq!(parse_time("2026-11-24T00:00:00.5Z", "t").unwrap(), z + 0.5);
+        assert_eq!(z, 1_795_478_400.0);
+        let e = parse_time("24/11/2026", "market.time").unwrap_err();
+        assert_eq!(e.to_string(), "market.time: must be an ISO-8601 time, got \"24/11/2026\"");
+    }
+
+    #[test]
+    fn numbers_print_as_typed() {
+        assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(fmt_num(-1.5), "-1.5");
+        assert_eq!(fmt_num(f64::NAN), "nan");
+    }
+}

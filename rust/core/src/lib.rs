@@ -1,0 +1,35 @@
+//! pmengine-core: a portfolio-margin engine for crypto accounts, in pure Rust.
+//!
+//! The model is METHODOLOGY.md: scenario grids per risk group netted across
+//! spot, loans, linear and inverse futures and options; cross-group offsets;
+//! systemic scenarios; add-ons; tiered collateral; uniMMR and status.
+//!
+//! ```
+//! use pmengine_core::{Engine, Market, Portfolio, RiskParams};
+//! let engine = Engine::new(RiskParams::default_profile());
+//! let portfolio = Portfolio::from_json_str(r#"{"balances": {"BTC": 1, "USDT": 1000},
+//!   "positions": [{"type": "linear", "symbol": "BTCUSDT", "underlying": "BTC", "qty": -1, "entry_price": 60000}]}"#).unwrap();
+//! let market = Market::from_json_str(r#"{"time": "2026-11-24T00:00:00Z", "prices": {"BTC": 60000, "USDT": 1}}"#).unwrap();
+//! let r = engine.margin(&portfolio, &market).unwrap();
+//! assert_eq!(r.maintenance_margin, 300.0); // the basis add-on: 0.5 % of 60,000
+//! ```
+
+pub mod addons;
+pub mod collateral;
+pub mod engine;
+pub mod error;
+pub mod grid;
+pub mod input;
+pub mod market;
+pub mod offsets;
+pub mod params;
+pub mod portfolio;
+pub mod pricing;
+pub mod result;
+
+pub use engine::{Book, Engine};
+pub use error::{CoreError, Result};
+pub use market::Market;
+pub use params::RiskParams;
+pub use portfolio::{ClassicTerms, OptionKind, Portfolio, Position};
+pub use result::{GroupResult, MarginResult};

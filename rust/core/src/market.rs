@@ -1,0 +1,96 @@
+//! A market snapshot: index prices, contract marks and implied vols at a time.
+
+use crate::error::{CoreError, Result};
+use crate::input::{number, parse_time, path, positive, table, Fields, Source};
+use serde_json::Value;
+use std::collections::HashMap;
+
+const I: Source = Source::Input;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Market {
+    /// Seconds since the epoch, UTC.
+    pub time: f64,
+    /// Index price per asset, USD.
+    pub prices: HashMap<String, f64>,
+    /// Mark per contract symbol, in the contract's quote units.
+    pub marks: HashMap<String, f64>,
+    /// Implied vol per option symbol, or per underlying as a fallback.
+    pub vols: HashMap<String, f64>,
+}
+
+impl Market {
+    pub fn new(time: f64) -> Self {
+        Market { time, ..Default::default() }
+    }
+
+    pub fn from_json_str(text: &str) -> Result<Self> {
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| CoreError::invalid("market", format!("not valid JSON: {e}")))?;
+        Self::from_value(&v)
+    }
+
+    /// Parse the market JSON of METHODOLOGY.md §8; every number is checked
+    /// (finite and > 0) whether or not an account uses it.
+    pub fn from_value(v: &Value) -> Result<Self> {
+        let mut f = Fields::new(v, "market", I)?;
+        let time = match f.req("time")? {
+            Value::String(s) => parse_time(s, "market.time")?,
+            other => return Err(CoreError::invalid("market.time", format!("must be an ISO-8601 time, got {}", crate::input::show(other)))),
+        };
+        let mut m = Market::new(time);
+        for (key, dest) in [("prices", &mut m.prices), ("marks", &mut m.marks), ("vols", &mut m.vols)] {
+            if let Some(t) = f.get(key) {
+                let at = path("market", key);
+                for (k, x) in table(t, &at, I)? {
+                    let kat = path(&at, k);
+                    dest.insert(k.clone(), positive(number(x, &kat, I)?, &kat, I)?);
+                }
+            }
+        }
+        f.finish()?;
+        Ok(m)
+    }
+
+    pub fn set_price(&mut self, asset: &str, price: f64) -> Result<()> {
+        self.prices.insert(asset.to_string(), positive(price, &path("market.prices", asset), I)?);
+        Ok(())
+    }
+
+    pub fn set_mark(&mut self, symbol: &str, mark: f64) -> Result<()> {
+        self.marks.insert(symbol.to_string(), positive(mark, &path("market.marks", symbol), I)?);
+        Ok(())
+    }
+
+    pub fn set_vol(&mut self, key: &str, vol: f64) -> Result<()> {
+        self.vols.insert(key.to_string(), positive(vol, &path("market.vols", key), I)?);
+        Ok(())
+    }
+
+    /// The index price of `asset`, or a `MissingMarketData` error naming `field`.
+    pub fn price(&self, asset: &str, field: &str) -> Result<f64> {
+        self.prices
+            .get(asset)
+            .copied()
+            .ok_or_else(|| CoreError::missing(field, format!("no price for {asset} in market.prices")))
+    }
+
+    /// An option's vol: its own symbol's, else its underlying's.
+    pub fn vol(&self, symbol: &str, underlying: &str, field: &str) -> Result<f64> {
+        self.vols.get(symbol).or_else(|| self.vols.get(underlying)).copied().ok_or_else(|| {
+            CoreError::missing(field, format!("no vol for {symbol} or {underlying} in market.vols"))
+        })
+    }
+
+    pub fn to_value(&self) -> Value {
+        let t = chrono::DateTime::from_timestamp(self.time.floor() as i64, ((self.time - self.time.floor()) * 1e9) as u32)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_default();
+        let obj = |m: &HashMap<String, f64>| {
+            let mut keys: Vec<_> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), Value::from(m[k]))).collect())
+        };
+        serde_json::json!({"time": t, "prices": obj(&self.prices), "marks": obj(&self.marks), "vols": obj(&self.vols)})
+    }
+}

@@ -1,0 +1,287 @@
+//! Accounts: wallet balances and positions (linear and inverse futures and
+//! perpetuals, European options), and their JSON format (METHODOLOGY.md §8).
+
+use crate::error::{CoreError, Result};
+use crate::input::{finite, number, parse_time, path, positive, show, table, Fields, Source};
+use serde_json::{Map, Value};
+
+const I: Source = Source::Input;
+pub const DEFAULT_SETTLE: &str = "USDT";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionKind {
+    Call,
+    Put,
+}
+
+impl OptionKind {
+    pub fn parse(s: &str, at: &str) -> Result<Self> {
+        match s {
+            "call" => Ok(OptionKind::Call),
+            "put" => Ok(OptionKind::Put),
+            _ => Err(CoreError::invalid(at, format!("must be \"call\" or \"put\", got {s:?}"))),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptionKind::Call => "call",
+            OptionKind::Put => "put",
+        }
+    }
+}
+
+/// One position. Quantities are signed: positive long, negative short.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Position {
+    /// USDⓈ-margined future or perpetual: `qty` in base units, prices in settle units.
+    Linear { symbol: String, underlying: String, settle: String, qty: f64, entry_price: f64, classic: ClassicTerms },
+    /// Coin-margined future or perpetual: `contracts` of `contract_size` USD, settled in the underlying.
+    Inverse { symbol: String, underlying: String, contract_size: f64, contracts: f64, entry_price: f64, classic: ClassicTerms },
+    /// European option on `underlying`, `qty` in underlying units, premium in settle units.
+    Option { symbol: String, underlying: String, settle: String, kind: OptionKind, strike: f64, expiry: f64, qty: f64 },
+}
+
+/// Terms that only classic (isolated / cross) margin reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClassicTerms {
+    /// Margin posted to an isolated position (settle units); `None`: cross.
+    pub isolated_margin: Option<f64>,
+    pub leverage: Option<f64>,
+}
+
+impl Position {
+    pub fn symbol(&self) -> &str {
+        match self {
+            Position::Linear { symbol, .. } | Position::Inverse { symbol, .. } | Position::Option { symbol, .. } => symbol,
+        }
+    }
+    pub fn underlying(&self) -> &str {
+        match self {
+            Position::Linear { underlying, .. }
+            | Position::Inverse { underlying, .. }
+            | Position::Option { underlying, .. } => underlying,
+        }
+    }
+    /// The asset its P&L or premium settles in.
+    pub fn settle(&self) -> &str {
+        match self {
+            Position::Linear { settle, .. } | Position::Option { settle, .. } => settle,
+            Position::Inverse { underlying, .. } => underlying,
+        }
+    }
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Position::Linear { .. } => "linear",
+            Position::Inverse { .. } => "inverse",
+            Position::Option { .. } => "option",
+        }
+    }
+}
+
+/// Account facts the eligibility rules read (METHODOLOGY.md §6).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountInfo {
+    pub raw: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Portfolio {
+    /// Wallet quantity per asset, in order; negative = a loan (interest included).
+    pub balances: Vec<(String, f64)>,
+    pub positions: Vec<Position>,
+    pub account: AccountInfo,
+}
+
+impl Portfolio {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn from_json_str(text: &str) -> Result<Self> {
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| CoreError::invalid("portfolio", format!("not valid JSON: {e}")))?;
+        Self::from_value(&v)
+    }
+
+    pub fn from_value(v: &Value) -> Result<Self> {
+        let mut f = Fields::new(v, "", I)?;
+        let mut p = Portfolio::new();
+        if let Some(b) = f.get("balances") {
+            for (asset, q) in table(b, "balances", I)? {
+                let at = path("balances", asset);
+                p.add_balance(asset, number(q, &at, I)?)?;
+            }
+        }
+        if let Some(ps) = f.get("positions") {
+            let arr = match ps {
+                Value::Array(a) => a,
+                other => return Err(CoreError::invalid("positions", format!("must be an array, got {}", show(other)))),
+            };
+            for (i, pv) in arr.iter().enumerate() {
+                let pos = parse_position(pv, &format!("positions[{i}]"))?;
+                p.positions.push(pos);
+            }
+        }
+        if let Some(a) = f.get("account") {
+            p.account.raw = table(a, "account", I)?.clone();
+        }
+        f.finish()?;
+        Ok(p)
+    }
+
+    /// Add to the wallet balance of `asset` (a negative quantity is a loan).
+    pub fn add_balance(&mut self, asset: &str, qty: f64) -> Result<()> {
+        let qty = finite(qty, &path("balances", asset), I)?;
+        match self.balances.iter_mut().find(|(a, _)| a == asset) {
+            Some((_, q)) => *q += qty,
+            None => self.balances.push((asset.to_string(), qty)),
+        }
+        Ok(())
+    }
+
+    /// Add a position after checking it; errors name `positions[i]`.
+    pub fn add_position(&mut self, pos: Position) -> Result<()> {
+        validate(&pos, &format!("positions[{}]", self.positions.len()))?;
+        self.positions.push(pos);
+        Ok(())
+    }
+
+    pub fn to_value(&self) -> Value {
+        let balances: Map<String, Value> = self.balances.iter().map(|(a, q)| (a.clone(), Value::from(*q))).collect();
+        let positions: Vec<Value> = self.positions.iter().map(position_value).collect();
+        let mut out = serde_json::json!({"balances": balances, "positions": positions});
+        if !self.account.raw.is_empty() {
+            out["account"] = Value::Object(self.account.raw.clone());
+        }
+        out
+    }
+}
+
+fn position_value(p: &Position) -> Value {
+    let mut v = match p {
+        Position::Linear { symbol, underlying, settle, qty, entry_price, .. } => serde_json::json!({
+            "type": "linear", "symbol": symbol, "underlying": underlying, "settle": settle,
+            "qty": qty, "entry_price": entry_price}),
+        Position::Inverse { symbol, underlying, contract_size, contracts, entry_price, .. } => serde_json::json!({
+            "type": "inverse", "symbol": symbol, "underlying": underlying, "contract_size": contract_size,
+            "contracts": contracts, "entry_price": entry_price}),
+        Position::Option { symbol, underlying, settle, kind, strike, expiry, qty } => {
+            let t = chrono::DateTime::from_timestamp(expiry.floor() as i64, ((expiry - expiry.floor()) * 1e9) as u32)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .unwrap_or_default();
+            serde_json::json!({
+                "type": "option", "symbol": symbol, "underlying": underlying, "settle": settle,
+                "kind": kind.as_str(), "strike": strike, "expiry": t, "qty": qty})
+        }
+    };
+    if let Position::Linear { classic, .. } | Position::Inverse { classic, .. } = p {
+        if let Some(m) = classic.isolated_margin {
+            v["isolated_margin"] = m.into();
+        }
+        if let Some(l) = classic.leverage {
+            v["leverage"] = l.into();
+        }
+    }
+    v
+}
+
+fn parse_position(v: &Value, at: &str) -> Result<Position> {
+    let mut f = Fields::new(v, at, I)?;
+    let ty = f.str("type")?;
+    let symbol = f.str("symbol")?.to_string();
+    let underlying = f.str("underlying")?.to_string();
+    let settle = f.opt_str("settle")?;
+    let pos = match ty {
+        "linear" => Position::Linear {
+            symbol,
+            underlying,
+            settle: settle.unwrap_or(DEFAULT_SETTLE).to_string(),
+            qty: f.f64("qty")?,
+            entry_price: f.f64("entry_price")?,
+            classic: classic_terms(&mut f)?,
+        },
+        "inverse" => {
+            if let Some(s) = settle {
+                if s != underlying {
+                    return Err(CoreError::invalid(
+                        format!("{at}.settle"),
+                        format!("an inverse contract settles in its underlying {underlying}, got {s:?}"),
+                    ));
+                }
+            }
+            Position::Inverse {
+                symbol,
+                underlying,
+                contract_size: f.f64("contract_size")?,
+                contracts: f.f64("contracts")?,
+                entry_price: f.f64("entry_price")?,
+                classic: classic_terms(&mut f)?,
+            }
+        }
+        "option" => {
+            let kind = OptionKind::parse(f.str("kind")?, &f.path("kind"))?;
+            let expiry = match f.req("expiry")? {
+                Value::String(s) => parse_time(s, &f.path("expiry"))?,
+                o => return Err(CoreError::invalid(f.path("expiry"), format!("must be an ISO-8601 time, got {}", show(o)))),
+            };
+            Position::Option {
+                symbol,
+                underlying,
+                settle: settle.unwrap_or(DEFAULT_SETTLE).to_string(),
+                kind,
+                strike: f.f64("strike")?,
+                expiry,
+                qty: f.f64("qty")?,
+            }
+        }
+        other => {
+            return Err(CoreError::invalid(
+                format!("{at}.type"),
+                format!("must be \"linear\", \"inverse\" or \"option\", got {other:?}"),
+            ))
+        }
+    };
+    f.finish()?;
+    validate(&pos, at)?;
+    Ok(pos)
+}
+
+fn classic_terms(f: &mut Fields) -> Result<ClassicTerms> {
+    let isolated_margin = f.opt_f64("isolated_margin")?;
+    if let Some(m) = isolated_margin {
+        positive(m, &f.path("isolated_margin"), I)?;
+    }
+    let leverage = f.opt_f64("leverage")?;
+    if let Some(l) = leverage {
+        positive(l, &f.path("leverage"), I)?;
+    }
+    Ok(ClassicTerms { isolated_margin, leverage })
+}
+
+/// The checks every position passes, whichever way it was built.
+pub fn validate(p: &Position, at: &str) -> Result<()> {
+    let field = |k: &str| format!("{at}.{k}");
+    if p.symbol().is_empty() {
+        return Err(CoreError::invalid(field("symbol"), "must not be empty"));
+    }
+    if p.underlying().is_empty() {
+        return Err(CoreError::invalid(field("underlying"), "must not be empty"));
+    }
+    match p {
+        Position::Linear { qty, entry_price, .. } => {
+            finite(*qty, &field("qty"), I)?;
+            positive(*entry_price, &field("entry_price"), I)?;
+        }
+        Position::Inverse { contract_size, contracts, entry_price, .. } => {
+            positive(*contract_size, &field("contract_size"), I)?;
+            finite(*contracts, &field("contracts"), I)?;
+            positive(*entry_price, &field("entry_price"), I)?;
+        }
+        Position::Option { strike, expiry, qty, .. } => {
+            positive(*strike, &field("strike"), I)?;
+            finite(*expiry, &field("expiry"), I)?;
+            finite(*qty, &field("qty"), I)?;
+        }
+    }
+    Ok(())
+}
