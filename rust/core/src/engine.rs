@@ -116,7 +116,8 @@ pub struct Book {
 
 impl Engine {
     pub fn new(params: RiskParams) -> Self {
-        let mut tables = vec![GroupTable { grid: Grid::new(&params.default_group), params: params.default_group.clone() }];
+        let mut tables =
+            vec![GroupTable { grid: Grid::new(&params.default_group), params: params.default_group.clone() }];
         let mut table_index = HashMap::new();
         let mut names: Vec<&String> = params.groups.keys().collect();
         names.sort();
@@ -152,7 +153,8 @@ impl Engine {
 
     /// Resolve a portfolio against a market (step 1 of the module doc).
     pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
-        let mut b = BookBuilder { engine: self, book: Book { assets: Vec::new(), groups: Vec::new(), options: Vec::new() } };
+        let mut b =
+            BookBuilder { engine: self, book: Book { assets: Vec::new(), groups: Vec::new(), options: Vec::new() } };
 
         for (asset, qty) in &portfolio.balances {
             let at = crate::input::path("balances", asset);
@@ -204,15 +206,22 @@ impl Engine {
         }
 
         // §3 steps 1–2: spot in use.
-        let spot_long: Vec<f64> =
-            book.groups.iter().map(|g| g.longs.iter().map(|&a| book.assets[a].wallet * book.assets[a].price).sum()).collect();
+        let spot_long: Vec<f64> = book
+            .groups
+            .iter()
+            .map(|g| g.longs.iter().map(|&a| book.assets[a].wallet * book.assets[a].price).sum())
+            .collect();
         let in_use: Vec<f64> = book
             .groups
             .iter()
             .zip(&spot_long)
             .map(|(g, &s)| {
                 let d_rest = g.d_lin + g.d_opt;
-                if d_rest < 0.0 && s > 0.0 { s.min(-d_rest) } else { 0.0 }
+                if d_rest < 0.0 && s > 0.0 {
+                    s.min(-d_rest)
+                } else {
+                    0.0
+                }
             })
             .collect();
 
@@ -226,7 +235,11 @@ impl Engine {
                 let asset = &book.assets[a];
                 if asset.collateral {
                     let free = asset.wallet * asset.price * free_fraction(g);
-                    if stable(g) { free_stable += free } else { free_risky += free }
+                    if stable(g) {
+                        free_stable += free
+                    } else {
+                        free_risky += free
+                    }
                 }
             }
         }
@@ -353,7 +366,12 @@ impl Engine {
             let mut pnl = 0.0;
             for (g, group) in book.groups.iter().enumerate() {
                 let gp = self.group_params(group);
-                let r = s.overrides.iter().find(|(n, _)| *n == group.name).map(|(_, r)| *r).unwrap_or(s.multiple * gp.price_range);
+                let r = s
+                    .overrides
+                    .iter()
+                    .find(|(n, _)| *n == group.name)
+                    .map(|(_, r)| *r)
+                    .unwrap_or(s.multiple * gp.price_range);
                 pnl += scanned_delta[g] * r;
                 for &o in &group.options {
                     let opt = &book.options[o];

@@ -22,9 +22,9 @@ pub struct Grid {
 impl Grid {
     pub fn new(g: &GroupParams) -> Self {
         let n = g.price_points;
-        let returns: Vec<f64> =
-            (0..n).map(|i| g.price_range * (2.0 * i as f64 / (n - 1) as f64 - 1.0)).collect();
-        let extremes = [-1.0, 1.0].map(|s| Scenario { r: s * g.extreme_multiple * g.price_range, v: 0.0, w: g.extreme_cover });
+        let returns: Vec<f64> = (0..n).map(|i| g.price_range * (2.0 * i as f64 / (n - 1) as f64 - 1.0)).collect();
+        let extremes =
+            [-1.0, 1.0].map(|s| Scenario { r: s * g.extreme_multiple * g.price_range, v: 0.0, w: g.extreme_cover });
         let flat = returns.iter().map(|&r| Scenario { r, v: 0.0, w: 1.0 }).chain(extremes).collect();
         let with_vol = returns
             .iter()
@@ -35,7 +35,11 @@ impl Grid {
     }
 
     pub fn scenarios(&self, has_options: bool) -> &[Scenario] {
-        if has_options { &self.with_vol } else { &self.flat }
+        if has_options {
+            &self.with_vol
+        } else {
+            &self.flat
+        }
     }
 }
 

@@ -39,7 +39,11 @@ pub fn fmt_num(x: f64) -> String {
     if x.is_nan() {
         "nan".into()
     } else if x.is_infinite() {
-        if x > 0.0 { "inf".into() } else { "-inf".into() }
+        if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else if x == x.trunc() && x.abs() < 1e15 {
         format!("{}", x as i64)
     } else {
@@ -142,9 +146,11 @@ pub fn number(v: &Value, at: &str, src: Source) -> Result<f64> {
         Value::Number(n) => n.as_f64().ok_or_else(|| src.err(at, format!("must be a number, got {n}"))),
         // JSON has no inf/nan; accept the strings Python's json module writes for them so the
         // finiteness check below, not a type error, reports them.
-        Value::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity" | "nan" | "inf" | "-inf") => {
-            Ok(s.trim_start_matches('-').parse::<f64>().map(|x| if s.starts_with('-') { -x } else { x }).unwrap_or(f64::NAN))
-        }
+        Value::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity" | "nan" | "inf" | "-inf") => Ok(s
+            .trim_start_matches('-')
+            .parse::<f64>()
+            .map(|x| if s.starts_with('-') { -x } else { x })
+            .unwrap_or(f64::NAN)),
         other => Err(src.err(at, format!("must be a number, got {}", show(other)))),
     }
 }
@@ -171,7 +177,11 @@ pub fn table<'a>(v: &'a Value, at: &str, src: Source) -> Result<&'a Map<String, 
 }
 
 pub fn finite(x: f64, at: &str, src: Source) -> Result<f64> {
-    if x.is_finite() { Ok(x) } else { Err(src.err(at, format!("must be finite, got {}", fmt_num(x)))) }
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(src.err(at, format!("must be finite, got {}", fmt_num(x))))
+    }
 }
 
 pub fn positive(x: f64, at: &str, src: Source) -> Result<f64> {

@@ -36,7 +36,12 @@ impl Market {
         let mut f = Fields::new(v, "market", I)?;
         let time = match f.req("time")? {
             Value::String(s) => parse_time(s, "market.time")?,
-            other => return Err(CoreError::invalid("market.time", format!("must be an ISO-8601 time, got {}", crate::input::show(other)))),
+            other => {
+                return Err(CoreError::invalid(
+                    "market.time",
+                    format!("must be an ISO-8601 time, got {}", crate::input::show(other)),
+                ))
+            }
         };
         let mut m = Market::new(time);
         for (key, dest) in [("prices", &mut m.prices), ("marks", &mut m.marks), ("vols", &mut m.vols)] {
@@ -77,15 +82,18 @@ impl Market {
 
     /// An option's vol: its own symbol's, else its underlying's.
     pub fn vol(&self, symbol: &str, underlying: &str, field: &str) -> Result<f64> {
-        self.vols.get(symbol).or_else(|| self.vols.get(underlying)).copied().ok_or_else(|| {
-            CoreError::missing(field, format!("no vol for {symbol} or {underlying} in market.vols"))
-        })
+        self.vols
+            .get(symbol)
+            .or_else(|| self.vols.get(underlying))
+            .copied()
+            .ok_or_else(|| CoreError::missing(field, format!("no vol for {symbol} or {underlying} in market.vols")))
     }
 
     pub fn to_value(&self) -> Value {
-        let t = chrono::DateTime::from_timestamp(self.time.floor() as i64, ((self.time - self.time.floor()) * 1e9) as u32)
-            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-            .unwrap_or_default();
+        let t =
+            chrono::DateTime::from_timestamp(self.time.floor() as i64, ((self.time - self.time.floor()) * 1e9) as u32)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .unwrap_or_default();
         let obj = |m: &HashMap<String, f64>| {
             let mut keys: Vec<_> = m.keys().collect();
             keys.sort();

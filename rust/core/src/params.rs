@@ -176,7 +176,9 @@ impl RiskParams {
         // Groups: "*" first, then each named table over it.
         let groups_v = f.req("groups")?;
         let groups_t = table(groups_v, "groups", P)?;
-        let star = groups_t.get("*").ok_or_else(|| P.err("groups.\"*\"", "required: the parameters of every other group".into()))?;
+        let star = groups_t
+            .get("*")
+            .ok_or_else(|| P.err("groups.\"*\"", "required: the parameters of every other group".into()))?;
         let default_group = parse_group(star, "groups.\"*\"", None)?;
         let mut groups = HashMap::new();
         for (g, gv) in groups_t {
@@ -195,7 +197,8 @@ impl RiskParams {
                     Some(c) => parse_collateral(c, &af.path("collateral"))?,
                     None => Vec::new(),
                 };
-                let borrow = af.opt_f64("borrow_mmr")?.map(|x| non_negative(x, &af.path("borrow_mmr"), P)).transpose()?;
+                let borrow =
+                    af.opt_f64("borrow_mmr")?.map(|x| non_negative(x, &af.path("borrow_mmr"), P)).transpose()?;
                 af.finish()?;
                 assets.insert(a.clone(), AssetParams { group, collateral, borrow_mmr: borrow });
             }
@@ -251,14 +254,17 @@ impl RiskParams {
                             return Err(P.err(&rat, format!("names no group of the profile, got {g:?}")));
                         }
                         if r <= -1.0 {
-                            return Err(P.err(&rat, format!("a move of -100 % or worse is impossible, got {}", fmt_num(r))));
+                            return Err(
+                                P.err(&rat, format!("a move of -100 % or worse is impossible, got {}", fmt_num(r)))
+                            );
                         }
                         overrides.push((g.clone(), r));
                     }
                 }
                 sf.finish()?;
                 // The moved price of every group must stay positive.
-                for (g, gp) in std::iter::once(("*", &default_group)).chain(groups.iter().map(|(k, v)| (k.as_str(), v))) {
+                for (g, gp) in std::iter::once(("*", &default_group)).chain(groups.iter().map(|(k, v)| (k.as_str(), v)))
+                {
                     if multiple * gp.price_range <= -1.0 && !overrides.iter().any(|(o, _)| o == g) {
                         return Err(P.err(
                             &sf_path(&at, "multiple"),
@@ -454,7 +460,11 @@ fn parse_collateral(v: &Value, at: &str) -> Result<Vec<CollateralTier>> {
             if up_to <= prev.up_to {
                 return Err(P.err(
                     &format!("{tat}.up_to"),
-                    format!("tiers must be sorted by increasing up_to, got {} after {}", fmt_num(up_to), fmt_num(prev.up_to)),
+                    format!(
+                        "tiers must be sorted by increasing up_to, got {} after {}",
+                        fmt_num(up_to),
+                        fmt_num(prev.up_to)
+                    ),
                 ));
             }
         }
@@ -476,7 +486,11 @@ fn parse_concentration(v: &Value, at: &str) -> Result<Vec<ConcentrationTier>> {
             if above <= prev.above {
                 return Err(P.err(
                     &format!("{tat}.above"),
-                    format!("tiers must be sorted by increasing above, got {} after {}", fmt_num(above), fmt_num(prev.above)),
+                    format!(
+                        "tiers must be sorted by increasing above, got {} after {}",
+                        fmt_num(above),
+                        fmt_num(prev.above)
+                    ),
                 ));
             }
         }
@@ -498,7 +512,9 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
         let last = i + 1 == arr.len();
         let above = match f.opt_f64("above")? {
             Some(x) if !last => finite_p(x, &format!("{at}.above"))?,
-            Some(_) => return Err(P.err(&format!("{at}.above"), "the last level catches everything: no threshold".into())),
+            Some(_) => {
+                return Err(P.err(&format!("{at}.above"), "the last level catches everything: no threshold".into()))
+            }
             None if last => f64::NEG_INFINITY,
             None => return Err(P.err(&format!("{at}.above"), "required on every level but the last".into())),
         };
@@ -510,7 +526,11 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
             if above >= prev.above {
                 return Err(P.err(
                     &format!("{at}.above"),
-                    format!("levels go from healthiest down: must be < {}, got {}", fmt_num(prev.above), fmt_num(above)),
+                    format!(
+                        "levels go from healthiest down: must be < {}, got {}",
+                        fmt_num(prev.above),
+                        fmt_num(above)
+                    ),
                 ));
             }
         }
@@ -535,14 +555,20 @@ fn parse_brackets(v: &Value, at: &str) -> Result<Vec<Bracket>> {
         let last = i + 1 == arr.len();
         let up_to = match (up_to, last) {
             (None, true) => f64::INFINITY,
-            (None, false) => return Err(P.err(&format!("{bat}.up_to"), "required on every bracket but the last".into())),
+            (None, false) => {
+                return Err(P.err(&format!("{bat}.up_to"), "required on every bracket but the last".into()))
+            }
             (Some(c), _) => positive(c, &format!("{bat}.up_to"), P)?,
         };
         if let Some(prev) = out.last() {
             if up_to <= prev.up_to {
                 return Err(P.err(
                     &format!("{bat}.up_to"),
-                    format!("brackets must be sorted by increasing up_to, got {} after {}", fmt_num(up_to), fmt_num(prev.up_to)),
+                    format!(
+                        "brackets must be sorted by increasing up_to, got {} after {}",
+                        fmt_num(up_to),
+                        fmt_num(prev.up_to)
+                    ),
                 ));
             }
         }
@@ -556,7 +582,9 @@ fn parse_classic(v: &Value) -> Result<ClassicParams> {
     let call = positive(f.f64_or("cross_margin_call", 1.3)?, "classic.cross_margin_call", P)?;
     let liq = positive(f.f64_or("cross_margin_liquidation", 1.1)?, "classic.cross_margin_liquidation", P)?;
     if liq >= call {
-        return Err(P.err("classic.cross_margin_liquidation", format!("must be < cross_margin_call, got {}", fmt_num(liq))));
+        return Err(
+            P.err("classic.cross_margin_liquidation", format!("must be < cross_margin_call, got {}", fmt_num(liq)))
+        );
     }
     let mut brackets = Vec::new();
     if let Some(b) = f.get("brackets") {
@@ -594,7 +622,8 @@ fn parse_eligibility(v: Option<&Value>) -> Result<EligibilityParams> {
     e.min_trading_days = int_p(f.f64_or("min_trading_days", 0.0)?, "eligibility.min_trading_days")?;
     if let Some(j) = f.get("restricted_jurisdictions") {
         for (i, x) in array(j, "eligibility.restricted_jurisdictions", P)?.iter().enumerate() {
-            e.restricted_jurisdictions.push(string(x, &format!("eligibility.restricted_jurisdictions[{i}]"), P)?.to_string());
+            e.restricted_jurisdictions
+                .push(string(x, &format!("eligibility.restricted_jurisdictions[{i}]"), P)?.to_string());
         }
     }
     f.finish()?;

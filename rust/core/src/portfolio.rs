@@ -36,7 +36,14 @@ pub enum Position {
     /// USDⓈ-margined future or perpetual: `qty` in base units, prices in settle units.
     Linear { symbol: String, underlying: String, settle: String, qty: f64, entry_price: f64, classic: ClassicTerms },
     /// Coin-margined future or perpetual: `contracts` of `contract_size` USD, settled in the underlying.
-    Inverse { symbol: String, underlying: String, contract_size: f64, contracts: f64, entry_price: f64, classic: ClassicTerms },
+    Inverse {
+        symbol: String,
+        underlying: String,
+        contract_size: f64,
+        contracts: f64,
+        entry_price: f64,
+        classic: ClassicTerms,
+    },
     /// European option on `underlying`, `qty` in underlying units, premium in settle units.
     Option { symbol: String, underlying: String, settle: String, kind: OptionKind, strike: f64, expiry: f64, qty: f64 },
 }
@@ -52,7 +59,9 @@ pub struct ClassicTerms {
 impl Position {
     pub fn symbol(&self) -> &str {
         match self {
-            Position::Linear { symbol, .. } | Position::Inverse { symbol, .. } | Position::Option { symbol, .. } => symbol,
+            Position::Linear { symbol, .. } | Position::Inverse { symbol, .. } | Position::Option { symbol, .. } => {
+                symbol
+            }
         }
     }
     pub fn underlying(&self) -> &str {
@@ -222,7 +231,12 @@ fn parse_position(v: &Value, at: &str) -> Result<Position> {
             let kind = OptionKind::parse(f.str("kind")?, &f.path("kind"))?;
             let expiry = match f.req("expiry")? {
                 Value::String(s) => parse_time(s, &f.path("expiry"))?,
-                o => return Err(CoreError::invalid(f.path("expiry"), format!("must be an ISO-8601 time, got {}", show(o)))),
+                o => {
+                    return Err(CoreError::invalid(
+                        f.path("expiry"),
+                        format!("must be an ISO-8601 time, got {}", show(o)),
+                    ))
+                }
             };
             Position::Option {
                 symbol,

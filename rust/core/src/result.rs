@@ -41,7 +41,11 @@ pub struct MarginResult {
 
 /// JSON has no infinity: a non-finite ratio is written `null`.
 pub fn finite_or_null(x: f64) -> Value {
-    if x.is_finite() { json!(x) } else { Value::Null }
+    if x.is_finite() {
+        json!(x)
+    } else {
+        Value::Null
+    }
 }
 
 impl GroupResult {

@@ -1,1 +1,25 @@
+//! pmengine._core: PyO3 bindings of pmengine-core. Conversion and error mapping
+//! only; the margin model lives in the core crate.
 
+mod convert;
+mod engine;
+mod errors;
+mod market;
+mod params;
+mod portfolio;
+mod result;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("DEFAULT_PROFILE_TOML", pmengine_core::params::DEFAULT_PROFILE_TOML)?;
+    m.add_class::<params::PyRiskParams>()?;
+    m.add_class::<market::PyMarket>()?;
+    m.add_class::<portfolio::PyPortfolio>()?;
+    m.add_class::<engine::PyEngine>()?;
+    m.add_class::<result::PyMarginResult>()?;
+    m.add_class::<result::PyGroupResult>()?;
+    Ok(())
+}

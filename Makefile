@@ -1,0 +1,47 @@
+# The two commands of the README, each doing its own set-up on a fresh machine:
+#   make demo   virtualenv, release build, the demo on the bundled examples
+#   make test   the same set-up, then lint, cargo test and pytest
+# Other targets: make bench (benchmarks, README table), make lint, make clean.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DEPS   := $(VENV)/.deps-installed
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: demo test build lint bench bench-table clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(DEPS): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.9,<2" "rich>=13" "pytest>=8" "hypothesis>=6.100" \
+	    "numpy>=1.26" "pytest-benchmark>=4" "mypy>=1.10" "ruff>=0.6"
+	touch $@
+
+# Release build of the extension, installed editable into the virtualenv.
+build: $(DEPS)
+	maturin develop --release --quiet
+
+demo: build
+	pmengine demo
+
+lint: $(DEPS)
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	ruff check python tests benches
+	ruff format --check python tests benches
+
+test: build lint
+	cargo test -p pmengine-core --quiet
+	$(PY) -m pytest tests -q -p no:cacheprovider
+
+bench: build
+	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,median,mean,ops,rounds \
+	    --benchmark-json=.benchmarks/latest.json -q
+	$(PY) benches/table.py .benchmarks/latest.json
+
+clean:
+	rm -rf $(VENV) target .pytest_cache .benchmarks

@@ -1,0 +1,48 @@
+//! `Engine`: a compiled profile that margins accounts.
+
+use crate::errors::guard;
+use crate::market::PyMarket;
+use crate::params::PyRiskParams;
+use crate::portfolio::PyPortfolio;
+use crate::result::PyMarginResult;
+use pmengine_core::Engine;
+use pyo3::prelude::*;
+use std::sync::Arc;
+
+/// A portfolio-margin engine compiled from a profile (default: the bundled one).
+/// Thread-safe and immutable: share one engine across threads.
+#[pyclass(name = "Engine", module = "pmengine._core", frozen)]
+pub struct PyEngine {
+    inner: Arc<Engine>,
+    params: Py<PyRiskParams>,
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    #[pyo3(signature = (params=None))]
+    fn new(py: Python<'_>, params: Option<Py<PyRiskParams>>) -> PyResult<Self> {
+        let params = match params {
+            Some(p) => p,
+            None => Py::new(py, PyRiskParams::default_params()?)?,
+        };
+        let inner = Arc::new(Engine::new((*params.get().inner).clone()));
+        Ok(PyEngine { inner, params })
+    }
+
+    #[getter]
+    fn params(&self, py: Python<'_>) -> Py<PyRiskParams> {
+        self.params.clone_ref(py)
+    }
+
+    /// Portfolio margin of one account on one market snapshot. Runs on the
+    /// calling thread with the GIL held: it takes microseconds.
+    fn margin(&self, portfolio: PyRef<'_, PyPortfolio>, market: PyRef<'_, PyMarket>) -> PyResult<PyMarginResult> {
+        let inner = guard(|| self.inner.margin(&portfolio.inner, &market.inner))?;
+        Ok(PyMarginResult { inner })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Engine(params={:?})", self.inner.params().name)
+    }
+}

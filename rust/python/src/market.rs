@@ -1,0 +1,116 @@
+//! `Market`: a market snapshot held in Rust, converted once.
+
+use crate::convert::{to_py, to_value};
+use crate::errors::guard;
+use pmengine_core::Market;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// A market snapshot: index prices (USD), contract marks (quote units),
+/// implied vols (annualised, per option symbol or per underlying), and a time.
+#[pyclass(name = "Market", module = "pmengine._core")]
+#[derive(Clone)]
+pub struct PyMarket {
+    pub inner: Market,
+}
+
+fn time_value(time: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if let Ok(x) = time.extract::<f64>() {
+        return guard(|| pmengine_core::input::finite(x, "market.time", pmengine_core::input::Source::Input));
+    }
+    let v = to_value(time, "market.time")?;
+    match v.as_str() {
+        Some(s) => guard(|| pmengine_core::input::parse_time(s, "market.time")),
+        None => {
+            guard(|| Err(pmengine_core::CoreError::invalid("market.time", "must be an ISO-8601 time or epoch seconds")))
+        }
+    }
+}
+
+#[pymethods]
+impl PyMarket {
+    /// `time`: ISO-8601 text, a `datetime`, or seconds since the epoch (UTC).
+    #[new]
+    #[pyo3(signature = (time, prices=None, marks=None, vols=None))]
+    fn new(
+        time: &Bound<'_, PyAny>,
+        prices: Option<&Bound<'_, PyDict>>,
+        marks: Option<&Bound<'_, PyDict>>,
+        vols: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        // One parser for every way in: the tables go through the JSON format's checks.
+        let mut v = serde_json::json!({"time": "1970-01-01T00:00:00Z"});
+        for (key, d) in [("prices", prices), ("marks", marks), ("vols", vols)] {
+            if let Some(d) = d {
+                v[key] = to_value(d.as_any(), &format!("market.{key}"))?;
+            }
+        }
+        let mut inner = guard(|| Market::from_value(&v))?;
+        inner.time = time_value(time)?;
+        Ok(PyMarket { inner })
+    }
+
+    /// From a dict in the market JSON format (METHODOLOGY.md §8).
+    #[staticmethod]
+    fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let v = to_value(d, "market")?;
+        Ok(PyMarket { inner: guard(|| Market::from_value(&v))? })
+    }
+
+    /// From market JSON text.
+    #[staticmethod]
+    fn from_json(text: &str) -> PyResult<Self> {
+        Ok(PyMarket { inner: guard(|| Market::from_json_str(text))? })
+    }
+
+    /// Set an index price (USD per unit of `asset`).
+    fn set_price(&mut self, asset: &str, price: f64) -> PyResult<()> {
+        guard(|| self.inner.set_price(asset, price))
+    }
+    /// Set a contract mark (in the contract's quote units).
+    fn set_mark(&mut self, symbol: &str, mark: f64) -> PyResult<()> {
+        guard(|| self.inner.set_mark(symbol, mark))
+    }
+    /// Set an implied vol (annualised, 0.5 = 50 %) for an option symbol or an underlying.
+    fn set_vol(&mut self, key: &str, vol: f64) -> PyResult<()> {
+        guard(|| self.inner.set_vol(key, vol))
+    }
+
+    /// Snapshot time, seconds since the epoch (UTC).
+    #[getter]
+    fn time(&self) -> f64 {
+        self.inner.time
+    }
+    #[setter(time)]
+    fn set_time(&mut self, time: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.time = time_value(time)?;
+        Ok(())
+    }
+    /// Index prices, USD (a copy).
+    #[getter]
+    fn prices(&self) -> std::collections::HashMap<String, f64> {
+        self.inner.prices.clone()
+    }
+
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.to_value())
+    }
+
+    fn to_json(&self) -> String {
+        self.inner.to_value().to_string()
+    }
+
+    fn __copy__(&self) -> Self {
+        self.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Market(time={}, {} prices, {} marks, {} vols)",
+            self.inner.to_value()["time"],
+            self.inner.prices.len(),
+            self.inner.marks.len(),
+            self.inner.vols.len()
+        )
+    }
+}

@@ -1,0 +1,164 @@
+//! `Portfolio`: an account's balances and positions, held in Rust.
+
+use crate::convert::{to_py, to_value};
+use crate::errors::guard;
+use pmengine_core::portfolio::DEFAULT_SETTLE;
+use pmengine_core::{ClassicTerms, OptionKind, Portfolio, Position};
+use pyo3::prelude::*;
+
+/// An account: wallet balances (asset units; negative = a loan) and positions.
+/// Build it with the `add_*` methods or from the portfolio JSON format.
+#[pyclass(name = "Portfolio", module = "pmengine._core")]
+#[derive(Clone, Default)]
+pub struct PyPortfolio {
+    pub inner: Portfolio,
+}
+
+fn expiry_seconds(expiry: &Bound<'_, PyAny>, at: &str) -> PyResult<f64> {
+    if let Ok(x) = expiry.extract::<f64>() {
+        return Ok(x);
+    }
+    match to_value(expiry, at)? {
+        serde_json::Value::String(s) => guard(|| pmengine_core::input::parse_time(&s, at)),
+        _ => guard(|| {
+            Err(pmengine_core::CoreError::invalid(at, "must be an ISO-8601 time, a datetime or epoch seconds"))
+        }),
+    }
+}
+
+#[pymethods]
+impl PyPortfolio {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// From a dict in the portfolio JSON format (METHODOLOGY.md §8).
+    #[staticmethod]
+    fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let v = to_value(d, "")?;
+        Ok(PyPortfolio { inner: guard(|| Portfolio::from_value(&v))? })
+    }
+
+    /// From portfolio JSON text.
+    #[staticmethod]
+    fn from_json(text: &str) -> PyResult<Self> {
+        Ok(PyPortfolio { inner: guard(|| Portfolio::from_json_str(text))? })
+    }
+
+    /// Add `qty` units of `asset` to its wallet balance (negative: borrow).
+    fn add_balance(&mut self, asset: &str, qty: f64) -> PyResult<()> {
+        guard(|| self.inner.add_balance(asset, qty))
+    }
+
+    /// A USDⓈ-margined future or perpetual: `qty` in base units (negative
+    /// short), `entry_price` in settle units per base unit.
+    #[pyo3(signature = (symbol, underlying, qty, entry_price, *, settle=DEFAULT_SETTLE, isolated_margin=None, leverage=None))]
+    fn add_linear(
+        &mut self,
+        symbol: &str,
+        underlying: &str,
+        qty: f64,
+        entry_price: f64,
+        settle: &str,
+        isolated_margin: Option<f64>,
+        leverage: Option<f64>,
+    ) -> PyResult<()> {
+        guard(|| {
+            self.inner.add_position(Position::Linear {
+                symbol: symbol.into(),
+                underlying: underlying.into(),
+                settle: settle.into(),
+                qty,
+                entry_price,
+                classic: ClassicTerms { isolated_margin, leverage },
+            })
+        })
+    }
+
+    /// A coin-margined future or perpetual: `contracts` (negative short) of
+    /// `contract_size` USD each, `entry_price` in USD per coin; settles in the underlying.
+    #[pyo3(signature = (symbol, underlying, contract_size, contracts, entry_price, *, isolated_margin=None, leverage=None))]
+    fn add_inverse(
+        &mut self,
+        symbol: &str,
+        underlying: &str,
+        contract_size: f64,
+        contracts: f64,
+        entry_price: f64,
+        isolated_margin: Option<f64>,
+        leverage: Option<f64>,
+    ) -> PyResult<()> {
+        guard(|| {
+            self.inner.add_position(Position::Inverse {
+                symbol: symbol.into(),
+                underlying: underlying.into(),
+                contract_size,
+                contracts,
+                entry_price,
+                classic: ClassicTerms { isolated_margin, leverage },
+            })
+        })
+    }
+
+    /// A European option: `qty` in underlying units (negative short), `strike`
+    /// in settle units, `expiry` ISO-8601 text, a datetime or epoch seconds.
+    #[pyo3(signature = (symbol, underlying, kind, strike, expiry, qty, *, settle=DEFAULT_SETTLE))]
+    fn add_option(
+        &mut self,
+        symbol: &str,
+        underlying: &str,
+        kind: &str,
+        strike: f64,
+        expiry: &Bound<'_, PyAny>,
+        qty: f64,
+        settle: &str,
+    ) -> PyResult<()> {
+        let at = format!("positions[{}]", self.inner.positions.len());
+        let kind = guard(|| OptionKind::parse(kind, &format!("{at}.kind")))?;
+        let expiry = expiry_seconds(expiry, &format!("{at}.expiry"))?;
+        guard(|| {
+            self.inner.add_position(Position::Option {
+                symbol: symbol.into(),
+                underlying: underlying.into(),
+                settle: settle.into(),
+                kind,
+                strike,
+                expiry,
+                qty,
+            })
+        })
+    }
+
+    /// Wallet balances, asset units (a copy).
+    #[getter]
+    fn balances(&self) -> Vec<(String, f64)> {
+        self.inner.balances.clone()
+    }
+
+    /// Positions as dicts in the JSON format (a copy).
+    #[getter]
+    fn positions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.to_value()["positions"])
+    }
+
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.to_value())
+    }
+
+    fn to_json(&self) -> String {
+        self.inner.to_value().to_string()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.positions.len()
+    }
+
+    fn __copy__(&self) -> Self {
+        self.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Portfolio({} balances, {} positions)", self.inner.balances.len(), self.inner.positions.len())
+    }
+}

@@ -1,0 +1,173 @@
+//! `MarginResult` and `GroupResult`: read-only views of a core result.
+
+use crate::convert::to_py;
+use pmengine_core::{GroupResult, MarginResult};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Per risk group figures, USD (`worst_scenario` is a return and a vol shock).
+#[pyclass(name = "GroupResult", module = "pmengine._core", frozen, freelist = 64)]
+pub struct PyGroupResult {
+    inner: GroupResult,
+}
+
+#[pymethods]
+impl PyGroupResult {
+    #[getter]
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+    /// Worst weighted scenario loss, USD.
+    #[getter]
+    fn scan_loss(&self) -> f64 {
+        self.inner.scan_loss
+    }
+    /// max(scan_loss, som), USD, before offsets.
+    #[getter]
+    fn requirement(&self) -> f64 {
+        self.inner.requirement
+    }
+    /// Dollar delta of the scanned exposure, USD.
+    #[getter]
+    fn delta(&self) -> f64 {
+        self.inner.delta
+    }
+    /// Long spot recognised as a hedge, USD.
+    #[getter]
+    fn spot_in_use(&self) -> f64 {
+        self.inner.spot_in_use
+    }
+    /// Long spot financed by loans, USD.
+    #[getter]
+    fn financed_spot(&self) -> f64 {
+        self.inner.financed_spot
+    }
+    #[getter]
+    fn basis(&self) -> f64 {
+        self.inner.basis
+    }
+    #[getter]
+    fn concentration(&self) -> f64 {
+        self.inner.concentration
+    }
+    /// Short-option minimum, USD.
+    #[getter]
+    fn som(&self) -> f64 {
+        self.inner.som
+    }
+    /// `(price_move, vol_shock)` of the worst scenario, as fractions.
+    #[getter]
+    fn worst_scenario(&self) -> (f64, f64) {
+        (self.inner.worst_price_move, self.inner.worst_vol_shock)
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.to_value())
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "GroupResult({:?}, requirement={}, delta={}, worst_scenario=({}, {}))",
+            self.inner.name,
+            self.inner.requirement,
+            self.inner.delta,
+            self.inner.worst_price_move,
+            self.inner.worst_vol_shock
+        )
+    }
+}
+
+/// An account's margin. Money in USD; `uni_mmr` is adjusted equity / MM
+/// (`inf` when MM = 0 and adjusted equity ≥ 0, `-inf` when below).
+#[pyclass(name = "MarginResult", module = "pmengine._core", frozen, freelist = 64)]
+pub struct PyMarginResult {
+    pub inner: MarginResult,
+}
+
+#[pymethods]
+impl PyMarginResult {
+    /// Account equity E, USD.
+    #[getter]
+    fn equity(&self) -> f64 {
+        self.inner.equity
+    }
+    /// Collateral value after haircuts, USD.
+    #[getter]
+    fn adjusted_equity(&self) -> f64 {
+        self.inner.adjusted_equity
+    }
+    #[getter]
+    fn maintenance_margin(&self) -> f64 {
+        self.inner.maintenance_margin
+    }
+    #[getter]
+    fn initial_margin(&self) -> f64 {
+        self.inner.initial_margin
+    }
+    /// Adjusted equity − IM, USD (negative: no new risk may be opened).
+    #[getter]
+    fn available(&self) -> f64 {
+        self.inner.available
+    }
+    #[getter]
+    fn uni_mmr(&self) -> f64 {
+        self.inner.uni_mmr
+    }
+    /// NORMAL, MARGIN_CALL, REDUCE_ONLY, LIQUIDATION (the profile's ladder) or BANKRUPT.
+    #[getter]
+    fn status(&self) -> &str {
+        &self.inner.status
+    }
+    /// Scan requirement after offsets, floored by the short-option minimum, USD.
+    #[getter]
+    fn scan(&self) -> f64 {
+        self.inner.scan
+    }
+    /// Worst systemic-scenario loss, USD.
+    #[getter]
+    fn systemic(&self) -> f64 {
+        self.inner.systemic
+    }
+    #[getter]
+    fn offset_credit(&self) -> f64 {
+        self.inner.offset_credit
+    }
+    #[getter]
+    fn borrow_margin(&self) -> f64 {
+        self.inner.borrow_margin
+    }
+    /// Per group results, in the order the account first touches each group.
+    #[getter]
+    fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for g in &self.inner.groups {
+            d.set_item(&g.name, Py::new(py, PyGroupResult { inner: g.clone() })?)?;
+        }
+        Ok(d)
+    }
+    /// The result JSON of METHODOLOGY.md §8 as a dict (`uni_mmr` None when infinite).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.to_value())
+    }
+    /// The result JSON of METHODOLOGY.md §8.
+    #[pyo3(signature = (indent=None))]
+    fn to_json(&self, indent: Option<usize>) -> String {
+        let v = self.inner.to_value();
+        match indent {
+            None => v.to_string(),
+            Some(n) => {
+                let ind = " ".repeat(n);
+                let fmt = serde_json::ser::PrettyFormatter::with_indent(ind.as_bytes());
+                let mut out = Vec::new();
+                let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+                serde::Serialize::serialize(&v, &mut ser).expect("a JSON value serialises");
+                String::from_utf8(out).expect("JSON is UTF-8")
+            }
+        }
+    }
+    fn __repr__(&self) -> String {
+        let r = &self.inner;
+        format!(
+            "MarginResult(status={:?}, equity={}, maintenance_margin={}, uni_mmr={})",
+            r.status, r.equity, r.maintenance_margin, r.uni_mmr
+        )
+    }
+}
