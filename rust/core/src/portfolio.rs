@@ -99,6 +99,9 @@ pub struct Portfolio {
     pub balances: Vec<(String, f64)>,
     pub positions: Vec<Position>,
     pub account: AccountInfo,
+    /// Informational `name` and `description` of the format; the model ignores them.
+    pub name: Option<String>,
+    pub description: Option<String>,
 }
 
 impl Portfolio {
@@ -134,6 +137,8 @@ impl Portfolio {
         if let Some(a) = f.get("account") {
             p.account.raw = table(a, "account", I)?.clone();
         }
+        p.name = f.opt_str("name")?.map(str::to_string);
+        p.description = f.opt_str("description")?.map(str::to_string);
         f.finish()?;
         Ok(p)
     }
@@ -161,6 +166,12 @@ impl Portfolio {
         let mut out = serde_json::json!({"balances": balances, "positions": positions});
         if !self.account.raw.is_empty() {
             out["account"] = Value::Object(self.account.raw.clone());
+        }
+        if let Some(n) = &self.name {
+            out["name"] = n.as_str().into();
+        }
+        if let Some(d) = &self.description {
+            out["description"] = d.as_str().into();
         }
         out
     }

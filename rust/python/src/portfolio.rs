@@ -130,6 +130,18 @@ impl PyPortfolio {
         })
     }
 
+    /// Informational name of the account (the format's `name`).
+    #[getter]
+    fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// Informational description (the format's `description`).
+    #[getter]
+    fn description(&self) -> Option<&str> {
+        self.inner.description.as_deref()
+    }
+
     /// Wallet balances, asset units (a copy).
     #[getter]
     fn balances(&self) -> Vec<(String, f64)> {

@@ -1,0 +1,138 @@
+"""The ``pmengine`` command line: a thin layer over the API.
+
+Exit codes: 0 success, 2 bad input (usage, file, portfolio, market or profile),
+1 an unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from pmengine import render
+from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
+from pmengine.errors import PmError
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
+
+DEMO_ACCOUNTS = (
+    "cash_and_carry",
+    "leveraged_spot",
+    "btc_eth_spread",
+    "coin_margined_hedge",
+    "near_liquidation",
+    "covered_call",
+    "short_straddle",
+)
+
+
+class InputFileError(PmError):
+    """A file named on the command line cannot be read."""
+
+
+def _read(path: str | Path) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as e:
+        raise InputFileError(f"{path}: cannot read: {e.strerror}") from None
+
+
+def load_params(path: str | None) -> RiskParams:
+    if path is None:
+        return RiskParams.default()
+    if str(path).endswith(".json"):
+        return RiskParams.from_dict(json.loads(_read(path)))
+    return RiskParams.from_toml_str(_read(path))
+
+
+def example_path(name: str) -> Path:
+    """A bundled example file (``examples/NAME.json``)."""
+    return Path(str(resources.files("pmengine") / "examples" / f"{name}.json"))
+
+
+def standalone_margin(engine: Engine, portfolio: Portfolio, market: Market) -> float:
+    """MM with every position margined alone and the wallet alone (no netting), USD."""
+    d = portfolio.to_dict()
+    parts = [{"balances": d["balances"], "positions": []}]
+    parts += [{"balances": {}, "positions": [p]} for p in d["positions"]]
+    return sum(engine.margin(Portfolio.from_dict(p), market).maintenance_margin for p in parts)
+
+
+def cmd_margin(args: argparse.Namespace) -> int:
+    engine = Engine(load_params(args.params))
+    portfolio = Portfolio.from_json(_read(args.portfolio))
+    market = Market.from_json(_read(args.market))
+    result = engine.margin(portfolio, market)
+    if args.json:
+        print(result.to_json(indent=2))
+    else:
+        render.console().print(render.margin_panel(result, title=f"portfolio margin — {args.portfolio}"))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    engine = Engine(load_params(args.params))
+    market = Market.from_json(_read(args.market or example_path("market")))
+    rows: list[tuple[str, Portfolio, MarginResult, float]] = []
+    for name in DEMO_ACCOUNTS:
+        portfolio = Portfolio.from_json(_read(example_path(name)))
+        result = engine.margin(portfolio, market)
+        rows.append((name, portfolio, result, standalone_margin(engine, portfolio, market)))
+    if args.json:
+        out = {
+            name: {"result": r.to_dict(), "standalone_maintenance_margin": alone}
+            for name, _, r, alone in rows
+        }
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    con = render.console()
+    con.print(f"[bold]pmengine demo[/] — {len(rows)} example accounts, market {args.market or 'examples/market.json'}\n")
+    for name, portfolio, r, alone in rows:
+        if portfolio.description:
+            con.print(f"[bold]{name}[/]: {portfolio.description}")
+        con.print(render.margin_panel(r, title=name))
+        con.print(
+            f"  position by position the same book needs {render.usd(alone)} USD of MM; "
+            f"portfolio margin asks {render.usd(r.maintenance_margin)} USD\n"
+        )
+    con.print(render.comparison_table(rows))
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pmengine", description="Portfolio margin for crypto accounts.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("margin", help="margin one account on one market snapshot")
+    m.add_argument("--portfolio", required=True, help="portfolio JSON file")
+    m.add_argument("--market", required=True, help="market JSON file")
+    m.add_argument("--params", help="risk profile (TOML, or JSON); default: the bundled profile")
+    m.add_argument("--json", action="store_true", help="print the result JSON")
+    m.set_defaults(run=cmd_margin)
+
+    d = sub.add_parser("demo", help="margin the bundled example accounts and show what is recognised")
+    d.add_argument("--market", help="market JSON file (default: the bundled examples/market.json)")
+    d.add_argument("--params", help="risk profile (TOML, or JSON)")
+    d.add_argument("--json", action="store_true", help="print JSON")
+    d.set_defaults(run=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except PmError as e:
+        print(f"pmengine: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except json.JSONDecodeError as e:
+        print(f"pmengine: error: not valid JSON: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Terminal rendering of margin results with rich: tables for people.
+
+Programs should use ``MarginResult.to_json()`` (``pmengine ... --json``) instead.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from pmengine._core import MarginResult
+
+STATUS_STYLE = {
+    "NORMAL": "bold green",
+    "MARGIN_CALL": "bold yellow",
+    "REDUCE_ONLY": "bold dark_orange",
+    "LIQUIDATION": "bold red",
+    "BANKRUPT": "bold white on red",
+}
+
+
+def usd(x: float) -> str:
+    """A USD amount for people: thousands separators, cents."""
+    return f"{x:,.2f}"
+
+
+def ratio(x: float) -> str:
+    """uniMMR as a percentage (inf when there is no margin)."""
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x * 100:,.1f} %"
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, "bold"))
+
+
+def summary_table(r: MarginResult) -> Table:
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="dim")
+    t.add_column(justify="right")
+    t.add_row("status", status_text(r.status))
+    t.add_row("uniMMR (adjusted equity / MM)", ratio(r.uni_mmr))
+    t.add_row("equity, USD", usd(r.equity))
+    t.add_row("adjusted equity, USD", usd(r.adjusted_equity))
+    t.add_row("maintenance margin, USD", usd(r.maintenance_margin))
+    t.add_row("initial margin, USD", usd(r.initial_margin))
+    t.add_row("available, USD", usd(r.available))
+    t.add_row("scan after offsets, USD", usd(r.scan))
+    t.add_row("systemic, USD", usd(r.systemic))
+    t.add_row("offset credit, USD", usd(r.offset_credit))
+    t.add_row("borrowing add-on, USD", usd(r.borrow_margin))
+    return t
+
+
+def groups_table(r: MarginResult) -> Table:
+    t = Table(title="risk groups (USD)", title_justify="left")
+    for col in ("group", "delta", "in use", "financed", "scan loss", "SOM", "basis", "conc.", "worst move"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for name, g in r.groups.items():
+        move, vol = g.worst_scenario
+        worst = f"{move * 100:+.1f} %" + (f", vol {vol * 100:+.0f} %" if vol else "")
+        t.add_row(
+            name,
+            usd(g.delta),
+            usd(g.spot_in_use),
+            usd(g.financed_spot),
+            usd(g.scan_loss),
+            usd(g.som),
+            usd(g.basis),
+            usd(g.concentration),
+            worst,
+        )
+    return t
+
+
+def recognised(r: MarginResult) -> list[str]:
+    """Plain-language facts of what portfolio margin recognised in this account."""
+    facts = []
+    for name, g in r.groups.items():
+        if g.spot_in_use > 0:
+            facts.append(f"{name}: {usd(g.spot_in_use)} USD of long spot hedges short contracts")
+        if g.financed_spot > 0:
+            facts.append(f"{name}: {usd(g.financed_spot)} USD of spot is financed by loans and scanned")
+        if g.som > 0 and g.som >= g.scan_loss:
+            facts.append(f"{name}: the short-option minimum ({usd(g.som)} USD) binds")
+        if g.basis > 0:
+            facts.append(f"{name}: basis between hedged instruments costs {usd(g.basis)} USD")
+        if g.concentration > 0:
+            facts.append(f"{name}: concentration add-on {usd(g.concentration)} USD")
+    if r.offset_credit > 0:
+        facts.append(f"correlated groups offset each other: {usd(r.offset_credit)} USD of credit")
+    if r.systemic > r.scan:
+        facts.append(f"the systemic scenario binds: {usd(r.systemic)} USD above the scan")
+    return facts
+
+
+def margin_panel(r: MarginResult, title: str = "portfolio margin") -> Panel:
+    facts = recognised(r)
+    parts: list = [summary_table(r), Text(""), groups_table(r)]
+    if facts:
+        parts += [Text(""), Text("recognised: " + "; ".join(facts), style="italic")]
+    return Panel(Group(*parts), title=title, title_align="left")
+
+
+def console(*, stderr: bool = False) -> Console:
+    # A pipe or a CI log has no width: use one that fits the tables.
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 120)
+
+
+def comparison_table(rows) -> Table:
+    """One line per account: portfolio MM against the position-by-position MM."""
+    t = Table(title="portfolio margin against position by position (USD)", title_justify="left")
+    for col in ("account", "status", "uniMMR", "portfolio MM", "position by position", "saving"):
+        t.add_column(col, justify="left" if col in ("account", "status") else "right")
+    for name, _, r, alone in rows:
+        saving = f"{(1 - r.maintenance_margin / alone) * 100:.0f} %" if alone > 0 else "—"
+        t.add_row(name, status_text(r.status), ratio(r.uni_mmr), usd(r.maintenance_margin), usd(alone), saving)
+    return t
