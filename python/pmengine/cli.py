@@ -125,7 +125,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.run(args)
+        code: int = args.run(args)
+        return code
     except PmError as e:
         print(f"pmengine: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

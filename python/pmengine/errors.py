@@ -44,7 +44,7 @@ class IneligibleError(PmError):
 class ModeSwitchError(PmError):
     """A mode switch was refused; ``reasons`` lists every failed rule."""
 
-    def __init__(self, message: str, reasons: list | None = None) -> None:
+    def __init__(self, message: str, reasons: list[object] | None = None) -> None:
         super().__init__(message)
         self.reasons = list(reasons or [])
 

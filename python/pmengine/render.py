@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pmengine._core import MarginResult
+from pmengine._core import MarginResult, Portfolio
 
 STATUS_STYLE = {
     "NORMAL": "bold green",
@@ -102,7 +103,7 @@ def recognised(r: MarginResult) -> list[str]:
 
 def margin_panel(r: MarginResult, title: str = "portfolio margin") -> Panel:
     facts = recognised(r)
-    parts: list = [summary_table(r), Text(""), groups_table(r)]
+    parts: list[RenderableType] = [summary_table(r), Text(""), groups_table(r)]
     if facts:
         parts += [Text(""), Text("recognised: " + "; ".join(facts), style="italic")]
     return Panel(Group(*parts), title=title, title_align="left")
@@ -114,7 +115,7 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 120)
 
 
-def comparison_table(rows) -> Table:
+def comparison_table(rows: Sequence[tuple[str, Portfolio, MarginResult, float]]) -> Table:
     """One line per account: portfolio MM against the position-by-position MM."""
     t = Table(title="portfolio margin against position by position (USD)", title_justify="left")
     for col in ("account", "status", "uniMMR", "portfolio MM", "position by position", "saving"):

@@ -20,7 +20,7 @@ use crate::params::{GroupParams, RiskParams};
 use crate::portfolio::{OptionKind, Portfolio, Position};
 use crate::pricing::{black76, black76_delta, shocked_vol, YEAR_SECONDS};
 use crate::result::{GroupResult, MarginResult};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Below this an MM is floating-point dust and counts as 0 (USD).
 pub const MM_DUST: f64 = 1e-9;
@@ -58,7 +58,8 @@ pub struct AssetSlot {
 /// What nets in the basis add-on: one entry per contract symbol or per asset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BasisKey {
-    Symbol(String),
+    /// A contract symbol, interned per book (`Book::symbols`).
+    Symbol(u32),
     Asset(usize),
 }
 
@@ -109,6 +110,8 @@ pub struct OptionSlot {
 /// A portfolio resolved against a market snapshot.
 #[derive(Debug, Clone)]
 pub struct Book {
+    /// Distinct contract symbols, in the order first met (indexed by `BasisKey::Symbol`).
+    pub symbols: Vec<String>,
     pub assets: Vec<AssetSlot>,
     pub groups: Vec<GroupSlot>,
     pub options: Vec<OptionSlot>,
@@ -118,7 +121,7 @@ impl Engine {
     pub fn new(params: RiskParams) -> Self {
         let mut tables =
             vec![GroupTable { grid: Grid::new(&params.default_group), params: params.default_group.clone() }];
-        let mut table_index = HashMap::new();
+        let mut table_index = HashMap::default();
         let mut names: Vec<&String> = params.groups.keys().collect();
         names.sort();
         for g in names {
@@ -153,12 +156,14 @@ impl Engine {
 
     /// Resolve a portfolio against a market (step 1 of the module doc).
     pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
-        let mut b =
-            BookBuilder { engine: self, book: Book { assets: Vec::new(), groups: Vec::new(), options: Vec::new() } };
+        let mut b = BookBuilder {
+            engine: self,
+            symbol_ids: HashMap::default(),
+            book: Book { symbols: Vec::new(), assets: Vec::new(), groups: Vec::new(), options: Vec::new() },
+        };
 
         for (asset, qty) in &portfolio.balances {
-            let at = crate::input::path("balances", asset);
-            let a = b.asset(asset, market, &at)?;
+            let a = b.asset(asset, market, || crate::input::path("balances", asset))?;
             b.book.groups[b.book.assets[a].group].listed = true;
             b.book.assets[a].wallet += qty;
             b.book.assets[a].equity += qty;
@@ -393,12 +398,22 @@ fn add_basis(items: &mut Vec<(BasisKey, f64)>, key: BasisKey, d: f64) {
     }
 }
 
-struct BookBuilder<'e> {
+struct BookBuilder<'e, 'p> {
     engine: &'e Engine,
+    symbol_ids: HashMap<&'p str, u32>,
     book: Book,
 }
 
-impl BookBuilder<'_> {
+impl<'p> BookBuilder<'_, 'p> {
+    fn symbol(&mut self, s: &'p str) -> BasisKey {
+        let next = self.symbol_ids.len() as u32;
+        let id = *self.symbol_ids.entry(s).or_insert(next);
+        if id == next {
+            self.book.symbols.push(s.to_string());
+        }
+        BasisKey::Symbol(id)
+    }
+
     fn group(&mut self, name: &str) -> usize {
         if let Some(i) = self.book.groups.iter().position(|g| g.name == name) {
             return i;
@@ -420,11 +435,15 @@ impl BookBuilder<'_> {
     }
 
     /// The slot of an asset, creating it (and its group) on first use.
-    fn asset(&mut self, name: &str, market: &Market, field: &str) -> Result<usize> {
+    /// `field` names the input on error only (building it costs more than the lookup).
+    fn asset(&mut self, name: &str, market: &Market, field: impl FnOnce() -> String) -> Result<usize> {
         if let Some(i) = self.book.assets.iter().position(|a| a.name == name) {
             return Ok(i);
         }
-        let price = market.price(name, field)?;
+        let price = match market.prices.get(name) {
+            Some(&p) => p,
+            None => return Err(CoreError::missing(field(), format!("no price for {name} in market.prices"))),
+        };
         let p = &self.engine.params;
         let group = self.group(p.group_of(name));
         self.book.assets.push(AssetSlot {
@@ -438,10 +457,10 @@ impl BookBuilder<'_> {
         Ok(self.book.assets.len() - 1)
     }
 
-    fn position(&mut self, i: usize, pos: &Position, market: &Market) -> Result<()> {
+    fn position(&mut self, i: usize, pos: &'p Position, market: &Market) -> Result<()> {
         let at = |k: &str| format!("positions[{i}].{k}");
-        let b = self.asset(pos.underlying(), market, &at("underlying"))?;
-        let s = self.asset(pos.settle(), market, &at("settle"))?;
+        let b = self.asset(pos.underlying(), market, || at("underlying"))?;
+        let s = self.asset(pos.settle(), market, || at("settle"))?;
         let g = self.book.assets[b].group;
         self.book.groups[g].listed = true;
         let (pb, ps) = (self.book.assets[b].price, self.book.assets[s].price);
@@ -450,20 +469,22 @@ impl BookBuilder<'_> {
                 let mark = market.marks.get(symbol).copied().unwrap_or(pb / ps);
                 self.book.assets[s].equity += qty * (mark - entry_price);
                 let d = qty * mark * ps;
+                let key = self.symbol(symbol);
                 let group = &mut self.book.groups[g];
                 group.d_lin += d;
                 group.abs_items += d.abs();
-                add_basis(&mut group.basis, BasisKey::Symbol(symbol.clone()), d);
+                add_basis(&mut group.basis, key, d);
             }
             Position::Inverse { symbol, contract_size, contracts, entry_price, .. } => {
                 let mark = market.marks.get(symbol).copied().unwrap_or(pb);
                 let notional = contracts * contract_size;
                 self.book.assets[b].equity += notional * (1.0 / entry_price - 1.0 / mark);
                 let d = notional * pb / entry_price;
+                let key = self.symbol(symbol);
                 let group = &mut self.book.groups[g];
                 group.d_lin += d;
                 group.abs_items += d.abs();
-                add_basis(&mut group.basis, BasisKey::Symbol(symbol.clone()), d);
+                add_basis(&mut group.basis, key, d);
             }
             Position::Option { symbol, underlying, kind, strike, expiry, qty, .. } => {
                 let settle_group = self.book.assets[s].group;
@@ -476,7 +497,15 @@ impl BookBuilder<'_> {
                         ),
                     ));
                 }
-                let vol = market.vol(symbol, underlying, &crate::input::path("market.vols", symbol))?;
+                let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
+                    Some(&v) => v,
+                    None => {
+                        return Err(CoreError::missing(
+                            crate::input::path("market.vols", symbol),
+                            format!("no vol for {symbol} or {underlying} in market.vols"),
+                        ))
+                    }
+                };
                 let forward = pb / ps;
                 let tau = (expiry - market.time) / YEAR_SECONDS;
                 let value = black76(*kind, forward, *strike, vol, tau);

@@ -2,8 +2,8 @@
 
 use crate::error::{CoreError, Result};
 use crate::input::{number, parse_time, path, positive, table, Fields, Source};
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
-use std::collections::HashMap;
 
 const I: Source = Source::Input;
 
@@ -70,23 +70,6 @@ impl Market {
     pub fn set_vol(&mut self, key: &str, vol: f64) -> Result<()> {
         self.vols.insert(key.to_string(), positive(vol, &path("market.vols", key), I)?);
         Ok(())
-    }
-
-    /// The index price of `asset`, or a `MissingMarketData` error naming `field`.
-    pub fn price(&self, asset: &str, field: &str) -> Result<f64> {
-        self.prices
-            .get(asset)
-            .copied()
-            .ok_or_else(|| CoreError::missing(field, format!("no price for {asset} in market.prices")))
-    }
-
-    /// An option's vol: its own symbol's, else its underlying's.
-    pub fn vol(&self, symbol: &str, underlying: &str, field: &str) -> Result<f64> {
-        self.vols
-            .get(symbol)
-            .or_else(|| self.vols.get(underlying))
-            .copied()
-            .ok_or_else(|| CoreError::missing(field, format!("no vol for {symbol} or {underlying} in market.vols")))
     }
 
     pub fn to_value(&self) -> Value {

@@ -4,8 +4,8 @@
 
 use crate::error::Result;
 use crate::input::{array, fmt_num, non_negative, number, path, positive, string, table, Fields, Source};
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
-use std::collections::HashMap;
 
 const P: Source = Source::Profile;
 
@@ -180,14 +180,14 @@ impl RiskParams {
             .get("*")
             .ok_or_else(|| P.err("groups.\"*\"", "required: the parameters of every other group".into()))?;
         let default_group = parse_group(star, "groups.\"*\"", None)?;
-        let mut groups = HashMap::new();
+        let mut groups = HashMap::default();
         for (g, gv) in groups_t {
             if g != "*" {
                 groups.insert(g.clone(), parse_group(gv, &path("groups", g), Some(&default_group))?);
             }
         }
 
-        let mut assets = HashMap::new();
+        let mut assets = HashMap::default();
         if let Some(av) = f.get("assets") {
             for (a, v) in table(av, "assets", P)? {
                 let at = path("assets", a);

@@ -89,7 +89,7 @@ impl PyMarket {
     /// Index prices, USD (a copy).
     #[getter]
     fn prices(&self) -> std::collections::HashMap<String, f64> {
-        self.inner.prices.clone()
+        self.inner.prices.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -2,7 +2,6 @@
 
 use crate::convert::{to_py, to_value};
 use crate::errors::guard;
-use pmengine_core::portfolio::DEFAULT_SETTLE;
 use pmengine_core::{ClassicTerms, OptionKind, Portfolio, Position};
 use pyo3::prelude::*;
 
@@ -53,7 +52,7 @@ impl PyPortfolio {
 
     /// A USDⓈ-margined future or perpetual: `qty` in base units (negative
     /// short), `entry_price` in settle units per base unit.
-    #[pyo3(signature = (symbol, underlying, qty, entry_price, *, settle=DEFAULT_SETTLE, isolated_margin=None, leverage=None))]
+    #[pyo3(signature = (symbol, underlying, qty, entry_price, *, settle="USDT", isolated_margin=None, leverage=None))]
     fn add_linear(
         &mut self,
         symbol: &str,
@@ -103,7 +102,7 @@ impl PyPortfolio {
 
     /// A European option: `qty` in underlying units (negative short), `strike`
     /// in settle units, `expiry` ISO-8601 text, a datetime or epoch seconds.
-    #[pyo3(signature = (symbol, underlying, kind, strike, expiry, qty, *, settle=DEFAULT_SETTLE))]
+    #[pyo3(signature = (symbol, underlying, kind, strike, expiry, qty, *, settle="USDT"))]
     fn add_option(
         &mut self,
         symbol: &str,
