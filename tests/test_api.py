@@ -26,7 +26,13 @@ def test_builder_equals_json():
     d = {
         "balances": {"BTC": 1.0, "USDT": 1000.0},
         "positions": [
-            {"type": "linear", "symbol": "BTCUSDT", "underlying": "BTC", "qty": -1.0, "entry_price": 60000.0}
+            {
+                "type": "linear",
+                "symbol": "BTCUSDT",
+                "underlying": "BTC",
+                "qty": -1.0,
+                "entry_price": 60000.0,
+            }
         ],
     }
     built, parsed = hedge(), pm.Portfolio.from_dict(d)
@@ -112,7 +118,12 @@ def test_params_roundtrip_and_paths(tmp_path):
     assert p.name == "default" and p.im_factor == 1.5 and p.vol_floor == 0.05
     assert p.group_of("WBTC") == "BTC" and p.group_of("PEPE") == "PEPE"
     assert p.is_collateral("BTC") and not p.is_collateral("DOGE")
-    assert [n for n, _ in p.status_levels] == ["NORMAL", "MARGIN_CALL", "REDUCE_ONLY", "LIQUIDATION"]
+    assert [n for n, _ in p.status_levels] == [
+        "NORMAL",
+        "MARGIN_CALL",
+        "REDUCE_ONLY",
+        "LIQUIDATION",
+    ]
     assert p.status_for(1.5) == "MARGIN_CALL" and p.status_for(1.51) == "NORMAL"
     f = tmp_path / "p.toml"
     f.write_text(pm.DEFAULT_PROFILE_TOML.replace("im_factor = 1.5", "im_factor = 2.0"))
@@ -168,7 +179,12 @@ def test_threads_share_one_engine(engine):
 def test_errors_hierarchy():
     assert issubclass(pm.InvalidInputError, ValueError)
     assert issubclass(pm.MissingMarketDataError, KeyError)
-    for cls in (pm.InvalidInputError, pm.MissingMarketDataError, pm.IneligibleError, pm.ModeSwitchError):
+    for cls in (
+        pm.InvalidInputError,
+        pm.MissingMarketDataError,
+        pm.IneligibleError,
+        pm.ModeSwitchError,
+    ):
         assert issubclass(cls, pm.PmError)
     e = pm.InvalidInputError("positions[3].entry_price: must be > 0, got 0")
     assert e.field == "positions[3].entry_price"

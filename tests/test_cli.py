@@ -15,7 +15,16 @@ from .conftest import EXAMPLES, GOLDEN, assert_close
 
 
 def test_margin_json_matches_the_api(capsys):
-    code = main(["margin", "--portfolio", str(EXAMPLES / "btc_eth_spread.json"), "--market", str(EXAMPLES / "market.json"), "--json"])
+    code = main(
+        [
+            "margin",
+            "--portfolio",
+            str(EXAMPLES / "btc_eth_spread.json"),
+            "--market",
+            str(EXAMPLES / "market.json"),
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     p = pm.Portfolio.from_json((EXAMPLES / "btc_eth_spread.json").read_text())
@@ -28,35 +37,117 @@ def test_margin_json_matches_the_api(capsys):
 def test_margin_json_on_golden_cases(case, tmp_path, capsys):
     (tmp_path / "p.json").write_text(json.dumps(case["portfolio"]))
     (tmp_path / "m.json").write_text(json.dumps(case["market"]))
-    assert main(["margin", "--portfolio", str(tmp_path / "p.json"), "--market", str(tmp_path / "m.json"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "margin",
+                "--portfolio",
+                str(tmp_path / "p.json"),
+                "--market",
+                str(tmp_path / "m.json"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert_close(json.loads(capsys.readouterr().out), case["expected"])
 
 
 def test_margin_table(capsys):
-    assert main(["margin", "--portfolio", str(EXAMPLES / "cash_and_carry.json"), "--market", str(EXAMPLES / "market.json")]) == 0
+    assert (
+        main(
+            [
+                "margin",
+                "--portfolio",
+                str(EXAMPLES / "cash_and_carry.json"),
+                "--market",
+                str(EXAMPLES / "market.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "NORMAL" in out and "maintenance margin" in out and "hedges short contracts" in out
 
 
 def test_bad_input_exit_code_and_one_line(tmp_path, capsys):
-    (tmp_path / "p.json").write_text(json.dumps({"positions": [{"type": "linear", "symbol": "X", "underlying": "BTC", "qty": 1, "entry_price": 0}]}))
-    code = main(["margin", "--portfolio", str(tmp_path / "p.json"), "--market", str(EXAMPLES / "market.json")])
+    (tmp_path / "p.json").write_text(
+        json.dumps(
+            {
+                "positions": [
+                    {
+                        "type": "linear",
+                        "symbol": "X",
+                        "underlying": "BTC",
+                        "qty": 1,
+                        "entry_price": 0,
+                    }
+                ]
+            }
+        )
+    )
+    code = main(
+        [
+            "margin",
+            "--portfolio",
+            str(tmp_path / "p.json"),
+            "--market",
+            str(EXAMPLES / "market.json"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert err == "pmengine: error: positions[0].entry_price: must be > 0, got 0\n"
 
 
 def test_missing_file_and_missing_price(tmp_path, capsys):
-    assert main(["margin", "--portfolio", str(tmp_path / "nope.json"), "--market", str(EXAMPLES / "market.json")]) == 2
+    assert (
+        main(
+            [
+                "margin",
+                "--portfolio",
+                str(tmp_path / "nope.json"),
+                "--market",
+                str(EXAMPLES / "market.json"),
+            ]
+        )
+        == 2
+    )
     assert "cannot read" in capsys.readouterr().err
     (tmp_path / "p.json").write_text(json.dumps({"balances": {"PEPE": 5}}))
-    assert main(["margin", "--portfolio", str(tmp_path / "p.json"), "--market", str(EXAMPLES / "market.json")]) == 2
-    assert capsys.readouterr().err == "pmengine: error: balances.PEPE: no price for PEPE in market.prices\n"
+    assert (
+        main(
+            [
+                "margin",
+                "--portfolio",
+                str(tmp_path / "p.json"),
+                "--market",
+                str(EXAMPLES / "market.json"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        capsys.readouterr().err
+        == "pmengine: error: balances.PEPE: no price for PEPE in market.prices\n"
+    )
 
 
 def test_bad_profile(tmp_path, capsys):
-    (tmp_path / "bad.toml").write_text(pm.DEFAULT_PROFILE_TOML.replace("price_points = 21", "price_points = 20", 1))
-    code = main(["margin", "--portfolio", str(EXAMPLES / "cash_and_carry.json"), "--market", str(EXAMPLES / "market.json"), "--params", str(tmp_path / "bad.toml")])
+    (tmp_path / "bad.toml").write_text(
+        pm.DEFAULT_PROFILE_TOML.replace("price_points = 21", "price_points = 20", 1)
+    )
+    code = main(
+        [
+            "margin",
+            "--portfolio",
+            str(EXAMPLES / "cash_and_carry.json"),
+            "--market",
+            str(EXAMPLES / "market.json"),
+            "--params",
+            str(tmp_path / "bad.toml"),
+        ]
+    )
     assert code == 2
     assert "price_points: must be odd and >= 3, got 20" in capsys.readouterr().err
 
@@ -64,16 +155,40 @@ def test_bad_profile(tmp_path, capsys):
 def test_demo(capsys):
     assert main(["demo", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) >= {"cash_and_carry", "leveraged_spot", "btc_eth_spread", "coin_margined_hedge", "near_liquidation"}
+    assert set(out) >= {
+        "cash_and_carry",
+        "leveraged_spot",
+        "btc_eth_spread",
+        "coin_margined_hedge",
+        "near_liquidation",
+    }
     # Hedges cost far less under portfolio margin than position by position.
     for name in ("cash_and_carry", "coin_margined_hedge"):
-        assert out[name]["result"]["maintenance_margin"] < 0.1 * out[name]["standalone_maintenance_margin"]
+        assert (
+            out[name]["result"]["maintenance_margin"]
+            < 0.1 * out[name]["standalone_maintenance_margin"]
+        )
     assert out["near_liquidation"]["result"]["status"] in ("REDUCE_ONLY", "LIQUIDATION")
     assert main(["demo"]) == 0
     assert "position by position" in capsys.readouterr().out
 
 
 def test_console_script_runs():
-    r = subprocess.run([sys.executable, "-m", "pmengine.cli", "margin", "--portfolio", str(EXAMPLES / "cash_and_carry.json"), "--market", str(EXAMPLES / "market.json"), "--json"], capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pmengine.cli",
+            "margin",
+            "--portfolio",
+            str(EXAMPLES / "cash_and_carry.json"),
+            "--market",
+            str(EXAMPLES / "market.json"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["status"] == "NORMAL"

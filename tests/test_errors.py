@@ -22,7 +22,13 @@ OPTION = {
     "expiry": "2026-12-25T08:00:00Z",
     "qty": -1,
 }
-LINEAR = {"type": "linear", "symbol": "BTCUSDT", "underlying": "BTC", "qty": 1, "entry_price": 60000}
+LINEAR = {
+    "type": "linear",
+    "symbol": "BTCUSDT",
+    "underlying": "BTC",
+    "qty": 1,
+    "entry_price": 60000,
+}
 INVERSE = {
     "type": "inverse",
     "symbol": "BTCUSD_PERP",
@@ -61,7 +67,9 @@ def test_balance_without_price():
 
 
 def test_position_underlying_and_settle_without_price():
-    with pytest.raises(MissingMarketDataError, match=r"^positions\[1\]\.underlying: no price for PEPE"):
+    with pytest.raises(
+        MissingMarketDataError, match=r"^positions\[1\]\.underlying: no price for PEPE"
+    ):
         run(with_position(LINEAR, underlying="PEPE"))
     with pytest.raises(MissingMarketDataError, match=r"^positions\[1\]\.settle: no price for DAI"):
         run(with_position(LINEAR, settle="DAI"))
@@ -80,7 +88,9 @@ def test_option_without_vol():
 @pytest.mark.parametrize("value", [0, -1, math.nan, math.inf])
 @pytest.mark.parametrize("section", ["prices", "marks", "vols"])
 def test_market_numbers(section, value):
-    with pytest.raises(InvalidInputError, match=rf"^market\.{section}\.BTC[A-Z]*: must be > 0, got"):
+    with pytest.raises(
+        InvalidInputError, match=rf"^market\.{section}\.BTC[A-Z]*: must be > 0, got"
+    ):
         pm.Market.from_dict(market_with(section, "BTCUSDT" if section == "marks" else "BTC", value))
 
 
@@ -100,7 +110,9 @@ def test_position_positive_fields(pos, field, value):
     assert str(e.value).startswith(f"positions[1].{field}: must be > 0, got ")
 
 
-@pytest.mark.parametrize(("pos", "field"), [(LINEAR, "qty"), (INVERSE, "contracts"), (OPTION, "qty")])
+@pytest.mark.parametrize(
+    ("pos", "field"), [(LINEAR, "qty"), (INVERSE, "contracts"), (OPTION, "qty")]
+)
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_non_finite_quantities(pos, field, value):
     with pytest.raises(InvalidInputError, match=rf"^positions\[1\]\.{field}: must be finite"):
@@ -129,31 +141,43 @@ def test_wrong_types_name_the_field():
 def test_unknown_type_and_kind():
     with pytest.raises(InvalidInputError, match=r'^positions\[1\]\.type: must be .* got "spot"'):
         run(with_position(LINEAR, type="spot"))
-    with pytest.raises(InvalidInputError, match=r'^positions\[1\]\.kind: must be "call" or "put", got "C"'):
+    with pytest.raises(
+        InvalidInputError, match=r'^positions\[1\]\.kind: must be "call" or "put", got "C"'
+    ):
         run(with_position(OPTION, kind="C"))
 
 
 def test_malformed_times():
-    with pytest.raises(InvalidInputError, match=r'^positions\[1\]\.expiry: must be an ISO-8601 time, got "Dec 25"'):
+    with pytest.raises(
+        InvalidInputError, match=r'^positions\[1\]\.expiry: must be an ISO-8601 time, got "Dec 25"'
+    ):
         run(with_position(OPTION, expiry="Dec 25"))
     with pytest.raises(InvalidInputError, match=r"^market\.time: must be an ISO-8601 time"):
         pm.Market.from_dict({**MARKET, "time": "yesterday"})
 
 
 def test_inverse_settle_must_be_the_underlying():
-    with pytest.raises(InvalidInputError, match=r"^positions\[1\]\.settle: an inverse contract settles in its underlying"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"^positions\[1\]\.settle: an inverse contract settles in its underlying",
+    ):
         run(with_position(INVERSE, settle="USDT"))
     run(with_position(INVERSE, settle="BTC"))  # written out, it is fine
 
 
 def test_option_must_settle_in_a_stablecoin():
-    with pytest.raises(InvalidInputError, match=r'^positions\[1\]\.settle: an option must settle in a stablecoin.*"BTC"'):
+    with pytest.raises(
+        InvalidInputError,
+        match=r'^positions\[1\]\.settle: an option must settle in a stablecoin.*"BTC"',
+    ):
         run(with_position(OPTION, settle="BTC"))
 
 
 def test_builder_methods_check_too():
     p = pm.Portfolio()
-    with pytest.raises(InvalidInputError, match=r"^positions\[0\]\.entry_price: must be > 0, got 0"):
+    with pytest.raises(
+        InvalidInputError, match=r"^positions\[0\]\.entry_price: must be > 0, got 0"
+    ):
         p.add_linear("BTCUSDT", "BTC", 1.0, 0.0)
     assert len(p) == 0  # nothing half-added
     with pytest.raises(InvalidInputError, match=r"^positions\[0\]\.kind"):
@@ -183,11 +207,26 @@ def profile(edit) -> dict:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d["groups"]["BTC"].update(price_points=20), r"^groups\.BTC\.price_points: must be odd and >= 3, got 20"),
-        (lambda d: d["groups"]["BTC"].update(price_points=1), r"^groups\.BTC\.price_points: must be odd and >= 3, got 1"),
-        (lambda d: d["groups"]["ETH"].update(price_range=1.0), r"^groups\.ETH\.price_range: must be in \[0, 1\), got 1"),
-        (lambda d: d["groups"]["ETH"].update(price_range=-0.1), r"^groups\.ETH\.price_range: must be in \[0, 1\)"),
-        (lambda d: d["groups"]["SOL"].update(extreme_multiple=0.5), r"^groups\.SOL\.extreme_multiple: must be >= 1"),
+        (
+            lambda d: d["groups"]["BTC"].update(price_points=20),
+            r"^groups\.BTC\.price_points: must be odd and >= 3, got 20",
+        ),
+        (
+            lambda d: d["groups"]["BTC"].update(price_points=1),
+            r"^groups\.BTC\.price_points: must be odd and >= 3, got 1",
+        ),
+        (
+            lambda d: d["groups"]["ETH"].update(price_range=1.0),
+            r"^groups\.ETH\.price_range: must be in \[0, 1\), got 1",
+        ),
+        (
+            lambda d: d["groups"]["ETH"].update(price_range=-0.1),
+            r"^groups\.ETH\.price_range: must be in \[0, 1\)",
+        ),
+        (
+            lambda d: d["groups"]["SOL"].update(extreme_multiple=0.5),
+            r"^groups\.SOL\.extreme_multiple: must be >= 1",
+        ),
         (
             lambda d: d["groups"]["*"].update(extreme_multiple=5),
             r'^groups\."\*"\.extreme_multiple: extreme_multiple·price_range must be < 1, got 5·0\.2 = 1',
@@ -196,7 +235,10 @@ def profile(edit) -> dict:
             lambda d: d["systemic"][0].update(overrides={"BTC": -1.0}),
             r"^systemic\[0\]\.overrides\.BTC: a move of -100 % or worse is impossible, got -1",
         ),
-        (lambda d: d["systemic"][0].update(multiple=-5), r"^systemic\[0\]\.multiple: moves group .* \(-100 % or worse\)"),
+        (
+            lambda d: d["systemic"][0].update(multiple=-5),
+            r"^systemic\[0\]\.multiple: moves group .* \(-100 % or worse\)",
+        ),
         (
             lambda d: d["assets"]["BTC"]["collateral"][1].update(up_to=1000),
             r"^assets\.BTC\.collateral\[1\]\.up_to: tiers must be sorted",
@@ -205,19 +247,31 @@ def profile(edit) -> dict:
             lambda d: d["groups"]["BTC"]["concentration"][1].update(above=1),
             r"^groups\.BTC\.concentration\[1\]\.above: tiers must be sorted",
         ),
-        (lambda d: d["groups"]["BTC"].update(basis_rate=-0.01), r"^groups\.BTC\.basis_rate: must be a rate >= 0"),
+        (
+            lambda d: d["groups"]["BTC"].update(basis_rate=-0.01),
+            r"^groups\.BTC\.basis_rate: must be a rate >= 0",
+        ),
         (
             lambda d: d["assets"]["USDT"]["collateral"][0].update(rate=1.2),
             r"^assets\.USDT\.collateral\[0\]\.rate: must be in \[0, 1\], got 1\.2",
         ),
-        (lambda d: d["offsets"][0].update(b="DOGE"), r'^offsets\[0\]\.b: names no group of the profile, got "DOGE"'),
+        (
+            lambda d: d["offsets"][0].update(b="DOGE"),
+            r'^offsets\[0\]\.b: names no group of the profile, got "DOGE"',
+        ),
         (
             lambda d: d["systemic"][1].update(overrides={"NOPE": 0.1}),
             r'^systemic\[1\]\.overrides\.NOPE: names no group of the profile, got "NOPE"',
         ),
-        (lambda d: d["groups"]["BTC"].update(pricerange=0.1), r"^groups\.BTC\.pricerange: unknown key"),
+        (
+            lambda d: d["groups"]["BTC"].update(pricerange=0.1),
+            r"^groups\.BTC\.pricerange: unknown key",
+        ),
         (lambda d: d.update(extra=1), r"^extra: unknown key"),
-        (lambda d: d["groups"]["BTC"].update(price_range="10%"), r'^groups\.BTC\.price_range: must be a number, got "10%"'),
+        (
+            lambda d: d["groups"]["BTC"].update(price_range="10%"),
+            r'^groups\.BTC\.price_range: must be a number, got "10%"',
+        ),
         (lambda d: d["status"].pop(), r"^status\[2\]\.above: the last level catches everything"),
     ],
 )

@@ -27,7 +27,16 @@ def test_stubtest_native_module():
 def test_package_typechecks():
     pytest.importorskip("mypy")
     r = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "python/pmengine/cli.py", "python/pmengine/render.py", "python/pmengine/errors.py"],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "python/pmengine/cli.py",
+            "python/pmengine/render.py",
+            "python/pmengine/errors.py",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

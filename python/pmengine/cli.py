@@ -70,7 +70,9 @@ def cmd_margin(args: argparse.Namespace) -> int:
     if args.json:
         print(result.to_json(indent=2))
     else:
-        render.console().print(render.margin_panel(result, title=f"portfolio margin — {args.portfolio}"))
+        render.console().print(
+            render.margin_panel(result, title=f"portfolio margin — {args.portfolio}")
+        )
     return EXIT_OK
 
 
@@ -90,7 +92,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return EXIT_OK
     con = render.console()
-    con.print(f"[bold]pmengine demo[/] — {len(rows)} example accounts, market {args.market or 'examples/market.json'}\n")
+    con.print(
+        f"[bold]pmengine demo[/] — {len(rows)} example accounts, market {args.market or 'examples/market.json'}\n"
+    )
     for name, portfolio, r, alone in rows:
         if portfolio.description:
             con.print(f"[bold]{name}[/]: {portfolio.description}")
@@ -104,7 +108,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pmengine", description="Portfolio margin for crypto accounts.")
+    p = argparse.ArgumentParser(
+        prog="pmengine", description="Portfolio margin for crypto accounts."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     m = sub.add_parser("margin", help="margin one account on one market snapshot")
@@ -114,7 +120,9 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="print the result JSON")
     m.set_defaults(run=cmd_margin)
 
-    d = sub.add_parser("demo", help="margin the bundled example accounts and show what is recognised")
+    d = sub.add_parser(
+        "demo", help="margin the bundled example accounts and show what is recognised"
+    )
     d.add_argument("--market", help="market JSON file (default: the bundled examples/market.json)")
     d.add_argument("--params", help="risk profile (TOML, or JSON)")
     d.add_argument("--json", action="store_true", help="print JSON")

@@ -61,7 +61,17 @@ def summary_table(r: MarginResult) -> Table:
 
 def groups_table(r: MarginResult) -> Table:
     t = Table(title="risk groups (USD)", title_justify="left")
-    for col in ("group", "delta", "in use", "financed", "scan loss", "SOM", "basis", "conc.", "worst move"):
+    for col in (
+        "group",
+        "delta",
+        "in use",
+        "financed",
+        "scan loss",
+        "SOM",
+        "basis",
+        "conc.",
+        "worst move",
+    ):
         t.add_column(col, justify="left" if col == "group" else "right")
     for name, g in r.groups.items():
         move, vol = g.worst_scenario
@@ -87,7 +97,9 @@ def recognised(r: MarginResult) -> list[str]:
         if g.spot_in_use > 0:
             facts.append(f"{name}: {usd(g.spot_in_use)} USD of long spot hedges short contracts")
         if g.financed_spot > 0:
-            facts.append(f"{name}: {usd(g.financed_spot)} USD of spot is financed by loans and scanned")
+            facts.append(
+                f"{name}: {usd(g.financed_spot)} USD of spot is financed by loans and scanned"
+            )
         if g.som > 0 and g.som >= g.scan_loss:
             facts.append(f"{name}: the short-option minimum ({usd(g.som)} USD) binds")
         if g.basis > 0:
@@ -122,5 +134,12 @@ def comparison_table(rows: Sequence[tuple[str, Portfolio, MarginResult, float]])
         t.add_column(col, justify="left" if col in ("account", "status") else "right")
     for name, _, r, alone in rows:
         saving = f"{(1 - r.maintenance_margin / alone) * 100:.0f} %" if alone > 0 else "—"
-        t.add_row(name, status_text(r.status), ratio(r.uni_mmr), usd(r.maintenance_margin), usd(alone), saving)
+        t.add_row(
+            name,
+            status_text(r.status),
+            ratio(r.uni_mmr),
+            usd(r.maintenance_margin),
+            usd(alone),
+            saving,
+        )
     return t

@@ -18,9 +18,12 @@ use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg};
 use crate::params::{GroupParams, RiskParams};
 use crate::portfolio::{OptionKind, Portfolio, Position};
-use crate::pricing::{black76, black76_delta, shocked_vol, YEAR_SECONDS};
+use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult};
+use crate::series::{Revaluation, Series, SeriesTerms};
 use rustc_hash::FxHashMap as HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Below this an MM is floating-point dust and counts as 0 (USD).
 pub const MM_DUST: f64 = 1e-9;
@@ -38,7 +41,11 @@ pub struct Engine {
     /// `[0]` is `"*"`; then one per named group.
     tables: Vec<GroupTable>,
     table_index: HashMap<String, usize>,
+    /// Identifies this engine's entries in a market's series cache.
+    id: u64,
 }
+
+static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// An asset the account touches: wallet balance plus what settles in it.
 #[derive(Debug, Clone)]
@@ -85,26 +92,14 @@ pub struct GroupSlot {
     pub options: Vec<usize>,
 }
 
-/// An option priced on a snapshot, with its P&L per unit over its group's grid.
+/// An option position and its series priced on the snapshot (shared through the market's cache).
 #[derive(Debug, Clone)]
 pub struct OptionSlot {
     pub group: usize,
+    /// Index of the position in the portfolio.
+    pub position: usize,
     pub qty: f64,
-    pub kind: OptionKind,
-    /// Forward in settle units, `P_b / P_s`.
-    pub forward: f64,
-    pub strike: f64,
-    pub vol: f64,
-    /// Years to expiry (≤ 0: expired, intrinsic).
-    pub tau: f64,
-    /// Settle asset price, USD.
-    pub settle_price: f64,
-    /// Value per unit, settle units.
-    pub value: f64,
-    /// Black-76 delta per unit.
-    pub delta: f64,
-    /// Scenario P&L per unit, USD, in the group grid's order.
-    pub unit_pnl: Vec<f64>,
+    pub series: Arc<Series>,
 }
 
 /// A portfolio resolved against a market snapshot.
@@ -129,7 +124,7 @@ impl Engine {
             table_index.insert(g.clone(), tables.len());
             tables.push(GroupTable { grid: Grid::new(gp), params: gp.clone() });
         }
-        Engine { params, tables, table_index }
+        Engine { params, tables, table_index, id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed) }
     }
 
     pub fn params(&self) -> &RiskParams {
@@ -184,7 +179,6 @@ impl Engine {
                 add_basis(&mut group.basis, BasisKey::Asset(a), d);
             }
         }
-        b.price_options(market);
         Ok(b.book)
     }
 
@@ -285,8 +279,9 @@ impl Engine {
                 pnl.extend(sc.iter().map(|s| d_lin * s.r));
                 for &o in &group.options {
                     let opt = &book.options[o];
-                    for (x, u) in pnl.iter_mut().zip(&opt.unit_pnl) {
-                        *x += opt.qty * u;
+                    let q = opt.qty;
+                    for (x, u) in pnl.iter_mut().zip(&opt.series.grid_pnl) {
+                        *x += q * u;
                     }
                 }
                 let tol = SCAN_TOL * (1.0 + group.abs_items + scanned_spot);
@@ -367,27 +362,48 @@ impl Engine {
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0.
     fn systemic_loss(&self, book: &Book, scanned_delta: &[f64]) -> f64 {
         let mut worst = 0.0_f64;
-        for s in &self.params.systemic {
+        for (e, s) in self.params.systemic.iter().enumerate() {
             let mut pnl = 0.0;
             for (g, group) in book.groups.iter().enumerate() {
-                let gp = self.group_params(group);
-                let r = s
-                    .overrides
-                    .iter()
-                    .find(|(n, _)| *n == group.name)
-                    .map(|(_, r)| *r)
-                    .unwrap_or(s.multiple * gp.price_range);
-                pnl += scanned_delta[g] * r;
+                pnl += scanned_delta[g] * self.systemic_return(s, &group.name, self.group_params(group));
                 for &o in &group.options {
                     let opt = &book.options[o];
-                    let vol = shocked_vol(opt.vol, s.vol_shock, self.params.vol_floor);
-                    let moved = black76(opt.kind, opt.forward * (1.0 + r), opt.strike, vol, opt.tau);
-                    pnl += opt.qty * (moved - opt.value) * opt.settle_price;
+                    pnl += opt.qty * opt.series.systemic_pnl[e];
                 }
             }
             worst = worst.max(-pnl);
         }
         worst
+    }
+
+    /// A group's return in a systemic scenario: its override, else `multiple · price_range`.
+    fn systemic_return(&self, s: &crate::params::SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
+        s.overrides.iter().find(|(n, _)| n == group).map_or(s.multiple * gp.price_range, |(_, r)| *r)
+    }
+
+    /// Price an option series for a group: value, greeks, P&L per unit on the
+    /// group's grid (none when the range is 0) and in each systemic scenario.
+    #[allow(clippy::too_many_arguments)]
+    fn price_series(
+        &self,
+        group: &GroupSlot,
+        kind: OptionKind,
+        underlying_price: f64,
+        settle_price: f64,
+        strike: f64,
+        vol: f64,
+        tau: f64,
+    ) -> Series {
+        let table = &self.tables[group.table];
+        let grid = if table.params.price_range > 0.0 { table.grid.scenarios(true) } else { &[] };
+        let systemic: Vec<(f64, f64)> = self
+            .params
+            .systemic
+            .iter()
+            .map(|s| (self.systemic_return(s, &group.name, &table.params), s.vol_shock))
+            .collect();
+        let at = Revaluation { grid, systemic: &systemic, vol_floor: self.params.vol_floor };
+        Series::price(kind, underlying_price, settle_price, strike, vol, tau, &at)
     }
 }
 
@@ -486,32 +502,44 @@ impl<'p> BookBuilder<'_, 'p> {
                 group.abs_items += d.abs();
                 add_basis(&mut group.basis, key, d);
             }
-            Position::Option { symbol, underlying, kind, strike, expiry, qty, .. } => {
+            Position::Option { symbol, underlying, settle, kind, strike, expiry, qty } => {
                 let settle_group = self.book.assets[s].group;
                 if self.engine.group_params(&self.book.groups[settle_group]).price_range != 0.0 {
                     return Err(CoreError::invalid(
                         at("settle"),
-                        format!(
-                            "an option must settle in a stablecoin (a group with price_range = 0), got {:?}",
-                            pos.settle()
-                        ),
+                        format!("an option must settle in a stablecoin (a group with price_range = 0), got {settle:?}"),
                     ));
                 }
-                let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
-                    Some(&v) => v,
+                let engine = self.engine.id;
+                let series = match market.series.get(engine, symbol, underlying, settle, *kind, *strike, *expiry) {
+                    Some(series) => series,
                     None => {
-                        return Err(CoreError::missing(
-                            crate::input::path("market.vols", symbol),
-                            format!("no vol for {symbol} or {underlying} in market.vols"),
-                        ))
+                        let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
+                            Some(&v) => v,
+                            None => {
+                                return Err(CoreError::missing(
+                                    crate::input::path("market.vols", symbol),
+                                    format!("no vol for {symbol} or {underlying} in market.vols"),
+                                ))
+                            }
+                        };
+                        let tau = (expiry - market.time) / YEAR_SECONDS;
+                        let priced = self.engine.price_series(&self.book.groups[g], *kind, pb, ps, *strike, vol, tau);
+                        let series = Arc::new(priced);
+                        let terms = SeriesTerms {
+                            engine,
+                            underlying: underlying.clone(),
+                            settle: settle.clone(),
+                            kind: *kind,
+                            strike: *strike,
+                            expiry: *expiry,
+                        };
+                        market.series.insert(symbol, terms, Arc::clone(&series));
+                        series
                     }
                 };
-                let forward = pb / ps;
-                let tau = (expiry - market.time) / YEAR_SECONDS;
-                let value = black76(*kind, forward, *strike, vol, tau);
-                let delta = black76_delta(*kind, forward, *strike, vol, tau);
-                self.book.assets[s].equity += qty * value;
-                let d = qty * delta * pb;
+                self.book.assets[s].equity += qty * series.value;
+                let d = qty * series.delta * pb;
                 let group = &mut self.book.groups[g];
                 group.d_opt += d;
                 group.abs_items += d.abs();
@@ -520,42 +548,9 @@ impl<'p> BookBuilder<'_, 'p> {
                     group.short_option_notional += qty.abs() * pb;
                 }
                 group.options.push(self.book.options.len());
-                self.book.options.push(OptionSlot {
-                    group: g,
-                    qty: *qty,
-                    kind: *kind,
-                    forward,
-                    strike: *strike,
-                    vol,
-                    tau,
-                    settle_price: ps,
-                    value,
-                    delta,
-                    unit_pnl: Vec::new(),
-                });
+                self.book.options.push(OptionSlot { group: g, position: i, qty: *qty, series });
             }
         }
         Ok(())
-    }
-
-    /// Each option's P&L per unit over its group's final grid (known only once
-    /// every position is in: one option anywhere gives the group a vol dimension).
-    fn price_options(&mut self, _market: &Market) {
-        let floor = self.engine.params.vol_floor;
-        for opt in &mut self.book.options {
-            let group = &self.book.groups[opt.group];
-            if self.engine.group_params(group).price_range == 0.0 {
-                continue;
-            }
-            let sc = self.engine.scenarios(group);
-            opt.unit_pnl = sc
-                .iter()
-                .map(|s| {
-                    let vol = shocked_vol(opt.vol, s.v, floor);
-                    (black76(opt.kind, opt.forward * (1.0 + s.r), opt.strike, vol, opt.tau) - opt.value)
-                        * opt.settle_price
-                })
-                .collect();
-        }
     }
 }

@@ -26,6 +26,7 @@ pub mod params;
 pub mod portfolio;
 pub mod pricing;
 pub mod result;
+pub mod series;
 
 pub use engine::{Book, Engine};
 pub use error::{CoreError, Result};

@@ -2,6 +2,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::input::{number, parse_time, path, positive, table, Fields, Source};
+use crate::series::SeriesCache;
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
@@ -13,10 +14,13 @@ pub struct Market {
     pub time: f64,
     /// Index price per asset, USD.
     pub prices: HashMap<String, f64>,
-    /// Mark per contract symbol, in the contract's quote units.
+    /// Mark per contract symbol, in the contract's quote units (options ignore marks,
+    /// so setting one keeps the priced series).
     pub marks: HashMap<String, f64>,
     /// Implied vol per option symbol, or per underlying as a fallback.
     pub vols: HashMap<String, f64>,
+    /// Option series priced on this snapshot (cleared when a price, vol or the time changes).
+    pub series: SeriesCache,
 }
 
 impl Market {
@@ -59,6 +63,14 @@ impl Market {
 
     pub fn set_price(&mut self, asset: &str, price: f64) -> Result<()> {
         self.prices.insert(asset.to_string(), positive(price, &path("market.prices", asset), I)?);
+        self.series.clear();
+        Ok(())
+    }
+
+    /// Move the snapshot in time (seconds since the epoch, UTC).
+    pub fn set_time(&mut self, time: f64) -> Result<()> {
+        self.time = crate::input::finite(time, "market.time", I)?;
+        self.series.clear();
         Ok(())
     }
 
@@ -69,6 +81,7 @@ impl Market {
 
     pub fn set_vol(&mut self, key: &str, vol: f64) -> Result<()> {
         self.vols.insert(key.to_string(), positive(vol, &path("market.vols", key), I)?);
+        self.series.clear();
         Ok(())
     }
 

@@ -1,6 +1,9 @@
 //! pmengine._core: PyO3 bindings of pmengine-core. Conversion and error mapping
 //! only; the margin model lives in the core crate.
 
+// Python signatures decide the argument counts here, not Rust style.
+#![allow(clippy::too_many_arguments)]
+
 mod convert;
 mod engine;
 mod errors;

@@ -46,7 +46,8 @@ impl PyMarket {
             }
         }
         let mut inner = guard(|| Market::from_value(&v))?;
-        inner.time = time_value(time)?;
+        let t = time_value(time)?;
+        guard(|| inner.set_time(t))?;
         Ok(PyMarket { inner })
     }
 
@@ -83,8 +84,8 @@ impl PyMarket {
     }
     #[setter(time)]
     fn set_time(&mut self, time: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner.time = time_value(time)?;
-        Ok(())
+        let t = time_value(time)?;
+        guard(|| self.inner.set_time(t))
     }
     /// Index prices, USD (a copy).
     #[getter]
@@ -102,6 +103,17 @@ impl PyMarket {
 
     fn __copy__(&self) -> Self {
         self.clone()
+    }
+
+    /// Number of option series priced on this snapshot and kept for reuse.
+    #[getter]
+    fn cached_series(&self) -> usize {
+        self.inner.series.len()
+    }
+
+    /// Drop the priced option series (they are rebuilt on the next call).
+    fn clear_cache(&self) {
+        self.inner.series.clear();
     }
 
     fn __repr__(&self) -> String {

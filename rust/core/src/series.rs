@@ -1,0 +1,231 @@
+//! Option series priced on one market snapshot: value, greeks and scenario
+//! P&L per unit, computed once and shared by every portfolio and every call
+//! that holds the series (METHODOLOGY.md §1, §3).
+//!
+//! The cache lives in the [`Market`](crate::Market) it was priced on, so it is
+//! per snapshot by construction: changing a price, mark, vol or the time
+//! clears it. Entries are keyed by the engine that priced them (grids belong
+//! to a profile) and by the series' terms.
+
+use crate::portfolio::OptionKind;
+use crate::pricing::{black76, black76_delta, norm_pdf, shocked_vol};
+use rustc_hash::FxHashMap;
+use std::sync::{Arc, RwLock};
+
+/// One option series on one snapshot, per unit of quantity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub kind: OptionKind,
+    /// Forward in settle units, `P_b / P_s`.
+    pub forward: f64,
+    pub strike: f64,
+    /// Market implied vol (annualised).
+    pub vol: f64,
+    /// Years to expiry; ≤ 0: expired, priced at intrinsic value.
+    pub tau: f64,
+    /// Underlying and settle index prices, USD.
+    pub underlying_price: f64,
+    pub settle_price: f64,
+    /// Black-76 value, settle units.
+    pub value: f64,
+    /// `∂V/∂F` (1, 0 or −1 at or past expiry).
+    pub delta: f64,
+    /// Coin delta change per USD of underlying price, per unit.
+    pub gamma: f64,
+    /// USD per vol point (0.01 of σ), per unit.
+    pub vega: f64,
+    /// USD per calendar day, per unit.
+    pub theta: f64,
+    /// Scenario P&L in USD per unit, in the group grid's order.
+    pub grid_pnl: Vec<f64>,
+    /// P&L in USD per unit under each systemic scenario of the profile, in order.
+    pub systemic_pnl: Vec<f64>,
+}
+
+/// Where the series is revalued: the group's grid and systemic returns.
+pub struct Revaluation<'a> {
+    pub grid: &'a [crate::grid::Scenario],
+    /// `(return of the series' group, vol shock)` per systemic scenario.
+    pub systemic: &'a [(f64, f64)],
+    pub vol_floor: f64,
+}
+
+impl Series {
+    #[allow(clippy::too_many_arguments)]
+    pub fn price(
+        kind: OptionKind,
+        underlying_price: f64,
+        settle_price: f64,
+        strike: f64,
+        vol: f64,
+        tau: f64,
+        at: &Revaluation<'_>,
+    ) -> Self {
+        let forward = underlying_price / settle_price;
+        let value = black76(kind, forward, strike, vol, tau);
+        let delta = black76_delta(kind, forward, strike, vol, tau);
+        let (gamma, vega, theta) = if tau > 0.0 {
+            let sd = vol * tau.sqrt();
+            let d1 = ((forward / strike).ln() + 0.5 * sd * sd) / sd;
+            let pdf = norm_pdf(d1);
+            // Γ_F = φ(d1)/(F σ √τ) per forward unit; dF/dP_b = 1/P_s.
+            let gamma = pdf / (forward * sd) / settle_price;
+            let vega = forward * pdf * tau.sqrt() * settle_price * 0.01;
+            let theta = -forward * pdf * vol / (2.0 * tau.sqrt()) * settle_price / 365.0;
+            (gamma, vega, theta)
+        } else {
+            (0.0, 0.0, 0.0)
+        };
+        let reval = |r: f64, v: f64| {
+            let sigma = shocked_vol(vol, v, at.vol_floor);
+            (black76(kind, forward * (1.0 + r), strike, sigma, tau) - value) * settle_price
+        };
+        Series {
+            kind,
+            forward,
+            strike,
+            vol,
+            tau,
+            underlying_price,
+            settle_price,
+            value,
+            delta,
+            gamma,
+            vega,
+            theta,
+            grid_pnl: at.grid.iter().map(|s| reval(s.r, s.v)).collect(),
+            systemic_pnl: at.systemic.iter().map(|&(r, v)| reval(r, v)).collect(),
+        }
+    }
+}
+
+/// What identifies a series within one snapshot, beside its symbol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesTerms {
+    pub engine: u64,
+    pub underlying: String,
+    pub settle: String,
+    pub kind: OptionKind,
+    pub strike: f64,
+    pub expiry: f64,
+}
+
+impl SeriesTerms {
+    fn matches(&self, engine: u64, underlying: &str, settle: &str, kind: OptionKind, strike: f64, expiry: f64) -> bool {
+        self.engine == engine
+            && self.kind == kind
+            && self.strike == strike
+            && self.expiry == expiry
+            && self.underlying == underlying
+            && self.settle == settle
+    }
+}
+
+/// The priced series sharing one symbol.
+type Entries = Vec<(SeriesTerms, Arc<Series>)>;
+
+/// Priced series of one snapshot, by symbol (a symbol may carry several
+/// entries when engines or terms differ).
+#[derive(Debug, Default)]
+pub struct SeriesCache {
+    map: RwLock<FxHashMap<String, Entries>>,
+}
+
+impl SeriesCache {
+    #[allow(clippy::too_many_arguments)]
+    pub fn get(
+        &self,
+        engine: u64,
+        symbol: &str,
+        underlying: &str,
+        settle: &str,
+        kind: OptionKind,
+        strike: f64,
+        expiry: f64,
+    ) -> Option<Arc<Series>> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.get(symbol)?
+            .iter()
+            .find(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry))
+            .map(|(_, s)| Arc::clone(s))
+    }
+
+    pub fn insert(&self, symbol: &str, terms: SeriesTerms, series: Arc<Series>) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let entries = map.entry(symbol.to_string()).or_default();
+        if !entries.iter().any(|(t, _)| *t == terms) {
+            entries.push((terms, series));
+        }
+    }
+
+    pub fn clear(&self) {
+        self.map.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Number of priced series held.
+    pub fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Clone for SeriesCache {
+    /// A copied market is a new snapshot: it starts with an empty cache.
+    fn clone(&self) -> Self {
+        SeriesCache::default()
+    }
+}
+
+impl PartialEq for SeriesCache {
+    fn eq(&self, _: &Self) -> bool {
+        true // a cache never makes two snapshots differ
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::black76;
+
+    #[test]
+    fn greeks_match_finite_differences() {
+        let at = Revaluation { grid: &[], systemic: &[], vol_floor: 0.05 };
+        let (pb, ps, k, s, t) = (60000.0, 1.0, 65000.0, 0.5, 0.25);
+        let v = |pb: f64, s: f64, t: f64| black76(OptionKind::Call, pb / ps, k, s, t) * ps;
+        let x = Series::price(OptionKind::Call, pb, ps, k, s, t, &at);
+        let h = 1.0;
+        let d_up = (v(pb + 2.0 * h, s, t) - v(pb, s, t)) / (2.0 * h);
+        let d_dn = (v(pb, s, t) - v(pb - 2.0 * h, s, t)) / (2.0 * h);
+        assert!((x.gamma - (d_up - d_dn) / (2.0 * h)).abs() < 1e-7, "gamma {}", x.gamma);
+        let vega_fd = (v(pb, s + 1e-5, t) - v(pb, s - 1e-5, t)) / 2e-5 * 0.01;
+        assert!((x.vega - vega_fd).abs() < 1e-6 * vega_fd.abs(), "vega {} {vega_fd}", x.vega);
+        let day = 1.0 / 365.0;
+        let theta_fd = (v(pb, s, t - 1e-4 * day) - v(pb, s, t + 1e-4 * day)) / 2e-4;
+        assert!((x.theta - theta_fd).abs() < 1e-6 * theta_fd.abs(), "theta {} {theta_fd}", x.theta);
+    }
+
+    #[test]
+    fn cache_keys_on_terms_and_engine() {
+        let c = SeriesCache::default();
+        let at = Revaluation { grid: &[], systemic: &[], vol_floor: 0.05 };
+        let s = Arc::new(Series::price(OptionKind::Put, 100.0, 1.0, 90.0, 0.5, 0.1, &at));
+        let terms = SeriesTerms {
+            engine: 1,
+            underlying: "BTC".into(),
+            settle: "USDT".into(),
+            kind: OptionKind::Put,
+            strike: 90.0,
+            expiry: 5.0,
+        };
+        c.insert("P90", terms, s);
+        assert!(c.get(1, "P90", "BTC", "USDT", OptionKind::Put, 90.0, 5.0).is_some());
+        assert!(c.get(2, "P90", "BTC", "USDT", OptionKind::Put, 90.0, 5.0).is_none());
+        assert!(c.get(1, "P90", "BTC", "USDT", OptionKind::Put, 95.0, 5.0).is_none());
+        assert_eq!(c.clone().len(), 0);
+        c.clear();
+        assert!(c.is_empty());
+    }
+}
