@@ -192,3 +192,19 @@ def test_console_script_runs():
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["status"] == "NORMAL"
+
+
+def test_greeks_command(capsys):
+    args = [
+        "greeks",
+        "--portfolio",
+        str(EXAMPLES / "covered_call.json"),
+        "--market",
+        str(EXAMPLES / "market.json"),
+    ]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["positions"][0]["symbol"] == "BTC-261225-70000-C"
+    assert 0 < out["groups"]["BTC"]["delta"] < 1  # 1 BTC held against a short call
+    assert main(args) == 0
+    assert "vega (USD/vol pt)" in capsys.readouterr().out

@@ -76,6 +76,18 @@ def cmd_margin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_greeks(args: argparse.Namespace) -> int:
+    engine = Engine(load_params(args.params))
+    portfolio = Portfolio.from_json(_read(args.portfolio))
+    market = Market.from_json(_read(args.market))
+    greeks = engine.greeks(portfolio, market)
+    if args.json:
+        print(json.dumps(greeks, indent=2))
+    else:
+        render.console().print(render.greeks_table(greeks))
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     engine = Engine(load_params(args.params))
     market = Market.from_json(_read(args.market or example_path("market")))
@@ -119,6 +131,13 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--params", help="risk profile (TOML, or JSON); default: the bundled profile")
     m.add_argument("--json", action="store_true", help="print the result JSON")
     m.set_defaults(run=cmd_margin)
+
+    g = sub.add_parser("greeks", help="delta, gamma, vega and theta per position and per group")
+    g.add_argument("--portfolio", required=True, help="portfolio JSON file")
+    g.add_argument("--market", required=True, help="market JSON file")
+    g.add_argument("--params", help="risk profile (TOML, or JSON); default: the bundled profile")
+    g.add_argument("--json", action="store_true", help="print JSON")
+    g.set_defaults(run=cmd_greeks)
 
     d = sub.add_parser(
         "demo", help="margin the bundled example accounts and show what is recognised"

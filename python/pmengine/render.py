@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -142,4 +143,38 @@ def comparison_table(rows: Sequence[tuple[str, Portfolio, MarginResult, float]])
             usd(alone),
             saving,
         )
+    return t
+
+
+def greeks_table(greeks: dict[str, Any]) -> Table:
+    """Greeks per position, then per group (units in the column headers)."""
+    t = Table(title="greeks", title_justify="left")
+    cols = (
+        "",
+        "group",
+        "delta (coin)",
+        "delta (USD)",
+        "gamma (coin/USD)",
+        "vega (USD/vol pt)",
+        "theta (USD/day)",
+    )
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("", "group") else "right")
+
+    def row(label: str, group: str, g: dict[str, float], style: str = "") -> None:
+        t.add_row(
+            label,
+            group,
+            f"{g['delta']:,.6g}",
+            usd(g["delta_usd"]),
+            f"{g['gamma']:.6g}",
+            usd(g["vega"]),
+            usd(g["theta"]),
+            style=style,
+        )
+
+    for p in greeks["positions"]:
+        row(f"#{p['position']} {p['symbol']}", p["group"], p)
+    for name, g in greeks["groups"].items():
+        row("group total", name, g, style="bold")
     return t

@@ -96,10 +96,21 @@ pub struct GroupSlot {
 #[derive(Debug, Clone)]
 pub struct OptionSlot {
     pub group: usize,
+    /// Interned symbol (`Book::symbols`).
+    pub symbol: u32,
     /// Index of the position in the portfolio.
     pub position: usize,
     pub qty: f64,
     pub series: Arc<Series>,
+}
+
+/// One position of the portfolio, in order, as the book resolved it.
+#[derive(Debug, Clone)]
+pub enum BookSlot {
+    /// A linear or inverse contract: its dollar delta (USD) and underlying price (USD).
+    Linear { group: usize, symbol: u32, dollar_delta: f64, underlying_price: f64 },
+    /// An option: index into `Book::options`.
+    Option(usize),
 }
 
 /// A portfolio resolved against a market snapshot.
@@ -110,6 +121,8 @@ pub struct Book {
     pub assets: Vec<AssetSlot>,
     pub groups: Vec<GroupSlot>,
     pub options: Vec<OptionSlot>,
+    /// One entry per position, in the portfolio's order.
+    pub slots: Vec<BookSlot>,
 }
 
 impl Engine {
@@ -149,12 +162,23 @@ impl Engine {
         Ok(self.evaluate(&self.book(portfolio, market)?))
     }
 
+    /// Greeks per position and per group (units in `greeks.rs`).
+    pub fn greeks(&self, portfolio: &Portfolio, market: &Market) -> Result<crate::greeks::GreeksResult> {
+        Ok(crate::greeks::greeks(&self.book(portfolio, market)?))
+    }
+
     /// Resolve a portfolio against a market (step 1 of the module doc).
     pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
         let mut b = BookBuilder {
             engine: self,
             symbol_ids: HashMap::default(),
-            book: Book { symbols: Vec::new(), assets: Vec::new(), groups: Vec::new(), options: Vec::new() },
+            book: Book {
+                symbols: Vec::new(),
+                assets: Vec::new(),
+                groups: Vec::new(),
+                options: Vec::new(),
+                slots: Vec::with_capacity(portfolio.positions.len()),
+            },
         };
 
         for (asset, qty) in &portfolio.balances {
@@ -421,13 +445,13 @@ struct BookBuilder<'e, 'p> {
 }
 
 impl<'p> BookBuilder<'_, 'p> {
-    fn symbol(&mut self, s: &'p str) -> BasisKey {
+    fn intern(&mut self, s: &'p str) -> u32 {
         let next = self.symbol_ids.len() as u32;
         let id = *self.symbol_ids.entry(s).or_insert(next);
         if id == next {
             self.book.symbols.push(s.to_string());
         }
-        BasisKey::Symbol(id)
+        id
     }
 
     fn group(&mut self, name: &str) -> usize {
@@ -451,6 +475,16 @@ impl<'p> BookBuilder<'_, 'p> {
     }
 
     /// The slot of an asset, creating it (and its group) on first use.
+    /// A linear or inverse contract of dollar delta `d` in group `g`.
+    fn contract(&mut self, g: usize, symbol: &'p str, d: f64, underlying_price: f64) {
+        let id = self.intern(symbol);
+        let group = &mut self.book.groups[g];
+        group.d_lin += d;
+        group.abs_items += d.abs();
+        add_basis(&mut group.basis, BasisKey::Symbol(id), d);
+        self.book.slots.push(BookSlot::Linear { group: g, symbol: id, dollar_delta: d, underlying_price });
+    }
+
     /// `field` names the input on error only (building it costs more than the lookup).
     fn asset(&mut self, name: &str, market: &Market, field: impl FnOnce() -> String) -> Result<usize> {
         if let Some(i) = self.book.assets.iter().position(|a| a.name == name) {
@@ -485,22 +519,14 @@ impl<'p> BookBuilder<'_, 'p> {
                 let mark = market.marks.get(symbol).copied().unwrap_or(pb / ps);
                 self.book.assets[s].equity += qty * (mark - entry_price);
                 let d = qty * mark * ps;
-                let key = self.symbol(symbol);
-                let group = &mut self.book.groups[g];
-                group.d_lin += d;
-                group.abs_items += d.abs();
-                add_basis(&mut group.basis, key, d);
+                self.contract(g, symbol, d, pb);
             }
             Position::Inverse { symbol, contract_size, contracts, entry_price, .. } => {
                 let mark = market.marks.get(symbol).copied().unwrap_or(pb);
                 let notional = contracts * contract_size;
                 self.book.assets[b].equity += notional * (1.0 / entry_price - 1.0 / mark);
                 let d = notional * pb / entry_price;
-                let key = self.symbol(symbol);
-                let group = &mut self.book.groups[g];
-                group.d_lin += d;
-                group.abs_items += d.abs();
-                add_basis(&mut group.basis, key, d);
+                self.contract(g, symbol, d, pb);
             }
             Position::Option { symbol, underlying, settle, kind, strike, expiry, qty } => {
                 let settle_group = self.book.assets[s].group;
@@ -548,7 +574,9 @@ impl<'p> BookBuilder<'_, 'p> {
                     group.short_option_notional += qty.abs() * pb;
                 }
                 group.options.push(self.book.options.len());
-                self.book.options.push(OptionSlot { group: g, position: i, qty: *qty, series });
+                let symbol = self.intern(symbol);
+                self.book.slots.push(BookSlot::Option(self.book.options.len()));
+                self.book.options.push(OptionSlot { group: g, symbol, position: i, qty: *qty, series });
             }
         }
         Ok(())

@@ -18,6 +18,7 @@ pub mod addons;
 pub mod collateral;
 pub mod engine;
 pub mod error;
+pub mod greeks;
 pub mod grid;
 pub mod input;
 pub mod market;
@@ -30,6 +31,7 @@ pub mod series;
 
 pub use engine::{Book, Engine};
 pub use error::{CoreError, Result};
+pub use greeks::{Greeks, GreeksResult};
 pub use market::Market;
 pub use params::RiskParams;
 pub use portfolio::{ClassicTerms, OptionKind, Portfolio, Position};

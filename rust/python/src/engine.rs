@@ -42,6 +42,20 @@ impl PyEngine {
         Ok(PyMarginResult { inner })
     }
 
+    /// Greeks per position and per group, as a dict:
+    /// `{"positions": [{position, symbol, group, delta, delta_usd, gamma, vega, theta}], "groups": {name: {...}}}`.
+    /// Units: delta in coin, delta_usd in USD, gamma in coin per USD of underlying
+    /// price, vega in USD per vol point, theta in USD per day.
+    fn greeks<'py>(
+        &self,
+        py: Python<'py>,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let g = guard(|| self.inner.greeks(&portfolio.inner, &market.inner))?;
+        crate::convert::to_py(py, &g.to_value())
+    }
+
     fn __repr__(&self) -> String {
         format!("Engine(params={:?})", self.inner.params().name)
     }
