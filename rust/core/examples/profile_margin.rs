@@ -1,60 +1,34 @@
-//! Time `Engine::book` and `Engine::evaluate` on a 50-position account:
-//! `cargo run --release --example profile_margin`.
-use pmengine_core::{ClassicTerms, Engine, Market, Portfolio, Position, RiskParams};
-use std::time::Instant;
+//! A warm option-book margin loop to profile (callgrind, perf):
+//! `cargo build --profile profiling --example profile_margin`.
+use pmengine_core::{Engine, Market, OptionKind, Portfolio, Position, RiskParams};
 
 fn main() {
     let engine = Engine::new(RiskParams::default_profile());
     let mut m = Market::new(1_795_478_400.0);
-    let px = [("BTC", 60000.0), ("ETH", 3000.0), ("SOL", 150.0), ("USDT", 1.0)];
-    for (a, p) in px {
+    for (a, p) in [("BTC", 60000.0), ("ETH", 3000.0), ("USDT", 1.0)] {
         m.set_price(a, p).unwrap();
     }
+    m.set_vol("BTC", 0.5).unwrap();
+    m.set_vol("ETH", 0.6).unwrap();
     let mut p = Portfolio::new();
-    for (a, _) in &px[..3] {
-        p.add_balance(a, 2.0).unwrap();
+    p.add_balance("USDT", 100_000.0).unwrap();
+    for i in 0..20 {
+        let (u, price) = if i % 2 == 0 { ("BTC", 60000.0) } else { ("ETH", 3000.0) };
+        p.add_position(Position::Option {
+            symbol: format!("{u}-261225-{i}"),
+            underlying: u.into(),
+            settle: "USDT".into(),
+            kind: if i % 4 < 2 { OptionKind::Call } else { OptionKind::Put },
+            strike: price * (0.8 + 0.02 * i as f64),
+            expiry: 1_795_478_400.0 + 86400.0 * 30.0,
+            qty: (i as f64) - 9.5,
+        })
+        .unwrap();
     }
-    p.add_balance("USDT", -50000.0).unwrap();
-    let mut seed = 12345u64;
-    let mut rnd = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (seed >> 11) as f64 / (1u64 << 53) as f64
-    };
-    for i in 0..47 {
-        let (u, price) = px[i % 3];
-        let pos = if rnd() < 0.7 {
-            Position::Linear {
-                symbol: format!("{u}USDT{}", i % 5),
-                underlying: u.into(),
-                settle: "USDT".into(),
-                qty: rnd() * 20.0 - 10.0,
-                entry_price: price * (0.9 + 0.2 * rnd()),
-                classic: ClassicTerms::default(),
-            }
-        } else {
-            Position::Inverse {
-                symbol: format!("{u}USD_{}", i % 3),
-                underlying: u.into(),
-                contract_size: 100.0,
-                contracts: rnd() * 1000.0 - 500.0,
-                entry_price: price * (0.9 + 0.2 * rnd()),
-                classic: ClassicTerms::default(),
-            }
-        };
-        p.add_position(pos).unwrap();
-    }
-    let n = 200_000;
-    let t = Instant::now();
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let mut sink = 0.0;
     for _ in 0..n {
-        sink += engine.book(&p, &m).unwrap().groups.len() as f64;
+        sink += engine.margin(&p, &m).unwrap().maintenance_margin;
     }
-    let book_ns = t.elapsed().as_nanos() as f64 / n as f64;
-    let book = engine.book(&p, &m).unwrap();
-    let t = Instant::now();
-    for _ in 0..n {
-        sink += engine.evaluate(&book).maintenance_margin;
-    }
-    let eval_ns = t.elapsed().as_nanos() as f64 / n as f64;
-    println!("book {book_ns:.0} ns, evaluate {eval_ns:.0} ns ({sink:.0})");
+    println!("{sink}");
 }

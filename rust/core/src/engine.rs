@@ -16,11 +16,11 @@ use crate::error::{CoreError, Result};
 use crate::grid::{scan, Grid, Scenario};
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg};
-use crate::params::{GroupParams, RiskParams};
+use crate::params::{AssetParams, GroupParams, RiskParams};
 use crate::portfolio::{OptionKind, Portfolio, Position};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult};
-use crate::series::{Revaluation, Series, SeriesTerms};
+use crate::series::{Revaluation, Series, SeriesReader, SeriesTerms};
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,6 +41,9 @@ pub struct Engine {
     /// `[0]` is `"*"`; then one per named group.
     tables: Vec<GroupTable>,
     table_index: HashMap<String, usize>,
+    /// The profile's assets, indexed once so a book resolves each asset a single time.
+    asset_table: Vec<AssetParams>,
+    asset_index: HashMap<String, u32>,
     /// Identifies this engine's entries in a market's series cache.
     id: u64,
 }
@@ -50,7 +53,8 @@ static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 /// An asset the account touches: wallet balance plus what settles in it.
 #[derive(Debug, Clone)]
 pub struct AssetSlot {
-    pub name: String,
+    /// Index of the asset's parameters in the engine (`None`: not in the profile).
+    pub params: Option<u32>,
     /// Index price, USD.
     pub price: f64,
     /// Wallet balance (asset units).
@@ -65,7 +69,7 @@ pub struct AssetSlot {
 /// What nets in the basis add-on: one entry per contract symbol or per asset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BasisKey {
-    /// A contract symbol, interned per book (`Book::symbols`).
+    /// A contract symbol, interned per book.
     Symbol(u32),
     Asset(usize),
 }
@@ -86,18 +90,14 @@ pub struct GroupSlot {
     pub has_options: bool,
     /// Σ|q|·P_b over short options (USD).
     pub short_option_notional: f64,
-    /// Long wallet balances (asset index) in the group.
-    pub longs: Vec<usize>,
-    pub basis: Vec<(BasisKey, f64)>,
-    pub options: Vec<usize>,
+    /// Σ value of long wallet balances `S_g` (USD).
+    pub spot_long: f64,
 }
 
 /// An option position and its series priced on the snapshot (shared through the market's cache).
 #[derive(Debug, Clone)]
 pub struct OptionSlot {
     pub group: usize,
-    /// Interned symbol (`Book::symbols`).
-    pub symbol: u32,
     /// Index of the position in the portfolio.
     pub position: usize,
     pub qty: f64,
@@ -108,7 +108,7 @@ pub struct OptionSlot {
 #[derive(Debug, Clone)]
 pub enum BookSlot {
     /// A linear or inverse contract: its dollar delta (USD) and underlying price (USD).
-    Linear { group: usize, symbol: u32, dollar_delta: f64, underlying_price: f64 },
+    Linear { group: usize, dollar_delta: f64, underlying_price: f64 },
     /// An option: index into `Book::options`.
     Option(usize),
 }
@@ -116,13 +116,13 @@ pub enum BookSlot {
 /// A portfolio resolved against a market snapshot.
 #[derive(Debug, Clone)]
 pub struct Book {
-    /// Distinct contract symbols, in the order first met (indexed by `BasisKey::Symbol`).
-    pub symbols: Vec<String>,
     pub assets: Vec<AssetSlot>,
     pub groups: Vec<GroupSlot>,
     pub options: Vec<OptionSlot>,
     /// One entry per position, in the portfolio's order.
     pub slots: Vec<BookSlot>,
+    /// Dollar deltas netted per instrument for the basis add-on: `(group, key, USD)`.
+    pub basis: Vec<(usize, BasisKey, f64)>,
 }
 
 impl Engine {
@@ -137,7 +137,18 @@ impl Engine {
             table_index.insert(g.clone(), tables.len());
             tables.push(GroupTable { grid: Grid::new(gp), params: gp.clone() });
         }
-        Engine { params, tables, table_index, id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed) }
+        let mut asset_names: Vec<&String> = params.assets.keys().collect();
+        asset_names.sort();
+        let asset_table = asset_names.iter().map(|a| params.assets[*a].clone()).collect();
+        let asset_index = asset_names.iter().enumerate().map(|(i, a)| ((*a).clone(), i as u32)).collect();
+        Engine {
+            tables,
+            table_index,
+            asset_table,
+            asset_index,
+            id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
+            params,
+        }
     }
 
     pub fn params(&self) -> &RiskParams {
@@ -164,20 +175,23 @@ impl Engine {
 
     /// Greeks per position and per group (units in `greeks.rs`).
     pub fn greeks(&self, portfolio: &Portfolio, market: &Market) -> Result<crate::greeks::GreeksResult> {
-        Ok(crate::greeks::greeks(&self.book(portfolio, market)?))
+        Ok(crate::greeks::greeks(portfolio, &self.book(portfolio, market)?))
     }
 
     /// Resolve a portfolio against a market (step 1 of the module doc).
-    pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
+    pub fn book<'p>(&self, portfolio: &'p Portfolio, market: &Market) -> Result<Book> {
         let mut b = BookBuilder {
             engine: self,
             symbol_ids: HashMap::default(),
+            asset_names: Vec::new(),
+            cache: market.series.read(),
+            priced: Vec::new(),
             book: Book {
-                symbols: Vec::new(),
                 assets: Vec::new(),
                 groups: Vec::new(),
                 options: Vec::new(),
                 slots: Vec::with_capacity(portfolio.positions.len()),
+                basis: Vec::new(),
             },
         };
 
@@ -195,15 +209,20 @@ impl Engine {
             let (wallet, price, g) = (b.book.assets[a].wallet, b.book.assets[a].price, b.book.assets[a].group);
             let group = &mut b.book.groups[g];
             if wallet > 0.0 {
-                group.longs.push(a);
+                group.spot_long += wallet * price;
             } else if wallet < 0.0 {
                 let d = wallet * price;
                 group.d_lin += d;
                 group.abs_items += d.abs();
-                add_basis(&mut group.basis, BasisKey::Asset(a), d);
+                add_basis(&mut b.book.basis, g, BasisKey::Asset(a), d);
             }
         }
-        Ok(b.book)
+        let BookBuilder { cache, priced, book, .. } = b;
+        drop(cache);
+        if !priced.is_empty() {
+            market.series.insert_all(priced);
+        }
+        Ok(book)
     }
 
     /// Net a book into the account's margin (step 2 of the module doc).
@@ -215,55 +234,42 @@ impl Engine {
         let mut equity = 0.0;
         let mut adjusted_equity = 0.0;
         let mut negative_wallet = false;
-        let mut borrowing = vec![0.0; ng]; // Λ_g
+        // Per group: Λ_g (borrowing), u_g (spot in use), then the scanned linear delta.
+        let mut net = vec![Net::default(); ng];
         let mut borrow_margin = 0.0;
         for a in &book.assets {
             let value = a.equity * a.price;
             equity += value;
-            adjusted_equity += adjusted_value(value, p.collateral(&a.name));
-            borrowing[a.group] += (-value).max(0.0);
+            let params = a.params.map(|i| &self.asset_table[i as usize]);
+            adjusted_equity += adjusted_value(value, params.map_or(&[], |ap| ap.collateral.as_slice()));
+            net[a.group].borrowing += (-value).max(0.0);
             if a.wallet < 0.0 {
                 negative_wallet = true;
-                borrow_margin += p.borrow_mmr(&a.name) * (-a.wallet) * a.price;
+                let rate = params.and_then(|ap| ap.borrow_mmr).unwrap_or(p.borrow_mmr);
+                borrow_margin += rate * (-a.wallet) * a.price;
             }
         }
 
         // §3 steps 1–2: spot in use.
-        let spot_long: Vec<f64> = book
-            .groups
-            .iter()
-            .map(|g| g.longs.iter().map(|&a| book.assets[a].wallet * book.assets[a].price).sum())
-            .collect();
-        let in_use: Vec<f64> = book
-            .groups
-            .iter()
-            .zip(&spot_long)
-            .map(|(g, &s)| {
-                let d_rest = g.d_lin + g.d_opt;
-                if d_rest < 0.0 && s > 0.0 {
-                    s.min(-d_rest)
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        for (n, g) in net.iter_mut().zip(&book.groups) {
+            let d_rest = g.d_lin + g.d_opt;
+            n.in_use = if d_rest < 0.0 && g.spot_long > 0.0 { g.spot_long.min(-d_rest) } else { 0.0 };
+        }
 
         // §3 step 3: financed spot, stablecoins first.
-        let borrowed: f64 = (0..ng).map(|g| (borrowing[g] - in_use[g]).max(0.0)).sum();
-        let free_fraction = |g: usize| if spot_long[g] > 0.0 { 1.0 - in_use[g] / spot_long[g] } else { 0.0 };
+        let borrowed: f64 = net.iter().map(|n| (n.borrowing - n.in_use).max(0.0)).sum();
+        // u_g / S_g: the in-use fraction of each of the group's long balances.
+        for (n, g) in net.iter_mut().zip(&book.groups) {
+            n.in_use_fraction = if g.spot_long > 0.0 { n.in_use / g.spot_long } else { 0.0 };
+        }
         let stable = |g: usize| self.group_params(&book.groups[g]).price_range == 0.0;
         let (mut free_stable, mut free_risky) = (0.0, 0.0);
-        for (g, group) in book.groups.iter().enumerate() {
-            for &a in &group.longs {
-                let asset = &book.assets[a];
-                if asset.collateral {
-                    let free = asset.wallet * asset.price * free_fraction(g);
-                    if stable(g) {
-                        free_stable += free
-                    } else {
-                        free_risky += free
-                    }
-                }
+        for asset in book.assets.iter().filter(|a| a.wallet > 0.0 && a.collateral) {
+            let free = asset.wallet * asset.price * (1.0 - net[asset.group].in_use_fraction);
+            if stable(asset.group) {
+                free_stable += free
+            } else {
+                free_risky += free
             }
         }
         let fraction = |num: f64, den: f64| if den > 0.0 { (num / den).min(1.0) } else { 0.0 };
@@ -273,27 +279,24 @@ impl Engine {
         let mut groups = Vec::with_capacity(ng);
         let mut legs = Vec::with_capacity(ng);
         let mut names: Vec<&str> = Vec::with_capacity(ng);
-        let mut scanned_delta = vec![0.0; ng]; // linear coefficient of each group's P&L
         let (mut sum_req, mut sum_som, mut sum_basis, mut sum_conc) = (0.0, 0.0, 0.0, 0.0);
         let mut pnl = Vec::new();
         for (g, group) in book.groups.iter().enumerate() {
             let gp = self.group_params(group);
             let phi = if stable(g) { phi_stable } else { phi_risky };
-            // Each long balance: its in-use fraction plus the financed part of the rest.
-            let mut basis_items = group.basis.clone();
-            let mut financed = 0.0;
-            let mut scanned_spot = 0.0;
-            for &a in &group.longs {
-                let asset = &book.assets[a];
-                let value = asset.wallet * asset.price;
-                let fin = if asset.collateral { value * free_fraction(g) * phi } else { 0.0 };
-                let scanned = if spot_long[g] > 0.0 { value * in_use[g] / spot_long[g] } else { 0.0 } + fin;
-                financed += fin;
-                scanned_spot += scanned;
-                add_basis(&mut basis_items, BasisKey::Asset(a), scanned);
-            }
-            let d_lin = group.d_lin + in_use[g] + financed;
-            scanned_delta[g] = d_lin;
+            // Long balances: the in-use fraction of each, plus the financed part of the
+            // free rest of each collateral balance.
+            let u = net[g].in_use_fraction;
+            let financed: f64 = book
+                .assets
+                .iter()
+                .filter(|a| a.group == g && a.wallet > 0.0 && a.collateral)
+                .map(|a| a.wallet * a.price * (1.0 - u) * phi)
+                .sum();
+            let in_use = net[g].in_use;
+            let scanned_spot = in_use + financed;
+            let d_lin = group.d_lin + scanned_spot;
+            net[g].scanned_delta = d_lin;
             let delta = d_lin + group.d_opt;
 
             // §3 steps 5–6: the grid.
@@ -301,8 +304,7 @@ impl Engine {
                 let sc = self.scenarios(group);
                 pnl.clear();
                 pnl.extend(sc.iter().map(|s| d_lin * s.r));
-                for &o in &group.options {
-                    let opt = &book.options[o];
+                for opt in book.options.iter().filter(|o| o.group == g) {
                     let q = opt.qty;
                     for (x, u) in pnl.iter_mut().zip(&opt.series.grid_pnl) {
                         *x += q * u;
@@ -318,7 +320,10 @@ impl Engine {
             let som = gp.som_rate * group.short_option_notional;
             let requirement = scan_loss.max(som);
             // §4 add-ons.
-            let basis = addons::basis(gp.basis_rate, basis_items.iter().map(|(_, d)| *d));
+            // Scanned long balances are all positive and never share a key with a liability
+            // (a wallet is long or borrowed), so their sum nets the same as each alone.
+            let items = book.basis.iter().filter(|(bg, _, _)| *bg == g).map(|(_, _, d)| *d);
+            let basis = addons::basis(gp.basis_rate, items.chain([scanned_spot]));
             let concentration = addons::concentration(delta.abs(), &gp.concentration);
 
             if group.listed {
@@ -333,7 +338,7 @@ impl Engine {
                     scan_loss,
                     requirement,
                     delta,
-                    spot_in_use: in_use[g],
+                    spot_in_use: in_use,
                     financed_spot: financed,
                     basis,
                     concentration,
@@ -347,7 +352,7 @@ impl Engine {
         // Offsets, floored by the short-option minimum.
         let offset = offset_credit(&p.offsets, &names, &legs);
         let scan_total = (sum_req - offset).max(sum_som);
-        let systemic = self.systemic_loss(book, &scanned_delta);
+        let systemic = self.systemic_loss(book, &net);
         let mm_risk = scan_total.max(systemic);
 
         let mut mm = mm_risk + sum_basis + sum_conc + borrow_margin;
@@ -384,16 +389,15 @@ impl Engine {
     }
 
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0.
-    fn systemic_loss(&self, book: &Book, scanned_delta: &[f64]) -> f64 {
+    fn systemic_loss(&self, book: &Book, net: &[Net]) -> f64 {
         let mut worst = 0.0_f64;
         for (e, s) in self.params.systemic.iter().enumerate() {
             let mut pnl = 0.0;
             for (g, group) in book.groups.iter().enumerate() {
-                pnl += scanned_delta[g] * self.systemic_return(s, &group.name, self.group_params(group));
-                for &o in &group.options {
-                    let opt = &book.options[o];
-                    pnl += opt.qty * opt.series.systemic_pnl[e];
-                }
+                pnl += net[g].scanned_delta * self.systemic_return(s, &group.name, self.group_params(group));
+            }
+            for opt in &book.options {
+                pnl += opt.qty * opt.series.systemic_pnl[e];
             }
             worst = worst.max(-pnl);
         }
@@ -431,27 +435,42 @@ impl Engine {
     }
 }
 
-fn add_basis(items: &mut Vec<(BasisKey, f64)>, key: BasisKey, d: f64) {
-    match items.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, x)) => *x += d,
-        None => items.push((key, d)),
+fn add_basis(items: &mut Vec<(usize, BasisKey, f64)>, group: usize, key: BasisKey, d: f64) {
+    match items.iter_mut().find(|(g, k, _)| *g == group && *k == key) {
+        Some((_, _, x)) => *x += d,
+        None => items.push((group, key, d)),
     }
 }
 
-struct BookBuilder<'e, 'p> {
+/// Per-group scratch of `Engine::evaluate`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Net {
+    /// `Λ_g`: Σ max(0, −e_a·P_a) over the group's assets (USD).
+    borrowing: f64,
+    /// `u_g`: long spot recognised as a hedge (USD).
+    in_use: f64,
+    /// `u_g / S_g` (0 without long spot).
+    in_use_fraction: f64,
+    /// Linear coefficient of the group's P&L: contracts, liabilities, scanned spot (USD).
+    scanned_delta: f64,
+}
+
+struct BookBuilder<'e, 'p, 'm> {
     engine: &'e Engine,
     symbol_ids: HashMap<&'p str, u32>,
+    /// Names of `book.assets`, in order.
+    asset_names: Vec<&'p str>,
+    /// The snapshot's priced series, read-locked once for the whole book.
+    cache: SeriesReader<'m>,
+    /// Series priced by this book, inserted into the cache when it is done.
+    priced: Vec<(&'p str, SeriesTerms, Arc<Series>)>,
     book: Book,
 }
 
-impl<'p> BookBuilder<'_, 'p> {
+impl<'p> BookBuilder<'_, 'p, '_> {
     fn intern(&mut self, s: &'p str) -> u32 {
         let next = self.symbol_ids.len() as u32;
-        let id = *self.symbol_ids.entry(s).or_insert(next);
-        if id == next {
-            self.book.symbols.push(s.to_string());
-        }
-        id
+        *self.symbol_ids.entry(s).or_insert(next)
     }
 
     fn group(&mut self, name: &str) -> usize {
@@ -467,9 +486,7 @@ impl<'p> BookBuilder<'_, 'p> {
             abs_items: 0.0,
             has_options: false,
             short_option_notional: 0.0,
-            longs: Vec::new(),
-            basis: Vec::new(),
-            options: Vec::new(),
+            spot_long: 0.0,
         });
         self.book.groups.len() - 1
     }
@@ -481,13 +498,13 @@ impl<'p> BookBuilder<'_, 'p> {
         let group = &mut self.book.groups[g];
         group.d_lin += d;
         group.abs_items += d.abs();
-        add_basis(&mut group.basis, BasisKey::Symbol(id), d);
-        self.book.slots.push(BookSlot::Linear { group: g, symbol: id, dollar_delta: d, underlying_price });
+        add_basis(&mut self.book.basis, g, BasisKey::Symbol(id), d);
+        self.book.slots.push(BookSlot::Linear { group: g, dollar_delta: d, underlying_price });
     }
 
     /// `field` names the input on error only (building it costs more than the lookup).
-    fn asset(&mut self, name: &str, market: &Market, field: impl FnOnce() -> String) -> Result<usize> {
-        if let Some(i) = self.book.assets.iter().position(|a| a.name == name) {
+    fn asset(&mut self, name: &'p str, market: &Market, field: impl FnOnce() -> String) -> Result<usize> {
+        if let Some(i) = self.asset_names.iter().position(|a| *a == name) {
             return Ok(i);
         }
         let price = match market.prices.get(name) {
@@ -496,8 +513,9 @@ impl<'p> BookBuilder<'_, 'p> {
         };
         let p = &self.engine.params;
         let group = self.group(p.group_of(name));
+        self.asset_names.push(name);
         self.book.assets.push(AssetSlot {
-            name: name.to_string(),
+            params: self.engine.asset_index.get(name).copied(),
             price,
             wallet: 0.0,
             equity: 0.0,
@@ -537,7 +555,13 @@ impl<'p> BookBuilder<'_, 'p> {
                     ));
                 }
                 let engine = self.engine.id;
-                let series = match market.series.get(engine, symbol, underlying, settle, *kind, *strike, *expiry) {
+                let found = self.cache.get(engine, symbol, underlying, settle, *kind, *strike, *expiry).or_else(|| {
+                    let new = self.priced.iter().find(|(s, t, _)| {
+                        *s == symbol && t.matches(engine, underlying, settle, *kind, *strike, *expiry)
+                    });
+                    new.map(|(_, _, series)| Arc::clone(series))
+                });
+                let series = match found {
                     Some(series) => series,
                     None => {
                         let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
@@ -560,7 +584,7 @@ impl<'p> BookBuilder<'_, 'p> {
                             strike: *strike,
                             expiry: *expiry,
                         };
-                        market.series.insert(symbol, terms, Arc::clone(&series));
+                        self.priced.push((symbol, terms, Arc::clone(&series)));
                         series
                     }
                 };
@@ -573,10 +597,8 @@ impl<'p> BookBuilder<'_, 'p> {
                 if *qty < 0.0 {
                     group.short_option_notional += qty.abs() * pb;
                 }
-                group.options.push(self.book.options.len());
-                let symbol = self.intern(symbol);
                 self.book.slots.push(BookSlot::Option(self.book.options.len()));
-                self.book.options.push(OptionSlot { group: g, symbol, position: i, qty: *qty, series });
+                self.book.options.push(OptionSlot { group: g, position: i, qty: *qty, series });
             }
         }
         Ok(())

@@ -8,6 +8,7 @@
 //! positions and wallet balances (the economic exposure, before netting rules).
 
 use crate::engine::{Book, BookSlot};
+use crate::portfolio::Portfolio;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,8 +69,8 @@ impl GreeksResult {
     }
 }
 
-/// Greeks of a resolved book.
-pub fn greeks(book: &Book) -> GreeksResult {
+/// Greeks of a portfolio's resolved book.
+pub fn greeks(portfolio: &Portfolio, book: &Book) -> GreeksResult {
     let mut groups: Vec<Greeks> = vec![Greeks::default(); book.groups.len()];
     let mut positions = Vec::with_capacity(book.slots.len());
     for slot in &book.slots {
@@ -95,7 +96,7 @@ pub fn greeks(book: &Book) -> GreeksResult {
         groups[g].add(&x);
         positions.push(PositionGreeks {
             position: positions.len(),
-            symbol: slot_symbol(book, slot).to_string(),
+            symbol: portfolio.positions[positions.len()].symbol().to_string(),
             group: book.groups[g].name.clone(),
             greeks: x,
         });
@@ -107,11 +108,4 @@ pub fn greeks(book: &Book) -> GreeksResult {
     }
     let groups = book.groups.iter().zip(groups).filter(|(g, _)| g.listed).map(|(g, x)| (g.name.clone(), x)).collect();
     GreeksResult { positions, groups }
-}
-
-fn slot_symbol<'a>(book: &'a Book, slot: &BookSlot) -> &'a str {
-    match slot {
-        BookSlot::Linear { symbol, .. } => &book.symbols[*symbol as usize],
-        BookSlot::Option(o) => &book.symbols[book.options[*o].symbol as usize],
-    }
 }

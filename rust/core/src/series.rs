@@ -111,7 +111,15 @@ pub struct SeriesTerms {
 }
 
 impl SeriesTerms {
-    fn matches(&self, engine: u64, underlying: &str, settle: &str, kind: OptionKind, strike: f64, expiry: f64) -> bool {
+    pub fn matches(
+        &self,
+        engine: u64,
+        underlying: &str,
+        settle: &str,
+        kind: OptionKind,
+        strike: f64,
+        expiry: f64,
+    ) -> bool {
         self.engine == engine
             && self.kind == kind
             && self.strike == strike
@@ -132,29 +140,19 @@ pub struct SeriesCache {
 }
 
 impl SeriesCache {
-    #[allow(clippy::too_many_arguments)]
-    pub fn get(
-        &self,
-        engine: u64,
-        symbol: &str,
-        underlying: &str,
-        settle: &str,
-        kind: OptionKind,
-        strike: f64,
-        expiry: f64,
-    ) -> Option<Arc<Series>> {
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.get(symbol)?
-            .iter()
-            .find(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry))
-            .map(|(_, s)| Arc::clone(s))
+    /// A read view for looking up many series under one lock.
+    pub fn read(&self) -> SeriesReader<'_> {
+        SeriesReader(self.map.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub fn insert(&self, symbol: &str, terms: SeriesTerms, series: Arc<Series>) {
+    /// Insert priced series (a series already present is kept).
+    pub fn insert_all<'a>(&self, items: impl IntoIterator<Item = (&'a str, SeriesTerms, Arc<Series>)>) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        let entries = map.entry(symbol.to_string()).or_default();
-        if !entries.iter().any(|(t, _)| *t == terms) {
-            entries.push((terms, series));
+        for (symbol, terms, series) in items {
+            let entries = map.entry(symbol.to_string()).or_default();
+            if !entries.iter().any(|(t, _)| *t == terms) {
+                entries.push((terms, series));
+            }
         }
     }
 
@@ -169,6 +167,29 @@ impl SeriesCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The cache locked for reading.
+pub struct SeriesReader<'a>(std::sync::RwLockReadGuard<'a, FxHashMap<String, Entries>>);
+
+impl SeriesReader<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn get(
+        &self,
+        engine: u64,
+        symbol: &str,
+        underlying: &str,
+        settle: &str,
+        kind: OptionKind,
+        strike: f64,
+        expiry: f64,
+    ) -> Option<Arc<Series>> {
+        self.0
+            .get(symbol)?
+            .iter()
+            .find(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry))
+            .map(|(_, s)| Arc::clone(s))
     }
 }
 
@@ -220,10 +241,12 @@ mod tests {
             strike: 90.0,
             expiry: 5.0,
         };
-        c.insert("P90", terms, s);
-        assert!(c.get(1, "P90", "BTC", "USDT", OptionKind::Put, 90.0, 5.0).is_some());
-        assert!(c.get(2, "P90", "BTC", "USDT", OptionKind::Put, 90.0, 5.0).is_none());
-        assert!(c.get(1, "P90", "BTC", "USDT", OptionKind::Put, 95.0, 5.0).is_none());
+        c.insert_all([("P90", terms, s)]);
+        let r = c.read();
+        assert!(r.get(1, "P90", "BTC", "USDT", OptionKind::Put, 90.0, 5.0).is_some());
+        assert!(r.get(2, "P90", "BTC", "USDT", OptionKind::Put, 90.0, 5.0).is_none());
+        assert!(r.get(1, "P90", "BTC", "USDT", OptionKind::Put, 95.0, 5.0).is_none());
+        drop(r);
         assert_eq!(c.clone().len(), 0);
         c.clear();
         assert!(c.is_empty());
