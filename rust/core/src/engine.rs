@@ -2,13 +2,18 @@
 //!
 //! Margining an account is two steps:
 //! 1. [`Engine::book`] resolves the portfolio against a market: prices, marks,
-//!    per-asset equity, each group's dollar deltas and long balances, and each
-//!    option's P&L per unit over its group's scenarios. This is the part that
-//!    depends on positions × scenarios.
+//!    per-asset wallet and equity, each group's contract and option deltas, and
+//!    each group's option P&L per scenario (options priced once per snapshot,
+//!    see `series.rs`). This is the part that grows with positions.
 //! 2. [`Engine::evaluate`] nets the book: spot in use, financed spot, the scan,
 //!    the short-option minimum, offsets, systemic scenarios, add-ons, collateral,
-//!    ratio and status. Linear exposure enters every scenario as `D·r`, so this
-//!    step costs O(groups × scenarios) plus the option vectors.
+//!    ratio and status. Linear exposure enters every scenario as `D·r` and the
+//!    options as their group's aggregated vector, so this step costs
+//!    O(assets + groups × scenarios), whatever the number of positions.
+//!
+//! Wallet balances stay per asset in the book (long spot, liabilities and
+//! financing are derived in step 2), so a deposit, a loan or a realised P&L is
+//! one field to change: the live account (`live.rs`) relies on it.
 
 use crate::addons;
 use crate::collateral::adjusted_value;
@@ -16,7 +21,7 @@ use crate::error::{CoreError, Result};
 use crate::grid::{scan, Grid, Scenario};
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg};
-use crate::params::{AssetParams, GroupParams, RiskParams};
+use crate::params::{AssetParams, GroupParams, RiskParams, SystemicScenario};
 use crate::portfolio::{OptionKind, Portfolio, Position};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult};
@@ -51,50 +56,52 @@ pub struct Engine {
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// An asset the account touches: wallet balance plus what settles in it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AssetSlot {
     /// Index of the asset's parameters in the engine (`None`: not in the profile).
     pub params: Option<u32>,
     /// Index price, USD.
     pub price: f64,
-    /// Wallet balance (asset units).
+    /// Wallet balance (asset units); negative: a loan.
     pub wallet: f64,
-    /// `e_a`: wallet + UPnL + option values settling in the asset (asset units).
-    pub equity: f64,
+    /// `e_a` without the wallet: UPnL and option values settling in the asset (asset units).
+    pub settled: f64,
     pub group: usize,
     /// First collateral tier rate > 0.
     pub collateral: bool,
 }
 
-/// What nets in the basis add-on: one entry per contract symbol or per asset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BasisKey {
-    /// A contract symbol, interned per book.
-    Symbol(u32),
-    Asset(usize),
+impl AssetSlot {
+    /// `e_a`: wallet + UPnL + option values (asset units).
+    pub fn equity(&self) -> f64 {
+        self.wallet + self.settled
+    }
 }
 
-#[derive(Debug, Clone)]
+/// A risk group the account touches.
+#[derive(Debug, Clone, PartialEq)]
 pub struct GroupSlot {
-    pub name: String,
     /// Listed in the result: holds a balance entry or is a position's underlying.
     pub listed: bool,
     table: usize,
-    /// Dollar delta of contracts and liabilities (USD).
-    pub d_lin: f64,
+    /// Dollar delta of linear and inverse contracts (USD).
+    pub d_contracts: f64,
     /// Dollar delta of options (USD).
-    pub d_opt: f64,
-    /// Σ|item dollar deltas| of contracts, options and liabilities (USD), for the scan tolerance.
-    pub abs_items: f64,
+    pub d_options: f64,
+    /// Σ|q·Δ·P_b| over options (USD), for the scan tolerance.
+    pub abs_options: f64,
     /// Any option position, whatever its quantity: the grid has a vol dimension.
     pub has_options: bool,
     /// Σ|q|·P_b over short options (USD).
     pub short_option_notional: f64,
-    /// Σ value of long wallet balances `S_g` (USD).
-    pub spot_long: f64,
+    /// Σ q·(scenario P&L per unit) over options, USD, in the group grid's order
+    /// (empty without options or when the group has no grid).
+    pub option_pnl: Vec<f64>,
+    /// Σ q·(P&L per unit) over options in each systemic scenario, USD.
+    pub option_systemic: Vec<f64>,
 }
 
-/// An option position and its series priced on the snapshot (shared through the market's cache).
+/// An option position and its series priced on the snapshot.
 #[derive(Debug, Clone)]
 pub struct OptionSlot {
     pub group: usize,
@@ -108,21 +115,46 @@ pub struct OptionSlot {
 #[derive(Debug, Clone)]
 pub enum BookSlot {
     /// A linear or inverse contract: its dollar delta (USD) and underlying price (USD).
-    Linear { group: usize, dollar_delta: f64, underlying_price: f64 },
+    Contract { group: usize, dollar_delta: f64, underlying_price: f64 },
     /// An option: index into `Book::options`.
     Option(usize),
+}
+
+/// Contract dollar deltas netted per symbol, as the basis add-on wants them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NettedContract {
+    pub group: usize,
+    /// Interned symbol (per book).
+    pub symbol: u32,
+    /// USD.
+    pub delta: f64,
 }
 
 /// A portfolio resolved against a market snapshot.
 #[derive(Debug, Clone)]
 pub struct Book {
+    pub group_names: Vec<String>,
     pub assets: Vec<AssetSlot>,
     pub groups: Vec<GroupSlot>,
     pub options: Vec<OptionSlot>,
     /// One entry per position, in the portfolio's order.
     pub slots: Vec<BookSlot>,
-    /// Dollar deltas netted per instrument for the basis add-on: `(group, key, USD)`.
-    pub basis: Vec<(usize, BasisKey, f64)>,
+    pub contracts: Vec<NettedContract>,
+}
+
+/// Per-group figures of `Engine::evaluate` before the scan.
+#[derive(Debug, Clone, Copy, Default)]
+struct Net {
+    /// `S_g`: value of long wallet balances (USD).
+    spot_long: f64,
+    /// Value of negative wallet balances (USD, ≤ 0).
+    liabilities: f64,
+    /// `Λ_g`: Σ max(0, −e_a·P_a) over the group's assets (USD).
+    borrowing: f64,
+    /// `u_g`: long spot recognised as a hedge (USD).
+    in_use: f64,
+    /// Linear coefficient of the group's P&L: contracts, liabilities, scanned spot (USD).
+    scanned_delta: f64,
 }
 
 impl Engine {
@@ -187,35 +219,21 @@ impl Engine {
             cache: market.series.read(),
             priced: Vec::new(),
             book: Book {
+                group_names: Vec::new(),
                 assets: Vec::new(),
                 groups: Vec::new(),
                 options: Vec::new(),
                 slots: Vec::with_capacity(portfolio.positions.len()),
-                basis: Vec::new(),
+                contracts: Vec::new(),
             },
         };
-
         for (asset, qty) in &portfolio.balances {
             let a = b.asset(asset, market, || crate::input::path("balances", asset))?;
             b.book.groups[b.book.assets[a].group].listed = true;
             b.book.assets[a].wallet += qty;
-            b.book.assets[a].equity += qty;
         }
         for (i, pos) in portfolio.positions.iter().enumerate() {
             b.position(i, pos, market)?;
-        }
-        // Long balances and liabilities, once wallets are summed.
-        for a in 0..b.book.assets.len() {
-            let (wallet, price, g) = (b.book.assets[a].wallet, b.book.assets[a].price, b.book.assets[a].group);
-            let group = &mut b.book.groups[g];
-            if wallet > 0.0 {
-                group.spot_long += wallet * price;
-            } else if wallet < 0.0 {
-                let d = wallet * price;
-                group.d_lin += d;
-                group.abs_items += d.abs();
-                add_basis(&mut b.book.basis, g, BasisKey::Asset(a), d);
-            }
         }
         let BookBuilder { cache, priced, book, .. } = b;
         drop(cache);
@@ -229,22 +247,24 @@ impl Engine {
     pub fn evaluate(&self, book: &Book) -> MarginResult {
         let p = &self.params;
         let ng = book.groups.len();
+        let stable = |g: usize| self.group_params(&book.groups[g]).price_range == 0.0;
 
-        // §2 equity and adjusted equity.
-        let mut equity = 0.0;
-        let mut adjusted_equity = 0.0;
+        // §2 equity and adjusted equity; wallets by sign.
+        let (mut equity, mut adjusted_equity, mut borrow_margin) = (0.0, 0.0, 0.0);
         let mut negative_wallet = false;
-        // Per group: Λ_g (borrowing), u_g (spot in use), then the scanned linear delta.
         let mut net = vec![Net::default(); ng];
-        let mut borrow_margin = 0.0;
         for a in &book.assets {
-            let value = a.equity * a.price;
-            equity += value;
+            let value = a.equity() * a.price;
             let params = a.params.map(|i| &self.asset_table[i as usize]);
+            equity += value;
             adjusted_equity += adjusted_value(value, params.map_or(&[], |ap| ap.collateral.as_slice()));
-            net[a.group].borrowing += (-value).max(0.0);
-            if a.wallet < 0.0 {
+            let n = &mut net[a.group];
+            n.borrowing += (-value).max(0.0);
+            if a.wallet > 0.0 {
+                n.spot_long += a.wallet * a.price;
+            } else if a.wallet < 0.0 {
                 negative_wallet = true;
+                n.liabilities += a.wallet * a.price;
                 let rate = params.and_then(|ap| ap.borrow_mmr).unwrap_or(p.borrow_mmr);
                 borrow_margin += rate * (-a.wallet) * a.price;
             }
@@ -252,21 +272,17 @@ impl Engine {
 
         // §3 steps 1–2: spot in use.
         for (n, g) in net.iter_mut().zip(&book.groups) {
-            let d_rest = g.d_lin + g.d_opt;
-            n.in_use = if d_rest < 0.0 && g.spot_long > 0.0 { g.spot_long.min(-d_rest) } else { 0.0 };
+            let d_rest = g.d_contracts + g.d_options + n.liabilities;
+            n.in_use = if d_rest < 0.0 && n.spot_long > 0.0 { n.spot_long.min(-d_rest) } else { 0.0 };
         }
+        let in_use_fraction = |n: &Net| if n.spot_long > 0.0 { n.in_use / n.spot_long } else { 0.0 };
 
-        // §3 step 3: financed spot, stablecoins first.
+        // §3 step 3: financed spot, free stablecoins first, then the other free collateral.
         let borrowed: f64 = net.iter().map(|n| (n.borrowing - n.in_use).max(0.0)).sum();
-        // u_g / S_g: the in-use fraction of each of the group's long balances.
-        for (n, g) in net.iter_mut().zip(&book.groups) {
-            n.in_use_fraction = if g.spot_long > 0.0 { n.in_use / g.spot_long } else { 0.0 };
-        }
-        let stable = |g: usize| self.group_params(&book.groups[g]).price_range == 0.0;
         let (mut free_stable, mut free_risky) = (0.0, 0.0);
-        for asset in book.assets.iter().filter(|a| a.wallet > 0.0 && a.collateral) {
-            let free = asset.wallet * asset.price * (1.0 - net[asset.group].in_use_fraction);
-            if stable(asset.group) {
+        for a in book.assets.iter().filter(|a| a.wallet > 0.0 && a.collateral) {
+            let free = a.wallet * a.price * (1.0 - in_use_fraction(&net[a.group]));
+            if stable(a.group) {
                 free_stable += free
             } else {
                 free_risky += free
@@ -284,34 +300,35 @@ impl Engine {
         for (g, group) in book.groups.iter().enumerate() {
             let gp = self.group_params(group);
             let phi = if stable(g) { phi_stable } else { phi_risky };
+            let n = net[g];
             // Long balances: the in-use fraction of each, plus the financed part of the
             // free rest of each collateral balance.
-            let u = net[g].in_use_fraction;
+            let u = in_use_fraction(&n);
             let financed: f64 = book
                 .assets
                 .iter()
                 .filter(|a| a.group == g && a.wallet > 0.0 && a.collateral)
                 .map(|a| a.wallet * a.price * (1.0 - u) * phi)
                 .sum();
-            let in_use = net[g].in_use;
-            let scanned_spot = in_use + financed;
-            let d_lin = group.d_lin + scanned_spot;
+            let scanned_spot = n.in_use + financed;
+            let d_lin = group.d_contracts + n.liabilities + scanned_spot;
             net[g].scanned_delta = d_lin;
-            let delta = d_lin + group.d_opt;
+            let delta = d_lin + group.d_options;
+            let contracts = book.contracts.iter().filter(|c| c.group == g).map(|c| c.delta);
 
             // §3 steps 5–6: the grid.
             let (scan_loss, worst) = if gp.price_range > 0.0 {
                 let sc = self.scenarios(group);
                 pnl.clear();
                 pnl.extend(sc.iter().map(|s| d_lin * s.r));
-                for opt in book.options.iter().filter(|o| o.group == g) {
-                    let q = opt.qty;
-                    for (x, u) in pnl.iter_mut().zip(&opt.series.grid_pnl) {
-                        *x += q * u;
+                if group.has_options {
+                    for (x, o) in pnl.iter_mut().zip(&group.option_pnl) {
+                        *x += o;
                     }
                 }
-                let tol = SCAN_TOL * (1.0 + group.abs_items + scanned_spot);
-                let (loss, k) = scan(&pnl, sc, tol);
+                let abs_items: f64 =
+                    contracts.clone().map(f64::abs).sum::<f64>() + group.abs_options - n.liabilities + scanned_spot;
+                let (loss, k) = scan(&pnl, sc, SCAN_TOL * (1.0 + abs_items));
                 (loss, (sc[k].r, sc[k].v))
             } else {
                 (0.0, (0.0, 0.0))
@@ -319,11 +336,9 @@ impl Engine {
             // §3 step 7.
             let som = gp.som_rate * group.short_option_notional;
             let requirement = scan_loss.max(som);
-            // §4 add-ons.
-            // Scanned long balances are all positive and never share a key with a liability
-            // (a wallet is long or borrowed), so their sum nets the same as each alone.
-            let items = book.basis.iter().filter(|(bg, _, _)| *bg == g).map(|(_, _, d)| *d);
-            let basis = addons::basis(gp.basis_rate, items.chain([scanned_spot]));
+            // §4 add-ons. Liabilities are all negative and scanned long balances all
+            // positive, so each sum nets the same as its items one by one.
+            let basis = addons::basis(gp.basis_rate, contracts.chain([n.liabilities, scanned_spot]));
             let concentration = addons::concentration(delta.abs(), &gp.concentration);
 
             if group.listed {
@@ -331,14 +346,14 @@ impl Engine {
                 sum_som += som;
                 sum_basis += basis;
                 sum_conc += concentration;
-                names.push(group.name.as_str());
+                names.push(&book.group_names[g]);
                 legs.push(OffsetLeg { requirement, delta, price_range: gp.price_range });
                 groups.push(GroupResult {
-                    name: group.name.clone(),
+                    name: book.group_names[g].clone(),
                     scan_loss,
                     requirement,
                     delta,
-                    spot_in_use: in_use,
+                    spot_in_use: n.in_use,
                     financed_spot: financed,
                     basis,
                     concentration,
@@ -394,10 +409,8 @@ impl Engine {
         for (e, s) in self.params.systemic.iter().enumerate() {
             let mut pnl = 0.0;
             for (g, group) in book.groups.iter().enumerate() {
-                pnl += net[g].scanned_delta * self.systemic_return(s, &group.name, self.group_params(group));
-            }
-            for opt in &book.options {
-                pnl += opt.qty * opt.series.systemic_pnl[e];
+                pnl += net[g].scanned_delta * self.systemic_return(s, &book.group_names[g], self.group_params(group));
+                pnl += group.option_systemic.get(e).copied().unwrap_or(0.0);
             }
             worst = worst.max(-pnl);
         }
@@ -405,7 +418,7 @@ impl Engine {
     }
 
     /// A group's return in a systemic scenario: its override, else `multiple · price_range`.
-    fn systemic_return(&self, s: &crate::params::SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
+    fn systemic_return(&self, s: &SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
         s.overrides.iter().find(|(n, _)| n == group).map_or(s.multiple * gp.price_range, |(_, r)| *r)
     }
 
@@ -415,6 +428,7 @@ impl Engine {
     fn price_series(
         &self,
         group: &GroupSlot,
+        group_name: &str,
         kind: OptionKind,
         underlying_price: f64,
         settle_price: f64,
@@ -428,31 +442,47 @@ impl Engine {
             .params
             .systemic
             .iter()
-            .map(|s| (self.systemic_return(s, &group.name, &table.params), s.vol_shock))
+            .map(|s| (self.systemic_return(s, group_name, &table.params), s.vol_shock))
             .collect();
         let at = Revaluation { grid, systemic: &systemic, vol_floor: self.params.vol_floor };
         Series::price(kind, underlying_price, settle_price, strike, vol, tau, &at)
     }
 }
 
-fn add_basis(items: &mut Vec<(usize, BasisKey, f64)>, group: usize, key: BasisKey, d: f64) {
-    match items.iter_mut().find(|(g, k, _)| *g == group && *k == key) {
-        Some((_, _, x)) => *x += d,
-        None => items.push((group, key, d)),
+impl Book {
+    /// Add `qty` units of an option series to group `g`'s aggregates (negative
+    /// removes them). Used when building the book and by the live account.
+    pub fn add_option_exposure(&mut self, g: usize, qty: f64, series: &Series) {
+        let group = &mut self.groups[g];
+        let d = qty * series.delta * series.underlying_price;
+        group.d_options += d;
+        group.has_options = true;
+        if group.option_pnl.len() < series.grid_pnl.len() {
+            group.option_pnl.resize(series.grid_pnl.len(), 0.0);
+        }
+        for (x, u) in group.option_pnl.iter_mut().zip(&series.grid_pnl) {
+            *x += qty * u;
+        }
+        if group.option_systemic.len() < series.systemic_pnl.len() {
+            group.option_systemic.resize(series.systemic_pnl.len(), 0.0);
+        }
+        for (x, u) in group.option_systemic.iter_mut().zip(&series.systemic_pnl) {
+            *x += qty * u;
+        }
     }
-}
 
-/// Per-group scratch of `Engine::evaluate`.
-#[derive(Debug, Clone, Copy, Default)]
-struct Net {
-    /// `Λ_g`: Σ max(0, −e_a·P_a) over the group's assets (USD).
-    borrowing: f64,
-    /// `u_g`: long spot recognised as a hedge (USD).
-    in_use: f64,
-    /// `u_g / S_g` (0 without long spot).
-    in_use_fraction: f64,
-    /// Linear coefficient of the group's P&L: contracts, liabilities, scanned spot (USD).
-    scanned_delta: f64,
+    /// Add a contract's dollar delta to its group and its symbol's netted entry.
+    pub fn add_contract_delta(&mut self, g: usize, symbol: u32, d: f64) {
+        self.groups[g].d_contracts += d;
+        match self.contracts.iter_mut().find(|c| c.group == g && c.symbol == symbol) {
+            Some(c) => c.delta += d,
+            None => self.contracts.push(NettedContract { group: g, symbol, delta: d }),
+        }
+    }
+
+    pub fn group_index(&self, name: &str) -> Option<usize> {
+        self.group_names.iter().position(|n| n == name)
+    }
 }
 
 struct BookBuilder<'e, 'p, 'm> {
@@ -474,34 +504,25 @@ impl<'p> BookBuilder<'_, 'p, '_> {
     }
 
     fn group(&mut self, name: &str) -> usize {
-        if let Some(i) = self.book.groups.iter().position(|g| g.name == name) {
+        if let Some(i) = self.book.group_index(name) {
             return i;
         }
+        self.book.group_names.push(name.to_string());
         self.book.groups.push(GroupSlot {
-            name: name.to_string(),
             listed: false,
             table: self.engine.table_of(name),
-            d_lin: 0.0,
-            d_opt: 0.0,
-            abs_items: 0.0,
+            d_contracts: 0.0,
+            d_options: 0.0,
+            abs_options: 0.0,
             has_options: false,
             short_option_notional: 0.0,
-            spot_long: 0.0,
+            option_pnl: Vec::new(),
+            option_systemic: Vec::new(),
         });
         self.book.groups.len() - 1
     }
 
     /// The slot of an asset, creating it (and its group) on first use.
-    /// A linear or inverse contract of dollar delta `d` in group `g`.
-    fn contract(&mut self, g: usize, symbol: &'p str, d: f64, underlying_price: f64) {
-        let id = self.intern(symbol);
-        let group = &mut self.book.groups[g];
-        group.d_lin += d;
-        group.abs_items += d.abs();
-        add_basis(&mut self.book.basis, g, BasisKey::Symbol(id), d);
-        self.book.slots.push(BookSlot::Linear { group: g, dollar_delta: d, underlying_price });
-    }
-
     /// `field` names the input on error only (building it costs more than the lookup).
     fn asset(&mut self, name: &'p str, market: &Market, field: impl FnOnce() -> String) -> Result<usize> {
         if let Some(i) = self.asset_names.iter().position(|a| *a == name) {
@@ -518,11 +539,18 @@ impl<'p> BookBuilder<'_, 'p, '_> {
             params: self.engine.asset_index.get(name).copied(),
             price,
             wallet: 0.0,
-            equity: 0.0,
+            settled: 0.0,
             group,
             collateral: p.is_collateral(name),
         });
         Ok(self.book.assets.len() - 1)
+    }
+
+    /// A linear or inverse contract of dollar delta `d` in group `g`.
+    fn contract(&mut self, g: usize, symbol: &'p str, d: f64, underlying_price: f64) {
+        let id = self.intern(symbol);
+        self.book.add_contract_delta(g, id, d);
+        self.book.slots.push(BookSlot::Contract { group: g, dollar_delta: d, underlying_price });
     }
 
     fn position(&mut self, i: usize, pos: &'p Position, market: &Market) -> Result<()> {
@@ -535,18 +563,16 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         match pos {
             Position::Linear { symbol, qty, entry_price, .. } => {
                 let mark = market.marks.get(symbol).copied().unwrap_or(pb / ps);
-                self.book.assets[s].equity += qty * (mark - entry_price);
-                let d = qty * mark * ps;
-                self.contract(g, symbol, d, pb);
+                self.book.assets[s].settled += qty * (mark - entry_price);
+                self.contract(g, symbol, qty * mark * ps, pb);
             }
             Position::Inverse { symbol, contract_size, contracts, entry_price, .. } => {
                 let mark = market.marks.get(symbol).copied().unwrap_or(pb);
                 let notional = contracts * contract_size;
-                self.book.assets[b].equity += notional * (1.0 / entry_price - 1.0 / mark);
-                let d = notional * pb / entry_price;
-                self.contract(g, symbol, d, pb);
+                self.book.assets[b].settled += notional * (1.0 / entry_price - 1.0 / mark);
+                self.contract(g, symbol, notional * pb / entry_price, pb);
             }
-            Position::Option { symbol, underlying, settle, kind, strike, expiry, qty } => {
+            Position::Option { settle, qty, .. } => {
                 let settle_group = self.book.assets[s].group;
                 if self.engine.group_params(&self.book.groups[settle_group]).price_range != 0.0 {
                     return Err(CoreError::invalid(
@@ -554,46 +580,11 @@ impl<'p> BookBuilder<'_, 'p, '_> {
                         format!("an option must settle in a stablecoin (a group with price_range = 0), got {settle:?}"),
                     ));
                 }
-                let engine = self.engine.id;
-                let found = self.cache.get(engine, symbol, underlying, settle, *kind, *strike, *expiry).or_else(|| {
-                    let new = self.priced.iter().find(|(s, t, _)| {
-                        *s == symbol && t.matches(engine, underlying, settle, *kind, *strike, *expiry)
-                    });
-                    new.map(|(_, _, series)| Arc::clone(series))
-                });
-                let series = match found {
-                    Some(series) => series,
-                    None => {
-                        let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
-                            Some(&v) => v,
-                            None => {
-                                return Err(CoreError::missing(
-                                    crate::input::path("market.vols", symbol),
-                                    format!("no vol for {symbol} or {underlying} in market.vols"),
-                                ))
-                            }
-                        };
-                        let tau = (expiry - market.time) / YEAR_SECONDS;
-                        let priced = self.engine.price_series(&self.book.groups[g], *kind, pb, ps, *strike, vol, tau);
-                        let series = Arc::new(priced);
-                        let terms = SeriesTerms {
-                            engine,
-                            underlying: underlying.clone(),
-                            settle: settle.clone(),
-                            kind: *kind,
-                            strike: *strike,
-                            expiry: *expiry,
-                        };
-                        self.priced.push((symbol, terms, Arc::clone(&series)));
-                        series
-                    }
-                };
-                self.book.assets[s].equity += qty * series.value;
-                let d = qty * series.delta * pb;
+                let series = self.series(g, pos, market, pb, ps)?;
+                self.book.assets[s].settled += qty * series.value;
+                self.book.add_option_exposure(g, *qty, &series);
                 let group = &mut self.book.groups[g];
-                group.d_opt += d;
-                group.abs_items += d.abs();
-                group.has_options = true;
+                group.abs_options += (qty * series.delta * pb).abs();
                 if *qty < 0.0 {
                     group.short_option_notional += qty.abs() * pb;
                 }
@@ -602,5 +593,47 @@ impl<'p> BookBuilder<'_, 'p, '_> {
             }
         }
         Ok(())
+    }
+
+    /// The option's series on this snapshot: from the market's cache, from this
+    /// book's own new series, or priced now.
+    fn series(&mut self, g: usize, pos: &'p Position, market: &Market, pb: f64, ps: f64) -> Result<Arc<Series>> {
+        let Position::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+            unreachable!("series() is called for options only")
+        };
+        let engine = self.engine.id;
+        let found = self.cache.get(engine, symbol, underlying, settle, *kind, *strike, *expiry).or_else(|| {
+            let mine = self
+                .priced
+                .iter()
+                .find(|(s, t, _)| *s == symbol && t.matches(engine, underlying, settle, *kind, *strike, *expiry));
+            mine.map(|(_, _, series)| Arc::clone(series))
+        });
+        if let Some(series) = found {
+            return Ok(series);
+        }
+        let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
+            Some(&v) => v,
+            None => {
+                return Err(CoreError::missing(
+                    crate::input::path("market.vols", symbol),
+                    format!("no vol for {symbol} or {underlying} in market.vols"),
+                ))
+            }
+        };
+        let tau = (expiry - market.time) / YEAR_SECONDS;
+        let group = &self.book.groups[g];
+        let name = &self.book.group_names[g];
+        let series = Arc::new(self.engine.price_series(group, name, *kind, pb, ps, *strike, vol, tau));
+        let terms = SeriesTerms {
+            engine,
+            underlying: underlying.clone(),
+            settle: settle.clone(),
+            kind: *kind,
+            strike: *strike,
+            expiry: *expiry,
+        };
+        self.priced.push((symbol, terms, Arc::clone(&series)));
+        Ok(series)
     }
 }

@@ -75,7 +75,7 @@ pub fn greeks(portfolio: &Portfolio, book: &Book) -> GreeksResult {
     let mut positions = Vec::with_capacity(book.slots.len());
     for slot in &book.slots {
         let (g, x) = match slot {
-            BookSlot::Linear { group, dollar_delta, underlying_price, .. } => (
+            BookSlot::Contract { group, dollar_delta, underlying_price, .. } => (
                 *group,
                 Greeks { delta: dollar_delta / underlying_price, delta_usd: *dollar_delta, ..Greeks::default() },
             ),
@@ -97,7 +97,7 @@ pub fn greeks(portfolio: &Portfolio, book: &Book) -> GreeksResult {
         positions.push(PositionGreeks {
             position: positions.len(),
             symbol: portfolio.positions[positions.len()].symbol().to_string(),
-            group: book.groups[g].name.clone(),
+            group: book.group_names[g].clone(),
             greeks: x,
         });
     }
@@ -106,6 +106,13 @@ pub fn greeks(portfolio: &Portfolio, book: &Book) -> GreeksResult {
             groups[a.group].add(&Greeks { delta: a.wallet, delta_usd: a.wallet * a.price, ..Greeks::default() });
         }
     }
-    let groups = book.groups.iter().zip(groups).filter(|(g, _)| g.listed).map(|(g, x)| (g.name.clone(), x)).collect();
+    let groups = book
+        .groups
+        .iter()
+        .zip(groups)
+        .zip(&book.group_names)
+        .filter(|((g, _), _)| g.listed)
+        .map(|((_, x), n)| (n.clone(), x))
+        .collect();
     GreeksResult { positions, groups }
 }
