@@ -211,7 +211,7 @@ impl Engine {
     }
 
     /// Resolve a portfolio against a market (step 1 of the module doc).
-    pub fn book<'p>(&self, portfolio: &'p Portfolio, market: &Market) -> Result<Book> {
+    pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
         let mut b = BookBuilder {
             engine: self,
             symbol_ids: HashMap::default(),
