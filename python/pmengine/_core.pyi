@@ -8,8 +8,10 @@ __all__ = [
     "DEFAULT_PROFILE_TOML",
     "Engine",
     "GroupResult",
+    "LiveAccount",
     "MarginResult",
     "Market",
+    "OrderCheck",
     "Portfolio",
     "RiskParams",
     "__version__",
@@ -201,3 +203,70 @@ class Engine:
     def params(self) -> RiskParams: ...
     def margin(self, portfolio: Portfolio, market: Market) -> MarginResult: ...
     def greeks(self, portfolio: Portfolio, market: Market) -> dict[str, Any]: ...
+
+@final
+class OrderCheck:
+    """The outcome of ``LiveAccount.check_order``."""
+
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def reason(self) -> str | None:
+        """None, "liquidation", "reduce_only" or "insufficient_available_margin"."""
+    @property
+    def result(self) -> MarginResult: ...
+
+@final
+class LiveAccount:
+    """An account kept live in Rust: ticks, fills, deposits and loans update it in place."""
+
+    def __new__(cls, engine: Engine, portfolio: Portfolio, market: Market) -> LiveAccount: ...
+    def margin(self) -> MarginResult: ...
+    def update_price(self, asset: str, price: float) -> None: ...
+    def update_prices(self, prices: dict[str, float]) -> None: ...
+    def update_mark(self, symbol: str, mark: float) -> None: ...
+    def update_vol(self, key: str, vol: float) -> None: ...
+    def set_time(self, time: float) -> None: ...
+    def deposit(self, asset: str, qty: float) -> None: ...
+    def withdraw(self, asset: str, qty: float) -> None: ...
+    def borrow(self, asset: str, qty: float) -> None: ...
+    def repay(self, asset: str, qty: float) -> None: ...
+    def apply_fill(
+        self,
+        symbol: str,
+        qty: float,
+        price: float | None = None,
+        *,
+        instrument: dict[str, Any] | None = None,
+    ) -> None: ...
+    def what_if(
+        self,
+        symbol: str,
+        qty: float,
+        price: float | None = None,
+        *,
+        instrument: dict[str, Any] | None = None,
+    ) -> MarginResult: ...
+    def check_order(
+        self,
+        symbol: str,
+        qty: float,
+        price: float | None = None,
+        *,
+        instrument: dict[str, Any] | None = None,
+    ) -> OrderCheck: ...
+    def max_order_size(
+        self,
+        symbol: str,
+        side: str,
+        *,
+        target_ratio: float | None = None,
+        price: float | None = None,
+        instrument: dict[str, Any] | None = None,
+    ) -> float: ...
+    @property
+    def rebuilds(self) -> int: ...
+    @property
+    def portfolio(self) -> Portfolio: ...
+    @property
+    def market(self) -> Market: ...

@@ -19,7 +19,8 @@ pub struct Market {
     pub marks: HashMap<String, f64>,
     /// Implied vol per option symbol, or per underlying as a fallback.
     pub vols: HashMap<String, f64>,
-    /// Option series priced on this snapshot (cleared when a price, vol or the time changes).
+    /// Option series priced on this snapshot: a price or vol change drops the series it
+    /// touches, a time change drops them all.
     pub series: SeriesCache,
 }
 
@@ -63,7 +64,7 @@ impl Market {
 
     pub fn set_price(&mut self, asset: &str, price: f64) -> Result<()> {
         self.prices.insert(asset.to_string(), positive(price, &path("market.prices", asset), I)?);
-        self.series.clear();
+        self.series.invalidate(asset);
         Ok(())
     }
 
@@ -81,7 +82,7 @@ impl Market {
 
     pub fn set_vol(&mut self, key: &str, vol: f64) -> Result<()> {
         self.vols.insert(key.to_string(), positive(vol, &path("market.vols", key), I)?);
-        self.series.clear();
+        self.series.invalidate(key);
         Ok(())
     }
 

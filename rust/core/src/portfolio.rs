@@ -205,7 +205,7 @@ fn position_value(p: &Position) -> Value {
     v
 }
 
-fn parse_position(v: &Value, at: &str) -> Result<Position> {
+pub fn parse_position(v: &Value, at: &str) -> Result<Position> {
     let mut f = Fields::new(v, at, I)?;
     let ty = f.str("type")?;
     let symbol = f.str("symbol")?.to_string();

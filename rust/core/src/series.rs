@@ -156,6 +156,17 @@ impl SeriesCache {
         }
     }
 
+    /// Drop the series a changed price or vol touches: `key` is an asset (as an
+    /// underlying or a settle asset) or an option symbol.
+    pub fn invalidate(&self, key: &str) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(key);
+        map.retain(|_, entries| {
+            entries.retain(|(t, _)| t.underlying != key && t.settle != key);
+            !entries.is_empty()
+        });
+    }
+
     pub fn clear(&self) {
         self.map.write().unwrap_or_else(|p| p.into_inner()).clear();
     }

@@ -17,6 +17,12 @@ pub struct PyEngine {
     params: Py<PyRiskParams>,
 }
 
+impl PyEngine {
+    pub fn core(&self) -> Arc<Engine> {
+        Arc::clone(&self.inner)
+    }
+}
+
 #[pymethods]
 impl PyEngine {
     #[new]

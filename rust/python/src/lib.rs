@@ -7,6 +7,7 @@
 mod convert;
 mod engine;
 mod errors;
+mod live;
 mod market;
 mod params;
 mod portfolio;
@@ -24,5 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<result::PyMarginResult>()?;
     m.add_class::<result::PyGroupResult>()?;
+    m.add_class::<live::PyLiveAccount>()?;
+    m.add_class::<live::PyOrderCheck>()?;
     Ok(())
 }

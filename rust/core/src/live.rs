@@ -1,0 +1,622 @@
+//! A live account for trading bots: the book is kept between calls, so a
+//! fill, a deposit or a loan changes a few fields and re-margining costs
+//! O(assets + groups × scenarios), not a rebuild of every position.
+//!
+//! - `deposit` / `withdraw` / `borrow` / `repay` on an asset the account holds:
+//!   one wallet field.
+//! - `apply_fill` on a symbol the account holds (or a new contract on assets it
+//!   holds): the position is merged as an exchange does (average entry on an
+//!   increase, realised P&L to the settle wallet on a reduction) and the book
+//!   takes the difference; an option fill adds its series' vectors times the
+//!   quantity, O(scenarios).
+//! - `what_if`: the same change applied to the book, evaluated and undone
+//!   (saved fields restored, so the state is bit-for-bit unchanged).
+//! - A price, mark, vol or time update re-resolves the book against the new
+//!   snapshot; option series not touched by the change come from the
+//!   snapshot's cache, so only the touched series are repriced.
+//! - Anything structural (a new asset, a new option series, a closed position)
+//!   rebuilds the book from the portfolio: the same code as `Engine::margin`.
+//!
+//! After every operation `margin()` equals `Engine::margin(portfolio, market)`
+//! (to rounding; the tests check rel 1e-9).
+
+use crate::engine::{Book, Engine};
+use crate::error::{CoreError, Result};
+use crate::input::{fmt_num, path};
+use crate::market::Market;
+use crate::portfolio::{validate, Portfolio, Position};
+use crate::result::MarginResult;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// An order or a fill: `qty` is signed (positive buys), in base units for a
+/// linear contract, contracts for an inverse one, units for an option.
+/// `price` is the fill price in the contract's quote units (default: the mark,
+/// or the option's model value). `instrument` describes a symbol the account
+/// does not hold yet (a position in the portfolio format; its quantity and
+/// entry price are ignored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub symbol: String,
+    pub qty: f64,
+    pub price: Option<f64>,
+    pub instrument: Option<Position>,
+}
+
+/// Why `check_order` refuses an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The account is in liquidation (or bankrupt): only the liquidation engine trades.
+    Liquidation,
+    /// Reduce-only status and the order adds risk (raises MM).
+    ReduceOnly,
+    /// Available margin after the order is negative and the order adds risk.
+    InsufficientAvailableMargin,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::Liquidation => "liquidation",
+            Refusal::ReduceOnly => "reduce_only",
+            Refusal::InsufficientAvailableMargin => "insufficient_available_margin",
+        }
+    }
+}
+
+/// A change to the book, computed before it is applied.
+enum Change {
+    /// Fields of the book: a contract's group and symbol, an asset's wallet and settled amounts.
+    Contract { group: usize, symbol: u32, delta: f64, asset: usize, settled: f64, wallet: f64 },
+    /// An option already in the book: `dq` more units.
+    Option { slot: usize, dq: f64, settle: usize, wallet: f64 },
+    /// Anything else: rebuild from this portfolio.
+    Rebuild,
+}
+
+pub struct LiveAccount {
+    engine: Arc<Engine>,
+    portfolio: Portfolio,
+    market: Market,
+    book: Book,
+    /// Book asset slot by asset name; contract symbol id and position index by symbol.
+    assets: FxHashMap<String, usize>,
+    symbols: FxHashMap<String, (u32, usize)>,
+    options: FxHashMap<String, usize>,
+    /// Operations that re-resolved the whole book (a diagnostic: the rest took the fast path).
+    rebuilds: u64,
+}
+
+impl LiveAccount {
+    pub fn new(engine: Arc<Engine>, portfolio: Portfolio, market: Market) -> Result<Self> {
+        let book = engine.book(&portfolio, &market)?;
+        let mut live = LiveAccount {
+            engine,
+            portfolio,
+            market,
+            book,
+            assets: FxHashMap::default(),
+            symbols: FxHashMap::default(),
+            options: FxHashMap::default(),
+            rebuilds: 0,
+        };
+        live.index();
+        Ok(live)
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+    pub fn portfolio(&self) -> &Portfolio {
+        &self.portfolio
+    }
+    pub fn market(&self) -> &Market {
+        &self.market
+    }
+
+    /// How many operations re-resolved the whole book (market updates and
+    /// structural changes); fills, what-ifs and wallet changes on held
+    /// instruments and assets do not.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds
+    }
+
+    /// The account's margin now.
+    pub fn margin(&self) -> MarginResult {
+        self.engine.evaluate(&self.book)
+    }
+
+    /// Re-resolve the book (after a structural change or a new snapshot).
+    fn rebuild(&mut self) -> Result<()> {
+        self.rebuilds += 1;
+        self.book = self.engine.book(&self.portfolio, &self.market)?;
+        self.index();
+        Ok(())
+    }
+
+    /// The name tables, in the order `Engine::book` creates slots and ids.
+    fn index(&mut self) {
+        self.assets.clear();
+        self.symbols.clear();
+        self.options.clear();
+        let add_asset = |assets: &mut FxHashMap<String, usize>, a: &str| {
+            let n = assets.len();
+            assets.entry(a.to_string()).or_insert(n);
+        };
+        for (a, _) in &self.portfolio.balances {
+            add_asset(&mut self.assets, a);
+        }
+        let mut option_slot = 0;
+        for (i, p) in self.portfolio.positions.iter().enumerate() {
+            add_asset(&mut self.assets, p.underlying());
+            add_asset(&mut self.assets, p.settle());
+            match p {
+                Position::Option { symbol, .. } => {
+                    self.options.entry(symbol.clone()).or_insert(option_slot);
+                    option_slot += 1;
+                }
+                _ => {
+                    let n = self.symbols.len() as u32;
+                    self.symbols.entry(p.symbol().to_string()).or_insert((n, i));
+                }
+            }
+        }
+    }
+
+    // -- market updates --------------------------------------------------------------
+
+    /// A new index price (USD). Series of other underlyings stay priced.
+    pub fn update_price(&mut self, asset: &str, price: f64) -> Result<()> {
+        self.market.set_price(asset, price)?;
+        self.rebuild()
+    }
+
+    /// Several prices at once, one re-resolution.
+    pub fn update_prices(&mut self, prices: &[(String, f64)]) -> Result<()> {
+        for (a, p) in prices {
+            self.market.set_price(a, *p)?;
+        }
+        self.rebuild()
+    }
+
+    pub fn update_mark(&mut self, symbol: &str, mark: f64) -> Result<()> {
+        self.market.set_mark(symbol, mark)?;
+        self.rebuild()
+    }
+
+    pub fn update_vol(&mut self, key: &str, vol: f64) -> Result<()> {
+        self.market.set_vol(key, vol)?;
+        self.rebuild()
+    }
+
+    pub fn set_time(&mut self, time: f64) -> Result<()> {
+        self.market.set_time(time)?;
+        self.rebuild()
+    }
+
+    // -- wallet ----------------------------------------------------------------------
+
+    /// Change a wallet balance by `qty` asset units (any sign).
+    fn wallet(&mut self, asset: &str, qty: f64, field: &str) -> Result<()> {
+        crate::input::finite(qty, field, crate::input::Source::Input)?;
+        let listed = self.portfolio.balances.iter().any(|(a, _)| a == asset);
+        self.portfolio.add_balance(asset, qty)?;
+        match self.assets.get(asset) {
+            // The slot exists and its group is already listed: one field.
+            Some(&a) if listed => {
+                self.book.assets[a].wallet += qty;
+                Ok(())
+            }
+            _ => self.rebuild(),
+        }
+    }
+
+    fn positive(qty: f64, field: &str) -> Result<f64> {
+        crate::input::positive(qty, field, crate::input::Source::Input)
+    }
+
+    /// Add `qty` (> 0) units of `asset` to the wallet.
+    pub fn deposit(&mut self, asset: &str, qty: f64) -> Result<()> {
+        let q = Self::positive(qty, "deposit.qty")?;
+        self.wallet(asset, q, "deposit.qty")
+    }
+
+    /// Take `qty` (> 0) units out; the wallet may not go below zero (that is a loan: `borrow`).
+    pub fn withdraw(&mut self, asset: &str, qty: f64) -> Result<()> {
+        let q = Self::positive(qty, "withdraw.qty")?;
+        let held = self.balance(asset);
+        if q > held {
+            return Err(CoreError::invalid(
+                "withdraw.qty",
+                format!("exceeds the {asset} wallet: {} > {}", fmt_num(q), fmt_num(held.max(0.0))),
+            ));
+        }
+        self.wallet(asset, -q, "withdraw.qty")
+    }
+
+    /// Borrow `qty` (> 0) units: the loan is a negative balance, the coins land
+    /// in the same wallet, so the balance is unchanged in sum... unless they
+    /// are spent: pmengine models a loan as the negative balance itself, as
+    /// METHODOLOGY.md §1 does (`balances` net of loans).
+    pub fn borrow(&mut self, asset: &str, qty: f64) -> Result<()> {
+        let q = Self::positive(qty, "borrow.qty")?;
+        self.wallet(asset, -q, "borrow.qty")
+    }
+
+    /// Repay `qty` (> 0) units of a loan (at most the loan).
+    pub fn repay(&mut self, asset: &str, qty: f64) -> Result<()> {
+        let q = Self::positive(qty, "repay.qty")?;
+        let loan = (-self.balance(asset)).max(0.0);
+        if q > loan {
+            return Err(CoreError::invalid(
+                "repay.qty",
+                format!("exceeds the {asset} loan: {} > {}", fmt_num(q), fmt_num(loan)),
+            ));
+        }
+        self.wallet(asset, q, "repay.qty")
+    }
+
+    pub fn balance(&self, asset: &str) -> f64 {
+        self.portfolio.balances.iter().find(|(a, _)| a == asset).map_or(0.0, |(_, q)| *q)
+    }
+
+    // -- orders ----------------------------------------------------------------------
+
+    /// Apply a fill to the account.
+    pub fn apply_fill(&mut self, order: &Order) -> Result<()> {
+        let (portfolio, change) = self.plan(order)?;
+        self.portfolio = portfolio;
+        match change {
+            Change::Rebuild => self.rebuild(),
+            change => {
+                self.commit(&change);
+                Ok(())
+            }
+        }
+    }
+
+    /// The margin after `order`, leaving the account as it is.
+    pub fn what_if(&mut self, order: &Order) -> Result<MarginResult> {
+        let (portfolio, change) = self.plan(order)?;
+        match change {
+            Change::Rebuild => self.engine.margin(&portfolio, &self.market),
+            Change::Contract { group, symbol, asset, .. } => {
+                let saved_group = self.book.groups[group].d_contracts;
+                let saved_asset = self.book.assets[asset];
+                let saved_contracts = self.book.contracts.len();
+                let saved_delta =
+                    self.book.contracts.iter().find(|c| c.group == group && c.symbol == symbol).map(|c| c.delta);
+                self.commit(&change);
+                let result = self.margin();
+                self.book.groups[group].d_contracts = saved_group;
+                self.book.assets[asset] = saved_asset;
+                self.book.contracts.truncate(saved_contracts);
+                if let Some(d) = saved_delta {
+                    if let Some(c) = self.book.contracts.iter_mut().find(|c| c.group == group && c.symbol == symbol) {
+                        c.delta = d;
+                    }
+                }
+                Ok(result)
+            }
+            Change::Option { slot, settle, .. } => {
+                let g = self.book.options[slot].group;
+                let saved_group = self.book.groups[g].clone();
+                let saved_asset = self.book.assets[settle];
+                let saved_qty = self.book.options[slot].qty;
+                self.commit(&change);
+                let result = self.margin();
+                self.book.groups[g] = saved_group;
+                self.book.assets[settle] = saved_asset;
+                self.book.options[slot].qty = saved_qty;
+                Ok(result)
+            }
+        }
+    }
+
+    /// Whether the account may send `order`, and the margin after it.
+    pub fn check_order(&mut self, order: &Order) -> Result<(Option<Refusal>, MarginResult)> {
+        let before = self.margin();
+        let after = self.what_if(order)?;
+        let adds_risk = after.maintenance_margin > before.maintenance_margin;
+        let params = self.engine.params();
+        let last = params.status.last().map(|s| s.name.as_str()).unwrap_or("");
+        let reduce_only = params.status.len() >= 2 && before.status == params.status[params.status.len() - 2].name;
+        let refusal = if before.status == "BANKRUPT" || before.status == last {
+            Some(Refusal::Liquidation)
+        } else if reduce_only && adds_risk {
+            Some(Refusal::ReduceOnly)
+        } else if adds_risk && after.available < 0.0 {
+            Some(Refusal::InsufficientAvailableMargin)
+        } else {
+            None
+        };
+        Ok((refusal, after))
+    }
+
+    /// The largest quantity (≥ 0, in the order's units) of `order`'s side that
+    /// keeps uniMMR ≥ `target_ratio` and available margin ≥ 0, found by
+    /// doubling then bisection to a relative 1e-9 (never over the limit).
+    /// `order.qty`'s sign is the side; its size is ignored.
+    pub fn max_order_size(&mut self, order: &Order, target_ratio: f64) -> Result<f64> {
+        let side = if order.qty < 0.0 { -1.0 } else { 1.0 };
+        let mut probe = order.clone();
+        let mut ok = |q: f64, live: &mut Self| -> Result<bool> {
+            probe.qty = side * q;
+            let r = live.what_if(&probe)?;
+            Ok(r.uni_mmr >= target_ratio && r.available >= 0.0)
+        };
+        // Start from one unit of notional-ish size and double until the limit breaks.
+        let mut lo = 0.0;
+        let mut hi = 1e-6;
+        while ok(hi, self)? {
+            lo = hi;
+            hi *= 2.0;
+            if hi > 1e15 {
+                return Ok(lo); // no limit within any real size
+            }
+        }
+        if lo == 0.0 && !ok(0.0, self)? {
+            return Ok(0.0);
+        }
+        while hi - lo > 1e-9 * hi.max(1e-12) {
+            let mid = 0.5 * (lo + hi);
+            if ok(mid, self)? {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The fill's effect: the portfolio after it and the book change.
+    fn plan(&self, order: &Order) -> Result<(Portfolio, Change)> {
+        let qty = crate::input::finite(order.qty, "order.qty", crate::input::Source::Input)?;
+        if let Some(p) = order.price {
+            crate::input::positive(p, "order.price", crate::input::Source::Input)?;
+        }
+        let held = self.portfolio.positions.iter().position(|p| p.symbol() == order.symbol);
+        let mut portfolio = self.portfolio.clone();
+        let template = match (held, &order.instrument) {
+            (Some(i), Some(inst)) if !same_terms(&self.portfolio.positions[i], inst) => {
+                return Err(CoreError::invalid(
+                    "order.instrument",
+                    format!("differs from the held {} position's terms", order.symbol),
+                ))
+            }
+            (Some(i), _) => self.portfolio.positions[i].clone(),
+            (None, Some(inst)) => {
+                if inst.symbol() != order.symbol {
+                    return Err(CoreError::invalid(
+                        "order.instrument.symbol",
+                        format!("must be the order's symbol {:?}, got {:?}", order.symbol, inst.symbol()),
+                    ));
+                }
+                validate(inst, "order.instrument")?;
+                inst.clone()
+            }
+            (None, None) => {
+                return Err(CoreError::invalid(
+                    path("order", "symbol"),
+                    format!("{:?} is not held: describe it with an instrument", order.symbol),
+                ))
+            }
+        };
+        let prices = |a: &str| -> Result<f64> {
+            self.market.prices.get(a).copied().ok_or_else(|| {
+                CoreError::missing(path("market.prices", a), format!("no price for {a} in market.prices"))
+            })
+        };
+        let (pb, ps) = (prices(template.underlying())?, prices(template.settle())?);
+        match template.clone() {
+            Position::Linear { symbol, underlying, settle, classic, .. } => {
+                let mark = self.market.marks.get(&symbol).copied().unwrap_or(pb / ps);
+                let price = order.price.unwrap_or(mark);
+                let (old_q, old_e) = held.map_or((0.0, price), |i| match &self.portfolio.positions[i] {
+                    Position::Linear { qty, entry_price, .. } => (*qty, *entry_price),
+                    _ => unreachable!("same_terms checked the type"),
+                });
+                let (new_q, new_e, realized) = merge_linear(old_q, old_e, qty, price);
+                let upnl = |q: f64, e: f64| q * (mark - e);
+                let settled = upnl(new_q, new_e) - if held.is_some() { upnl(old_q, old_e) } else { 0.0 };
+                let new_pos = Position::Linear {
+                    symbol,
+                    underlying,
+                    settle: settle.clone(),
+                    qty: new_q,
+                    entry_price: new_e,
+                    classic,
+                };
+                let delta = (new_q - old_q) * mark * ps;
+                self.contract_change(portfolio, held, new_pos, &settle, delta, settled, realized)
+            }
+            Position::Inverse { symbol, underlying, contract_size, classic, .. } => {
+                let mark = self.market.marks.get(&symbol).copied().unwrap_or(pb);
+                let price = order.price.unwrap_or(mark);
+                let (old_n, old_e) = held.map_or((0.0, price), |i| match &self.portfolio.positions[i] {
+                    Position::Inverse { contracts, entry_price, .. } => (*contracts, *entry_price),
+                    _ => unreachable!("same_terms checked the type"),
+                });
+                let (new_n, new_e, realized) = merge_inverse(old_n, old_e, qty, price, contract_size);
+                let upnl = |n: f64, e: f64| n * contract_size * (1.0 / e - 1.0 / mark);
+                let dd = |n: f64, e: f64| n * contract_size * pb / e;
+                let settled = upnl(new_n, new_e) - if held.is_some() { upnl(old_n, old_e) } else { 0.0 };
+                let delta = dd(new_n, new_e) - if held.is_some() { dd(old_n, old_e) } else { 0.0 };
+                let new_pos = Position::Inverse {
+                    symbol,
+                    underlying: underlying.clone(),
+                    contract_size,
+                    contracts: new_n,
+                    entry_price: new_e,
+                    classic,
+                };
+                self.contract_change(portfolio, held, new_pos, &underlying, delta, settled, realized)
+            }
+            Position::Option { symbol, settle, .. } => {
+                let Some(i) = held else {
+                    // A new series: priced by the rebuild.
+                    let mut pos = template.clone();
+                    if let Position::Option { qty: q, .. } = &mut pos {
+                        *q = qty;
+                    }
+                    let premium = order.price.map(|p| p * qty);
+                    portfolio.positions.push(pos);
+                    let cost = match premium {
+                        Some(cost) => cost,
+                        // Paid at the model value of the new series.
+                        None => {
+                            qty * option_value(&self.engine, &portfolio, &self.market, portfolio.positions.len() - 1)?
+                        }
+                    };
+                    portfolio.add_balance(&settle, -cost)?;
+                    return Ok((portfolio, Change::Rebuild));
+                };
+                let slot = self.options[&symbol];
+                let series = &self.book.options[slot].series;
+                let price = order.price.unwrap_or(series.value);
+                let cost = price * qty;
+                let new_q = match &mut portfolio.positions[i] {
+                    Position::Option { qty: q, .. } => {
+                        *q += qty;
+                        *q
+                    }
+                    _ => unreachable!("an option symbol"),
+                };
+                portfolio.add_balance(&settle, -cost)?;
+                let settle_listed = self.portfolio.balances.iter().any(|(a, _)| *a == settle);
+                if new_q == 0.0 || !settle_listed {
+                    if new_q == 0.0 {
+                        portfolio.positions.remove(i);
+                    }
+                    return Ok((portfolio, Change::Rebuild));
+                }
+                Ok((portfolio, Change::Option { slot, dq: qty, settle: self.assets[&settle], wallet: -cost }))
+            }
+        }
+    }
+
+    /// The portfolio after a contract fill, and the book change when it is a
+    /// held symbol that stays open with its settle wallet already listed.
+    #[allow(clippy::too_many_arguments)]
+    fn contract_change(
+        &self,
+        mut portfolio: Portfolio,
+        held: Option<usize>,
+        new_pos: Position,
+        settle: &str,
+        delta: f64,
+        settled: f64,
+        realized: f64,
+    ) -> Result<(Portfolio, Change)> {
+        let closed = match &new_pos {
+            Position::Linear { qty, .. } => *qty == 0.0,
+            Position::Inverse { contracts, .. } => *contracts == 0.0,
+            Position::Option { .. } => unreachable!("contracts only"),
+        };
+        let symbol = new_pos.symbol().to_string();
+        let underlying = new_pos.underlying().to_string();
+        match held {
+            Some(i) if closed => drop(portfolio.positions.remove(i)),
+            Some(i) => portfolio.positions[i] = new_pos,
+            None => portfolio.positions.push(new_pos),
+        }
+        if realized != 0.0 {
+            portfolio.add_balance(settle, realized)?;
+        }
+        let wallet_listed = realized == 0.0 || self.portfolio.balances.iter().any(|(a, _)| a == settle);
+        let fast = (held.is_some() && !closed && wallet_listed)
+            .then(|| Some((self.symbols.get(&symbol)?.0, self.assets.get(settle)?, self.assets.get(&underlying)?)))
+            .flatten();
+        let Some((id, &asset, &under)) = fast else {
+            return Ok((portfolio, Change::Rebuild));
+        };
+        let group = self.book.assets[under].group;
+        Ok((portfolio, Change::Contract { group, symbol: id, delta, asset, settled, wallet: realized }))
+    }
+
+    fn commit(&mut self, change: &Change) {
+        match *change {
+            Change::Contract { group, symbol, delta, asset, settled, wallet } => {
+                self.book.add_contract_delta(group, symbol, delta);
+                self.book.assets[asset].settled += settled;
+                self.book.assets[asset].wallet += wallet;
+            }
+            Change::Option { slot, dq, settle, wallet } => {
+                let (g, old_q, series) = {
+                    let o = &self.book.options[slot];
+                    (o.group, o.qty, Arc::clone(&o.series))
+                };
+                let new_q = old_q + dq;
+                self.book.add_option_exposure(g, dq, &series);
+                let pb = series.underlying_price;
+                let group = &mut self.book.groups[g];
+                group.abs_options += (new_q * series.delta * pb).abs() - (old_q * series.delta * pb).abs();
+                group.short_option_notional += (-new_q).max(0.0) * pb - (-old_q).max(0.0) * pb;
+                self.book.options[slot].qty = new_q;
+                let a = &mut self.book.assets[settle];
+                a.settled += dq * series.value;
+                a.wallet += wallet;
+            }
+            Change::Rebuild => unreachable!("rebuilds do not commit fields"),
+        }
+    }
+}
+
+fn same_terms(held: &Position, inst: &Position) -> bool {
+    match (held, inst) {
+        (Position::Linear { underlying: a, settle: s, .. }, Position::Linear { underlying: b, settle: t, .. }) => {
+            a == b && s == t
+        }
+        (
+            Position::Inverse { underlying: a, contract_size: c, .. },
+            Position::Inverse { underlying: b, contract_size: d, .. },
+        ) => a == b && c == d,
+        (
+            Position::Option { underlying: a, settle: s, kind: k, strike: x, expiry: e, .. },
+            Position::Option { underlying: b, settle: t, kind: l, strike: y, expiry: f, .. },
+        ) => a == b && s == t && k == l && x == y && e == f,
+        _ => false,
+    }
+}
+
+/// Merge a linear fill: `(qty, entry, realised P&L in settle units)`.
+fn merge_linear(q: f64, e: f64, dq: f64, price: f64) -> (f64, f64, f64) {
+    if q == 0.0 || q.signum() == dq.signum() {
+        let nq = q + dq;
+        return (nq, if nq == 0.0 { price } else { (q * e + dq * price) / nq }, 0.0);
+    }
+    // Reducing: the closed part realises at `price`; a flip opens the rest at `price`.
+    let close = if dq.abs() <= q.abs() { dq } else { -q };
+    let realized = -close * (price - e);
+    let rest = dq - close;
+    let nq = q + close;
+    if rest != 0.0 {
+        (rest, price, realized)
+    } else {
+        (nq, e, realized)
+    }
+}
+
+/// Merge an inverse fill: `(contracts, entry, realised P&L in coin)`; the
+/// average entry of an increase is harmonic (contracts are USD notionals).
+fn merge_inverse(n: f64, e: f64, dn: f64, price: f64, size: f64) -> (f64, f64, f64) {
+    if n == 0.0 || n.signum() == dn.signum() {
+        let nn = n + dn;
+        return (nn, if nn == 0.0 { price } else { nn / (n / e + dn / price) }, 0.0);
+    }
+    let close = if dn.abs() <= n.abs() { dn } else { -n };
+    let realized = -close * size * (1.0 / e - 1.0 / price);
+    let rest = dn - close;
+    if rest != 0.0 {
+        (rest, price, realized)
+    } else {
+        (n + close, e, realized)
+    }
+}
+
+/// The model value (settle units) of the option at `index` of a portfolio.
+fn option_value(engine: &Engine, portfolio: &Portfolio, market: &Market, index: usize) -> Result<f64> {
+    let book = engine.book(portfolio, market)?;
+    let slot = book.options.iter().find(|o| o.position == index).expect("the option was just added");
+    Ok(slot.series.value)
+}
