@@ -36,6 +36,7 @@ pub const MM_DUST: f64 = 1e-9;
 pub const SCAN_TOL: f64 = 1e-9;
 
 struct GroupTable {
+    name: Arc<str>,
     params: GroupParams,
     grid: Grid,
 }
@@ -51,6 +52,7 @@ pub struct Engine {
     asset_index: HashMap<String, u32>,
     /// Identifies this engine's entries in a market's series cache.
     id: u64,
+    bankrupt: Arc<str>,
 }
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
@@ -133,7 +135,8 @@ pub struct NettedContract {
 /// A portfolio resolved against a market snapshot.
 #[derive(Debug, Clone)]
 pub struct Book {
-    pub group_names: Vec<String>,
+    /// Shared names: a result clones them without allocating.
+    pub group_names: Vec<Arc<str>>,
     pub assets: Vec<AssetSlot>,
     pub groups: Vec<GroupSlot>,
     pub options: Vec<OptionSlot>,
@@ -159,15 +162,18 @@ struct Net {
 
 impl Engine {
     pub fn new(params: RiskParams) -> Self {
-        let mut tables =
-            vec![GroupTable { grid: Grid::new(&params.default_group), params: params.default_group.clone() }];
+        let mut tables = vec![GroupTable {
+            name: Arc::from("*"),
+            grid: Grid::new(&params.default_group),
+            params: params.default_group.clone(),
+        }];
         let mut table_index = HashMap::default();
         let mut names: Vec<&String> = params.groups.keys().collect();
         names.sort();
         for g in names {
             let gp = &params.groups[g];
             table_index.insert(g.clone(), tables.len());
-            tables.push(GroupTable { grid: Grid::new(gp), params: gp.clone() });
+            tables.push(GroupTable { name: Arc::from(g.as_str()), grid: Grid::new(gp), params: gp.clone() });
         }
         let mut asset_names: Vec<&String> = params.assets.keys().collect();
         asset_names.sort();
@@ -179,6 +185,7 @@ impl Engine {
             asset_table,
             asset_index,
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
+            bankrupt: Arc::from("BANKRUPT"),
             params,
         }
     }
@@ -349,7 +356,7 @@ impl Engine {
                 names.push(&book.group_names[g]);
                 legs.push(OffsetLeg { requirement, delta, price_range: gp.price_range });
                 groups.push(GroupResult {
-                    name: book.group_names[g].clone(),
+                    name: Arc::clone(&book.group_names[g]),
                     scan_loss,
                     requirement,
                     delta,
@@ -383,9 +390,9 @@ impl Engine {
             f64::NEG_INFINITY
         };
         let status = if equity < 0.0 || (equity == 0.0 && negative_wallet) {
-            "BANKRUPT".to_string()
+            Arc::clone(&self.bankrupt)
         } else {
-            p.status_for(uni_mmr).to_string()
+            Arc::clone(p.status_for(uni_mmr))
         };
         MarginResult {
             equity,
@@ -481,7 +488,7 @@ impl Book {
     }
 
     pub fn group_index(&self, name: &str) -> Option<usize> {
-        self.group_names.iter().position(|n| n == name)
+        self.group_names.iter().position(|n| &**n == name)
     }
 }
 
@@ -507,10 +514,12 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         if let Some(i) = self.book.group_index(name) {
             return i;
         }
-        self.book.group_names.push(name.to_string());
+        let table = self.engine.table_of(name);
+        let shared = &self.engine.tables[table].name;
+        self.book.group_names.push(if &**shared == name { Arc::clone(shared) } else { Arc::from(name) });
         self.book.groups.push(GroupSlot {
             listed: false,
-            table: self.engine.table_of(name),
+            table,
             d_contracts: 0.0,
             d_options: 0.0,
             abs_options: 0.0,

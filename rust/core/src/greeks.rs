@@ -97,7 +97,7 @@ pub fn greeks(portfolio: &Portfolio, book: &Book) -> GreeksResult {
         positions.push(PositionGreeks {
             position: positions.len(),
             symbol: portfolio.positions[positions.len()].symbol().to_string(),
-            group: book.group_names[g].clone(),
+            group: book.group_names[g].to_string(),
             greeks: x,
         });
     }
@@ -112,7 +112,7 @@ pub fn greeks(portfolio: &Portfolio, book: &Book) -> GreeksResult {
         .zip(groups)
         .zip(&book.group_names)
         .filter(|((g, _), _)| g.listed)
-        .map(|((_, x), n)| (n.clone(), x))
+        .map(|((_, x), n)| (n.to_string(), x))
         .collect();
     GreeksResult { positions, groups }
 }

@@ -126,11 +126,17 @@ impl LiveAccount {
         self.engine.evaluate(&self.book)
     }
 
-    /// Re-resolve the book (after a structural change or a new snapshot).
+    /// Re-resolve the book after a structural change (new names to index).
     fn rebuild(&mut self) -> Result<()> {
+        self.reprice()?;
+        self.index();
+        Ok(())
+    }
+
+    /// Re-resolve the book on a new snapshot: same positions, same slots and ids.
+    fn reprice(&mut self) -> Result<()> {
         self.rebuilds += 1;
         self.book = self.engine.book(&self.portfolio, &self.market)?;
-        self.index();
         Ok(())
     }
 
@@ -168,7 +174,7 @@ impl LiveAccount {
     /// A new index price (USD). Series of other underlyings stay priced.
     pub fn update_price(&mut self, asset: &str, price: f64) -> Result<()> {
         self.market.set_price(asset, price)?;
-        self.rebuild()
+        self.reprice()
     }
 
     /// Several prices at once, one re-resolution.
@@ -176,22 +182,22 @@ impl LiveAccount {
         for (a, p) in prices {
             self.market.set_price(a, *p)?;
         }
-        self.rebuild()
+        self.reprice()
     }
 
     pub fn update_mark(&mut self, symbol: &str, mark: f64) -> Result<()> {
         self.market.set_mark(symbol, mark)?;
-        self.rebuild()
+        self.reprice()
     }
 
     pub fn update_vol(&mut self, key: &str, vol: f64) -> Result<()> {
         self.market.set_vol(key, vol)?;
-        self.rebuild()
+        self.reprice()
     }
 
     pub fn set_time(&mut self, time: f64) -> Result<()> {
         self.market.set_time(time)?;
-        self.rebuild()
+        self.reprice()
     }
 
     // -- wallet ----------------------------------------------------------------------
@@ -264,8 +270,12 @@ impl LiveAccount {
 
     /// Apply a fill to the account.
     pub fn apply_fill(&mut self, order: &Order) -> Result<()> {
-        let (portfolio, change) = self.plan(order)?;
+        let (edit, change) = self.plan(order)?;
+        let edit = edit.into_owned();
+        let mut portfolio = std::mem::take(&mut self.portfolio);
+        let applied = edit.apply(&mut portfolio);
         self.portfolio = portfolio;
+        applied?;
         match change {
             Change::Rebuild => self.rebuild(),
             change => {
@@ -277,9 +287,13 @@ impl LiveAccount {
 
     /// The margin after `order`, leaving the account as it is.
     pub fn what_if(&mut self, order: &Order) -> Result<MarginResult> {
-        let (portfolio, change) = self.plan(order)?;
+        let (edit, change) = self.plan(order)?;
         match change {
-            Change::Rebuild => self.engine.margin(&portfolio, &self.market),
+            Change::Rebuild => {
+                let mut portfolio = self.portfolio.clone();
+                edit.apply(&mut portfolio)?;
+                self.engine.margin(&portfolio, &self.market)
+            }
             Change::Contract { group, symbol, asset, .. } => {
                 let saved_group = self.book.groups[group].d_contracts;
                 let saved_asset = self.book.assets[asset];
@@ -319,9 +333,9 @@ impl LiveAccount {
         let after = self.what_if(order)?;
         let adds_risk = after.maintenance_margin > before.maintenance_margin;
         let params = self.engine.params();
-        let last = params.status.last().map(|s| s.name.as_str()).unwrap_or("");
+        let last = params.status.last().map(|s| &*s.name).unwrap_or("");
         let reduce_only = params.status.len() >= 2 && before.status == params.status[params.status.len() - 2].name;
-        let refusal = if before.status == "BANKRUPT" || before.status == last {
+        let refusal = if &*before.status == "BANKRUPT" || &*before.status == last {
             Some(Refusal::Liquidation)
         } else if reduce_only && adds_risk {
             Some(Refusal::ReduceOnly)
@@ -369,22 +383,22 @@ impl LiveAccount {
         Ok(lo)
     }
 
-    /// The fill's effect: the portfolio after it and the book change.
-    fn plan(&self, order: &Order) -> Result<(Portfolio, Change)> {
+    /// The fill's effect: the edit to the portfolio and the change to the book.
+    /// Nothing is cloned on the fast path (a what-if on a held symbol).
+    fn plan<'a>(&'a self, order: &'a Order) -> Result<(Edit<'a>, Change)> {
         let qty = crate::input::finite(order.qty, "order.qty", crate::input::Source::Input)?;
         if let Some(p) = order.price {
             crate::input::positive(p, "order.price", crate::input::Source::Input)?;
         }
         let held = self.portfolio.positions.iter().position(|p| p.symbol() == order.symbol);
-        let mut portfolio = self.portfolio.clone();
-        let template = match (held, &order.instrument) {
+        let template: &Position = match (held, &order.instrument) {
             (Some(i), Some(inst)) if !same_terms(&self.portfolio.positions[i], inst) => {
                 return Err(CoreError::invalid(
                     "order.instrument",
                     format!("differs from the held {} position's terms", order.symbol),
                 ))
             }
-            (Some(i), _) => self.portfolio.positions[i].clone(),
+            (Some(i), _) => &self.portfolio.positions[i],
             (None, Some(inst)) => {
                 if inst.symbol() != order.symbol {
                     return Err(CoreError::invalid(
@@ -393,7 +407,7 @@ impl LiveAccount {
                     ));
                 }
                 validate(inst, "order.instrument")?;
-                inst.clone()
+                inst
             }
             (None, None) => {
                 return Err(CoreError::invalid(
@@ -408,130 +422,111 @@ impl LiveAccount {
             })
         };
         let (pb, ps) = (prices(template.underlying())?, prices(template.settle())?);
-        match template.clone() {
-            Position::Linear { symbol, underlying, settle, classic, .. } => {
-                let mark = self.market.marks.get(&symbol).copied().unwrap_or(pb / ps);
+        let symbol = template.symbol();
+        match template {
+            Position::Linear { settle, .. } => {
+                let mark = self.market.marks.get(symbol).copied().unwrap_or(pb / ps);
                 let price = order.price.unwrap_or(mark);
-                let (old_q, old_e) = held.map_or((0.0, price), |i| match &self.portfolio.positions[i] {
-                    Position::Linear { qty, entry_price, .. } => (*qty, *entry_price),
-                    _ => unreachable!("same_terms checked the type"),
-                });
+                let (old_q, old_e) = match held.map(|i| &self.portfolio.positions[i]) {
+                    Some(Position::Linear { qty, entry_price, .. }) => (*qty, *entry_price),
+                    _ => (0.0, price),
+                };
                 let (new_q, new_e, realized) = merge_linear(old_q, old_e, qty, price);
                 let upnl = |q: f64, e: f64| q * (mark - e);
-                let settled = upnl(new_q, new_e) - if held.is_some() { upnl(old_q, old_e) } else { 0.0 };
-                let new_pos = Position::Linear {
-                    symbol,
-                    underlying,
-                    settle: settle.clone(),
-                    qty: new_q,
-                    entry_price: new_e,
-                    classic,
-                };
+                let settled = upnl(new_q, new_e) - upnl(old_q, old_e);
                 let delta = (new_q - old_q) * mark * ps;
-                self.contract_change(portfolio, held, new_pos, &settle, delta, settled, realized)
+                self.contract_change(template, held, (new_q, new_e), settle, delta, settled, realized)
             }
-            Position::Inverse { symbol, underlying, contract_size, classic, .. } => {
-                let mark = self.market.marks.get(&symbol).copied().unwrap_or(pb);
+            Position::Inverse { underlying, contract_size, .. } => {
+                let mark = self.market.marks.get(symbol).copied().unwrap_or(pb);
                 let price = order.price.unwrap_or(mark);
-                let (old_n, old_e) = held.map_or((0.0, price), |i| match &self.portfolio.positions[i] {
-                    Position::Inverse { contracts, entry_price, .. } => (*contracts, *entry_price),
-                    _ => unreachable!("same_terms checked the type"),
-                });
-                let (new_n, new_e, realized) = merge_inverse(old_n, old_e, qty, price, contract_size);
+                let (old_n, old_e) = match held.map(|i| &self.portfolio.positions[i]) {
+                    Some(Position::Inverse { contracts, entry_price, .. }) => (*contracts, *entry_price),
+                    _ => (0.0, price),
+                };
+                let (new_n, new_e, realized) = merge_inverse(old_n, old_e, qty, price, *contract_size);
                 let upnl = |n: f64, e: f64| n * contract_size * (1.0 / e - 1.0 / mark);
                 let dd = |n: f64, e: f64| n * contract_size * pb / e;
-                let settled = upnl(new_n, new_e) - if held.is_some() { upnl(old_n, old_e) } else { 0.0 };
-                let delta = dd(new_n, new_e) - if held.is_some() { dd(old_n, old_e) } else { 0.0 };
-                let new_pos = Position::Inverse {
-                    symbol,
-                    underlying: underlying.clone(),
-                    contract_size,
-                    contracts: new_n,
-                    entry_price: new_e,
-                    classic,
-                };
-                self.contract_change(portfolio, held, new_pos, &underlying, delta, settled, realized)
+                let settled = upnl(new_n, new_e) - upnl(old_n, old_e);
+                let delta = dd(new_n, new_e) - dd(old_n, old_e);
+                self.contract_change(template, held, (new_n, new_e), underlying, delta, settled, realized)
             }
-            Position::Option { symbol, settle, .. } => {
+            Position::Option { settle, .. } => {
                 let Some(i) = held else {
-                    // A new series: priced by the rebuild.
+                    // A new series: the rebuild prices it (and so does the model-value premium).
                     let mut pos = template.clone();
                     if let Position::Option { qty: q, .. } = &mut pos {
                         *q = qty;
                     }
-                    let premium = order.price.map(|p| p * qty);
-                    portfolio.positions.push(pos);
-                    let cost = match premium {
-                        Some(cost) => cost,
-                        // Paid at the model value of the new series.
+                    let cost = match order.price {
+                        Some(p) => p * qty,
                         None => {
-                            qty * option_value(&self.engine, &portfolio, &self.market, portfolio.positions.len() - 1)?
+                            let mut probe = self.portfolio.clone();
+                            probe.positions.push(pos.clone());
+                            qty * option_value(&self.engine, &probe, &self.market, probe.positions.len() - 1)?
                         }
                     };
-                    portfolio.add_balance(&settle, -cost)?;
-                    return Ok((portfolio, Change::Rebuild));
+                    return Ok((
+                        Edit { position: PositionEdit::Push(pos), wallet: Some((settle.into(), -cost)) },
+                        Change::Rebuild,
+                    ));
                 };
-                let slot = self.options[&symbol];
+                let slot = self.options[symbol];
                 let series = &self.book.options[slot].series;
-                let price = order.price.unwrap_or(series.value);
-                let cost = price * qty;
-                let new_q = match &mut portfolio.positions[i] {
-                    Position::Option { qty: q, .. } => {
-                        *q += qty;
-                        *q
-                    }
-                    _ => unreachable!("an option symbol"),
+                let cost = order.price.unwrap_or(series.value) * qty;
+                let new_q = self.book.options[slot].qty + qty;
+                let settle_listed = self.portfolio.balances.iter().any(|(a, _)| a == settle);
+                let edit = Edit {
+                    position: if new_q == 0.0 { PositionEdit::Remove(i) } else { PositionEdit::AddQty(i, qty) },
+                    wallet: Some((settle.into(), -cost)),
                 };
-                portfolio.add_balance(&settle, -cost)?;
-                let settle_listed = self.portfolio.balances.iter().any(|(a, _)| *a == settle);
                 if new_q == 0.0 || !settle_listed {
-                    if new_q == 0.0 {
-                        portfolio.positions.remove(i);
-                    }
-                    return Ok((portfolio, Change::Rebuild));
+                    return Ok((edit, Change::Rebuild));
                 }
-                Ok((portfolio, Change::Option { slot, dq: qty, settle: self.assets[&settle], wallet: -cost }))
+                Ok((edit, Change::Option { slot, dq: qty, settle: self.assets[settle.as_str()], wallet: -cost }))
             }
         }
     }
 
-    /// The portfolio after a contract fill, and the book change when it is a
-    /// held symbol that stays open with its settle wallet already listed.
+    /// A contract fill's edit, and the book change when it is a held symbol that
+    /// stays open with its settle wallet already listed (else a rebuild).
     #[allow(clippy::too_many_arguments)]
-    fn contract_change(
+    fn contract_change<'a>(
         &self,
-        mut portfolio: Portfolio,
+        template: &'a Position,
         held: Option<usize>,
-        new_pos: Position,
-        settle: &str,
+        (size, entry): (f64, f64),
+        settle: &'a str,
         delta: f64,
         settled: f64,
         realized: f64,
-    ) -> Result<(Portfolio, Change)> {
-        let closed = match &new_pos {
-            Position::Linear { qty, .. } => *qty == 0.0,
-            Position::Inverse { contracts, .. } => *contracts == 0.0,
-            Position::Option { .. } => unreachable!("contracts only"),
+    ) -> Result<(Edit<'a>, Change)> {
+        let closed = size == 0.0;
+        let position = match held {
+            Some(i) if closed => PositionEdit::Remove(i),
+            Some(i) => PositionEdit::SetContract(i, size, entry),
+            None => {
+                let mut pos = template.clone();
+                set_contract(&mut pos, size, entry);
+                PositionEdit::Push(pos)
+            }
         };
-        let symbol = new_pos.symbol().to_string();
-        let underlying = new_pos.underlying().to_string();
-        match held {
-            Some(i) if closed => drop(portfolio.positions.remove(i)),
-            Some(i) => portfolio.positions[i] = new_pos,
-            None => portfolio.positions.push(new_pos),
-        }
-        if realized != 0.0 {
-            portfolio.add_balance(settle, realized)?;
-        }
+        let edit = Edit { position, wallet: (realized != 0.0).then_some((settle.into(), realized)) };
         let wallet_listed = realized == 0.0 || self.portfolio.balances.iter().any(|(a, _)| a == settle);
         let fast = (held.is_some() && !closed && wallet_listed)
-            .then(|| Some((self.symbols.get(&symbol)?.0, self.assets.get(settle)?, self.assets.get(&underlying)?)))
+            .then(|| {
+                Some((
+                    self.symbols.get(template.symbol())?.0,
+                    self.assets.get(settle)?,
+                    self.assets.get(template.underlying())?,
+                ))
+            })
             .flatten();
         let Some((id, &asset, &under)) = fast else {
-            return Ok((portfolio, Change::Rebuild));
+            return Ok((edit, Change::Rebuild));
         };
         let group = self.book.assets[under].group;
-        Ok((portfolio, Change::Contract { group, symbol: id, delta, asset, settled, wallet: realized }))
+        Ok((edit, Change::Contract { group, symbol: id, delta, asset, settled, wallet: realized }))
     }
 
     fn commit(&mut self, change: &Change) {
@@ -559,6 +554,54 @@ impl LiveAccount {
             }
             Change::Rebuild => unreachable!("rebuilds do not commit fields"),
         }
+    }
+}
+
+/// A fill's change to the portfolio.
+struct Edit<'a> {
+    position: PositionEdit,
+    /// Realised P&L or an option premium, into (or out of) a wallet.
+    wallet: Option<(std::borrow::Cow<'a, str>, f64)>,
+}
+
+enum PositionEdit {
+    /// A contract's new size (qty or contracts) and entry price.
+    SetContract(usize, f64, f64),
+    /// An option's quantity change.
+    AddQty(usize, f64),
+    Remove(usize),
+    Push(Position),
+}
+
+impl Edit<'_> {
+    /// The same edit, borrowing nothing (to apply it to the portfolio it was planned on).
+    fn into_owned(self) -> Edit<'static> {
+        Edit { position: self.position, wallet: self.wallet.map(|(a, q)| (a.into_owned().into(), q)) }
+    }
+
+    fn apply(self, p: &mut Portfolio) -> Result<()> {
+        if let Some((asset, q)) = self.wallet {
+            p.add_balance(&asset, q)?;
+        }
+        match self.position {
+            PositionEdit::SetContract(i, size, entry) => set_contract(&mut p.positions[i], size, entry),
+            PositionEdit::AddQty(i, dq) => {
+                if let Position::Option { qty, .. } = &mut p.positions[i] {
+                    *qty += dq;
+                }
+            }
+            PositionEdit::Remove(i) => drop(p.positions.remove(i)),
+            PositionEdit::Push(pos) => p.positions.push(pos),
+        }
+        Ok(())
+    }
+}
+
+fn set_contract(pos: &mut Position, size: f64, entry: f64) {
+    match pos {
+        Position::Linear { qty, entry_price, .. } => (*qty, *entry_price) = (size, entry),
+        Position::Inverse { contracts, entry_price, .. } => (*contracts, *entry_price) = (size, entry),
+        Position::Option { .. } => unreachable!("contracts only"),
     }
 }
 

@@ -67,7 +67,7 @@ pub struct SystemicScenario {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusLevel {
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     /// uniMMR must be strictly above this; `-inf` for the last entry.
     pub above: f64,
 }
@@ -327,14 +327,14 @@ impl RiskParams {
     }
 
     /// Status name for a uniMMR: the first level it is strictly above, else the last.
-    pub fn status_for(&self, uni_mmr: f64) -> &str {
+    pub fn status_for(&self, uni_mmr: f64) -> &std::sync::Arc<str> {
         let last = self.status.len() - 1;
-        self.status[..last].iter().find(|s| uni_mmr > s.above).unwrap_or(&self.status[last]).name.as_str()
+        &self.status[..last].iter().find(|s| uni_mmr > s.above).unwrap_or(&self.status[last]).name
     }
 
     /// The uniMMR threshold of a named status (the margin-call threshold, say).
     pub fn status_threshold(&self, name: &str) -> Option<f64> {
-        self.status.iter().find(|s| s.name == name).map(|s| s.above)
+        self.status.iter().find(|s| &*s.name == name).map(|s| s.above)
     }
 }
 
@@ -534,7 +534,7 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
                 ));
             }
         }
-        out.push(StatusLevel { name, above });
+        out.push(StatusLevel { name: name.into(), above });
     }
     Ok(out)
 }
@@ -675,10 +675,10 @@ mod tests {
         assert!(p.is_collateral("USDC") && !p.is_collateral("DOGE"));
         assert_eq!(p.offsets[0].rate, 0.5);
         assert_eq!(p.offsets.iter().map(|o| o.rate).collect::<Vec<_>>(), [0.5, 0.3, 0.3, 0.3, 0.3]);
-        assert_eq!(p.status_for(1.5), "MARGIN_CALL");
-        assert_eq!(p.status_for(1.5000001), "NORMAL");
-        assert_eq!(p.status_for(1.05), "LIQUIDATION");
-        assert_eq!(p.status_for(f64::NEG_INFINITY), "LIQUIDATION");
+        assert_eq!(&**p.status_for(1.5), "MARGIN_CALL");
+        assert_eq!(&**p.status_for(1.5000001), "NORMAL");
+        assert_eq!(&**p.status_for(1.05), "LIQUIDATION");
+        assert_eq!(&**p.status_for(f64::NEG_INFINITY), "LIQUIDATION");
         assert_eq!(p.switching.switch_min_ratio, 1.5);
     }
 

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 /// Per risk group figures, USD.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupResult {
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     /// `L_g`: the worst weighted scenario loss, 0 when nothing loses.
     pub scan_loss: f64,
     /// `R_g = max(L_g, SOM_g)`, before offsets.
@@ -31,7 +31,7 @@ pub struct MarginResult {
     pub initial_margin: f64,
     pub available: f64,
     pub uni_mmr: f64,
-    pub status: String,
+    pub status: std::sync::Arc<str>,
     pub scan: f64,
     pub systemic: f64,
     pub offset_credit: f64,
@@ -66,7 +66,7 @@ impl GroupResult {
 
 impl MarginResult {
     pub fn to_value(&self) -> Value {
-        let groups: Map<String, Value> = self.groups.iter().map(|g| (g.name.clone(), g.to_value())).collect();
+        let groups: Map<String, Value> = self.groups.iter().map(|g| (g.name.to_string(), g.to_value())).collect();
         json!({
             "equity": self.equity,
             "adjusted_equity": self.adjusted_equity,
@@ -74,7 +74,7 @@ impl MarginResult {
             "initial_margin": self.initial_margin,
             "available": self.available,
             "uni_mmr": finite_or_null(self.uni_mmr),
-            "status": self.status,
+            "status": &*self.status,
             "scan": self.scan,
             "systemic": self.systemic,
             "offset_credit": self.offset_credit,
@@ -84,6 +84,6 @@ impl MarginResult {
     }
 
     pub fn group(&self, name: &str) -> Option<&GroupResult> {
-        self.groups.iter().find(|g| g.name == name)
+        self.groups.iter().find(|g| &*g.name == name)
     }
 }

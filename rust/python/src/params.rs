@@ -83,7 +83,7 @@ impl PyRiskParams {
     /// Status ladder, healthiest first: `[(name, above), ...]`; the last `above` is -inf.
     #[getter]
     fn status_levels(&self) -> Vec<(String, f64)> {
-        self.inner.status.iter().map(|s| (s.name.clone(), s.above)).collect()
+        self.inner.status.iter().map(|s| (s.name.to_string(), s.above)).collect()
     }
     /// The risk group of an asset.
     fn group_of(&self, asset: &str) -> String {

@@ -139,7 +139,7 @@ impl PyMarginResult {
     fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for g in &self.inner.groups {
-            d.set_item(&g.name, Py::new(py, PyGroupResult { inner: g.clone() })?)?;
+            d.set_item(&*g.name, Py::new(py, PyGroupResult { inner: g.clone() })?)?;
         }
         Ok(d)
     }
