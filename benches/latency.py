@@ -1,0 +1,138 @@
+"""Latency of the live account from Python: p50 and p99 of single calls.
+
+pytest-benchmark reports means and medians of batches; a bot cares about the
+tail of single calls, so this times each call alone (time.perf_counter_ns),
+after a warm-up, and prints a Markdown table. Accounts: 50 linear positions
+over BTC, ETH and SOL, and 20 options on BTC and ETH. Compared with a full
+`engine.margin` recompute and the pure-Python reference on the same account.
+
+    python benches/latency.py [--readme README.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pmengine as pm
+from pmengine import reference
+
+PRICES = {"BTC": 60000.0, "ETH": 3000.0, "SOL": 150.0, "USDT": 1.0}
+MARKET = {
+    "time": "2026-11-24T00:00:00Z",
+    "prices": PRICES,
+    "marks": {},
+    "vols": {"BTC": 0.5, "ETH": 0.6},
+}
+
+
+def linear_account(rnd: random.Random) -> dict:
+    positions = []
+    for i in range(48):
+        u = rnd.choice(["BTC", "ETH", "SOL"])
+        positions.append(
+            {
+                "type": "linear",
+                "symbol": f"{u}USDT{i % 6}",
+                "underlying": u,
+                "qty": round(rnd.uniform(-3, 3), 4),
+                "entry_price": PRICES[u] * rnd.uniform(0.95, 1.05),
+            }
+        )
+    return {"balances": {"USDT": 2e5, "BTC": 1.0}, "positions": positions}
+
+
+def option_account(rnd: random.Random) -> dict:
+    positions = []
+    for i in range(20):
+        u = "BTC" if i % 2 == 0 else "ETH"
+        kind = "call" if i % 4 < 2 else "put"
+        strike = round(PRICES[u] * rnd.uniform(0.8, 1.2))
+        positions.append(
+            {
+                "type": "option",
+                "symbol": f"{u}-{i}-{strike}",
+                "underlying": u,
+                "kind": kind,
+                "strike": strike,
+                "expiry": "2026-12-25T08:00:00Z",
+                "qty": round(rnd.uniform(-5, 5), 3),
+            }
+        )
+    return {"balances": {"USDT": 2e5}, "positions": positions}
+
+
+def percentiles(f: Callable[[], object], n: int) -> tuple[float, float]:
+    for _ in range(min(n, 1000)):
+        f()
+    ts = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        t = clock()
+        f()
+        ts.append(clock() - t)
+    ts.sort()
+    return ts[n // 2] / 1000, ts[int(n * 0.99)] / 1000
+
+
+def account_rows(
+    name: str, account: dict, qty: float, n: int
+) -> list[tuple[str, str, float, float]]:
+    engine = pm.Engine()
+    profile = reference.default_profile()
+    symbol = account["positions"][0]["symbol"]  # an order on a held instrument
+    portfolio, market = pm.Portfolio.from_dict(account), pm.Market.from_dict(MARKET)
+    live = pm.LiveAccount(engine, portfolio, market)
+    ticks = iter([60000.0 + i % 97 for i in range(2 * n + 2000)])
+    calls: list[tuple[str, Callable[[], object], int]] = [
+        ("update_price", lambda: live.update_price("BTC", next(ticks)), n),
+        ("what_if", lambda: live.what_if(symbol, qty), n),
+        ("check_order", lambda: live.check_order(symbol, qty), n),
+        ("margin (live)", live.margin, n),
+        ("engine.margin (full)", lambda: engine.margin(portfolio, market), n),
+        ("reference.margin", lambda: reference.margin(account, MARKET, profile), max(n // 100, 50)),
+    ]
+    return [(name, call, *percentiles(f, k)) for call, f, k in calls]
+
+
+def measure(n: int) -> list[tuple[str, str, float, float]]:
+    rnd = random.Random(7)
+    return account_rows("50 linear", linear_account(rnd), 0.1, n) + account_rows(
+        "20 options", option_account(rnd), 0.5, n
+    )
+
+
+def table(rows: list[tuple[str, str, float, float]]) -> str:
+    out = ["| account | call | p50 µs | p99 µs |", "| --- | --- | ---: | ---: |"]
+    out += [f"| {a} | {c} | {p50:,.2f} | {p99:,.2f} |" for a, c, p50, p99 in rows]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=20000, help="calls timed per row")
+    ap.add_argument(
+        "--readme", type=Path, help="rewrite the README section between the latency markers"
+    )
+    args = ap.parse_args(argv)
+    text = table(measure(args.n))
+    print(text)
+    if args.readme:
+        readme = args.readme.read_text()
+        new = re.sub(
+            r"(<!-- latency:start -->\n).*?(<!-- latency:end -->)",
+            rf"\g<1>{text}\n\g<2>",
+            readme,
+            flags=re.S,
+        )
+        args.readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
