@@ -38,10 +38,14 @@ test: build lint
 	cargo test -p pmengine-core --quiet
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
+# Benchmarks (Rust, NumPy and the reference in one run) and the README tables.
 bench: build
+	mkdir -p .benchmarks
 	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,median,mean,ops,rounds \
-	    --benchmark-json=.benchmarks/latest.json -q
-	$(PY) benches/table.py .benchmarks/latest.json
+	    --benchmark-json=.benchmarks/latest.json -q -p no:cacheprovider
+	$(PY) benches/table.py .benchmarks/latest.json --readme README.md
+	$(PY) benches/latency.py --readme README.md
+	cargo bench -p pmengine-core --bench kernels
 
 clean:
 	rm -rf $(VENV) target .pytest_cache .benchmarks

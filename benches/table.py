@@ -21,6 +21,8 @@ from typing import Any
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 ORDER = ("rust", "rust-cold", "numpy", "reference")
 NOTES = {
+    "per-account": "`book-10k-options`: time per account (a pass over 10,000 accounts for Rust, "
+    "over the first 100 for NumPy and the reference, divided by the accounts margined).",
     "rust-cold": "`rust-cold`: the Market's option series cache cleared before every call, so "
     "the call prices every option (NumPy and the reference always do).",
 }
@@ -29,6 +31,12 @@ NOTES = {
 def implementation(bench: dict[str, Any]) -> str:
     extra = bench.get("extra_info") or {}
     return str(extra.get("implementation") or bench.get("param") or bench["name"])
+
+
+def median(bench: dict[str, Any]) -> float:
+    """Median seconds per call, or per account for a benchmark that margins many."""
+    accounts = (bench.get("extra_info") or {}).get("accounts") or 1
+    return bench["stats"]["median"] / accounts
 
 
 def cpu_info() -> tuple[str | None, int | None]:
@@ -95,17 +103,19 @@ def table(data: dict[str, Any]) -> str:
         cold = next((b for b in benches if implementation(b) == "rust-cold"), None)
         for b in benches:
             impl = implementation(b)
-            median = b["stats"]["median"]
+            med = median(b)
             if base is None:
                 ratio = "n/a"
             elif b is base:
                 ratio = "1×"
             else:
-                ratio = f"{impl} / rust = {fmt_ratio(median / base['stats']['median'])}"
+                ratio = f"{impl} / rust = {fmt_ratio(med / median(base))}"
                 if cold is not None and b is not cold:
-                    ratio += f" (/ rust-cold = {fmt_ratio(median / cold['stats']['median'])})"
-            ops = f"{1.0 / median:,.0f}"
-            lines.append(f"| {group} | {impl} | {fmt_us(median)} | {ops} | {ratio} |")
+                    ratio += f" (/ rust-cold = {fmt_ratio(med / median(cold))})"
+            ops = f"{1.0 / med:,.0f}"
+            lines.append(f"| {group} | {impl} | {fmt_us(med)} | {ops} | {ratio} |")
+            if (b.get("extra_info") or {}).get("accounts") and NOTES["per-account"] not in notes:
+                notes.append(NOTES["per-account"])
             if impl in NOTES and NOTES[impl] not in notes:
                 notes.append(NOTES[impl])
     out = [f"Machine: {machine_line(data)}", "", *lines]

@@ -106,9 +106,9 @@ def test_book_agrees(data):
             assert got == pytest.approx(want, rel=1e-9, abs=1e-6)
 
 
-def per_account(benchmark, n: int) -> None:
+def per_account(benchmark, impl: str, n: int) -> None:
+    benchmark.extra_info["implementation"] = impl
     benchmark.extra_info["accounts"] = n
-    benchmark.extra_info["per_account"] = True
 
 
 @pytest.mark.benchmark(group="book-10k-options")
@@ -120,7 +120,7 @@ def test_rust_cold(benchmark, data):
         for p in ports:
             engine.margin(p, market)
 
-    per_account(benchmark, ACCOUNTS)
+    per_account(benchmark, "rust-cold", ACCOUNTS)
     benchmark.pedantic(run, rounds=5, iterations=1)
     assert market.cached_series == 200
 
@@ -135,7 +135,7 @@ def test_rust_warm(benchmark, data):
         for p in ports:
             engine.margin(p, market)
 
-    per_account(benchmark, ACCOUNTS)
+    per_account(benchmark, "rust", ACCOUNTS)
     benchmark.pedantic(run, rounds=5, iterations=1)
 
 
@@ -147,7 +147,7 @@ def test_numpy(benchmark, data):
         for a in accounts:
             numpy_impl.margin(a, MARKET, profile)
 
-    per_account(benchmark, SAMPLE)
+    per_account(benchmark, "numpy", SAMPLE)
     benchmark.pedantic(run, rounds=3, iterations=1)
 
 
@@ -161,5 +161,5 @@ def test_reference(benchmark, data):
         for a in accounts:
             reference.margin(a, MARKET, profile)
 
-    per_account(benchmark, SAMPLE)
+    per_account(benchmark, "reference", SAMPLE)
     benchmark.pedantic(run, rounds=2, iterations=1)

@@ -240,10 +240,9 @@ impl LiveAccount {
         self.wallet(asset, -q, "withdraw.qty")
     }
 
-    /// Borrow `qty` (> 0) units: the loan is a negative balance, the coins land
-    /// in the same wallet, so the balance is unchanged in sum... unless they
-    /// are spent: pmengine models a loan as the negative balance itself, as
-    /// METHODOLOGY.md §1 does (`balances` net of loans).
+    /// Borrow `qty` (> 0) units: the wallet balance goes down by `qty`. As in
+    /// METHODOLOGY.md §1, balances are net of loans; a loan kept as cash is a
+    /// `borrow` and a `deposit` of the same amount.
     pub fn borrow(&mut self, asset: &str, qty: f64) -> Result<()> {
         let q = Self::positive(qty, "borrow.qty")?;
         self.wallet(asset, -q, "borrow.qty")
