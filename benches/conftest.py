@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 import pmengine as pm
+from pmengine.testing import assert_close
 
 BENCHES = Path(__file__).resolve().parent
 ROOT = BENCHES.parent
@@ -153,20 +154,6 @@ def reference_module() -> ModuleType | None:
         if e.name not in ("pmengine.reference", "pmengine"):
             raise
         return None
-
-
-def assert_close(got: Any, want: Any, path: str = "", rel: float = 1e-9, abs_: float = 1e-6):
-    """Result dicts equal: numbers to rel/abs, everything else exactly, same keys in order."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict), f"{path}: got {got!r}"
-        assert list(got) == list(want), f"{path}: keys {list(got)} != {list(want)}"
-        for k in want:
-            assert_close(got[k], want[k], f"{path}.{k}", rel, abs_)
-    elif isinstance(want, float | int) and not isinstance(want, bool):
-        assert isinstance(got, float | int), f"{path}: got {got!r}, want {want!r}"
-        assert abs(got - want) <= max(abs_, rel * abs(want)), f"{path}: got {got!r}, want {want!r}"
-    else:
-        assert got == want, f"{path}: got {got!r}, want {want!r}"
 
 
 @dataclass

@@ -48,17 +48,3 @@ def engine_margin(portfolio: dict, market: dict, engine: pm.Engine | None = None
     """The engine's result dict for JSON-shaped inputs."""
     e = engine or pm.Engine()
     return e.margin(pm.Portfolio.from_dict(portfolio), pm.Market.from_dict(market)).to_dict()
-
-
-def assert_close(got, want, path: str = "", rel: float = 1e-9, abs_: float = 1e-6) -> None:
-    """Recursive comparison of result dicts: numbers to rel/abs, the rest exactly, same keys."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict), f"{path}: got {got!r}"
-        assert list(got) == list(want), f"{path}: keys {list(got)} != {list(want)}"
-        for k in want:
-            assert_close(got[k], want[k], f"{path}.{k}", rel, abs_)
-    elif isinstance(want, float | int) and not isinstance(want, bool):
-        assert isinstance(got, float | int), f"{path}: got {got!r}, want {want!r}"
-        assert abs(got - want) <= max(abs_, rel * abs(want)), f"{path}: got {got!r}, want {want!r}"
-    else:
-        assert got == want, f"{path}: got {got!r}, want {want!r}"

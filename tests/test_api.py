@@ -10,8 +10,9 @@ import threading
 import pytest
 
 import pmengine as pm
+from pmengine.testing import assert_close
 
-from .conftest import EXAMPLES, MARKET, assert_close
+from .conftest import EXAMPLES, MARKET
 
 
 def hedge() -> pm.Portfolio:

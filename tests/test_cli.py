@@ -10,8 +10,9 @@ import pytest
 
 import pmengine as pm
 from pmengine.cli import main
+from pmengine.testing import assert_close
 
-from .conftest import EXAMPLES, GOLDEN, assert_close
+from .conftest import EXAMPLES, GOLDEN
 
 
 def test_margin_json_matches_the_api(capsys):

@@ -7,9 +7,10 @@ from hypothesis import HealthCheck, given, settings
 
 import pmengine as pm
 from pmengine import reference
+from pmengine.testing import assert_close
 
 from . import strategies as gen
-from .conftest import GOLDEN, assert_close
+from .conftest import GOLDEN
 
 ENGINE = pm.Engine()
 PROFILE = reference.default_profile()

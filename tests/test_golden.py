@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import GOLDEN, assert_close, engine_margin
+from pmengine.testing import assert_close
+
+from .conftest import GOLDEN, engine_margin
 
 
 @pytest.mark.parametrize("case", GOLDEN, ids=[c["name"] for c in GOLDEN])

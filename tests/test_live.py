@@ -15,8 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import pmengine as pm
 from pmengine import reference
-
-from .conftest import assert_close
+from pmengine.testing import assert_close
 
 ENGINE = pm.Engine()
 PROFILE = reference.default_profile()

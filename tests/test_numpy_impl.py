@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import pmengine as pm
+from pmengine.testing import assert_close
 
-from .conftest import GOLDEN, MARKET, ROOT, assert_close
+from .conftest import GOLDEN, MARKET, ROOT
 
 sys.path.insert(0, str(ROOT / "benches"))
 numpy_impl = importlib.import_module("numpy_impl")

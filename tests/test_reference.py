@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pmengine import reference
+from pmengine.testing import assert_close
 
-from .conftest import GOLDEN, MARKET, assert_close
+from .conftest import GOLDEN, MARKET
 
 PROFILE = reference.default_profile()
 

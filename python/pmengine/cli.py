@@ -62,10 +62,14 @@ def standalone_margin(engine: Engine, portfolio: Portfolio, market: Market) -> f
     return sum(engine.margin(Portfolio.from_dict(p), market).maintenance_margin for p in parts)
 
 
-def cmd_margin(args: argparse.Namespace) -> int:
+def load_inputs(args: argparse.Namespace) -> tuple[Engine, Portfolio, Market]:
+    """The engine, portfolio and market named by --params, --portfolio and --market."""
     engine = Engine(load_params(args.params))
-    portfolio = Portfolio.from_json(_read(args.portfolio))
-    market = Market.from_json(_read(args.market))
+    return engine, Portfolio.from_json(_read(args.portfolio)), Market.from_json(_read(args.market))
+
+
+def cmd_margin(args: argparse.Namespace) -> int:
+    engine, portfolio, market = load_inputs(args)
     result = engine.margin(portfolio, market)
     if args.json:
         print(result.to_json(indent=2))
@@ -77,9 +81,7 @@ def cmd_margin(args: argparse.Namespace) -> int:
 
 
 def cmd_greeks(args: argparse.Namespace) -> int:
-    engine = Engine(load_params(args.params))
-    portfolio = Portfolio.from_json(_read(args.portfolio))
-    market = Market.from_json(_read(args.market))
+    engine, portfolio, market = load_inputs(args)
     greeks = engine.greeks(portfolio, market)
     if args.json:
         print(json.dumps(greeks, indent=2))
