@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pmengine import render
 from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
@@ -127,19 +128,25 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    m = sub.add_parser("margin", help="margin one account on one market snapshot")
-    m.add_argument("--portfolio", required=True, help="portfolio JSON file")
-    m.add_argument("--market", required=True, help="market JSON file")
-    m.add_argument("--params", help="risk profile (TOML, or JSON); default: the bundled profile")
-    m.add_argument("--json", action="store_true", help="print the result JSON")
-    m.set_defaults(run=cmd_margin)
+    def account_command(name: str, help: str, json_help: str, run: Any) -> None:
+        c = sub.add_parser(name, help=help)
+        c.add_argument("--portfolio", required=True, help="portfolio JSON file")
+        c.add_argument("--market", required=True, help="market JSON file")
+        c.add_argument(
+            "--params", help="risk profile (TOML, or JSON); default: the bundled profile"
+        )
+        c.add_argument("--json", action="store_true", help=json_help)
+        c.set_defaults(run=run)
 
-    g = sub.add_parser("greeks", help="delta, gamma, vega and theta per position and per group")
-    g.add_argument("--portfolio", required=True, help="portfolio JSON file")
-    g.add_argument("--market", required=True, help="market JSON file")
-    g.add_argument("--params", help="risk profile (TOML, or JSON); default: the bundled profile")
-    g.add_argument("--json", action="store_true", help="print JSON")
-    g.set_defaults(run=cmd_greeks)
+    account_command(
+        "margin", "margin one account on one market snapshot", "print the result JSON", cmd_margin
+    )
+    account_command(
+        "greeks",
+        "delta, gamma, vega and theta per position and per group",
+        "print JSON",
+        cmd_greeks,
+    )
 
     d = sub.add_parser(
         "demo", help="margin the bundled example accounts and show what is recognised"
