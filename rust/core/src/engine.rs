@@ -20,7 +20,7 @@ use crate::collateral::adjusted_value;
 use crate::error::{CoreError, Result};
 use crate::grid::{scan, Grid, Scenario};
 use crate::market::Market;
-use crate::offsets::{offset_credit, OffsetLeg};
+use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
 use crate::params::{AssetParams, GroupParams, RiskParams, SystemicScenario};
 use crate::portfolio::{OptionKind, Portfolio, Position};
 use crate::pricing::YEAR_SECONDS;
@@ -81,7 +81,7 @@ impl AssetSlot {
 }
 
 /// A risk group the account touches.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroupSlot {
     /// Listed in the result: holds a balance entry or is a position's underlying.
     pub listed: bool,
@@ -109,15 +109,21 @@ pub struct OptionSlot {
     pub group: usize,
     /// Index of the position in the portfolio.
     pub position: usize,
+    /// Asset slot of the settle asset (receives `qty · value`).
+    pub settle: usize,
     pub qty: f64,
     pub series: Arc<Series>,
 }
 
-/// One position of the portfolio, in order, as the book resolved it.
+/// One position of the portfolio, in order, as the book resolved it, with what
+/// it adds to its group and to the asset its P&L settles in: the live account
+/// re-sums a group or an asset from these after a tick or a fill.
 #[derive(Debug, Clone)]
 pub enum BookSlot {
-    /// A linear or inverse contract: its dollar delta (USD) and underlying price (USD).
-    Contract { group: usize, dollar_delta: f64, underlying_price: f64 },
+    /// A linear or inverse contract: its dollar delta (USD), underlying price
+    /// (USD), interned symbol, the asset slot receiving its UPnL (the settle
+    /// asset; an inverse contract's underlying) and that UPnL (asset units).
+    Contract { group: usize, dollar_delta: f64, underlying_price: f64, symbol: u32, receiver: usize, upnl: f64 },
     /// An option: index into `Book::options`.
     Option(usize),
 }
@@ -143,6 +149,19 @@ pub struct Book {
     /// One entry per position, in the portfolio's order.
     pub slots: Vec<BookSlot>,
     pub contracts: Vec<NettedContract>,
+    /// The profile's offsets between listed groups, as group indices, in the profile's order.
+    pub offset_pairs: Vec<OffsetPair>,
+}
+
+/// Buffers `Engine::evaluate_into` reuses from call to call, so re-margining a
+/// live account allocates nothing once they have grown to the book's size.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    net: Vec<Net>,
+    pnl: Vec<f64>,
+    legs: Vec<OffsetLeg>,
+    remainder: Vec<f64>,
+    budget: Vec<f64>,
 }
 
 /// Per-group figures of `Engine::evaluate` before the scan.
@@ -232,6 +251,7 @@ impl Engine {
                 options: Vec::new(),
                 slots: Vec::with_capacity(portfolio.positions.len()),
                 contracts: Vec::new(),
+                offset_pairs: Vec::new(),
             },
         };
         for (asset, qty) in &portfolio.balances {
@@ -242,24 +262,94 @@ impl Engine {
         for (i, pos) in portfolio.positions.iter().enumerate() {
             b.position(i, pos, market)?;
         }
-        let BookBuilder { cache, priced, book, .. } = b;
+        let BookBuilder { cache, priced, mut book, .. } = b;
         drop(cache);
         if !priced.is_empty() {
             market.series.insert_all(priced);
         }
+        let listed = |name: &str| book.group_index(name).filter(|&g| book.groups[g].listed);
+        book.offset_pairs = (self.params.offsets.iter())
+            .filter_map(|o| Some(OffsetPair { a: listed(&o.a)?, b: listed(&o.b)?, rate: o.rate }))
+            .collect();
         Ok(book)
+    }
+
+    /// The series of option `pos` (in group `g` of `book`) on `market`: from the
+    /// snapshot's cache, or priced now and cached. The live account's path to
+    /// reprice the one series a tick touches.
+    pub fn option_series(&self, book: &Book, g: usize, pos: &Position, market: &Market) -> Result<Arc<Series>> {
+        let Position::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+            return Err(CoreError::invalid("position", format!("{} is not an option", pos.symbol())));
+        };
+        if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, *kind, *strike, *expiry) {
+            return Ok(s);
+        }
+        let price = |a: &str| {
+            market.prices.get(a).copied().ok_or_else(|| {
+                CoreError::missing(crate::input::path("market.prices", a), format!("no price for {a} in market.prices"))
+            })
+        };
+        let (terms, series) = self.price_option(book, g, pos, market, price(underlying)?, price(settle)?)?;
+        let series = Arc::new(series);
+        market.series.insert_all([(symbol.as_str(), terms, Arc::clone(&series))]);
+        Ok(series)
+    }
+
+    /// Price option `pos` of group `g` (its vol looked up per symbol, then per underlying).
+    fn price_option(
+        &self,
+        book: &Book,
+        g: usize,
+        pos: &Position,
+        market: &Market,
+        pb: f64,
+        ps: f64,
+    ) -> Result<(SeriesTerms, Series)> {
+        let Position::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+            unreachable!("options only")
+        };
+        let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
+            Some(&v) => v,
+            None => {
+                return Err(CoreError::missing(
+                    crate::input::path("market.vols", symbol),
+                    format!("no vol for {symbol} or {underlying} in market.vols"),
+                ))
+            }
+        };
+        let tau = (expiry - market.time) / YEAR_SECONDS;
+        let series = self.price_series(&book.groups[g], &book.group_names[g], *kind, pb, ps, *strike, vol, tau);
+        let terms = SeriesTerms {
+            engine: self.id,
+            underlying: underlying.clone(),
+            settle: settle.clone(),
+            kind: *kind,
+            strike: *strike,
+            expiry: *expiry,
+        };
+        Ok((terms, series))
     }
 
     /// Net a book into the account's margin (step 2 of the module doc).
     pub fn evaluate(&self, book: &Book) -> MarginResult {
+        let mut out = MarginResult::default();
+        self.evaluate_into(book, &mut Scratch::default(), &mut out);
+        out
+    }
+
+    /// `evaluate` writing into `out` (its group list is reused) with `scratch`'s
+    /// buffers: no allocation once both have grown to the book's size.
+    pub fn evaluate_into(&self, book: &Book, scratch: &mut Scratch, out: &mut MarginResult) {
         let p = &self.params;
         let ng = book.groups.len();
         let stable = |g: usize| self.group_params(&book.groups[g]).price_range == 0.0;
+        let Scratch { net, pnl, legs, remainder, budget } = scratch;
 
         // §2 equity and adjusted equity; wallets by sign.
         let (mut equity, mut adjusted_equity, mut borrow_margin) = (0.0, 0.0, 0.0);
         let mut negative_wallet = false;
-        let mut net = vec![Net::default(); ng];
+        net.clear();
+        net.resize(ng, Net::default());
         for a in &book.assets {
             let value = a.equity() * a.price;
             let params = a.params.map(|i| &self.asset_table[i as usize]);
@@ -299,11 +389,9 @@ impl Engine {
         let phi_stable = fraction(borrowed, free_stable);
         let phi_risky = fraction((borrowed - free_stable).max(0.0), free_risky);
 
-        let mut groups = Vec::with_capacity(ng);
-        let mut legs = Vec::with_capacity(ng);
-        let mut names: Vec<&str> = Vec::with_capacity(ng);
+        out.groups.clear();
+        legs.clear();
         let (mut sum_req, mut sum_som, mut sum_basis, mut sum_conc) = (0.0, 0.0, 0.0, 0.0);
-        let mut pnl = Vec::new();
         for (g, group) in book.groups.iter().enumerate() {
             let gp = self.group_params(group);
             let phi = if stable(g) { phi_stable } else { phi_risky };
@@ -335,7 +423,7 @@ impl Engine {
                 }
                 let abs_items: f64 =
                     contracts.clone().map(f64::abs).sum::<f64>() + group.abs_options - n.liabilities + scanned_spot;
-                let (loss, k) = scan(&pnl, sc, SCAN_TOL * (1.0 + abs_items));
+                let (loss, k) = scan(pnl, sc, SCAN_TOL * (1.0 + abs_items));
                 (loss, (sc[k].r, sc[k].v))
             } else {
                 (0.0, (0.0, 0.0))
@@ -348,14 +436,14 @@ impl Engine {
             let basis = addons::basis(gp.basis_rate, contracts.chain([n.liabilities, scanned_spot]));
             let concentration = addons::concentration(delta.abs(), &gp.concentration);
 
+            // Offset legs by group index; only listed groups appear in `offset_pairs`.
+            legs.push(OffsetLeg { requirement, delta, price_range: gp.price_range });
             if group.listed {
                 sum_req += requirement;
                 sum_som += som;
                 sum_basis += basis;
                 sum_conc += concentration;
-                names.push(&book.group_names[g]);
-                legs.push(OffsetLeg { requirement, delta, price_range: gp.price_range });
-                groups.push(GroupResult {
+                out.groups.push(GroupResult {
                     name: Arc::clone(&book.group_names[g]),
                     scan_loss,
                     requirement,
@@ -372,9 +460,9 @@ impl Engine {
         }
 
         // Offsets, floored by the short-option minimum.
-        let offset = offset_credit(&p.offsets, &names, &legs);
+        let offset = offset_credit(&book.offset_pairs, legs, remainder, budget);
         let scan_total = (sum_req - offset).max(sum_som);
-        let systemic = self.systemic_loss(book, &net);
+        let systemic = self.systemic_loss(book, net);
         let mm_risk = scan_total.max(systemic);
 
         let mut mm = mm_risk + sum_basis + sum_conc + borrow_margin;
@@ -389,25 +477,21 @@ impl Engine {
         } else {
             f64::NEG_INFINITY
         };
-        let status = if equity < 0.0 || (equity == 0.0 && negative_wallet) {
+        out.status = if equity < 0.0 || (equity == 0.0 && negative_wallet) {
             Arc::clone(&self.bankrupt)
         } else {
             Arc::clone(p.status_for(uni_mmr))
         };
-        MarginResult {
-            equity,
-            adjusted_equity,
-            maintenance_margin: mm,
-            initial_margin: im,
-            available: adjusted_equity - im,
-            uni_mmr,
-            status,
-            scan: scan_total,
-            systemic,
-            offset_credit: offset,
-            borrow_margin,
-            groups,
-        }
+        out.equity = equity;
+        out.adjusted_equity = adjusted_equity;
+        out.maintenance_margin = mm;
+        out.initial_margin = im;
+        out.available = adjusted_equity - im;
+        out.uni_mmr = uni_mmr;
+        out.scan = scan_total;
+        out.systemic = systemic;
+        out.offset_credit = offset;
+        out.borrow_margin = borrow_margin;
     }
 
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0.
@@ -456,7 +540,100 @@ impl Engine {
     }
 }
 
+/// A linear or inverse contract on a snapshot: its dollar delta (USD) and its
+/// UPnL (settle units; coin for an inverse contract), given the underlying and
+/// settle prices `pb`, `ps` (USD). Without a mark, a linear contract marks at
+/// `pb / ps` and an inverse one at `pb`.
+pub fn contract_terms(pos: &Position, market: &Market, pb: f64, ps: f64) -> (f64, f64) {
+    match pos {
+        Position::Linear { symbol, qty, entry_price, .. } => {
+            let mark = market.marks.get(symbol).copied().unwrap_or(pb / ps);
+            (qty * mark * ps, qty * (mark - entry_price))
+        }
+        Position::Inverse { symbol, contract_size, contracts, entry_price, .. } => {
+            let mark = market.marks.get(symbol).copied().unwrap_or(pb);
+            let notional = contracts * contract_size;
+            (notional * pb / entry_price, notional * (1.0 / entry_price - 1.0 / mark))
+        }
+        Position::Option { .. } => (0.0, 0.0),
+    }
+}
+
+impl GroupSlot {
+    /// Copy into `dst`, reusing its vectors' storage (a what-if saves and
+    /// restores a group this way without allocating).
+    pub fn save_into(&self, dst: &mut GroupSlot) {
+        dst.listed = self.listed;
+        dst.table = self.table;
+        dst.d_contracts = self.d_contracts;
+        dst.d_options = self.d_options;
+        dst.abs_options = self.abs_options;
+        dst.has_options = self.has_options;
+        dst.short_option_notional = self.short_option_notional;
+        dst.option_pnl.clone_from(&self.option_pnl);
+        dst.option_systemic.clone_from(&self.option_systemic);
+    }
+}
+
 impl Book {
+    /// Recompute group `g`'s contract and option aggregates from its slots, in
+    /// the portfolio's order, exactly as `Engine::book` sums them (so a live
+    /// account re-summed after a tick is bit-identical to a rebuild).
+    pub fn resum_group(&mut self, g: usize) {
+        let group = &mut self.groups[g];
+        group.d_contracts = 0.0;
+        group.d_options = 0.0;
+        group.abs_options = 0.0;
+        group.short_option_notional = 0.0;
+        group.option_pnl.iter_mut().for_each(|x| *x = 0.0);
+        group.option_systemic.iter_mut().for_each(|x| *x = 0.0);
+        // 0 + d is d exactly, so restarting the netted entries at 0 sums as the book did.
+        self.contracts.iter_mut().filter(|c| c.group == g).for_each(|c| c.delta = 0.0);
+        for i in 0..self.slots.len() {
+            match self.slots[i] {
+                BookSlot::Contract { group, dollar_delta, symbol, .. } if group == g => {
+                    self.groups[g].d_contracts += dollar_delta;
+                    if let Some(c) = self.contracts.iter_mut().find(|c| c.group == g && c.symbol == symbol) {
+                        c.delta += dollar_delta;
+                    }
+                }
+                BookSlot::Option(o) if self.options[o].group == g => {
+                    let (qty, series) = (self.options[o].qty, Arc::clone(&self.options[o].series));
+                    self.add_option_terms(g, qty, &series);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Recompute asset slot `a`'s settled amount (UPnL and option values) from
+    /// the slots settling in it, in the portfolio's order.
+    pub fn resum_settled(&mut self, a: usize) {
+        let mut settled = 0.0;
+        for slot in &self.slots {
+            match *slot {
+                BookSlot::Contract { receiver, upnl, .. } if receiver == a => settled += upnl,
+                BookSlot::Option(o) if self.options[o].settle == a => {
+                    settled += self.options[o].qty * self.options[o].series.value
+                }
+                _ => {}
+            }
+        }
+        self.assets[a].settled = settled;
+    }
+
+    /// An option position's whole contribution to its group: exposure vectors,
+    /// the scan tolerance's |delta| and the short-option notional.
+    pub fn add_option_terms(&mut self, g: usize, qty: f64, series: &Series) {
+        self.add_option_exposure(g, qty, series);
+        let pb = series.underlying_price;
+        let group = &mut self.groups[g];
+        group.abs_options += (qty * series.delta * pb).abs();
+        if qty < 0.0 {
+            group.short_option_notional += qty.abs() * pb;
+        }
+    }
+
     /// Add `qty` units of an option series to group `g`'s aggregates (negative
     /// removes them). Used when building the book and by the live account.
     pub fn add_option_exposure(&mut self, g: usize, qty: f64, series: &Series) {
@@ -555,13 +732,6 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         Ok(self.book.assets.len() - 1)
     }
 
-    /// A linear or inverse contract of dollar delta `d` in group `g`.
-    fn contract(&mut self, g: usize, symbol: &'p str, d: f64, underlying_price: f64) {
-        let id = self.intern(symbol);
-        self.book.add_contract_delta(g, id, d);
-        self.book.slots.push(BookSlot::Contract { group: g, dollar_delta: d, underlying_price });
-    }
-
     fn position(&mut self, i: usize, pos: &'p Position, market: &Market) -> Result<()> {
         let at = |k: &str| format!("positions[{i}].{k}");
         let b = self.asset(pos.underlying(), market, || at("underlying"))?;
@@ -570,16 +740,20 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         self.book.groups[g].listed = true;
         let (pb, ps) = (self.book.assets[b].price, self.book.assets[s].price);
         match pos {
-            Position::Linear { symbol, qty, entry_price, .. } => {
-                let mark = market.marks.get(symbol).copied().unwrap_or(pb / ps);
-                self.book.assets[s].settled += qty * (mark - entry_price);
-                self.contract(g, symbol, qty * mark * ps, pb);
-            }
-            Position::Inverse { symbol, contract_size, contracts, entry_price, .. } => {
-                let mark = market.marks.get(symbol).copied().unwrap_or(pb);
-                let notional = contracts * contract_size;
-                self.book.assets[b].settled += notional * (1.0 / entry_price - 1.0 / mark);
-                self.contract(g, symbol, notional * pb / entry_price, pb);
+            Position::Linear { .. } | Position::Inverse { .. } => {
+                let (dollar_delta, upnl) = contract_terms(pos, market, pb, ps);
+                let receiver = if matches!(pos, Position::Inverse { .. }) { b } else { s };
+                let symbol = self.intern(pos.symbol());
+                self.book.assets[receiver].settled += upnl;
+                self.book.add_contract_delta(g, symbol, dollar_delta);
+                self.book.slots.push(BookSlot::Contract {
+                    group: g,
+                    dollar_delta,
+                    underlying_price: pb,
+                    symbol,
+                    receiver,
+                    upnl,
+                });
             }
             Position::Option { settle, qty, .. } => {
                 let settle_group = self.book.assets[s].group;
@@ -591,14 +765,9 @@ impl<'p> BookBuilder<'_, 'p, '_> {
                 }
                 let series = self.series(g, pos, market, pb, ps)?;
                 self.book.assets[s].settled += qty * series.value;
-                self.book.add_option_exposure(g, *qty, &series);
-                let group = &mut self.book.groups[g];
-                group.abs_options += (qty * series.delta * pb).abs();
-                if *qty < 0.0 {
-                    group.short_option_notional += qty.abs() * pb;
-                }
+                self.book.add_option_terms(g, *qty, &series);
                 self.book.slots.push(BookSlot::Option(self.book.options.len()));
-                self.book.options.push(OptionSlot { group: g, position: i, qty: *qty, series });
+                self.book.options.push(OptionSlot { group: g, position: i, settle: s, qty: *qty, series });
             }
         }
         Ok(())
@@ -621,27 +790,8 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         if let Some(series) = found {
             return Ok(series);
         }
-        let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
-            Some(&v) => v,
-            None => {
-                return Err(CoreError::missing(
-                    crate::input::path("market.vols", symbol),
-                    format!("no vol for {symbol} or {underlying} in market.vols"),
-                ))
-            }
-        };
-        let tau = (expiry - market.time) / YEAR_SECONDS;
-        let group = &self.book.groups[g];
-        let name = &self.book.group_names[g];
-        let series = Arc::new(self.engine.price_series(group, name, *kind, pb, ps, *strike, vol, tau));
-        let terms = SeriesTerms {
-            engine,
-            underlying: underlying.clone(),
-            settle: settle.clone(),
-            kind: *kind,
-            strike: *strike,
-            expiry: *expiry,
-        };
+        let (terms, series) = self.engine.price_option(&self.book, g, pos, market, pb, ps)?;
+        let series = Arc::new(series);
         self.priced.push((symbol, terms, Arc::clone(&series)));
         Ok(series)
     }

@@ -11,16 +11,22 @@
 //!   quantity, O(scenarios).
 //! - `what_if`: the same change applied to the book, evaluated and undone
 //!   (saved fields restored, so the state is bit-for-bit unchanged).
-//! - A price, mark, vol or time update re-resolves the book against the new
-//!   snapshot; option series not touched by the change come from the
-//!   snapshot's cache, so only the touched series are repriced.
+//! - A price, mark or vol update re-resolves only the positions it touches
+//!   (an option: its one series, from the snapshot's cache or priced now) and
+//!   re-sums the groups and assets they belong to, in the portfolio's order,
+//!   so the book is bit-for-bit what a rebuild gives. A time update reprices
+//!   everything.
+//! - A fill on a held symbol re-resolves that position and re-sums its group
+//!   and settle asset the same way.
 //! - Anything structural (a new asset, a new option series, a closed position)
 //!   rebuilds the book from the portfolio: the same code as `Engine::margin`.
 //!
+//! The buffers of an evaluation are kept between calls: a tick, a what-if or
+//! an order check on linear instruments allocates nothing (`tests/alloc.rs`).
 //! After every operation `margin()` equals `Engine::margin(portfolio, market)`
 //! (to rounding; the tests check rel 1e-9).
 
-use crate::engine::{Book, Engine};
+use crate::engine::{contract_terms, Book, BookSlot, Engine, GroupSlot, Scratch};
 use crate::error::{CoreError, Result};
 use crate::input::{fmt_num, path};
 use crate::market::Market;
@@ -66,8 +72,8 @@ impl Refusal {
 
 /// A change to the book, computed before it is applied.
 enum Change {
-    /// Fields of the book: a contract's group and symbol, an asset's wallet and settled amounts.
-    Contract { group: usize, symbol: u32, delta: f64, asset: usize, settled: f64, wallet: f64 },
+    /// Fields of the book: position `position`'s group and symbol, an asset's wallet and settled amounts.
+    Contract { position: usize, group: usize, symbol: u32, delta: f64, asset: usize, settled: f64, wallet: f64 },
     /// An option already in the book: `dq` more units.
     Option { slot: usize, dq: f64, settle: usize, wallet: f64 },
     /// Anything else: rebuild from this portfolio.
@@ -83,8 +89,18 @@ pub struct LiveAccount {
     assets: FxHashMap<String, usize>,
     symbols: FxHashMap<String, (u32, usize)>,
     options: FxHashMap<String, usize>,
+    /// Positions (indices) whose underlying or settle asset is each asset slot.
+    touching: Vec<Vec<usize>>,
     /// Operations that re-resolved the whole book (a diagnostic: the rest took the fast path).
     rebuilds: u64,
+    /// Evaluation buffers, the current margin (valid when `fresh`) and the last what-if's.
+    scratch: Scratch,
+    current: MarginResult,
+    fresh: bool,
+    probe: MarginResult,
+    saved_group: GroupSlot,
+    dirty_groups: Vec<bool>,
+    dirty_assets: Vec<bool>,
 }
 
 impl LiveAccount {
@@ -98,7 +114,15 @@ impl LiveAccount {
             assets: FxHashMap::default(),
             symbols: FxHashMap::default(),
             options: FxHashMap::default(),
+            touching: Vec::new(),
             rebuilds: 0,
+            scratch: Scratch::default(),
+            current: MarginResult::default(),
+            fresh: false,
+            probe: MarginResult::default(),
+            saved_group: GroupSlot::default(),
+            dirty_groups: Vec::new(),
+            dirty_assets: Vec::new(),
         };
         live.index();
         Ok(live)
@@ -123,7 +147,21 @@ impl LiveAccount {
 
     /// The account's margin now.
     pub fn margin(&self) -> MarginResult {
-        self.engine.evaluate(&self.book)
+        if self.fresh {
+            self.current.clone()
+        } else {
+            self.engine.evaluate(&self.book)
+        }
+    }
+
+    /// The account's margin now, evaluated into the account's own buffers
+    /// (no allocation once they have grown).
+    pub fn margin_ref(&mut self) -> &MarginResult {
+        if !self.fresh {
+            self.engine.evaluate_into(&self.book, &mut self.scratch, &mut self.current);
+            self.fresh = true;
+        }
+        &self.current
     }
 
     /// Re-resolve the book after a structural change (new names to index).
@@ -136,8 +174,68 @@ impl LiveAccount {
     /// Re-resolve the book on a new snapshot: same positions, same slots and ids.
     fn reprice(&mut self) -> Result<()> {
         self.rebuilds += 1;
+        self.fresh = false;
         self.book = self.engine.book(&self.portfolio, &self.market)?;
         Ok(())
+    }
+
+    /// Re-resolve position `i` on the current snapshot (its slot only) and mark
+    /// its group and the asset it settles in for re-summing.
+    fn resolve_position(&mut self, i: usize) -> Result<()> {
+        let price = |a: usize| self.book.assets[a].price;
+        match self.book.slots[i] {
+            BookSlot::Contract { group, receiver, .. } => {
+                let pos = &self.portfolio.positions[i];
+                let (pb, ps) = (price(self.assets[pos.underlying()]), price(self.assets[pos.settle()]));
+                let (d, u) = contract_terms(pos, &self.market, pb, ps);
+                if let BookSlot::Contract { dollar_delta, underlying_price, upnl, .. } = &mut self.book.slots[i] {
+                    (*dollar_delta, *underlying_price, *upnl) = (d, pb, u);
+                }
+                self.dirty_groups[group] = true;
+                self.dirty_assets[receiver] = true;
+            }
+            BookSlot::Option(o) => {
+                let (g, settle) = (self.book.options[o].group, self.book.options[o].settle);
+                let series = self.engine.option_series(&self.book, g, &self.portfolio.positions[i], &self.market)?;
+                self.book.options[o].series = series;
+                self.dirty_groups[g] = true;
+                self.dirty_assets[settle] = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-resolve the positions `select` picks and re-sum what they touch.
+    fn resolve_where(&mut self, select: impl Fn(&Position) -> bool) -> Result<()> {
+        self.begin_resum();
+        for i in 0..self.portfolio.positions.len() {
+            if select(&self.portfolio.positions[i]) {
+                self.resolve_position(i)?;
+            }
+        }
+        self.finish_resum();
+        Ok(())
+    }
+
+    fn begin_resum(&mut self) {
+        self.fresh = false;
+        self.dirty_groups.clear();
+        self.dirty_groups.resize(self.book.groups.len(), false);
+        self.dirty_assets.clear();
+        self.dirty_assets.resize(self.book.assets.len(), false);
+    }
+
+    fn finish_resum(&mut self) {
+        for g in 0..self.dirty_groups.len() {
+            if self.dirty_groups[g] {
+                self.book.resum_group(g);
+            }
+        }
+        for a in 0..self.dirty_assets.len() {
+            if self.dirty_assets[a] {
+                self.book.resum_settled(a);
+            }
+        }
     }
 
     /// The name tables, in the order `Engine::book` creates slots and ids.
@@ -153,9 +251,18 @@ impl LiveAccount {
             add_asset(&mut self.assets, a);
         }
         let mut option_slot = 0;
-        for (i, p) in self.portfolio.positions.iter().enumerate() {
+        for p in &self.portfolio.positions {
             add_asset(&mut self.assets, p.underlying());
             add_asset(&mut self.assets, p.settle());
+        }
+        self.touching.clear();
+        self.touching.resize(self.assets.len(), Vec::new());
+        for (i, p) in self.portfolio.positions.iter().enumerate() {
+            let (b, s) = (self.assets[p.underlying()], self.assets[p.settle()]);
+            self.touching[b].push(i);
+            if s != b {
+                self.touching[s].push(i);
+            }
             match p {
                 Position::Option { symbol, .. } => {
                     self.options.entry(symbol.clone()).or_insert(option_slot);
@@ -171,28 +278,42 @@ impl LiveAccount {
 
     // -- market updates --------------------------------------------------------------
 
-    /// A new index price (USD). Series of other underlyings stay priced.
+    /// A new index price (USD): the positions on `asset` (as underlying or
+    /// settle asset) are re-resolved, their groups and settle assets re-summed.
     pub fn update_price(&mut self, asset: &str, price: f64) -> Result<()> {
         self.market.set_price(asset, price)?;
-        self.reprice()
+        let Some(&a) = self.assets.get(asset) else {
+            return Ok(()); // not an asset of the account
+        };
+        self.begin_resum();
+        self.book.assets[a].price = price;
+        for k in 0..self.touching[a].len() {
+            self.resolve_position(self.touching[a][k])?;
+        }
+        self.finish_resum();
+        Ok(())
     }
 
-    /// Several prices at once, one re-resolution.
+    /// Several prices at once.
     pub fn update_prices(&mut self, prices: &[(String, f64)]) -> Result<()> {
         for (a, p) in prices {
-            self.market.set_price(a, *p)?;
+            self.update_price(a, *p)?;
         }
-        self.reprice()
+        Ok(())
     }
 
+    /// A new contract mark (quote units): the contracts of that symbol are re-resolved.
     pub fn update_mark(&mut self, symbol: &str, mark: f64) -> Result<()> {
         self.market.set_mark(symbol, mark)?;
-        self.reprice()
+        self.resolve_where(|p| !matches!(p, Position::Option { .. }) && p.symbol() == symbol)
     }
 
+    /// A new vol for an option symbol or an underlying: the options it may
+    /// price are re-resolved (their series come from the snapshot's cache,
+    /// which kept the series the change does not touch).
     pub fn update_vol(&mut self, key: &str, vol: f64) -> Result<()> {
         self.market.set_vol(key, vol)?;
-        self.reprice()
+        self.resolve_where(|p| matches!(p, Position::Option { .. }) && (p.symbol() == key || p.underlying() == key))
     }
 
     pub fn set_time(&mut self, time: f64) -> Result<()> {
@@ -211,6 +332,7 @@ impl LiveAccount {
             // The slot exists and its group is already listed: one field.
             Some(&a) if listed => {
                 self.book.assets[a].wallet += qty;
+                self.fresh = false;
                 Ok(())
             }
             _ => self.rebuild(),
@@ -275,23 +397,36 @@ impl LiveAccount {
         let applied = edit.apply(&mut portfolio);
         self.portfolio = portfolio;
         applied?;
+        // The held position is re-resolved from its new terms and its group and
+        // settle asset re-summed: the same sums as a rebuild, not the increments.
+        self.begin_resum();
         match change {
-            Change::Rebuild => self.rebuild(),
-            change => {
-                self.commit(&change);
-                Ok(())
+            Change::Rebuild => return self.rebuild(),
+            Change::Contract { position, asset, wallet, .. } => {
+                self.book.assets[asset].wallet += wallet;
+                self.resolve_position(position)?;
+            }
+            Change::Option { slot, dq, settle, wallet } => {
+                self.book.assets[settle].wallet += wallet;
+                self.book.options[slot].qty += dq;
+                self.dirty_groups[self.book.options[slot].group] = true;
+                self.dirty_assets[settle] = true;
             }
         }
+        self.finish_resum();
+        Ok(())
     }
 
-    /// The margin after `order`, leaving the account as it is.
-    pub fn what_if(&mut self, order: &Order) -> Result<MarginResult> {
+    /// The margin after `order`, leaving the account as it is. The result is
+    /// the account's what-if buffer (clone it to keep it): on a held contract
+    /// the change is applied to the book, evaluated and undone, allocating nothing.
+    pub fn what_if(&mut self, order: &Order) -> Result<&MarginResult> {
         let (edit, change) = self.plan(order)?;
         match change {
             Change::Rebuild => {
                 let mut portfolio = self.portfolio.clone();
                 edit.apply(&mut portfolio)?;
-                self.engine.margin(&portfolio, &self.market)
+                self.probe = self.engine.margin(&portfolio, &self.market)?;
             }
             Change::Contract { group, symbol, asset, .. } => {
                 let saved_group = self.book.groups[group].d_contracts;
@@ -300,7 +435,7 @@ impl LiveAccount {
                 let saved_delta =
                     self.book.contracts.iter().find(|c| c.group == group && c.symbol == symbol).map(|c| c.delta);
                 self.commit(&change);
-                let result = self.margin();
+                self.engine.evaluate_into(&self.book, &mut self.scratch, &mut self.probe);
                 self.book.groups[group].d_contracts = saved_group;
                 self.book.assets[asset] = saved_asset;
                 self.book.contracts.truncate(saved_contracts);
@@ -309,32 +444,34 @@ impl LiveAccount {
                         c.delta = d;
                     }
                 }
-                Ok(result)
             }
             Change::Option { slot, settle, .. } => {
                 let g = self.book.options[slot].group;
-                let saved_group = self.book.groups[g].clone();
+                self.book.groups[g].save_into(&mut self.saved_group);
                 let saved_asset = self.book.assets[settle];
                 let saved_qty = self.book.options[slot].qty;
                 self.commit(&change);
-                let result = self.margin();
-                self.book.groups[g] = saved_group;
+                self.engine.evaluate_into(&self.book, &mut self.scratch, &mut self.probe);
+                self.saved_group.save_into(&mut self.book.groups[g]);
                 self.book.assets[settle] = saved_asset;
                 self.book.options[slot].qty = saved_qty;
-                Ok(result)
             }
         }
+        Ok(&self.probe)
     }
 
-    /// Whether the account may send `order`, and the margin after it.
-    pub fn check_order(&mut self, order: &Order) -> Result<(Option<Refusal>, MarginResult)> {
-        let before = self.margin();
+    /// Whether the account may send `order`, and the margin after it (the
+    /// what-if buffer, as in `what_if`).
+    pub fn check_order(&mut self, order: &Order) -> Result<(Option<Refusal>, &MarginResult)> {
+        let before = self.margin_ref();
+        let (mm_before, status) = (before.maintenance_margin, Arc::clone(&before.status));
+        let engine = Arc::clone(&self.engine);
         let after = self.what_if(order)?;
-        let adds_risk = after.maintenance_margin > before.maintenance_margin;
-        let params = self.engine.params();
-        let last = params.status.last().map(|s| &*s.name).unwrap_or("");
-        let reduce_only = params.status.len() >= 2 && before.status == params.status[params.status.len() - 2].name;
-        let refusal = if &*before.status == "BANKRUPT" || &*before.status == last {
+        let adds_risk = after.maintenance_margin > mm_before;
+        let levels = &engine.params().status;
+        let last = levels.last().map(|s| &*s.name).unwrap_or("");
+        let reduce_only = levels.len() >= 2 && status == levels[levels.len() - 2].name;
+        let refusal = if &*status == "BANKRUPT" || &*status == last {
             Some(Refusal::Liquidation)
         } else if reduce_only && adds_risk {
             Some(Refusal::ReduceOnly)
@@ -525,12 +662,13 @@ impl LiveAccount {
             return Ok((edit, Change::Rebuild));
         };
         let group = self.book.assets[under].group;
-        Ok((edit, Change::Contract { group, symbol: id, delta, asset, settled, wallet: realized }))
+        let position = held.expect("the fast path is for held symbols");
+        Ok((edit, Change::Contract { position, group, symbol: id, delta, asset, settled, wallet: realized }))
     }
 
     fn commit(&mut self, change: &Change) {
         match *change {
-            Change::Contract { group, symbol, delta, asset, settled, wallet } => {
+            Change::Contract { group, symbol, delta, asset, settled, wallet, .. } => {
                 self.book.add_contract_delta(group, symbol, delta);
                 self.book.assets[asset].settled += settled;
                 self.book.assets[asset].wallet += wallet;

@@ -63,7 +63,7 @@ impl Market {
     }
 
     pub fn set_price(&mut self, asset: &str, price: f64) -> Result<()> {
-        self.prices.insert(asset.to_string(), positive(price, &path("market.prices", asset), I)?);
+        set_positive(&mut self.prices, "market.prices", asset, price)?;
         self.series.invalidate(asset);
         Ok(())
     }
@@ -76,12 +76,12 @@ impl Market {
     }
 
     pub fn set_mark(&mut self, symbol: &str, mark: f64) -> Result<()> {
-        self.marks.insert(symbol.to_string(), positive(mark, &path("market.marks", symbol), I)?);
+        set_positive(&mut self.marks, "market.marks", symbol, mark)?;
         Ok(())
     }
 
     pub fn set_vol(&mut self, key: &str, vol: f64) -> Result<()> {
-        self.vols.insert(key.to_string(), positive(vol, &path("market.vols", key), I)?);
+        set_positive(&mut self.vols, "market.vols", key, vol)?;
         self.series.invalidate(key);
         Ok(())
     }
@@ -98,4 +98,18 @@ impl Market {
         };
         serde_json::json!({"time": t, "prices": obj(&self.prices), "marks": obj(&self.marks), "vols": obj(&self.vols)})
     }
+}
+
+/// Set `table[key]` to `x` once checked (finite, > 0). The field's path is
+/// built only for an error and a known key is updated in place, so a tick
+/// allocates nothing.
+fn set_positive(table: &mut HashMap<String, f64>, name: &str, key: &str, x: f64) -> Result<()> {
+    if !(x.is_finite() && x > 0.0) {
+        positive(x, &path(name, key), I)?;
+    }
+    match table.get_mut(key) {
+        Some(v) => *v = x,
+        None => drop(table.insert(key.to_string(), x)),
+    }
+    Ok(())
 }

@@ -145,7 +145,9 @@ impl Portfolio {
 
     /// Add to the wallet balance of `asset` (a negative quantity is a loan).
     pub fn add_balance(&mut self, asset: &str, qty: f64) -> Result<()> {
-        let qty = finite(qty, &path("balances", asset), I)?;
+        if !qty.is_finite() {
+            finite(qty, &path("balances", asset), I)?; // the path is built for the error only
+        }
         match self.balances.iter_mut().find(|(a, _)| a == asset) {
             Some((_, q)) => *q += qty,
             None => self.balances.push((asset.to_string(), qty)),

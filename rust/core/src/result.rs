@@ -23,7 +23,7 @@ pub struct GroupResult {
 }
 
 /// Account figures, USD; `uni_mmr` is a ratio (±inf when MM = 0).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MarginResult {
     pub equity: f64,
     pub adjusted_equity: f64,

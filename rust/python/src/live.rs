@@ -156,7 +156,7 @@ impl PyLiveAccount {
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyMarginResult> {
         let o = order(symbol, qty, price, instrument)?;
-        Ok(PyMarginResult { inner: self.write(|l| l.what_if(&o))? })
+        Ok(PyMarginResult { inner: self.write(|l| l.what_if(&o).cloned())? })
     }
 
     /// Whether the order may be sent, why not, and the margin after it.
@@ -170,7 +170,7 @@ impl PyLiveAccount {
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyOrderCheck> {
         let o = order(symbol, qty, price, instrument)?;
-        let (refusal, after) = self.write(|l| l.check_order(&o))?;
+        let (refusal, after) = self.write(|l| l.check_order(&o).map(|(r, after)| (r, after.clone())))?;
         Ok(PyOrderCheck {
             allowed: refusal.is_none(),
             reason: refusal.map(|r| r.code()),
