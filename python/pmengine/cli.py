@@ -1,7 +1,7 @@
 """The ``pmengine`` command line: a thin layer over the API.
 
 Exit codes: 0 success, 2 bad input (usage, file, portfolio, market or profile),
-1 an unexpected error.
+3 a mode switch refused (every reason printed), 1 an unexpected error.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from typing import Any
 
 from pmengine import render
 from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
+from pmengine.account import Account
+from pmengine.compare import compare
 from pmengine.errors import PmError
 
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 
 DEMO_ACCOUNTS = (
     "cash_and_carry",
@@ -91,6 +93,36 @@ def cmd_greeks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    engine, portfolio, market = load_inputs(args)
+    table = compare(engine, portfolio, market)
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return EXIT_OK
+    con = render.console()
+    con.print(render.mode_comparison_table(table))
+    facts = table["recognised"]
+    con.print(
+        "portfolio margin recognises: " + ("; ".join(facts) if facts else "no hedge or offset")
+    )
+    return EXIT_OK
+
+
+def cmd_switch(args: argparse.Namespace) -> int:
+    engine = Engine(load_params(args.params))
+    market = Market.from_json(_read(args.market))
+    d = json.loads(_read(args.portfolio))
+    if args.account:
+        d = {**d, "account": json.loads(_read(args.account))}
+    account = Account.from_dict(d)
+    result = account.switch_mode(args.to, engine, market, now=args.now, dry_run=True)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        render.console().print(render.switch_panel(result))
+    return EXIT_OK if result.allowed else EXIT_REFUSED
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     engine = Engine(load_params(args.params))
     market = Market.from_json(_read(args.market or example_path("market")))
@@ -147,6 +179,28 @@ def parser() -> argparse.ArgumentParser:
         "print JSON",
         cmd_greeks,
     )
+
+    account_command(
+        "compare",
+        "isolated, cross and portfolio margin side by side, and what portfolio margin recognises",
+        "print JSON",
+        cmd_compare,
+    )
+    sw = sub.add_parser(
+        "switch", help="check a mode switch (dry run); exit 3 with every reason if refused"
+    )
+    sw.add_argument("--to", required=True, choices=("portfolio", "classic"), help="target mode")
+    sw.add_argument(
+        "--portfolio", required=True, help="portfolio JSON file (its 'account' table is used)"
+    )
+    sw.add_argument("--market", required=True, help="market JSON file")
+    sw.add_argument(
+        "--account", help="account JSON file (mode, kyc_level, ...); overrides the portfolio's"
+    )
+    sw.add_argument("--params", help="risk profile (TOML, or JSON)")
+    sw.add_argument("--now", type=float, help="seconds since the epoch (default: the clock)")
+    sw.add_argument("--json", action="store_true", help="print the audit record JSON")
+    sw.set_defaults(run=cmd_switch)
 
     d = sub.add_parser(
         "demo", help="margin the bundled example accounts and show what is recognised"

@@ -178,3 +178,76 @@ def greeks_table(greeks: dict[str, Any]) -> Table:
     for name, g in greeks["groups"].items():
         row("group total", name, g, style="bold")
     return t
+
+
+def _opt_ratio(x: float | None, *, percent: bool = True) -> str:
+    if x is None:
+        return "∞"
+    return f"{x * 100:,.1f} %" if percent else f"{x:,.3f}"
+
+
+def mode_comparison_table(c: dict[str, Any]) -> Table:
+    """Isolated, cross and portfolio margin side by side (`pmengine.compare.compare`)."""
+    iso, cross, pm = c["isolated"], c["cross"], c["portfolio"]
+    t = Table(title="isolated, cross and portfolio margin (USD)", title_justify="left")
+    t.add_column("")
+    for col in ("isolated", "cross", "portfolio"):
+        t.add_column(col, justify="right")
+    for label, key in (
+        ("maintenance margin", "maintenance_margin"),
+        ("initial margin", "initial_margin"),
+        ("available", "available"),
+    ):
+        t.add_row(label, usd(iso[key]), usd(cross[key]), usd(pm[key]))
+    t.add_row(
+        "margin ratio (liq. at 100 %) / uniMMR",
+        _opt_ratio(iso["margin_ratio"]),
+        _opt_ratio(cross["margin_ratio"]),
+        _opt_ratio(pm["uni_mmr"]),
+    )
+    t.add_row(
+        "cross margin level (loans)",
+        _opt_ratio(iso["cross_margin_level"], percent=False),
+        _opt_ratio(cross["cross_margin_level"], percent=False),
+        "—",
+    )
+    t.add_row(
+        "status",
+        status_text(iso["status"]),
+        status_text(cross["status"]),
+        status_text(pm["status"]),
+    )
+    for symbol in iso["liquidation_prices"]:
+        price = lambda p: "none" if p is None else usd(p)  # noqa: E731
+        t.add_row(
+            f"liquidation price {symbol}",
+            price(iso["liquidation_prices"][symbol]),
+            price(cross["liquidation_prices"][symbol]),
+            "account-wide",
+        )
+    return t
+
+
+def switch_panel(result: Any) -> Panel:
+    """A mode switch attempt (`pmengine.account.SwitchResult`)."""
+    d = result.to_dict()
+    head = Text.assemble(
+        (f"{d['from']} → {d['to']}: ", "bold"),
+        (
+            "allowed" if result.allowed else "refused",
+            "bold green" if result.allowed else "bold red",
+        ),
+    )
+    lines: list[RenderableType] = [head]
+    for r in result.reasons:
+        lines.append(Text(f"  ✗ {r.code}: {r.message}", style="red"))
+    for label, fig in (("before", d["before"]), ("after", d["after"])):
+        shown = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fig.items()
+        )
+        lines.append(Text(f"  {label}: {shown}", style="dim"))
+    return Panel(
+        Group(*lines),
+        title="mode switch (dry run)" if result.dry_run else "mode switch",
+        title_align="left",
+    )

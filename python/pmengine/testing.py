@@ -15,6 +15,12 @@ def assert_close(
         assert list(got) == list(want), f"{path}: keys {list(got)} != {list(want)}"
         for k in want:
             assert_close(got[k], want[k], f"{path}.{k}", rel, abs_)
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), (
+            f"{path}: got {got!r}, want {want!r}"
+        )
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            assert_close(g, w, f"{path}[{i}]", rel, abs_)
     elif isinstance(want, float | int) and not isinstance(want, bool):
         assert isinstance(got, float | int), f"{path}: got {got!r}, want {want!r}"
         assert abs(got - want) <= max(abs_, rel * abs(want)), f"{path}: got {got!r}, want {want!r}"

@@ -82,8 +82,13 @@ pub struct Bracket {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassicParams {
+    /// Spot cross margin: margin level of the call and of liquidation.
     pub cross_margin_call: f64,
     pub cross_margin_liquidation: f64,
+    /// Futures wallets: margin ratio of the call (liquidation is at 1).
+    pub futures_margin_call: f64,
+    /// Leverage of a futures position that does not set one.
+    pub default_leverage: f64,
     /// `default` and per-symbol bracket tables.
     pub brackets: Vec<(String, Vec<Bracket>)>,
 }
@@ -279,7 +284,13 @@ impl RiskParams {
         let status = parse_status(f.req("status")?)?;
         let classic = match f.get("classic") {
             Some(c) => parse_classic(c)?,
-            None => ClassicParams { cross_margin_call: 1.3, cross_margin_liquidation: 1.1, brackets: Vec::new() },
+            None => ClassicParams {
+                cross_margin_call: 1.3,
+                cross_margin_liquidation: 1.1,
+                futures_margin_call: 0.8,
+                default_leverage: 20.0,
+                brackets: Vec::new(),
+            },
         };
         let eligibility = parse_eligibility(f.get("eligibility"))?;
         let switching = parse_switching(f.get("switching"), &status)?;
@@ -586,6 +597,11 @@ fn parse_classic(v: &Value) -> Result<ClassicParams> {
             P.err("classic.cross_margin_liquidation", format!("must be < cross_margin_call, got {}", fmt_num(liq)))
         );
     }
+    let futures_call = positive(f.f64_or("futures_margin_call", 0.8)?, "classic.futures_margin_call", P)?;
+    if futures_call >= 1.0 {
+        return Err(P.err("classic.futures_margin_call", format!("must be < 1, got {}", fmt_num(futures_call))));
+    }
+    let default_leverage = positive(f.f64_or("default_leverage", 20.0)?, "classic.default_leverage", P)?;
     let mut brackets = Vec::new();
     if let Some(b) = f.get("brackets") {
         for (sym, tab) in table(b, "classic.brackets", P)? {
@@ -593,7 +609,13 @@ fn parse_classic(v: &Value) -> Result<ClassicParams> {
         }
     }
     f.finish()?;
-    Ok(ClassicParams { cross_margin_call: call, cross_margin_liquidation: liq, brackets })
+    Ok(ClassicParams {
+        cross_margin_call: call,
+        cross_margin_liquidation: liq,
+        futures_margin_call: futures_call,
+        default_leverage,
+        brackets,
+    })
 }
 
 fn int_p(x: f64, at: &str) -> Result<i64> {

@@ -1,11 +1,12 @@
 //! `Engine`: a compiled profile that margins accounts.
 
+use crate::classic::PyClassicResult;
 use crate::errors::guard;
 use crate::market::PyMarket;
 use crate::params::PyRiskParams;
 use crate::portfolio::PyPortfolio;
 use crate::result::PyMarginResult;
-use pmengine_core::Engine;
+use pmengine_core::{ClassicMode, Engine};
 use pyo3::prelude::*;
 use std::sync::Arc;
 
@@ -60,6 +61,22 @@ impl PyEngine {
     ) -> PyResult<Bound<'py, PyAny>> {
         let g = guard(|| self.inner.greeks(&portfolio.inner, &market.inner))?;
         crate::convert::to_py(py, &g.to_value())
+    }
+
+    /// Classic margin of the account (METHODOLOGY.md §5), USD. `mode`:
+    /// `"as_given"` (positions with `isolated_margin` isolated, the rest
+    /// cross), `"cross"` (every futures position cross) or `"isolated"` (every
+    /// one isolated with its `isolated_margin`, else its initial margin).
+    #[pyo3(signature = (portfolio, market, mode="as_given"))]
+    fn classic(
+        &self,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+        mode: &str,
+    ) -> PyResult<PyClassicResult> {
+        let mode = guard(|| ClassicMode::parse(mode))?;
+        let inner = guard(|| self.inner.classic(&portfolio.inner, &market.inner, mode))?;
+        Ok(PyClassicResult { inner })
     }
 
     fn __repr__(&self) -> String {

@@ -4,6 +4,7 @@
 // Python signatures decide the argument counts here, not Rust style.
 #![allow(clippy::too_many_arguments)]
 
+mod classic;
 mod convert;
 mod engine;
 mod errors;
@@ -27,5 +28,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<result::PyGroupResult>()?;
     m.add_class::<live::PyLiveAccount>()?;
     m.add_class::<live::PyOrderCheck>()?;
+    m.add_class::<classic::PyClassicResult>()?;
     Ok(())
 }

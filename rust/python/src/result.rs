@@ -150,18 +150,7 @@ impl PyMarginResult {
     /// The result JSON of METHODOLOGY.md §8.
     #[pyo3(signature = (indent=None))]
     fn to_json(&self, indent: Option<usize>) -> String {
-        let v = self.inner.to_value();
-        match indent {
-            None => v.to_string(),
-            Some(n) => {
-                let ind = " ".repeat(n);
-                let fmt = serde_json::ser::PrettyFormatter::with_indent(ind.as_bytes());
-                let mut out = Vec::new();
-                let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-                serde::Serialize::serialize(&v, &mut ser).expect("a JSON value serialises");
-                String::from_utf8(out).expect("JSON is UTF-8")
-            }
-        }
+        json_text(&self.inner.to_value(), indent)
     }
     fn __repr__(&self) -> String {
         let r = &self.inner;
@@ -169,5 +158,20 @@ impl PyMarginResult {
             "MarginResult(status={:?}, equity={}, maintenance_margin={}, uni_mmr={})",
             r.status, r.equity, r.maintenance_margin, r.uni_mmr
         )
+    }
+}
+
+/// JSON text of a result, compact or indented by `indent` spaces.
+pub fn json_text(v: &serde_json::Value, indent: Option<usize>) -> String {
+    match indent {
+        None => v.to_string(),
+        Some(n) => {
+            let ind = " ".repeat(n);
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(ind.as_bytes());
+            let mut out = Vec::new();
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+            serde::Serialize::serialize(&v, &mut ser).expect("a JSON value serialises");
+            String::from_utf8(out).expect("JSON is UTF-8")
+        }
     }
 }

@@ -1,0 +1,625 @@
+//! Classic margin (METHODOLOGY.md §5): wallets kept apart, each position on
+//! its symbol's maintenance brackets.
+//!
+//! The account's balances are split into wallets as an exchange does when an
+//! account runs in classic mode (readings of this project, docs/CLASSIC.md):
+//! - **USDⓈ-M futures**: the positive balances of the assets linear contracts
+//!   and options settle in, less the isolated margins posted from them; its
+//!   cross positions: linear contracts and options (a short option needs what
+//!   the portfolio engine asks of it alone, a long one nothing).
+//! - **COIN-M futures**, one per coin: the coin's positive balance, less the
+//!   isolated margins posted from it; its cross positions: inverse contracts.
+//! - **Isolated positions**: their own margin (`isolated_margin`, settle units).
+//! - **Cross margin** (spot and loans): every loan and every positive balance
+//!   no futures wallet took. `margin_level = assets / liabilities`.
+//!
+//! A futures wallet is liquidated at `margin_ratio = MM / margin balance ≥ 1`,
+//! an isolated position at `margin + UPnL ≤ MM`, the cross margin account at
+//! `margin_level ≤ cross_margin_liquidation`.
+
+use crate::engine::Engine;
+use crate::error::{CoreError, Result};
+use crate::input::fmt_num;
+use crate::market::Market;
+use crate::params::Bracket;
+use crate::portfolio::{Portfolio, Position};
+use serde_json::{json, Value};
+
+/// Which positions are isolated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassicMode {
+    /// A position with `isolated_margin` is isolated, the rest cross.
+    AsGiven,
+    /// Every futures position in its cross wallet.
+    Cross,
+    /// Every futures position isolated, with its `isolated_margin` or else its initial margin.
+    Isolated,
+}
+
+impl ClassicMode {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "as_given" => Ok(ClassicMode::AsGiven),
+            "cross" => Ok(ClassicMode::Cross),
+            "isolated" => Ok(ClassicMode::Isolated),
+            _ => Err(CoreError::invalid("mode", format!("must be \"as_given\", \"cross\" or \"isolated\", got {s:?}"))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ClassicMode::AsGiven => "as_given",
+            ClassicMode::Cross => "cross",
+            ClassicMode::Isolated => "isolated",
+        }
+    }
+}
+
+/// Classic statuses, healthiest first.
+pub const NORMAL: &str = "NORMAL";
+pub const MARGIN_CALL: &str = "MARGIN_CALL";
+pub const LIQUIDATION: &str = "LIQUIDATION";
+
+fn worse(a: &'static str, b: &'static str) -> &'static str {
+    let rank = |s: &str| [NORMAL, MARGIN_CALL, LIQUIDATION].iter().position(|x| *x == s).unwrap_or(2);
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// A futures position under its bracket. Money in USD unless stated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassicPosition {
+    /// Index in the portfolio.
+    pub index: usize,
+    pub symbol: String,
+    /// `"usdm"`, `"coinm:<coin>"` or `"isolated"`.
+    pub wallet: String,
+    pub notional: f64,
+    pub mmr: f64,
+    /// The bracket's `cum` (USD) making MM continuous in notional.
+    pub cum: f64,
+    pub maintenance_margin: f64,
+    pub initial_margin: f64,
+    pub leverage: f64,
+    pub max_leverage: f64,
+    pub upnl: f64,
+    /// Isolated margin posted (settle units; coin for inverse).
+    pub isolated_margin: Option<f64>,
+    /// Mark (quote units) at which the position or its wallet is liquidated,
+    /// the others fixed; `None`: no such price.
+    pub liquidation_price: Option<f64>,
+    /// An isolated position's own status and `MM / (margin + UPnL)` (+inf
+    /// when that is ≤ 0); `None` for a cross position.
+    pub status: Option<&'static str>,
+    pub margin_ratio: Option<f64>,
+}
+
+/// A futures wallet (USDⓈ-M, or COIN-M for one coin). USD figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FuturesWallet {
+    /// `"usdm"` or `"coinm:<coin>"`.
+    pub name: String,
+    pub balance: f64,
+    pub upnl: f64,
+    pub margin_balance: f64,
+    pub maintenance_margin: f64,
+    pub initial_margin: f64,
+    pub available: f64,
+    /// `MM / margin balance`; 0 without MM, +inf when the balance is ≤ 0 with MM.
+    pub margin_ratio: f64,
+    pub status: &'static str,
+}
+
+/// The spot cross margin account (loans). USD figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossMargin {
+    pub assets: f64,
+    pub liabilities: f64,
+    /// `assets / liabilities`; +inf without liabilities.
+    pub margin_level: f64,
+    /// `(liquidation level − 1) · liabilities`: equity below it is liquidated.
+    pub maintenance_margin: f64,
+    /// `(call level − 1) · liabilities`.
+    pub initial_margin: f64,
+    pub status: &'static str,
+}
+
+/// An account's classic margin. USD figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassicResult {
+    pub mode: ClassicMode,
+    pub equity: f64,
+    pub maintenance_margin: f64,
+    pub initial_margin: f64,
+    /// Σ of the wallets' available margin (isolated positions excluded).
+    pub available: f64,
+    /// The worst status of any wallet or isolated position.
+    pub status: &'static str,
+    pub usdm: FuturesWallet,
+    pub coinm: Vec<FuturesWallet>,
+    pub cross_margin: CrossMargin,
+    pub positions: Vec<ClassicPosition>,
+}
+
+/// The brackets of `symbol`: its own table, else `default`.
+pub fn brackets_for<'a>(engine: &'a Engine, symbol: &str) -> Result<&'a [Bracket]> {
+    let tables = &engine.params().classic.brackets;
+    tables
+        .iter()
+        .find(|(s, _)| s == symbol)
+        .or_else(|| tables.iter().find(|(s, _)| s == "default"))
+        .map(|(_, b)| b.as_slice())
+        .ok_or_else(|| CoreError::profile("classic.brackets", format!("no table for {symbol} and no default")))
+}
+
+/// The bracket a USD notional falls in, and its `cum` (USD):
+/// `cum_1 = 0`, `cum_i = cum_{i−1} + cap_{i−1}·(mmr_i − mmr_{i−1})`.
+pub fn bracket(brackets: &[Bracket], notional: f64) -> (usize, f64) {
+    let mut cum = 0.0;
+    for (i, b) in brackets.iter().enumerate() {
+        if i > 0 {
+            cum += brackets[i - 1].up_to * (b.mmr - brackets[i - 1].mmr);
+        }
+        if notional <= b.up_to || i + 1 == brackets.len() {
+            return (i, cum);
+        }
+    }
+    unreachable!("a bracket table is never empty")
+}
+
+/// Maintenance margin (USD) of a USD notional: `notional · mmr − cum`.
+pub fn maintenance(brackets: &[Bracket], notional: f64) -> f64 {
+    let (i, cum) = bracket(brackets, notional);
+    notional * brackets[i].mmr - cum
+}
+
+/// What a contract brings to classic margin, before wallets are summed.
+struct Leg {
+    inverse: bool,
+    /// Wallet asset: settle asset (linear) or the coin (inverse).
+    asset: String,
+    /// Signed size (qty or contracts · size) and entry.
+    size: f64,
+    entry: f64,
+    /// USD per unit of the wallet asset.
+    asset_price: f64,
+    /// Inverse only: index / mark, kept when the coin moves.
+    basis: f64,
+    upnl_asset: f64,
+    pos: ClassicPosition,
+    brackets: Vec<Bracket>,
+}
+
+impl Engine {
+    /// Classic margin of `portfolio` on `market` (METHODOLOGY.md §5).
+    pub fn classic(&self, portfolio: &Portfolio, market: &Market, mode: ClassicMode) -> Result<ClassicResult> {
+        let cp = &self.params().classic;
+        let price = |a: &str, at: &dyn Fn() -> String| {
+            market
+                .prices
+                .get(a)
+                .copied()
+                .ok_or_else(|| CoreError::missing(at(), format!("no price for {a} in market.prices")))
+        };
+        for (a, _) in &portfolio.balances {
+            price(a, &|| crate::input::path("balances", a))?;
+        }
+
+        // Contracts: notional, bracket, MM, IM, UPnL.
+        let mut legs = Vec::new();
+        let mut options_mm = 0.0;
+        let mut options_value = Vec::new(); // (settle asset, value in settle units)
+        for (i, p) in portfolio.positions.iter().enumerate() {
+            let at = |k: &str| format!("positions[{i}].{k}");
+            let pb = price(p.underlying(), &|| at("underlying"))?;
+            let ps = price(p.settle(), &|| at("settle"))?;
+            let (inverse, size, entry, classic) = match p {
+                Position::Linear { qty, entry_price, classic, .. } => (false, *qty, *entry_price, classic),
+                Position::Inverse { contracts, contract_size, entry_price, classic, .. } => {
+                    (true, contracts * contract_size, *entry_price, classic)
+                }
+                Position::Option { qty, settle, .. } => {
+                    let alone = Portfolio { positions: vec![p.clone()], ..Portfolio::default() };
+                    let book = self.book(&alone, market)?;
+                    let value = book.options[0].series.value * qty;
+                    options_value.push((settle.clone(), value));
+                    if *qty < 0.0 {
+                        options_mm += self.evaluate(&book).maintenance_margin;
+                    }
+                    continue;
+                }
+            };
+            let mark = if inverse {
+                market.marks.get(p.symbol()).copied().unwrap_or(pb)
+            } else {
+                market.marks.get(p.symbol()).copied().unwrap_or(pb / ps)
+            };
+            let (notional, upnl_asset, asset, asset_price) = if inverse {
+                (size.abs() * pb / mark, size * (1.0 / entry - 1.0 / mark), p.underlying(), pb)
+            } else {
+                (size.abs() * mark * ps, size * (mark - entry), p.settle(), ps)
+            };
+            let brackets = brackets_for(self, p.symbol())?;
+            let (k, cum) = bracket(brackets, notional);
+            let max_leverage = brackets[k].max_leverage;
+            let leverage = classic.leverage.unwrap_or(cp.default_leverage.min(max_leverage));
+            if leverage > max_leverage {
+                return Err(CoreError::invalid(
+                    at("leverage"),
+                    format!(
+                        "above the bracket's maximum {}x at a notional of {} USD, got {}",
+                        fmt_num(max_leverage),
+                        fmt_num(notional),
+                        fmt_num(leverage)
+                    ),
+                ));
+            }
+            let mm = notional * brackets[k].mmr - cum;
+            let im = notional / leverage;
+            let isolated_margin = match mode {
+                ClassicMode::AsGiven => classic.isolated_margin,
+                ClassicMode::Cross => None,
+                ClassicMode::Isolated => Some(classic.isolated_margin.unwrap_or(im / asset_price)),
+            };
+            let wallet = match (isolated_margin, inverse) {
+                (Some(_), _) => "isolated".to_string(),
+                (None, false) => "usdm".to_string(),
+                (None, true) => format!("coinm:{}", p.underlying()),
+            };
+            legs.push(Leg {
+                inverse,
+                asset: asset.to_string(),
+                size,
+                entry,
+                asset_price,
+                basis: pb / mark,
+                upnl_asset,
+                brackets: brackets.to_vec(),
+                pos: ClassicPosition {
+                    index: i,
+                    symbol: p.symbol().to_string(),
+                    wallet,
+                    notional,
+                    mmr: brackets[k].mmr,
+                    cum,
+                    maintenance_margin: mm,
+                    initial_margin: im,
+                    leverage,
+                    max_leverage,
+                    upnl: upnl_asset * asset_price,
+                    isolated_margin,
+                    liquidation_price: None,
+                    status: None,
+                    margin_ratio: None,
+                },
+            });
+        }
+
+        // Wallet balances: which assets the futures wallets take.
+        let usdm_assets: Vec<&str> =
+            portfolio.positions.iter().filter(|p| !matches!(p, Position::Inverse { .. })).map(|p| p.settle()).collect();
+        let mut coins: Vec<&str> = Vec::new();
+        for l in legs.iter().filter(|l| l.inverse) {
+            if !coins.contains(&l.asset.as_str()) {
+                coins.push(&l.asset);
+            }
+        }
+        let (mut cm_assets, mut cm_liabilities) = (0.0, 0.0);
+        let mut usdm_balance = 0.0;
+        let mut coin_balance = vec![0.0; coins.len()];
+        let mut equity = 0.0;
+        for (a, q) in &portfolio.balances {
+            let pa = market.prices[a.as_str()];
+            equity += q * pa;
+            if *q < 0.0 {
+                cm_liabilities -= q * pa;
+            } else if let Some(c) = coins.iter().position(|c| c == a) {
+                coin_balance[c] += q;
+            } else if usdm_assets.contains(&a.as_str()) {
+                usdm_balance += q * pa;
+            } else {
+                cm_assets += q * pa;
+            }
+        }
+        for l in &legs {
+            equity += l.upnl_asset * l.asset_price;
+            if let Some(m) = l.pos.isolated_margin {
+                match coins.iter().position(|c| *c == l.asset) {
+                    Some(c) if l.inverse => coin_balance[c] -= m,
+                    _ => usdm_balance -= m * l.asset_price,
+                }
+            }
+        }
+        for (settle, v) in &options_value {
+            equity += v * market.prices[settle.as_str()];
+        }
+
+        // USDⓈ-M cross wallet.
+        let cross = |l: &&Leg| l.pos.isolated_margin.is_none();
+        let usdm_legs: Vec<&Leg> = legs.iter().filter(|l| !l.inverse).filter(cross).collect();
+        let usdm_upnl = usdm_legs.iter().map(|l| l.pos.upnl).sum::<f64>()
+            + options_value.iter().map(|(s, v)| v * market.prices[s.as_str()]).sum::<f64>();
+        let usdm_mm = usdm_legs.iter().map(|l| l.pos.maintenance_margin).sum::<f64>() + options_mm;
+        let usdm_im =
+            usdm_legs.iter().map(|l| l.pos.initial_margin).sum::<f64>() + self.params().im_factor * options_mm;
+        let usdm = self.futures_wallet("usdm".into(), usdm_balance, usdm_upnl, usdm_mm, usdm_im);
+        // Liquidation prices of the USDⓈ-M cross positions: the rest of the wallet fixed.
+        let mut liq = vec![None; legs.len()];
+        for (k, l) in legs.iter().enumerate() {
+            if l.inverse || l.pos.isolated_margin.is_some() {
+                continue;
+            }
+            let m = usdm.margin_balance - l.pos.upnl - (usdm.maintenance_margin - l.pos.maintenance_margin);
+            liq[k] = linear_liquidation_price(&l.brackets, l.size, l.entry, l.asset_price, m);
+        }
+
+        // COIN-M cross wallets, in coin, reported in USD.
+        let mut coinm = Vec::new();
+        for (c, coin) in coins.iter().enumerate() {
+            let members: Vec<usize> = (0..legs.len())
+                .filter(|&k| legs[k].inverse && legs[k].asset == *coin && legs[k].pos.isolated_margin.is_none())
+                .collect();
+            let pc = market.prices[*coin];
+            let upnl_coin: f64 = members.iter().map(|&k| legs[k].upnl_asset).sum();
+            let mm_usd: f64 = members.iter().map(|&k| legs[k].pos.maintenance_margin).sum();
+            let im_usd: f64 = members.iter().map(|&k| legs[k].pos.initial_margin).sum();
+            let w = self.futures_wallet(format!("coinm:{coin}"), coin_balance[c] * pc, upnl_coin * pc, mm_usd, im_usd);
+            for &k in &members {
+                let l = &legs[k];
+                let others = coin_balance[c] + upnl_coin - l.upnl_asset;
+                liq[k] = inverse_liquidation_price(l.size, l.entry, l.basis, others, mm_usd);
+            }
+            coinm.push(w);
+        }
+
+        // Isolated positions.
+        let mut status = worse(usdm.status, NORMAL);
+        for (k, l) in legs.iter_mut().enumerate() {
+            let Some(m) = l.pos.isolated_margin else { continue };
+            let cushion = m * l.asset_price + l.pos.upnl;
+            let own = if cushion <= l.pos.maintenance_margin { LIQUIDATION } else { NORMAL };
+            l.pos.status = Some(own);
+            l.pos.margin_ratio = Some(if cushion > 0.0 { l.pos.maintenance_margin / cushion } else { f64::INFINITY });
+            status = worse(status, own);
+            liq[k] = if l.inverse {
+                inverse_liquidation_price(l.size, l.entry, l.basis, m, l.pos.maintenance_margin)
+            } else {
+                linear_liquidation_price(&l.brackets, l.size, l.entry, l.asset_price, m * l.asset_price)
+            };
+        }
+        for w in &coinm {
+            status = worse(status, w.status);
+        }
+
+        // Cross margin (spot and loans).
+        let margin_level = if cm_liabilities > 0.0 { cm_assets / cm_liabilities } else { f64::INFINITY };
+        let cm_status = if margin_level <= cp.cross_margin_liquidation {
+            LIQUIDATION
+        } else if margin_level <= cp.cross_margin_call {
+            MARGIN_CALL
+        } else {
+            NORMAL
+        };
+        let cross_margin = CrossMargin {
+            assets: cm_assets,
+            liabilities: cm_liabilities,
+            margin_level,
+            maintenance_margin: (cp.cross_margin_liquidation - 1.0) * cm_liabilities,
+            initial_margin: (cp.cross_margin_call - 1.0) * cm_liabilities,
+            status: cm_status,
+        };
+        status = worse(status, cm_status);
+
+        let isolated = legs.iter().filter(|l| l.pos.isolated_margin.is_some());
+        let maintenance_margin = usdm.maintenance_margin
+            + coinm.iter().map(|w| w.maintenance_margin).sum::<f64>()
+            + isolated.clone().map(|l| l.pos.maintenance_margin).sum::<f64>()
+            + cross_margin.maintenance_margin;
+        let initial_margin = usdm.initial_margin
+            + coinm.iter().map(|w| w.initial_margin).sum::<f64>()
+            + isolated.map(|l| l.pos.initial_margin).sum::<f64>()
+            + cross_margin.initial_margin;
+        let available = usdm.available
+            + coinm.iter().map(|w| w.available).sum::<f64>()
+            + (cm_assets - cm_liabilities - cross_margin.initial_margin);
+        let positions = legs
+            .into_iter()
+            .zip(liq)
+            .map(|(l, p)| ClassicPosition { liquidation_price: p, ..l.pos })
+            .collect::<Vec<_>>();
+        debug_assert!(positions.windows(2).all(|w| w[0].index < w[1].index));
+        Ok(ClassicResult {
+            mode,
+            equity,
+            maintenance_margin,
+            initial_margin,
+            available,
+            status,
+            usdm,
+            coinm,
+            cross_margin,
+            positions,
+        })
+    }
+
+    fn futures_wallet(&self, name: String, balance: f64, upnl: f64, mm: f64, im: f64) -> FuturesWallet {
+        let margin_balance = balance + upnl;
+        let margin_ratio = if mm <= 0.0 {
+            0.0
+        } else if margin_balance <= 0.0 {
+            f64::INFINITY
+        } else {
+            mm / margin_balance
+        };
+        let status = if margin_ratio >= 1.0 {
+            LIQUIDATION
+        } else if margin_ratio >= self.params().classic.futures_margin_call {
+            MARGIN_CALL
+        } else {
+            NORMAL
+        };
+        FuturesWallet {
+            name,
+            balance,
+            upnl,
+            margin_balance,
+            maintenance_margin: mm,
+            initial_margin: im,
+            available: margin_balance - im,
+            margin_ratio,
+            status,
+        }
+    }
+}
+
+/// Mark at which a linear position of signed size `q`, entry `e`, settle
+/// price `ps` (USD) and margin `m` (USD: isolated margin, or the rest of its
+/// cross wallet net of the other positions' MM) meets its maintenance margin:
+/// `m + q·(M − e)·ps = |q|·M·ps·mmr_k − cum_k`, solved per bracket and kept
+/// where the notional `|q|·M·ps` falls in that bracket. `None` when no mark
+/// > 0 liquidates it.
+pub fn linear_liquidation_price(brackets: &[Bracket], q: f64, e: f64, ps: f64, m: f64) -> Option<f64> {
+    if q == 0.0 {
+        return None;
+    }
+    let mut cum = 0.0;
+    let mut lo = 0.0;
+    for (k, b) in brackets.iter().enumerate() {
+        if k > 0 {
+            cum += brackets[k - 1].up_to * (b.mmr - brackets[k - 1].mmr);
+            lo = brackets[k - 1].up_to;
+        }
+        let mark = (q * e * ps - m - cum) / (ps * (q - q.abs() * b.mmr));
+        let notional = q.abs() * mark * ps;
+        // MM is continuous in the notional: a root on a cap belongs to both brackets.
+        let tol = 1e-9 * notional.max(1.0);
+        if mark > 0.0 && notional >= lo - tol && notional <= b.up_to + tol {
+            return Some(mark);
+        }
+    }
+    None
+}
+
+/// Mark at which inverse contracts of signed USD size `n` (contracts ·
+/// contract size), entry `e`, meet the maintenance margin of their coin
+/// wallet: `w` coin of margin besides this position's UPnL (isolated margin,
+/// or the wallet's balance and other UPnL) and `mm_usd` the wallet's MM. The
+/// coin's index moves with the mark (basis `k = index / mark` kept), so the
+/// USD notional `|n|·k` and its MM stay put and the condition
+/// `mm_usd / (k·M) = w + n/e − n/M` gives `M = (n + mm_usd/k) / (w + n/e)`.
+pub fn inverse_liquidation_price(n: f64, e: f64, k: f64, w: f64, mm_usd: f64) -> Option<f64> {
+    if n == 0.0 {
+        return None;
+    }
+    // The cushion `(w + n/e) − (n + mm_usd/k)/M` crosses zero once on M > 0, or never.
+    let mark = (n + mm_usd / k) / (w + n / e);
+    (mark > 0.0 && mark.is_finite()).then_some(mark)
+}
+
+fn num(x: f64) -> Value {
+    crate::result::finite_or_null(x)
+}
+
+impl FuturesWallet {
+    pub fn to_value(&self) -> Value {
+        json!({"name": self.name, "balance": self.balance, "upnl": self.upnl, "margin_balance": self.margin_balance,
+               "maintenance_margin": self.maintenance_margin, "initial_margin": self.initial_margin,
+               "available": self.available, "margin_ratio": num(self.margin_ratio), "status": self.status})
+    }
+}
+
+impl ClassicResult {
+    /// The result as JSON (non-finite ratios as `null`).
+    pub fn to_value(&self) -> Value {
+        let cm = &self.cross_margin;
+        let positions: Vec<Value> = self
+            .positions
+            .iter()
+            .map(|p| {
+                json!({"index": p.index, "symbol": p.symbol, "wallet": p.wallet, "notional": p.notional,
+                       "mmr": p.mmr, "cum": p.cum, "maintenance_margin": p.maintenance_margin,
+                       "initial_margin": p.initial_margin, "leverage": p.leverage, "max_leverage": p.max_leverage,
+                       "upnl": p.upnl, "isolated_margin": p.isolated_margin,
+                       "liquidation_price": p.liquidation_price, "status": p.status,
+                       "margin_ratio": p.margin_ratio.map(num)})
+            })
+            .collect();
+        json!({
+            "mode": self.mode.name(),
+            "equity": self.equity,
+            "maintenance_margin": self.maintenance_margin,
+            "initial_margin": self.initial_margin,
+            "available": self.available,
+            "status": self.status,
+            "usdm": self.usdm.to_value(),
+            "coinm": self.coinm.iter().map(FuturesWallet::to_value).collect::<Vec<_>>(),
+            "cross_margin": {"assets": cm.assets, "liabilities": cm.liabilities,
+                             "margin_level": num(cm.margin_level), "maintenance_margin": cm.maintenance_margin,
+                             "initial_margin": cm.initial_margin, "status": cm.status},
+            "positions": positions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Vec<Bracket> {
+        let b = |up_to: f64, mmr: f64, max_leverage: f64| Bracket { up_to, mmr, max_leverage };
+        vec![
+            b(300_000.0, 0.004, 125.0),
+            b(800_000.0, 0.005, 100.0),
+            b(3_000_000.0, 0.0065, 75.0),
+            b(12_000_000.0, 0.01, 50.0),
+            b(70_000_000.0, 0.02, 25.0),
+            b(f64::INFINITY, 0.025, 20.0),
+        ]
+    }
+
+    #[test]
+    fn cum_makes_mm_continuous_at_every_cap() {
+        let t = table();
+        // cum by hand: 0; 300k·0.001 = 300; +800k·0.0015 = 1,500; +3M·0.0035 = 12,000;
+        // +12M·0.01 = 132,000; +70M·0.005 = 482,000.
+        let cums: Vec<f64> = [1.0, 500e3, 1e6, 5e6, 20e6, 100e6].iter().map(|&n| bracket(&t, n).1).collect();
+        for (got, want) in cums.iter().zip([0.0, 300.0, 1_500.0, 12_000.0, 132_000.0, 482_000.0]) {
+            assert!((got - want).abs() <= 1e-9 * want, "{got} != {want}");
+        }
+        for b in &t[..t.len() - 1] {
+            let (below, above) = (maintenance(&t, b.up_to), maintenance(&t, b.up_to * (1.0 + 1e-12)));
+            assert!((below - above).abs() <= 1e-6 * below, "cap {}: {below} vs {above}", b.up_to);
+        }
+        assert_eq!(maintenance(&t, 100_000.0), 400.0);
+        assert!((maintenance(&t, 1_000_000.0) - (6_500.0 - 1_500.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn linear_liquidation_long_and_short() {
+        let t = table();
+        // Long 1 BTC at 60,000, 3,000 USD of margin: 3000 + (M − 60000) = 0.004·M → M = 57000 / 0.996.
+        let long = linear_liquidation_price(&t, 1.0, 60_000.0, 1.0, 3_000.0).unwrap();
+        assert!((long - 57_000.0 / 0.996).abs() < 1e-9);
+        // Short: 3000 − (M − 60000) = 0.004·M → M = 63000 / 1.004.
+        let short = linear_liquidation_price(&t, -1.0, 60_000.0, 1.0, 3_000.0).unwrap();
+        assert!((short - 63_000.0 / 1.004).abs() < 1e-9);
+        // A fully funded long is never liquidated.
+        assert_eq!(linear_liquidation_price(&t, 1.0, 60_000.0, 1.0, 60_000.0), None);
+        // A large short crosses a cap: the root lies in the bracket its notional lands in.
+        let big = linear_liquidation_price(&t, -10.0, 60_000.0, 1.0, 50_000.0).unwrap();
+        let n = 10.0 * big;
+        assert!((50_000.0 - 10.0 * (big - 60_000.0) - maintenance(&t, n)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn inverse_liquidation() {
+        // Long 600 contracts of 100 USD at 60,000 with 0.05 BTC: MM 240 USD (0.4 %).
+        let (n, e, w, mm) = (60_000.0, 60_000.0, 0.05, 240.0);
+        let m = inverse_liquidation_price(n, e, 1.0, w, mm).unwrap();
+        assert!((mm / m - (w + n / e - n / m)).abs() < 1e-12);
+        // A 1x short hedged by its coin (w = n/e) is never liquidated.
+        assert_eq!(inverse_liquidation_price(-n, e, 1.0, 1.0, mm), None);
+    }
+}
