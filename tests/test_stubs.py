@@ -36,6 +36,8 @@ def test_package_typechecks():
             "python/pmengine/cli.py",
             "python/pmengine/render.py",
             "python/pmengine/errors.py",
+            "python/pmengine/account.py",
+            "python/pmengine/compare.py",
         ],
         capture_output=True,
         text=True,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pmengine._core import (
     DEFAULT_PROFILE_TOML,
+    ClassicResult,
     Engine,
     GroupResult,
     LiveAccount,
@@ -28,6 +29,8 @@ from pmengine._core import (
     RiskParams,
     __version__,
 )
+from pmengine.account import Account, AccountProfile, Reason, SwitchResult
+from pmengine.compare import compare
 from pmengine.errors import (
     IneligibleError,
     InvalidInputError,
@@ -39,6 +42,9 @@ from pmengine.errors import (
 
 __all__ = [
     "DEFAULT_PROFILE_TOML",
+    "Account",
+    "AccountProfile",
+    "ClassicResult",
     "Engine",
     "GroupResult",
     "IneligibleError",
@@ -52,6 +58,9 @@ __all__ = [
     "PmError",
     "Portfolio",
     "ProfileError",
+    "Reason",
     "RiskParams",
+    "SwitchResult",
     "__version__",
+    "compare",
 ]

@@ -217,8 +217,10 @@ def mode_comparison_table(c: dict[str, Any]) -> Table:
         status_text(cross["status"]),
         status_text(pm["status"]),
     )
+    def price(p: float | None) -> str:
+        return "none" if p is None else usd(p)
+
     for symbol in iso["liquidation_prices"]:
-        price = lambda p: "none" if p is None else usd(p)  # noqa: E731
         t.add_row(
             f"liquidation price {symbol}",
             price(iso["liquidation_prices"][symbol]),
