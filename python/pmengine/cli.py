@@ -151,6 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"portfolio margin asks {render.usd(r.maintenance_margin)} USD\n"
         )
     con.print(render.comparison_table(rows))
+    con.print(render.classic_comparison_table(engine, rows, market))
     return EXIT_OK
 
 

@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pmengine._core import MarginResult, Portfolio
+from pmengine._core import Engine, MarginResult, Market, Portfolio
 
 STATUS_STYLE = {
     "NORMAL": "bold green",
@@ -146,6 +146,22 @@ def comparison_table(rows: Sequence[tuple[str, Portfolio, MarginResult, float]])
     return t
 
 
+def classic_comparison_table(
+    engine: Engine, rows: Sequence[tuple[str, Portfolio, MarginResult, float]], market: Market
+) -> Table:
+    """One line per account: initial margin under classic cross margin against portfolio margin."""
+    t = Table(
+        title="initial margin: classic cross against portfolio margin (USD)", title_justify="left"
+    )
+    for col in ("account", "classic status", "classic IM", "portfolio IM", "classic / portfolio"):
+        t.add_column(col, justify="left" if col in ("account", "classic status") else "right")
+    for name, portfolio, r, _ in rows:
+        c = engine.classic(portfolio, market, "cross")
+        times = f"{c.initial_margin / r.initial_margin:.1f}×" if r.initial_margin > 0 else "—"
+        t.add_row(name, status_text(c.status), usd(c.initial_margin), usd(r.initial_margin), times)
+    return t
+
+
 def greeks_table(greeks: dict[str, Any]) -> Table:
     """Greeks per position, then per group (units in the column headers)."""
     t = Table(title="greeks", title_justify="left")
@@ -217,6 +233,7 @@ def mode_comparison_table(c: dict[str, Any]) -> Table:
         status_text(cross["status"]),
         status_text(pm["status"]),
     )
+
     def price(p: float | None) -> str:
         return "none" if p is None else usd(p)
 
