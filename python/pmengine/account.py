@@ -131,8 +131,17 @@ def _time_of(now: float | datetime | None) -> float:
     return float(now)
 
 
-def figures(mode: str, engine: Engine, portfolio: Portfolio, market: Market) -> dict[str, Any]:
-    """What decides an account's health in `mode`, JSON-ready (ratios: None when infinite)."""
+def figures(
+    mode: str,
+    engine: Engine,
+    portfolio: Portfolio,
+    market: Market,
+    *,
+    classic_mode: str = "as_given",
+) -> dict[str, Any]:
+    """What decides an account's health in `mode`, JSON-ready (ratios: None when
+    infinite). ``classic_mode``: which positions are isolated in classic (an
+    account arriving from portfolio mode has every position cross)."""
     if mode == "portfolio":
         r = engine.margin(portfolio, market)
         return {
@@ -141,7 +150,7 @@ def figures(mode: str, engine: Engine, portfolio: Portfolio, market: Market) -> 
             "uni_mmr": _json_number(r.uni_mmr),
             "maintenance_margin": r.maintenance_margin,
         }
-    c = engine.classic(portfolio, market, "cross")
+    c = engine.classic(portfolio, market, classic_mode)
     return {
         "mode": mode,
         "status": c.status,
@@ -350,7 +359,7 @@ class Account:
             raise InvalidInputError(f'target: must be "classic" or "portfolio", got {target!r}')
         t = _time_of(now)
         before = figures(self.mode, engine, self.portfolio, market)
-        after = figures(target, engine, self.portfolio, market)
+        after = figures(target, engine, self.portfolio, market, classic_mode="cross")
         reasons = self._switch_reasons(target, engine, market, t, before, after)
         result = SwitchResult(
             allowed=not reasons,
