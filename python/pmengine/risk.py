@@ -802,6 +802,16 @@ class LiquidationPlan:
         return d
 
 
+def _no_worse(before: MarginResult, after: MarginResult) -> bool:
+    """A step that does not add risk: MM does not rise, adjusted equity does not fall
+    (so uniMMR does not fall while adjusted equity is positive)."""
+    tol = 1e-9 * (1.0 + abs(before.adjusted_equity))
+    return (
+        after.maintenance_margin <= before.maintenance_margin + 1e-9
+        and after.adjusted_equity >= before.adjusted_equity - tol
+    )
+
+
 def _close(
     engine: Engine, d: dict[str, Any], i: int, fraction: float, market: Market
 ) -> dict[str, Any]:
@@ -851,7 +861,8 @@ def liquidation_plan(
        whose close would not lower MM is left alone.
     3. Sell collateral at index to repay loans: the (loan, collateral) pair
        that raises uniMMR the most first, partially when that is enough.
-    Every step lowers MM and raises uniMMR; the plan stops when the target is
+    No step raises MM or lowers adjusted equity (so none lowers uniMMR while
+    adjusted equity is positive); the plan stops when the target is
     reached or nothing is left to do (``reached`` says which). An account above
     the liquidation threshold gets no actions unless ``force`` (a de-risking
     plan to the target)."""
@@ -930,7 +941,7 @@ def liquidation_plan(
         for i in range(len(d["positions"])):
             after = margin(_close(engine, d, i, 1.0, market))
             gain = r.maintenance_margin - after.maintenance_margin
-            if gain > best_gain and _uni(after) >= _uni(r):
+            if gain > best_gain and _no_worse(r, after):
                 best, best_gain = i, gain
         if best < 0:
             break
@@ -942,7 +953,7 @@ def liquidation_plan(
         frac = smallest(close)
         new = close(frac)
         after = margin(new)
-        if after.maintenance_margin > r.maintenance_margin or _uni(after) < _uni(r):
+        if not _no_worse(r, after):
             frac, new = 1.0, close(1.0)
             after = margin(new)
         p = d["positions"][i]
@@ -990,7 +1001,7 @@ def liquidation_plan(
                 after = margin(_repay(d, loan, c, y, market))
                 if (
                     _uni(after) > best_uni
-                    and after.maintenance_margin <= r.maintenance_margin
+                    and _no_worse(r, after)
                     and y > 0
                 ):
                     best_pair, best_uni = (loan, c, y), _uni(after)
@@ -1005,7 +1016,7 @@ def liquidation_plan(
 
         frac = smallest(repay)
         new, after = repay(frac), margin(repay(frac))
-        if after.maintenance_margin > r.maintenance_margin or _uni(after) < _uni(r):
+        if not _no_worse(r, after):
             new, after = repay(1.0), margin(repay(1.0))
             frac = 1.0
         y = y_max * frac
