@@ -133,7 +133,8 @@ def check_liquidation_prices(p: pm.Portfolio, market: pm.Market) -> int:
         u = uni_at(p, market, lp.group, f)
         assert (u > lp.threshold) != side, lp
         assert u == pytest.approx(lp.uni_mmr)
-        inside = 1 + (f - 1) * (1 - 1e-7)
+        # just inside: beyond the root finder's bracket, towards the current price
+        inside = f + math.copysign(min(abs(1 - f) / 2, 10 * risk.PRICE_TOL * f), 1 - f)
         assert (uni_at(p, market, lp.group, inside) > lp.threshold) == side, lp
         if math.isfinite(u):
             # continuous in the price unless an expired option's delta jumps
@@ -363,9 +364,7 @@ def test_plan_is_empty_for_a_healthy_account():
 def test_plan_on_generated_accounts(p, move):
     portfolio = pm.Portfolio.from_dict(p)
     market = pm.Market.from_dict(strategies.market())
-    market = risk.apply_scenario(
-        risk.Scenario("m", groups={"*": move}), portfolio, market, PARAMS
-    )
+    market = risk.apply_scenario(risk.Scenario("m", groups={"*": move}), portfolio, market, PARAMS)
     plan = risk.liquidation_plan(ENGINE, portfolio, market, force=True)
     check_plan(portfolio, market, plan)
     assert plan.to_dict() == risk.liquidation_plan(ENGINE, portfolio, market, force=True).to_dict()

@@ -12,6 +12,10 @@ or borrowed); returns and vol shocks are fractions (0.10 = 10 %).
 >>> m = pm.Market("2026-11-24T00:00:00Z", prices={"BTC": 60_000, "USDT": 1})
 >>> engine.margin(p, m).maintenance_margin     # the hedge pays only the basis add-on
 300.0
+
+Risk tools for traders (liquidation prices, stress tests, the stablecoin buffer,
+leverage warnings, a liquidation plan) are in :mod:`pmengine.risk`, re-exported
+here; the HTML report is :mod:`pmengine.report` (matplotlib: ``pmengine[plot]``).
 """
 
 from __future__ import annotations
@@ -31,27 +35,65 @@ from pmengine._core import (
 from pmengine.errors import (
     IneligibleError,
     InvalidInputError,
+    MissingExtraError,
     MissingMarketDataError,
     ModeSwitchError,
     PmError,
     ProfileError,
 )
+from pmengine.risk import (
+    Exposure,
+    LiquidationPlan,
+    LiquidationPrice,
+    PlanAction,
+    RiskReport,
+    RiskWarning,
+    Scenario,
+    StressResult,
+    builtin_scenarios,
+    deposit_needed,
+    exposure_report,
+    liquidation_plan,
+    liquidation_prices,
+    load_scenarios,
+    max_withdrawal,
+    risk_report,
+    stress_test,
+)
 
 __all__ = [
     "DEFAULT_PROFILE_TOML",
     "Engine",
+    "Exposure",
     "GroupResult",
     "IneligibleError",
     "InvalidInputError",
+    "LiquidationPlan",
+    "LiquidationPrice",
     "LiveAccount",
     "MarginResult",
     "Market",
+    "MissingExtraError",
     "MissingMarketDataError",
     "ModeSwitchError",
     "OrderCheck",
+    "PlanAction",
     "PmError",
     "Portfolio",
     "ProfileError",
     "RiskParams",
+    "RiskReport",
+    "RiskWarning",
+    "Scenario",
+    "StressResult",
     "__version__",
+    "builtin_scenarios",
+    "deposit_needed",
+    "exposure_report",
+    "liquidation_plan",
+    "liquidation_prices",
+    "load_scenarios",
+    "max_withdrawal",
+    "risk_report",
+    "stress_test",
 ]

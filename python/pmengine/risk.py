@@ -582,7 +582,7 @@ class Exposure:
     inverse ``|n|·C``, options ``|q|·P_b``) and |value| of the balances in
     groups with ``price_range > 0`` (stablecoins are cash, not exposure).
     ``leverage`` = gross / equity (∞ when equity ≤ 0). ``net_exposure``: dollar
-    delta per group, balances included. ``btc_correlated_share``: share of the
+    delta per group with price risk (``price_range > 0``), balances included. ``btc_correlated_share``: share of the
     gross notional in BTC's group and the groups offset against it in the
     profile (its warning needs leverage above ``correlated_leverage`` too: an
     unlevered crypto book is always BTC-correlated). ``mm_usage`` = MM / adjusted equity, ``im_usage`` = IM / adjusted
@@ -648,7 +648,9 @@ def exposure_report(
             add(g, p["qty"] * prices[b])
     total = sum(gross.values())
     greeks = engine.greeks(portfolio, market)
-    net = {g: float(v["delta_usd"]) for g, v in greeks["groups"].items()}
+    net = {
+        g: float(v["delta_usd"]) for g, v in greeks["groups"].items() if price_range(params, g) > 0
+    }
     btc = params.group_of("BTC")
     correlated = [btc]
     for o in params.to_dict()["offsets"]:
@@ -999,11 +1001,7 @@ def liquidation_plan(
             for c in assets:
                 y = min(-bal[loan], bal[c] * prices[c] / prices[loan])
                 after = margin(_repay(d, loan, c, y, market))
-                if (
-                    _uni(after) > best_uni
-                    and _no_worse(r, after)
-                    and y > 0
-                ):
+                if _uni(after) > best_uni and _no_worse(r, after) and y > 0:
                     best_pair, best_uni = (loan, c, y), _uni(after)
         if best_pair is None:
             break
