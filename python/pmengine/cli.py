@@ -166,6 +166,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"portfolio margin asks {render.usd(r.maintenance_margin)} USD\n"
         )
     con.print(render.comparison_table(rows))
+    for name, portfolio, _, _ in rows:
+        if name != "near_liquidation":
+            continue
+        falls = [
+            lp
+            for lp in risk.liquidation_prices(engine, portfolio, market)
+            if lp.direction == "down" and lp.status == "LIQUIDATION" and lp.price is not None
+        ]
+        for lp in falls:
+            con.print(
+                f"{name}: {lp.group} at {render.price(lp.price or 0.0)} USD "
+                f"({render.move(lp.move or 0.0)}, the others fixed) takes uniMMR to "
+                f"{render.ratio(lp.threshold)}: liquidation"
+            )
+        con.print(
+            f"  stresses, buffer and liquidation plan: pmengine risk --portfolio {name}.json ..."
+        )
     return EXIT_OK
 
 
