@@ -115,7 +115,7 @@ def risk_inputs(args: argparse.Namespace) -> tuple[Portfolio, Market, risk.RiskR
 def cmd_risk(args: argparse.Namespace) -> int:
     _, _, report = risk_inputs(args)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(report.to_dict(), indent=2, allow_nan=False))
     else:
         render.console().print(render.risk_panel(report, title=f"risk — {args.portfolio}"))
     return EXIT_OK
@@ -132,7 +132,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as e:
         raise InputFileError(f"{args.out}: cannot write: {e.strerror}") from None
     if args.json:
-        print(json.dumps(facts.to_dict(), indent=2))
+        print(json.dumps(facts.to_dict(), indent=2, allow_nan=False))
     else:
         print(f"wrote {args.out}")
     return EXIT_OK

@@ -110,6 +110,19 @@ class Scenario:
         }
 
 
+def _json(obj: Any) -> Any:
+    """``obj`` with every infinite or NaN float replaced by None (JSON has no
+    infinity: an unbounded uniMMR or leverage is written ``null``, as in the
+    margin result)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json(v) for v in obj]
+    return obj
+
+
 def _move(x: Any, at: str) -> float:
     if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
         raise InvalidInputError(f"{at}: must be a finite number, got {x!r}")
@@ -291,7 +304,7 @@ class LiquidationPrice:
     uni_mmr: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _json(asdict(self))
 
 
 def reference_asset(params: RiskParams, market: Market, group: str) -> str:
@@ -438,9 +451,7 @@ class StressResult:
     pnl: float
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["uni_mmr"] = None if math.isinf(self.uni_mmr) else self.uni_mmr
-        return d
+        return _json(asdict(self))
 
 
 def stress_test(
@@ -601,11 +612,7 @@ class Exposure:
     warnings: list[RiskWarning]
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("leverage", "mm_usage", "im_usage"):
-            if math.isinf(d[k]):
-                d[k] = None
-        return d
+        return _json(asdict(self))
 
 
 def _ratio(num: float, den: float) -> float:
@@ -770,11 +777,7 @@ class PlanAction:
     mm_after: float
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("uni_mmr_before", "uni_mmr_after"):
-            if math.isinf(d[k]):
-                d[k] = None
-        return d
+        return _json(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -797,11 +800,7 @@ class LiquidationPlan:
     portfolio_after: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["actions"] = [a.to_dict() for a in self.actions]
-        if math.isinf(self.uni_mmr):
-            d["uni_mmr"] = None
-        return d
+        return _json(asdict(self))
 
 
 def _no_worse(before: MarginResult, after: MarginResult) -> bool:
@@ -1039,6 +1038,35 @@ def liquidation_plan(
     return LiquidationPlan(r0.status, r0.uni_mmr, target, t, needed, reached(r), actions, sold, d)
 
 
+def apply_plan(
+    engine: Engine, portfolio: Portfolio, market: Market, actions: Sequence[PlanAction]
+) -> Portfolio:
+    """``portfolio`` after ``actions``, replayed from their records alone: a
+    close takes ``fraction`` of what is left of position ``position`` (an index
+    into the original portfolio) at its mark and credits its value to its
+    settle asset; a repayment sells ``-qty`` of ``asset`` for ``repaid`` of
+    ``loan_asset``."""
+    d = portfolio.to_dict()
+    index = list(range(len(d["positions"])))
+    for a in actions:
+        if a.kind == "close_position":
+            if a.position not in index:
+                raise InvalidInputError(f"actions[{a.step - 1}].position: {a.position} is closed")
+            i = index.index(a.position)
+            d = _close(engine, d, i, a.fraction, market)
+            if a.fraction >= 1.0:
+                del index[i]
+        elif a.kind == "repay_loan":
+            if a.asset is None or a.loan_asset is None:
+                raise InvalidInputError(f"actions[{a.step - 1}]: a repayment names its assets")
+            bal = d["balances"]
+            bal[a.loan_asset] = bal.get(a.loan_asset, 0.0) + a.repaid
+            bal[a.asset] = bal.get(a.asset, 0.0) + a.qty
+        elif a.kind != "cancel_orders":
+            raise InvalidInputError(f"actions[{a.step - 1}].kind: unknown {a.kind!r}")
+    return Portfolio.from_dict(d)
+
+
 # -- everything at once ------------------------------------------------------------------
 
 
@@ -1058,6 +1086,7 @@ class RiskReport:
     plan: LiquidationPlan
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types; infinite ratios are None."""
         return {
             "result": self.result.to_dict(),
             "liquidation_prices": [x.to_dict() for x in self.liquidation_prices],
