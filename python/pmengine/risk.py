@@ -123,6 +123,10 @@ def _json(obj: Any) -> Any:
     return obj
 
 
+def _json_dict(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _json(v) for k, v in d.items()}
+
+
 def _move(x: Any, at: str) -> float:
     if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
         raise InvalidInputError(f"{at}: must be a finite number, got {x!r}")
@@ -304,7 +308,7 @@ class LiquidationPrice:
     uni_mmr: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(asdict(self))
+        return _json_dict(asdict(self))
 
 
 def reference_asset(params: RiskParams, market: Market, group: str) -> str:
@@ -451,7 +455,7 @@ class StressResult:
     pnl: float
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(asdict(self))
+        return _json_dict(asdict(self))
 
 
 def stress_test(
@@ -612,7 +616,7 @@ class Exposure:
     warnings: list[RiskWarning]
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(asdict(self))
+        return _json_dict(asdict(self))
 
 
 def _ratio(num: float, den: float) -> float:
@@ -777,7 +781,7 @@ class PlanAction:
     mm_after: float
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(asdict(self))
+        return _json_dict(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -800,7 +804,7 @@ class LiquidationPlan:
     portfolio_after: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return _json(asdict(self))
+        return _json_dict(asdict(self))
 
 
 def _no_worse(before: MarginResult, after: MarginResult) -> bool:
