@@ -26,8 +26,14 @@ def example(name: str) -> pm.Portfolio:
     return pm.Portfolio.from_json((EXAMPLES / f"{name}.json").read_text())
 
 
-def uni_at(portfolio: pm.Portfolio, market: pm.Market, group: str, f: float) -> float:
-    factors = {a: f for a in market.prices if PARAMS.group_of(a) == group}
+def uni_at(
+    portfolio: pm.Portfolio, market: pm.Market, group: str, f: float, co_move: bool = False
+) -> float:
+    beta = risk.co_movement(PARAMS, group, down=f < 1) if co_move else {}
+    factors = {}
+    for a in market.prices:
+        h = PARAMS.group_of(a)
+        factors[a] = f if h == group else f ** beta.get(h, 0.0)
     r = ENGINE.margin(portfolio, risk.moved_market(market, portfolio, factors))
     return -math.inf if r.status == "BANKRUPT" else r.uni_mmr
 
@@ -121,22 +127,22 @@ def test_stress_by_hand():
 # -- liquidation prices ------------------------------------------------------------------
 
 
-def check_liquidation_prices(p: pm.Portfolio, market: pm.Market) -> int:
+def check_liquidation_prices(p: pm.Portfolio, market: pm.Market, co_move: bool = False) -> int:
     """Each reported price crosses its threshold, and just inside it the ratio is
     on the current side. Returns how many prices were checked."""
     checked = 0
-    for lp in risk.liquidation_prices(ENGINE, p, market):
+    for lp in risk.liquidation_prices(ENGINE, p, market, co_move=co_move):
         u0 = uni_at(p, market, lp.group, 1.0)
         side = u0 > lp.threshold
         if lp.price is None:
             continue
         f = lp.price / lp.current_price
-        u = uni_at(p, market, lp.group, f)
+        u = uni_at(p, market, lp.group, f, co_move)
         assert (u > lp.threshold) != side, lp
         assert u == pytest.approx(lp.uni_mmr)
         # just inside: beyond the root finder's bracket, towards the current price
         inside = f + math.copysign(min(abs(1 - f) / 2, 10 * risk.PRICE_TOL * f), 1 - f)
-        assert (uni_at(p, market, lp.group, inside) > lp.threshold) == side, lp
+        assert (uni_at(p, market, lp.group, inside, co_move) > lp.threshold) == side, lp
         if math.isfinite(u):
             # continuous in the price unless an expired option's delta jumps
             assert abs(u - lp.threshold) <= 1e-6 * (1 + lp.threshold) or any(
@@ -210,11 +216,11 @@ def test_co_movement_moves_the_other_groups():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(p=strategies.portfolio(max_positions=5), marks=strategies.marks())
-def test_liquidation_prices_on_generated_accounts(p, marks):
+@given(p=strategies.portfolio(max_positions=5), marks=strategies.marks(), co_move=st.booleans())
+def test_liquidation_prices_on_generated_accounts(p, marks, co_move):
     portfolio = pm.Portfolio.from_dict(p)
     market = pm.Market.from_dict(strategies.market(marks))
-    check_liquidation_prices(portfolio, market)
+    check_liquidation_prices(portfolio, market, co_move)
 
 
 # -- stablecoin buffer -------------------------------------------------------------------
