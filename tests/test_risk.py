@@ -98,6 +98,14 @@ def test_bad_scenario_files(text, message):
         risk.load_scenarios(text, "f.toml")
 
 
+def test_a_move_may_name_an_asset_alone():
+    f = risk.scenario_factors(risk.parse_move("WBTC=-0.5"), MARKET, PARAMS)
+    assert f == {"WBTC": 0.5}
+    risk.check_scenario(risk.parse_move("WBTC=-0.5,ETH=0.1,*=0.1"), PARAMS, MARKET)
+    with pytest.raises(InvalidInputError, match=r"assets\.DAI: no price"):
+        risk.check_scenario(risk.Scenario("x", assets={"DAI": -0.1}), PARAMS, MARKET)
+
+
 def test_parse_move():
     s = risk.parse_move("BTC=-0.2,ETH=0.1,vol=0.5")
     assert s.groups == {"BTC": -0.2, "ETH": 0.1}

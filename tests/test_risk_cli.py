@@ -97,6 +97,8 @@ def test_user_scenarios_from_toml_and_the_command_line(tmp_path, capsys):
         (["--plan-target", "SAFE"], "plan target: unknown status 'SAFE'"),
         (["--buffer-stress", "meteor"], "buffer scenario: unknown 'meteor'"),
         (["--stress", "/nonexistent/s.toml"], "/nonexistent/s.toml: cannot read"),
+        (["--move", "BTX=-0.1"], "groups.BTX: no such risk group or priced asset"),
+        (["--asset", "DAI"], "asset: 'DAI' has no price in the market"),
     ],
 )
 def test_bad_risk_arguments_exit_2(extra, message, capsys):

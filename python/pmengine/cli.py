@@ -94,10 +94,11 @@ def cmd_greeks(args: argparse.Namespace) -> int:
 def risk_inputs(args: argparse.Namespace) -> tuple[Portfolio, Market, risk.RiskReport]:
     """The risk report of the account named by the command line."""
     engine, portfolio, market = load_inputs(args)
-    scenarios = risk.builtin_scenarios()
-    for path in args.stress:
-        scenarios += risk.load_scenarios(_read(path), str(path))
-    scenarios += [risk.parse_move(spec) for spec in args.move]
+    user = [s for path in args.stress for s in risk.load_scenarios(_read(path), str(path))]
+    user += [risk.parse_move(spec) for spec in args.move]
+    for s in user:
+        risk.check_scenario(s, engine.params, market)
+    scenarios = risk.builtin_scenarios() + user
     report = risk.risk_report(
         engine,
         portfolio,

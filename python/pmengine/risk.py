@@ -156,7 +156,7 @@ def parse_move(spec: str) -> Scenario:
     """A scenario from ``NAME=RETURN[,NAME=RETURN...]`` (``BTC=-0.2,vol=0.5``).
 
     NAME is a risk group, ``*`` (every crypto group) or ``vol`` (the vol shock);
-    an asset that is not a group name is moved alone."""
+    an asset that is not a group name is moved alone (WBTC without BTC)."""
     groups: dict[str, float] = {}
     vol = 0.0
     for part in spec.split(","):
@@ -175,6 +175,25 @@ def parse_move(spec: str) -> Scenario:
         else:
             groups[key] = _move(x, f"--move {key}")
     return Scenario(name=f"move {spec}", groups=groups, vol_shock=vol)
+
+
+def check_scenario(scenario: Scenario, params: RiskParams, market: Market) -> None:
+    """Every name a user scenario moves exists: a group is ``"*"``, a group of
+    the profile or the group of a priced asset; an asset has a price. A typo
+    would otherwise move nothing, silently."""
+    prices = market.prices
+    groups = {g for g in params.to_dict()["groups"] if g != "*"}
+    groups |= {params.group_of(a) for a in prices}
+    for g in scenario.groups:
+        if g != "*" and g not in groups and g not in prices:
+            raise InvalidInputError(
+                f"scenario {scenario.name!r}: groups.{g}: no such risk group or priced asset"
+            )
+    for a in scenario.assets:
+        if a not in prices:
+            raise InvalidInputError(
+                f"scenario {scenario.name!r}: assets.{a}: no price in the market"
+            )
 
 
 def builtin_scenarios() -> list[Scenario]:
@@ -211,10 +230,13 @@ def scenario_factors(scenario: Scenario, market: Market, params: RiskParams) -> 
     """Price factor ``1 + r`` per priced asset that the scenario moves."""
     out: dict[str, float] = {}
     gp = _group_params(params)
+    groups_of_prices = {params.group_of(a) for a in market.prices}
     for asset in market.prices:
         g = params.group_of(asset)
         if asset in scenario.assets:
             r = scenario.assets[asset]
+        elif asset in scenario.groups and asset not in groups_of_prices:
+            r = scenario.groups[asset]  # an asset named where a group was expected
         elif g in scenario.groups:
             r = scenario.groups[g]
         elif "*" in scenario.groups and gp.get(g, gp["*"])["price_range"] > 0:
@@ -508,6 +530,13 @@ def _status_ok(
     return ok
 
 
+def _asset_price(market: Market, asset: str) -> float:
+    price = market.prices.get(asset)
+    if price is None:
+        raise InvalidInputError(f"asset: {asset!r} has no price in the market")
+    return price
+
+
 def deposit_needed(
     engine: Engine,
     portfolio: Portfolio,
@@ -523,12 +552,10 @@ def deposit_needed(
     is needed; None if no deposit up to 1e15 USD does it. Bisection to
     ``rel_tol`` relative, rounded up: the amount returned is sufficient."""
     _check_target(engine.params, target)
+    price = _asset_price(market, asset)
     ok = _status_ok(engine, market, target)
     if ok(portfolio, scenario):
         return 0.0
-    price = market.prices.get(asset)
-    if price is None:
-        raise InvalidInputError(f"asset: {asset!r} has no price in the market")
     base = engine.margin(portfolio, market)
     hi = max(1.0, abs(base.equity), base.maintenance_margin) / price
     while not ok(_with_balance(portfolio, asset, hi), scenario):
@@ -560,6 +587,7 @@ def max_withdrawal(
     ``target`` or a healthier status, now or after ``scenario``. Bisection to
     ``rel_tol`` relative, rounded down: the amount returned is safe."""
     _check_target(engine.params, target)
+    _asset_price(market, asset)
     ok = _status_ok(engine, market, target)
     balance = dict(portfolio.balances).get(asset, 0.0)
     if balance <= 0 or not ok(portfolio, scenario):
