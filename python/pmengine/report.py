@@ -78,11 +78,18 @@ def risk_matrix(
     engine: Engine, portfolio: Portfolio, market: Market, group: str
 ) -> tuple[list[float], list[float], list[list[float]]]:
     """The account's P&L (USD) for each (vol shock, price move) of ``group``:
-    rows are vol shocks (every option's vol times 1 + v), columns price moves."""
+    rows are vol shocks (every option's vol times 1 + v; the profile's grid
+    shocks and the systemic ones; only 0 when the group holds no option),
+    columns price moves (±3 price ranges, capped at ±90 %)."""
     e0 = engine.margin(portfolio, market).equity
     moves = _group_moves(engine, group)
-    vols = _vol_shocks(engine, group)
     members = [a for a in market.prices if engine.params.group_of(a) == group]
+    has_options = any(
+        p["type"] == "option" and engine.params.group_of(p["underlying"]) == group
+        for p in portfolio.positions
+    )
+    # without options on the group, vols move nothing: one row
+    vols = _vol_shocks(engine, group) if has_options else [0.0]
     rows = []
     for v in vols:
         row = []
