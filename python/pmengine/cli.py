@@ -222,13 +222,15 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument(
             "--co-move",
             action="store_true",
-            help="liquidation prices with the other groups following the systemic scenario",
+            help="liquidation prices with the other groups moving in the proportions of the "
+            "profile's systemic scenario (default: the other groups fixed)",
         )
         c.add_argument("--asset", default="USDT", help="stablecoin of the buffer (default: USDT)")
         c.add_argument(
             "--target",
             default="NORMAL",
-            help="status the buffer keeps (default: NORMAL)",
+            help="status the buffer keeps: the deposit through --buffer-stress, "
+            "the withdrawal now (default: NORMAL)",
         )
         c.add_argument(
             "--buffer-stress",
