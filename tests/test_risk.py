@@ -33,7 +33,7 @@ def uni_at(
     factors = {}
     for a in market.prices:
         h = PARAMS.group_of(a)
-        factors[a] = f if h == group else f ** beta.get(h, 0.0)
+        factors[a] = f if h == group else f ** beta.get(h, beta.get("*", 0.0))
     r = ENGINE.margin(portfolio, risk.moved_market(market, portfolio, factors))
     return -math.inf if r.status == "BANKRUPT" else r.uni_mmr
 
@@ -209,6 +209,7 @@ def test_co_movement_moves_the_other_groups():
     beta = risk.co_movement(PARAMS, "BTC", down=True)
     assert beta["ETH"] == pytest.approx(0.12 / 0.10)
     assert beta["USD"] == 0
+    assert beta["*"] == pytest.approx(0.20 / 0.10)  # DOGE and every unlisted asset
     p = example("btc_eth_spread")
     alone = {
         (x.group, x.status, x.direction): x.price

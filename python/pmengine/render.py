@@ -193,9 +193,10 @@ def move(x: float) -> str:
     return f"{x * 100:+.2f} %"
 
 
-def liquidation_table(lps: Sequence[LiquidationPrice]) -> Table:
+def liquidation_table(lps: Sequence[LiquidationPrice], co_move: bool = False) -> Table:
     """Per group and threshold: the price down and up at which uniMMR crosses it."""
-    t = Table(title="liquidation prices (one group moves, the others fixed)", title_justify="left")
+    how = "the others in the systemic proportions" if co_move else "the others fixed"
+    t = Table(title=f"liquidation prices (one group moves, {how})", title_justify="left")
     for col in ("group", "uniMMR threshold", "status beyond", "down to", "move", "up to", "move "):
         t.add_column(col, justify="left" if col in ("group", "status beyond") else "right")
     rows: dict[tuple[str, float], dict[str, LiquidationPrice]] = {}
@@ -280,7 +281,7 @@ def risk_panel(report: RiskReport, title: str = "risk") -> Panel:
     )
     parts: list[RenderableType] = [head, Text("")]
     if report.liquidation_prices:
-        parts += [liquidation_table(report.liquidation_prices), Text("")]
+        parts += [liquidation_table(report.liquidation_prices, report.co_move), Text("")]
     else:
         parts += [Text("liquidation prices: no group with price risk"), Text("")]
     parts += [stress_table(report.stresses), Text("")]

@@ -351,7 +351,8 @@ def co_movement(params: RiskParams, group: str, down: bool) -> dict[str, float]:
 
     ``β_h = r_h / r_g`` from the first ``[[systemic]]`` entry that moves
     ``group`` in the same direction (``r`` = the override, or ``multiple ×
-    price_range``); every ``β`` is 0 (others fixed) if none does. The power
+    price_range``; key ``"*"``: every group the profile does not list); every
+    ``β`` is 0 (others fixed) if none does. The power
     law keeps prices positive and matches the systemic proportions for
     small moves."""
     gp = _group_params(params)
@@ -366,7 +367,7 @@ def co_movement(params: RiskParams, group: str, down: bool) -> dict[str, float]:
     for entry in params.to_dict()["systemic"]:
         rg = ret(entry, group)
         if (rg < 0) if down else (rg > 0):
-            return {h: ret(entry, h) / rg for h in gp if h not in ("*", group)}
+            return {h: ret(entry, h) / rg for h in gp if h != group}
     return {}
 
 
@@ -413,8 +414,8 @@ def liquidation_prices(
                 for a, h in group_of.items():
                     if h == g:
                         factors[a] = f
-                    elif beta.get(h, 0.0) != 0.0:
-                        factors[a] = f ** beta[h]
+                    elif (b := beta.get(h, beta.get("*", 0.0))) != 0.0:
+                        factors[a] = f**b
                 return _uni(engine.margin(portfolio, moved_market(market, portfolio, factors)))
 
             u0 = _uni(base)
@@ -1116,12 +1117,14 @@ class RiskReport:
     withdrawal: float
     exposure: Exposure
     plan: LiquidationPlan
+    co_move: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; infinite ratios are None."""
         return {
             "result": self.result.to_dict(),
             "liquidation_prices": [x.to_dict() for x in self.liquidation_prices],
+            "co_move": self.co_move,
             "stresses": [s.to_dict() for s in self.stresses],
             "buffer": {
                 "asset": self.buffer_asset,
@@ -1175,4 +1178,5 @@ def risk_report(
         max_withdrawal(engine, portfolio, market, asset=buffer_asset, target=target),
         exposure_report(engine, portfolio, market),
         liquidation_plan(engine, portfolio, market, target=plan_target),
+        co_move,
     )
