@@ -12,6 +12,10 @@ or borrowed); returns and vol shocks are fractions (0.10 = 10 %).
 >>> m = pm.Market("2026-11-24T00:00:00Z", prices={"BTC": 60_000, "USDT": 1})
 >>> engine.margin(p, m).maintenance_margin     # the hedge pays only the basis add-on
 300.0
+
+Risk tools for traders (liquidation prices, stress tests, the stablecoin buffer,
+leverage warnings, a liquidation plan) are in :mod:`pmengine.risk`, re-exported
+here; the HTML report is :mod:`pmengine.report` (matplotlib: ``pmengine[plot]``).
 """
 
 from __future__ import annotations
@@ -34,10 +38,31 @@ from pmengine.compare import compare
 from pmengine.errors import (
     IneligibleError,
     InvalidInputError,
+    MissingExtraError,
     MissingMarketDataError,
     ModeSwitchError,
     PmError,
     ProfileError,
+)
+from pmengine.risk import (
+    Exposure,
+    LiquidationPlan,
+    LiquidationPrice,
+    PlanAction,
+    RiskReport,
+    RiskWarning,
+    Scenario,
+    StressResult,
+    apply_plan,
+    builtin_scenarios,
+    deposit_needed,
+    exposure_report,
+    liquidation_plan,
+    liquidation_prices,
+    load_scenarios,
+    max_withdrawal,
+    risk_report,
+    stress_test,
 )
 
 __all__ = [
@@ -46,21 +71,40 @@ __all__ = [
     "AccountProfile",
     "ClassicResult",
     "Engine",
+    "Exposure",
     "GroupResult",
     "IneligibleError",
     "InvalidInputError",
+    "LiquidationPlan",
+    "LiquidationPrice",
     "LiveAccount",
     "MarginResult",
     "Market",
+    "MissingExtraError",
     "MissingMarketDataError",
     "ModeSwitchError",
     "OrderCheck",
+    "PlanAction",
     "PmError",
     "Portfolio",
     "ProfileError",
     "Reason",
     "RiskParams",
+    "RiskReport",
+    "RiskWarning",
+    "Scenario",
+    "StressResult",
     "SwitchResult",
     "__version__",
+    "apply_plan",
+    "builtin_scenarios",
     "compare",
+    "deposit_needed",
+    "exposure_report",
+    "liquidation_plan",
+    "liquidation_prices",
+    "load_scenarios",
+    "max_withdrawal",
+    "risk_report",
+    "stress_test",
 ]

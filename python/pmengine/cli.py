@@ -14,11 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pmengine import render
+from pmengine import render, risk
 from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
 from pmengine.account import Account
 from pmengine.compare import compare
-from pmengine.errors import PmError
+from pmengine.errors import MissingExtraError, PmError
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -123,6 +123,54 @@ def cmd_switch(args: argparse.Namespace) -> int:
     return EXIT_OK if result.allowed else EXIT_REFUSED
 
 
+def risk_inputs(args: argparse.Namespace) -> tuple[Portfolio, Market, risk.RiskReport]:
+    """The risk report of the account named by the command line."""
+    engine, portfolio, market = load_inputs(args)
+    user = [s for path in args.stress for s in risk.load_scenarios(_read(path), str(path))]
+    user += [risk.parse_move(spec) for spec in args.move]
+    for s in user:
+        risk.check_scenario(s, engine.params, market)
+    scenarios = risk.builtin_scenarios() + user
+    report = risk.risk_report(
+        engine,
+        portfolio,
+        market,
+        scenarios=scenarios,
+        co_move=args.co_move,
+        buffer_asset=args.asset,
+        target=args.target,
+        buffer_scenario=None if args.buffer_stress == "none" else args.buffer_stress,
+        plan_target=args.plan_target,
+    )
+    return portfolio, market, report
+
+
+def cmd_risk(args: argparse.Namespace) -> int:
+    _, _, report = risk_inputs(args)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, allow_nan=False))
+    else:
+        render.console().print(render.risk_panel(report, title=f"risk — {args.portfolio}"))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pmengine import report as html_report
+
+    portfolio, market, facts = risk_inputs(args)
+    engine = Engine(load_params(args.params))
+    page = html_report.html_page(engine, portfolio, market, facts, title=str(args.portfolio))
+    try:
+        Path(args.out).write_text(page)
+    except OSError as e:
+        raise InputFileError(f"{args.out}: cannot write: {e.strerror}") from None
+    if args.json:
+        print(json.dumps(facts.to_dict(), indent=2, allow_nan=False))
+    else:
+        print(f"wrote {args.out}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     engine = Engine(load_params(args.params))
     market = Market.from_json(_read(args.market or example_path("market")))
@@ -152,6 +200,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     con.print(render.comparison_table(rows))
     con.print(render.classic_comparison_table(engine, rows, market))
+    for name, portfolio, _, _ in rows:
+        if name != "near_liquidation":
+            continue
+        falls = [
+            lp
+            for lp in risk.liquidation_prices(engine, portfolio, market)
+            if lp.direction == "down" and lp.status == "LIQUIDATION" and lp.price is not None
+        ]
+        for lp in falls:
+            con.print(
+                f"{name}: {lp.group} at {render.price(lp.price or 0.0)} USD "
+                f"({render.move(lp.move or 0.0)}, the others fixed) takes uniMMR to "
+                f"{render.ratio(lp.threshold)}: liquidation"
+            )
+        con.print(
+            f"  stresses, buffer and liquidation plan: pmengine risk --portfolio {name}.json ..."
+        )
     return EXIT_OK
 
 
@@ -161,7 +226,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    def account_command(name: str, help: str, json_help: str, run: Any) -> None:
+    def account_command(name: str, help: str, json_help: str, run: Any) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help)
         c.add_argument("--portfolio", required=True, help="portfolio JSON file")
         c.add_argument("--market", required=True, help="market JSON file")
@@ -170,6 +235,48 @@ def parser() -> argparse.ArgumentParser:
         )
         c.add_argument("--json", action="store_true", help=json_help)
         c.set_defaults(run=run)
+        return c
+
+    def risk_arguments(c: argparse.ArgumentParser) -> None:
+        c.add_argument(
+            "--stress",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="TOML file of [[stress]] scenarios, added to the built-in ones (repeatable)",
+        )
+        c.add_argument(
+            "--move",
+            action="append",
+            default=[],
+            metavar="SPEC",
+            help="a scenario such as BTC=-0.2,ETH=-0.25,vol=0.5 (group or asset returns; repeatable)",
+        )
+        c.add_argument(
+            "--co-move",
+            action="store_true",
+            help="liquidation prices with the other groups moving in the proportions of the "
+            "profile's systemic scenario (default: the other groups fixed)",
+        )
+        c.add_argument("--asset", default="USDT", help="stablecoin of the buffer (default: USDT)")
+        c.add_argument(
+            "--target",
+            default="NORMAL",
+            help="status the buffer keeps: the deposit through --buffer-stress, "
+            "the withdrawal now (default: NORMAL)",
+        )
+        c.add_argument(
+            "--buffer-stress",
+            default="crash_30",
+            metavar="NAME",
+            help="scenario the deposit must survive (default: crash_30; 'none': now)",
+        )
+        c.add_argument(
+            "--plan-target",
+            default="MARGIN_CALL",
+            metavar="STATUS",
+            help="status the liquidation plan restores (default: MARGIN_CALL, out of reduce-only)",
+        )
 
     account_command(
         "margin", "margin one account on one market snapshot", "print the result JSON", cmd_margin
@@ -202,6 +309,22 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--now", type=float, help="seconds since the epoch (default: the clock)")
     sw.add_argument("--json", action="store_true", help="print the audit record JSON")
     sw.set_defaults(run=cmd_switch)
+    risk_arguments(
+        account_command(
+            "risk",
+            "liquidation prices, stress tests, stablecoin buffer, warnings, liquidation plan",
+            "print JSON",
+            cmd_risk,
+        )
+    )
+    rep = account_command(
+        "report",
+        "a self-contained HTML risk report (needs matplotlib: pmengine[plot])",
+        "also print the facts as JSON",
+        cmd_report,
+    )
+    risk_arguments(rep)
+    rep.add_argument("--out", required=True, help="HTML file to write")
 
     d = sub.add_parser(
         "demo", help="margin the bundled example accounts and show what is recognised"
@@ -218,6 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         return code
+    except MissingExtraError as e:
+        print(f"pmengine: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
     except PmError as e:
         print(f"pmengine: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

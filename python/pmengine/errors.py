@@ -49,9 +49,15 @@ class ModeSwitchError(PmError):
         self.reasons = list(reasons or [])
 
 
+class MissingExtraError(PmError, ImportError):
+    """An optional dependency is not installed; the message names the extra
+    (``pip install 'pmengine[plot]'``)."""
+
+
 __all__ = [
     "IneligibleError",
     "InvalidInputError",
+    "MissingExtraError",
     "MissingMarketDataError",
     "ModeSwitchError",
     "PmError",

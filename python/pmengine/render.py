@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pmengine._core import Engine, MarginResult, Market, Portfolio
+from pmengine.risk import Exposure, LiquidationPlan, LiquidationPrice, RiskReport, StressResult
 
 STATUS_STYLE = {
     "NORMAL": "bold green",
@@ -196,6 +197,141 @@ def greeks_table(greeks: dict[str, Any]) -> Table:
     return t
 
 
+# -- risk tools (pmengine risk) ----------------------------------------------------------
+
+
+def price(x: float) -> str:
+    """A price for people: cents above 1 USD, six significant digits below."""
+    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.6g}"
+
+
+def move(x: float) -> str:
+    return f"{x * 100:+.2f} %"
+
+
+def liquidation_table(lps: Sequence[LiquidationPrice], co_move: bool = False) -> Table:
+    """Per group and threshold: the price down and up at which uniMMR crosses it."""
+    how = "the others in the systemic proportions" if co_move else "the others fixed"
+    t = Table(title=f"liquidation prices (one group moves, {how})", title_justify="left")
+    for col in ("group", "uniMMR threshold", "status beyond", "down to", "move", "up to", "move "):
+        t.add_column(col, justify="left" if col in ("group", "status beyond") else "right")
+    rows: dict[tuple[str, float], dict[str, LiquidationPrice]] = {}
+    for lp in lps:
+        rows.setdefault((lp.group, lp.threshold), {})[lp.direction] = lp
+    for (group, threshold), by_dir in rows.items():
+        cells: list[str] = []
+        statuses = []
+        for d in ("down", "up"):
+            x = by_dir.get(d)
+            if x is None or x.price is None or x.move is None:
+                cells += ["none", ""]
+            else:
+                cells += [price(x.price), move(x.move)]
+                statuses.append(x.status)
+        label = " / ".join(dict.fromkeys(statuses)) or "—"
+        t.add_row(f"{group}", ratio(threshold), label, *cells)
+    return t
+
+
+def stress_table(stresses: Sequence[StressResult]) -> Table:
+    t = Table(title="stress tests (USD)", title_justify="left")
+    for col in ("scenario", "P&L", "equity", "adj. equity", "MM", "uniMMR", "status"):
+        t.add_column(col, justify="left" if col in ("scenario", "status") else "right")
+    for s in stresses:
+        t.add_row(
+            s.name,
+            usd(s.pnl),
+            usd(s.equity),
+            usd(s.adjusted_equity),
+            usd(s.maintenance_margin),
+            ratio(s.uni_mmr),
+            status_text(s.status),
+        )
+    return t
+
+
+def exposure_table(x: Exposure) -> Table:
+    t = Table(title="leverage and concentration", title_justify="left")
+    t.add_column("figure", style="dim")
+    t.add_column("value", justify="right")
+    lev = "∞" if math.isinf(x.leverage) else f"{x.leverage:.2f}×"
+    t.add_row("gross notional, USD", usd(x.gross_notional))
+    t.add_row("effective leverage (gross / equity)", lev)
+    for g, v in x.net_exposure.items():
+        t.add_row(f"net exposure {g}, USD", usd(v))
+    t.add_row(
+        f"BTC-correlated share ({', '.join(x.btc_correlated_groups)})",
+        f"{x.btc_correlated_share * 100:.1f} %",
+    )
+    t.add_row("margin usage MM / adjusted equity", ratio(x.mm_usage))
+    t.add_row("margin usage IM / adjusted equity", ratio(x.im_usage))
+    return t
+
+
+def plan_table(plan: LiquidationPlan) -> Table:
+    t = Table(
+        title=f"liquidation plan, to uniMMR ≥ {ratio(plan.target_ratio)} ({plan.target})",
+        title_justify="left",
+    )
+    for col in ("step", "action", "uniMMR before", "after", "MM after, USD"):
+        t.add_column(col, justify="left" if col == "action" else "right")
+    for a in plan.actions:
+        t.add_row(
+            str(a.step),
+            a.description,
+            ratio(a.uni_mmr_before),
+            ratio(a.uni_mmr_after),
+            usd(a.mm_after),
+        )
+    return t
+
+
+def risk_panel(report: RiskReport, title: str = "risk") -> Panel:
+    """Every risk tool on one account, for people."""
+    r = report.result
+    head = Text.assemble(
+        "status ",
+        status_text(r.status),
+        f", uniMMR {ratio(r.uni_mmr)}, equity {usd(r.equity)} USD, "
+        f"adjusted equity {usd(r.adjusted_equity)} USD, MM {usd(r.maintenance_margin)} USD",
+    )
+    parts: list[RenderableType] = [head, Text("")]
+    if report.liquidation_prices:
+        parts += [liquidation_table(report.liquidation_prices, report.co_move), Text("")]
+    else:
+        parts += [Text("liquidation prices: no group with price risk"), Text("")]
+    parts += [stress_table(report.stresses), Text("")]
+    stress = f" through {report.buffer_scenario}" if report.buffer_scenario else ""
+    a = report.buffer_asset
+    if report.deposit is None:
+        dep = f"no deposit of {a} keeps {report.buffer_target}{stress}"
+    elif report.deposit == 0:
+        dep = f"no {a} needed to stay {report.buffer_target}{stress}"
+    else:
+        dep = f"deposit {usd(report.deposit)} {a} to stay {report.buffer_target}{stress}"
+    parts += [
+        Text(f"stablecoin buffer: {dep}; withdrawable now, staying {report.buffer_target}: ")
+        + Text(f"{usd(report.withdrawal)} {a}"),
+        Text(""),
+        exposure_table(report.exposure),
+    ]
+    if report.exposure.warnings:
+        parts += [Text("warnings:", style="bold yellow")]
+        parts += [Text(f"  ! {w.message}", style="yellow") for w in report.exposure.warnings]
+    else:
+        parts += [Text("no leverage or concentration warning")]
+    plan = report.plan
+    parts.append(Text(""))
+    if plan.actions:
+        parts.append(plan_table(plan))
+        spread = ", ".join(f"{k} {usd(v)}" for k, v in plan.sold_usd.items())
+        outcome = "target reached" if plan.reached else "target NOT reached: nothing left to sell"
+        parts.append(Text(f"sold per asset, USD: {spread or 'none'}; {outcome}"))
+    else:
+        parts.append(Text(f"liquidation plan: none needed ({r.status})"))
+    return Panel(Group(*parts), title=title, title_align="left")
+
+
 def _opt_ratio(x: float | None, *, percent: bool = True) -> str:
     if x is None:
         return "∞"
@@ -234,14 +370,14 @@ def mode_comparison_table(c: dict[str, Any]) -> Table:
         status_text(pm["status"]),
     )
 
-    def price(p: float | None) -> str:
+    def liq(p: float | None) -> str:
         return "none" if p is None else usd(p)
 
     for symbol in iso["liquidation_prices"]:
         t.add_row(
             f"liquidation price {symbol}",
-            price(iso["liquidation_prices"][symbol]),
-            price(cross["liquidation_prices"][symbol]),
+            liq(iso["liquidation_prices"][symbol]),
+            liq(cross["liquidation_prices"][symbol]),
             "account-wide",
         )
     return t
