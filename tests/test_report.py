@@ -70,7 +70,8 @@ def test_report_is_self_contained(page):
     for section in ("Risk matrix", "uniMMR against price moves", "Stress tests", "Margin usage"):
         assert section in page
     assert "Liquidation plan" in page and "sell " in page  # the account is in liquidation
-    assert "position by position" in page
+    assert "Classic margin against portfolio margin" in page
+    assert "every position margined alone" in page and "liquidation price BTCUSDT" in page
 
 
 def test_report_images_are_non_empty_pngs(page):

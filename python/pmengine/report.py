@@ -238,6 +238,7 @@ def html_page(
 ) -> str:
     """The report as one HTML string."""
     from pmengine.cli import standalone_margin
+    from pmengine.compare import compare
 
     r = facts.result
     params = engine.params
@@ -388,20 +389,46 @@ def html_page(
     else:
         out.append(f"<p>None needed: the account is {html.escape(r.status)}.</p>")
 
-    out.append("<h2>Portfolio margin against position by position</h2>")
-    alone = standalone_margin(engine, portfolio, market)
-    out.append(
-        _table(
-            ["", "MM, USD"],
-            [
-                ["portfolio margin", _usd(r.maintenance_margin)],
-                ["every position margined alone (no netting)", _usd(alone)],
-            ],
+    out.append("<h2>Classic margin against portfolio margin</h2>")
+    cmp = compare(engine, portfolio, market)
+    modes = [cmp["isolated"], cmp["cross"], cmp["portfolio"]]
+
+    def ratio_cell(x: float | None) -> str:
+        return "∞" if x is None else f"{x * 100:,.1f} %"
+
+    rows = [
+        [label, *(_usd(m[key]) for m in modes)]
+        for label, key in (
+            ("maintenance margin, USD", "maintenance_margin"),
+            ("initial margin, USD", "initial_margin"),
+            ("available, USD", "available"),
         )
+    ]
+    rows.append(
+        [
+            "margin ratio (liquidation at 100 %) / uniMMR",
+            ratio_cell(cmp["isolated"]["margin_ratio"]),
+            ratio_cell(cmp["cross"]["margin_ratio"]),
+            ratio_cell(cmp["portfolio"]["uni_mmr"]),
+        ]
     )
-    out.append(
-        '<p class="note">Classic (isolated / cross) margin is not exposed by the Python API '
-        "yet; the position-by-position figure stands in for it.</p>"
+    rows.append(["status", *(m["status"] for m in modes)])
+    for symbol, iso in cmp["isolated"]["liquidation_prices"].items():
+        cross = cmp["cross"]["liquidation_prices"][symbol]
+        cells = ["none" if p is None else _usd(p) for p in (iso, cross)]
+        rows.append([f"liquidation price {symbol}", *cells, "account-wide"])
+    rows.append(
+        [
+            "every position margined alone (no netting), MM, USD",
+            "",
+            "",
+            _usd(standalone_margin(engine, portfolio, market)),
+        ]
     )
+    out.append(_table(["", "isolated", "cross", "portfolio"], rows))
+    if cmp["recognised"]:
+        out.append(
+            f"<p>Portfolio margin recognises: {html.escape('; '.join(cmp['recognised']))}.</p>"
+        )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
