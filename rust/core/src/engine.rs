@@ -22,7 +22,7 @@ use crate::grid::{scan, Grid, Scenario};
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg};
 use crate::params::{AssetParams, GroupParams, RiskParams, SystemicScenario};
-use crate::portfolio::{OptionKind, Portfolio, Position};
+use crate::portfolio::{OptionKind, Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult};
 use crate::series::{Revaluation, Series, SeriesReader, SeriesTerms};
@@ -219,6 +219,27 @@ impl Engine {
 
     /// Resolve a portfolio against a market (step 1 of the module doc).
     pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
+        self.book_from(
+            portfolio.balances.iter().map(|(a, q)| (a.as_str(), *q)),
+            portfolio.positions.iter().map(|p| p.view()).enumerate(),
+            portfolio.positions.len(),
+            market,
+            |_, asset| crate::input::path("balances", asset),
+        )
+    }
+
+    /// [`Engine::book`] from borrowed parts: balances `(asset, qty)` and positions
+    /// `(index, terms)`, in order. Errors name `positions[index]` and, for a balance,
+    /// `balance_field(its ordinal, asset)`. The batch engine builds books this way,
+    /// straight from its columns.
+    pub fn book_from<'p>(
+        &self,
+        balances: impl IntoIterator<Item = (&'p str, f64)>,
+        positions: impl IntoIterator<Item = (usize, PositionRef<'p>)>,
+        positions_hint: usize,
+        market: &Market,
+        balance_field: impl Fn(usize, &str) -> String,
+    ) -> Result<Book> {
         let mut b = BookBuilder {
             engine: self,
             symbol_ids: HashMap::default(),
@@ -230,16 +251,16 @@ impl Engine {
                 assets: Vec::new(),
                 groups: Vec::new(),
                 options: Vec::new(),
-                slots: Vec::with_capacity(portfolio.positions.len()),
+                slots: Vec::with_capacity(positions_hint),
                 contracts: Vec::new(),
             },
         };
-        for (asset, qty) in &portfolio.balances {
-            let a = b.asset(asset, market, || crate::input::path("balances", asset))?;
+        for (k, (asset, qty)) in balances.into_iter().enumerate() {
+            let a = b.asset(asset, market, || balance_field(k, asset))?;
             b.book.groups[b.book.assets[a].group].listed = true;
             b.book.assets[a].wallet += qty;
         }
-        for (i, pos) in portfolio.positions.iter().enumerate() {
+        for (i, pos) in positions {
             b.position(i, pos, market)?;
         }
         let BookBuilder { cache, priced, book, .. } = b;
@@ -562,7 +583,7 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         self.book.slots.push(BookSlot::Contract { group: g, dollar_delta: d, underlying_price });
     }
 
-    fn position(&mut self, i: usize, pos: &'p Position, market: &Market) -> Result<()> {
+    fn position(&mut self, i: usize, pos: PositionRef<'p>, market: &Market) -> Result<()> {
         let at = |k: &str| format!("positions[{i}].{k}");
         let b = self.asset(pos.underlying(), market, || at("underlying"))?;
         let s = self.asset(pos.settle(), market, || at("settle"))?;
@@ -570,18 +591,18 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         self.book.groups[g].listed = true;
         let (pb, ps) = (self.book.assets[b].price, self.book.assets[s].price);
         match pos {
-            Position::Linear { symbol, qty, entry_price, .. } => {
+            PositionRef::Linear { symbol, qty, entry_price, .. } => {
                 let mark = market.marks.get(symbol).copied().unwrap_or(pb / ps);
                 self.book.assets[s].settled += qty * (mark - entry_price);
                 self.contract(g, symbol, qty * mark * ps, pb);
             }
-            Position::Inverse { symbol, contract_size, contracts, entry_price, .. } => {
+            PositionRef::Inverse { symbol, contract_size, contracts, entry_price, .. } => {
                 let mark = market.marks.get(symbol).copied().unwrap_or(pb);
                 let notional = contracts * contract_size;
                 self.book.assets[b].settled += notional * (1.0 / entry_price - 1.0 / mark);
                 self.contract(g, symbol, notional * pb / entry_price, pb);
             }
-            Position::Option { settle, qty, .. } => {
+            PositionRef::Option { settle, qty, .. } => {
                 let settle_group = self.book.assets[s].group;
                 if self.engine.group_params(&self.book.groups[settle_group]).price_range != 0.0 {
                     return Err(CoreError::invalid(
@@ -591,14 +612,14 @@ impl<'p> BookBuilder<'_, 'p, '_> {
                 }
                 let series = self.series(g, pos, market, pb, ps)?;
                 self.book.assets[s].settled += qty * series.value;
-                self.book.add_option_exposure(g, *qty, &series);
+                self.book.add_option_exposure(g, qty, &series);
                 let group = &mut self.book.groups[g];
                 group.abs_options += (qty * series.delta * pb).abs();
-                if *qty < 0.0 {
+                if qty < 0.0 {
                     group.short_option_notional += qty.abs() * pb;
                 }
                 self.book.slots.push(BookSlot::Option(self.book.options.len()));
-                self.book.options.push(OptionSlot { group: g, position: i, qty: *qty, series });
+                self.book.options.push(OptionSlot { group: g, position: i, qty, series });
             }
         }
         Ok(())
@@ -606,16 +627,16 @@ impl<'p> BookBuilder<'_, 'p, '_> {
 
     /// The option's series on this snapshot: from the market's cache, from this
     /// book's own new series, or priced now.
-    fn series(&mut self, g: usize, pos: &'p Position, market: &Market, pb: f64, ps: f64) -> Result<Arc<Series>> {
-        let Position::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+    fn series(&mut self, g: usize, pos: PositionRef<'p>, market: &Market, pb: f64, ps: f64) -> Result<Arc<Series>> {
+        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             unreachable!("series() is called for options only")
         };
         let engine = self.engine.id;
-        let found = self.cache.get(engine, symbol, underlying, settle, *kind, *strike, *expiry).or_else(|| {
+        let found = self.cache.get(engine, symbol, underlying, settle, kind, strike, expiry).or_else(|| {
             let mine = self
                 .priced
                 .iter()
-                .find(|(s, t, _)| *s == symbol && t.matches(engine, underlying, settle, *kind, *strike, *expiry));
+                .find(|(s, t, _)| *s == symbol && t.matches(engine, underlying, settle, kind, strike, expiry));
             mine.map(|(_, _, series)| Arc::clone(series))
         });
         if let Some(series) = found {
@@ -633,14 +654,14 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         let tau = (expiry - market.time) / YEAR_SECONDS;
         let group = &self.book.groups[g];
         let name = &self.book.group_names[g];
-        let series = Arc::new(self.engine.price_series(group, name, *kind, pb, ps, *strike, vol, tau));
+        let series = Arc::new(self.engine.price_series(group, name, kind, pb, ps, strike, vol, tau));
         let terms = SeriesTerms {
             engine,
-            underlying: underlying.clone(),
-            settle: settle.clone(),
-            kind: *kind,
-            strike: *strike,
-            expiry: *expiry,
+            underlying: underlying.to_string(),
+            settle: settle.to_string(),
+            kind,
+            strike,
+            expiry,
         };
         self.priced.push((symbol, terms, Arc::clone(&series)));
         Ok(series)

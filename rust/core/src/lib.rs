@@ -15,6 +15,7 @@
 //! ```
 
 pub mod addons;
+pub mod batch;
 pub mod collateral;
 pub mod engine;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod pricing;
 pub mod result;
 pub mod series;
 
+pub use batch::{BalanceColumns, BatchOptions, BatchResult, OnError, PositionColumns, Strings};
 pub use engine::{Book, Engine};
 pub use error::{CoreError, Result};
 pub use greeks::{Greeks, GreeksResult};
