@@ -203,6 +203,19 @@ class Engine:
     def params(self) -> RiskParams: ...
     def margin(self, portfolio: Portfolio, market: Market) -> MarginResult: ...
     def greeks(self, portfolio: Portfolio, market: Market) -> dict[str, Any]: ...
+    def margin_batch(
+        self,
+        positions: Any,
+        balances: Any,
+        market: Market,
+        *,
+        threads: int | None = None,
+        errors: str = "raise",
+        output: str = "arrow",
+        chunk_size: int = 512,
+    ) -> Any:
+        """Margin of every account of a columnar book (``pmengine.batch`` documents the
+        columns): a ``pyarrow.Table``, or a dict of numpy arrays with ``output="numpy"``."""
 
 @final
 class OrderCheck:

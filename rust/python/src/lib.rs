@@ -4,6 +4,7 @@
 // Python signatures decide the argument counts here, not Rust style.
 #![allow(clippy::too_many_arguments)]
 
+mod batch;
 mod convert;
 mod engine;
 mod errors;
