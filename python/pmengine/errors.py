@@ -37,6 +37,10 @@ class MissingMarketDataError(PmError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class InputFileError(PmError):
+    """A file named on the command line or given to a file scan cannot be read."""
+
+
 class IneligibleError(PmError):
     """The account does not meet the portfolio-margin eligibility rules."""
 
@@ -51,6 +55,7 @@ class ModeSwitchError(PmError):
 
 __all__ = [
     "IneligibleError",
+    "InputFileError",
     "InvalidInputError",
     "MissingMarketDataError",
     "ModeSwitchError",

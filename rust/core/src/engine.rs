@@ -244,7 +244,7 @@ impl Engine {
             engine: self,
             symbol_ids: HashMap::default(),
             asset_names: Vec::new(),
-            cache: market.series.read(),
+            cache: None,
             priced: Vec::new(),
             book: Book {
                 group_names: Vec::new(),
@@ -518,14 +518,16 @@ struct BookBuilder<'e, 'p, 'm> {
     symbol_ids: HashMap<&'p str, u32>,
     /// Names of `book.assets`, in order.
     asset_names: Vec<&'p str>,
-    /// The snapshot's priced series, read-locked once for the whole book.
-    cache: SeriesReader<'m>,
+    /// The snapshot's priced series, read-locked once for the whole book at its first
+    /// option (a book without options never touches the lock, which parallel batch
+    /// workers would otherwise all write to).
+    cache: Option<SeriesReader<'m>>,
     /// Series priced by this book, inserted into the cache when it is done.
     priced: Vec<(&'p str, SeriesTerms, Arc<Series>)>,
     book: Book,
 }
 
-impl<'p> BookBuilder<'_, 'p, '_> {
+impl<'p, 'm> BookBuilder<'_, 'p, 'm> {
     fn intern(&mut self, s: &'p str) -> u32 {
         let next = self.symbol_ids.len() as u32;
         *self.symbol_ids.entry(s).or_insert(next)
@@ -583,7 +585,7 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         self.book.slots.push(BookSlot::Contract { group: g, dollar_delta: d, underlying_price });
     }
 
-    fn position(&mut self, i: usize, pos: PositionRef<'p>, market: &Market) -> Result<()> {
+    fn position(&mut self, i: usize, pos: PositionRef<'p>, market: &'m Market) -> Result<()> {
         let at = |k: &str| format!("positions[{i}].{k}");
         let b = self.asset(pos.underlying(), market, || at("underlying"))?;
         let s = self.asset(pos.settle(), market, || at("settle"))?;
@@ -627,12 +629,13 @@ impl<'p> BookBuilder<'_, 'p, '_> {
 
     /// The option's series on this snapshot: from the market's cache, from this
     /// book's own new series, or priced now.
-    fn series(&mut self, g: usize, pos: PositionRef<'p>, market: &Market, pb: f64, ps: f64) -> Result<Arc<Series>> {
+    fn series(&mut self, g: usize, pos: PositionRef<'p>, market: &'m Market, pb: f64, ps: f64) -> Result<Arc<Series>> {
         let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             unreachable!("series() is called for options only")
         };
         let engine = self.engine.id;
-        let found = self.cache.get(engine, symbol, underlying, settle, kind, strike, expiry).or_else(|| {
+        let cache = self.cache.get_or_insert_with(|| market.series.read());
+        let found = cache.get(engine, symbol, underlying, settle, kind, strike, expiry).or_else(|| {
             let mine = self
                 .priced
                 .iter()
