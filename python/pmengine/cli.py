@@ -156,7 +156,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_gen(args: argparse.Namespace) -> int:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     from pmengine.synthetic import generate_book, market_dict
 

@@ -54,7 +54,7 @@ class ScanSummary:
 
 
 def _dataset(path: str | Path) -> Any:
-    import pyarrow.dataset as ds
+    import pyarrow.dataset as ds  # type: ignore[import-untyped]
 
     try:
         return ds.dataset(str(path), format="parquet")
@@ -86,7 +86,7 @@ def scan_files(
     ``on_part(done, total)`` is called after each part (accounts)."""
     import numpy as np
     import pyarrow.dataset as ds
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     start = time.perf_counter()
     pos_ds = _dataset(positions)
@@ -140,7 +140,7 @@ def _summarise(
     top: int,
 ) -> None:
     import numpy as np
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
 
     s.accounts += r.num_rows
     for row in pc.value_counts(r.column("status").combine_chunks().dictionary_decode()).to_pylist():

@@ -45,7 +45,7 @@ def generate_book(
     """``(positions, balances)`` as ``pyarrow.Table``; account ids ``0..accounts-1``,
     ``positions_per_account`` rows each, of which about ``option_share`` are options."""
     import numpy as np
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     from pmengine.batch import epoch_seconds
 
