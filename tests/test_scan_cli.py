@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 import pmengine as pm
 from pmengine.cli import main
 from pmengine.synthetic import generate_book, market_dict
+from pmengine.testing import same_table
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -20,20 +20,6 @@ def book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
     assert main(["gen", "--accounts", "600", "--out", str(out), "--seed", "5"]) == 0
     return out
-
-
-def same_table(a, b) -> bool:
-    """Equal column by column: dictionaries decoded (Parquet may re-encode them),
-    floats bit for bit with NaN equal to NaN."""
-    if a.column_names != b.column_names:
-        return False
-    for x, y in zip(a.columns, b.columns, strict=True):
-        if pa.types.is_floating(x.type):
-            if not np.array_equal(x.to_numpy(), y.to_numpy(), equal_nan=True):
-                return False
-        elif x.to_pylist() != y.to_pylist():
-            return False
-    return True
 
 
 def test_gen_is_seeded_and_realistic(book):
