@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from numpy_impl import MM_DUST, SCAN_TOL, YEAR_SECONDS, NumpyProfile, _black76, _parse_time
 
 Columns = dict[str, Any]
