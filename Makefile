@@ -19,7 +19,8 @@ $(PY):
 $(DEPS): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.9,<2" "rich>=13" "pytest>=8" "hypothesis>=6.100" \
-	    "numpy>=1.26" "pytest-benchmark>=4" "mypy>=1.10" "ruff>=0.6" "matplotlib>=3.8"
+	    "numpy>=1.26" "pytest-benchmark>=4" "mypy>=1.10" "ruff>=0.6" "matplotlib>=3.8" \
+	    "pyarrow>=14" "ray[data]>=2.9" "dask[dataframe]>=2024.1" "distributed>=2024.1"
 	touch $@
 
 # Release build of the extension, installed editable into the virtualenv.

@@ -207,6 +207,19 @@ class Engine:
     def classic(
         self, portfolio: Portfolio, market: Market, mode: str = "as_given"
     ) -> ClassicResult: ...
+    def margin_batch(
+        self,
+        positions: Any,
+        balances: Any,
+        market: Market,
+        *,
+        threads: int | None = None,
+        errors: str = "raise",
+        output: str = "arrow",
+        chunk_size: int = 512,
+    ) -> Any:
+        """Margin of every account of a columnar book (``pmengine.batch`` documents the
+        columns): a ``pyarrow.Table``, or a dict of numpy arrays with ``output="numpy"``."""
 
 @final
 class ClassicResult:

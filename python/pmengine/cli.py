@@ -18,7 +18,7 @@ from pmengine import render, risk
 from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
 from pmengine.account import Account
 from pmengine.compare import compare
-from pmengine.errors import MissingExtraError, PmError
+from pmengine.errors import InputFileError, MissingExtraError, PmError
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -31,10 +31,6 @@ DEMO_ACCOUNTS = (
     "covered_call",
     "short_straddle",
 )
-
-
-class InputFileError(PmError):
-    """A file named on the command line cannot be read."""
 
 
 def _read(path: str | Path) -> str:
@@ -220,6 +216,68 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from pmengine.scan import ScanSummary, scan_files
+
+    engine = Engine(load_params(args.params))
+    market = Market.from_json(_read(args.market))
+
+    def run(step: Any = None) -> ScanSummary:
+        return scan_files(
+            engine,
+            args.positions,
+            args.balances,
+            market,
+            args.out,
+            threads=args.threads,
+            errors=args.errors,
+            accounts_per_part=args.part_size,
+            top=args.top,
+            on_part=step,
+        )
+
+    err = render.console(stderr=True)
+    if args.progress if args.progress is not None else err.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        columns = ("scanning", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task("scan", total=None)
+            summary = run(lambda done, total: bar.update(task, completed=done, total=total))
+    else:
+        summary = run()
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        render.console().print(render.scan_summary(summary.to_dict()))
+    return EXIT_OK
+
+
+def cmd_gen(args: argparse.Namespace) -> int:
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    from pmengine.synthetic import generate_book, market_dict
+
+    if args.accounts < 0 or args.positions_per_account < 0:
+        raise InputFileError("--accounts and --positions-per-account must be >= 0")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    positions, balances = generate_book(
+        args.accounts,
+        positions_per_account=args.positions_per_account,
+        option_share=args.option_share,
+        seed=args.seed,
+    )
+    pq.write_table(positions, out / "positions.parquet")
+    pq.write_table(balances, out / "balances.parquet")
+    (out / "market.json").write_text(json.dumps(market_dict(), indent=2) + "\n")
+    print(
+        f"wrote {args.accounts:,} accounts: {out / 'positions.parquet'} ({positions.num_rows:,} rows), "
+        f"{out / 'balances.parquet'} ({balances.num_rows:,} rows), {out / 'market.json'}"
+    )
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pmengine", description="Portfolio margin for crypto accounts."
@@ -333,6 +391,42 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--params", help="risk profile (TOML, or JSON)")
     d.add_argument("--json", action="store_true", help="print JSON")
     d.set_defaults(run=cmd_demo)
+
+    sc = sub.add_parser("scan", help="margin every account of a columnar book (Parquet files)")
+    sc.add_argument("--positions", required=True, help="positions Parquet file (pmengine.batch)")
+    sc.add_argument("--balances", help="balances Parquet file")
+    sc.add_argument("--market", required=True, help="market JSON file")
+    sc.add_argument("--out", required=True, help="results Parquet file to write")
+    sc.add_argument("--params", help="risk profile (TOML, or JSON)")
+    sc.add_argument("--threads", type=int, help="worker threads (default: one per core)")
+    sc.add_argument(
+        "--errors",
+        choices=("raise", "collect"),
+        default="raise",
+        help="a bad row fails the scan (raise) or marks its account ERROR (collect)",
+    )
+    sc.add_argument(
+        "--part-size", type=int, default=50_000, help="accounts read and margined at a time"
+    )
+    sc.add_argument("--top", type=int, default=10, help="riskiest accounts to list")
+    sc.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+    sc.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sc.set_defaults(run=cmd_scan)
+
+    g = sub.add_parser("gen", help="write a seeded synthetic book for demos and benchmarks")
+    g.add_argument("--accounts", type=int, required=True, help="number of accounts")
+    g.add_argument("--out", required=True, help="directory for positions/balances Parquet files")
+    g.add_argument("--positions-per-account", type=int, default=8)
+    g.add_argument(
+        "--option-share", type=float, default=0.1, help="share of positions that are options"
+    )
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(run=cmd_gen)
     return p
 
 

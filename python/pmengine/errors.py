@@ -37,6 +37,10 @@ class MissingMarketDataError(PmError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class InputFileError(PmError):
+    """A file named on the command line or given to a file scan cannot be read."""
+
+
 class IneligibleError(PmError):
     """The account does not meet the portfolio-margin eligibility rules."""
 
@@ -56,6 +60,7 @@ class MissingExtraError(PmError, ImportError):
 
 __all__ = [
     "IneligibleError",
+    "InputFileError",
     "InvalidInputError",
     "MissingExtraError",
     "MissingMarketDataError",

@@ -24,6 +24,7 @@ STATUS_STYLE = {
     "REDUCE_ONLY": "bold dark_orange",
     "LIQUIDATION": "bold red",
     "BANKRUPT": "bold white on red",
+    "ERROR": "bold magenta",
 }
 
 
@@ -406,3 +407,39 @@ def switch_panel(result: Any) -> Panel:
         title="mode switch (dry run)" if result.dry_run else "mode switch",
         title_align="left",
     )
+
+
+def scan_summary(s: dict[str, Any]) -> Group:
+    """The end of a batch scan: accounts by status, total MM, the riskiest, throughput."""
+    head = Table(show_header=False, box=None, pad_edge=False)
+    head.add_column(style="dim")
+    head.add_column(justify="right")
+    head.add_row("accounts", f"{s['accounts']:,}")
+    head.add_row("positions / balances (rows)", f"{s['positions']:,} / {s['balances']:,}")
+    head.add_row("total maintenance margin, USD", usd(s["total_maintenance_margin"]))
+    head.add_row("accounts in error", f"{s['errors']:,}")
+    rate = s["accounts_per_second"]
+    head.add_row(
+        "time, throughput",
+        f"{s['seconds']:.2f} s, {rate:,.0f} accounts/s" if math.isfinite(rate) else "—",
+    )
+    head.add_row("results", s["out"])
+    by = Table(title="accounts by status", title_justify="left")
+    by.add_column("status")
+    by.add_column("accounts", justify="right")
+    by.add_column("share", justify="right")
+    for status, n in sorted(s["by_status"].items(), key=lambda kv: -kv[1]):
+        share = f"{n / s['accounts'] * 100:.1f} %" if s["accounts"] else "—"
+        by.add_row(status_text(status), f"{n:,}", share)
+    risky = Table(title="riskiest accounts (lowest uniMMR)", title_justify="left")
+    for col in ("account", "status", "uniMMR", "MM", "worst group"):
+        risky.add_column(col, justify="right" if col in ("uniMMR", "MM") else "left")
+    for r in s["riskiest"]:
+        risky.add_row(
+            str(r["account"]),
+            status_text(r["status"]),
+            ratio(r["uni_mmr"]),
+            usd(r["maintenance_margin"]),
+            r["worst_group"] or "—",
+        )
+    return Group(head, Text(""), by, Text(""), risky)

@@ -26,3 +26,25 @@ def assert_close(
         assert abs(got - want) <= max(abs_, rel * abs(want)), f"{path}: got {got!r}, want {want!r}"
     else:
         assert got == want, f"{path}: got {got!r}, want {want!r}"
+
+
+def same_table(a: Any, b: Any) -> bool:
+    """Two Arrow tables hold the same values column by column: dictionary columns
+    compared decoded (Parquet may re-encode them), floats bit for bit with NaN
+    equal to NaN."""
+    import numpy as np
+
+    if a.column_names != b.column_names:
+        return False
+    for x, y in zip(a.columns, b.columns, strict=True):
+        if x.type != y.type and str(x.type).startswith("dictionary") is False:
+            return False
+        if str(x.type) in ("double", "float"):
+            if not np.array_equal(
+                x.to_numpy().view(np.uint64) if str(x.type) == "double" else x.to_numpy(),
+                y.to_numpy().view(np.uint64) if str(y.type) == "double" else y.to_numpy(),
+            ):
+                return False
+        elif x.to_pylist() != y.to_pylist():
+            return False
+    return True

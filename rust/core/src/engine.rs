@@ -22,7 +22,7 @@ use crate::grid::{scan, Grid, Scenario};
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
 use crate::params::{AssetParams, GroupParams, RiskParams, SystemicScenario};
-use crate::portfolio::{OptionKind, Portfolio, Position};
+use crate::portfolio::{OptionKind, Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult};
 use crate::series::{Revaluation, Series, SeriesReader, SeriesTerms};
@@ -238,28 +238,49 @@ impl Engine {
 
     /// Resolve a portfolio against a market (step 1 of the module doc).
     pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
+        self.book_from(
+            portfolio.balances.iter().map(|(a, q)| (a.as_str(), *q)),
+            portfolio.positions.iter().map(|p| p.view()).enumerate(),
+            portfolio.positions.len(),
+            market,
+            |_, asset| crate::input::path("balances", asset),
+        )
+    }
+
+    /// [`Engine::book`] from borrowed parts: balances `(asset, qty)` and positions
+    /// `(index, terms)`, in order. Errors name `positions[index]` and, for a balance,
+    /// `balance_field(its ordinal, asset)`. The batch engine builds books this way,
+    /// straight from its columns.
+    pub fn book_from<'p>(
+        &self,
+        balances: impl IntoIterator<Item = (&'p str, f64)>,
+        positions: impl IntoIterator<Item = (usize, PositionRef<'p>)>,
+        positions_hint: usize,
+        market: &Market,
+        balance_field: impl Fn(usize, &str) -> String,
+    ) -> Result<Book> {
         let mut b = BookBuilder {
             engine: self,
             symbol_ids: HashMap::default(),
             asset_names: Vec::new(),
-            cache: market.series.read(),
+            cache: None,
             priced: Vec::new(),
             book: Book {
                 group_names: Vec::new(),
                 assets: Vec::new(),
                 groups: Vec::new(),
                 options: Vec::new(),
-                slots: Vec::with_capacity(portfolio.positions.len()),
+                slots: Vec::with_capacity(positions_hint),
                 contracts: Vec::new(),
                 offset_pairs: Vec::new(),
             },
         };
-        for (asset, qty) in &portfolio.balances {
-            let a = b.asset(asset, market, || crate::input::path("balances", asset))?;
+        for (k, (asset, qty)) in balances.into_iter().enumerate() {
+            let a = b.asset(asset, market, || balance_field(k, asset))?;
             b.book.groups[b.book.assets[a].group].listed = true;
             b.book.assets[a].wallet += qty;
         }
-        for (i, pos) in portfolio.positions.iter().enumerate() {
+        for (i, pos) in positions {
             b.position(i, pos, market)?;
         }
         let BookBuilder { cache, priced, mut book, .. } = b;
@@ -277,11 +298,11 @@ impl Engine {
     /// The series of option `pos` (in group `g` of `book`) on `market`: from the
     /// snapshot's cache, or priced now and cached. The live account's path to
     /// reprice the one series a tick touches.
-    pub fn option_series(&self, book: &Book, g: usize, pos: &Position, market: &Market) -> Result<Arc<Series>> {
-        let Position::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+    pub fn option_series(&self, book: &Book, g: usize, pos: PositionRef<'_>, market: &Market) -> Result<Arc<Series>> {
+        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             return Err(CoreError::invalid("position", format!("{} is not an option", pos.symbol())));
         };
-        if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, *kind, *strike, *expiry) {
+        if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, kind, strike, expiry) {
             return Ok(s);
         }
         let price = |a: &str| {
@@ -291,7 +312,7 @@ impl Engine {
         };
         let (terms, series) = self.price_option(book, g, pos, market, price(underlying)?, price(settle)?)?;
         let series = Arc::new(series);
-        market.series.insert_all([(symbol.as_str(), terms, Arc::clone(&series))]);
+        market.series.insert_all([(symbol, terms, Arc::clone(&series))]);
         Ok(series)
     }
 
@@ -300,12 +321,12 @@ impl Engine {
         &self,
         book: &Book,
         g: usize,
-        pos: &Position,
+        pos: PositionRef<'_>,
         market: &Market,
         pb: f64,
         ps: f64,
     ) -> Result<(SeriesTerms, Series)> {
-        let Position::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             unreachable!("options only")
         };
         let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
@@ -318,14 +339,14 @@ impl Engine {
             }
         };
         let tau = (expiry - market.time) / YEAR_SECONDS;
-        let series = self.price_series(&book.groups[g], &book.group_names[g], *kind, pb, ps, *strike, vol, tau);
+        let series = self.price_series(&book.groups[g], &book.group_names[g], kind, pb, ps, strike, vol, tau);
         let terms = SeriesTerms {
             engine: self.id,
-            underlying: underlying.clone(),
-            settle: settle.clone(),
-            kind: *kind,
-            strike: *strike,
-            expiry: *expiry,
+            underlying: underlying.to_string(),
+            settle: settle.to_string(),
+            kind,
+            strike,
+            expiry,
         };
         Ok((terms, series))
     }
@@ -544,18 +565,18 @@ impl Engine {
 /// UPnL (settle units; coin for an inverse contract), given the underlying and
 /// settle prices `pb`, `ps` (USD). Without a mark, a linear contract marks at
 /// `pb / ps` and an inverse one at `pb`.
-pub fn contract_terms(pos: &Position, market: &Market, pb: f64, ps: f64) -> (f64, f64) {
+pub fn contract_terms(pos: PositionRef<'_>, market: &Market, pb: f64, ps: f64) -> (f64, f64) {
     match pos {
-        Position::Linear { symbol, qty, entry_price, .. } => {
+        PositionRef::Linear { symbol, qty, entry_price, .. } => {
             let mark = market.marks.get(symbol).copied().unwrap_or(pb / ps);
             (qty * mark * ps, qty * (mark - entry_price))
         }
-        Position::Inverse { symbol, contract_size, contracts, entry_price, .. } => {
+        PositionRef::Inverse { symbol, contract_size, contracts, entry_price, .. } => {
             let mark = market.marks.get(symbol).copied().unwrap_or(pb);
             let notional = contracts * contract_size;
             (notional * pb / entry_price, notional * (1.0 / entry_price - 1.0 / mark))
         }
-        Position::Option { .. } => (0.0, 0.0),
+        PositionRef::Option { .. } => (0.0, 0.0),
     }
 }
 
@@ -674,14 +695,16 @@ struct BookBuilder<'e, 'p, 'm> {
     symbol_ids: HashMap<&'p str, u32>,
     /// Names of `book.assets`, in order.
     asset_names: Vec<&'p str>,
-    /// The snapshot's priced series, read-locked once for the whole book.
-    cache: SeriesReader<'m>,
+    /// The snapshot's priced series, read-locked once for the whole book at its first
+    /// option (a book without options never touches the lock, which parallel batch
+    /// workers would otherwise all write to).
+    cache: Option<SeriesReader<'m>>,
     /// Series priced by this book, inserted into the cache when it is done.
     priced: Vec<(&'p str, SeriesTerms, Arc<Series>)>,
     book: Book,
 }
 
-impl<'p> BookBuilder<'_, 'p, '_> {
+impl<'p, 'm> BookBuilder<'_, 'p, 'm> {
     fn intern(&mut self, s: &'p str) -> u32 {
         let next = self.symbol_ids.len() as u32;
         *self.symbol_ids.entry(s).or_insert(next)
@@ -732,7 +755,7 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         Ok(self.book.assets.len() - 1)
     }
 
-    fn position(&mut self, i: usize, pos: &'p Position, market: &Market) -> Result<()> {
+    fn position(&mut self, i: usize, pos: PositionRef<'p>, market: &'m Market) -> Result<()> {
         let at = |k: &str| format!("positions[{i}].{k}");
         let b = self.asset(pos.underlying(), market, || at("underlying"))?;
         let s = self.asset(pos.settle(), market, || at("settle"))?;
@@ -740,9 +763,9 @@ impl<'p> BookBuilder<'_, 'p, '_> {
         self.book.groups[g].listed = true;
         let (pb, ps) = (self.book.assets[b].price, self.book.assets[s].price);
         match pos {
-            Position::Linear { .. } | Position::Inverse { .. } => {
+            PositionRef::Linear { .. } | PositionRef::Inverse { .. } => {
                 let (dollar_delta, upnl) = contract_terms(pos, market, pb, ps);
-                let receiver = if matches!(pos, Position::Inverse { .. }) { b } else { s };
+                let receiver = if matches!(pos, PositionRef::Inverse { .. }) { b } else { s };
                 let symbol = self.intern(pos.symbol());
                 self.book.assets[receiver].settled += upnl;
                 self.book.add_contract_delta(g, symbol, dollar_delta);
@@ -755,7 +778,7 @@ impl<'p> BookBuilder<'_, 'p, '_> {
                     upnl,
                 });
             }
-            Position::Option { settle, qty, .. } => {
+            PositionRef::Option { settle, qty, .. } => {
                 let settle_group = self.book.assets[s].group;
                 if self.engine.group_params(&self.book.groups[settle_group]).price_range != 0.0 {
                     return Err(CoreError::invalid(
@@ -765,9 +788,9 @@ impl<'p> BookBuilder<'_, 'p, '_> {
                 }
                 let series = self.series(g, pos, market, pb, ps)?;
                 self.book.assets[s].settled += qty * series.value;
-                self.book.add_option_terms(g, *qty, &series);
+                self.book.add_option_terms(g, qty, &series);
                 self.book.slots.push(BookSlot::Option(self.book.options.len()));
-                self.book.options.push(OptionSlot { group: g, position: i, settle: s, qty: *qty, series });
+                self.book.options.push(OptionSlot { group: g, position: i, settle: s, qty, series });
             }
         }
         Ok(())
@@ -775,16 +798,17 @@ impl<'p> BookBuilder<'_, 'p, '_> {
 
     /// The option's series on this snapshot: from the market's cache, from this
     /// book's own new series, or priced now.
-    fn series(&mut self, g: usize, pos: &'p Position, market: &Market, pb: f64, ps: f64) -> Result<Arc<Series>> {
-        let Position::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+    fn series(&mut self, g: usize, pos: PositionRef<'p>, market: &'m Market, pb: f64, ps: f64) -> Result<Arc<Series>> {
+        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             unreachable!("series() is called for options only")
         };
         let engine = self.engine.id;
-        let found = self.cache.get(engine, symbol, underlying, settle, *kind, *strike, *expiry).or_else(|| {
+        let cache = self.cache.get_or_insert_with(|| market.series.read());
+        let found = cache.get(engine, symbol, underlying, settle, kind, strike, expiry).or_else(|| {
             let mine = self
                 .priced
                 .iter()
-                .find(|(s, t, _)| *s == symbol && t.matches(engine, underlying, settle, *kind, *strike, *expiry));
+                .find(|(s, t, _)| *s == symbol && t.matches(engine, underlying, settle, kind, strike, expiry));
             mine.map(|(_, _, series)| Arc::clone(series))
         });
         if let Some(series) = found {

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod addons;
+pub mod batch;
 pub mod classic;
 pub mod collateral;
 pub mod engine;
@@ -31,6 +32,7 @@ pub mod pricing;
 pub mod result;
 pub mod series;
 
+pub use batch::{BalanceColumns, BatchOptions, BatchResult, OnError, PositionColumns, Strings};
 pub use classic::{ClassicMode, ClassicResult};
 pub use engine::{Book, Engine};
 pub use error::{CoreError, Result};

@@ -187,7 +187,7 @@ impl LiveAccount {
             BookSlot::Contract { group, receiver, .. } => {
                 let pos = &self.portfolio.positions[i];
                 let (pb, ps) = (price(self.assets[pos.underlying()]), price(self.assets[pos.settle()]));
-                let (d, u) = contract_terms(pos, &self.market, pb, ps);
+                let (d, u) = contract_terms(pos.view(), &self.market, pb, ps);
                 if let BookSlot::Contract { dollar_delta, underlying_price, upnl, .. } = &mut self.book.slots[i] {
                     (*dollar_delta, *underlying_price, *upnl) = (d, pb, u);
                 }
@@ -196,7 +196,8 @@ impl LiveAccount {
             }
             BookSlot::Option(o) => {
                 let (g, settle) = (self.book.options[o].group, self.book.options[o].settle);
-                let series = self.engine.option_series(&self.book, g, &self.portfolio.positions[i], &self.market)?;
+                let series =
+                    self.engine.option_series(&self.book, g, self.portfolio.positions[i].view(), &self.market)?;
                 self.book.options[o].series = series;
                 self.dirty_groups[g] = true;
                 self.dirty_assets[settle] = true;

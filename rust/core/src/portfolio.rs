@@ -48,6 +48,59 @@ pub enum Position {
     Option { symbol: String, underlying: String, settle: String, kind: OptionKind, strike: f64, expiry: f64, qty: f64 },
 }
 
+/// A position's terms borrowed from where they are stored: a [`Position`], or
+/// the columns of a batch (`batch.rs`). The portfolio engine reads this.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PositionRef<'a> {
+    Linear {
+        symbol: &'a str,
+        underlying: &'a str,
+        settle: &'a str,
+        qty: f64,
+        entry_price: f64,
+    },
+    Inverse {
+        symbol: &'a str,
+        underlying: &'a str,
+        contract_size: f64,
+        contracts: f64,
+        entry_price: f64,
+    },
+    Option {
+        symbol: &'a str,
+        underlying: &'a str,
+        settle: &'a str,
+        kind: OptionKind,
+        strike: f64,
+        expiry: f64,
+        qty: f64,
+    },
+}
+
+impl<'a> PositionRef<'a> {
+    pub fn symbol(&self) -> &'a str {
+        match *self {
+            PositionRef::Linear { symbol, .. }
+            | PositionRef::Inverse { symbol, .. }
+            | PositionRef::Option { symbol, .. } => symbol,
+        }
+    }
+    pub fn underlying(&self) -> &'a str {
+        match *self {
+            PositionRef::Linear { underlying, .. }
+            | PositionRef::Inverse { underlying, .. }
+            | PositionRef::Option { underlying, .. } => underlying,
+        }
+    }
+    /// The asset its P&L or premium settles in.
+    pub fn settle(&self) -> &'a str {
+        match *self {
+            PositionRef::Linear { settle, .. } | PositionRef::Option { settle, .. } => settle,
+            PositionRef::Inverse { underlying, .. } => underlying,
+        }
+    }
+}
+
 /// Terms that only classic (isolated / cross) margin reads.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClassicTerms {
@@ -76,6 +129,32 @@ impl Position {
         match self {
             Position::Linear { settle, .. } | Position::Option { settle, .. } => settle,
             Position::Inverse { underlying, .. } => underlying,
+        }
+    }
+    /// The terms the portfolio engine reads, borrowed.
+    pub fn view(&self) -> PositionRef<'_> {
+        match self {
+            Position::Linear { symbol, underlying, settle, qty, entry_price, .. } => {
+                PositionRef::Linear { symbol, underlying, settle, qty: *qty, entry_price: *entry_price }
+            }
+            Position::Inverse { symbol, underlying, contract_size, contracts, entry_price, .. } => {
+                PositionRef::Inverse {
+                    symbol,
+                    underlying,
+                    contract_size: *contract_size,
+                    contracts: *contracts,
+                    entry_price: *entry_price,
+                }
+            }
+            Position::Option { symbol, underlying, settle, kind, strike, expiry, qty } => PositionRef::Option {
+                symbol,
+                underlying,
+                settle,
+                kind: *kind,
+                strike: *strike,
+                expiry: *expiry,
+                qty: *qty,
+            },
         }
     }
     pub fn type_name(&self) -> &'static str {
@@ -287,6 +366,11 @@ fn classic_terms(f: &mut Fields) -> Result<ClassicTerms> {
 
 /// The checks every position passes, whichever way it was built.
 pub fn validate(p: &Position, at: &str) -> Result<()> {
+    validate_ref(&p.view(), at)
+}
+
+/// [`validate`] on borrowed terms (batch rows are checked without building a `Position`).
+pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
     let field = |k: &str| format!("{at}.{k}");
     if p.symbol().is_empty() {
         return Err(CoreError::invalid(field("symbol"), "must not be empty"));
@@ -294,20 +378,20 @@ pub fn validate(p: &Position, at: &str) -> Result<()> {
     if p.underlying().is_empty() {
         return Err(CoreError::invalid(field("underlying"), "must not be empty"));
     }
-    match p {
-        Position::Linear { qty, entry_price, .. } => {
-            finite(*qty, &field("qty"), I)?;
-            positive(*entry_price, &field("entry_price"), I)?;
+    match *p {
+        PositionRef::Linear { qty, entry_price, .. } => {
+            finite(qty, &field("qty"), I)?;
+            positive(entry_price, &field("entry_price"), I)?;
         }
-        Position::Inverse { contract_size, contracts, entry_price, .. } => {
-            positive(*contract_size, &field("contract_size"), I)?;
-            finite(*contracts, &field("contracts"), I)?;
-            positive(*entry_price, &field("entry_price"), I)?;
+        PositionRef::Inverse { contract_size, contracts, entry_price, .. } => {
+            positive(contract_size, &field("contract_size"), I)?;
+            finite(contracts, &field("contracts"), I)?;
+            positive(entry_price, &field("entry_price"), I)?;
         }
-        Position::Option { strike, expiry, qty, .. } => {
-            positive(*strike, &field("strike"), I)?;
-            finite(*expiry, &field("expiry"), I)?;
-            finite(*qty, &field("qty"), I)?;
+        PositionRef::Option { strike, expiry, qty, .. } => {
+            positive(strike, &field("strike"), I)?;
+            finite(expiry, &field("expiry"), I)?;
+            finite(qty, &field("qty"), I)?;
         }
     }
     Ok(())

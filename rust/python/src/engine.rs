@@ -79,6 +79,54 @@ impl PyEngine {
         Ok(PyClassicResult { inner })
     }
 
+    /// Margin of every account of a columnar book on one market snapshot, with
+    /// the GIL released, on `threads` threads (default: one per core).
+    ///
+    /// `positions`: one row per position, columns `account` (integer id), `type`
+    /// ("linear" / "inverse" / "option"), `symbol`, `underlying`, `qty` (base
+    /// units, contracts for an inverse contract, underlying units for an
+    /// option; signed), and as the types need them `entry_price` (settle units;
+    /// USD for inverse), `contract_size` (USD), `strike` (settle units),
+    /// `expiry` (seconds since the epoch, or an Arrow timestamp), `kind`
+    /// ("call" / "put"), `settle` (default USDT). `balances`: `account`,
+    /// `asset`, `qty` (asset units, negative: a loan). Either an Arrow object
+    /// (pyarrow Table or RecordBatch, or anything with `__arrow_c_stream__`)
+    /// or a dict of numpy arrays. Rows need not be sorted.
+    ///
+    /// Returns one row per account, ascending id: `account`, `equity`,
+    /// `adjusted_equity`, `maintenance_margin`, `initial_margin`, `available`
+    /// (USD), `uni_mmr`, `status`, `worst_group` (largest requirement), its
+    /// `worst_price_move` and `worst_vol_shock`, and `error`; as a
+    /// `pyarrow.Table`, or with `output="numpy"` a dict of numpy arrays.
+    /// A bad row raises naming `positions[row].field`; with
+    /// `errors="collect"` its account gets status "ERROR", NaN figures and the
+    /// message, and the others go on. Results do not depend on `threads` or
+    /// `chunk_size` (accounts per unit of work).
+    #[pyo3(signature = (positions, balances, market, *, threads=None, errors="raise", output="arrow", chunk_size=512))]
+    fn margin_batch<'py>(
+        &self,
+        py: Python<'py>,
+        positions: &Bound<'py, PyAny>,
+        balances: Option<&Bound<'py, PyAny>>,
+        market: PyRef<'py, PyMarket>,
+        threads: Option<usize>,
+        errors: &str,
+        output: &str,
+        chunk_size: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        crate::batch::margin_batch(
+            py,
+            &self.inner,
+            positions,
+            balances,
+            &market.inner,
+            threads,
+            errors,
+            output,
+            chunk_size,
+        )
+    }
+
     fn __repr__(&self) -> String {
         format!("Engine(params={:?})", self.inner.params().name)
     }

@@ -4,6 +4,7 @@
 // Python signatures decide the argument counts here, not Rust style.
 #![allow(clippy::too_many_arguments)]
 
+mod batch;
 mod classic;
 mod convert;
 mod engine;

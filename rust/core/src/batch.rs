@@ -1,0 +1,509 @@
+//! The batch (columnar) engine: margin every account of a book in one call
+//! (DESIGN.md "Data flow" 5).
+//!
+//! Input is columns, one row per position and one row per balance, each row
+//! tagged with its account id. Strings are dictionary-encoded: a code per row
+//! (negative: null) into a small table of distinct values, so a row costs no
+//! allocation. Rows need not be sorted: they are grouped by account with a
+//! stable sort, so an account's positions keep their input order (already
+//! sorted input is detected and not sorted again). The result has one row per
+//! account, in ascending account id.
+//!
+//! Every account is evaluated on its own (`Engine::book_from` straight from the
+//! columns, then `Engine::evaluate`) and written to its own output row, so the
+//! output is bit-identical whatever the thread count or chunk size. Option
+//! series are priced once per snapshot and shared through the market's cache.
+//! Memory: the input is borrowed, not copied; beside it the call holds one
+//! `u32` row index per input row and the output rows.
+
+use crate::engine::Engine;
+use crate::error::{CoreError, Result};
+use crate::input::Source;
+use crate::market::Market;
+use crate::portfolio::{validate_ref, OptionKind, PositionRef, DEFAULT_SETTLE};
+use crate::result::MarginResult;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap as HashMap;
+use std::ops::Range;
+
+/// A dictionary-encoded string column: `values[codes[row]]`, a negative code is null.
+#[derive(Debug, Clone, Copy)]
+pub struct Strings<'a> {
+    pub codes: &'a [i32],
+    pub values: &'a [String],
+}
+
+impl<'a> Strings<'a> {
+    fn get(&self, row: usize) -> Option<&'a str> {
+        let c = self.codes[row];
+        if c < 0 {
+            None
+        } else {
+            self.values.get(c as usize).map(String::as_str)
+        }
+    }
+}
+
+/// Position columns, one row per position. Numbers: `NaN` is null.
+///
+/// - `type`: `"linear"`, `"inverse"` or `"option"`;
+/// - `qty`: base units (linear), contracts (inverse) or underlying units (option), signed;
+/// - `entry_price`: settle units per base unit (linear), USD (inverse);
+/// - `contract_size`: USD per contract (inverse only);
+/// - `strike` (settle units), `expiry` (seconds since the epoch, UTC), `kind`
+///   (`"call"` / `"put"`): options only;
+/// - `settle`: null means USDT (linear, option) or the underlying (inverse).
+#[derive(Debug, Clone, Copy)]
+pub struct PositionColumns<'a> {
+    pub account: &'a [i64],
+    pub kind_of_instrument: Strings<'a>,
+    pub symbol: Strings<'a>,
+    pub underlying: Strings<'a>,
+    pub settle: Option<Strings<'a>>,
+    pub qty: &'a [f64],
+    pub entry_price: Option<&'a [f64]>,
+    pub contract_size: Option<&'a [f64]>,
+    pub strike: Option<&'a [f64]>,
+    pub expiry: Option<&'a [f64]>,
+    pub option_kind: Option<Strings<'a>>,
+}
+
+/// Balance columns, one row per wallet balance (asset units; negative: a loan).
+/// Several rows of one account and asset add up.
+#[derive(Debug, Clone, Copy)]
+pub struct BalanceColumns<'a> {
+    pub account: &'a [i64],
+    pub asset: Strings<'a>,
+    pub qty: &'a [f64],
+}
+
+/// What a bad row does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// The call fails with the first error, naming the row and the field.
+    #[default]
+    Raise,
+    /// The account gets status `ERROR` (figures NaN) and the message; the others go on.
+    Collect,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    /// Worker threads; 0: one per core.
+    pub threads: usize,
+    /// Accounts per unit of parallel work (affects speed only, never results).
+    pub chunk_size: usize,
+    pub on_error: OnError,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions { threads: 0, chunk_size: 512, on_error: OnError::Raise }
+    }
+}
+
+/// Status given to an account whose rows are bad, in `OnError::Collect` mode.
+pub const ERROR_STATUS: &str = "ERROR";
+
+/// One row per account, ascending account id. Money in USD; `uni_mmr` a ratio.
+/// `status` and `worst_group` are codes into `statuses` and `groups`
+/// (`worst_group` < 0: no group carries a requirement).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchResult {
+    pub account: Vec<i64>,
+    pub equity: Vec<f64>,
+    pub adjusted_equity: Vec<f64>,
+    pub maintenance_margin: Vec<f64>,
+    pub initial_margin: Vec<f64>,
+    pub available: Vec<f64>,
+    pub uni_mmr: Vec<f64>,
+    pub status: Vec<u8>,
+    /// The group with the largest requirement (first on ties).
+    pub worst_group: Vec<i32>,
+    /// That group's worst scenario: price return and relative vol shock (NaN without one).
+    pub worst_price_move: Vec<f64>,
+    pub worst_vol_shock: Vec<f64>,
+    /// The profile's status ladder, then `BANKRUPT`, then `ERROR`.
+    pub statuses: Vec<String>,
+    pub groups: Vec<String>,
+    /// `(output row, message)` of every account in error (collect mode), in row order.
+    pub errors: Vec<(usize, String)>,
+}
+
+/// One account's output row.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    equity: f64,
+    adjusted_equity: f64,
+    mm: f64,
+    im: f64,
+    available: f64,
+    uni_mmr: f64,
+    status: u8,
+    worst_group: i32,
+    worst_price_move: f64,
+    worst_vol_shock: f64,
+}
+
+/// An account: its id and its rows in each table (ranges into the grouped row orders).
+struct Account {
+    id: i64,
+    positions: Range<usize>,
+    balances: Range<usize>,
+}
+
+/// Shared, read-only state of one call.
+struct Scan<'a> {
+    engine: &'a Engine,
+    market: &'a Market,
+    pos: PositionColumns<'a>,
+    bal: BalanceColumns<'a>,
+    pos_order: &'a [u32],
+    bal_order: &'a [u32],
+    statuses: &'a [String],
+    group_codes: HashMap<&'a str, i32>,
+    /// Per code of `pos.symbol` / `pos.underlying`: the market has a vol for it.
+    symbol_vol: Vec<bool>,
+    underlying_vol: Vec<bool>,
+}
+
+fn check_len(name: &str, len: usize, expected: usize) -> Result<()> {
+    if len == expected {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(name, format!("has {len} rows, expected {expected}")))
+    }
+}
+
+fn check_codes(name: &str, s: &Strings<'_>, rows: usize) -> Result<()> {
+    check_len(name, s.codes.len(), rows)?;
+    match s.codes.iter().position(|&c| c >= 0 && c as usize >= s.values.len()) {
+        Some(r) => Err(CoreError::invalid(
+            format!("{name}[{r}]"),
+            format!("dictionary code {} out of range ({} values)", s.codes[r], s.values.len()),
+        )),
+        None => Ok(()),
+    }
+}
+
+impl PositionColumns<'_> {
+    fn check(&self) -> Result<()> {
+        let n = self.account.len();
+        check_codes("positions.type", &self.kind_of_instrument, n)?;
+        check_codes("positions.symbol", &self.symbol, n)?;
+        check_codes("positions.underlying", &self.underlying, n)?;
+        for (name, s) in [("positions.settle", self.settle), ("positions.kind", self.option_kind)] {
+            if let Some(s) = s {
+                check_codes(name, &s, n)?;
+            }
+        }
+        check_len("positions.qty", self.qty.len(), n)?;
+        for (name, c) in [
+            ("positions.entry_price", self.entry_price),
+            ("positions.contract_size", self.contract_size),
+            ("positions.strike", self.strike),
+            ("positions.expiry", self.expiry),
+        ] {
+            if let Some(c) = c {
+                check_len(name, c.len(), n)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Row indices grouped by account id, stable; `None` when already grouped in ascending order.
+fn group_rows(pool: &rayon::ThreadPool, account: &[i64]) -> Option<Vec<u32>> {
+    if account.windows(2).all(|w| w[0] <= w[1]) {
+        return None;
+    }
+    let mut order: Vec<u32> = (0..account.len() as u32).collect();
+    pool.install(|| order.par_sort_by_key(|&r| account[r as usize]));
+    Some(order)
+}
+
+/// Accounts in ascending id, with their rows in each grouped order.
+fn accounts(pos_ids: impl Iterator<Item = i64>, bal_ids: impl Iterator<Item = i64>) -> Vec<Account> {
+    let (mut p, mut b) = (pos_ids.peekable(), bal_ids.peekable());
+    let (mut pi, mut bi) = (0, 0);
+    let mut out = Vec::new();
+    loop {
+        let id = match (p.peek(), b.peek()) {
+            (Some(&x), Some(&y)) => x.min(y),
+            (Some(&x), None) => x,
+            (None, Some(&y)) => y,
+            (None, None) => return out,
+        };
+        let (p0, b0) = (pi, bi);
+        while p.next_if(|&x| x == id).is_some() {
+            pi += 1;
+        }
+        while b.next_if(|&x| x == id).is_some() {
+            bi += 1;
+        }
+        out.push(Account { id, positions: p0..pi, balances: b0..bi });
+    }
+}
+
+impl Engine {
+    /// Margin of every account in the columns on one market snapshot, on a pool
+    /// of `options.threads` threads (see the module doc for the contract).
+    pub fn margin_batch(
+        &self,
+        positions: &PositionColumns<'_>,
+        balances: &BalanceColumns<'_>,
+        market: &Market,
+        options: &BatchOptions,
+    ) -> Result<BatchResult> {
+        positions.check()?;
+        check_codes("balances.asset", &balances.asset, balances.account.len())?;
+        check_len("balances.qty", balances.qty.len(), balances.account.len())?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.threads)
+            .build()
+            .map_err(|e| CoreError::invalid("threads", format!("cannot start a thread pool: {e}")))?;
+
+        let pos_sorted = group_rows(&pool, positions.account);
+        let bal_sorted = group_rows(&pool, balances.account);
+        let identity = |n: usize| (0..n as u32).collect::<Vec<u32>>();
+        let pos_order = pos_sorted.unwrap_or_else(|| identity(positions.account.len()));
+        let bal_order = bal_sorted.unwrap_or_else(|| identity(balances.account.len()));
+        let accounts = accounts(
+            pos_order.iter().map(|&r| positions.account[r as usize]),
+            bal_order.iter().map(|&r| balances.account[r as usize]),
+        );
+
+        let mut statuses: Vec<String> = self.params().status.iter().map(|s| s.name.to_string()).collect();
+        statuses.push("BANKRUPT".into());
+        statuses.push(ERROR_STATUS.into());
+        let groups = self.group_dictionary(positions, balances);
+        let has_vol = |s: &Strings<'_>| s.values.iter().map(|v| market.vols.contains_key(v)).collect::<Vec<_>>();
+        let scan = Scan {
+            engine: self,
+            market,
+            pos: *positions,
+            bal: *balances,
+            pos_order: &pos_order,
+            bal_order: &bal_order,
+            statuses: &statuses,
+            group_codes: groups.iter().enumerate().map(|(i, g)| (g.as_str(), i as i32)).collect(),
+            symbol_vol: has_vol(&positions.symbol),
+            underlying_vol: has_vol(&positions.underlying),
+        };
+
+        let chunk = options.chunk_size.max(1);
+        let mut rows: Vec<std::result::Result<Row, CoreError>> = Vec::with_capacity(accounts.len());
+        pool.install(|| {
+            accounts
+                .par_chunks(chunk)
+                .map(|part| part.iter().map(|a| scan.account(a)).collect::<Vec<_>>())
+                .collect_into_vec_flat(&mut rows)
+        });
+
+        let n = accounts.len();
+        let mut out = BatchResult {
+            account: accounts.iter().map(|a| a.id).collect(),
+            equity: Vec::with_capacity(n),
+            adjusted_equity: Vec::with_capacity(n),
+            maintenance_margin: Vec::with_capacity(n),
+            initial_margin: Vec::with_capacity(n),
+            available: Vec::with_capacity(n),
+            uni_mmr: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+            worst_group: Vec::with_capacity(n),
+            worst_price_move: Vec::with_capacity(n),
+            worst_vol_shock: Vec::with_capacity(n),
+            statuses: Vec::new(),
+            groups,
+            errors: Vec::new(),
+        };
+        let error_status = (statuses.len() - 1) as u8;
+        for (i, row) in rows.into_iter().enumerate() {
+            let row = match row {
+                Ok(r) => r,
+                Err(e) if options.on_error == OnError::Raise => return Err(e),
+                Err(e) => {
+                    out.errors.push((i, e.to_string()));
+                    Row {
+                        equity: f64::NAN,
+                        adjusted_equity: f64::NAN,
+                        mm: f64::NAN,
+                        im: f64::NAN,
+                        available: f64::NAN,
+                        uni_mmr: f64::NAN,
+                        status: error_status,
+                        worst_group: -1,
+                        worst_price_move: f64::NAN,
+                        worst_vol_shock: f64::NAN,
+                    }
+                }
+            };
+            out.equity.push(row.equity);
+            out.adjusted_equity.push(row.adjusted_equity);
+            out.maintenance_margin.push(row.mm);
+            out.initial_margin.push(row.im);
+            out.available.push(row.available);
+            out.uni_mmr.push(row.uni_mmr);
+            out.status.push(row.status);
+            out.worst_group.push(row.worst_group);
+            out.worst_price_move.push(row.worst_price_move);
+            out.worst_vol_shock.push(row.worst_vol_shock);
+        }
+        out.statuses = statuses;
+        Ok(out)
+    }
+
+    /// Every group an account of these columns can touch, sorted.
+    fn group_dictionary(&self, positions: &PositionColumns<'_>, balances: &BalanceColumns<'_>) -> Vec<String> {
+        let p = self.params();
+        let mut names: Vec<String> = positions
+            .underlying
+            .values
+            .iter()
+            .chain(balances.asset.values)
+            .chain(positions.settle.map_or(&[][..], |s| s.values))
+            .chain(std::iter::once(&DEFAULT_SETTLE.to_string()))
+            .map(|a| p.group_of(a).to_string())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// `collect_into_vec` for chunks of rows, keeping chunk order.
+trait CollectFlat<T> {
+    fn collect_into_vec_flat(self, out: &mut Vec<T>);
+}
+
+impl<T: Send, I: IndexedParallelIterator<Item = Vec<T>>> CollectFlat<T> for I {
+    fn collect_into_vec_flat(self, out: &mut Vec<T>) {
+        let mut parts = Vec::new();
+        self.collect_into_vec(&mut parts);
+        out.extend(parts.into_iter().flatten());
+    }
+}
+
+impl Scan<'_> {
+    /// Validate one position row and borrow its terms; errors name `positions[row].field`.
+    fn position(&self, row: usize) -> Result<PositionRef<'_>> {
+        let c = &self.pos;
+        let at = |k: &str| format!("positions[{row}].{k}");
+        let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[row]);
+        let symbol = c.symbol.get(row).ok_or_else(|| CoreError::invalid(at("symbol"), "required"))?;
+        let underlying = c.underlying.get(row).ok_or_else(|| CoreError::invalid(at("underlying"), "required"))?;
+        let settle = c.settle.and_then(|s| s.get(row));
+        let qty = c.qty[row];
+        let pos = match c.kind_of_instrument.get(row) {
+            Some("linear") => PositionRef::Linear {
+                symbol,
+                underlying,
+                settle: settle.unwrap_or(DEFAULT_SETTLE),
+                qty,
+                entry_price: num(c.entry_price),
+            },
+            Some("inverse") => {
+                if let Some(s) = settle.filter(|s| *s != underlying) {
+                    return Err(CoreError::invalid(
+                        at("settle"),
+                        format!("an inverse contract settles in its underlying {underlying}, got {s:?}"),
+                    ));
+                }
+                PositionRef::Inverse {
+                    symbol,
+                    underlying,
+                    contract_size: num(c.contract_size),
+                    contracts: qty,
+                    entry_price: num(c.entry_price),
+                }
+            }
+            Some("option") => {
+                let kind = match c.option_kind.and_then(|k| k.get(row)) {
+                    Some(k) => OptionKind::parse(k, &at("kind"))?,
+                    None => return Err(CoreError::invalid(at("kind"), "required for an option")),
+                };
+                let (s, u) = (c.symbol.codes[row] as usize, c.underlying.codes[row] as usize);
+                if !self.symbol_vol[s] && !self.underlying_vol[u] {
+                    return Err(CoreError::missing(
+                        at("symbol"),
+                        format!("no vol for {symbol} or {underlying} in market.vols"),
+                    ));
+                }
+                PositionRef::Option {
+                    symbol,
+                    underlying,
+                    settle: settle.unwrap_or(DEFAULT_SETTLE),
+                    kind,
+                    strike: num(c.strike),
+                    expiry: num(c.expiry),
+                    qty,
+                }
+            }
+            Some(other) => {
+                return Err(CoreError::invalid(
+                    at("type"),
+                    format!("must be \"linear\", \"inverse\" or \"option\", got {other:?}"),
+                ))
+            }
+            None => return Err(CoreError::invalid(at("type"), "required")),
+        };
+        // The inverse check names `contracts`; in a batch that column is `qty`.
+        validate_ref(&pos, &format!("positions[{row}]")).map_err(|e| match (&e, pos) {
+            (CoreError::InvalidInput { field, message }, PositionRef::Inverse { .. })
+                if field.ends_with(".contracts") =>
+            {
+                CoreError::invalid(at("qty"), message.clone())
+            }
+            _ => e,
+        })?;
+        Ok(pos)
+    }
+
+    /// Margin one account into its output row.
+    fn account(&self, a: &Account) -> Result<Row> {
+        let bal_rows = &self.bal_order[a.balances.clone()];
+        let pos_rows = &self.pos_order[a.positions.clone()];
+        let mut balances = Vec::with_capacity(bal_rows.len());
+        for &r in bal_rows {
+            let r = r as usize;
+            let asset =
+                self.bal.asset.get(r).ok_or_else(|| CoreError::invalid(format!("balances[{r}].asset"), "required"))?;
+            let qty = crate::input::finite(self.bal.qty[r], &format!("balances[{r}].qty"), Source::Input)?;
+            balances.push((asset, qty));
+        }
+        let mut positions = Vec::with_capacity(pos_rows.len());
+        for &r in pos_rows {
+            positions.push((r as usize, self.position(r as usize)?));
+        }
+        let book = self.engine.book_from(
+            balances.iter().copied(),
+            positions.iter().copied(),
+            positions.len(),
+            self.market,
+            |k, _| format!("balances[{}].asset", bal_rows[k]),
+        )?;
+        Ok(self.row(&self.engine.evaluate(&book)))
+    }
+
+    fn row(&self, r: &MarginResult) -> Row {
+        let status = self.statuses.iter().position(|s| **s == *r.status).unwrap_or(self.statuses.len() - 1) as u8;
+        let mut worst: Option<&crate::result::GroupResult> = None;
+        for g in &r.groups {
+            if g.requirement > 0.0 && worst.is_none_or(|w| g.requirement > w.requirement) {
+                worst = Some(g);
+            }
+        }
+        Row {
+            equity: r.equity,
+            adjusted_equity: r.adjusted_equity,
+            mm: r.maintenance_margin,
+            im: r.initial_margin,
+            available: r.available,
+            uni_mmr: r.uni_mmr,
+            status,
+            worst_group: worst.map_or(-1, |g| self.group_codes.get(&*g.name).copied().unwrap_or(-1)),
+            worst_price_move: worst.map_or(f64::NAN, |g| g.worst_price_move),
+            worst_vol_shock: worst.map_or(f64::NAN, |g| g.worst_vol_shock),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The batch engine against `Engine::margin`, account by account; thread count
+//! and chunking never change a bit; bad rows are named.
+
+use pmengine_core::{
+    BalanceColumns, BatchOptions, BatchResult, Engine, Market, OnError, OptionKind, Portfolio, Position,
+    PositionColumns, RiskParams, Strings,
+};
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+const PRICES: [(&str, f64); 4] = [("BTC", 60000.0), ("ETH", 3000.0), ("SOL", 150.0), ("USDT", 1.0)];
+const T0: f64 = 1_795_478_400.0;
+
+fn market() -> Market {
+    let mut m = Market::new(T0);
+    for (a, p) in PRICES {
+        m.set_price(a, p).unwrap();
+    }
+    m.set_price("DOGE", 0.2).unwrap();
+    m.set_vol("BTC", 0.5).unwrap();
+    m.set_vol("ETH", 0.6).unwrap();
+    m.set_mark("BTCUSDT", 60030.0).unwrap();
+    m
+}
+
+fn portfolio(rnd: &mut Lcg) -> Portfolio {
+    let mut p = Portfolio::new();
+    for (a, price) in PRICES {
+        if rnd.next() < 0.5 {
+            p.add_balance(a, (rnd.next() * 2.0 - 0.5) * 10_000.0 / price).unwrap();
+        }
+    }
+    if rnd.next() < 0.1 {
+        p.add_balance("DOGE", 5000.0).unwrap();
+    }
+    let n = (rnd.next() * 8.0) as usize;
+    for i in 0..n {
+        let (u, price) = PRICES[(rnd.next() * 3.0) as usize];
+        let x = rnd.next();
+        let pos = if x < 0.5 {
+            Position::Linear {
+                symbol: format!("{u}USDT"),
+                underlying: u.into(),
+                settle: "USDT".into(),
+                qty: (rnd.next() - 0.5) * 20_000.0 / price,
+                entry_price: price * (0.9 + 0.2 * rnd.next()),
+                classic: Default::default(),
+            }
+        } else if x < 0.7 {
+            Position::Inverse {
+                symbol: format!("{u}USD_PERP"),
+                underlying: u.into(),
+                contract_size: 100.0,
+                contracts: ((rnd.next() - 0.5) * 200.0).round(),
+                entry_price: price * (0.9 + 0.2 * rnd.next()),
+                classic: Default::default(),
+            }
+        } else {
+            let u = if i % 2 == 0 { "BTC" } else { "ETH" };
+            let price = if u == "BTC" { 60000.0 } else { 3000.0 };
+            let strike = (price * (0.8 + 0.1 * (rnd.next() * 4.0).floor())).round();
+            let kind = if rnd.next() < 0.5 { OptionKind::Call } else { OptionKind::Put };
+            Position::Option {
+                symbol: format!("{u}-{strike}-{}", kind.as_str()),
+                underlying: u.into(),
+                settle: "USDT".into(),
+                kind,
+                strike,
+                expiry: T0 + 86400.0 * 30.0,
+                qty: (rnd.next() - 0.5) * 4.0,
+            }
+        };
+        p.add_position(pos).unwrap();
+    }
+    p
+}
+
+/// A dictionary-encoded column under construction.
+#[derive(Default)]
+struct Dict {
+    codes: Vec<i32>,
+    values: Vec<String>,
+}
+impl Dict {
+    fn push(&mut self, s: Option<&str>) {
+        let code = match s {
+            None => -1,
+            Some(s) => match self.values.iter().position(|v| v == s) {
+                Some(i) => i as i32,
+                None => {
+                    self.values.push(s.to_string());
+                    self.values.len() as i32 - 1
+                }
+            },
+        };
+        self.codes.push(code);
+    }
+    fn view(&self) -> Strings<'_> {
+        Strings { codes: &self.codes, values: &self.values }
+    }
+}
+
+#[derive(Default)]
+struct Columns {
+    account: Vec<i64>,
+    ty: Dict,
+    symbol: Dict,
+    underlying: Dict,
+    settle: Dict,
+    kind: Dict,
+    qty: Vec<f64>,
+    entry_price: Vec<f64>,
+    contract_size: Vec<f64>,
+    strike: Vec<f64>,
+    expiry: Vec<f64>,
+    bal_account: Vec<i64>,
+    asset: Dict,
+    bal_qty: Vec<f64>,
+}
+
+impl Columns {
+    fn add(&mut self, id: i64, p: &Portfolio) {
+        for (a, q) in &p.balances {
+            self.bal_account.push(id);
+            self.asset.push(Some(a));
+            self.bal_qty.push(*q);
+        }
+        for pos in &p.positions {
+            self.account.push(id);
+            self.ty.push(Some(pos.type_name()));
+            self.symbol.push(Some(pos.symbol()));
+            self.underlying.push(Some(pos.underlying()));
+            let nan = f64::NAN;
+            let (settle, kind, qty, entry, size, strike, expiry) = match pos {
+                Position::Linear { settle, qty, entry_price, .. } => {
+                    (Some(settle.as_str()), None, *qty, *entry_price, nan, nan, nan)
+                }
+                Position::Inverse { contract_size, contracts, entry_price, .. } => {
+                    (None, None, *contracts, *entry_price, *contract_size, nan, nan)
+                }
+                Position::Option { settle, kind, strike, expiry, qty, .. } => {
+                    (Some(settle.as_str()), Some(kind.as_str()), *qty, nan, nan, *strike, *expiry)
+                }
+            };
+            self.settle.push(settle);
+            self.kind.push(kind);
+            self.qty.push(qty);
+            self.entry_price.push(entry);
+            self.contract_size.push(size);
+            self.strike.push(strike);
+            self.expiry.push(expiry);
+        }
+    }
+
+    fn run(&self, engine: &Engine, market: &Market, options: &BatchOptions) -> pmengine_core::Result<BatchResult> {
+        let positions = PositionColumns {
+            account: &self.account,
+            kind_of_instrument: self.ty.view(),
+            symbol: self.symbol.view(),
+            underlying: self.underlying.view(),
+            settle: Some(self.settle.view()),
+            qty: &self.qty,
+            entry_price: Some(&self.entry_price),
+            contract_size: Some(&self.contract_size),
+            strike: Some(&self.strike),
+            expiry: Some(&self.expiry),
+            option_kind: Some(self.kind.view()),
+        };
+        let balances = BalanceColumns { account: &self.bal_account, asset: self.asset.view(), qty: &self.bal_qty };
+        engine.margin_batch(&positions, &balances, market, options)
+    }
+}
+
+fn book(n: usize, seed: u64) -> (Vec<(i64, Portfolio)>, Columns) {
+    let mut rnd = Lcg(seed);
+    let accounts: Vec<(i64, Portfolio)> = (0..n).map(|i| ((i as i64 * 7919) % 1000, portfolio(&mut rnd))).collect();
+    let mut c = Columns::default();
+    for (id, p) in &accounts {
+        c.add(*id, p);
+    }
+    (accounts, c)
+}
+
+fn opts(threads: usize, chunk_size: usize) -> BatchOptions {
+    BatchOptions { threads, chunk_size, on_error: OnError::Raise }
+}
+
+#[test]
+fn batch_equals_single_account_margin() {
+    let engine = Engine::new(RiskParams::default_profile());
+    let market = market();
+    let (accounts, cols) = book(300, 5);
+    let out = cols.run(&engine, &market, &opts(2, 16)).unwrap();
+    // An account exists through its rows: one without any is not in the output.
+    let mut sorted: Vec<_> =
+        accounts.into_iter().filter(|(_, p)| !p.balances.is_empty() || !p.positions.is_empty()).collect();
+    sorted.sort_by_key(|(id, _)| *id);
+    assert_eq!(out.account, sorted.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+    for (i, (_, p)) in sorted.iter().enumerate() {
+        let r = engine.margin(p, &market).unwrap();
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        assert!(same(out.equity[i], r.equity), "account {i}");
+        assert!(same(out.adjusted_equity[i], r.adjusted_equity));
+        assert!(
+            same(out.maintenance_margin[i], r.maintenance_margin),
+            "{} {}",
+            out.maintenance_margin[i],
+            r.maintenance_margin
+        );
+        assert!(same(out.initial_margin[i], r.initial_margin));
+        assert!(same(out.available[i], r.available));
+        assert!(same(out.uni_mmr[i], r.uni_mmr));
+        assert_eq!(out.statuses[out.status[i] as usize], &*r.status);
+    }
+}
+
+#[test]
+fn threads_and_chunks_change_no_bit() {
+    let engine = Engine::new(RiskParams::default_profile());
+    let (_, cols) = book(400, 9);
+    let one = cols.run(&engine, &market(), &opts(1, 1000)).unwrap();
+    for (threads, chunk) in [(2, 1), (2, 7), (3, 64)] {
+        let other = cols.run(&engine, &market(), &opts(threads, chunk)).unwrap();
+        let bits = |r: &BatchResult| {
+            [&r.equity, &r.maintenance_margin, &r.uni_mmr, &r.worst_price_move]
+                .iter()
+                .flat_map(|c| c.iter().map(|x| x.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&one), bits(&other));
+        assert_eq!(one.status, other.status);
+        assert_eq!(one.worst_group, other.worst_group);
+    }
+}
+
+#[test]
+fn bad_rows_are_named_or_collected() {
+    let engine = Engine::new(RiskParams::default_profile());
+    let (_, mut cols) = book(50, 3);
+    let row = cols.ty.codes.iter().position(|&c| cols.ty.values[c as usize] == "linear").unwrap();
+    cols.entry_price[row] = 0.0;
+    let err = cols.run(&engine, &market(), &opts(2, 4)).unwrap_err();
+    assert_eq!(err.to_string(), format!("positions[{row}].entry_price: must be > 0, got 0"));
+
+    let collect = BatchOptions { on_error: OnError::Collect, ..opts(2, 4) };
+    let out = cols.run(&engine, &market(), &collect).unwrap();
+    assert_eq!(out.errors.len(), 1);
+    let (i, msg) = &out.errors[0];
+    assert_eq!(out.account[*i], cols.account[row]);
+    assert!(msg.starts_with(&format!("positions[{row}].entry_price")));
+    assert_eq!(out.statuses[out.status[*i] as usize], "ERROR");
+    assert!(out.maintenance_margin[*i].is_nan());
+    assert_eq!(out.maintenance_margin.iter().filter(|x| x.is_nan()).count(), 1);
+
+    // A missing price names the balance row.
+    let (_, mut cols) = book(20, 4);
+    cols.bal_account.push(999_999);
+    cols.asset.push(Some("XYZ"));
+    cols.bal_qty.push(1.0);
+    let r = cols.bal_account.len() - 1;
+    let err = cols.run(&engine, &market(), &opts(1, 4)).unwrap_err();
+    assert_eq!(err.to_string(), format!("balances[{r}].asset: no price for XYZ in market.prices"));
+}

@@ -1,0 +1,412 @@
+//! `Engine.margin_batch`: Arrow (or a dict of numpy arrays) in, Arrow or numpy out.
+//!
+//! Input arrives through the Arrow PyCapsule interface (`__arrow_c_stream__` /
+//! `__arrow_c_array__`: pyarrow, polars, DuckDB, ...), so no row becomes a
+//! Python object. Numeric columns of a single chunk without nulls are read in
+//! place; strings are dictionary-encoded once (a code per row). The compute
+//! runs with the GIL released.
+
+use crate::errors::{guard, InvalidInputError};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use numpy::PyArray1;
+use pmengine_core::batch::{BalanceColumns, BatchOptions, BatchResult, OnError, PositionColumns, Strings};
+use pmengine_core::{Engine, Market};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyMapping};
+use pyo3_arrow::input::AnyRecordBatch;
+use pyo3_arrow::PyTable;
+use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+const POSITION_COLUMNS: [&str; 11] = [
+    "account",
+    "type",
+    "symbol",
+    "underlying",
+    "settle",
+    "qty",
+    "entry_price",
+    "contract_size",
+    "strike",
+    "expiry",
+    "kind",
+];
+/// Classic-margin terms: accepted, not read by the portfolio engine.
+const IGNORED_COLUMNS: [&str; 2] = ["isolated_margin", "leverage"];
+const BALANCE_COLUMNS: [&str; 3] = ["account", "asset", "qty"];
+
+fn invalid(msg: String) -> PyErr {
+    InvalidInputError::new_err(msg)
+}
+
+/// A table's record batches, from an Arrow object or a mapping of columns.
+struct Table {
+    name: &'static str,
+    schema: Arc<Schema>,
+    batches: Vec<RecordBatch>,
+}
+
+impl Table {
+    fn read(obj: &Bound<'_, PyAny>, name: &'static str, known: &[&str]) -> PyResult<Self> {
+        let py = obj.py();
+        let arrow = if obj.hasattr("__arrow_c_stream__")? || obj.hasattr("__arrow_c_array__")? {
+            obj.clone()
+        } else if obj.cast::<PyMapping>().is_ok() || obj.cast::<PyDict>().is_ok() {
+            // A dict of numpy arrays (or lists): pyarrow converts it without per-row objects
+            // for numeric and fixed-width string arrays.
+            py.import("pyarrow")?.call_method1("table", (obj,))?
+        } else {
+            let ty = obj.get_type().name()?.to_string();
+            return Err(invalid(format!(
+                "{name}: must be an Arrow table or record batch, or a dict of columns, got {ty}"
+            )));
+        };
+        let reader = arrow.extract::<AnyRecordBatch>()?.into_reader()?;
+        let schema = reader.schema();
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("{name}: cannot read the Arrow data: {e}")))?;
+        for f in schema.fields() {
+            if !known.contains(&f.name().as_str()) && !IGNORED_COLUMNS.contains(&f.name().as_str()) {
+                return Err(invalid(format!("{name}.{}: unknown column (expected {})", f.name(), known.join(", "))));
+            }
+        }
+        Ok(Table { name, schema, batches })
+    }
+
+    fn rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    fn chunks(&self, col: &str) -> Option<Vec<&ArrayRef>> {
+        let i = self.schema.index_of(col).ok()?;
+        Some(self.batches.iter().map(|b| b.column(i)).collect())
+    }
+
+    fn required(&self, col: &str) -> PyResult<Vec<&ArrayRef>> {
+        self.chunks(col).ok_or_else(|| invalid(format!("{}.{col}: required column", self.name)))
+    }
+
+    /// Row offset of each chunk (for messages naming a row).
+    fn offsets(&self) -> Vec<usize> {
+        let mut at = 0;
+        self.batches
+            .iter()
+            .map(|b| {
+                let o = at;
+                at += b.num_rows();
+                o
+            })
+            .collect()
+    }
+
+    fn ids(&self) -> PyResult<Vec<i64>> {
+        let offsets = self.offsets();
+        let mut out = Vec::with_capacity(self.rows());
+        for (k, a) in self.required("account")?.into_iter().enumerate() {
+            if !a.data_type().is_integer() {
+                return Err(invalid(format!(
+                    "{}.account: must be integers, got Arrow type {}",
+                    self.name,
+                    a.data_type()
+                )));
+            }
+            let c =
+                arrow_cast::cast(a, &DataType::Int64).map_err(|e| invalid(format!("{}.account: {e}", self.name)))?;
+            let c = c.as_primitive::<Int64Type>();
+            if let Some(r) = (0..c.len()).find(|&r| c.is_null(r)) {
+                return Err(invalid(format!("{}[{}].account: required", self.name, offsets[k] + r)));
+            }
+            out.extend_from_slice(c.values());
+        }
+        Ok(out)
+    }
+
+    /// A numeric column as f64, null = NaN; timestamps become seconds since the epoch.
+    fn numbers(&self, col: &str) -> PyResult<Option<Numbers>> {
+        let Some(chunks) = self.chunks(col) else { return Ok(None) };
+        let err = |e: String| invalid(format!("{}.{col}: {e}", self.name));
+        let mut arrays = Vec::with_capacity(chunks.len());
+        for a in chunks {
+            let f = match a.data_type() {
+                DataType::Timestamp(unit, _) => {
+                    let scale = match unit {
+                        TimeUnit::Second => 1.0,
+                        TimeUnit::Millisecond => 1e-3,
+                        TimeUnit::Microsecond => 1e-6,
+                        TimeUnit::Nanosecond => 1e-9,
+                    };
+                    let i = arrow_cast::cast(a, &DataType::Int64).map_err(|e| err(e.to_string()))?;
+                    let i = i.as_primitive::<Int64Type>();
+                    Float64Array::from_iter(i.iter().map(|x| x.map(|x| x as f64 * scale)))
+                }
+                t if t.is_numeric() || *t == DataType::Null => {
+                    let c = arrow_cast::cast(a, &DataType::Float64).map_err(|e| err(e.to_string()))?;
+                    c.as_primitive::<Float64Type>().clone()
+                }
+                t => return Err(err(format!("must be numbers, got Arrow type {t}"))),
+            };
+            arrays.push(f);
+        }
+        Ok(Some(Numbers { arrays }))
+    }
+
+    /// A string column, dictionary-encoded across all chunks (null: code -1).
+    fn strings(&self, col: &str) -> PyResult<Option<Dict>> {
+        let Some(chunks) = self.chunks(col) else { return Ok(None) };
+        let err = |e: String| invalid(format!("{}.{col}: {e}", self.name));
+        let target = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let mut d = Dict { codes: Vec::with_capacity(self.rows()), values: Vec::new() };
+        let mut index: HashMap<String, i32> = HashMap::default();
+        for a in chunks {
+            let value_type = match a.data_type() {
+                DataType::Dictionary(_, v) => v.as_ref(),
+                t => t,
+            };
+            if !matches!(value_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null) {
+                return Err(err(format!("must be strings, got Arrow type {}", a.data_type())));
+            }
+            let c = arrow_cast::cast(a, &target).map_err(|e| err(e.to_string()))?;
+            let c: &DictionaryArray<Int32Type> = c.as_dictionary();
+            let values = c.values().as_string::<i32>();
+            let remap: Vec<i32> = values
+                .iter()
+                .map(|v| {
+                    let v = v.unwrap_or("");
+                    *index.entry(v.to_string()).or_insert_with(|| {
+                        d.values.push(v.to_string());
+                        d.values.len() as i32 - 1
+                    })
+                })
+                .collect();
+            let keys = c.keys();
+            d.codes.extend((0..keys.len()).map(|r| if keys.is_null(r) { -1 } else { remap[keys.value(r) as usize] }));
+        }
+        Ok(Some(d))
+    }
+}
+
+/// f64 chunks; one chunk without nulls is read in place.
+struct Numbers {
+    arrays: Vec<Float64Array>,
+}
+
+impl Numbers {
+    fn slice(&self) -> Cow<'_, [f64]> {
+        match self.arrays.as_slice() {
+            [a] if a.null_count() == 0 => Cow::Borrowed(a.values()),
+            arrays => {
+                Cow::Owned(arrays.iter().flat_map(|a| a.iter().map(|x| x.unwrap_or(f64::NAN))).collect::<Vec<f64>>())
+            }
+        }
+    }
+}
+
+struct Dict {
+    codes: Vec<i32>,
+    values: Vec<String>,
+}
+
+impl Dict {
+    fn view(&self) -> Strings<'_> {
+        Strings { codes: &self.codes, values: &self.values }
+    }
+}
+
+fn parse_errors(errors: &str) -> PyResult<OnError> {
+    match errors {
+        "raise" => Ok(OnError::Raise),
+        "collect" => Ok(OnError::Collect),
+        other => Err(invalid(format!("errors: must be \"raise\" or \"collect\", got {other:?}"))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn margin_batch<'py>(
+    py: Python<'py>,
+    engine: &Engine,
+    positions: &Bound<'py, PyAny>,
+    balances: Option<&Bound<'py, PyAny>>,
+    market: &Market,
+    threads: Option<usize>,
+    errors: &str,
+    output: &str,
+    chunk_size: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let on_error = parse_errors(errors)?;
+    if !matches!(output, "arrow" | "numpy") {
+        return Err(invalid(format!("output: must be \"arrow\" or \"numpy\", got {output:?}")));
+    }
+    if threads == Some(0) {
+        return Err(invalid("threads: must be >= 1, got 0".into()));
+    }
+    if chunk_size == 0 {
+        return Err(invalid("chunk_size: must be >= 1, got 0".into()));
+    }
+    let pos = Table::read(positions, "positions", &POSITION_COLUMNS)?;
+    let bal = match balances {
+        Some(b) if !b.is_none() => Some(Table::read(b, "balances", &BALANCE_COLUMNS)?),
+        _ => None,
+    };
+    let required =
+        |t: &Table, c: &str, x: Option<Dict>| x.ok_or_else(|| invalid(format!("{}.{c}: required column", t.name)));
+    let p_account = pos.ids()?;
+    let p_type = required(&pos, "type", pos.strings("type")?)?;
+    let p_symbol = required(&pos, "symbol", pos.strings("symbol")?)?;
+    let p_underlying = required(&pos, "underlying", pos.strings("underlying")?)?;
+    let p_settle = pos.strings("settle")?;
+    let p_kind = pos.strings("kind")?;
+    let p_qty = pos.numbers("qty")?.ok_or_else(|| invalid("positions.qty: required column".into()))?;
+    let p_entry = pos.numbers("entry_price")?;
+    let p_size = pos.numbers("contract_size")?;
+    let p_strike = pos.numbers("strike")?;
+    let p_expiry = pos.numbers("expiry")?;
+    let (b_account, b_asset, b_qty) = match &bal {
+        Some(b) => (
+            b.ids()?,
+            required(b, "asset", b.strings("asset")?)?,
+            Some(b.numbers("qty")?.ok_or_else(|| invalid("balances.qty: required column".into()))?),
+        ),
+        None => (Vec::new(), Dict { codes: Vec::new(), values: Vec::new() }, None),
+    };
+
+    let (qty, entry, size, strike, expiry) = (
+        p_qty.slice(),
+        p_entry.as_ref().map(Numbers::slice),
+        p_size.as_ref().map(Numbers::slice),
+        p_strike.as_ref().map(Numbers::slice),
+        p_expiry.as_ref().map(Numbers::slice),
+    );
+    let b_qty = b_qty.as_ref().map_or(Cow::Borrowed(&[][..]), Numbers::slice);
+    let columns = PositionColumns {
+        account: &p_account,
+        kind_of_instrument: p_type.view(),
+        symbol: p_symbol.view(),
+        underlying: p_underlying.view(),
+        settle: p_settle.as_ref().map(Dict::view),
+        qty: &qty,
+        entry_price: entry.as_deref(),
+        contract_size: size.as_deref(),
+        strike: strike.as_deref(),
+        expiry: expiry.as_deref(),
+        option_kind: p_kind.as_ref().map(Dict::view),
+    };
+    let balance_columns = BalanceColumns { account: &b_account, asset: b_asset.view(), qty: &b_qty };
+    let options = BatchOptions { threads: threads.unwrap_or(0), chunk_size, on_error };
+    let result = py.detach(|| guard(|| engine.margin_batch(&columns, &balance_columns, market, &options)))?;
+    if output == "numpy" {
+        to_numpy(py, result)
+    } else {
+        to_arrow(py, result)
+    }
+}
+
+/// Output column names, in order.
+pub const OUTPUT_COLUMNS: [&str; 12] = [
+    "account",
+    "equity",
+    "adjusted_equity",
+    "maintenance_margin",
+    "initial_margin",
+    "available",
+    "uni_mmr",
+    "status",
+    "worst_group",
+    "worst_price_move",
+    "worst_vol_shock",
+    "error",
+];
+
+fn error_column(r: &BatchResult) -> Vec<Option<String>> {
+    let mut out = vec![None; r.account.len()];
+    for (i, m) in &r.errors {
+        out[*i] = Some(m.clone());
+    }
+    out
+}
+
+fn to_arrow(py: Python<'_>, r: BatchResult) -> PyResult<Bound<'_, PyAny>> {
+    let dict = |codes: &[i32], names: &[String]| -> PyResult<ArrayRef> {
+        let keys = arrow_array::Int32Array::from_iter(codes.iter().map(|&c| (c >= 0).then_some(c)));
+        let values: ArrayRef = Arc::new(StringArray::from_iter_values(names));
+        Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values).map_err(|e| invalid(e.to_string()))?))
+    };
+    let status: Vec<i32> = r.status.iter().map(|&s| i32::from(s)).collect();
+    let errors: ArrayRef = Arc::new(StringArray::from(error_column(&r)));
+    let f = |v: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::from(v)) };
+    let dict_type = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(r.account)),
+        f(r.equity),
+        f(r.adjusted_equity),
+        f(r.maintenance_margin),
+        f(r.initial_margin),
+        f(r.available),
+        f(r.uni_mmr),
+        dict(&status, &r.statuses)?,
+        dict(&r.worst_group, &r.groups)?,
+        f(r.worst_price_move),
+        f(r.worst_vol_shock),
+        errors,
+    ];
+    let fields: Vec<Field> = OUTPUT_COLUMNS
+        .iter()
+        .zip(&columns)
+        .map(|(name, c)| {
+            let ty = if matches!(*name, "status" | "worst_group") { dict_type.clone() } else { c.data_type().clone() };
+            Field::new(*name, ty, matches!(*name, "worst_group" | "error"))
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|e| invalid(e.to_string()))?;
+    PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)
+}
+
+fn to_numpy(py: Python<'_>, r: BatchResult) -> PyResult<Bound<'_, PyAny>> {
+    let np = py.import("numpy")?;
+    let d = PyDict::new(py);
+    let n = r.account.len();
+    // Strings as numpy unicode arrays: the names, taken by code (no per-row objects).
+    let take = |names: Vec<String>, codes: Vec<i64>| -> PyResult<Bound<'_, PyAny>> {
+        let names = np.call_method1("asarray", (names,))?;
+        names.call_method1("take", (PyArray1::from_vec(py, codes),))
+    };
+    d.set_item("account", PyArray1::from_vec(py, r.account))?;
+    let status = r.status.iter().map(|&s| i64::from(s)).collect();
+    let mut groups = r.groups.clone();
+    groups.push(String::new());
+    let missing = (groups.len() - 1) as i64;
+    let worst = r.worst_group.iter().map(|&g| if g < 0 { missing } else { i64::from(g) }).collect();
+    let mut messages = vec![String::new()];
+    let mut error_codes = vec![0i64; n];
+    for (k, (i, m)) in r.errors.iter().enumerate() {
+        messages.push(m.clone());
+        error_codes[*i] = k as i64 + 1;
+    }
+    let floats = [
+        ("equity", r.equity),
+        ("adjusted_equity", r.adjusted_equity),
+        ("maintenance_margin", r.maintenance_margin),
+        ("initial_margin", r.initial_margin),
+        ("available", r.available),
+        ("uni_mmr", r.uni_mmr),
+    ];
+    for (name, v) in floats {
+        d.set_item(name, PyArray1::from_vec(py, v))?;
+    }
+    d.set_item("status", take(r.statuses, status)?)?;
+    d.set_item("worst_group", take(groups, worst)?)?;
+    d.set_item("worst_price_move", PyArray1::from_vec(py, r.worst_price_move))?;
+    d.set_item("worst_vol_shock", PyArray1::from_vec(py, r.worst_vol_shock))?;
+    d.set_item("error", take(messages, error_codes)?)?;
+    // Keep the documented column order.
+    let ordered = PyDict::new(py);
+    for name in OUTPUT_COLUMNS {
+        ordered.set_item(name, d.get_item(name)?)?;
+    }
+    Ok(ordered.into_any())
+}
