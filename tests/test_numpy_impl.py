@@ -161,3 +161,18 @@ def test_erfc_within_a_few_ulp_of_the_standard_library():
     assert np.isnan(numpy_impl.erfc(np.array([np.nan])))[0]
     # the lower tail keeps its relative precision: N(-10) = 7.6198530241605e-24
     assert abs(numpy_impl.norm_cdf(np.array([-10.0]))[0] / 7.619853024160527e-24 - 1) < 1e-13
+
+
+def test_numpy_batch_equals_the_engine_on_a_synthetic_book() -> None:
+    """The batch baseline of benches/batch.py margins what the engine margins."""
+    import numpy as np
+
+    from pmengine.synthetic import generate_book, market_dict
+
+    numpy_batch = importlib.import_module("numpy_batch")
+    positions, balances = generate_book(300, positions_per_account=12, option_share=0.25, seed=3)
+    mdict = market_dict()
+    want = ENGINE.margin_batch(positions, balances, pm.Market.from_dict(mdict), output="numpy")
+    got = numpy_batch.margin_batch(positions, balances, mdict, PROFILE)
+    for key in ("equity", "adjusted_equity", "maintenance_margin", "initial_margin", "available"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-9, atol=1e-6, err_msg=key)

@@ -16,7 +16,7 @@
 //! Memory: the input is borrowed, not copied; beside it the call holds one
 //! `u32` row index per input row and the output rows.
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Scratch};
 use crate::error::{CoreError, Result};
 use crate::input::Source;
 use crate::market::Market;
@@ -143,6 +143,15 @@ struct Row {
     worst_group: i32,
     worst_price_move: f64,
     worst_vol_shock: f64,
+}
+
+/// A worker's buffers, reused from one account to the next of its chunk.
+#[derive(Default)]
+struct Worker<'a> {
+    balances: Vec<(&'a str, f64)>,
+    positions: Vec<(usize, PositionRef<'a>)>,
+    scratch: Scratch,
+    result: MarginResult,
 }
 
 /// An account: its id and its rows in each table (ranges into the grouped row orders).
@@ -296,7 +305,11 @@ impl Engine {
         pool.install(|| {
             accounts
                 .par_chunks(chunk)
-                .map(|part| part.iter().map(|a| scan.account(a)).collect::<Vec<_>>())
+                .map(|part| {
+                    let engine = scan.engine.replica();
+                    let mut worker = Worker::default();
+                    part.iter().map(|a| scan.account(a, &engine, &mut worker)).collect::<Vec<_>>()
+                })
                 .collect_into_vec_flat(&mut rows)
         });
 
@@ -447,42 +460,51 @@ impl Scan<'_> {
             }
             None => return Err(CoreError::invalid(at("type"), "required")),
         };
-        // The inverse check names `contracts`; in a batch that column is `qty`.
-        validate_ref(&pos, &format!("positions[{row}]")).map_err(|e| match (&e, pos) {
-            (CoreError::InvalidInput { field, message }, PositionRef::Inverse { .. })
-                if field.ends_with(".contracts") =>
-            {
-                CoreError::invalid(at("qty"), message.clone())
-            }
-            _ => e,
+        // Checked with an empty prefix, so nothing is formatted unless a check fails;
+        // the inverse check names `contracts`, in a batch that column is `qty`.
+        validate_ref(&pos, "").map_err(|e| {
+            let key = match (e.field(), pos) {
+                (".contracts", PositionRef::Inverse { .. }) => "qty",
+                (f, _) => f.trim_start_matches('.'),
+            };
+            let message = match &e {
+                CoreError::InvalidInput { message, .. }
+                | CoreError::MissingMarketData { message, .. }
+                | CoreError::Profile { message, .. } => message.clone(),
+            };
+            CoreError::invalid(at(key), message)
         })?;
         Ok(pos)
     }
 
-    /// Margin one account into its output row.
-    fn account(&self, a: &Account) -> Result<Row> {
+    /// Margin one account into its output row, with a worker's reusable buffers.
+    fn account<'s>(&'s self, a: &Account, engine: &Engine, w: &mut Worker<'s>) -> Result<Row> {
         let bal_rows = &self.bal_order[a.balances.clone()];
         let pos_rows = &self.pos_order[a.positions.clone()];
-        let mut balances = Vec::with_capacity(bal_rows.len());
+        w.balances.clear();
+        w.positions.clear();
         for &r in bal_rows {
             let r = r as usize;
             let asset =
                 self.bal.asset.get(r).ok_or_else(|| CoreError::invalid(format!("balances[{r}].asset"), "required"))?;
-            let qty = crate::input::finite(self.bal.qty[r], &format!("balances[{r}].qty"), Source::Input)?;
-            balances.push((asset, qty));
+            let qty = self.bal.qty[r];
+            if !qty.is_finite() {
+                crate::input::finite(qty, &format!("balances[{r}].qty"), Source::Input)?;
+            }
+            w.balances.push((asset, qty));
         }
-        let mut positions = Vec::with_capacity(pos_rows.len());
         for &r in pos_rows {
-            positions.push((r as usize, self.position(r as usize)?));
+            w.positions.push((r as usize, self.position(r as usize)?));
         }
-        let book = self.engine.book_from(
-            balances.iter().copied(),
-            positions.iter().copied(),
-            positions.len(),
+        let book = engine.book_from(
+            w.balances.iter().copied(),
+            w.positions.iter().copied(),
+            w.positions.len(),
             self.market,
             |k, _| format!("balances[{}].asset", bal_rows[k]),
         )?;
-        Ok(self.row(&self.engine.evaluate(&book)))
+        engine.evaluate_into(&book, &mut w.scratch, &mut w.result);
+        Ok(self.row(&w.result))
     }
 
     fn row(&self, r: &MarginResult) -> Row {

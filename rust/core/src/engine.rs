@@ -213,6 +213,29 @@ impl Engine {
         &self.params
     }
 
+    /// A copy whose shared names (groups, statuses) are fresh allocations, with the
+    /// same id (it reads and fills the same series cache). Parallel batch workers
+    /// each take one, so the names every result clones do not bounce one reference
+    /// count between cores.
+    pub fn replica(&self) -> Engine {
+        let fresh = |s: &Arc<str>| Arc::<str>::from(&**s);
+        let mut params = self.params.clone();
+        for level in &mut params.status {
+            level.name = fresh(&level.name);
+        }
+        Engine {
+            params,
+            tables: (self.tables.iter())
+                .map(|t| GroupTable { name: fresh(&t.name), params: t.params.clone(), grid: t.grid.clone() })
+                .collect(),
+            table_index: self.table_index.clone(),
+            asset_table: self.asset_table.clone(),
+            asset_index: self.asset_index.clone(),
+            id: self.id,
+            bankrupt: fresh(&self.bankrupt),
+        }
+    }
+
     fn table_of(&self, group: &str) -> usize {
         self.table_index.get(group).copied().unwrap_or(0)
     }

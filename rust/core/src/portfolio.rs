@@ -371,7 +371,11 @@ pub fn validate(p: &Position, at: &str) -> Result<()> {
 
 /// [`validate`] on borrowed terms (batch rows are checked without building a `Position`).
 pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
+    // Checked first, the field's path built only for an error: batches validate every row.
     let field = |k: &str| format!("{at}.{k}");
+    let is_finite = |x: f64, k: &str| if x.is_finite() { Ok(()) } else { finite(x, &field(k), I).map(drop) };
+    let is_positive =
+        |x: f64, k: &str| if x.is_finite() && x > 0.0 { Ok(()) } else { positive(x, &field(k), I).map(drop) };
     if p.symbol().is_empty() {
         return Err(CoreError::invalid(field("symbol"), "must not be empty"));
     }
@@ -380,18 +384,18 @@ pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
     }
     match *p {
         PositionRef::Linear { qty, entry_price, .. } => {
-            finite(qty, &field("qty"), I)?;
-            positive(entry_price, &field("entry_price"), I)?;
+            is_finite(qty, "qty")?;
+            is_positive(entry_price, "entry_price")?;
         }
         PositionRef::Inverse { contract_size, contracts, entry_price, .. } => {
-            positive(contract_size, &field("contract_size"), I)?;
-            finite(contracts, &field("contracts"), I)?;
-            positive(entry_price, &field("entry_price"), I)?;
+            is_positive(contract_size, "contract_size")?;
+            is_finite(contracts, "contracts")?;
+            is_positive(entry_price, "entry_price")?;
         }
         PositionRef::Option { strike, expiry, qty, .. } => {
-            positive(strike, &field("strike"), I)?;
-            finite(expiry, &field("expiry"), I)?;
-            finite(qty, &field("qty"), I)?;
+            is_positive(strike, "strike")?;
+            is_finite(expiry, "expiry")?;
+            is_finite(qty, "qty")?;
         }
     }
     Ok(())
