@@ -9,14 +9,19 @@
 //! sorted input is detected and not sorted again). The result has one row per
 //! account, in ascending account id.
 //!
-//! Every account is evaluated on its own (`Engine::book_from` straight from the
-//! columns, then `Engine::evaluate`) and written to its own output row, so the
-//! output is bit-identical whatever the thread count or chunk size. Option
-//! series are priced once per snapshot and shared through the market's cache.
-//! Memory: the input is borrowed, not copied; beside it the call holds one
-//! `u32` row index per input row and the output rows.
+//! Names are resolved once per call, not once per row: every distinct
+//! instrument type, asset and symbol of the dictionaries is looked up in the
+//! profile and the market up front, so building an account's book costs no
+//! string comparison or hashing. Every account is then evaluated on its own
+//! (its book built straight from the columns, then `Engine::evaluate_into`
+//! with a worker's reused buffers) and written to its own output row, so the
+//! output is bit-identical to `Engine::margin` on the same portfolio and
+//! whatever the thread count or chunk size. Option series are priced once per
+//! snapshot and shared through the market's cache. Memory: the input is
+//! borrowed, not copied; beside it the call holds one `u32` row index per input
+//! row (only when the rows are not grouped by account) and the output rows.
 
-use crate::engine::{Engine, Scratch};
+use crate::engine::{AssetTerms, BookBuilder, Engine, Scratch};
 use crate::error::{CoreError, Result};
 use crate::input::Source;
 use crate::market::Market;
@@ -146,12 +151,19 @@ struct Row {
 }
 
 /// A worker's buffers, reused from one account to the next of its chunk.
-#[derive(Default)]
-struct Worker<'a> {
-    balances: Vec<(&'a str, f64)>,
-    positions: Vec<(usize, PositionRef<'a>)>,
+struct Worker<'e, 'm> {
+    engine: &'e Engine,
+    builder: BookBuilder<'e, 'm, u32>,
     scratch: Scratch,
     result: MarginResult,
+}
+
+/// An instrument type, resolved once per dictionary value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Instrument {
+    Linear,
+    Inverse,
+    Option,
 }
 
 /// An account: its id and its rows in each table (ranges into the grouped row orders).
@@ -161,19 +173,28 @@ struct Account {
     balances: Range<usize>,
 }
 
-/// Shared, read-only state of one call.
+/// Shared, read-only state of one call, with every dictionary value resolved.
 struct Scan<'a> {
-    engine: &'a Engine,
-    market: &'a Market,
     pos: PositionColumns<'a>,
     bal: BalanceColumns<'a>,
-    pos_order: &'a [u32],
-    bal_order: &'a [u32],
+    pos_order: Option<&'a [u32]>,
+    bal_order: Option<&'a [u32]>,
     statuses: &'a [String],
     group_codes: HashMap<&'a str, i32>,
-    /// Per code of `pos.symbol` / `pos.underlying`: the market has a vol for it.
+    /// Per code of `pos.type` / `pos.kind`: what it names (`None`: not a valid value).
+    instrument: Vec<Option<Instrument>>,
+    option_kind: Vec<Option<OptionKind>>,
+    /// Per code of `pos.symbol`: the market's mark, and whether the market has a vol for it.
+    symbol_mark: Vec<Option<f64>>,
     symbol_vol: Vec<bool>,
     underlying_vol: Vec<bool>,
+    /// Every asset the columns name, as an id into `asset_terms` (`None`: no price),
+    /// per code of `pos.underlying`, `pos.settle` and `bal.asset`; `usdt` is the default settle.
+    asset_terms: Vec<Option<AssetTerms<'a>>>,
+    underlying_asset: Vec<u32>,
+    settle_asset: Vec<u32>,
+    balance_asset: Vec<u32>,
+    usdt: u32,
 }
 
 fn check_len(name: &str, len: usize, expected: usize) -> Result<()> {
@@ -274,31 +295,21 @@ impl Engine {
 
         let pos_sorted = group_rows(&pool, positions.account);
         let bal_sorted = group_rows(&pool, balances.account);
-        let identity = |n: usize| (0..n as u32).collect::<Vec<u32>>();
-        let pos_order = pos_sorted.unwrap_or_else(|| identity(positions.account.len()));
-        let bal_order = bal_sorted.unwrap_or_else(|| identity(balances.account.len()));
-        let accounts = accounts(
-            pos_order.iter().map(|&r| positions.account[r as usize]),
-            bal_order.iter().map(|&r| balances.account[r as usize]),
-        );
+        let (pos_order, bal_order) = (pos_sorted.as_deref(), bal_sorted.as_deref());
+        let ids = |order: Option<&[u32]>, account: &[i64]| -> Vec<i64> {
+            match order {
+                Some(o) => o.iter().map(|&r| account[r as usize]).collect(),
+                None => account.to_vec(),
+            }
+        };
+        let accounts =
+            accounts(ids(pos_order, positions.account).into_iter(), ids(bal_order, balances.account).into_iter());
 
         let mut statuses: Vec<String> = self.params().status.iter().map(|s| s.name.to_string()).collect();
         statuses.push("BANKRUPT".into());
         statuses.push(ERROR_STATUS.into());
         let groups = self.group_dictionary(positions, balances);
-        let has_vol = |s: &Strings<'_>| s.values.iter().map(|v| market.vols.contains_key(v)).collect::<Vec<_>>();
-        let scan = Scan {
-            engine: self,
-            market,
-            pos: *positions,
-            bal: *balances,
-            pos_order: &pos_order,
-            bal_order: &bal_order,
-            statuses: &statuses,
-            group_codes: groups.iter().enumerate().map(|(i, g)| (g.as_str(), i as i32)).collect(),
-            symbol_vol: has_vol(&positions.symbol),
-            underlying_vol: has_vol(&positions.underlying),
-        };
+        let scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &statuses, &groups);
 
         let chunk = options.chunk_size.max(1);
         let mut rows: Vec<std::result::Result<Row, CoreError>> = Vec::with_capacity(accounts.len());
@@ -306,9 +317,14 @@ impl Engine {
             accounts
                 .par_chunks(chunk)
                 .map(|part| {
-                    let engine = scan.engine.replica();
-                    let mut worker = Worker::default();
-                    part.iter().map(|a| scan.account(a, &engine, &mut worker)).collect::<Vec<_>>()
+                    let engine = self.replica();
+                    let mut worker = Worker {
+                        engine: &engine,
+                        builder: BookBuilder::new(&engine, market),
+                        scratch: Scratch::default(),
+                        result: MarginResult::default(),
+                    };
+                    part.iter().map(|a| scan.account(a, &mut worker)).collect::<Vec<_>>()
                 })
                 .collect_into_vec_flat(&mut rows)
         });
@@ -397,68 +413,152 @@ impl<T: Send, I: IndexedParallelIterator<Item = Vec<T>>> CollectFlat<T> for I {
     }
 }
 
-impl Scan<'_> {
-    /// Validate one position row and borrow its terms; errors name `positions[row].field`.
-    fn position(&self, row: usize) -> Result<PositionRef<'_>> {
+impl<'a> Scan<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        engine: &'a Engine,
+        market: &'a Market,
+        pos: &PositionColumns<'a>,
+        bal: &BalanceColumns<'a>,
+        pos_order: Option<&'a [u32]>,
+        bal_order: Option<&'a [u32]>,
+        statuses: &'a [String],
+        groups: &'a [String],
+    ) -> Self {
+        let mut asset_ids: HashMap<&'a str, u32> = HashMap::default();
+        let mut asset_terms = Vec::new();
+        let mut intern = |name: &'a str| -> u32 {
+            *asset_ids.entry(name).or_insert_with(|| {
+                asset_terms.push(engine.asset_terms(name, market));
+                asset_terms.len() as u32 - 1
+            })
+        };
+        let mut ids = |values: &'a [String]| values.iter().map(|v| intern(v)).collect::<Vec<u32>>();
+        let underlying_asset = ids(pos.underlying.values);
+        let settle_asset = pos.settle.map_or_else(Vec::new, |s| ids(s.values));
+        let balance_asset = ids(bal.asset.values);
+        let usdt = intern(DEFAULT_SETTLE);
+        let has_vol = |s: &Strings<'_>| s.values.iter().map(|v| market.vols.contains_key(v)).collect::<Vec<_>>();
+        Scan {
+            pos: *pos,
+            bal: *bal,
+            pos_order,
+            bal_order,
+            statuses,
+            group_codes: groups.iter().enumerate().map(|(i, g)| (g.as_str(), i as i32)).collect(),
+            instrument: (pos.kind_of_instrument.values.iter())
+                .map(|t| match t.as_str() {
+                    "linear" => Some(Instrument::Linear),
+                    "inverse" => Some(Instrument::Inverse),
+                    "option" => Some(Instrument::Option),
+                    _ => None,
+                })
+                .collect(),
+            option_kind: pos
+                .option_kind
+                .map_or_else(Vec::new, |k| k.values.iter().map(|v| OptionKind::parse(v, "").ok()).collect()),
+            symbol_mark: pos.symbol.values.iter().map(|v| market.marks.get(v).copied()).collect(),
+            symbol_vol: has_vol(&pos.symbol),
+            underlying_vol: has_vol(&pos.underlying),
+            asset_terms,
+            underlying_asset,
+            settle_asset,
+            balance_asset,
+            usdt,
+        }
+    }
+
+    /// The terms of asset id `id`, or an error naming `field` when the market has no price.
+    fn asset(&self, id: u32, field: impl FnOnce() -> String) -> Result<AssetTerms<'a>> {
+        self.asset_terms[id as usize].ok_or_else(|| {
+            let name = self.asset_name(id);
+            CoreError::missing(field(), format!("no price for {name} in market.prices"))
+        })
+    }
+
+    /// The name of asset id `id` (for messages).
+    fn asset_name(&self, id: u32) -> &'a str {
+        let find =
+            |codes: &[u32], values: &'a [String]| codes.iter().position(|&c| c == id).map(|k| values[k].as_str());
+        find(&self.underlying_asset, self.pos.underlying.values)
+            .or_else(|| self.pos.settle.and_then(|s| find(&self.settle_asset, s.values)))
+            .or_else(|| find(&self.balance_asset, self.bal.asset.values))
+            .unwrap_or(DEFAULT_SETTLE)
+    }
+
+    /// Validate one position row and borrow its terms, with the ids of its underlying
+    /// and settle assets; errors name `positions[row].field`.
+    fn position(&self, row: usize) -> Result<(PositionRef<'a>, u32, u32)> {
         let c = &self.pos;
         let at = |k: &str| format!("positions[{row}].{k}");
         let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[row]);
         let symbol = c.symbol.get(row).ok_or_else(|| CoreError::invalid(at("symbol"), "required"))?;
         let underlying = c.underlying.get(row).ok_or_else(|| CoreError::invalid(at("underlying"), "required"))?;
-        let settle = c.settle.and_then(|s| s.get(row));
+        let u = self.underlying_asset[c.underlying.codes[row] as usize];
+        let settle_code = c.settle.map_or(-1, |s| s.codes[row]);
+        let (settle, s) = match settle_code {
+            k if k < 0 => (DEFAULT_SETTLE, self.usdt),
+            k => (c.settle.and_then(|s| s.get(row)).unwrap_or(DEFAULT_SETTLE), self.settle_asset[k as usize]),
+        };
         let qty = c.qty[row];
-        let pos = match c.kind_of_instrument.get(row) {
-            Some("linear") => PositionRef::Linear {
-                symbol,
-                underlying,
-                settle: settle.unwrap_or(DEFAULT_SETTLE),
-                qty,
-                entry_price: num(c.entry_price),
-            },
-            Some("inverse") => {
-                if let Some(s) = settle.filter(|s| *s != underlying) {
+        let type_code = c.kind_of_instrument.codes[row];
+        let instrument = if type_code < 0 { None } else { self.instrument[type_code as usize] };
+        let (pos, s) = match instrument {
+            Some(Instrument::Linear) => {
+                (PositionRef::Linear { symbol, underlying, settle, qty, entry_price: num(c.entry_price) }, s)
+            }
+            Some(Instrument::Inverse) => {
+                if settle_code >= 0 && settle != underlying {
                     return Err(CoreError::invalid(
                         at("settle"),
-                        format!("an inverse contract settles in its underlying {underlying}, got {s:?}"),
+                        format!("an inverse contract settles in its underlying {underlying}, got {settle:?}"),
                     ));
                 }
-                PositionRef::Inverse {
+                let pos = PositionRef::Inverse {
                     symbol,
                     underlying,
                     contract_size: num(c.contract_size),
                     contracts: qty,
                     entry_price: num(c.entry_price),
-                }
-            }
-            Some("option") => {
-                let kind = match c.option_kind.and_then(|k| k.get(row)) {
-                    Some(k) => OptionKind::parse(k, &at("kind"))?,
-                    None => return Err(CoreError::invalid(at("kind"), "required for an option")),
                 };
-                let (s, u) = (c.symbol.codes[row] as usize, c.underlying.codes[row] as usize);
-                if !self.symbol_vol[s] && !self.underlying_vol[u] {
+                (pos, u)
+            }
+            Some(Instrument::Option) => {
+                let kind = match c.option_kind.map_or(-1, |k| k.codes[row]) {
+                    k if k < 0 => return Err(CoreError::invalid(at("kind"), "required for an option")),
+                    k => match self.option_kind[k as usize] {
+                        Some(kind) => kind,
+                        // Not a valid kind: parsing it again gives the error.
+                        None => OptionKind::parse(c.option_kind.map_or("", |o| &o.values[k as usize]), &at("kind"))?,
+                    },
+                };
+                let (sc, uc) = (c.symbol.codes[row] as usize, c.underlying.codes[row] as usize);
+                if !self.symbol_vol[sc] && !self.underlying_vol[uc] {
                     return Err(CoreError::missing(
                         at("symbol"),
                         format!("no vol for {symbol} or {underlying} in market.vols"),
                     ));
                 }
-                PositionRef::Option {
+                let pos = PositionRef::Option {
                     symbol,
                     underlying,
-                    settle: settle.unwrap_or(DEFAULT_SETTLE),
+                    settle,
                     kind,
                     strike: num(c.strike),
                     expiry: num(c.expiry),
                     qty,
-                }
+                };
+                (pos, s)
             }
-            Some(other) => {
-                return Err(CoreError::invalid(
-                    at("type"),
-                    format!("must be \"linear\", \"inverse\" or \"option\", got {other:?}"),
-                ))
+            None => {
+                return Err(match c.kind_of_instrument.get(row) {
+                    Some(other) => CoreError::invalid(
+                        at("type"),
+                        format!("must be \"linear\", \"inverse\" or \"option\", got {other:?}"),
+                    ),
+                    None => CoreError::invalid(at("type"), "required"),
+                })
             }
-            None => return Err(CoreError::invalid(at("type"), "required")),
         };
         // Checked with an empty prefix, so nothing is formatted unless a check fails;
         // the inverse check names `contracts`, in a batch that column is `qty`.
@@ -474,36 +574,39 @@ impl Scan<'_> {
             };
             CoreError::invalid(at(key), message)
         })?;
-        Ok(pos)
+        Ok((pos, u, s))
     }
 
     /// Margin one account into its output row, with a worker's reusable buffers.
-    fn account<'s>(&'s self, a: &Account, engine: &Engine, w: &mut Worker<'s>) -> Result<Row> {
-        let bal_rows = &self.bal_order[a.balances.clone()];
-        let pos_rows = &self.pos_order[a.positions.clone()];
-        w.balances.clear();
-        w.positions.clear();
-        for &r in bal_rows {
-            let r = r as usize;
-            let asset =
-                self.bal.asset.get(r).ok_or_else(|| CoreError::invalid(format!("balances[{r}].asset"), "required"))?;
+    fn account(&self, a: &Account, w: &mut Worker<'_, '_>) -> Result<Row> {
+        let b = &mut w.builder;
+        b.clear();
+        for k in a.balances.clone() {
+            let r = self.bal_order.map_or(k, |o| o[k] as usize);
+            let field = || format!("balances[{r}].asset");
+            let code = self.bal.asset.codes[r];
+            if code < 0 {
+                return Err(CoreError::invalid(field(), "required"));
+            }
             let qty = self.bal.qty[r];
             if !qty.is_finite() {
                 crate::input::finite(qty, &format!("balances[{r}].qty"), Source::Input)?;
             }
-            w.balances.push((asset, qty));
+            let id = self.balance_asset[code as usize];
+            let slot = b.asset(id, || self.asset(id, field))?;
+            b.balance(slot, qty);
         }
-        for &r in pos_rows {
-            w.positions.push((r as usize, self.position(r as usize)?));
+        for k in a.positions.clone() {
+            let r = self.pos_order.map_or(k, |o| o[k] as usize);
+            let (pos, u, s) = self.position(r)?;
+            let at = |f: &str| format!("positions[{r}].{f}");
+            let u = b.asset(u, || self.asset(u, || at("underlying")))?;
+            let s = b.asset(s, || self.asset(s, || at("settle")))?;
+            let code = self.pos.symbol.codes[r] as usize;
+            b.position(r, pos, u, s, code as u32, self.symbol_mark[code])?;
         }
-        let book = engine.book_from(
-            w.balances.iter().copied(),
-            w.positions.iter().copied(),
-            w.positions.len(),
-            self.market,
-            |k, _| format!("balances[{}].asset", bal_rows[k]),
-        )?;
-        engine.evaluate_into(&book, &mut w.scratch, &mut w.result);
+        b.finish();
+        w.engine.evaluate_into(&b.book, &mut w.scratch, &mut w.result);
         Ok(self.row(&w.result))
     }
 

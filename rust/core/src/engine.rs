@@ -282,40 +282,42 @@ impl Engine {
         market: &Market,
         balance_field: impl Fn(usize, &str) -> String,
     ) -> Result<Book> {
-        let mut b = BookBuilder {
-            engine: self,
-            symbol_ids: HashMap::default(),
-            asset_names: Vec::new(),
-            cache: None,
-            priced: Vec::new(),
-            book: Book {
-                group_names: Vec::new(),
-                assets: Vec::new(),
-                groups: Vec::new(),
-                options: Vec::new(),
-                slots: Vec::with_capacity(positions_hint),
-                contracts: Vec::new(),
-                offset_pairs: Vec::new(),
-            },
+        let mut b = BookBuilder::<&str>::new(self, market);
+        b.book.slots.reserve(positions_hint);
+        let mut symbol_ids: HashMap<&str, u32> = HashMap::default();
+        let resolve = |name: &'p str, field: &dyn Fn() -> String| {
+            self.asset_terms(name, market)
+                .ok_or_else(|| CoreError::missing(field(), format!("no price for {name} in market.prices")))
         };
         for (k, (asset, qty)) in balances.into_iter().enumerate() {
-            let a = b.asset(asset, market, || balance_field(k, asset))?;
-            b.book.groups[b.book.assets[a].group].listed = true;
-            b.book.assets[a].wallet += qty;
+            let a = b.asset(asset, || resolve(asset, &|| balance_field(k, asset)))?;
+            b.balance(a, qty);
         }
         for (i, pos) in positions {
-            b.position(i, pos, market)?;
+            let at = |k: &str| format!("positions[{i}].{k}");
+            let u = b.asset(pos.underlying(), || resolve(pos.underlying(), &|| at("underlying")))?;
+            let s = b.asset(pos.settle(), || resolve(pos.settle(), &|| at("settle")))?;
+            let (symbol, mark) = match pos {
+                PositionRef::Option { .. } => (0, None),
+                _ => {
+                    let next = symbol_ids.len() as u32;
+                    (*symbol_ids.entry(pos.symbol()).or_insert(next), market.marks.get(pos.symbol()).copied())
+                }
+            };
+            b.position(i, pos, u, s, symbol, mark)?;
         }
-        let BookBuilder { cache, priced, mut book, .. } = b;
-        drop(cache);
-        if !priced.is_empty() {
-            market.series.insert_all(priced);
-        }
-        let listed = |name: &str| book.group_index(name).filter(|&g| book.groups[g].listed);
-        book.offset_pairs = (self.params.offsets.iter())
-            .filter_map(|o| Some(OffsetPair { a: listed(&o.a)?, b: listed(&o.b)?, rate: o.rate }))
-            .collect();
-        Ok(book)
+        b.finish();
+        Ok(b.book)
+    }
+
+    /// An asset as a book needs it, or `None` when the market has no price for it.
+    pub fn asset_terms<'a>(&'a self, name: &'a str, market: &Market) -> Option<AssetTerms<'a>> {
+        Some(AssetTerms {
+            price: *market.prices.get(name)?,
+            params: self.asset_index.get(name).copied(),
+            collateral: self.params.is_collateral(name),
+            group: self.params.group_of(name),
+        })
     }
 
     /// The series of option `pos` (in group `g` of `book`) on `market`: from the
@@ -585,17 +587,17 @@ impl Engine {
 }
 
 /// A linear or inverse contract on a snapshot: its dollar delta (USD) and its
-/// UPnL (settle units; coin for an inverse contract), given the underlying and
-/// settle prices `pb`, `ps` (USD). Without a mark, a linear contract marks at
-/// `pb / ps` and an inverse one at `pb`.
-pub fn contract_terms(pos: PositionRef<'_>, market: &Market, pb: f64, ps: f64) -> (f64, f64) {
+/// UPnL (settle units; coin for an inverse contract), given its mark (the
+/// market's, if any) and the underlying and settle prices `pb`, `ps` (USD).
+/// Without a mark, a linear contract marks at `pb / ps` and an inverse one at `pb`.
+pub fn contract_terms(pos: PositionRef<'_>, mark: Option<f64>, pb: f64, ps: f64) -> (f64, f64) {
     match pos {
-        PositionRef::Linear { symbol, qty, entry_price, .. } => {
-            let mark = market.marks.get(symbol).copied().unwrap_or(pb / ps);
+        PositionRef::Linear { qty, entry_price, .. } => {
+            let mark = mark.unwrap_or(pb / ps);
             (qty * mark * ps, qty * (mark - entry_price))
         }
-        PositionRef::Inverse { symbol, contract_size, contracts, entry_price, .. } => {
-            let mark = market.marks.get(symbol).copied().unwrap_or(pb);
+        PositionRef::Inverse { contract_size, contracts, entry_price, .. } => {
+            let mark = mark.unwrap_or(pb);
             let notional = contracts * contract_size;
             (notional * pb / entry_price, notional * (1.0 / entry_price - 1.0 / mark))
         }
@@ -713,24 +715,68 @@ impl Book {
     }
 }
 
-struct BookBuilder<'e, 'p, 'm> {
-    engine: &'e Engine,
-    symbol_ids: HashMap<&'p str, u32>,
-    /// Names of `book.assets`, in order.
-    asset_names: Vec<&'p str>,
-    /// The snapshot's priced series, read-locked once for the whole book at its first
-    /// option (a book without options never touches the lock, which parallel batch
-    /// workers would otherwise all write to).
-    cache: Option<SeriesReader<'m>>,
-    /// Series priced by this book, inserted into the cache when it is done.
-    priced: Vec<(&'p str, SeriesTerms, Arc<Series>)>,
-    book: Book,
+/// An asset resolved against the profile and the market snapshot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AssetTerms<'a> {
+    /// Index price, USD.
+    pub price: f64,
+    /// Index of its parameters in the engine (`None`: not in the profile).
+    pub params: Option<u32>,
+    /// First collateral tier rate > 0.
+    pub collateral: bool,
+    /// Its risk group.
+    pub group: &'a str,
 }
 
-impl<'p, 'm> BookBuilder<'_, 'p, 'm> {
-    fn intern(&mut self, s: &'p str) -> u32 {
-        let next = self.symbol_ids.len() as u32;
-        *self.symbol_ids.entry(s).or_insert(next)
+/// Builds a book position by position. Assets are identified by a key `K`: their
+/// name for one portfolio, a dictionary code for the batch engine (which resolves
+/// each code once per call, not once per account). The batch engine keeps one
+/// builder per worker and `clear`s it between accounts, so its buffers are reused.
+pub(crate) struct BookBuilder<'e, 'm, K> {
+    engine: &'e Engine,
+    market: &'m Market,
+    /// Key of each of `book.assets`, in order.
+    asset_keys: Vec<K>,
+    /// The snapshot's priced series, read-locked at the book's first option (a book
+    /// without options never touches the lock, which parallel batch workers would
+    /// otherwise all write to) and released by `finish`.
+    cache: Option<SeriesReader<'m>>,
+    /// Series priced by this book, inserted into the cache by `finish`.
+    priced: Vec<(String, SeriesTerms, Arc<Series>)>,
+    pub(crate) book: Book,
+}
+
+impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
+    pub(crate) fn new(engine: &'e Engine, market: &'m Market) -> Self {
+        BookBuilder {
+            engine,
+            market,
+            asset_keys: Vec::new(),
+            cache: None,
+            priced: Vec::new(),
+            book: Book {
+                group_names: Vec::new(),
+                assets: Vec::new(),
+                groups: Vec::new(),
+                options: Vec::new(),
+                slots: Vec::new(),
+                contracts: Vec::new(),
+                offset_pairs: Vec::new(),
+            },
+        }
+    }
+
+    /// Start a new book, keeping the buffers.
+    pub(crate) fn clear(&mut self) {
+        let b = &mut self.book;
+        b.group_names.clear();
+        b.assets.clear();
+        b.groups.clear();
+        b.options.clear();
+        b.slots.clear();
+        b.contracts.clear();
+        b.offset_pairs.clear();
+        self.asset_keys.clear();
     }
 
     fn group(&mut self, name: &str) -> usize {
@@ -754,42 +800,50 @@ impl<'p, 'm> BookBuilder<'_, 'p, 'm> {
         self.book.groups.len() - 1
     }
 
-    /// The slot of an asset, creating it (and its group) on first use.
-    /// `field` names the input on error only (building it costs more than the lookup).
-    fn asset(&mut self, name: &'p str, market: &Market, field: impl FnOnce() -> String) -> Result<usize> {
-        if let Some(i) = self.asset_names.iter().position(|a| *a == name) {
+    /// The slot of asset `key`, creating it (and its group) on first use with the
+    /// terms `resolve` gives (called only then: its error names the input).
+    pub(crate) fn asset<'t>(&mut self, key: K, resolve: impl FnOnce() -> Result<AssetTerms<'t>>) -> Result<usize> {
+        if let Some(i) = self.asset_keys.iter().position(|k| *k == key) {
             return Ok(i);
         }
-        let price = match market.prices.get(name) {
-            Some(&p) => p,
-            None => return Err(CoreError::missing(field(), format!("no price for {name} in market.prices"))),
-        };
-        let p = &self.engine.params;
-        let group = self.group(p.group_of(name));
-        self.asset_names.push(name);
+        let t = resolve()?;
+        let group = self.group(t.group);
+        self.asset_keys.push(key);
         self.book.assets.push(AssetSlot {
-            params: self.engine.asset_index.get(name).copied(),
-            price,
+            params: t.params,
+            price: t.price,
             wallet: 0.0,
             settled: 0.0,
             group,
-            collateral: p.is_collateral(name),
+            collateral: t.collateral,
         });
         Ok(self.book.assets.len() - 1)
     }
 
-    fn position(&mut self, i: usize, pos: PositionRef<'p>, market: &'m Market) -> Result<()> {
-        let at = |k: &str| format!("positions[{i}].{k}");
-        let b = self.asset(pos.underlying(), market, || at("underlying"))?;
-        let s = self.asset(pos.settle(), market, || at("settle"))?;
+    /// A wallet balance of asset slot `a` (asset units): its group is listed.
+    pub(crate) fn balance(&mut self, a: usize, qty: f64) {
+        self.book.groups[self.book.assets[a].group].listed = true;
+        self.book.assets[a].wallet += qty;
+    }
+
+    /// Position `i` of the input, its underlying and settle asset slots `b`, `s`;
+    /// for a contract its symbol's id (equal ids net in the basis add-on) and mark.
+    pub(crate) fn position(
+        &mut self,
+        i: usize,
+        pos: PositionRef<'_>,
+        b: usize,
+        s: usize,
+        symbol: u32,
+        mark: Option<f64>,
+    ) -> Result<()> {
         let g = self.book.assets[b].group;
         self.book.groups[g].listed = true;
         let (pb, ps) = (self.book.assets[b].price, self.book.assets[s].price);
         match pos {
             PositionRef::Linear { .. } | PositionRef::Inverse { .. } => {
-                let (dollar_delta, upnl) = contract_terms(pos, market, pb, ps);
+                let (dollar_delta, upnl) = contract_terms(pos, mark, pb, ps);
                 let receiver = if matches!(pos, PositionRef::Inverse { .. }) { b } else { s };
-                let symbol = self.intern(pos.symbol());
                 self.book.assets[receiver].settled += upnl;
                 self.book.add_contract_delta(g, symbol, dollar_delta);
                 self.book.slots.push(BookSlot::Contract {
@@ -805,11 +859,11 @@ impl<'p, 'm> BookBuilder<'_, 'p, 'm> {
                 let settle_group = self.book.assets[s].group;
                 if self.engine.group_params(&self.book.groups[settle_group]).price_range != 0.0 {
                     return Err(CoreError::invalid(
-                        at("settle"),
+                        format!("positions[{i}].settle"),
                         format!("an option must settle in a stablecoin (a group with price_range = 0), got {settle:?}"),
                     ));
                 }
-                let series = self.series(g, pos, market, pb, ps)?;
+                let series = self.series(g, pos, pb, ps)?;
                 self.book.assets[s].settled += qty * series.value;
                 self.book.add_option_terms(g, qty, &series);
                 self.book.slots.push(BookSlot::Option(self.book.options.len()));
@@ -819,13 +873,30 @@ impl<'p, 'm> BookBuilder<'_, 'p, 'm> {
         Ok(())
     }
 
+    /// Close the book: resolve the offsets between its listed groups, release the
+    /// series cache and publish the series this book priced.
+    pub(crate) fn finish(&mut self) {
+        self.cache = None;
+        if !self.priced.is_empty() {
+            self.market.series.insert_all(self.priced.iter().map(|(s, t, x)| (s.as_str(), t.clone(), Arc::clone(x))));
+            self.priced.clear();
+        }
+        let book = &mut self.book;
+        let listed = |name: &str| book.group_index(name).filter(|&g| book.groups[g].listed);
+        let pairs = (self.engine.params.offsets.iter())
+            .filter_map(|o| Some(OffsetPair { a: listed(&o.a)?, b: listed(&o.b)?, rate: o.rate }));
+        let pairs: Vec<OffsetPair> = pairs.collect();
+        book.offset_pairs = pairs;
+    }
+
     /// The option's series on this snapshot: from the market's cache, from this
     /// book's own new series, or priced now.
-    fn series(&mut self, g: usize, pos: PositionRef<'p>, market: &'m Market, pb: f64, ps: f64) -> Result<Arc<Series>> {
+    fn series(&mut self, g: usize, pos: PositionRef<'_>, pb: f64, ps: f64) -> Result<Arc<Series>> {
         let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             unreachable!("series() is called for options only")
         };
         let engine = self.engine.id;
+        let market = self.market;
         let cache = self.cache.get_or_insert_with(|| market.series.read());
         let found = cache.get(engine, symbol, underlying, settle, kind, strike, expiry).or_else(|| {
             let mine = self
@@ -839,7 +910,7 @@ impl<'p, 'm> BookBuilder<'_, 'p, 'm> {
         }
         let (terms, series) = self.engine.price_option(&self.book, g, pos, market, pb, ps)?;
         let series = Arc::new(series);
-        self.priced.push((symbol, terms, Arc::clone(&series)));
+        self.priced.push((symbol.to_string(), terms, Arc::clone(&series)));
         Ok(series)
     }
 }

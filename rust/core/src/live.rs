@@ -187,7 +187,7 @@ impl LiveAccount {
             BookSlot::Contract { group, receiver, .. } => {
                 let pos = &self.portfolio.positions[i];
                 let (pb, ps) = (price(self.assets[pos.underlying()]), price(self.assets[pos.settle()]));
-                let (d, u) = contract_terms(pos.view(), &self.market, pb, ps);
+                let (d, u) = contract_terms(pos.view(), self.market.marks.get(pos.symbol()).copied(), pb, ps);
                 if let BookSlot::Contract { dollar_delta, underlying_price, upnl, .. } = &mut self.book.slots[i] {
                     (*dollar_delta, *underlying_price, *upnl) = (d, pb, u);
                 }
