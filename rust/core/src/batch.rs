@@ -30,6 +30,7 @@ use crate::result::MarginResult;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// A dictionary-encoded string column: `values[codes[row]]`, a negative code is null.
 #[derive(Debug, Clone, Copy)]
@@ -207,13 +208,16 @@ fn check_len(name: &str, len: usize, expected: usize) -> Result<()> {
 
 fn check_codes(name: &str, s: &Strings<'_>, rows: usize) -> Result<()> {
     check_len(name, s.codes.len(), rows)?;
-    match s.codes.iter().position(|&c| c >= 0 && c as usize >= s.values.len()) {
-        Some(r) => Err(CoreError::invalid(
+    // A max over the column vectorises; the offending row is searched for only on error.
+    let n = s.values.len() as i64;
+    if s.codes.par_chunks(1 << 16).map(|c| c.iter().copied().max().unwrap_or(-1)).max().unwrap_or(-1) as i64 >= n {
+        let r = s.codes.iter().position(|&c| i64::from(c) >= n).unwrap_or(0);
+        return Err(CoreError::invalid(
             format!("{name}[{r}]"),
             format!("dictionary code {} out of range ({} values)", s.codes[r], s.values.len()),
-        )),
-        None => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 impl PositionColumns<'_> {
@@ -250,6 +254,13 @@ fn group_rows(pool: &rayon::ThreadPool, account: &[i64]) -> Option<Vec<u32>> {
     let mut order: Vec<u32> = (0..account.len() as u32).collect();
     pool.install(|| order.par_sort_by_key(|&r| account[r as usize]));
     Some(order)
+}
+
+/// Account ids of the rows in grouped order.
+fn grouped_ids<'a>(order: Option<&'a [u32]>, account: &'a [i64]) -> impl Iterator<Item = i64> + 'a {
+    let sorted = order.into_iter().flat_map(move |o| o.iter().map(move |&r| account[r as usize]));
+    let in_place = account.iter().copied().take(if order.is_none() { usize::MAX } else { 0 });
+    sorted.chain(in_place)
 }
 
 /// Accounts in ascending id, with their rows in each grouped order.
@@ -296,14 +307,7 @@ impl Engine {
         let pos_sorted = group_rows(&pool, positions.account);
         let bal_sorted = group_rows(&pool, balances.account);
         let (pos_order, bal_order) = (pos_sorted.as_deref(), bal_sorted.as_deref());
-        let ids = |order: Option<&[u32]>, account: &[i64]| -> Vec<i64> {
-            match order {
-                Some(o) => o.iter().map(|&r| account[r as usize]).collect(),
-                None => account.to_vec(),
-            }
-        };
-        let accounts =
-            accounts(ids(pos_order, positions.account).into_iter(), ids(bal_order, balances.account).into_iter());
+        let accounts = accounts(grouped_ids(pos_order, positions.account), grouped_ids(bal_order, balances.account));
 
         let mut statuses: Vec<String> = self.params().status.iter().map(|s| s.name.to_string()).collect();
         statuses.push("BANKRUPT".into());
@@ -607,11 +611,16 @@ impl<'a> Scan<'a> {
         }
         b.finish();
         w.engine.evaluate_into(&b.book, &mut w.scratch, &mut w.result);
-        Ok(self.row(&w.result))
+        Ok(self.row(w.engine, &w.result))
     }
 
-    fn row(&self, r: &MarginResult) -> Row {
-        let status = self.statuses.iter().position(|s| **s == *r.status).unwrap_or(self.statuses.len() - 1) as u8;
+    fn row(&self, engine: &Engine, r: &MarginResult) -> Row {
+        // The result's status is one of the engine's names: compared by address first.
+        let levels = &engine.params().status;
+        let status = match levels.iter().position(|s| Arc::ptr_eq(&s.name, &r.status)) {
+            Some(i) => i,
+            None => self.statuses.iter().position(|s| **s == *r.status).unwrap_or(self.statuses.len() - 1),
+        } as u8;
         let mut worst: Option<&crate::result::GroupResult> = None;
         for g in &r.groups {
             if g.requirement > 0.0 && worst.is_none_or(|w| g.requirement > w.requirement) {

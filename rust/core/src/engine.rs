@@ -47,6 +47,9 @@ pub struct Engine {
     /// `[0]` is `"*"`; then one per named group.
     tables: Vec<GroupTable>,
     table_index: HashMap<String, usize>,
+    /// The tables of each offset's two groups, in the profile's order (0: a group
+    /// without a table of its own, found by name).
+    offset_tables: Vec<(usize, usize)>,
     /// The profile's assets, indexed once so a book resolves each asset a single time.
     asset_table: Vec<AssetParams>,
     asset_index: HashMap<String, u32>,
@@ -198,9 +201,12 @@ impl Engine {
         asset_names.sort();
         let asset_table = asset_names.iter().map(|a| params.assets[*a].clone()).collect();
         let asset_index = asset_names.iter().enumerate().map(|(i, a)| ((*a).clone(), i as u32)).collect();
+        let table = |g: &str| table_index.get(g).copied().unwrap_or(0);
+        let offset_tables = params.offsets.iter().map(|o| (table(&o.a), table(&o.b))).collect();
         Engine {
             tables,
             table_index,
+            offset_tables,
             asset_table,
             asset_index,
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
@@ -229,6 +235,7 @@ impl Engine {
                 .map(|t| GroupTable { name: fresh(&t.name), params: t.params.clone(), grid: t.grid.clone() })
                 .collect(),
             table_index: self.table_index.clone(),
+            offset_tables: self.offset_tables.clone(),
             asset_table: self.asset_table.clone(),
             asset_index: self.asset_index.clone(),
             id: self.id,
@@ -317,6 +324,7 @@ impl Engine {
             params: self.asset_index.get(name).copied(),
             collateral: self.params.is_collateral(name),
             group: self.params.group_of(name),
+            table: self.table_of(self.params.group_of(name)),
         })
     }
 
@@ -713,6 +721,15 @@ impl Book {
     pub fn group_index(&self, name: &str) -> Option<usize> {
         self.group_names.iter().position(|n| &**n == name)
     }
+
+    /// `group_index` knowing the group's parameter table: a group with a table of
+    /// its own is the only one using it, so no name needs comparing.
+    fn find_group(&self, name: &str, table: usize) -> Option<usize> {
+        match table {
+            0 => self.group_index(name),
+            t => self.groups.iter().position(|g| g.table == t),
+        }
+    }
 }
 
 /// An asset resolved against the profile and the market snapshot.
@@ -724,8 +741,10 @@ pub struct AssetTerms<'a> {
     pub params: Option<u32>,
     /// First collateral tier rate > 0.
     pub collateral: bool,
-    /// Its risk group.
+    /// Its risk group, and the engine's table of that group's parameters (0: `"*"`,
+    /// shared by every group the profile does not name).
     pub group: &'a str,
+    pub table: usize,
 }
 
 /// Builds a book position by position. Assets are identified by a key `K`: their
@@ -779,11 +798,11 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
         self.asset_keys.clear();
     }
 
-    fn group(&mut self, name: &str) -> usize {
-        if let Some(i) = self.book.group_index(name) {
+    /// The slot of group `name` (whose parameters are table `table`), created on first use.
+    fn group(&mut self, name: &str, table: usize) -> usize {
+        if let Some(i) = self.book.find_group(name, table) {
             return i;
         }
-        let table = self.engine.table_of(name);
         let shared = &self.engine.tables[table].name;
         self.book.group_names.push(if &**shared == name { Arc::clone(shared) } else { Arc::from(name) });
         self.book.groups.push(GroupSlot {
@@ -807,7 +826,7 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
             return Ok(i);
         }
         let t = resolve()?;
-        let group = self.group(t.group);
+        let group = self.group(t.group, t.table);
         self.asset_keys.push(key);
         self.book.assets.push(AssetSlot {
             params: t.params,
@@ -882,9 +901,9 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
             self.priced.clear();
         }
         let book = &mut self.book;
-        let listed = |name: &str| book.group_index(name).filter(|&g| book.groups[g].listed);
-        let pairs = (self.engine.params.offsets.iter())
-            .filter_map(|o| Some(OffsetPair { a: listed(&o.a)?, b: listed(&o.b)?, rate: o.rate }));
+        let listed = |name: &str, t: usize| book.find_group(name, t).filter(|&g| book.groups[g].listed);
+        let pairs = (self.engine.offset_tables.iter().zip(&self.engine.params.offsets))
+            .filter_map(|(&(a, b), o)| Some(OffsetPair { a: listed(&o.a, a)?, b: listed(&o.b, b)?, rate: o.rate }));
         let pairs: Vec<OffsetPair> = pairs.collect();
         book.offset_pairs = pairs;
     }

@@ -8,8 +8,11 @@
 
 use crate::errors::{guard, InvalidInputError};
 use arrow_array::cast::AsArray;
+use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
-use arrow_array::{Array, ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    Array, ArrayRef, DictionaryArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use numpy::PyArray1;
 use pmengine_core::batch::{BalanceColumns, BatchOptions, BatchResult, OnError, PositionColumns, Strings};
@@ -78,10 +81,6 @@ impl Table {
         Ok(Table { name, schema, batches })
     }
 
-    fn rows(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows()).sum()
-    }
-
     fn chunks(&self, col: &str) -> Option<Vec<&ArrayRef>> {
         let i = self.schema.index_of(col).ok()?;
         Some(self.batches.iter().map(|b| b.column(i)).collect())
@@ -104,9 +103,9 @@ impl Table {
             .collect()
     }
 
-    fn ids(&self) -> PyResult<Vec<i64>> {
+    fn ids(&self) -> PyResult<Column<Int64Type>> {
         let offsets = self.offsets();
-        let mut out = Vec::with_capacity(self.rows());
+        let mut arrays = Vec::new();
         for (k, a) in self.required("account")?.into_iter().enumerate() {
             if !a.data_type().is_integer() {
                 return Err(invalid(format!(
@@ -121,13 +120,13 @@ impl Table {
             if let Some(r) = (0..c.len()).find(|&r| c.is_null(r)) {
                 return Err(invalid(format!("{}[{}].account: required", self.name, offsets[k] + r)));
             }
-            out.extend_from_slice(c.values());
+            arrays.push(c.clone());
         }
-        Ok(out)
+        Ok(Column { arrays, null: 0 })
     }
 
     /// A numeric column as f64, null = NaN; timestamps become seconds since the epoch.
-    fn numbers(&self, col: &str) -> PyResult<Option<Numbers>> {
+    fn numbers(&self, col: &str) -> PyResult<Option<Column<Float64Type>>> {
         let Some(chunks) = self.chunks(col) else { return Ok(None) };
         let err = |e: String| invalid(format!("{}.{col}: {e}", self.name));
         let mut arrays = Vec::with_capacity(chunks.len());
@@ -152,7 +151,7 @@ impl Table {
             };
             arrays.push(f);
         }
-        Ok(Some(Numbers { arrays }))
+        Ok(Some(Column { arrays, null: f64::NAN }))
     }
 
     /// A string column, dictionary-encoded across all chunks (null: code -1).
@@ -160,8 +159,9 @@ impl Table {
         let Some(chunks) = self.chunks(col) else { return Ok(None) };
         let err = |e: String| invalid(format!("{}.{col}: {e}", self.name));
         let target = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-        let mut d = Dict { codes: Vec::with_capacity(self.rows()), values: Vec::new() };
+        let mut d = Dict { borrowed: None, codes: Vec::new(), values: Vec::new() };
         let mut index: HashMap<String, i32> = HashMap::default();
+        let single = chunks.len() == 1;
         for a in chunks {
             let value_type = match a.data_type() {
                 DataType::Dictionary(_, v) => v.as_ref(),
@@ -170,8 +170,8 @@ impl Table {
             if !matches!(value_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null) {
                 return Err(err(format!("must be strings, got Arrow type {}", a.data_type())));
             }
-            let c = arrow_cast::cast(a, &target).map_err(|e| err(e.to_string()))?;
-            let c: &DictionaryArray<Int32Type> = c.as_dictionary();
+            let cast = arrow_cast::cast(a, &target).map_err(|e| err(e.to_string()))?;
+            let c: &DictionaryArray<Int32Type> = cast.as_dictionary();
             let values = c.values().as_string::<i32>();
             let remap: Vec<i32> = values
                 .iter()
@@ -184,36 +184,46 @@ impl Table {
                 })
                 .collect();
             let keys = c.keys();
-            d.codes.extend((0..keys.len()).map(|r| if keys.is_null(r) { -1 } else { remap[keys.value(r) as usize] }));
+            let identity = remap.iter().enumerate().all(|(i, &k)| k as usize == i);
+            if single && identity && keys.null_count() == 0 {
+                // Distinct values and no nulls: the Arrow keys are the codes, read in place.
+                d.borrowed = Some(keys.clone());
+            } else if keys.null_count() == 0 {
+                d.codes.extend(keys.values().iter().map(|&k| remap[k as usize]));
+            } else {
+                d.codes.extend(keys.iter().map(|k| k.map_or(-1, |k| remap[k as usize])));
+            }
         }
         Ok(Some(d))
     }
 }
 
-/// f64 chunks; one chunk without nulls is read in place.
-struct Numbers {
-    arrays: Vec<Float64Array>,
+/// Primitive chunks (nulls read as `null`); one chunk without nulls is read in place.
+struct Column<T: ArrowPrimitiveType> {
+    arrays: Vec<PrimitiveArray<T>>,
+    null: T::Native,
 }
 
-impl Numbers {
-    fn slice(&self) -> Cow<'_, [f64]> {
+impl<T: ArrowPrimitiveType> Column<T> {
+    fn slice(&self) -> Cow<'_, [T::Native]> {
         match self.arrays.as_slice() {
             [a] if a.null_count() == 0 => Cow::Borrowed(a.values()),
-            arrays => {
-                Cow::Owned(arrays.iter().flat_map(|a| a.iter().map(|x| x.unwrap_or(f64::NAN))).collect::<Vec<f64>>())
-            }
+            arrays => Cow::Owned(arrays.iter().flat_map(|a| a.iter().map(|x| x.unwrap_or(self.null))).collect()),
         }
     }
 }
 
 struct Dict {
+    /// The keys of a single Arrow chunk, when they can be used as they are.
+    borrowed: Option<arrow_array::Int32Array>,
     codes: Vec<i32>,
     values: Vec<String>,
 }
 
 impl Dict {
     fn view(&self) -> Strings<'_> {
-        Strings { codes: &self.codes, values: &self.values }
+        let codes = self.borrowed.as_ref().map_or(&self.codes[..], |k| k.values());
+        Strings { codes, values: &self.values }
     }
 }
 
@@ -255,6 +265,7 @@ pub fn margin_batch<'py>(
     let required =
         |t: &Table, c: &str, x: Option<Dict>| x.ok_or_else(|| invalid(format!("{}.{c}: required column", t.name)));
     let p_account = pos.ids()?;
+    let p_account = p_account.slice();
     let p_type = required(&pos, "type", pos.strings("type")?)?;
     let p_symbol = required(&pos, "symbol", pos.strings("symbol")?)?;
     let p_underlying = required(&pos, "underlying", pos.strings("underlying")?)?;
@@ -271,17 +282,22 @@ pub fn margin_batch<'py>(
             required(b, "asset", b.strings("asset")?)?,
             Some(b.numbers("qty")?.ok_or_else(|| invalid("balances.qty: required column".into()))?),
         ),
-        None => (Vec::new(), Dict { codes: Vec::new(), values: Vec::new() }, None),
+        None => (
+            Column { arrays: Vec::new(), null: 0 },
+            Dict { borrowed: None, codes: Vec::new(), values: Vec::new() },
+            None,
+        ),
     };
+    let b_account = b_account.slice();
 
     let (qty, entry, size, strike, expiry) = (
         p_qty.slice(),
-        p_entry.as_ref().map(Numbers::slice),
-        p_size.as_ref().map(Numbers::slice),
-        p_strike.as_ref().map(Numbers::slice),
-        p_expiry.as_ref().map(Numbers::slice),
+        p_entry.as_ref().map(Column::slice),
+        p_size.as_ref().map(Column::slice),
+        p_strike.as_ref().map(Column::slice),
+        p_expiry.as_ref().map(Column::slice),
     );
-    let b_qty = b_qty.as_ref().map_or(Cow::Borrowed(&[][..]), Numbers::slice);
+    let b_qty = b_qty.as_ref().map_or(Cow::Borrowed(&[][..]), Column::slice);
     let columns = PositionColumns {
         account: &p_account,
         kind_of_instrument: p_type.view(),
