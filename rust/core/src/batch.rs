@@ -316,11 +316,23 @@ impl Engine {
         let scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &statuses, &groups);
 
         let chunk = options.chunk_size.max(1);
-        let mut rows: Vec<std::result::Result<Row, CoreError>> = Vec::with_capacity(accounts.len());
-        pool.install(|| {
-            accounts
-                .par_chunks(chunk)
-                .map(|part| {
+        let error_row = Row {
+            equity: f64::NAN,
+            adjusted_equity: f64::NAN,
+            mm: f64::NAN,
+            im: f64::NAN,
+            available: f64::NAN,
+            uni_mmr: f64::NAN,
+            status: (statuses.len() - 1) as u8,
+            worst_group: -1,
+            worst_price_move: f64::NAN,
+            worst_vol_shock: f64::NAN,
+        };
+        // Each chunk writes its accounts' rows in place and returns its errors, by row.
+        let mut rows = vec![error_row; accounts.len()];
+        let errors: Vec<Vec<(usize, CoreError)>> = pool.install(|| {
+            (rows.par_chunks_mut(chunk).zip(accounts.par_chunks(chunk)).enumerate())
+                .map(|(k, (out, part))| {
                     let engine = self.replica();
                     let mut worker = Worker {
                         engine: &engine,
@@ -328,60 +340,41 @@ impl Engine {
                         scratch: Scratch::default(),
                         result: MarginResult::default(),
                     };
-                    part.iter().map(|a| scan.account(a, &mut worker)).collect::<Vec<_>>()
+                    let mut errors = Vec::new();
+                    for (i, (row, a)) in out.iter_mut().zip(part).enumerate() {
+                        match scan.account(a, &mut worker) {
+                            Ok(r) => *row = r,
+                            Err(e) => errors.push((k * chunk + i, e)),
+                        }
+                    }
+                    errors
                 })
-                .collect_into_vec_flat(&mut rows)
+                .collect()
         });
+        let mut errors = errors.into_iter().flatten();
+        if options.on_error == OnError::Raise {
+            if let Some((_, e)) = errors.next() {
+                return Err(e);
+            }
+        }
 
-        let n = accounts.len();
+        let column = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
         let mut out = BatchResult {
             account: accounts.iter().map(|a| a.id).collect(),
-            equity: Vec::with_capacity(n),
-            adjusted_equity: Vec::with_capacity(n),
-            maintenance_margin: Vec::with_capacity(n),
-            initial_margin: Vec::with_capacity(n),
-            available: Vec::with_capacity(n),
-            uni_mmr: Vec::with_capacity(n),
-            status: Vec::with_capacity(n),
-            worst_group: Vec::with_capacity(n),
-            worst_price_move: Vec::with_capacity(n),
-            worst_vol_shock: Vec::with_capacity(n),
+            equity: column(|r| r.equity),
+            adjusted_equity: column(|r| r.adjusted_equity),
+            maintenance_margin: column(|r| r.mm),
+            initial_margin: column(|r| r.im),
+            available: column(|r| r.available),
+            uni_mmr: column(|r| r.uni_mmr),
+            status: rows.iter().map(|r| r.status).collect(),
+            worst_group: rows.iter().map(|r| r.worst_group).collect(),
+            worst_price_move: column(|r| r.worst_price_move),
+            worst_vol_shock: column(|r| r.worst_vol_shock),
             statuses: Vec::new(),
             groups,
-            errors: Vec::new(),
+            errors: errors.map(|(i, e)| (i, e.to_string())).collect(),
         };
-        let error_status = (statuses.len() - 1) as u8;
-        for (i, row) in rows.into_iter().enumerate() {
-            let row = match row {
-                Ok(r) => r,
-                Err(e) if options.on_error == OnError::Raise => return Err(e),
-                Err(e) => {
-                    out.errors.push((i, e.to_string()));
-                    Row {
-                        equity: f64::NAN,
-                        adjusted_equity: f64::NAN,
-                        mm: f64::NAN,
-                        im: f64::NAN,
-                        available: f64::NAN,
-                        uni_mmr: f64::NAN,
-                        status: error_status,
-                        worst_group: -1,
-                        worst_price_move: f64::NAN,
-                        worst_vol_shock: f64::NAN,
-                    }
-                }
-            };
-            out.equity.push(row.equity);
-            out.adjusted_equity.push(row.adjusted_equity);
-            out.maintenance_margin.push(row.mm);
-            out.initial_margin.push(row.im);
-            out.available.push(row.available);
-            out.uni_mmr.push(row.uni_mmr);
-            out.status.push(row.status);
-            out.worst_group.push(row.worst_group);
-            out.worst_price_move.push(row.worst_price_move);
-            out.worst_vol_shock.push(row.worst_vol_shock);
-        }
         out.statuses = statuses;
         Ok(out)
     }
@@ -401,19 +394,6 @@ impl Engine {
         names.sort();
         names.dedup();
         names
-    }
-}
-
-/// `collect_into_vec` for chunks of rows, keeping chunk order.
-trait CollectFlat<T> {
-    fn collect_into_vec_flat(self, out: &mut Vec<T>);
-}
-
-impl<T: Send, I: IndexedParallelIterator<Item = Vec<T>>> CollectFlat<T> for I {
-    fn collect_into_vec_flat(self, out: &mut Vec<T>) {
-        let mut parts = Vec::new();
-        self.collect_into_vec(&mut parts);
-        out.extend(parts.into_iter().flatten());
     }
 }
 

@@ -50,6 +50,8 @@ pub struct Engine {
     /// The tables of each offset's two groups, in the profile's order (0: a group
     /// without a table of its own, found by name).
     offset_tables: Vec<(usize, usize)>,
+    /// Each systemic scenario's return for each named table's group (`[scenario][table]`).
+    systemic_by_table: Vec<Vec<f64>>,
     /// The profile's assets, indexed once so a book resolves each asset a single time.
     asset_table: Vec<AssetParams>,
     asset_index: HashMap<String, u32>,
@@ -203,10 +205,14 @@ impl Engine {
         let asset_index = asset_names.iter().enumerate().map(|(i, a)| ((*a).clone(), i as u32)).collect();
         let table = |g: &str| table_index.get(g).copied().unwrap_or(0);
         let offset_tables = params.offsets.iter().map(|o| (table(&o.a), table(&o.b))).collect();
+        let systemic_by_table = (params.systemic.iter())
+            .map(|s| tables.iter().map(|t| systemic_return(s, &t.name, &t.params)).collect())
+            .collect();
         Engine {
             tables,
             table_index,
             offset_tables,
+            systemic_by_table,
             asset_table,
             asset_index,
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
@@ -236,6 +242,7 @@ impl Engine {
                 .collect(),
             table_index: self.table_index.clone(),
             offset_tables: self.offset_tables.clone(),
+            systemic_by_table: self.systemic_by_table.clone(),
             asset_table: self.asset_table.clone(),
             asset_index: self.asset_index.clone(),
             id: self.id,
@@ -554,17 +561,17 @@ impl Engine {
         for (e, s) in self.params.systemic.iter().enumerate() {
             let mut pnl = 0.0;
             for (g, group) in book.groups.iter().enumerate() {
-                pnl += net[g].scanned_delta * self.systemic_return(s, &book.group_names[g], self.group_params(group));
+                // A named group's return is the one its table gives; others may be overridden by name.
+                let r = match group.table {
+                    0 => systemic_return(s, &book.group_names[g], self.group_params(group)),
+                    t => self.systemic_by_table[e][t],
+                };
+                pnl += net[g].scanned_delta * r;
                 pnl += group.option_systemic.get(e).copied().unwrap_or(0.0);
             }
             worst = worst.max(-pnl);
         }
         worst
-    }
-
-    /// A group's return in a systemic scenario: its override, else `multiple · price_range`.
-    fn systemic_return(&self, s: &SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
-        s.overrides.iter().find(|(n, _)| n == group).map_or(s.multiple * gp.price_range, |(_, r)| *r)
     }
 
     /// Price an option series for a group: value, greeks, P&L per unit on the
@@ -583,15 +590,16 @@ impl Engine {
     ) -> Series {
         let table = &self.tables[group.table];
         let grid = if table.params.price_range > 0.0 { table.grid.scenarios(true) } else { &[] };
-        let systemic: Vec<(f64, f64)> = self
-            .params
-            .systemic
-            .iter()
-            .map(|s| (self.systemic_return(s, group_name, &table.params), s.vol_shock))
-            .collect();
+        let systemic: Vec<(f64, f64)> =
+            self.params.systemic.iter().map(|s| (systemic_return(s, group_name, &table.params), s.vol_shock)).collect();
         let at = Revaluation { grid, systemic: &systemic, vol_floor: self.params.vol_floor };
         Series::price(kind, underlying_price, settle_price, strike, vol, tau, &at)
     }
+}
+
+/// A group's return in a systemic scenario: its override, else `multiple · price_range`.
+fn systemic_return(s: &SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
+    s.overrides.iter().find(|(n, _)| n == group).map_or(s.multiple * gp.price_range, |(_, r)| *r)
 }
 
 /// A linear or inverse contract on a snapshot: its dollar delta (USD) and its
