@@ -235,3 +235,130 @@ def test_expiry_as_arrow_timestamp(engine):
     out = engine.margin_batch(positions.set_column(i, "expiry", ts), balances, MARKET)
     want = engine.margin(pm.Portfolio.from_dict(opt), MARKET)
     assert out["maintenance_margin"][0].as_py() == pytest.approx(want.maintenance_margin, rel=1e-12)
+
+
+def _encodings(table):
+    """The same table with its string columns in other Arrow layouts: a dictionary
+    holding duplicate and unused values, large strings, and three chunks."""
+    import pyarrow.compute as pc
+
+    def messy_dictionary(col):
+        # Values: every distinct string twice plus one no row uses; keys point at the copies.
+        arr = pc.dictionary_encode(col.combine_chunks())
+        values = arr.dictionary.to_pylist()
+        doubled = pa.array([*values, *values, "UNUSED"], pa.string())
+        keys = pc.add(arr.indices, pa.scalar(len(values), arr.indices.type))
+        return pa.DictionaryArray.from_arrays(keys, doubled)
+
+    strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
+    out = {}
+    messy = table
+    large = table
+    for name in strings:
+        i = table.schema.get_field_index(name)
+        messy = messy.set_column(i, name, messy_dictionary(table.column(name)))
+        large = large.set_column(i, name, table.column(name).cast(pa.large_string()))
+    out["messy dictionary"] = messy
+    out["large strings"] = large
+    n = table.num_rows
+    out["three chunks"] = pa.concat_tables(
+        [table.slice(0, n // 3), table.slice(n // 3, n // 3), table.slice(2 * (n // 3))]
+    )
+    return out
+
+
+def _plain(table):
+    """Dictionary columns decoded to plain strings."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table.column(f.name).cast(pa.string()))
+    return table
+
+
+def test_input_layouts_give_identical_results(engine):
+    dictionary_pos, dictionary_bal = generate_book(300, seed=11, option_share=0.25)
+    positions, balances = _plain(dictionary_pos), _plain(dictionary_bal)
+    market = pm.Market.from_dict(market_dict())
+    want = engine.margin_batch(positions, balances, market)
+    layouts = {"dictionary": (dictionary_pos, dictionary_bal)}
+    for (label, p), b in zip(
+        _encodings(positions).items(), _encodings(balances).values(), strict=True
+    ):
+        layouts[label] = (p, b)
+    for label, (p, b) in layouts.items():
+        # Same rows; a dictionary's unused values may add unused output dictionary values.
+        assert _plain(engine.margin_batch(p, b, market)).equals(_plain(want)), label
+
+
+def _one_bad(position=None, balances=None):
+    row = {"type": "linear", "symbol": "BTCUSDT", "underlying": "BTC", "qty": 1.0}
+    row |= {"entry_price": 60000.0} | (position or {})
+    pos = {c: [row.get(c)] for c in ("type", "symbol", "underlying", "qty", "entry_price")}
+    for c in ("settle", "kind", "strike", "expiry", "contract_size"):
+        if c in row:
+            pos[c] = [row[c]]
+    pos["account"] = [1]
+    bal = {"account": [1] * len(balances or {}), "asset": list(balances or {})}
+    bal["qty"] = [float(q) for q in (balances or {}).values()]
+    return pa.table(pos), pa.table(bal, schema=None) if balances else None
+
+
+@pytest.mark.parametrize(
+    ("position", "balances", "error", "message"),
+    [
+        ({"type": "perp"}, None, pm.InvalidInputError, r"positions\[0\]\.type: must be \"linear\""),
+        ({"type": None}, None, pm.InvalidInputError, r"positions\[0\]\.type: required"),
+        ({"symbol": None}, None, pm.InvalidInputError, r"positions\[0\]\.symbol: required"),
+        (
+            {"type": "option", "kind": "straddle", "strike": 6e4, "expiry": 1.8e9},
+            None,
+            pm.InvalidInputError,
+            r"positions\[0\]\.kind: must be \"call\" or \"put\", got \"straddle\"",
+        ),
+        (
+            {"type": "option", "kind": None, "strike": 6e4, "expiry": 1.8e9},
+            None,
+            pm.InvalidInputError,
+            r"positions\[0\]\.kind: required for an option",
+        ),
+        (
+            {
+                "type": "option",
+                "underlying": "BNB",
+                "kind": "put",
+                "strike": 600.0,
+                "expiry": 1.8e9,
+            },
+            None,
+            pm.MissingMarketDataError,
+            r"positions\[0\]\.symbol: no vol for BTCUSDT or BNB",
+        ),
+        (
+            {"type": "inverse", "settle": "USDT", "contract_size": 100.0},
+            None,
+            pm.InvalidInputError,
+            r"positions\[0\]\.settle: an inverse contract settles in its underlying BTC",
+        ),
+        (
+            {"settle": "NOPE"},
+            None,
+            pm.MissingMarketDataError,
+            r"positions\[0\]\.settle: no price for NOPE in market\.prices",
+        ),
+        ({"qty": math.inf}, None, pm.InvalidInputError, r"positions\[0\]\.qty: must be finite"),
+        (
+            None,
+            {"ZZZ": 1.0},
+            pm.MissingMarketDataError,
+            r"balances\[0\]\.asset: no price for ZZZ in market\.prices",
+        ),
+        (None, {"USDT": math.nan}, pm.InvalidInputError, r"balances\[0\]\.qty: must be finite"),
+    ],
+)
+def test_every_bad_row_is_named(engine, position, balances, error, message):
+    positions, bal = _one_bad(position, balances)
+    with pytest.raises(error, match=message):
+        engine.margin_batch(positions, bal, MARKET)
+    out = engine.margin_batch(positions, bal, MARKET, errors="collect").to_pydict()
+    assert out["status"] == ["ERROR"]
+    assert out["error"][0] is not None
