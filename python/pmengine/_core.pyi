@@ -5,6 +5,7 @@ import os
 from typing import Any, final
 
 __all__ = [
+    "BATCH_RESULT_COLUMNS",
     "DEFAULT_PROFILE_TOML",
     "ClassicResult",
     "Engine",
@@ -20,6 +21,7 @@ __all__ = [
 
 __version__: str
 DEFAULT_PROFILE_TOML: str
+BATCH_RESULT_COLUMNS: tuple[str, ...]
 
 _Time = str | float | int | datetime.datetime | datetime.date
 

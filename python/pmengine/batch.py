@@ -29,6 +29,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pmengine._core import BATCH_RESULT_COLUMNS
+
 POSITION_COLUMNS = (
     "account",
     "type",
@@ -43,20 +45,8 @@ POSITION_COLUMNS = (
     "kind",
 )
 BALANCE_COLUMNS = ("account", "asset", "qty")
-RESULT_COLUMNS = (
-    "account",
-    "equity",
-    "adjusted_equity",
-    "maintenance_margin",
-    "initial_margin",
-    "available",
-    "uni_mmr",
-    "status",
-    "worst_group",
-    "worst_price_move",
-    "worst_vol_shock",
-    "error",
-)
+#: The result's columns, in order (the native module's own list).
+RESULT_COLUMNS: tuple[str, ...] = BATCH_RESULT_COLUMNS
 
 
 def epoch_seconds(t: str | float | int) -> float:
