@@ -287,3 +287,28 @@ def test_cli_switch(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out = json.loads(capsys.readouterr().out)
     assert refused == 3 and out["outcome"] == "refused"
     assert {r["code"] for r in out["reasons"]} >= {"kyc_level", "quiz_not_passed"}
+
+
+def test_compare_portfolio_liquidation_prices() -> None:
+    """The portfolio column gives, per futures symbol, the price of its group at
+    which the whole account enters LIQUIDATION, moving against the position."""
+    from pmengine.compare import compare
+    from pmengine.risk import liquidation_prices
+
+    engine = pm.Engine()
+    portfolio = pm.Portfolio.from_json((EXAMPLES / "near_liquidation.json").read_text())
+    short = portfolio.to_dict()
+    for p in short["positions"]:
+        p["qty"] = -p["qty"]
+    for book, direction in ((portfolio, "down"), (pm.Portfolio.from_dict(short), "up")):
+        got = compare(engine, book, MARKET)["portfolio"]["liquidation_prices"]
+        want = {
+            x.group: x.price
+            for x in liquidation_prices(engine, book, MARKET)
+            if x.status == "LIQUIDATION" and x.direction == direction
+        }
+        assert got == {"BTCUSDT": want["BTC"], "ETHUSDT": want["ETH"]}
+        price = got["BTCUSDT"]
+        assert price is not None
+        current = MARKET.prices["BTC"]
+        assert (price < current) if direction == "down" else (price > current)

@@ -4,8 +4,11 @@
     table = compare(engine, portfolio, market)     # {"isolated": {...}, "cross": {...}, "portfolio": {...}, ...}
 
 Each mode gives MM, IM and available (USD), its health ratio and status,
-and liquidation prices: per futures position in classic (its mark, the rest
-fixed); portfolio margin liquidates the account, not a position.
+and liquidation prices per futures position: in classic the position's mark
+at which it (isolated) or its wallet (cross) is liquidated, the rest fixed;
+under portfolio margin the index price of the position's group asset at
+which the whole account enters the last status of the ladder (LIQUIDATION)
+when that group alone moves against the position (``risk.liquidation_prices``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,35 @@ def portfolio_summary(r: MarginResult) -> dict[str, Any]:
     }
 
 
+def portfolio_liquidation_prices(
+    engine: Engine, portfolio: Portfolio, market: Market
+) -> dict[str, float | None]:
+    """Per linear or inverse symbol: the index price (USD) of its group's asset at
+    which the account enters the ladder's last status when that group alone moves
+    against the position (down for a long, up for a short); None when no price
+    does. Symbols held long and short net to the sign of their total."""
+    from pmengine.risk import liquidation_prices
+
+    params = engine.params
+    last = params.status_levels[-1][0]
+    found = {
+        (x.group, x.direction): x.price
+        for x in liquidation_prices(engine, portfolio, market)
+        if x.status == last
+    }
+    held: dict[str, tuple[str, float]] = {}
+    for p in portfolio.to_dict()["positions"]:
+        if p["type"] == "option":
+            continue
+        qty = p["contracts"] if p["type"] == "inverse" else p["qty"]
+        group, total = held.get(p["symbol"], (params.group_of(p["underlying"]), 0.0))
+        held[p["symbol"]] = (group, total + qty)
+    return {
+        symbol: found.get((group, "down" if qty > 0 else "up")) if qty != 0 else None
+        for symbol, (group, qty) in held.items()
+    }
+
+
 def compare(engine: Engine, portfolio: Portfolio, market: Market) -> dict[str, Any]:
     """The account under isolated, cross and portfolio margin, and what
     portfolio margin recognises, in words."""
@@ -58,6 +90,7 @@ def compare(engine: Engine, portfolio: Portfolio, market: Market) -> dict[str, A
     return {
         "isolated": classic_summary(engine.classic(portfolio, market, "isolated")),
         "cross": classic_summary(engine.classic(portfolio, market, "cross")),
-        "portfolio": portfolio_summary(r),
+        "portfolio": portfolio_summary(r)
+        | {"liquidation_prices": portfolio_liquidation_prices(engine, portfolio, market)},
         "recognised": recognised(r),
     }

@@ -379,7 +379,7 @@ def mode_comparison_table(c: dict[str, Any]) -> Table:
             f"liquidation price {symbol}",
             liq(iso["liquidation_prices"][symbol]),
             liq(cross["liquidation_prices"][symbol]),
-            "account-wide",
+            liq(pm["liquidation_prices"].get(symbol)) + " (index, account)",
         )
     return t
 

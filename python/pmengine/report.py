@@ -415,8 +415,10 @@ def html_page(
     rows.append(["status", *(m["status"] for m in modes)])
     for symbol, iso in cmp["isolated"]["liquidation_prices"].items():
         cross = cmp["cross"]["liquidation_prices"][symbol]
-        cells = ["none" if p is None else _usd(p) for p in (iso, cross)]
-        rows.append([f"liquidation price {symbol}", *cells, "account-wide"])
+        whole = cmp["portfolio"]["liquidation_prices"].get(symbol)
+        cells = ["none" if p is None else _usd(p) for p in (iso, cross, whole)]
+        cells[2] += " (index, account)"
+        rows.append([f"liquidation price {symbol}", *cells])
     rows.append(
         [
             "every position margined alone (no netting), MM, USD",
