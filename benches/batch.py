@@ -8,7 +8,7 @@ of which 25 % options (63 scenarios). Each measurement runs in its own
 subprocess, so its peak RSS (``ru_maxrss``) is its own; the time is the best of
 ``--repeat`` runs of the call alone (the book is built before the clock starts).
 
-    python benches/batch.py [--readme README.md] [--repeat 3]
+    python benches/batch.py [--readme README.md] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -123,13 +123,15 @@ def measure(book: str, impl: str, repeat: int) -> dict[str, Any]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     out = [
-        "| book | implementation | accounts | time | accounts / s | vs Rust 1 thread | peak RSS MiB |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| book | implementation | accounts | time | accounts / s | vs Rust 1 thread | NumPy time ÷ this | peak RSS MiB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for book in BOOKS:
         mine = [r for r in rows if r["book"] == book]
         base = next(r for r in mine if r["impl"] == "rust-1")
         base_rate = base["accounts"] / base["seconds"]
+        numpy = next(r for r in mine if r["impl"] == "numpy")
+        numpy_rate = numpy["accounts"] / numpy["seconds"]
         for r in mine:
             rate = r["accounts"] / r["seconds"]
             ratio = base_rate / rate
@@ -140,8 +142,11 @@ def table(rows: list[dict[str, Any]]) -> str:
                 if ratio < 1
                 else f"{ratio:,.1f}× slower"
             )
+            v = rate / numpy_rate
+            vs_numpy = f"{v:.1f}×" if v >= 1 else f"{v:.2f}×"
             out.append(
-                f"| {book} | {r['impl']} | {r['accounts']:,} | {r['seconds']:.3f} s | {rate:,.0f} | {rel} | {r['peak_mib']:,.0f} |"
+                f"| {book} | {r['impl']} | {r['accounts']:,} | {r['seconds']:.3f} s | {rate:,.0f} "
+                f"| {rel} | {vs_numpy} | {r['peak_mib']:,.0f} |"
             )
     return "\n".join(out)
 
@@ -149,7 +154,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readme", help="rewrite the table between the batch markers of this file")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--one", nargs=2, metavar=("BOOK", "IMPL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:

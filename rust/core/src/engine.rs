@@ -326,12 +326,14 @@ impl Engine {
 
     /// An asset as a book needs it, or `None` when the market has no price for it.
     pub fn asset_terms<'a>(&'a self, name: &'a str, market: &Market) -> Option<AssetTerms<'a>> {
+        let price = *market.prices.get(name)?;
+        let group = self.params.group_of(name);
         Some(AssetTerms {
-            price: *market.prices.get(name)?,
+            price,
             params: self.asset_index.get(name).copied(),
             collateral: self.params.is_collateral(name),
-            group: self.params.group_of(name),
-            table: self.table_of(self.params.group_of(name)),
+            group,
+            table: self.table_of(group),
         })
     }
 
