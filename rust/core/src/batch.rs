@@ -189,9 +189,10 @@ struct Scan<'a> {
     symbol_mark: Vec<Option<f64>>,
     symbol_vol: Vec<bool>,
     underlying_vol: Vec<bool>,
-    /// Every asset the columns name, as an id into `asset_terms` (`None`: no price),
-    /// per code of `pos.underlying`, `pos.settle` and `bal.asset`; `usdt` is the default settle.
-    asset_terms: Vec<Option<AssetTerms<'a>>>,
+    /// Every asset the columns name, with its terms (`None`: no price); the rest
+    /// refer to it by index: per code of `pos.underlying`, `pos.settle` and
+    /// `bal.asset`, and `usdt` for the default settle asset.
+    assets: Vec<(&'a str, Option<AssetTerms<'a>>)>,
     underlying_asset: Vec<u32>,
     settle_asset: Vec<u32>,
     balance_asset: Vec<u32>,
@@ -410,11 +411,11 @@ impl<'a> Scan<'a> {
         groups: &'a [String],
     ) -> Self {
         let mut asset_ids: HashMap<&'a str, u32> = HashMap::default();
-        let mut asset_terms = Vec::new();
+        let mut assets = Vec::new();
         let mut intern = |name: &'a str| -> u32 {
             *asset_ids.entry(name).or_insert_with(|| {
-                asset_terms.push(engine.asset_terms(name, market));
-                asset_terms.len() as u32 - 1
+                assets.push((name, engine.asset_terms(name, market)));
+                assets.len() as u32 - 1
             })
         };
         let mut ids = |values: &'a [String]| values.iter().map(|v| intern(v)).collect::<Vec<u32>>();
@@ -444,7 +445,7 @@ impl<'a> Scan<'a> {
             symbol_mark: pos.symbol.values.iter().map(|v| market.marks.get(v).copied()).collect(),
             symbol_vol: has_vol(&pos.symbol),
             underlying_vol: has_vol(&pos.underlying),
-            asset_terms,
+            assets,
             underlying_asset,
             settle_asset,
             balance_asset,
@@ -454,20 +455,8 @@ impl<'a> Scan<'a> {
 
     /// The terms of asset id `id`, or an error naming `field` when the market has no price.
     fn asset(&self, id: u32, field: impl FnOnce() -> String) -> Result<AssetTerms<'a>> {
-        self.asset_terms[id as usize].ok_or_else(|| {
-            let name = self.asset_name(id);
-            CoreError::missing(field(), format!("no price for {name} in market.prices"))
-        })
-    }
-
-    /// The name of asset id `id` (for messages).
-    fn asset_name(&self, id: u32) -> &'a str {
-        let find =
-            |codes: &[u32], values: &'a [String]| codes.iter().position(|&c| c == id).map(|k| values[k].as_str());
-        find(&self.underlying_asset, self.pos.underlying.values)
-            .or_else(|| self.pos.settle.and_then(|s| find(&self.settle_asset, s.values)))
-            .or_else(|| find(&self.balance_asset, self.bal.asset.values))
-            .unwrap_or(DEFAULT_SETTLE)
+        let (name, terms) = self.assets[id as usize];
+        terms.ok_or_else(|| CoreError::missing(field(), format!("no price for {name} in market.prices")))
     }
 
     /// Validate one position row and borrow its terms, with the ids of its underlying

@@ -795,8 +795,11 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
         }
     }
 
-    /// Start a new book, keeping the buffers.
+    /// Start a new book, keeping the buffers (and dropping what a book that failed
+    /// half-way left: its read lock on the series cache, its unpublished series).
     pub(crate) fn clear(&mut self) {
+        self.cache = None;
+        self.priced.clear();
         let b = &mut self.book;
         b.group_names.clear();
         b.assets.clear();
