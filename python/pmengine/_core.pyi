@@ -5,6 +5,8 @@ import os
 from typing import Any, final
 
 __all__ = [
+    "BATCH_BALANCE_COLUMNS",
+    "BATCH_POSITION_COLUMNS",
     "BATCH_RESULT_COLUMNS",
     "DEFAULT_PROFILE_TOML",
     "ClassicResult",
@@ -21,6 +23,8 @@ __all__ = [
 
 __version__: str
 DEFAULT_PROFILE_TOML: str
+BATCH_POSITION_COLUMNS: tuple[str, ...]
+BATCH_BALANCE_COLUMNS: tuple[str, ...]
 BATCH_RESULT_COLUMNS: tuple[str, ...]
 
 _Time = str | float | int | datetime.datetime | datetime.date

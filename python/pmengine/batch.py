@@ -29,22 +29,11 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pmengine._core import BATCH_RESULT_COLUMNS
+from pmengine._core import BATCH_BALANCE_COLUMNS, BATCH_POSITION_COLUMNS, BATCH_RESULT_COLUMNS
 
-POSITION_COLUMNS = (
-    "account",
-    "type",
-    "symbol",
-    "underlying",
-    "settle",
-    "qty",
-    "entry_price",
-    "contract_size",
-    "strike",
-    "expiry",
-    "kind",
-)
-BALANCE_COLUMNS = ("account", "asset", "qty")
+#: The input's columns (the native module's own lists).
+POSITION_COLUMNS: tuple[str, ...] = BATCH_POSITION_COLUMNS
+BALANCE_COLUMNS: tuple[str, ...] = BATCH_BALANCE_COLUMNS
 #: The result's columns, in order (the native module's own list).
 RESULT_COLUMNS: tuple[str, ...] = BATCH_RESULT_COLUMNS
 

@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-const POSITION_COLUMNS: [&str; 11] = [
+pub const POSITION_COLUMNS: [&str; 11] = [
     "account",
     "type",
     "symbol",
@@ -40,7 +40,7 @@ const POSITION_COLUMNS: [&str; 11] = [
 ];
 /// Classic-margin terms: accepted, not read by the portfolio engine.
 const IGNORED_COLUMNS: [&str; 2] = ["isolated_margin", "leverage"];
-const BALANCE_COLUMNS: [&str; 3] = ["account", "asset", "qty"];
+pub const BALANCE_COLUMNS: [&str; 3] = ["account", "asset", "qty"];
 
 fn invalid(msg: String) -> PyErr {
     InvalidInputError::new_err(msg)

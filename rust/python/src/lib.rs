@@ -21,7 +21,10 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_PROFILE_TOML", pmengine_core::params::DEFAULT_PROFILE_TOML)?;
-    m.add("BATCH_RESULT_COLUMNS", pyo3::types::PyTuple::new(m.py(), batch::OUTPUT_COLUMNS)?)?;
+    let names = |v: &[&str]| pyo3::types::PyTuple::new(m.py(), v);
+    m.add("BATCH_POSITION_COLUMNS", names(&batch::POSITION_COLUMNS)?)?;
+    m.add("BATCH_BALANCE_COLUMNS", names(&batch::BALANCE_COLUMNS)?)?;
+    m.add("BATCH_RESULT_COLUMNS", names(&batch::OUTPUT_COLUMNS)?)?;
     m.add_class::<params::PyRiskParams>()?;
     m.add_class::<market::PyMarket>()?;
     m.add_class::<portfolio::PyPortfolio>()?;
