@@ -222,9 +222,9 @@ def test_coin_margined_short_hedged_by_its_coin_has_no_liquidation_price() -> No
 
 
 def test_bad_input_names_the_field() -> None:
-    p = {"balances": {"USDT": 1000}, "positions": [_linear(1, 60000, leverage=150)]}
+    p = {"balances": {"USDT": 1000}, "positions": [_linear(1, 60000, leverage=151)]}
     with pytest.raises(
-        pm.InvalidInputError, match=r"positions\[0\]\.leverage: above the bracket's maximum 125x"
+        pm.InvalidInputError, match=r"positions\[0\]\.leverage: above the bracket's maximum 150x"
     ):
         classic(p)
     with pytest.raises(

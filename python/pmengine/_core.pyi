@@ -2,7 +2,7 @@
 
 import datetime
 import os
-from typing import Any, final
+from typing import Any, Literal, TypedDict, final
 
 __all__ = [
     "BATCH_BALANCE_COLUMNS",
@@ -28,6 +28,35 @@ BATCH_BALANCE_COLUMNS: tuple[str, ...]
 BATCH_RESULT_COLUMNS: tuple[str, ...]
 
 _Time = str | float | int | datetime.datetime | datetime.date
+
+_Model = Literal["scenario", "binance_pm"]
+
+class _PositionMarginDict(TypedDict):
+    """A contract's ``binance_pm`` figures, in its margin asset (settle units; coin
+    for an inverse contract): ``notional`` is what the bracket is chosen on."""
+
+    index: int
+    symbol: str
+    asset: str
+    notional: float
+    bracket: int
+    mmr: float
+    cum: float
+    maintenance_margin: float
+    initial_margin: float
+    upnl: float
+    leverage: float
+
+class _AssetMarginDict(TypedDict):
+    """An asset's ``binance_pm`` figures: ``v``, ``loan``, ``loan_margin`` and
+    ``maintenance_margin`` in asset units; ``equity`` and ``collateral_value`` in USD."""
+
+    v: float
+    equity: float
+    collateral_value: float
+    loan: float
+    loan_margin: float
+    maintenance_margin: float
 
 @final
 class RiskParams:
@@ -98,6 +127,7 @@ class Portfolio:
     @staticmethod
     def from_json(text: str) -> Portfolio: ...
     def add_balance(self, asset: str, qty: float) -> None: ...
+    def add_loan(self, asset: str, borrowed: float, interest: float = 0.0) -> None: ...
     def add_linear(
         self,
         symbol: str,
@@ -137,6 +167,8 @@ class Portfolio:
     def description(self) -> str | None: ...
     @property
     def balances(self) -> list[tuple[str, float]]: ...
+    @property
+    def loans(self) -> list[tuple[str, tuple[float, float]]]: ...
     @property
     def positions(self) -> list[dict[str, Any]]: ...
     def to_dict(self) -> dict[str, Any]: ...
@@ -196,6 +228,12 @@ class MarginResult:
     def offset_credit(self) -> float: ...
     @property
     def borrow_margin(self) -> float: ...
+    @property
+    def model(self) -> _Model: ...
+    @property
+    def positions(self) -> list[_PositionMarginDict]: ...
+    @property
+    def assets(self) -> dict[str, _AssetMarginDict]: ...
     @property
     def groups(self) -> dict[str, GroupResult]: ...
     def to_dict(self) -> dict[str, Any]: ...

@@ -10,10 +10,12 @@ positions
     type needs them ``entry_price`` (settle units; USD for inverse),
     ``contract_size`` (USD per contract), ``strike`` (settle units), ``expiry``
     (seconds since the epoch, UTC, or an Arrow timestamp), ``kind`` ("call" /
-    "put"), ``settle`` (null: USDT, or the underlying for inverse). Null
-    numbers may be NaN.
+    "put"), ``settle`` (null: USDT, or the underlying for inverse),
+    ``leverage`` (a contract's own; ``binance_pm``'s IM). Null numbers may be NaN.
 balances
-    ``account`` (int), ``asset``, ``qty`` (asset units, negative: a loan).
+    ``account`` (int), ``asset``, ``qty`` (asset units, negative: a loan) and,
+    optionally, a margin loan in that asset: ``borrowed`` and ``interest``
+    (asset units, ≥ 0; docs/BINANCE.md).
 
 Rows need not be sorted or contiguous; an account exists through its rows.
 The result has one row per account in ascending id (see ``RESULT_COLUMNS``).
@@ -58,10 +60,16 @@ def to_columns(
     bal: dict[str, list[Any]] = {c: [] for c in BALANCE_COLUMNS}
     nan = math.nan
     for account, p in accounts:
-        for asset, q in (p.get("balances") or {}).items():
+        loans = p.get("loans") or {}
+        balances = p.get("balances") or {}
+        # One row per asset: its balance and its loan (a loan-only asset holds 0).
+        for asset in [*balances, *(a for a in loans if a not in balances)]:
+            loan = loans.get(asset, {})
             bal["account"].append(account)
             bal["asset"].append(asset)
-            bal["qty"].append(float(q))
+            bal["qty"].append(float(balances.get(asset, 0.0)))
+            bal["borrowed"].append(float(loan.get("borrowed", 0.0)))
+            bal["interest"].append(float(loan.get("interest", 0.0)))
         for x in p.get("positions") or []:
             inverse = x["type"] == "inverse"
             row = {
@@ -76,6 +84,7 @@ def to_columns(
                 "strike": float(x.get("strike", nan)),
                 "expiry": epoch_seconds(x["expiry"]) if "expiry" in x else nan,
                 "kind": x.get("kind"),
+                "leverage": float(x.get("leverage", nan)),
             }
             for c in POSITION_COLUMNS:
                 pos[c].append(row[c])

@@ -8,6 +8,10 @@ methodology, in its order. It is the oracle the Rust engine is tested against
     profile = reference.default_profile()
     result = reference.margin(portfolio_dict, market_dict, profile)   # the §8 result dict
 
+``margin`` evaluates the profile's model: the scenario model here
+(``scenario_margin``), or Binance's (``model = "binance_pm"``,
+``reference_binance.margin``, docs/BINANCE.md).
+
 Inputs are the JSON formats of §8 (already parsed). Bad input raises the same
 error classes as the engine (``pmengine.errors``), naming the field.
 """
@@ -56,6 +60,23 @@ class Group:
     concentration: list[tuple[float, float]]  # (above, rate)
 
 
+MODELS = ("scenario", "binance_pm")
+
+
+@dataclass
+class Binance:
+    """``[binance]``: what Binance's formula needs beyond brackets and collateral."""
+
+    loan_leverage: float  # a loan's leverage where its asset gives none
+    loan_mmr: dict[float, float]  # loan MM rate by leverage
+    default_collateral_rate: float | None  # an asset without bands; None: an error
+
+
+# A bracket: (up_to, mmr, max_leverage, cum); up_to and cum in the table's units
+# (margin asset for USDⓈ-M, coin for COIN-M), the last up_to may be inf.
+Bracket = tuple[float, float, float, float]
+
+
 @dataclass
 class Profile:
     im_factor: float
@@ -70,6 +91,12 @@ class Profile:
     systemic: list[tuple[float, float, dict[str, float]]]  # (multiple, vol_shock, overrides)
     status: list[tuple[str, float]]  # (name, above); the last above is -inf
     raw: dict[str, Any] = field(default_factory=dict)
+    model: str = "scenario"  # "scenario" or "binance_pm"
+    loan_leverage: dict[str, float] = field(default_factory=dict)  # asset -> its loans' leverage
+    binance: Binance | None = None
+    brackets: dict[str, dict[str, list[Bracket]]] = field(
+        default_factory=lambda: {"usdm": {}, "coinm": {}}
+    )  # "usdm" / "coinm" -> symbol -> brackets
 
     def group_of(self, asset: str) -> str:
         return self.asset_group.get(asset, asset)
@@ -110,15 +137,137 @@ def _group(d: dict[str, Any], base: Group | None, at: str) -> Group:
     return g
 
 
+def _num(x: float) -> str:
+    """A number as the engine's messages write it: whole numbers without a fraction."""
+    return str(int(x)) if math.isfinite(x) and x == int(x) and abs(x) < 1e15 else str(x)
+
+
+def _bracket_table(rows: Any, at: str) -> list[Bracket]:
+    """One bracket table, ``cum`` as given, else derived so MM is continuous:
+    ``cum_1 = 0``, ``cum_k = cum_{k−1} + up_to_{k−1}·(mmr_k − mmr_{k−1})``."""
+    if not isinstance(rows, list) or not rows:
+        raise ProfileError(f"{at}: must list at least one bracket")
+    out: list[Bracket] = []
+    for i, b in enumerate(rows):
+        bat = f"{at}[{i}]"
+        for k in b:
+            if k not in ("up_to", "mmr", "max_leverage", "cum"):
+                raise ProfileError(f"{bat}.{k}: unknown key")
+        mmr = float(b["mmr"])
+        if not (math.isfinite(mmr) and 0 <= mmr <= 1):
+            raise ProfileError(f"{bat}.mmr: must be a rate in [0, 1], got {_num(mmr)}")
+        max_leverage = float(b["max_leverage"])
+        if not (math.isfinite(max_leverage) and max_leverage > 0):
+            raise ProfileError(f"{bat}.max_leverage: must be > 0, got {_num(max_leverage)}")
+        if "up_to" in b:
+            up_to = float(b["up_to"])
+            if not (math.isfinite(up_to) and up_to > 0):
+                raise ProfileError(f"{bat}.up_to: must be > 0, got {_num(up_to)}")
+        elif i + 1 == len(rows):
+            up_to = math.inf
+        else:
+            raise ProfileError(f"{bat}.up_to: required on every bracket but the last")
+        if out and up_to <= out[-1][0]:
+            raise ProfileError(
+                f"{bat}.up_to: brackets must be sorted by increasing up_to,"
+                f" got {_num(up_to)} after {_num(out[-1][0])}"
+            )
+        if "cum" in b:  # Binance's exported cum is used as it is
+            cum = float(b["cum"])
+            if not math.isfinite(cum):
+                raise ProfileError(f"{bat}.cum: must be finite, got {_num(cum)}")
+        elif out:
+            prev_up_to, prev_mmr, _, prev_cum = out[-1]
+            cum = prev_cum + prev_up_to * (mmr - prev_mmr)
+        else:
+            cum = 0.0
+        out.append((up_to, mmr, max_leverage, cum))
+    return out
+
+
+def _brackets(d: dict[str, Any]) -> dict[str, dict[str, list[Bracket]]]:
+    if "brackets" in d.get("classic", {}):
+        raise ProfileError("classic.brackets: moved to [brackets.usdm] and [brackets.coinm]")
+    t = d.get("brackets", {})
+    for k in t:
+        if k not in ("usdm", "coinm"):
+            raise ProfileError(f"brackets.{k}: unknown key")
+    return {
+        kind: {
+            sym: _bracket_table(rows, f"brackets.{kind}.{sym}")
+            for sym, rows in t.get(kind, {}).items()
+        }
+        for kind in ("usdm", "coinm")
+    }
+
+
+def _binance(d: dict[str, Any], loan_leverage: dict[str, float]) -> Binance | None:
+    """``[binance]``, checked against the assets' ``loan_leverage``: every leverage in use
+    has an MM rate. Required under ``model = "binance_pm"``."""
+    if "binance" not in d:
+        if d.get("model") == "binance_pm":
+            raise ProfileError(
+                'binance: required under model = "binance_pm" (loan leverage and MM rates)'
+            )
+        return None
+    t = d["binance"]
+    for k in t:
+        if k not in ("loan_leverage", "loan_mmr", "default_collateral_rate"):
+            raise ProfileError(f"binance.{k}: unknown key")
+    for k in ("loan_leverage", "loan_mmr"):
+        if k not in t:
+            raise ProfileError(f"binance.{k}: required")
+    rates: dict[float, float] = {}
+    for key, r in t["loan_mmr"].items():
+        at = f"binance.loan_mmr.{key}"
+        try:
+            lev = float(key)
+        except ValueError:
+            raise ProfileError(f"{at}: the key must be a leverage, got {key!r}") from None
+        if not (math.isfinite(lev) and lev > 1):
+            raise ProfileError(f"{at}: a loan's leverage must be > 1, got {_num(lev)}")
+        if not (math.isfinite(float(r)) and 0 <= float(r) <= 1):
+            raise ProfileError(f"{at}: must be a rate in [0, 1], got {_num(float(r))}")
+        rates[lev] = float(r)
+    default_rate = t.get("default_collateral_rate")
+    if default_rate is not None and not (0 <= float(default_rate) <= 1):
+        raise ProfileError(
+            f"binance.default_collateral_rate: must be in [0, 1], got {_num(float(default_rate))}"
+        )
+    lev = float(t["loan_leverage"])
+    if lev not in rates:
+        raise ProfileError(
+            f"binance.loan_leverage: has no rate in binance.loan_mmr, got {_num(lev)}"
+        )
+    for a in sorted(loan_leverage):
+        if loan_leverage[a] not in rates:
+            raise ProfileError(
+                f"assets.{a}.loan_leverage: has no rate in binance.loan_mmr,"
+                f" got {_num(loan_leverage[a])}"
+            )
+    return Binance(
+        loan_leverage=lev,
+        loan_mmr=rates,
+        default_collateral_rate=None if default_rate is None else float(default_rate),
+    )
+
+
 def load_profile(source: str | Path | dict[str, Any]) -> Profile:
-    """A profile from a TOML file path or an already-parsed dict."""
+    """A profile from a TOML file path or an already-parsed dict. Besides the scenario
+    model's tables it reads ``model``, ``[brackets]``, ``[binance]`` and
+    ``assets.<A>.loan_leverage`` (docs/BINANCE.md); the dict stays in ``profile.raw``."""
     d = source if isinstance(source, dict) else tomllib.loads(Path(source).read_text())
+    model = d.get("model", "scenario")
+    if not isinstance(model, str):
+        raise ProfileError(f"model: must be a string, got {model!r}")
+    if model not in MODELS:
+        raise ProfileError(f'model: must be "scenario" or "binance_pm", got "{model}"')
     margin_t = d.get("margin", {})
     star = _group(d["groups"]["*"], None, 'groups."*"')
     groups = {
         name: _group(g, star, f"groups.{name}") for name, g in d["groups"].items() if name != "*"
     }
-    asset_group, collateral, borrow = {}, {}, {}
+    asset_group, collateral, borrow, loan_leverage = {}, {}, {}, {}
     for a, t in d.get("assets", {}).items():
         asset_group[a] = t.get("group", a)
         collateral[a] = [
@@ -126,6 +275,8 @@ def load_profile(source: str | Path | dict[str, Any]) -> Profile:
         ]
         if "borrow_mmr" in t:
             borrow[a] = float(t["borrow_mmr"])
+        if "loan_leverage" in t:
+            loan_leverage[a] = float(t["loan_leverage"])
     offsets = [(o["a"], o["b"], float(o["rate"])) for o in d.get("offsets", [])]
     offsets.sort(key=lambda o: -o[2])  # stable: ties keep file order
     systemic = [
@@ -146,6 +297,10 @@ def load_profile(source: str | Path | dict[str, Any]) -> Profile:
         systemic=systemic,
         status=status,
         raw=d,
+        model=model,
+        loan_leverage=loan_leverage,
+        binance=_binance(d, loan_leverage),
+        brackets=_brackets(d),
     )
 
 
@@ -191,10 +346,46 @@ def finite(x: Any, at: str) -> float:
     return float(x)
 
 
+def non_negative(x: Any, at: str) -> float:
+    if not isinstance(x, int | float) or isinstance(x, bool) or not math.isfinite(x) or x < 0:
+        raise InvalidInputError(f"{at}: must be >= 0, got {x}")
+    return float(x)
+
+
 def price(market: dict[str, Any], asset: str, at: str) -> float:
     if asset not in market.get("prices", {}):
         raise MissingMarketDataError(f"{at}: no price for {asset} in market.prices")
     return positive(market["prices"][asset], f"market.prices.{asset}")
+
+
+def check_market(market: dict[str, Any]) -> float:
+    """The market's time (epoch seconds), after checking every price, mark and vol is > 0."""
+    now = parse_time(market["time"], "market.time")
+    for section in ("prices", "marks", "vols"):
+        for k, x in market.get(section, {}).items():
+            positive(x, f"market.{section}.{k}")
+    return now
+
+
+def margin_loans(portfolio: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """``portfolio.loans``: asset -> (borrowed, interest), asset units, each >= 0."""
+    t = portfolio.get("loans", {})
+    if not isinstance(t, dict):
+        raise InvalidInputError(f"loans: must be a table, got {t!r}")
+    out = {}
+    for a, loan in t.items():
+        at = f"loans.{a}"
+        if not isinstance(loan, dict):
+            raise InvalidInputError(f"{at}: must be a table, got {loan!r}")
+        for k in loan:
+            if k not in ("borrowed", "interest"):
+                raise InvalidInputError(f"{at}.{k}: unknown key")
+        if "borrowed" not in loan:
+            raise InvalidInputError(f"{at}.borrowed: required")
+        borrowed = non_negative(loan["borrowed"], f"{at}.borrowed")
+        interest = non_negative(loan.get("interest", 0.0), f"{at}.interest")
+        out[a] = (borrowed, interest)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -306,12 +497,24 @@ class Option:
 def margin(
     portfolio: dict[str, Any], market: dict[str, Any], profile: Profile | None = None
 ) -> dict[str, Any]:
-    """The margin of one account: the result dict of METHODOLOGY.md §8."""
+    """The margin of one account under the profile's model: the result dict of
+    METHODOLOGY.md §8 (scenario), or of docs/BINANCE.md (``binance_pm``)."""
     p = profile or default_profile()
-    now = parse_time(market["time"], "market.time")
-    for section in ("prices", "marks", "vols"):
-        for k, x in market.get(section, {}).items():
-            positive(x, f"market.{section}.{k}")
+    if p.model == "binance_pm":
+        from pmengine import reference_binance  # it builds on this module
+
+        return reference_binance.margin(portfolio, market, p)
+    return scenario_margin(portfolio, market, p)
+
+
+def scenario_margin(
+    portfolio: dict[str, Any], market: dict[str, Any], profile: Profile | None = None
+) -> dict[str, Any]:
+    """The margin of one account under the scenario model, whatever the profile's
+    ``model``: the result dict of METHODOLOGY.md §8."""
+    p = profile or default_profile()
+    owed = margin_loans(portfolio)
+    now = check_market(market)
 
     listed: list[str] = []  # groups in the result, in the order first met
 
@@ -334,6 +537,12 @@ def margin(
         q = finite(q, f"balances.{a}")
         wallet[a] += q
         equity[a] += q
+        touch(p.group_of(a))
+    # A margin loan is netted exactly as a negative balance: W = balance − borrowed − interest.
+    for a, (borrowed, interest) in owed.items():
+        asset(a, f"loans.{a}")
+        wallet[a] -= borrowed + interest
+        equity[a] -= borrowed + interest
         touch(p.group_of(a))
 
     contracts: dict[tuple[str, str], float] = {}  # (group, symbol) -> dollar delta, netted

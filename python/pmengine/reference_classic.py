@@ -12,6 +12,13 @@ Written to be read; the oracle ``Engine.classic`` is tested against. Wallets
 - isolated positions: their own margin;
 - cross margin: every loan and every other positive balance.
 
+A margin loan (``portfolio.loans``) is netted into its asset's balance exactly
+as a negative balance: ``balance − borrowed − interest``.
+
+Brackets (docs/BINANCE.md "Brackets"): a linear contract on ``[brackets.usdm]``
+(caps on its notional in the margin asset), an inverse one on
+``[brackets.coinm]`` (caps on its quantity in the coin, ``cum`` in coin).
+
     from pmengine import reference_classic
     result = reference_classic.classic(portfolio_dict, market_dict, profile, mode="cross")
 """
@@ -32,42 +39,49 @@ def worse(a: str, b: str) -> str:
     return b if _RANK[b] > _RANK[a] else a
 
 
-def brackets_for(profile: reference.Profile, symbol: str) -> list[tuple[float, float, float]]:
-    """``[(up_to, mmr, max_leverage)]`` of a symbol: its own table, else ``default``."""
-    tables = profile.raw.get("classic", {}).get("brackets", {})
-    table = tables.get(symbol, tables.get("default"))
-    if table is None:
-        raise ProfileError(f"classic.brackets: no table for {symbol} and no default")
-    return [
-        (float(b.get("up_to", math.inf)), float(b["mmr"]), float(b["max_leverage"])) for b in table
-    ]
+def brackets_for(
+    profile: reference.Profile, symbol: str, kind: str = "usdm"
+) -> list[reference.Bracket]:
+    """``[(up_to, mmr, max_leverage, cum)]`` of a symbol in ``[brackets.<kind>]``
+    (``usdm`` or ``coinm``): its own table, else its pair's (the symbol before the
+    first ``_``: ``BTCUSDT_250627`` → ``BTCUSDT``), else ``default``."""
+    tables = profile.brackets[kind]
+    pair = symbol.split("_", 1)[0]
+    for name in (symbol, pair, "default"):
+        if name in tables:
+            return tables[name]
+    raise ProfileError(f"brackets.{kind}: no table for {symbol} and no default")
 
 
-def bracket(brackets: list[tuple[float, float, float]], notional: float) -> tuple[int, float]:
-    """The bracket a USD notional falls in and its ``cum``:
-    ``cum_1 = 0``, ``cum_i = cum_{i−1} + cap_{i−1}·(mmr_i − mmr_{i−1})``."""
-    cum = 0.0
-    for i, (up_to, mmr, _) in enumerate(brackets):
-        if i > 0:
-            cum += brackets[i - 1][0] * (mmr - brackets[i - 1][1])
-        if notional <= up_to or i == len(brackets) - 1:
-            return i, cum
+def bracket(brackets: list[reference.Bracket], size: float) -> tuple[int, float]:
+    """The bracket a size (notional, or coin quantity on a COIN-M table) falls in, the
+    first with ``size ≤ up_to`` (the last above every cap), and its ``cum``."""
+    for i, b in enumerate(brackets):
+        if size <= b[0] or i == len(brackets) - 1:
+            return i, b[3]
     raise AssertionError("a bracket table is never empty")
 
 
+def maintenance(brackets: list[reference.Bracket], size: float) -> tuple[int, float]:
+    """The bracket of a size and its MM, ``max(0, size·mmr − cum)`` in the table's units.
+    The floor matters only for an exported ``cum`` that overshoots; a derived one never does."""
+    k, cum = bracket(brackets, size)
+    return k, max(0.0, size * brackets[k][1] - cum)
+
+
 def linear_liquidation_price(
-    brackets: list[tuple[float, float, float]], q: float, e: float, ps: float, m: float
+    brackets: list[reference.Bracket], q: float, e: float, ps: float, m: float
 ) -> float | None:
-    """Mark solving ``m + q·(M − e)·ps = |q|·M·ps·mmr − cum`` in the bracket its notional falls in."""
+    """Mark solving ``m/ps + q·(M − e) = |q|·M·mmr − cum`` (margin asset; ``m`` in USD)
+    in the bracket its notional ``|q|·M`` falls in."""
     if q == 0:
         return None
-    cum, lo = 0.0, 0.0
-    for k, (up_to, mmr, _) in enumerate(brackets):
+    lo = 0.0
+    for k, (up_to, mmr, _, cum) in enumerate(brackets):
         if k > 0:
-            cum += brackets[k - 1][0] * (mmr - brackets[k - 1][1])
             lo = brackets[k - 1][0]
-        mark = (q * e * ps - m - cum) / (ps * (q - abs(q) * mmr))
-        notional = abs(q) * mark * ps
+        mark = (q * e - m / ps - cum) / (q - abs(q) * mmr)
+        notional = abs(q) * mark
         tol = 1e-9 * max(notional, 1.0)
         if mark > 0 and lo - tol <= notional <= up_to + tol:
             return mark
@@ -75,17 +89,32 @@ def linear_liquidation_price(
 
 
 def inverse_liquidation_price(
-    n: float, e: float, k: float, w: float, mm_usd: float
+    brackets: list[reference.Bracket], n: float, e: float, w: float
 ) -> float | None:
-    """Mark solving ``mm_usd / (k·M) = w + n/e − n/M`` (index = k·mark, so MM in USD stays put)."""
+    """Mark solving ``w + n/e − n/M = |n|/M·mmr − cum`` (coin) in the COIN-M bracket its
+    quantity ``|n|/M`` falls in: ``n`` the signed USD size (contracts · contract size),
+    ``w`` the coin cushion besides this position's UPnL and MM (its isolated margin, or
+    its wallet's balance and other UPnL less the other positions' MM). Everything is in
+    coin, so the coin's index does not enter: ``M = (n + |n|·mmr) / (w + n/e + cum)``."""
     if n == 0:
         return None
-    den = w + n / e
-    if den == 0:
-        return None
-    # The cushion (w + n/e) − (n + mm_usd/k)/M crosses zero once on M > 0, or never.
-    mark = (n + mm_usd / k) / den
-    return mark if mark > 0 and math.isfinite(mark) else None
+    lo = 0.0
+    for k, (up_to, mmr, _, cum) in enumerate(brackets):
+        if k > 0:
+            lo = brackets[k - 1][0]
+        den = w + n / e + cum
+        if den == 0:
+            continue
+        mark = (n + abs(n) * mmr) / den
+        if not (mark > 0 and math.isfinite(mark)):
+            continue
+        qty = abs(n) / mark
+        tol = 1e-9 * max(qty, 1.0)
+        # The cushion crosses zero once on M > 0 (MM is continuous, its slope mmr < 1),
+        # or never: a hedged short has none.
+        if lo - tol <= qty <= up_to + tol:
+            return mark
+    return None
 
 
 def futures_wallet(
@@ -127,9 +156,14 @@ def classic(
     default_leverage = float(cp.get("default_leverage", 20.0))
     prices = market.get("prices", {})
     marks = market.get("marks", {})
-    balances = portfolio.get("balances", {})
+    owed = reference.margin_loans(portfolio)
+    balances = dict(portfolio.get("balances", {}))
     for a in balances:
         reference.price(market, a, f"balances.{a}")
+    # A loan is a negative balance, in the cross margin account like any other.
+    for a, (borrowed, interest) in owed.items():
+        reference.price(market, a, f"loans.{a}")
+        balances[a] = balances.get(a, 0.0) - (borrowed + interest)
 
     legs: list[dict[str, Any]] = []
     options_mm = 0.0
@@ -141,7 +175,8 @@ def classic(
         ps = reference.price(market, settle, f"{at}.settle")
         if pos["type"] == "option":
             alone = {"balances": {}, "positions": [pos]}
-            r = reference.margin(alone, market, p)
+            # What the scenario engine asks of it alone, whatever the profile's model.
+            r = reference.scenario_margin(alone, market, p)
             # The option's value: the account's equity with nothing else in it.
             options_value.append((settle, r["equity"] / ps))
             if pos["qty"] < 0:
@@ -150,19 +185,24 @@ def classic(
         inverse = pos["type"] == "inverse"
         symbol = pos["symbol"]
         if inverse:
+            # Bracketed on the coin quantity q = |n/M|; MM in coin. The USD notional
+            # q·P_coin is what the position reports and its IM is taken on.
             size = pos["contracts"] * pos["contract_size"]
             mark = marks.get(symbol, pb)
-            notional = abs(size) * pb / mark
+            brackets = brackets_for(p, symbol, "coinm")
+            k, mm_asset = maintenance(brackets, abs(size) / mark)
             upnl_asset = size * (1 / pos["entry_price"] - 1 / mark)
             asset, asset_price = pos["underlying"], pb
+            notional = abs(size) / mark * pb
         else:
             size = pos["qty"]
             mark = marks.get(symbol, pb / ps)
-            notional = abs(size) * mark * ps
+            brackets = brackets_for(p, symbol, "usdm")
+            k, mm_asset = maintenance(brackets, abs(size) * mark)
             upnl_asset = size * (mark - pos["entry_price"])
             asset, asset_price = settle, ps
-        brackets = brackets_for(p, symbol)
-        k, cum = bracket(brackets, notional)
+            notional = abs(size) * mark * ps
+        cum = brackets[k][3] * asset_price  # USD, so MM = notional·mmr − cum in USD
         max_leverage = brackets[k][2]
         leverage = float(pos.get("leverage", min(default_leverage, max_leverage)))
         if leverage > max_leverage:
@@ -183,8 +223,8 @@ def classic(
                 "size": size,
                 "entry": float(pos["entry_price"]),
                 "asset_price": asset_price,
-                "basis": pb / mark,
                 "upnl_asset": upnl_asset,
+                "mm_asset": mm_asset,
                 "brackets": brackets,
                 "pos": {
                     "index": i,
@@ -193,7 +233,7 @@ def classic(
                     "notional": notional,
                     "mmr": brackets[k][1],
                     "cum": cum,
-                    "maintenance_margin": notional * brackets[k][1] - cum,
+                    "maintenance_margin": mm_asset * asset_price,
                     "initial_margin": im,
                     "leverage": leverage,
                     "max_leverage": max_leverage,
@@ -278,10 +318,11 @@ def classic(
                 f"coinm:{coin}", coin_balance[coin] * pc, upnl_coin * pc, mm_usd, im_usd, call
             )
         )
+        mm_coin = sum(g["mm_asset"] for g in members)
         for g in members:
-            others = coin_balance[coin] + upnl_coin - g["upnl_asset"]
+            others = coin_balance[coin] + upnl_coin - g["upnl_asset"] - (mm_coin - g["mm_asset"])
             g["pos"]["liquidation_price"] = inverse_liquidation_price(
-                g["size"], g["entry"], g["basis"], others, mm_usd
+                g["brackets"], g["size"], g["entry"], others
             )
 
     # Isolated positions.
@@ -297,7 +338,7 @@ def classic(
         status = worse(status, pos["status"])
         if g["inverse"]:
             pos["liquidation_price"] = inverse_liquidation_price(
-                g["size"], g["entry"], g["basis"], m, pos["maintenance_margin"]
+                g["brackets"], g["size"], g["entry"], m
             )
         else:
             pos["liquidation_price"] = linear_liquidation_price(

@@ -25,7 +25,7 @@ use crate::engine::{AssetTerms, BookBuilder, Engine, Scratch};
 use crate::error::{CoreError, Result};
 use crate::input::Source;
 use crate::market::Market;
-use crate::portfolio::{validate_ref, OptionKind, PositionRef, DEFAULT_SETTLE};
+use crate::portfolio::{validate_ref, Loan, OptionKind, PositionRef, DEFAULT_SETTLE};
 use crate::result::MarginResult;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
@@ -72,6 +72,8 @@ pub struct PositionColumns<'a> {
     pub strike: Option<&'a [f64]>,
     pub expiry: Option<&'a [f64]>,
     pub option_kind: Option<Strings<'a>>,
+    /// A contract's own leverage (NaN: the profile's default); `binance_pm`'s IM reads it.
+    pub leverage: Option<&'a [f64]>,
 }
 
 /// Balance columns, one row per wallet balance (asset units; negative: a loan).
@@ -81,6 +83,10 @@ pub struct BalanceColumns<'a> {
     pub account: &'a [i64],
     pub asset: Strings<'a>,
     pub qty: &'a [f64],
+    /// Margin loans in the row's asset (asset units, ≥ 0; docs/BINANCE.md): netted
+    /// from the wallet by the scenario model, charged gross by `binance_pm`.
+    pub borrowed: Option<&'a [f64]>,
+    pub interest: Option<&'a [f64]>,
 }
 
 /// What a bad row does.
@@ -337,7 +343,7 @@ impl Engine {
                     let engine = self.replica();
                     let mut worker = Worker {
                         engine: &engine,
-                        builder: BookBuilder::new(&engine, market),
+                        builder: BookBuilder::without_detail(&engine, market),
                         scratch: Scratch::default(),
                         result: MarginResult::default(),
                     };
@@ -465,6 +471,7 @@ impl<'a> Scan<'a> {
         let c = &self.pos;
         let at = |k: &str| format!("positions[{row}].{k}");
         let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[row]);
+        let lev = c.leverage.map(|x| x[row]).filter(|x| !x.is_nan());
         let symbol = c.symbol.get(row).ok_or_else(|| CoreError::invalid(at("symbol"), "required"))?;
         let underlying = c.underlying.get(row).ok_or_else(|| CoreError::invalid(at("underlying"), "required"))?;
         let u = self.underlying_asset[c.underlying.codes[row] as usize];
@@ -477,9 +484,10 @@ impl<'a> Scan<'a> {
         let type_code = c.kind_of_instrument.codes[row];
         let instrument = if type_code < 0 { None } else { self.instrument[type_code as usize] };
         let (pos, s) = match instrument {
-            Some(Instrument::Linear) => {
-                (PositionRef::Linear { symbol, underlying, settle, qty, entry_price: num(c.entry_price) }, s)
-            }
+            Some(Instrument::Linear) => (
+                PositionRef::Linear { symbol, underlying, settle, qty, entry_price: num(c.entry_price), leverage: lev },
+                s,
+            ),
             Some(Instrument::Inverse) => {
                 if settle_code >= 0 && settle != underlying {
                     return Err(CoreError::invalid(
@@ -493,6 +501,7 @@ impl<'a> Scan<'a> {
                     contract_size: num(c.contract_size),
                     contracts: qty,
                     entry_price: num(c.entry_price),
+                    leverage: lev,
                 };
                 (pos, u)
             }
@@ -568,6 +577,17 @@ impl<'a> Scan<'a> {
             let id = self.balance_asset[code as usize];
             let slot = b.asset(id, || self.asset(id, field))?;
             b.balance(slot, qty);
+            let owed = |col: Option<&[f64]>, key: &str| match col.map(|c| c[r]) {
+                Some(x) if !(x.is_finite() && x >= 0.0) => {
+                    crate::input::non_negative(x, &format!("balances[{r}].{key}"), Source::Input)
+                }
+                x => Ok(x.unwrap_or(0.0)),
+            };
+            let loan =
+                Loan { borrowed: owed(self.bal.borrowed, "borrowed")?, interest: owed(self.bal.interest, "interest")? };
+            if loan.owed() != 0.0 {
+                b.loan(slot, loan);
+            }
         }
         for k in a.positions.clone() {
             let r = self.pos_order.map_or(k, |o| o[k] as usize);

@@ -17,11 +17,11 @@
 //! an isolated position at `margin + UPnL ≤ MM`, the cross margin account at
 //! `margin_level ≤ cross_margin_liquidation`.
 
+use crate::brackets::{bracket_of, Bracket, BracketKind};
 use crate::engine::Engine;
 use crate::error::{CoreError, Result};
 use crate::input::fmt_num;
 use crate::market::Market;
-use crate::params::Bracket;
 use crate::portfolio::{Portfolio, Position};
 use serde_json::{json, Value};
 
@@ -143,36 +143,16 @@ pub struct ClassicResult {
     pub positions: Vec<ClassicPosition>,
 }
 
-/// The brackets of `symbol`: its own table, else `default`.
-pub fn brackets_for<'a>(engine: &'a Engine, symbol: &str) -> Result<&'a [Bracket]> {
-    let tables = &engine.params().classic.brackets;
-    tables
-        .iter()
-        .find(|(s, _)| s == symbol)
-        .or_else(|| tables.iter().find(|(s, _)| s == "default"))
-        .map(|(_, b)| b.as_slice())
-        .ok_or_else(|| CoreError::profile("classic.brackets", format!("no table for {symbol} and no default")))
+/// The bracket a size falls in (USD notional for a linear contract, coin
+/// quantity for an inverse one) and its `cum` (same units).
+pub fn bracket(brackets: &[Bracket], size: f64) -> (usize, f64) {
+    let i = bracket_of(brackets, size);
+    (i, brackets[i].cum)
 }
 
-/// The bracket a USD notional falls in, and its `cum` (USD):
-/// `cum_1 = 0`, `cum_i = cum_{i−1} + cap_{i−1}·(mmr_i − mmr_{i−1})`.
-pub fn bracket(brackets: &[Bracket], notional: f64) -> (usize, f64) {
-    let mut cum = 0.0;
-    for (i, b) in brackets.iter().enumerate() {
-        if i > 0 {
-            cum += brackets[i - 1].up_to * (b.mmr - brackets[i - 1].mmr);
-        }
-        if notional <= b.up_to || i + 1 == brackets.len() {
-            return (i, cum);
-        }
-    }
-    unreachable!("a bracket table is never empty")
-}
-
-/// Maintenance margin (USD) of a USD notional: `notional · mmr − cum`.
-pub fn maintenance(brackets: &[Bracket], notional: f64) -> f64 {
-    let (i, cum) = bracket(brackets, notional);
-    notional * brackets[i].mmr - cum
+/// Maintenance margin of a size on its bracket table: `size · mmr − cum`.
+pub fn maintenance(brackets: &[Bracket], size: f64) -> f64 {
+    brackets[bracket_of(brackets, size)].maintenance(size)
 }
 
 /// What a contract brings to classic margin, before wallets are summed.
@@ -185,8 +165,6 @@ struct Leg {
     entry: f64,
     /// USD per unit of the wallet asset.
     asset_price: f64,
-    /// Inverse only: index / mark, kept when the coin moves.
-    basis: f64,
     upnl_asset: f64,
     pos: ClassicPosition,
     brackets: Vec<Bracket>,
@@ -206,6 +184,17 @@ impl Engine {
         for (a, _) in &portfolio.balances {
             price(a, &|| crate::input::path("balances", a))?;
         }
+        for (a, _) in &portfolio.loans {
+            price(a, &|| crate::input::path("loans", a))?;
+        }
+        // A margin loan is netted as a negative balance: balance − borrowed − interest.
+        let mut balances: Vec<(&str, f64)> = portfolio.balances.iter().map(|(a, q)| (a.as_str(), *q)).collect();
+        for (a, l) in &portfolio.loans {
+            match balances.iter_mut().find(|(b, _)| b == a) {
+                Some((_, q)) => *q -= l.owed(),
+                None => balances.push((a, -l.owed())),
+            }
+        }
 
         // Contracts: notional, bracket, MM, IM, UPnL.
         let mut legs = Vec::new();
@@ -221,12 +210,14 @@ impl Engine {
                     (true, contracts * contract_size, *entry_price, classic)
                 }
                 Position::Option { qty, settle, .. } => {
+                    // A short option needs what the scenario model asks of it alone,
+                    // whichever model the profile evaluates accounts with.
                     let alone = Portfolio { positions: vec![p.clone()], ..Portfolio::default() };
-                    let book = self.book(&alone, market)?;
+                    let book = self.scenario_book(&alone, market)?;
                     let value = book.options[0].series.value * qty;
                     options_value.push((settle.clone(), value));
                     if *qty < 0.0 {
-                        options_mm += self.evaluate(&book).maintenance_margin;
+                        options_mm += self.evaluate_scenario_of(&book).maintenance_margin;
                     }
                     continue;
                 }
@@ -241,8 +232,16 @@ impl Engine {
             } else {
                 (size.abs() * mark * ps, size * (mark - entry), p.settle(), ps)
             };
-            let brackets = brackets_for(self, p.symbol())?;
-            let (k, cum) = bracket(brackets, notional);
+            // A linear contract is bracketed on its notional in the margin asset, an
+            // inverse one on its coin quantity, MM and cum in those units (docs/BINANCE.md).
+            let (kind, bracketed) = if inverse {
+                (BracketKind::Coinm, (size / mark).abs())
+            } else {
+                (BracketKind::Usdm, (size * mark).abs())
+            };
+            let brackets = self.params().brackets.for_symbol(kind, p.symbol())?;
+            let (k, cum) = bracket(brackets, bracketed);
+            let cum = cum * asset_price; // reported in USD, as MM is: MM = notional · mmr − cum
             let max_leverage = brackets[k].max_leverage;
             let leverage = classic.leverage.unwrap_or(cp.default_leverage.min(max_leverage));
             if leverage > max_leverage {
@@ -256,7 +255,7 @@ impl Engine {
                     ),
                 ));
             }
-            let mm = notional * brackets[k].mmr - cum;
+            let mm = brackets[k].maintenance(bracketed) * asset_price;
             let im = notional / leverage;
             let isolated_margin = match mode {
                 ClassicMode::AsGiven => classic.isolated_margin,
@@ -274,7 +273,6 @@ impl Engine {
                 size,
                 entry,
                 asset_price,
-                basis: pb / mark,
                 upnl_asset,
                 brackets: brackets.to_vec(),
                 pos: ClassicPosition {
@@ -310,14 +308,14 @@ impl Engine {
         let mut usdm_balance = 0.0;
         let mut coin_balance = vec![0.0; coins.len()];
         let mut equity = 0.0;
-        for (a, q) in &portfolio.balances {
-            let pa = market.prices[a.as_str()];
+        for &(a, ref q) in &balances {
+            let pa = market.prices[a];
             equity += q * pa;
             if *q < 0.0 {
                 cm_liabilities -= q * pa;
-            } else if let Some(c) = coins.iter().position(|c| c == a) {
+            } else if let Some(c) = coins.iter().position(|c| *c == a) {
                 coin_balance[c] += q;
-            } else if usdm_assets.contains(&a.as_str()) {
+            } else if usdm_assets.contains(&a) {
                 usdm_balance += q * pa;
             } else {
                 cm_assets += q * pa;
@@ -367,9 +365,11 @@ impl Engine {
             let im_usd: f64 = members.iter().map(|&k| legs[k].pos.initial_margin).sum();
             let w = self.futures_wallet(format!("coinm:{coin}"), coin_balance[c] * pc, upnl_coin * pc, mm_usd, im_usd);
             for &k in &members {
+                // The rest of the wallet fixed in coin: balance, other UPnL, other MM.
                 let l = &legs[k];
-                let others = coin_balance[c] + upnl_coin - l.upnl_asset;
-                liq[k] = inverse_liquidation_price(l.size, l.entry, l.basis, others, mm_usd);
+                let others_mm = (mm_usd - l.pos.maintenance_margin) / pc;
+                let w = coin_balance[c] + upnl_coin - l.upnl_asset - others_mm;
+                liq[k] = inverse_liquidation_price(&l.brackets, l.size, l.entry, w);
             }
             coinm.push(w);
         }
@@ -384,7 +384,7 @@ impl Engine {
             l.pos.margin_ratio = Some(if cushion > 0.0 { l.pos.maintenance_margin / cushion } else { f64::INFINITY });
             status = worse(status, own);
             liq[k] = if l.inverse {
-                inverse_liquidation_price(l.size, l.entry, l.basis, m, l.pos.maintenance_margin)
+                inverse_liquidation_price(&l.brackets, l.size, l.entry, m)
             } else {
                 linear_liquidation_price(&l.brackets, l.size, l.entry, l.asset_price, m * l.asset_price)
             };
@@ -476,23 +476,21 @@ impl Engine {
 
 /// Mark at which a linear position of signed size `q`, entry `e`, settle
 /// price `ps` (USD) and margin `m` (USD: isolated margin, or the rest of its
-/// cross wallet net of the other positions' MM) meets its maintenance margin:
-/// `m + q·(M − e)·ps = |q|·M·ps·mmr_k − cum_k`, solved per bracket and kept
-/// where the notional `|q|·M·ps` falls in that bracket. `None` when no mark
-/// > 0 liquidates it.
+/// cross wallet net of the other positions' MM) meets its maintenance margin,
+/// in the margin asset: `m/ps + q·(M − e) = |q|·M·mmr_k − cum_k`, solved per
+/// bracket and kept where the notional `|q|·M` falls in that bracket. `None`
+/// when no mark > 0 liquidates it.
 pub fn linear_liquidation_price(brackets: &[Bracket], q: f64, e: f64, ps: f64, m: f64) -> Option<f64> {
     if q == 0.0 {
         return None;
     }
-    let mut cum = 0.0;
     let mut lo = 0.0;
     for (k, b) in brackets.iter().enumerate() {
         if k > 0 {
-            cum += brackets[k - 1].up_to * (b.mmr - brackets[k - 1].mmr);
             lo = brackets[k - 1].up_to;
         }
-        let mark = (q * e * ps - m - cum) / (ps * (q - q.abs() * b.mmr));
-        let notional = q.abs() * mark * ps;
+        let mark = (q * e - m / ps - b.cum) / (q - q.abs() * b.mmr);
+        let notional = q.abs() * mark;
         // MM is continuous in the notional: a root on a cap belongs to both brackets.
         let tol = 1e-9 * notional.max(1.0);
         if mark > 0.0 && notional >= lo - tol && notional <= b.up_to + tol {
@@ -503,19 +501,30 @@ pub fn linear_liquidation_price(brackets: &[Bracket], q: f64, e: f64, ps: f64, m
 }
 
 /// Mark at which inverse contracts of signed USD size `n` (contracts ·
-/// contract size), entry `e`, meet the maintenance margin of their coin
-/// wallet: `w` coin of margin besides this position's UPnL (isolated margin,
-/// or the wallet's balance and other UPnL) and `mm_usd` the wallet's MM. The
-/// coin's index moves with the mark (basis `k = index / mark` kept), so the
-/// USD notional `|n|·k` and its MM stay put and the condition
-/// `mm_usd / (k·M) = w + n/e − n/M` gives `M = (n + mm_usd/k) / (w + n/e)`.
-pub fn inverse_liquidation_price(n: f64, e: f64, k: f64, w: f64, mm_usd: f64) -> Option<f64> {
+/// contract size), entry `e`, meet their maintenance margin, with `w` coin of
+/// margin besides their own UPnL (isolated margin, or the rest of the coin
+/// wallet net of the other positions' MM). In coin, with `q = |n| / M` on the
+/// coin brackets: `w + n/e − n/M = |n|·mmr_k/M − cum_k`, so
+/// `M = (n + |n|·mmr_k) / (w + cum_k + n/e)`, kept where `q` falls in bracket
+/// `k` (Binance's COIN-M formula). `None` when no mark > 0 liquidates them.
+pub fn inverse_liquidation_price(brackets: &[Bracket], n: f64, e: f64, w: f64) -> Option<f64> {
     if n == 0.0 {
         return None;
     }
-    // The cushion `(w + n/e) − (n + mm_usd/k)/M` crosses zero once on M > 0, or never.
-    let mark = (n + mm_usd / k) / (w + n / e);
-    (mark > 0.0 && mark.is_finite()).then_some(mark)
+    let mut lo = 0.0;
+    for (k, b) in brackets.iter().enumerate() {
+        if k > 0 {
+            lo = brackets[k - 1].up_to;
+        }
+        let mark = (n + n.abs() * b.mmr) / (w + b.cum + n / e);
+        let q = n.abs() / mark;
+        // MM is continuous in q: a root on a cap belongs to both brackets.
+        let tol = 1e-9 * q.max(1.0);
+        if mark > 0.0 && mark.is_finite() && q >= lo - tol && q <= b.up_to + tol {
+            return Some(mark);
+        }
+    }
+    None
 }
 
 fn num(x: f64) -> Value {
@@ -568,15 +577,8 @@ mod tests {
     use super::*;
 
     fn table() -> Vec<Bracket> {
-        let b = |up_to: f64, mmr: f64, max_leverage: f64| Bracket { up_to, mmr, max_leverage };
-        vec![
-            b(300_000.0, 0.004, 125.0),
-            b(800_000.0, 0.005, 100.0),
-            b(3_000_000.0, 0.0065, 75.0),
-            b(12_000_000.0, 0.01, 50.0),
-            b(70_000_000.0, 0.02, 25.0),
-            b(f64::INFINITY, 0.025, 20.0),
-        ]
+        let p = crate::params::RiskParams::default_profile();
+        p.brackets.for_symbol(BracketKind::Usdm, "default").unwrap().to_vec()
     }
 
     #[test]
@@ -615,11 +617,17 @@ mod tests {
 
     #[test]
     fn inverse_liquidation() {
-        // Long 600 contracts of 100 USD at 60,000 with 0.05 BTC: MM 240 USD (0.4 %).
-        let (n, e, w, mm) = (60_000.0, 60_000.0, 0.05, 240.0);
-        let m = inverse_liquidation_price(n, e, 1.0, w, mm).unwrap();
-        assert!((mm / m - (w + n / e - n / m)).abs() < 1e-12);
+        let p = crate::params::RiskParams::default_profile();
+        let t = p.brackets.for_symbol(BracketKind::Coinm, "BTCUSD_PERP").unwrap();
+        // Binance's calculator: a cross long of 100,000 BTCUSD contracts (100 USD)
+        // at 45,000 with a 101 BTC wallet liquidates at 33,599.40, the price on
+        // BTCUSD's 0.1 tick: 1.125e7 / (101 + 11.605 + 1e7/45,000) = 33,599.4186 (bracket 7).
+        let m = inverse_liquidation_price(t, 10_000_000.0, 45_000.0, 101.0).unwrap();
+        assert_eq!((m * 10.0).floor() / 10.0, 33_599.4, "{m}");
+        // At that mark the coin cushion equals the coin MM.
+        let q = 10_000_000.0 / m;
+        assert!((101.0 + 10_000_000.0 * (1.0 / 45_000.0 - 1.0 / m) - maintenance(t, q)).abs() < 1e-9);
         // A 1x short hedged by its coin (w = n/e) is never liquidated.
-        assert_eq!(inverse_liquidation_price(-n, e, 1.0, 1.0, mm), None);
+        assert_eq!(inverse_liquidation_price(t, -60_000.0, 60_000.0, 1.0), None);
     }
 }

@@ -16,13 +16,14 @@
 //! one field to change: the live account (`live.rs`) relies on it.
 
 use crate::addons;
+use crate::brackets::BracketKind;
 use crate::collateral::adjusted_value;
 use crate::error::{CoreError, Result};
 use crate::grid::{scan, Grid, Scenario};
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
-use crate::params::{AssetParams, GroupParams, RiskParams, SystemicScenario};
-use crate::portfolio::{OptionKind, Portfolio, PositionRef};
+use crate::params::{AssetParams, GroupParams, Model, RiskParams, SystemicScenario};
+use crate::portfolio::{Loan, OptionKind, Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult};
 use crate::series::{Revaluation, Series, SeriesReader, SeriesTerms};
@@ -69,8 +70,10 @@ pub struct AssetSlot {
     pub params: Option<u32>,
     /// Index price, USD.
     pub price: f64,
-    /// Wallet balance (asset units); negative: a loan.
+    /// Net wallet (asset units): balance less the loan; negative: a liability.
     pub wallet: f64,
+    /// The margin loan (asset units), already netted in `wallet`.
+    pub loan: Loan,
     /// `e_a` without the wallet: UPnL and option values settling in the asset (asset units).
     pub settled: f64,
     pub group: usize,
@@ -126,9 +129,22 @@ pub struct OptionSlot {
 #[derive(Debug, Clone)]
 pub enum BookSlot {
     /// A linear or inverse contract: its dollar delta (USD), underlying price
-    /// (USD), interned symbol, the asset slot receiving its UPnL (the settle
-    /// asset; an inverse contract's underlying) and that UPnL (asset units).
-    Contract { group: usize, dollar_delta: f64, underlying_price: f64, symbol: u32, receiver: usize, upnl: f64 },
+    /// (USD), interned symbol, the asset slot receiving its UPnL (the margin
+    /// asset: the settle asset, an inverse contract's underlying) and that UPnL
+    /// (asset units); its bracketed size (`ContractTerms::size`), leverage and,
+    /// under `binance_pm`, the index of its bracket table (`u32::MAX` otherwise).
+    Contract {
+        group: usize,
+        dollar_delta: f64,
+        underlying_price: f64,
+        symbol: u32,
+        receiver: usize,
+        upnl: f64,
+        size: f64,
+        inverse: bool,
+        leverage: f64,
+        brackets: u32,
+    },
     /// An option: index into `Book::options`.
     Option(usize),
 }
@@ -156,6 +172,13 @@ pub struct Book {
     pub contracts: Vec<NettedContract>,
     /// The profile's offsets between listed groups, as group indices, in the profile's order.
     pub offset_pairs: Vec<OffsetPair>,
+    /// Under `binance_pm`, when `detail` (its result names assets and
+    /// positions): each asset slot's name, each position's symbol in order.
+    pub asset_names: Vec<Arc<str>>,
+    pub symbols: Vec<Arc<str>>,
+    /// Keep names for a per-position and per-asset result (`binance_pm`); the
+    /// batch engine, which returns account figures only, turns it off.
+    pub detail: bool,
 }
 
 /// Buffers `Engine::evaluate_into` reuses from call to call, so re-margining a
@@ -250,6 +273,11 @@ impl Engine {
         }
     }
 
+    /// The profile's parameters of asset index `i` (an `AssetSlot::params`).
+    pub(crate) fn asset_params(&self, i: u32) -> &AssetParams {
+        &self.asset_table[i as usize]
+    }
+
     fn table_of(&self, group: &str) -> usize {
         self.table_index.get(group).copied().unwrap_or(0)
     }
@@ -273,41 +301,44 @@ impl Engine {
         Ok(crate::greeks::greeks(portfolio, &self.book(portfolio, market)?))
     }
 
-    /// Resolve a portfolio against a market (step 1 of the module doc).
+    /// Resolve a portfolio against a market (step 1 of the module doc). Asset
+    /// slots are created in the order of [`Portfolio::assets`].
     pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
-        self.book_from(
-            portfolio.balances.iter().map(|(a, q)| (a.as_str(), *q)),
-            portfolio.positions.iter().map(|p| p.view()).enumerate(),
-            portfolio.positions.len(),
-            market,
-            |_, asset| crate::input::path("balances", asset),
-        )
+        self.book_for(portfolio, market, self.params.model)
     }
 
-    /// [`Engine::book`] from borrowed parts: balances `(asset, qty)` and positions
-    /// `(index, terms)`, in order. Errors name `positions[index]` and, for a balance,
-    /// `balance_field(its ordinal, asset)`. The batch engine builds books this way,
-    /// straight from its columns.
-    pub fn book_from<'p>(
-        &self,
-        balances: impl IntoIterator<Item = (&'p str, f64)>,
-        positions: impl IntoIterator<Item = (usize, PositionRef<'p>)>,
-        positions_hint: usize,
-        market: &Market,
-        balance_field: impl Fn(usize, &str) -> String,
-    ) -> Result<Book> {
+    /// A book for the scenario model whatever the profile's model (classic
+    /// margin asks the scenario model what a short option needs alone).
+    pub(crate) fn scenario_book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
+        self.book_for(portfolio, market, Model::Scenario)
+    }
+
+    /// A book scenario-evaluated (see [`Engine::scenario_book`]).
+    pub(crate) fn evaluate_scenario_of(&self, book: &Book) -> MarginResult {
+        let mut out = MarginResult::default();
+        self.evaluate_scenario(book, &mut Scratch::default(), &mut out);
+        out
+    }
+
+    fn book_for<'p>(&self, portfolio: &'p Portfolio, market: &Market, model: Model) -> Result<Book> {
         let mut b = BookBuilder::<&str>::new(self, market);
-        b.book.slots.reserve(positions_hint);
+        b.model = model;
+        b.book.slots.reserve(portfolio.positions.len());
         let mut symbol_ids: HashMap<&str, u32> = HashMap::default();
         let resolve = |name: &'p str, field: &dyn Fn() -> String| {
             self.asset_terms(name, market)
                 .ok_or_else(|| CoreError::missing(field(), format!("no price for {name} in market.prices")))
         };
-        for (k, (asset, qty)) in balances.into_iter().enumerate() {
-            let a = b.asset(asset, || resolve(asset, &|| balance_field(k, asset)))?;
-            b.balance(a, qty);
+        for (asset, qty) in &portfolio.balances {
+            let a = b.asset(asset, || resolve(asset, &|| crate::input::path("balances", asset)))?;
+            b.balance(a, *qty);
         }
-        for (i, pos) in positions {
+        for (asset, loan) in &portfolio.loans {
+            let a = b.asset(asset, || resolve(asset, &|| crate::input::path("loans", asset)))?;
+            b.loan(a, *loan);
+        }
+        for (i, pos) in portfolio.positions.iter().enumerate() {
+            let pos = pos.view();
             let at = |k: &str| format!("positions[{i}].{k}");
             let u = b.asset(pos.underlying(), || resolve(pos.underlying(), &|| at("underlying")))?;
             let s = b.asset(pos.settle(), || resolve(pos.settle(), &|| at("settle")))?;
@@ -329,6 +360,7 @@ impl Engine {
         let price = *market.prices.get(name)?;
         let group = self.params.group_of(name);
         Some(AssetTerms {
+            name,
             price,
             params: self.asset_index.get(name).copied(),
             collateral: self.params.is_collateral(name),
@@ -400,9 +432,19 @@ impl Engine {
         out
     }
 
-    /// `evaluate` writing into `out` (its group list is reused) with `scratch`'s
-    /// buffers: no allocation once both have grown to the book's size.
+    /// `evaluate` writing into `out` (its lists are reused) with `scratch`'s
+    /// buffers: no allocation once both have grown to the book's size. The
+    /// profile's model decides how the book is netted.
     pub fn evaluate_into(&self, book: &Book, scratch: &mut Scratch, out: &mut MarginResult) {
+        out.model = self.params.model;
+        match self.params.model {
+            Model::Scenario => self.evaluate_scenario(book, scratch, out),
+            Model::BinancePm => crate::binance::evaluate(self, book, out),
+        }
+    }
+
+    /// The scenario model (METHODOLOGY.md §2–§4).
+    fn evaluate_scenario(&self, book: &Book, scratch: &mut Scratch, out: &mut MarginResult) {
         let p = &self.params;
         let ng = book.groups.len();
         let stable = |g: usize| self.group_params(&book.groups[g]).price_range == 0.0;
@@ -533,18 +575,8 @@ impl Engine {
             mm = 0.0;
         }
         let im = p.im_factor * mm;
-        let uni_mmr = if mm > 0.0 {
-            adjusted_equity / mm
-        } else if adjusted_equity >= 0.0 {
-            f64::INFINITY
-        } else {
-            f64::NEG_INFINITY
-        };
-        out.status = if equity < 0.0 || (equity == 0.0 && negative_wallet) {
-            Arc::clone(&self.bankrupt)
-        } else {
-            Arc::clone(p.status_for(uni_mmr))
-        };
+        let uni_mmr = Self::uni_mmr(adjusted_equity, mm);
+        out.status = self.status(equity, negative_wallet, uni_mmr);
         out.equity = equity;
         out.adjusted_equity = adjusted_equity;
         out.maintenance_margin = mm;
@@ -555,6 +587,27 @@ impl Engine {
         out.systemic = systemic;
         out.offset_credit = offset;
         out.borrow_margin = borrow_margin;
+    }
+
+    /// The account's status, both models: `BANKRUPT` when equity is below 0 (or
+    /// 0 with a liability), else the profile's ladder on uniMMR.
+    pub(crate) fn status(&self, equity: f64, negative_wallet: bool, uni_mmr: f64) -> Arc<str> {
+        if equity < 0.0 || (equity == 0.0 && negative_wallet) {
+            Arc::clone(&self.bankrupt)
+        } else {
+            Arc::clone(self.params.status_for(uni_mmr))
+        }
+    }
+
+    /// `uniMMR = adjusted equity / MM`, both models: ±inf when MM is 0.
+    pub(crate) fn uni_mmr(adjusted_equity: f64, mm: f64) -> f64 {
+        if mm > 0.0 {
+            adjusted_equity / mm
+        } else if adjusted_equity >= 0.0 {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        }
     }
 
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0.
@@ -604,22 +657,38 @@ fn systemic_return(s: &SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
     s.overrides.iter().find(|(n, _)| n == group).map_or(s.multiple * gp.price_range, |(_, r)| *r)
 }
 
-/// A linear or inverse contract on a snapshot: its dollar delta (USD) and its
-/// UPnL (settle units; coin for an inverse contract), given its mark (the
-/// market's, if any) and the underlying and settle prices `pb`, `ps` (USD).
-/// Without a mark, a linear contract marks at `pb / ps` and an inverse one at `pb`.
-pub fn contract_terms(pos: PositionRef<'_>, mark: Option<f64>, pb: f64, ps: f64) -> (f64, f64) {
+/// A linear or inverse contract on a snapshot, as both models read it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContractTerms {
+    /// Dollar delta (USD).
+    pub dollar_delta: f64,
+    /// UPnL in the margin asset (settle units; coin for an inverse contract).
+    pub upnl: f64,
+    /// What its bracket is chosen on: `|qty · mark|` in the margin asset for a
+    /// linear contract, `|contracts · contract_size / mark|` in coin for an
+    /// inverse one (docs/BINANCE.md).
+    pub size: f64,
+}
+
+/// A linear or inverse contract's terms given its mark (the market's, if any)
+/// and the underlying and settle prices `pb`, `ps` (USD). Without a mark, a
+/// linear contract marks at `pb / ps` and an inverse one at `pb`.
+pub fn contract_terms(pos: PositionRef<'_>, mark: Option<f64>, pb: f64, ps: f64) -> ContractTerms {
     match pos {
         PositionRef::Linear { qty, entry_price, .. } => {
             let mark = mark.unwrap_or(pb / ps);
-            (qty * mark * ps, qty * (mark - entry_price))
+            ContractTerms { dollar_delta: qty * mark * ps, upnl: qty * (mark - entry_price), size: (qty * mark).abs() }
         }
         PositionRef::Inverse { contract_size, contracts, entry_price, .. } => {
             let mark = mark.unwrap_or(pb);
             let notional = contracts * contract_size;
-            (notional * pb / entry_price, notional * (1.0 / entry_price - 1.0 / mark))
+            ContractTerms {
+                dollar_delta: notional * pb / entry_price,
+                upnl: notional * (1.0 / entry_price - 1.0 / mark),
+                size: (notional / mark).abs(),
+            }
         }
-        PositionRef::Option { .. } => (0.0, 0.0),
+        PositionRef::Option { .. } => ContractTerms { dollar_delta: 0.0, upnl: 0.0, size: 0.0 },
     }
 }
 
@@ -745,6 +814,7 @@ impl Book {
 /// An asset resolved against the profile and the market snapshot.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AssetTerms<'a> {
+    pub name: &'a str,
     /// Index price, USD.
     pub price: f64,
     /// Index of its parameters in the engine (`None`: not in the profile).
@@ -763,6 +833,8 @@ pub struct AssetTerms<'a> {
 /// builder per worker and `clear`s it between accounts, so its buffers are reused.
 pub(crate) struct BookBuilder<'e, 'm, K> {
     engine: &'e Engine,
+    /// The model the book is for (the profile's, but for classic margin's option books).
+    model: Model,
     market: &'m Market,
     /// Key of each of `book.assets`, in order.
     asset_keys: Vec<K>,
@@ -779,6 +851,7 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
     pub(crate) fn new(engine: &'e Engine, market: &'m Market) -> Self {
         BookBuilder {
             engine,
+            model: engine.params.model,
             market,
             asset_keys: Vec::new(),
             cache: None,
@@ -791,8 +864,18 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
                 slots: Vec::new(),
                 contracts: Vec::new(),
                 offset_pairs: Vec::new(),
+                asset_names: Vec::new(),
+                symbols: Vec::new(),
+                detail: true,
             },
         }
+    }
+
+    /// A builder of books that keep no names: account figures only (the batch).
+    pub(crate) fn without_detail(engine: &'e Engine, market: &'m Market) -> Self {
+        let mut b = Self::new(engine, market);
+        b.book.detail = false;
+        b
     }
 
     /// Start a new book, keeping the buffers (and dropping what a book that failed
@@ -808,6 +891,8 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
         b.slots.clear();
         b.contracts.clear();
         b.offset_pairs.clear();
+        b.asset_names.clear();
+        b.symbols.clear();
         self.asset_keys.clear();
     }
 
@@ -839,17 +924,34 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
             return Ok(i);
         }
         let t = resolve()?;
+        if self.model == Model::BinancePm {
+            crate::binance::check_asset(self.engine, &t)?;
+            if self.book.detail {
+                self.book.asset_names.push(Arc::from(t.name));
+            }
+        }
         let group = self.group(t.group, t.table);
         self.asset_keys.push(key);
         self.book.assets.push(AssetSlot {
             params: t.params,
             price: t.price,
             wallet: 0.0,
+            loan: Loan::default(),
             settled: 0.0,
             group,
             collateral: t.collateral,
         });
         Ok(self.book.assets.len() - 1)
+    }
+
+    /// A margin loan of asset slot `a`: netted in its wallet, kept gross for
+    /// `binance_pm`; its group is listed, as a negative balance's is.
+    pub(crate) fn loan(&mut self, a: usize, loan: Loan) {
+        self.book.groups[self.book.assets[a].group].listed = true;
+        let slot = &mut self.book.assets[a];
+        slot.wallet -= loan.owed();
+        slot.loan.borrowed += loan.borrowed;
+        slot.loan.interest += loan.interest;
     }
 
     /// A wallet balance of asset slot `a` (asset units): its group is listed.
@@ -872,20 +974,41 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
         let g = self.book.assets[b].group;
         self.book.groups[g].listed = true;
         let (pb, ps) = (self.book.assets[b].price, self.book.assets[s].price);
+        let binance = self.model == Model::BinancePm;
+        if binance && self.book.detail {
+            self.book.symbols.push(Arc::from(pos.symbol()));
+        }
         match pos {
-            PositionRef::Linear { .. } | PositionRef::Inverse { .. } => {
-                let (dollar_delta, upnl) = contract_terms(pos, mark, pb, ps);
-                let receiver = if matches!(pos, PositionRef::Inverse { .. }) { b } else { s };
-                self.book.assets[receiver].settled += upnl;
-                self.book.add_contract_delta(g, symbol, dollar_delta);
+            PositionRef::Linear { leverage, .. } | PositionRef::Inverse { leverage, .. } => {
+                let t = contract_terms(pos, mark, pb, ps);
+                let inverse = matches!(pos, PositionRef::Inverse { .. });
+                let receiver = if inverse { b } else { s };
+                let brackets = if binance {
+                    let kind = if inverse { BracketKind::Coinm } else { BracketKind::Usdm };
+                    crate::binance::bracket_table(self.engine, kind, pos.symbol())?
+                } else {
+                    u32::MAX
+                };
+                self.book.assets[receiver].settled += t.upnl;
+                self.book.add_contract_delta(g, symbol, t.dollar_delta);
                 self.book.slots.push(BookSlot::Contract {
                     group: g,
-                    dollar_delta,
+                    dollar_delta: t.dollar_delta,
                     underlying_price: pb,
                     symbol,
                     receiver,
-                    upnl,
+                    upnl: t.upnl,
+                    size: t.size,
+                    inverse,
+                    leverage: leverage.unwrap_or(self.engine.params.classic.default_leverage),
+                    brackets,
                 });
+            }
+            PositionRef::Option { .. } if binance => {
+                return Err(CoreError::invalid(
+                    format!("positions[{i}].type"),
+                    format!("binance_pm has no option formula (Binance publishes none), got option {}", pos.symbol()),
+                ));
             }
             PositionRef::Option { settle, qty, .. } => {
                 let settle_group = self.book.assets[s].group;

@@ -16,6 +16,8 @@
 
 pub mod addons;
 pub mod batch;
+pub mod binance;
+pub mod brackets;
 pub mod classic;
 pub mod collateral;
 pub mod engine;
@@ -39,6 +41,6 @@ pub use error::{CoreError, Result};
 pub use greeks::{Greeks, GreeksResult};
 pub use live::{LiveAccount, Order, Refusal};
 pub use market::Market;
-pub use params::RiskParams;
-pub use portfolio::{ClassicTerms, OptionKind, Portfolio, Position};
-pub use result::{GroupResult, MarginResult};
+pub use params::{Model, RiskParams};
+pub use portfolio::{ClassicTerms, Loan, OptionKind, Portfolio, Position};
+pub use result::{AssetMargin, GroupResult, MarginResult, PositionMargin};

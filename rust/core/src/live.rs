@@ -26,11 +26,11 @@
 //! After every operation `margin()` equals `Engine::margin(portfolio, market)`
 //! (to rounding; the tests check rel 1e-9).
 
-use crate::engine::{contract_terms, Book, BookSlot, Engine, GroupSlot, Scratch};
+use crate::engine::{contract_terms, Book, BookSlot, ContractTerms, Engine, GroupSlot, Scratch};
 use crate::error::{CoreError, Result};
 use crate::input::{fmt_num, path};
 use crate::market::Market;
-use crate::portfolio::{validate, Portfolio, Position};
+use crate::portfolio::{validate, Loan, Portfolio, Position, PositionRef};
 use crate::result::MarginResult;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -72,8 +72,18 @@ impl Refusal {
 
 /// A change to the book, computed before it is applied.
 enum Change {
-    /// Fields of the book: position `position`'s group and symbol, an asset's wallet and settled amounts.
-    Contract { position: usize, group: usize, symbol: u32, delta: f64, asset: usize, settled: f64, wallet: f64 },
+    /// Fields of the book: position `position`'s group and symbol, an asset's
+    /// wallet and settled amounts, and the position's new terms.
+    Contract {
+        position: usize,
+        group: usize,
+        symbol: u32,
+        delta: f64,
+        asset: usize,
+        settled: f64,
+        wallet: f64,
+        terms: ContractTerms,
+    },
     /// An option already in the book: `dq` more units.
     Option { slot: usize, dq: f64, settle: usize, wallet: f64 },
     /// Anything else: rebuild from this portfolio.
@@ -89,6 +99,8 @@ pub struct LiveAccount {
     assets: FxHashMap<String, usize>,
     symbols: FxHashMap<String, (u32, usize)>,
     options: FxHashMap<String, usize>,
+    /// Each asset slot's name.
+    asset_names: Vec<String>,
     /// Positions (indices) whose underlying or settle asset is each asset slot.
     touching: Vec<Vec<usize>>,
     /// Operations that re-resolved the whole book (a diagnostic: the rest took the fast path).
@@ -114,6 +126,7 @@ impl LiveAccount {
             assets: FxHashMap::default(),
             symbols: FxHashMap::default(),
             options: FxHashMap::default(),
+            asset_names: Vec::new(),
             touching: Vec::new(),
             rebuilds: 0,
             scratch: Scratch::default(),
@@ -187,9 +200,9 @@ impl LiveAccount {
             BookSlot::Contract { group, receiver, .. } => {
                 let pos = &self.portfolio.positions[i];
                 let (pb, ps) = (price(self.assets[pos.underlying()]), price(self.assets[pos.settle()]));
-                let (d, u) = contract_terms(pos.view(), self.market.marks.get(pos.symbol()).copied(), pb, ps);
-                if let BookSlot::Contract { dollar_delta, underlying_price, upnl, .. } = &mut self.book.slots[i] {
-                    (*dollar_delta, *underlying_price, *upnl) = (d, pb, u);
+                let t = contract_terms(pos.view(), self.market.marks.get(pos.symbol()).copied(), pb, ps);
+                if let BookSlot::Contract { dollar_delta, underlying_price, upnl, size, .. } = &mut self.book.slots[i] {
+                    (*dollar_delta, *underlying_price, *upnl, *size) = (t.dollar_delta, pb, t.upnl, t.size);
                 }
                 self.dirty_groups[group] = true;
                 self.dirty_assets[receiver] = true;
@@ -248,13 +261,14 @@ impl LiveAccount {
             let n = assets.len();
             assets.entry(a.to_string()).or_insert(n);
         };
-        for (a, _) in &self.portfolio.balances {
+        for a in self.portfolio.assets() {
             add_asset(&mut self.assets, a);
         }
         let mut option_slot = 0;
-        for p in &self.portfolio.positions {
-            add_asset(&mut self.assets, p.underlying());
-            add_asset(&mut self.assets, p.settle());
+        self.asset_names.clear();
+        self.asset_names.resize(self.assets.len(), String::new());
+        for (name, &a) in &self.assets {
+            self.asset_names[a].clone_from(name);
         }
         self.touching.clear();
         self.touching.resize(self.assets.len(), Vec::new());
@@ -332,12 +346,25 @@ impl LiveAccount {
         match self.assets.get(asset) {
             // The slot exists and its group is already listed: one field.
             Some(&a) if listed => {
-                self.book.assets[a].wallet += qty;
-                self.fresh = false;
+                self.sync_wallet(a);
                 Ok(())
             }
             _ => self.rebuild(),
         }
+    }
+
+    /// Set asset slot `a`'s net wallet and loan from the portfolio, with the
+    /// operations `Engine::book` uses (so the slot is bit-for-bit a rebuild's).
+    fn sync_wallet(&mut self, a: usize) {
+        let name = self.asset_names[a].as_str();
+        let loan = self.portfolio.loan(name);
+        let slot = &mut self.book.assets[a];
+        slot.wallet = self.portfolio.balances.iter().find(|(b, _)| b == name).map_or(0.0, |(_, q)| 0.0 + *q);
+        if loan.owed() != 0.0 || self.portfolio.loans.iter().any(|(b, _)| b == name) {
+            slot.wallet -= loan.owed();
+        }
+        slot.loan = loan;
+        self.fresh = false;
     }
 
     fn positive(qty: f64, field: &str) -> Result<f64> {
@@ -363,25 +390,54 @@ impl LiveAccount {
         self.wallet(asset, -q, "withdraw.qty")
     }
 
-    /// Borrow `qty` (> 0) units: the wallet balance goes down by `qty`. As in
-    /// METHODOLOGY.md §1, balances are net of loans; a loan kept as cash is a
-    /// `borrow` and a `deposit` of the same amount.
+    /// Borrow `qty` (> 0) units as a margin loan, as an exchange does: the
+    /// wallet is credited `qty` coins and the loan books `qty` borrowed, so the
+    /// net wallet and equity do not change (the loan's margin does).
     pub fn borrow(&mut self, asset: &str, qty: f64) -> Result<()> {
         let q = Self::positive(qty, "borrow.qty")?;
-        self.wallet(asset, -q, "borrow.qty")
+        self.loan_change(asset, "borrow.asset", q, Loan { borrowed: q, interest: 0.0 })
     }
 
-    /// Repay `qty` (> 0) units of a loan (at most the loan).
+    /// Repay `qty` (> 0) units of the margin loan from the wallet: interest
+    /// first, then principal; at most what is owed and what the wallet holds.
     pub fn repay(&mut self, asset: &str, qty: f64) -> Result<()> {
         let q = Self::positive(qty, "repay.qty")?;
-        let loan = (-self.balance(asset)).max(0.0);
-        if q > loan {
-            return Err(CoreError::invalid(
+        let loan = self.portfolio.loan(asset);
+        let held = self.balance(asset);
+        let refuse = |what: &str, limit: f64| {
+            Err(CoreError::invalid(
                 "repay.qty",
-                format!("exceeds the {asset} loan: {} > {}", fmt_num(q), fmt_num(loan)),
+                format!("exceeds the {asset} {what}: {} > {}", fmt_num(q), fmt_num(limit)),
+            ))
+        };
+        if q > loan.owed() {
+            return refuse("loan", loan.owed());
+        }
+        if q > held {
+            return refuse("wallet", held.max(0.0));
+        }
+        let interest = q.min(loan.interest);
+        self.loan_change(asset, "repay.asset", -q, Loan { borrowed: -(q - interest), interest: -interest })
+    }
+
+    /// Add `qty` to the wallet of `asset` and `loan` to its loan (either may be
+    /// negative): the net wallet stays, the gross loan moves. Validated first.
+    fn loan_change(&mut self, asset: &str, field: &str, qty: f64, loan: Loan) -> Result<()> {
+        if !self.market.prices.contains_key(asset) {
+            return Err(CoreError::missing(
+                path("market.prices", asset),
+                format!("no price for {asset} in market.prices ({field})"),
             ));
         }
-        self.wallet(asset, q, "repay.qty")
+        self.portfolio.add_balance(asset, qty)?;
+        self.portfolio.change_loan(asset, loan);
+        match self.assets.get(asset) {
+            Some(&a) if self.portfolio.balances.iter().any(|(b, _)| b == asset) => {
+                self.sync_wallet(a);
+                Ok(())
+            }
+            _ => self.rebuild(),
+        }
     }
 
     pub fn balance(&self, asset: &str) -> f64 {
@@ -403,12 +459,12 @@ impl LiveAccount {
         self.begin_resum();
         match change {
             Change::Rebuild => return self.rebuild(),
-            Change::Contract { position, asset, wallet, .. } => {
-                self.book.assets[asset].wallet += wallet;
+            Change::Contract { position, asset, .. } => {
+                self.sync_wallet(asset);
                 self.resolve_position(position)?;
             }
-            Change::Option { slot, dq, settle, wallet } => {
-                self.book.assets[settle].wallet += wallet;
+            Change::Option { slot, dq, settle, .. } => {
+                self.sync_wallet(settle);
                 self.book.options[slot].qty += dq;
                 self.dirty_groups[self.book.options[slot].group] = true;
                 self.dirty_assets[settle] = true;
@@ -429,7 +485,8 @@ impl LiveAccount {
                 edit.apply(&mut portfolio)?;
                 self.probe = self.engine.margin(&portfolio, &self.market)?;
             }
-            Change::Contract { group, symbol, asset, .. } => {
+            Change::Contract { position, group, symbol, asset, .. } => {
+                let saved_slot = self.book.slots[position].clone();
                 let saved_group = self.book.groups[group].d_contracts;
                 let saved_asset = self.book.assets[asset];
                 let saved_contracts = self.book.contracts.len();
@@ -437,6 +494,7 @@ impl LiveAccount {
                     self.book.contracts.iter().find(|c| c.group == group && c.symbol == symbol).map(|c| c.delta);
                 self.commit(&change);
                 self.engine.evaluate_into(&self.book, &mut self.scratch, &mut self.probe);
+                self.book.slots[position] = saved_slot;
                 self.book.groups[group].d_contracts = saved_group;
                 self.book.assets[asset] = saved_asset;
                 self.book.contracts.truncate(saved_contracts);
@@ -561,32 +619,30 @@ impl LiveAccount {
         let (pb, ps) = (prices(template.underlying())?, prices(template.settle())?);
         let symbol = template.symbol();
         match template {
-            Position::Linear { settle, .. } => {
-                let mark = self.market.marks.get(symbol).copied().unwrap_or(pb / ps);
+            Position::Linear { settle, .. } | Position::Inverse { underlying: settle, .. } => {
+                let inverse = matches!(template, Position::Inverse { .. });
+                let mark = self.market.marks.get(symbol).copied().unwrap_or(if inverse { pb } else { pb / ps });
                 let price = order.price.unwrap_or(mark);
-                let (old_q, old_e) = match held.map(|i| &self.portfolio.positions[i]) {
-                    Some(Position::Linear { qty, entry_price, .. }) => (*qty, *entry_price),
+                let (old_size, old_e) = match held.map(|i| self.portfolio.positions[i].view()) {
+                    Some(PositionRef::Linear { qty, entry_price, .. }) => (qty, entry_price),
+                    Some(PositionRef::Inverse { contracts, entry_price, .. }) => (contracts, entry_price),
                     _ => (0.0, price),
                 };
-                let (new_q, new_e, realized) = merge_linear(old_q, old_e, qty, price);
-                let upnl = |q: f64, e: f64| q * (mark - e);
-                let settled = upnl(new_q, new_e) - upnl(old_q, old_e);
-                let delta = (new_q - old_q) * mark * ps;
-                self.contract_change(template, held, (new_q, new_e), settle, delta, settled, realized)
-            }
-            Position::Inverse { underlying, contract_size, .. } => {
-                let mark = self.market.marks.get(symbol).copied().unwrap_or(pb);
-                let price = order.price.unwrap_or(mark);
-                let (old_n, old_e) = match held.map(|i| &self.portfolio.positions[i]) {
-                    Some(Position::Inverse { contracts, entry_price, .. }) => (*contracts, *entry_price),
-                    _ => (0.0, price),
+                let (new_size, new_e, realized) = match template {
+                    Position::Inverse { contract_size, .. } => {
+                        merge_inverse(old_size, old_e, qty, price, *contract_size)
+                    }
+                    _ => merge_linear(old_size, old_e, qty, price),
                 };
-                let (new_n, new_e, realized) = merge_inverse(old_n, old_e, qty, price, *contract_size);
-                let upnl = |n: f64, e: f64| n * contract_size * (1.0 / e - 1.0 / mark);
-                let dd = |n: f64, e: f64| n * contract_size * pb / e;
-                let settled = upnl(new_n, new_e) - upnl(old_n, old_e);
-                let delta = dd(new_n, new_e) - dd(old_n, old_e);
-                self.contract_change(template, held, (new_n, new_e), underlying, delta, settled, realized)
+                // The position's terms before and after, as the book resolves them.
+                let terms = |size: f64, e: f64| {
+                    let mut pos = template.view();
+                    set_size(&mut pos, size, e);
+                    contract_terms(pos, Some(mark), pb, ps)
+                };
+                let (old, new) = (terms(old_size, old_e), terms(new_size, new_e));
+                let change = (new.dollar_delta - old.dollar_delta, new.upnl - old.upnl, new);
+                self.contract_change(template, held, (new_size, new_e), settle, change, realized)
             }
             Position::Option { settle, .. } => {
                 let Some(i) = held else {
@@ -634,8 +690,7 @@ impl LiveAccount {
         held: Option<usize>,
         (size, entry): (f64, f64),
         settle: &'a str,
-        delta: f64,
-        settled: f64,
+        (delta, settled, terms): (f64, f64, ContractTerms),
         realized: f64,
     ) -> Result<(Edit<'a>, Change)> {
         let closed = size == 0.0;
@@ -664,15 +719,18 @@ impl LiveAccount {
         };
         let group = self.book.assets[under].group;
         let position = held.expect("the fast path is for held symbols");
-        Ok((edit, Change::Contract { position, group, symbol: id, delta, asset, settled, wallet: realized }))
+        Ok((edit, Change::Contract { position, group, symbol: id, delta, asset, settled, wallet: realized, terms }))
     }
 
     fn commit(&mut self, change: &Change) {
         match *change {
-            Change::Contract { group, symbol, delta, asset, settled, wallet, .. } => {
+            Change::Contract { position, group, symbol, delta, asset, settled, wallet, terms } => {
                 self.book.add_contract_delta(group, symbol, delta);
                 self.book.assets[asset].settled += settled;
                 self.book.assets[asset].wallet += wallet;
+                if let BookSlot::Contract { dollar_delta, upnl, size, .. } = &mut self.book.slots[position] {
+                    (*dollar_delta, *upnl, *size) = (terms.dollar_delta, terms.upnl, terms.size);
+                }
             }
             Change::Option { slot, dq, settle, wallet } => {
                 let (g, old_q, series) = {
@@ -740,6 +798,15 @@ fn set_contract(pos: &mut Position, size: f64, entry: f64) {
         Position::Linear { qty, entry_price, .. } => (*qty, *entry_price) = (size, entry),
         Position::Inverse { contracts, entry_price, .. } => (*contracts, *entry_price) = (size, entry),
         Position::Option { .. } => unreachable!("contracts only"),
+    }
+}
+
+/// [`set_contract`] on borrowed terms.
+fn set_size(pos: &mut PositionRef<'_>, size: f64, entry: f64) {
+    match pos {
+        PositionRef::Linear { qty, entry_price, .. } => (*qty, *entry_price) = (size, entry),
+        PositionRef::Inverse { contracts, entry_price, .. } => (*contracts, *entry_price) = (size, entry),
+        PositionRef::Option { .. } => unreachable!("contracts only"),
     }
 }
 

@@ -2,6 +2,7 @@
 //! compiled once into the tables the engine reads. Nothing here is a constant
 //! of the model: every number comes from the profile (METHODOLOGY.md §7).
 
+use crate::brackets::BracketTables;
 use crate::error::Result;
 use crate::input::{array, fmt_num, non_negative, number, path, positive, string, table, Fields, Source};
 use rustc_hash::FxHashMap as HashMap;
@@ -47,6 +48,45 @@ pub struct AssetParams {
     /// Empty: not collateral.
     pub collateral: Vec<CollateralTier>,
     pub borrow_mmr: Option<f64>,
+    /// Leverage of a margin loan in this asset (`binance_pm`); `None`: `[binance] loan_leverage`.
+    pub loan_leverage: Option<f64>,
+}
+
+/// The margin model a profile evaluates a book with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Model {
+    /// METHODOLOGY.md: scenario grids, offsets, systemic scenarios.
+    #[default]
+    Scenario,
+    /// Binance's uniMMR: brackets, collateral rates, loan MMR (docs/BINANCE.md).
+    BinancePm,
+}
+
+impl Model {
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Scenario => "scenario",
+            Model::BinancePm => "binance_pm",
+        }
+    }
+}
+
+/// `[binance]`: what Binance's formula needs beyond brackets and collateral.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinanceParams {
+    /// Leverage of a margin loan in an asset without `loan_leverage`.
+    pub loan_leverage: f64,
+    /// MM rate of a loan by its leverage, `(leverage, rate)` sorted by leverage.
+    pub loan_mmr: Vec<(f64, f64)>,
+    /// Collateral rate of an asset the profile gives no bands; `None`: such an asset is an error.
+    pub default_collateral_rate: Option<f64>,
+}
+
+impl BinanceParams {
+    /// The MM rate of a loan at `leverage` (validated when the profile compiled).
+    pub fn loan_mmr(&self, leverage: f64) -> f64 {
+        self.loan_mmr.iter().find(|(l, _)| *l == leverage).map_or(f64::NAN, |(_, r)| *r)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,14 +112,6 @@ pub struct StatusLevel {
     pub above: f64,
 }
 
-/// A classic futures bracket: notional cap (USD), maintenance rate, max leverage.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Bracket {
-    pub up_to: f64,
-    pub mmr: f64,
-    pub max_leverage: f64,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassicParams {
     /// Spot cross margin: margin level of the call and of liquidation.
@@ -87,10 +119,9 @@ pub struct ClassicParams {
     pub cross_margin_liquidation: f64,
     /// Futures wallets: margin ratio of the call (liquidation is at 1).
     pub futures_margin_call: f64,
-    /// Leverage of a futures position that does not set one.
+    /// Leverage of a futures position that does not set one (classic and
+    /// `binance_pm` initial margin).
     pub default_leverage: f64,
-    /// `default` and per-symbol bracket tables.
-    pub brackets: Vec<(String, Vec<Bracket>)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +147,7 @@ pub struct SwitchingParams {
 pub struct RiskParams {
     pub name: String,
     pub version: String,
+    pub model: Model,
     pub im_factor: f64,
     pub vol_floor: f64,
     pub borrow_mmr: f64,
@@ -128,6 +160,10 @@ pub struct RiskParams {
     pub systemic: Vec<SystemicScenario>,
     pub status: Vec<StatusLevel>,
     pub classic: ClassicParams,
+    /// Futures brackets (classic margin and `binance_pm`).
+    pub brackets: BracketTables,
+    /// `[binance]`; required under `model = "binance_pm"`.
+    pub binance: Option<BinanceParams>,
     pub eligibility: EligibilityParams,
     pub switching: SwitchingParams,
 }
@@ -160,6 +196,11 @@ impl RiskParams {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             Some(o) => return Err(P.err("version", format!("must be a string, got {}", crate::input::show(o)))),
+        };
+        let model = match f.opt_str("model")? {
+            None | Some("scenario") => Model::Scenario,
+            Some("binance_pm") => Model::BinancePm,
+            Some(o) => return Err(P.err("model", format!("must be \"scenario\" or \"binance_pm\", got {o:?}"))),
         };
 
         let (im_factor, vol_floor, borrow_mmr) = match f.get("margin") {
@@ -204,8 +245,9 @@ impl RiskParams {
                 };
                 let borrow =
                     af.opt_f64("borrow_mmr")?.map(|x| non_negative(x, &af.path("borrow_mmr"), P)).transpose()?;
+                let loan_leverage = af.opt_f64("loan_leverage")?;
                 af.finish()?;
-                assets.insert(a.clone(), AssetParams { group, collateral, borrow_mmr: borrow });
+                assets.insert(a.clone(), AssetParams { group, collateral, borrow_mmr: borrow, loan_leverage });
             }
         }
 
@@ -289,9 +331,13 @@ impl RiskParams {
                 cross_margin_liquidation: 1.1,
                 futures_margin_call: 0.8,
                 default_leverage: 20.0,
-                brackets: Vec::new(),
             },
         };
+        let brackets = BracketTables::parse(f.get("brackets"))?;
+        let binance = f.get("binance").map(|b| parse_binance(b, &assets)).transpose()?;
+        if model == Model::BinancePm && binance.is_none() {
+            return Err(P.err("binance", "required under model = \"binance_pm\" (loan leverage and MM rates)".into()));
+        }
         let eligibility = parse_eligibility(f.get("eligibility"))?;
         let switching = parse_switching(f.get("switching"), &status)?;
         f.finish()?;
@@ -309,8 +355,11 @@ impl RiskParams {
             systemic,
             status,
             classic,
+            brackets,
+            binance,
             eligibility,
             switching,
+            model,
         })
     }
 
@@ -550,44 +599,6 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
     Ok(out)
 }
 
-fn parse_brackets(v: &Value, at: &str) -> Result<Vec<Bracket>> {
-    let arr = array(v, at, P)?;
-    if arr.is_empty() {
-        return Err(P.err(at, "must list at least one bracket".into()));
-    }
-    let mut out: Vec<Bracket> = Vec::with_capacity(arr.len());
-    for (i, b) in arr.iter().enumerate() {
-        let bat = format!("{at}[{i}]");
-        let mut f = Fields::new(b, &bat, P)?;
-        let up_to = f.opt_f64("up_to")?;
-        let mmr = rate_p(f.f64("mmr")?, &format!("{bat}.mmr"))?;
-        let lev = positive(f.f64("max_leverage")?, &format!("{bat}.max_leverage"), P)?;
-        f.finish()?;
-        let last = i + 1 == arr.len();
-        let up_to = match (up_to, last) {
-            (None, true) => f64::INFINITY,
-            (None, false) => {
-                return Err(P.err(&format!("{bat}.up_to"), "required on every bracket but the last".into()))
-            }
-            (Some(c), _) => positive(c, &format!("{bat}.up_to"), P)?,
-        };
-        if let Some(prev) = out.last() {
-            if up_to <= prev.up_to {
-                return Err(P.err(
-                    &format!("{bat}.up_to"),
-                    format!(
-                        "brackets must be sorted by increasing up_to, got {} after {}",
-                        fmt_num(up_to),
-                        fmt_num(prev.up_to)
-                    ),
-                ));
-            }
-        }
-        out.push(Bracket { up_to, mmr, max_leverage: lev });
-    }
-    Ok(out)
-}
-
 fn parse_classic(v: &Value) -> Result<ClassicParams> {
     let mut f = Fields::new(v, "classic", P)?;
     let call = positive(f.f64_or("cross_margin_call", 1.3)?, "classic.cross_margin_call", P)?;
@@ -602,11 +613,8 @@ fn parse_classic(v: &Value) -> Result<ClassicParams> {
         return Err(P.err("classic.futures_margin_call", format!("must be < 1, got {}", fmt_num(futures_call))));
     }
     let default_leverage = positive(f.f64_or("default_leverage", 20.0)?, "classic.default_leverage", P)?;
-    let mut brackets = Vec::new();
-    if let Some(b) = f.get("brackets") {
-        for (sym, tab) in table(b, "classic.brackets", P)? {
-            brackets.push((sym.clone(), parse_brackets(tab, &path("classic.brackets", sym))?));
-        }
+    if f.get("brackets").is_some() {
+        return Err(P.err("classic.brackets", "moved to [brackets.usdm] and [brackets.coinm]".into()));
     }
     f.finish()?;
     Ok(ClassicParams {
@@ -614,8 +622,54 @@ fn parse_classic(v: &Value) -> Result<ClassicParams> {
         cross_margin_liquidation: liq,
         futures_margin_call: futures_call,
         default_leverage,
-        brackets,
     })
+}
+
+/// `[binance]`, checked against the assets' `loan_leverage`: every leverage in
+/// use has an MM rate.
+fn parse_binance(v: &Value, assets: &HashMap<String, AssetParams>) -> Result<BinanceParams> {
+    let mut f = Fields::new(v, "binance", P)?;
+    let loan_leverage = f.f64("loan_leverage")?;
+    let mut loan_mmr = Vec::new();
+    for (k, r) in table(f.req("loan_mmr")?, "binance.loan_mmr", P)? {
+        let at = path("binance.loan_mmr", k);
+        let lev: f64 = k.trim().parse().map_err(|_| P.err(&at, format!("the key must be a leverage, got {k:?}")))?;
+        if !(lev.is_finite() && lev > 1.0) {
+            return Err(P.err(&at, format!("a loan's leverage must be > 1, got {}", fmt_num(lev))));
+        }
+        let r = number(r, &at, P)?;
+        if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
+            return Err(P.err(&at, format!("must be a rate in [0, 1], got {}", fmt_num(r))));
+        }
+        loan_mmr.push((lev, r));
+    }
+    loan_mmr.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let default_collateral_rate = f.opt_f64("default_collateral_rate")?;
+    if let Some(r) = default_collateral_rate {
+        if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
+            return Err(P.err("binance.default_collateral_rate", format!("must be in [0, 1], got {}", fmt_num(r))));
+        }
+    }
+    f.finish()?;
+    let has_rate = |lev: f64| loan_mmr.iter().any(|(l, _)| *l == lev);
+    if !has_rate(loan_leverage) {
+        return Err(
+            P.err("binance.loan_leverage", format!("has no rate in binance.loan_mmr, got {}", fmt_num(loan_leverage)))
+        );
+    }
+    let mut names: Vec<&String> = assets.keys().collect();
+    names.sort();
+    for a in names {
+        if let Some(lev) = assets[a].loan_leverage {
+            if !has_rate(lev) {
+                return Err(P.err(
+                    &path(&path("assets", a), "loan_leverage"),
+                    format!("has no rate in binance.loan_mmr, got {}", fmt_num(lev)),
+                ));
+            }
+        }
+    }
+    Ok(BinanceParams { loan_leverage, loan_mmr, default_collateral_rate })
 }
 
 fn int_p(x: f64, at: &str) -> Result<i64> {

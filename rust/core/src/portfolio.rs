@@ -2,7 +2,7 @@
 //! perpetuals, European options), and their JSON format (METHODOLOGY.md §8).
 
 use crate::error::{CoreError, Result};
-use crate::input::{finite, number, parse_time, path, positive, show, table, Fields, Source};
+use crate::input::{finite, non_negative, number, parse_time, path, positive, show, table, Fields, Source};
 use serde_json::{Map, Value};
 
 const I: Source = Source::Input;
@@ -58,6 +58,8 @@ pub enum PositionRef<'a> {
         settle: &'a str,
         qty: f64,
         entry_price: f64,
+        /// The position's own leverage (`None`: the profile's default).
+        leverage: Option<f64>,
     },
     Inverse {
         symbol: &'a str,
@@ -65,6 +67,7 @@ pub enum PositionRef<'a> {
         contract_size: f64,
         contracts: f64,
         entry_price: f64,
+        leverage: Option<f64>,
     },
     Option {
         symbol: &'a str,
@@ -134,16 +137,22 @@ impl Position {
     /// The terms the portfolio engine reads, borrowed.
     pub fn view(&self) -> PositionRef<'_> {
         match self {
-            Position::Linear { symbol, underlying, settle, qty, entry_price, .. } => {
-                PositionRef::Linear { symbol, underlying, settle, qty: *qty, entry_price: *entry_price }
-            }
-            Position::Inverse { symbol, underlying, contract_size, contracts, entry_price, .. } => {
+            Position::Linear { symbol, underlying, settle, qty, entry_price, classic } => PositionRef::Linear {
+                symbol,
+                underlying,
+                settle,
+                qty: *qty,
+                entry_price: *entry_price,
+                leverage: classic.leverage,
+            },
+            Position::Inverse { symbol, underlying, contract_size, contracts, entry_price, classic } => {
                 PositionRef::Inverse {
                     symbol,
                     underlying,
                     contract_size: *contract_size,
                     contracts: *contracts,
                     entry_price: *entry_price,
+                    leverage: classic.leverage,
                 }
             }
             Position::Option { symbol, underlying, settle, kind, strike, expiry, qty } => PositionRef::Option {
@@ -172,10 +181,27 @@ pub struct AccountInfo {
     pub raw: Map<String, Value>,
 }
 
+/// A margin loan in one asset (asset units, both ≥ 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Loan {
+    pub borrowed: f64,
+    pub interest: f64,
+}
+
+impl Loan {
+    /// What the account owes: principal and interest.
+    pub fn owed(&self) -> f64 {
+        self.borrowed + self.interest
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Portfolio {
-    /// Wallet quantity per asset, in order; negative = a loan (interest included).
+    /// What the wallets hold per asset (borrowed coins included), in order; a
+    /// negative quantity is a loan too (the scenario model's original form).
     pub balances: Vec<(String, f64)>,
+    /// Margin loans per asset, in order: the net wallet is `balance − borrowed − interest`.
+    pub loans: Vec<(String, Loan)>,
     pub positions: Vec<Position>,
     pub account: AccountInfo,
     /// Informational `name` and `description` of the format; the model ignores them.
@@ -201,6 +227,16 @@ impl Portfolio {
             for (asset, q) in table(b, "balances", I)? {
                 let at = path("balances", asset);
                 p.add_balance(asset, number(q, &at, I)?)?;
+            }
+        }
+        if let Some(l) = f.get("loans") {
+            for (asset, lv) in table(l, "loans", I)? {
+                let at = path("loans", asset);
+                let mut lf = Fields::new(lv, &at, I)?;
+                let borrowed = lf.f64("borrowed")?;
+                let interest = lf.f64_or("interest", 0.0)?;
+                lf.finish()?;
+                p.add_loan(asset, borrowed, interest)?;
             }
         }
         if let Some(ps) = f.get("positions") {
@@ -234,6 +270,57 @@ impl Portfolio {
         Ok(())
     }
 
+    /// Add to the margin loan of `asset` (asset units, each ≥ 0); errors name `loans.<asset>`.
+    pub fn add_loan(&mut self, asset: &str, borrowed: f64, interest: f64) -> Result<()> {
+        let at = path("loans", asset);
+        if asset.is_empty() {
+            return Err(CoreError::invalid("loans", "an asset name must not be empty"));
+        }
+        non_negative(borrowed, &path(&at, "borrowed"), I)?;
+        non_negative(interest, &path(&at, "interest"), I)?;
+        match self.loans.iter_mut().find(|(a, _)| a == asset) {
+            Some((_, l)) => {
+                l.borrowed += borrowed;
+                l.interest += interest;
+            }
+            None => self.loans.push((asset.to_string(), Loan { borrowed, interest })),
+        }
+        Ok(())
+    }
+
+    /// Change the loan of `asset` by `delta` (each part may be negative, as a
+    /// repayment is; the caller keeps each part ≥ 0). A loan repaid in full is removed.
+    pub fn change_loan(&mut self, asset: &str, delta: Loan) {
+        match self.loans.iter().position(|(a, _)| a == asset) {
+            Some(i) => {
+                let l = &mut self.loans[i].1;
+                l.borrowed = (l.borrowed + delta.borrowed).max(0.0);
+                l.interest = (l.interest + delta.interest).max(0.0);
+                if l.owed() == 0.0 {
+                    self.loans.remove(i);
+                }
+            }
+            None => self.loans.push((
+                asset.to_string(),
+                Loan { borrowed: delta.borrowed.max(0.0), interest: delta.interest.max(0.0) },
+            )),
+        }
+    }
+
+    /// The loan of `asset` (zero when there is none).
+    pub fn loan(&self, asset: &str) -> Loan {
+        self.loans.iter().find(|(a, _)| a == asset).map_or(Loan::default(), |(_, l)| *l)
+    }
+
+    /// Every asset the account touches, in the order a book creates its slots:
+    /// balances, loans, then each position's underlying and settle asset.
+    pub fn assets(&self) -> impl Iterator<Item = &str> {
+        let balances = self.balances.iter().map(|(a, _)| a.as_str());
+        let loans = self.loans.iter().map(|(a, _)| a.as_str());
+        let positions = self.positions.iter().flat_map(|p| [p.underlying(), p.settle()]);
+        balances.chain(loans).chain(positions)
+    }
+
     /// Add a position after checking it; errors name `positions[i]`.
     pub fn add_position(&mut self, pos: Position) -> Result<()> {
         validate(&pos, &format!("positions[{}]", self.positions.len()))?;
@@ -245,6 +332,12 @@ impl Portfolio {
         let balances: Map<String, Value> = self.balances.iter().map(|(a, q)| (a.clone(), Value::from(*q))).collect();
         let positions: Vec<Value> = self.positions.iter().map(position_value).collect();
         let mut out = serde_json::json!({"balances": balances, "positions": positions});
+        if !self.loans.is_empty() {
+            let loans: Map<String, Value> = (self.loans.iter())
+                .map(|(a, l)| (a.clone(), serde_json::json!({"borrowed": l.borrowed, "interest": l.interest})))
+                .collect();
+            out["loans"] = Value::Object(loans);
+        }
         if !self.account.raw.is_empty() {
             out["account"] = Value::Object(self.account.raw.clone());
         }
@@ -383,14 +476,16 @@ pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
         return Err(CoreError::invalid(field("underlying"), "must not be empty"));
     }
     match *p {
-        PositionRef::Linear { qty, entry_price, .. } => {
+        PositionRef::Linear { qty, entry_price, leverage, .. } => {
             is_finite(qty, "qty")?;
             is_positive(entry_price, "entry_price")?;
+            leverage.map_or(Ok(()), |l| is_positive(l, "leverage"))?;
         }
-        PositionRef::Inverse { contract_size, contracts, entry_price, .. } => {
+        PositionRef::Inverse { contract_size, contracts, entry_price, leverage, .. } => {
             is_positive(contract_size, "contract_size")?;
             is_finite(contracts, "contracts")?;
             is_positive(entry_price, "entry_price")?;
+            leverage.map_or(Ok(()), |l| is_positive(l, "leverage"))?;
         }
         PositionRef::Option { strike, expiry, qty, .. } => {
             is_positive(strike, "strike")?;

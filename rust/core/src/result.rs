@@ -1,6 +1,8 @@
 //! The margin result of one account (METHODOLOGY.md §8 "Result JSON").
 
+use crate::params::Model;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 /// Per risk group figures, USD.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,9 +24,50 @@ pub struct GroupResult {
     pub worst_vol_shock: f64,
 }
 
+/// A contract's margin under `binance_pm`, in its margin asset (settle units;
+/// coin for an inverse contract) unless stated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionMargin {
+    /// Index of the position in the portfolio.
+    pub index: usize,
+    pub symbol: Arc<str>,
+    /// The margin asset: settle asset, or an inverse contract's coin.
+    pub asset: Arc<str>,
+    /// What the bracket is chosen on: notional in the margin asset, or coin quantity.
+    pub notional: f64,
+    /// 1-based, as Binance numbers them.
+    pub bracket: usize,
+    pub mmr: f64,
+    pub cum: f64,
+    pub maintenance_margin: f64,
+    pub initial_margin: f64,
+    pub leverage: f64,
+    pub upnl: f64,
+}
+
+/// An asset's figures under `binance_pm`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetMargin {
+    pub asset: Arc<str>,
+    /// `v_a`: net wallet plus UPnL (asset units).
+    pub v: f64,
+    /// `v_a · P_a` (USD).
+    pub equity: f64,
+    /// The equity at the collateral rate (USD; a deficit in full).
+    pub collateral_value: f64,
+    /// `L_a`: borrowed, interest and any negative balance (asset units).
+    pub loan: f64,
+    /// The loan's MM (asset units).
+    pub loan_margin: f64,
+    /// MM of the contracts margined in this asset plus the loan's (asset units).
+    pub maintenance_margin: f64,
+}
+
 /// Account figures, USD; `uni_mmr` is a ratio (±inf when MM = 0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MarginResult {
+    /// The model that evaluated the book.
+    pub model: Model,
     pub equity: f64,
     pub adjusted_equity: f64,
     pub maintenance_margin: f64,
@@ -36,7 +79,11 @@ pub struct MarginResult {
     pub systemic: f64,
     pub offset_credit: f64,
     pub borrow_margin: f64,
+    /// Scenario model: per risk group; empty under `binance_pm`.
     pub groups: Vec<GroupResult>,
+    /// `binance_pm`: per position and per asset; empty under the scenario model.
+    pub positions: Vec<PositionMargin>,
+    pub assets: Vec<AssetMargin>,
 }
 
 /// JSON has no infinity: a non-finite ratio is written `null`.
@@ -67,7 +114,7 @@ impl GroupResult {
 impl MarginResult {
     pub fn to_value(&self) -> Value {
         let groups: Map<String, Value> = self.groups.iter().map(|g| (g.name.to_string(), g.to_value())).collect();
-        json!({
+        let mut out = json!({
             "equity": self.equity,
             "adjusted_equity": self.adjusted_equity,
             "maintenance_margin": self.maintenance_margin,
@@ -80,10 +127,37 @@ impl MarginResult {
             "offset_credit": self.offset_credit,
             "borrow_margin": self.borrow_margin,
             "groups": groups,
-        })
+        });
+        // The scenario model's result keeps METHODOLOGY.md §8's shape.
+        if self.model == Model::BinancePm {
+            out["model"] = self.model.name().into();
+            out["positions"] = self.positions.iter().map(PositionMargin::to_value).collect();
+            out["assets"] = Value::Object(self.assets.iter().map(|a| (a.asset.to_string(), a.to_value())).collect());
+        }
+        out
     }
 
     pub fn group(&self, name: &str) -> Option<&GroupResult> {
         self.groups.iter().find(|g| &*g.name == name)
+    }
+}
+
+impl PositionMargin {
+    pub fn to_value(&self) -> Value {
+        json!({
+            "index": self.index, "symbol": &*self.symbol, "asset": &*self.asset, "notional": self.notional,
+            "bracket": self.bracket, "mmr": self.mmr, "cum": self.cum,
+            "maintenance_margin": self.maintenance_margin, "initial_margin": self.initial_margin,
+            "upnl": self.upnl, "leverage": self.leverage,
+        })
+    }
+}
+
+impl AssetMargin {
+    pub fn to_value(&self) -> Value {
+        json!({
+            "v": self.v, "equity": self.equity, "collateral_value": self.collateral_value, "loan": self.loan,
+            "loan_margin": self.loan_margin, "maintenance_margin": self.maintenance_margin,
+        })
     }
 }

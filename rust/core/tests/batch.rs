@@ -171,8 +171,15 @@ impl Columns {
             strike: Some(&self.strike),
             expiry: Some(&self.expiry),
             option_kind: Some(self.kind.view()),
+            leverage: None,
         };
-        let balances = BalanceColumns { account: &self.bal_account, asset: self.asset.view(), qty: &self.bal_qty };
+        let balances = BalanceColumns {
+            account: &self.bal_account,
+            asset: self.asset.view(),
+            qty: &self.bal_qty,
+            borrowed: None,
+            interest: None,
+        };
         engine.margin_batch(&positions, &balances, market, options)
     }
 }

@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-pub const POSITION_COLUMNS: [&str; 11] = [
+pub const POSITION_COLUMNS: [&str; 12] = [
     "account",
     "type",
     "symbol",
@@ -37,10 +37,12 @@ pub const POSITION_COLUMNS: [&str; 11] = [
     "strike",
     "expiry",
     "kind",
+    "leverage",
 ];
 /// Classic-margin terms: accepted, not read by the portfolio engine.
-const IGNORED_COLUMNS: [&str; 2] = ["isolated_margin", "leverage"];
-pub const BALANCE_COLUMNS: [&str; 3] = ["account", "asset", "qty"];
+const IGNORED_COLUMNS: [&str; 1] = ["isolated_margin"];
+/// `borrowed` and `interest` are optional: a margin loan in the row's asset.
+pub const BALANCE_COLUMNS: [&str; 5] = ["account", "asset", "qty", "borrowed", "interest"];
 
 fn invalid(msg: String) -> PyErr {
     InvalidInputError::new_err(msg)
@@ -276,20 +278,26 @@ pub fn margin_batch<'py>(
     let p_size = pos.numbers("contract_size")?;
     let p_strike = pos.numbers("strike")?;
     let p_expiry = pos.numbers("expiry")?;
-    let (b_account, b_asset, b_qty) = match &bal {
+    let p_leverage = pos.numbers("leverage")?;
+    let (b_account, b_asset, b_qty, b_borrowed, b_interest) = match &bal {
         Some(b) => (
             b.ids()?,
             required(b, "asset", b.strings("asset")?)?,
             Some(b.numbers("qty")?.ok_or_else(|| invalid("balances.qty: required column".into()))?),
+            b.numbers("borrowed")?,
+            b.numbers("interest")?,
         ),
         None => (
             Column { arrays: Vec::new(), null: 0 },
             Dict { borrowed: None, codes: Vec::new(), values: Vec::new() },
             None,
+            None,
+            None,
         ),
     };
     let b_account = b_account.slice();
 
+    let leverage = p_leverage.as_ref().map(Column::slice);
     let (qty, entry, size, strike, expiry) = (
         p_qty.slice(),
         p_entry.as_ref().map(Column::slice),
@@ -310,8 +318,16 @@ pub fn margin_batch<'py>(
         strike: strike.as_deref(),
         expiry: expiry.as_deref(),
         option_kind: p_kind.as_ref().map(Dict::view),
+        leverage: leverage.as_deref(),
     };
-    let balance_columns = BalanceColumns { account: &b_account, asset: b_asset.view(), qty: &b_qty };
+    let (borrowed, interest) = (b_borrowed.as_ref().map(Column::slice), b_interest.as_ref().map(Column::slice));
+    let balance_columns = BalanceColumns {
+        account: &b_account,
+        asset: b_asset.view(),
+        qty: &b_qty,
+        borrowed: borrowed.as_deref(),
+        interest: interest.as_deref(),
+    };
     let options = BatchOptions { threads: threads.unwrap_or(0), chunk_size, on_error };
     let result = py.detach(|| guard(|| engine.margin_batch(&columns, &balance_columns, market, &options)))?;
     if output == "numpy" {

@@ -5,8 +5,8 @@ use crate::errors::guard;
 use pmengine_core::{ClassicTerms, OptionKind, Portfolio, Position};
 use pyo3::prelude::*;
 
-/// An account: wallet balances (asset units; negative = a loan) and positions.
-/// Build it with the `add_*` methods or from the portfolio JSON format.
+/// An account: wallet balances (asset units; negative = a loan), margin loans
+/// and positions. Build it with the `add_*` methods or from the portfolio JSON format.
 #[pyclass(name = "Portfolio", module = "pmengine._core")]
 #[derive(Clone, Default)]
 pub struct PyPortfolio {
@@ -48,6 +48,14 @@ impl PyPortfolio {
     /// Add `qty` units of `asset` to its wallet balance (negative: borrow).
     fn add_balance(&mut self, asset: &str, qty: f64) -> PyResult<()> {
         guard(|| self.inner.add_balance(asset, qty))
+    }
+
+    /// A margin loan of `asset`: `borrowed` principal and accrued `interest`
+    /// (asset units, each ≥ 0). The balance holds the borrowed coins; the net
+    /// wallet is balance − borrowed − interest (docs/BINANCE.md §3).
+    #[pyo3(signature = (asset, borrowed, interest=0.0))]
+    fn add_loan(&mut self, asset: &str, borrowed: f64, interest: f64) -> PyResult<()> {
+        guard(|| self.inner.add_loan(asset, borrowed, interest))
     }
 
     /// A USDⓈ-margined future or perpetual: `qty` in base units (negative
@@ -145,6 +153,12 @@ impl PyPortfolio {
     #[getter]
     fn balances(&self) -> Vec<(String, f64)> {
         self.inner.balances.clone()
+    }
+
+    /// Margin loans: asset -> (borrowed, interest), asset units (a copy).
+    #[getter]
+    fn loans(&self) -> Vec<(String, (f64, f64))> {
+        self.inner.loans.iter().map(|(a, l)| (a.clone(), (l.borrowed, l.interest))).collect()
     }
 
     /// Positions as dicts in the JSON format (a copy).

@@ -134,6 +134,27 @@ impl PyMarginResult {
     fn borrow_margin(&self) -> f64 {
         self.inner.borrow_margin
     }
+    /// The model that evaluated the account: ``"scenario"`` or ``"binance_pm"``.
+    #[getter]
+    fn model(&self) -> &'static str {
+        self.inner.model.name()
+    }
+    /// ``binance_pm``: each contract's bracket, MM and IM (in its margin asset:
+    /// settle units, coin for an inverse contract), as dicts in portfolio order;
+    /// empty under the scenario model.
+    #[getter]
+    fn positions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v: Vec<serde_json::Value> = self.inner.positions.iter().map(|p| p.to_value()).collect();
+        to_py(py, &serde_json::Value::Array(v))
+    }
+    /// ``binance_pm``: per asset, ``v`` and the loan in asset units, equity and
+    /// collateral value in USD, MM in asset units; empty under the scenario model.
+    #[getter]
+    fn assets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v: serde_json::Map<String, serde_json::Value> =
+            self.inner.assets.iter().map(|a| (a.asset.to_string(), a.to_value())).collect();
+        to_py(py, &serde_json::Value::Object(v))
+    }
     /// Per group results, in the order the account first touches each group.
     #[getter]
     fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
