@@ -278,6 +278,149 @@ def cmd_gen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from pmengine.exchanges import binance
+
+    account = binance.load_export(args.dir)
+    try:
+        out = account.to_files(args.out)
+    except OSError as e:
+        raise InputFileError(f"{args.out}: cannot write: {e.strerror or e}") from None
+    for w in account.warnings:
+        print(f"pmengine: warning: {w}", file=sys.stderr)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "out": str(out),
+                    "files": ["portfolio.json", "market.json", "profile.toml"],
+                    "positions": len(account.portfolio["positions"]),
+                    "assets": sorted(account.portfolio["balances"]),
+                    "loans": sorted(account.portfolio["loans"]),
+                    "time": account.market["time"],
+                    "warnings": account.warnings,
+                },
+                indent=2,
+            )
+        )
+    else:
+        p = account.portfolio
+        print(
+            f"wrote {out / 'portfolio.json'}, {out / 'market.json'}, {out / 'profile.toml'}: "
+            f"{_count(len(p['balances']), 'asset')}, {_count(len(p['loans']), 'loan')}, "
+            f"{_count(len(p['positions']), 'position')} "
+            f"at {account.market['time']} (model binance_pm)"
+        )
+    return EXIT_OK
+
+
+def _parity_value(x: Any, unit: str) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, str):
+        return x
+    if unit == "ratio":
+        return render.ratio(x)
+    if unit in ("USD", "USDT", "USDC"):
+        return render.usd(x)
+    return f"{x:,.8f}"
+
+
+def _parity_check(row: dict[str, Any]) -> Any:
+    from rich.text import Text
+
+    if row["binance"] is None:
+        return Text("not reported", style="dim")
+    if row["pmengine"] is None:
+        return Text("no figure", style="dim")
+    if row["differs"]:
+        rel = row["rel_diff"]
+        how = f"differs by {rel:.2e} relative" if rel is not None else "differs"
+        return Text(how, style="bold red")
+    if row["rel_diff"] is None and not isinstance(row["binance"], str):
+        return Text("—", style="dim")
+    rel = row["rel_diff"]
+    if rel and rel > 1e-6:  # above the relative tolerance, within Binance's last digit
+        return Text(f"matches to 8 decimals ({rel:.1e})", style="green")
+    return Text("matches" + (f" ({rel:.1e})" if rel else ""), style="green")
+
+
+PARITY_LABELS = {
+    "equity": "actual equity",
+    "adjusted_equity": "account equity",
+    "maintenance_margin": "maintenance margin",
+    "initial_margin": "initial margin",
+    "available": "available",
+    "uni_mmr": "uniMMR",
+    "status": "status",
+    "upnl": "unrealised P&L",
+}
+
+
+def parity_tables(report: dict[str, Any]) -> list[Any]:
+    """The parity report for people: the account, then each position (rich tables)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    cols = ("figure", "unit", "Binance", "pmengine binance_pm", "check", "pmengine scenario")
+    acct = Table(title=f"account at {report['time']}", title_justify="left")
+    for c in cols:
+        acct.add_column(c, justify="left" if c in ("figure", "unit", "check") else "right")
+    for r in report["account"]:
+        cells: list[Any] = [_parity_value(r[k], r["unit"]) for k in ("binance", "pmengine")]
+        scen = _parity_value(r["scenario"], r["unit"])
+        if r["figure"] == "status":
+            cells = [render.status_text(x) if x not in (None, "—") else Text("—") for x in cells]
+        acct.add_row(
+            PARITY_LABELS.get(r["figure"], r["figure"]), r["unit"], *cells, _parity_check(r), scen
+        )
+    pos = Table(
+        title="positions (margin asset units; scenario: the position margined alone)",
+        title_justify="left",
+    )
+    for c in ("position", *cols):
+        pos.add_column(
+            c, justify="left" if c in ("position", "figure", "unit", "check") else "right"
+        )
+    for p in report["positions"]:
+        for k, r in enumerate(p["figures"]):
+            pos.add_row(
+                f"{p['market'].upper()} {p['label']}" if k == 0 else "",
+                PARITY_LABELS.get(r["figure"], r["figure"]),
+                r["unit"],
+                _parity_value(r["binance"], r["unit"]),
+                _parity_value(r["pmengine"], r["unit"]),
+                _parity_check(r),
+                _parity_value(r["scenario"], r["unit"]),
+                end_section=k == len(p["figures"]) - 1,
+            )
+    s = report["summary"]
+    style = "bold red" if s["differ"] else "bold green"
+    out: list[Any] = [acct, pos, Text(s["text"], style=style)]
+    if s["scenario_error"]:
+        out.append(Text(f"scenario model: {s['scenario_error']}", style="yellow"))
+    out += [Text(f"! {w}", style="yellow") for w in s["warnings"]]
+    return out
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from pmengine.exchanges import binance
+
+    report = binance.parity(binance.load_export(args.dir))
+    if args.json:
+        print(json.dumps(report, indent=2, allow_nan=False))
+    else:
+        con = render.console()
+        con.print(f"[bold]parity with Binance[/] — {args.dir}")
+        for part in parity_tables(report):
+            con.print(part)
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pmengine", description="Portfolio margin for crypto accounts."
@@ -427,6 +570,32 @@ def parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(run=cmd_gen)
+
+    imp = sub.add_parser(
+        "import", help="an exchange export as portfolio.json, market.json and profile.toml"
+    )
+    imp_sub = imp.add_subparsers(dest="exchange", required=True)
+    ib = imp_sub.add_parser(
+        "binance",
+        help="a Binance Portfolio Margin export (a folder of API responses, docs/BINANCE.md)",
+    )
+    ib.add_argument("dir", metavar="DIR", help="folder of the export's JSON files")
+    ib.add_argument("--out", required=True, help="folder to write (all three files or none)")
+    ib.add_argument("--json", action="store_true", help="print what was written as JSON")
+    ib.set_defaults(run=cmd_import)
+
+    par = sub.add_parser(
+        "parity", help="an exchange's own margin figures beside pmengine's, figure by figure"
+    )
+    par_sub = par.add_subparsers(dest="exchange", required=True)
+    pb = par_sub.add_parser(
+        "binance",
+        help="Binance's reported uniMMR, equity, MM and IM beside pmengine's binance_pm "
+        "and scenario models",
+    )
+    pb.add_argument("dir", metavar="DIR", help="folder of the export's JSON files")
+    pb.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    pb.set_defaults(run=cmd_parity)
     return p
 
 
