@@ -1,7 +1,7 @@
 //! `RiskParams`: a compiled, immutable risk profile.
 
 use crate::convert::{to_py, to_value};
-use crate::errors::{guard, ProfileError};
+use crate::errors::{entry, guard, ProfileError};
 use pmengine_core::params::DEFAULT_PROFILE_TOML;
 use pmengine_core::{CoreError, RiskParams};
 use pyo3::prelude::*;
@@ -41,9 +41,11 @@ impl PyRiskParams {
     /// Compile a TOML profile file.
     #[staticmethod]
     fn from_toml(path: std::path::PathBuf) -> PyResult<Self> {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ProfileError::new_err(format!("{}: cannot read: {e}", path.display())))?;
-        Self::from_toml_str(&text)
+        entry(|| {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ProfileError::new_err(format!("{}: cannot read: {e}", path.display())))?;
+            Self::from_toml_str(&text)
+        })
     }
 
     /// Compile a profile from TOML text.
@@ -55,12 +57,12 @@ impl PyRiskParams {
     /// Compile a profile from a dict shaped like the TOML file.
     #[staticmethod]
     fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Self::compile(to_value(d, "")?)
+        entry(|| Self::compile(to_value(d, "")?))
     }
 
     /// The profile as a dict (the source it was compiled from).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.source)
+        guard(|| to_py(py, &self.source))
     }
 
     #[getter]
