@@ -36,6 +36,65 @@ def nested_lists(depth: int) -> object:
     return out
 
 
+# -- finding 2: nesting depth, the same bound on every way in -------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "error"),
+    [
+        (lambda x: pm.Portfolio.from_dict({"account": x}), InvalidInputError),
+        (lambda x: pm.Market.from_dict({**MARKET, "prices": {"BTC": x}}), InvalidInputError),
+        (lambda x: pm.RiskParams.from_dict({**DEFAULT, "eligibility": x}), ProfileError),
+    ],
+)
+def test_deep_structures_are_refused_not_recursed_into(build, error):
+    for deep in (nested(15_000), nested_lists(15_000)):
+        with pytest.raises(error, match=r"nested 128 levels deep, the limit"):
+            build(deep)
+
+
+def test_from_dict_accepts_what_from_json_accepts():
+    for depth in (126, 127, 128, 129):  # JSON text stops at 128
+        doc = {"balances": {"USDT": 1}, "account": nested(depth - 1)}  # depth tables in all
+        text = json.dumps(doc)
+        try:
+            pm.Portfolio.from_json(text)
+            json_ok = True
+        except InvalidInputError:
+            json_ok = False
+        try:
+            pm.Portfolio.from_dict(doc)
+            dict_ok = True
+        except InvalidInputError:
+            dict_ok = False
+        assert json_ok == dict_ok, depth
+
+
+def test_the_error_names_the_field():
+    with pytest.raises(InvalidInputError) as e:
+        pm.Portfolio.from_dict({"account": {"kyc": nested(200)}})
+    assert e.value.field.startswith("account.kyc.a.a")
+
+
+# -- finding 8: values Python holds that JSON cannot -----------------------------------
+
+
+def test_integer_beyond_a_float():
+    with pytest.raises(InvalidInputError, match=r"^balances\.USDT: must be a number, got an integer"):
+        pm.Portfolio.from_dict({"balances": {"USDT": 10**400}})
+    with pytest.raises(InvalidInputError, match=r"^market\.prices\.BTC: must be a number"):
+        pm.Market.from_dict({**MARKET, "prices": {"BTC": -(10**400)}})
+
+
+def test_lone_surrogates():
+    with pytest.raises(InvalidInputError, match=r"^name: must be valid Unicode text"):
+        pm.Portfolio.from_dict({"name": "x\ud800"})
+    with pytest.raises(InvalidInputError, match=r"^balances: keys must be valid Unicode text"):
+        pm.Portfolio.from_dict({"balances": {"US\udfff": 1}})
+    with pytest.raises(ProfileError, match=r"^name: must be valid Unicode text"):
+        pm.RiskParams.from_dict({**DEFAULT, "name": "\ud800"})
+
+
 # -- finding 3: no panic reaches Python; batch dictionary codes on every path ------------
 
 
@@ -91,3 +150,22 @@ def test_batch_threads_and_chunk_size_types(engine):
         engine.margin_batch(book, None, market, chunk_size=-1)
     out = engine.margin_batch(book, None, market, threads=1, chunk_size=2**62)
     assert out.num_rows == 1
+
+
+# -- finding 9: a non-finite profile value is an error naming the key -------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+nan"])
+def test_non_finite_toml_values_name_the_key(value):
+    text = pm._core.DEFAULT_PROFILE_TOML.replace(
+        "[groups.BTC]\nprice_range = 0.10", f"[groups.BTC]\nprice_range = {value}"
+    )
+    assert f"price_range = {value}" in text
+    with pytest.raises(ProfileError, match=r"^groups\.BTC\.price_range: must be in \[0, 1\), got -?(nan|inf)$"):
+        pm.RiskParams.from_toml_str(text)
+
+
+def test_toml_profile_keeps_its_key_order():
+    text = pm._core.DEFAULT_PROFILE_TOML
+    assert pm.RiskParams.from_toml_str(text).to_dict() == tomllib.loads(text)
+    assert list(pm.RiskParams.from_toml_str(text).to_dict()) == list(tomllib.loads(text))

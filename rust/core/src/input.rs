@@ -6,6 +6,24 @@ use crate::error::{CoreError, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value};
 
+/// How deep a JSON document or a Python structure may nest: serde_json's parser
+/// refuses a document whose arrays and tables nest 128 deep, and every other way
+/// in (`from_dict`) is held to the same bound rather than recursing until the
+/// stack runs out.
+pub const MAX_DEPTH: usize = 128;
+
+/// A float as a JSON value. JSON has no inf/nan: they are kept as the strings
+/// [`number`] reads back, so the finiteness check, not a type error (or a null
+/// read as "absent"), reports them and names the field.
+pub fn float_value(x: f64) -> Value {
+    match serde_json::Number::from_f64(x) {
+        Some(n) => Value::Number(n),
+        None if x.is_nan() => Value::String("NaN".into()),
+        None if x > 0.0 => Value::String("Infinity".into()),
+        None => Value::String("-Infinity".into()),
+    }
+}
+
 /// Which error a failed check raises: input data or a risk profile.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Source {

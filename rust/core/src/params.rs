@@ -3,7 +3,7 @@
 //! of the model: every number comes from the profile (METHODOLOGY.md §7).
 
 use crate::error::Result;
-use crate::input::{array, fmt_num, non_negative, number, path, positive, string, table, Fields, Source};
+use crate::input::{array, float_value, fmt_num, non_negative, number, path, positive, string, table, Fields, Source};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
@@ -12,6 +12,27 @@ const P: Source = Source::Profile;
 /// The default profile, compiled into the binary so it always matches the
 /// wheel's `pmengine/profiles/default.toml`.
 pub const DEFAULT_PROFILE_TOML: &str = include_str!("../../../python/pmengine/profiles/default.toml");
+
+/// TOML text as the JSON-shaped value the profile parser reads. Floats go
+/// through [`float_value`], so `nan` or `inf` is reported by the finiteness
+/// check naming its key (serde alone turns them into null, which reads as an
+/// absent key and silently takes the default).
+pub fn toml_value(text: &str) -> Result<Value> {
+    fn json(v: toml::Value) -> Value {
+        match v {
+            toml::Value::String(s) => Value::String(s),
+            toml::Value::Integer(i) => Value::from(i),
+            toml::Value::Float(x) => float_value(x),
+            toml::Value::Boolean(b) => Value::Bool(b),
+            toml::Value::Datetime(d) => Value::String(d.to_string()),
+            toml::Value::Array(a) => Value::Array(a.into_iter().map(json).collect()),
+            toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, json(v))).collect()),
+        }
+    }
+    let v: toml::Value = toml::from_str(text)
+        .map_err(|e| crate::error::CoreError::profile("profile", format!("not valid TOML: {}", e.message())))?;
+    Ok(json(v))
+}
 
 /// A marginal band of collateral value: `rate` on the USD value below `up_to`.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,11 +159,7 @@ impl RiskParams {
     }
 
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        let v: Value = toml::from_str(text).map_err(|e| {
-            let msg = e.message().to_string();
-            crate::error::CoreError::profile("profile", format!("not valid TOML: {msg}"))
-        })?;
-        Self::from_value(&v)
+        Self::from_value(&toml_value(text)?)
     }
 
     pub fn from_json_str(text: &str) -> Result<Self> {
