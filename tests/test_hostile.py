@@ -152,6 +152,61 @@ def test_batch_threads_and_chunk_size_types(engine):
     assert out.num_rows == 1
 
 
+# -- finding 4: scenario counts --------------------------------------------------------
+
+
+def profile_with(**groups) -> dict:
+    d = json.loads(json.dumps(DEFAULT))
+    for name, changes in groups.items():
+        d["groups"].setdefault(name, {}).update(changes)
+    return d
+
+
+def test_scenarios_per_group_are_capped():
+    bomb = profile_with(BTC={"price_points": 100_001, "vol_shocks": [0.0] * 100})
+    with pytest.raises(ProfileError, match=r"^groups\.BTC: .*limit of 100001 per group$"):
+        pm.RiskParams.from_dict(bomb)
+    ok = profile_with(BTC={"price_points": 33_333, "vol_shocks": [-0.1, 0.0, 0.1]})
+    pm.RiskParams.from_dict(ok)
+
+
+def test_scenarios_in_total_are_capped():
+    groups = {f"G{i}": {"price_points": 33_333, "vol_shocks": [-0.1, 0.0, 0.1]} for i in range(11)}
+    with pytest.raises(ProfileError, match=r"^groups: \d+ scenarios in all .*limit of 1000000$"):
+        pm.RiskParams.from_dict(profile_with(**groups))
+
+
+def test_the_bomb_through_toml_and_the_command_line(tmp_path, capsys):
+    from pmengine import cli
+
+    text = pm._core.DEFAULT_PROFILE_TOML.replace(
+        "[groups.BTC]\nprice_range = 0.10\nprice_points = 21\nvol_shocks = [-0.3, 0.0, 0.3]",
+        "[groups.BTC]\nprice_range = 0.10\nprice_points = 99999\nvol_shocks = ["
+        + ", ".join(["0.0"] * 500)
+        + "]",
+    )
+    assert "99999" in text
+    with pytest.raises(ProfileError, match=r"^groups\.BTC: price_points × len\(vol_shocks\)"):
+        pm.RiskParams.from_toml_str(text)
+    params = tmp_path / "bomb.toml"
+    params.write_text(text)
+    portfolio = tmp_path / "p.json"
+    portfolio.write_text(json.dumps({"balances": {"USDT": 1}}))
+    market = tmp_path / "m.json"
+    market.write_text(json.dumps(MARKET))
+    argv = ["margin", "--portfolio", str(portfolio), "--market", str(market), "--params", str(params)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "groups.BTC" in err[0]
+
+
+def test_status_ladder_is_capped():
+    d = json.loads(json.dumps(DEFAULT))
+    d["status"] = [{"name": f"L{i}", "above": 1000.0 - i} for i in range(300)] + [{"name": "LAST"}]
+    with pytest.raises(ProfileError, match=r"^status: must list at most 64 levels, got 301$"):
+        pm.RiskParams.from_dict(d)
+
+
 # -- finding 9: a non-finite profile value is an error naming the key -------------------
 
 
