@@ -95,6 +95,15 @@ def test_lone_surrogates():
         pm.RiskParams.from_dict({**DEFAULT, "name": "\ud800"})
 
 
+def test_json_floats_round_trip():
+    p = pm.Portfolio.from_json('{"balances": {"USDT": 0.9999999999999999}}')
+    assert p.balances == [("USDT", 0.9999999999999999)]
+    for x in (0.1, 2.2250738585072014e-308, 1.7976931348623157e308, 5e-324, 0.30000000000000004):
+        p = pm.Portfolio.from_json(json.dumps({"balances": {"USDT": x}}))
+        assert p.balances[0][1] == x
+        assert pm.Portfolio.from_json(p.to_json()).balances[0][1] == x
+
+
 # -- finding 3: no panic reaches Python; batch dictionary codes on every path ------------
 
 
