@@ -233,3 +233,142 @@ def test_toml_profile_keeps_its_key_order():
     text = pm._core.DEFAULT_PROFILE_TOML
     assert pm.RiskParams.from_toml_str(text).to_dict() == tomllib.loads(text)
     assert list(pm.RiskParams.from_toml_str(text).to_dict()) == list(tomllib.loads(text))
+
+
+# -- finding 1: a refused LiveAccount operation changes nothing ------------------------
+
+NAN, INF = float("nan"), float("inf")
+NEW_OPTION = {
+    "type": "option",
+    "underlying": "SOL",
+    "kind": "call",
+    "strike": 200,
+    "expiry": "2026-12-25T08:00:00Z",
+}
+
+
+def live_account() -> pm.LiveAccount:
+    from .test_live import ENGINE, START
+
+    market = {**MARKET, "vols": {"BTC": 0.5, "ETH": 0.6}}  # SOL priced, no vol
+    return pm.LiveAccount(ENGINE, pm.Portfolio.from_dict(START), pm.Market.from_dict(market))
+
+
+def state(live: pm.LiveAccount) -> tuple:
+    return (
+        live.portfolio.to_dict(),
+        live.market.to_dict(),
+        live.margin().to_dict(),
+        live.rebuilds,
+        repr(live),
+    )
+
+
+# Every operation with every reason it can be refused: (operation, error, message start).
+REFUSALS = [
+    (lambda a: a.update_price("BTC", 0.0), InvalidInputError, "market.prices.BTC: must be > 0"),
+    (lambda a: a.update_price("BTC", NAN), InvalidInputError, "market.prices.BTC: must be > 0"),
+    (lambda a: a.update_price("NEW", -1.0), InvalidInputError, "market.prices.NEW: must be > 0"),
+    (
+        lambda a: a.update_prices({"BTC": 61000.0, "ETH": INF, "USDC": 1.0}),
+        InvalidInputError,
+        "market.prices.ETH: must be > 0",
+    ),
+    (lambda a: a.update_prices({"AAA": 1.0, "ZZZ": 0.0}), InvalidInputError, "market.prices.ZZZ"),
+    (lambda a: a.update_mark("BTCUSDT", -5.0), InvalidInputError, "market.marks.BTCUSDT: must be > 0"),
+    (lambda a: a.update_vol("BTC", 0.0), InvalidInputError, "market.vols.BTC: must be > 0"),
+    (lambda a: a.set_time(NAN), InvalidInputError, "market.time: must be finite"),
+    (lambda a: a.deposit("USDT", 0.0), InvalidInputError, "deposit.qty: must be > 0"),
+    (lambda a: a.deposit("USDT", NAN), InvalidInputError, "deposit.qty: must be > 0"),
+    (lambda a: a.deposit("PEPE", 10.0), pm.MissingMarketDataError, "balances.PEPE: no price"),
+    (lambda a: a.deposit("", 10.0), InvalidInputError, "balances: an asset name must not be empty"),
+    (lambda a: a.withdraw("USDT", -1.0), InvalidInputError, "withdraw.qty: must be > 0"),
+    (lambda a: a.withdraw("USDT", 1e9), InvalidInputError, "withdraw.qty: exceeds the USDT wallet"),
+    (lambda a: a.withdraw("PEPE", 1.0), InvalidInputError, "withdraw.qty: exceeds the PEPE wallet"),
+    (lambda a: a.borrow("", 990.0), InvalidInputError, "balances: an asset name must not be empty"),
+    (lambda a: a.borrow("PEPE", 1.0), pm.MissingMarketDataError, "balances.PEPE: no price"),
+    (lambda a: a.borrow("ETH", INF), InvalidInputError, "borrow.qty: must be > 0"),
+    (lambda a: a.repay("USDT", 0.0), InvalidInputError, "repay.qty: must be > 0"),
+    (lambda a: a.repay("USDT", 1.0), InvalidInputError, "repay.qty: exceeds the USDT loan"),
+    (lambda a: a.repay("PEPE", 1.0), InvalidInputError, "repay.qty: exceeds the PEPE loan"),
+]
+ORDER_REFUSALS = [
+    (("BTCUSDT", NAN), {}, InvalidInputError, "order.qty: must be finite"),
+    (("BTCUSDT", 1.0, -3.0), {}, InvalidInputError, "order.price: must be > 0"),
+    (("DOGEUSDT", 1.0), {}, InvalidInputError, 'order.symbol: "DOGEUSDT" is not held'),
+    (
+        ("BTCUSDT", 1.0),
+        {"instrument": {"type": "linear", "underlying": "ETH"}},
+        InvalidInputError,
+        "order.instrument: differs from the held BTCUSDT",
+    ),
+    (
+        ("PEPEUSDT", 1.0),
+        {"instrument": {"type": "linear", "underlying": "PEPE"}},
+        pm.MissingMarketDataError,
+        "market.prices.PEPE: no price",
+    ),
+    (
+        ("SOLUSDT", 1.0),
+        {"instrument": {"type": "linear", "underlying": "SOL", "leverage": -5}},
+        InvalidInputError,
+        "order.instrument.leverage: must be > 0",
+    ),
+    # A new series without a vol: refused by the rebuild, after the plan passed.
+    (("SOL-C", 1.0, 5.0), {"instrument": NEW_OPTION}, pm.MissingMarketDataError, "market.vols"),
+    (("SOL-C", 1.0), {"instrument": NEW_OPTION}, pm.MissingMarketDataError, "market.vols"),
+    # A new series settling in a coin: refused by the rebuild.
+    (
+        ("BTC-C", 1.0, 500.0),
+        {"instrument": {**NEW_OPTION, "underlying": "BTC", "settle": "ETH", "strike": 70000}},
+        InvalidInputError,
+        "positions[4].settle: an option must settle in a stablecoin",
+    ),
+]
+
+
+@pytest.mark.parametrize(("operation", "error", "message"), REFUSALS)
+def test_a_refused_operation_changes_nothing(operation, error, message):
+    live = live_account()
+    live.update_price("BTC", 60500.0)  # some history first
+    live.apply_fill("ETHUSDT", 1.0)
+    before = state(live)
+    with pytest.raises(error) as e:
+        operation(live)
+    assert str(e.value).startswith(message), str(e.value)
+    assert state(live) == before
+
+
+@pytest.mark.parametrize("method", ["apply_fill", "what_if", "check_order"])
+@pytest.mark.parametrize(("args", "kwargs", "error", "message"), ORDER_REFUSALS)
+def test_a_refused_order_changes_nothing(method, args, kwargs, error, message):
+    live = live_account()
+    before = state(live)
+    with pytest.raises(error) as e:
+        getattr(live, method)(*args, **kwargs)
+    assert str(e.value).startswith(message), str(e.value)
+    assert state(live) == before
+
+
+def test_a_refused_max_order_size_changes_nothing():
+    live = live_account()
+    before = state(live)
+    with pytest.raises(InvalidInputError, match=r'^side: must be "buy" or "sell"'):
+        live.max_order_size("BTCUSDT", "long")
+    with pytest.raises(pm.MissingMarketDataError):
+        live.max_order_size("SOL-C", "buy", instrument=NEW_OPTION)
+    assert state(live) == before
+
+
+def test_the_refused_balance_can_still_be_margined():
+    # The repro: the phantom balance made engine.margin raise afterwards.
+    from .test_live import ENGINE
+
+    live = pm.LiveAccount(ENGINE, pm.Portfolio(), pm.Market.from_dict(MARKET))
+    with pytest.raises(InvalidInputError):
+        live.borrow("", 990.0)
+    with pytest.raises(pm.MissingMarketDataError):
+        live.deposit("PEPE", 990.0)
+    assert live.portfolio.balances == []
+    assert ENGINE.margin(live.portfolio, live.market).to_dict() == live.margin().to_dict()
+

@@ -72,7 +72,7 @@ pub fn fmt_num(x: f64) -> String {
 pub fn path(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_string()
-    } else if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    } else if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         format!("{parent}.{key}")
     } else {
         format!("{parent}.{key:?}")

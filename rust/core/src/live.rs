@@ -20,6 +20,9 @@
 //!   and settle asset the same way.
 //! - Anything structural (a new asset, a new option series, a closed position)
 //!   rebuilds the book from the portfolio: the same code as `Engine::margin`.
+//! - Every operation is all-or-nothing: it is checked (and a rebuilt book
+//!   built) before anything is applied, so a refused one leaves the portfolio,
+//!   the market, the margin and the counters as they were.
 //!
 //! The buffers of an evaluation are kept between calls: a tick, a what-if or
 //! an order check on linear instruments allocates nothing (`tests/alloc.rs`).
@@ -164,18 +167,23 @@ impl LiveAccount {
         &self.current
     }
 
-    /// Re-resolve the book after a structural change (new names to index).
-    fn rebuild(&mut self) -> Result<()> {
-        self.reprice()?;
+    /// Take `portfolio`, a structural change of the account's (new names to
+    /// index). Its book is built first: a refusal (an asset without a price, an
+    /// option without a vol) leaves the account as it was.
+    fn adopt(&mut self, portfolio: Portfolio) -> Result<()> {
+        let book = self.engine.book(&portfolio, &self.market)?;
+        (self.portfolio, self.book) = (portfolio, book);
+        self.rebuilds += 1;
+        self.fresh = false;
         self.index();
         Ok(())
     }
 
     /// Re-resolve the book on a new snapshot: same positions, same slots and ids.
     fn reprice(&mut self) -> Result<()> {
+        self.book = self.engine.book(&self.portfolio, &self.market)?;
         self.rebuilds += 1;
         self.fresh = false;
-        self.book = self.engine.book(&self.portfolio, &self.market)?;
         Ok(())
     }
 
@@ -295,8 +303,11 @@ impl LiveAccount {
         Ok(())
     }
 
-    /// Several prices at once.
+    /// Several prices at once: all are checked before any is applied.
     pub fn update_prices(&mut self, prices: &[(String, f64)]) -> Result<()> {
+        for (a, p) in prices {
+            crate::input::positive(*p, &path("market.prices", a), crate::input::Source::Input)?;
+        }
         for (a, p) in prices {
             self.update_price(a, *p)?;
         }
@@ -318,8 +329,13 @@ impl LiveAccount {
     }
 
     pub fn set_time(&mut self, time: f64) -> Result<()> {
+        let before = self.market.time;
         self.market.set_time(time)?;
-        self.reprice()
+        let repriced = self.reprice();
+        if repriced.is_err() {
+            self.market.time = before;
+        }
+        repriced
     }
 
     // -- wallet ----------------------------------------------------------------------
@@ -328,15 +344,19 @@ impl LiveAccount {
     fn wallet(&mut self, asset: &str, qty: f64, field: &str) -> Result<()> {
         crate::input::finite(qty, field, crate::input::Source::Input)?;
         let listed = self.portfolio.balances.iter().any(|(a, _)| a == asset);
-        self.portfolio.add_balance(asset, qty)?;
         match self.assets.get(asset) {
             // The slot exists and its group is already listed: one field.
             Some(&a) if listed => {
+                self.portfolio.add_balance(asset, qty)?;
                 self.book.assets[a].wallet += qty;
                 self.fresh = false;
                 Ok(())
             }
-            _ => self.rebuild(),
+            _ => {
+                let mut portfolio = self.portfolio.clone();
+                portfolio.add_balance(asset, qty)?;
+                self.adopt(portfolio)
+            }
         }
     }
 
@@ -394,6 +414,11 @@ impl LiveAccount {
     pub fn apply_fill(&mut self, order: &Order) -> Result<()> {
         let (edit, change) = self.plan(order)?;
         let edit = edit.into_owned();
+        if let Change::Rebuild = change {
+            let mut portfolio = self.portfolio.clone();
+            edit.apply(&mut portfolio)?;
+            return self.adopt(portfolio);
+        }
         let mut portfolio = std::mem::take(&mut self.portfolio);
         let applied = edit.apply(&mut portfolio);
         self.portfolio = portfolio;
@@ -402,7 +427,7 @@ impl LiveAccount {
         // settle asset re-summed: the same sums as a rebuild, not the increments.
         self.begin_resum();
         match change {
-            Change::Rebuild => return self.rebuild(),
+            Change::Rebuild => unreachable!("adopted above"),
             Change::Contract { position, asset, wallet, .. } => {
                 self.book.assets[asset].wallet += wallet;
                 self.resolve_position(position)?;

@@ -227,6 +227,9 @@ impl Portfolio {
         if !qty.is_finite() {
             finite(qty, &path("balances", asset), I)?; // the path is built for the error only
         }
+        if asset.is_empty() {
+            return Err(CoreError::invalid("balances", "an asset name must not be empty"));
+        }
         match self.balances.iter_mut().find(|(a, _)| a == asset) {
             Some((_, q)) => *q += qty,
             None => self.balances.push((asset.to_string(), qty)),
