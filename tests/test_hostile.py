@@ -372,3 +372,27 @@ def test_the_refused_balance_can_still_be_margined():
     assert live.portfolio.balances == []
     assert ENGINE.margin(live.portfolio, live.market).to_dict() == live.margin().to_dict()
 
+
+# -- finding 9: one validation owner for every way a position is built -----------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"leverage": -5.0}, r"^positions\[0\]\.leverage: must be > 0, got -5$"),
+        ({"leverage": 0.0}, r"^positions\[0\]\.leverage: must be > 0, got 0$"),
+        ({"leverage": INF}, r"^positions\[0\]\.leverage: must be > 0, got inf$"),
+        ({"isolated_margin": -500.0}, r"^positions\[0\]\.isolated_margin: must be > 0, got -500$"),
+        ({"isolated_margin": NAN}, r"^positions\[0\]\.isolated_margin: must be > 0, got nan$"),
+    ],
+)
+def test_builders_validate_like_the_json_format(kwargs, message):
+    p = pm.Portfolio()
+    with pytest.raises(InvalidInputError, match=message):
+        p.add_linear("BTCUSDT", "BTC", 1.0, 60000.0, **kwargs)
+    with pytest.raises(InvalidInputError, match=message):
+        p.add_inverse("BTCUSD_PERP", "BTC", 100.0, 1.0, 60000.0, **kwargs)
+    assert len(p) == 0
+    position = {"type": "linear", "symbol": "BTCUSDT", "underlying": "BTC", "qty": 1, "entry_price": 60000}
+    with pytest.raises(InvalidInputError, match=message):
+        pm.Portfolio.from_dict({"positions": [{**position, **kwargs}]})

@@ -355,21 +355,23 @@ pub fn parse_position(v: &Value, at: &str) -> Result<Position> {
     Ok(pos)
 }
 
+/// Read, not checked: [`validate`] checks them, for the builders too.
 fn classic_terms(f: &mut Fields) -> Result<ClassicTerms> {
-    let isolated_margin = f.opt_f64("isolated_margin")?;
-    if let Some(m) = isolated_margin {
-        positive(m, &f.path("isolated_margin"), I)?;
-    }
-    let leverage = f.opt_f64("leverage")?;
-    if let Some(l) = leverage {
-        positive(l, &f.path("leverage"), I)?;
-    }
-    Ok(ClassicTerms { isolated_margin, leverage })
+    Ok(ClassicTerms { isolated_margin: f.opt_f64("isolated_margin")?, leverage: f.opt_f64("leverage")? })
 }
 
-/// The checks every position passes, whichever way it was built.
+/// The checks every position passes, whichever way it was built (the JSON
+/// format, the `add_*` builders, an order's instrument).
 pub fn validate(p: &Position, at: &str) -> Result<()> {
-    validate_ref(&p.view(), at)
+    validate_ref(&p.view(), at)?;
+    if let Position::Linear { classic, .. } | Position::Inverse { classic, .. } = p {
+        for (key, x) in [("isolated_margin", classic.isolated_margin), ("leverage", classic.leverage)] {
+            if let Some(x) = x {
+                positive(x, &format!("{at}.{key}"), I)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// [`validate`] on borrowed terms (batch rows are checked without building a `Position`).
