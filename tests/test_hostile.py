@@ -98,7 +98,7 @@ def test_lone_surrogates():
 def test_json_floats_round_trip():
     p = pm.Portfolio.from_json('{"balances": {"USDT": 0.9999999999999999}}')
     assert p.balances == [("USDT", 0.9999999999999999)]
-    for x in (0.1, 2.2250738585072014e-308, 1.7976931348623157e308, 5e-324, 0.30000000000000004):
+    for x in (0.1, 2.2250738585072014e-308, 999999999999999.9, 5e-324, 0.30000000000000004):
         p = pm.Portfolio.from_json(json.dumps({"balances": {"USDT": x}}))
         assert p.balances[0][1] == x
         assert pm.Portfolio.from_json(p.to_json()).balances[0][1] == x
@@ -396,3 +396,23 @@ def test_builders_validate_like_the_json_format(kwargs, message):
     position = {"type": "linear", "symbol": "BTCUSDT", "underlying": "BTC", "qty": 1, "entry_price": 60000}
     with pytest.raises(InvalidInputError, match=message):
         pm.Portfolio.from_dict({"positions": [{**position, **kwargs}]})
+
+
+# -- findings 6 and 10: no non-finite figure; bounds a real account is inside ------------
+
+
+def option_book(vol: float) -> tuple[pm.Portfolio, pm.Market]:
+    call = {"type": "option", "symbol": "C", "underlying": "BTC", "kind": "call"}
+    call |= {"strike": 60000, "expiry": "2026-12-25T08:00:00Z", "qty": -1}
+    p = pm.Portfolio.from_dict({"balances": {"USDT": 10000}, "positions": [call]})
+    return p, pm.Market.from_dict({**MARKET, "vols": {"BTC": vol}})
+
+
+@pytest.mark.parametrize("vol", [5e-324, 1e-300, 1e-20])
+def test_a_vanishing_vol_prices_at_intrinsic(engine, vol):
+    r = engine.margin(*option_book(vol)).to_dict()
+    numbers = [v for k, v in r.items() if isinstance(v, float)]
+    assert all(abs(x) < 1e300 for x in numbers), r
+    assert r == engine.margin(*option_book(1e-13)).to_dict()
+    assert r["status"] == "NORMAL"
+
