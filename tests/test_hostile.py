@@ -416,3 +416,69 @@ def test_a_vanishing_vol_prices_at_intrinsic(engine, vol):
     assert r == engine.margin(*option_book(1e-13)).to_dict()
     assert r["status"] == "NORMAL"
 
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda p: p.add_balance("USDT", 1e308), r"^balances\.USDT: must be within ±1e15"),
+        (lambda p: p.add_linear("B", "BTC", 1e300, 60000.0), r"^positions\[0\]\.qty: must be within ±1e15"),
+        (lambda p: p.add_linear("B", "BTC", 1.0, 1e300), r"^positions\[0\]\.entry_price: must be from 1e-15"),
+        (lambda p: p.add_inverse("B", "BTC", 100.0, 1.0, 1e-300), r"^positions\[0\]\.entry_price: must be from"),
+        (
+            lambda p: p.add_option("C", "BTC", "call", 60000.0, 1.8e12, 1.0),
+            r"^positions\[0\]\.expiry: 1800000000000 looks like milliseconds",
+        ),
+    ],
+)
+def test_figures_beyond_any_real_account(build, message):
+    p = pm.Portfolio()
+    with pytest.raises(InvalidInputError, match=message):
+        build(p)
+    assert p.to_dict() == pm.Portfolio().to_dict()
+
+
+def test_a_balance_that_would_overflow_is_refused_unchanged():
+    p = pm.Portfolio()
+    p.add_balance("USDT", 9e14)
+    with pytest.raises(InvalidInputError, match=r"^balances\.USDT: must be within ±1e15"):
+        p.add_balance("USDT", 9e14)
+    assert p.balances == [("USDT", 9e14)]
+
+
+def test_market_bounds_and_unit_mistakes():
+    with pytest.raises(InvalidInputError, match=r"^market\.prices\.BTC: must be from 1e-15 to 1e15"):
+        pm.Market.from_dict({**MARKET, "prices": {"BTC": 1e300}})
+    with pytest.raises(InvalidInputError, match=r"^market\.vols\.BTC: must be <= 10 .*is it in percent\?$"):
+        pm.Market.from_dict({**MARKET, "vols": {"BTC": 50}})
+    with pytest.raises(InvalidInputError, match=r"^market\.time: 1795478400000 looks like milliseconds"):
+        pm.Market(1_795_478_400_000, prices={"BTC": 60000.0})
+    m = pm.Market(1_795_478_400, prices={"BTC": 60000.0})
+    with pytest.raises(InvalidInputError, match=r"^market\.vols\.BTC: must be <= 10"):
+        m.set_vol("BTC", 45.0)
+    with pytest.raises(InvalidInputError, match=r"^market\.marks\.X: must be from 1e-15"):
+        m.set_mark("X", 1e-300)
+
+
+@pytest.mark.parametrize(
+    ("operation", "message"),
+    [
+        (lambda a: a.set_time(1_795_478_400_000.0), r"^market\.time: .* looks like milliseconds"),
+        (lambda a: a.update_vol("BTC", 50.0), r"^market\.vols\.BTC: must be <= 10"),
+        (lambda a: a.update_prices({"BTC": 61000.0, "ETH": 1e300}), r"^market\.prices\.ETH: must be from"),
+        (lambda a: a.deposit("USDT", 1e300), r"^balances\.USDT: must be within ±1e15"),
+        (lambda a: a.apply_fill("BTCUSDT", 1e300), r"^order\.qty: must be within ±1e15"),
+    ],
+)
+def test_live_bounds_refuse_and_change_nothing(operation, message):
+    live = live_account()
+    before = state(live)
+    with pytest.raises(InvalidInputError, match=message):
+        operation(live)
+    assert state(live) == before
+
+
+def test_batch_bounds(engine):
+    book = batch_with_type(pa.array(["linear"]))
+    balances = {"account": [0], "asset": ["USDT"], "qty": [1e300]}
+    with pytest.raises(InvalidInputError, match=r"^balances\[0\]\.qty: must be within ±1e15"):
+        engine.margin_batch(book, balances, pm.Market.from_dict(MARKET))

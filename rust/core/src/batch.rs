@@ -23,7 +23,6 @@
 
 use crate::engine::{AssetTerms, BookBuilder, Engine, Scratch};
 use crate::error::{CoreError, Result};
-use crate::input::Source;
 use crate::market::Market;
 use crate::portfolio::{validate_ref, OptionKind, PositionRef, DEFAULT_SETTLE};
 use crate::result::MarginResult;
@@ -562,8 +561,8 @@ impl<'a> Scan<'a> {
                 return Err(CoreError::invalid(field(), "required"));
             }
             let qty = self.bal.qty[r];
-            if !qty.is_finite() {
-                crate::input::finite(qty, &format!("balances[{r}].qty"), Source::Input)?;
+            if !(qty.abs() <= crate::input::MAX_MAGNITUDE) {
+                crate::input::amount(qty, &format!("balances[{r}].qty"))?;
             }
             let id = self.balance_asset[code as usize];
             let slot = b.asset(id, || self.asset(id, field))?;

@@ -218,6 +218,64 @@ pub fn non_negative(x: f64, at: &str, src: Source) -> Result<f64> {
     }
 }
 
+/// The largest magnitude of a figure of an account or a market: a quantity, a
+/// balance, a price, a mark, a strike, a contract size, an entry price. A real
+/// account is far inside (1e15 USD is several times the world's money); the
+/// bound keeps every product and sum of the model finite.
+pub const MAX_MAGNITUDE: f64 = 1e15;
+/// The smallest price, mark, strike, contract size or entry price (the model
+/// divides by them).
+pub const MIN_PRICE: f64 = 1e-15;
+/// The largest implied vol (annualised: 0.5 = 50 %); above, it was most likely
+/// given in percent.
+pub const MAX_VOL: f64 = 10.0;
+/// The largest time in epoch seconds (the year 5138); above, it was most likely
+/// given in milliseconds (as ccxt gives it).
+pub const MAX_EPOCH_SECONDS: f64 = 1e11;
+
+/// A quantity or a balance: finite and within ±[`MAX_MAGNITUDE`].
+pub fn amount(x: f64, at: &str) -> Result<f64> {
+    finite(x, at, Source::Input)?;
+    if x.abs() > MAX_MAGNITUDE {
+        return Err(CoreError::invalid(at, format!("must be within ±1e15 (no real account holds more), got {x:e}")));
+    }
+    Ok(x)
+}
+
+/// A price, a mark, a strike, a contract size or an entry price: > 0, from
+/// [`MIN_PRICE`] to [`MAX_MAGNITUDE`].
+pub fn price(x: f64, at: &str) -> Result<f64> {
+    positive(x, at, Source::Input)?;
+    if !(MIN_PRICE..=MAX_MAGNITUDE).contains(&x) {
+        return Err(CoreError::invalid(at, format!("must be from 1e-15 to 1e15, got {x:e}")));
+    }
+    Ok(x)
+}
+
+/// An implied vol: > 0 and at most [`MAX_VOL`].
+pub fn vol(x: f64, at: &str) -> Result<f64> {
+    positive(x, at, Source::Input)?;
+    if x > MAX_VOL {
+        return Err(CoreError::invalid(
+            at,
+            format!("must be <= 10 (annualised: 0.5 = 50 %), got {}: is it in percent?", fmt_num(x)),
+        ));
+    }
+    Ok(x)
+}
+
+/// A time in seconds since the epoch: finite and at most [`MAX_EPOCH_SECONDS`] in size.
+pub fn epoch_seconds(x: f64, at: &str) -> Result<f64> {
+    finite(x, at, Source::Input)?;
+    if x.abs() > MAX_EPOCH_SECONDS {
+        return Err(CoreError::invalid(
+            at,
+            format!("{} looks like milliseconds since the epoch: seconds expected (divide by 1000)", fmt_num(x)),
+        ));
+    }
+    Ok(x)
+}
+
 /// ISO-8601 to seconds since the epoch (UTC). A zone or offset is honoured,
 /// none means UTC, a bare date is midnight UTC; sub-second precision is kept.
 pub fn parse_time(s: &str, at: &str) -> Result<f64> {

@@ -306,7 +306,7 @@ impl LiveAccount {
     /// Several prices at once: all are checked before any is applied.
     pub fn update_prices(&mut self, prices: &[(String, f64)]) -> Result<()> {
         for (a, p) in prices {
-            crate::input::positive(*p, &path("market.prices", a), crate::input::Source::Input)?;
+            crate::market::check("prices", *p, &path("market.prices", a))?;
         }
         for (a, p) in prices {
             self.update_price(a, *p)?;
@@ -548,9 +548,9 @@ impl LiveAccount {
     /// The fill's effect: the edit to the portfolio and the change to the book.
     /// Nothing is cloned on the fast path (a what-if on a held symbol).
     fn plan<'a>(&'a self, order: &'a Order) -> Result<(Edit<'a>, Change)> {
-        let qty = crate::input::finite(order.qty, "order.qty", crate::input::Source::Input)?;
+        let qty = crate::input::amount(order.qty, "order.qty")?;
         if let Some(p) = order.price {
-            crate::input::positive(p, "order.price", crate::input::Source::Input)?;
+            crate::input::price(p, "order.price")?;
         }
         let held = self.portfolio.positions.iter().position(|p| p.symbol() == order.symbol);
         let template: &Position = match (held, &order.instrument) {

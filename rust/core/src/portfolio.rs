@@ -2,7 +2,8 @@
 //! perpetuals, European options), and their JSON format (METHODOLOGY.md §8).
 
 use crate::error::{CoreError, Result};
-use crate::input::{finite, number, parse_time, path, positive, show, table, Fields, Source};
+use crate::input::{amount, epoch_seconds, number, parse_time, path, positive, price, show, table, Fields, Source};
+use crate::input::{MAX_EPOCH_SECONDS, MAX_MAGNITUDE, MIN_PRICE};
 use serde_json::{Map, Value};
 
 const I: Source = Source::Input;
@@ -224,14 +225,15 @@ impl Portfolio {
 
     /// Add to the wallet balance of `asset` (a negative quantity is a loan).
     pub fn add_balance(&mut self, asset: &str, qty: f64) -> Result<()> {
-        if !qty.is_finite() {
-            finite(qty, &path("balances", asset), I)?; // the path is built for the error only
+        if !(qty.abs() <= MAX_MAGNITUDE) {
+            amount(qty, &path("balances", asset))?; // the path is built for the error only
         }
         if asset.is_empty() {
             return Err(CoreError::invalid("balances", "an asset name must not be empty"));
         }
         match self.balances.iter_mut().find(|(a, _)| a == asset) {
-            Some((_, q)) => *q += qty,
+            Some((_, q)) if (*q + qty).abs() <= MAX_MAGNITUDE => *q += qty,
+            Some((_, q)) => return amount(*q + qty, &path("balances", asset)).map(drop),
             None => self.balances.push((asset.to_string(), qty)),
         }
         Ok(())
@@ -378,9 +380,15 @@ pub fn validate(p: &Position, at: &str) -> Result<()> {
 pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
     // Checked first, the field's path built only for an error: batches validate every row.
     let field = |k: &str| format!("{at}.{k}");
-    let is_finite = |x: f64, k: &str| if x.is_finite() { Ok(()) } else { finite(x, &field(k), I).map(drop) };
-    let is_positive =
-        |x: f64, k: &str| if x.is_finite() && x > 0.0 { Ok(()) } else { positive(x, &field(k), I).map(drop) };
+    let is_finite =
+        |x: f64, k: &str| if x.abs() <= MAX_MAGNITUDE { Ok(()) } else { amount(x, &field(k)).map(drop) };
+    let is_positive = |x: f64, k: &str| {
+        if (MIN_PRICE..=MAX_MAGNITUDE).contains(&x) {
+            Ok(())
+        } else {
+            price(x, &field(k)).map(drop)
+        }
+    };
     if p.symbol().is_empty() {
         return Err(CoreError::invalid(field("symbol"), "must not be empty"));
     }
@@ -399,7 +407,9 @@ pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
         }
         PositionRef::Option { strike, expiry, qty, .. } => {
             is_positive(strike, "strike")?;
-            is_finite(expiry, "expiry")?;
+            if !(expiry.abs() <= MAX_EPOCH_SECONDS) {
+                epoch_seconds(expiry, &field("expiry"))?;
+            }
             is_finite(qty, "qty")?;
         }
     }
