@@ -80,7 +80,9 @@ def test_the_error_names_the_field():
 
 
 def test_integer_beyond_a_float():
-    with pytest.raises(InvalidInputError, match=r"^balances\.USDT: must be a number, got an integer"):
+    with pytest.raises(
+        InvalidInputError, match=r"^balances\.USDT: must be a number, got an integer"
+    ):
         pm.Portfolio.from_dict({"balances": {"USDT": 10**400}})
     with pytest.raises(InvalidInputError, match=r"^market\.prices\.BTC: must be a number"):
         pm.Market.from_dict({**MARKET, "prices": {"BTC": -(10**400)}})
@@ -137,7 +139,9 @@ def damaged(codes: list[int], values: list[str]) -> pa.DictionaryArray:
 )
 def test_batch_dictionary_codes_out_of_range(engine, column):
     market = pm.Market.from_dict(MARKET)
-    with pytest.raises(InvalidInputError, match=r"^positions\.type\[1\]: dictionary code -?\d+ out of range"):
+    with pytest.raises(
+        InvalidInputError, match=r"^positions\.type\[1\]: dictionary code -?\d+ out of range"
+    ):
         engine.margin_batch(batch_with_type(column), None, market)
     with pytest.raises(InvalidInputError, match=r"out of range"):
         engine.margin_batch(batch_with_type(column), None, market, errors="collect")
@@ -203,7 +207,15 @@ def test_the_bomb_through_toml_and_the_command_line(tmp_path, capsys):
     portfolio.write_text(json.dumps({"balances": {"USDT": 1}}))
     market = tmp_path / "m.json"
     market.write_text(json.dumps(MARKET))
-    argv = ["margin", "--portfolio", str(portfolio), "--market", str(market), "--params", str(params)]
+    argv = [
+        "margin",
+        "--portfolio",
+        str(portfolio),
+        "--market",
+        str(market),
+        "--params",
+        str(params),
+    ]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "groups.BTC" in err[0]
@@ -225,7 +237,9 @@ def test_non_finite_toml_values_name_the_key(value):
         "[groups.BTC]\nprice_range = 0.10", f"[groups.BTC]\nprice_range = {value}"
     )
     assert f"price_range = {value}" in text
-    with pytest.raises(ProfileError, match=r"^groups\.BTC\.price_range: must be in \[0, 1\), got -?(nan|inf)$"):
+    with pytest.raises(
+        ProfileError, match=r"^groups\.BTC\.price_range: must be in \[0, 1\), got -?(nan|inf)$"
+    ):
         pm.RiskParams.from_toml_str(text)
 
 
@@ -275,7 +289,11 @@ REFUSALS = [
         "market.prices.ETH: must be > 0",
     ),
     (lambda a: a.update_prices({"AAA": 1.0, "ZZZ": 0.0}), InvalidInputError, "market.prices.ZZZ"),
-    (lambda a: a.update_mark("BTCUSDT", -5.0), InvalidInputError, "market.marks.BTCUSDT: must be > 0"),
+    (
+        lambda a: a.update_mark("BTCUSDT", -5.0),
+        InvalidInputError,
+        "market.marks.BTCUSDT: must be > 0",
+    ),
     (lambda a: a.update_vol("BTC", 0.0), InvalidInputError, "market.vols.BTC: must be > 0"),
     (lambda a: a.set_time(NAN), InvalidInputError, "market.time: must be finite"),
     (lambda a: a.deposit("USDT", 0.0), InvalidInputError, "deposit.qty: must be > 0"),
@@ -393,7 +411,13 @@ def test_builders_validate_like_the_json_format(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
         p.add_inverse("BTCUSD_PERP", "BTC", 100.0, 1.0, 60000.0, **kwargs)
     assert len(p) == 0
-    position = {"type": "linear", "symbol": "BTCUSDT", "underlying": "BTC", "qty": 1, "entry_price": 60000}
+    position = {
+        "type": "linear",
+        "symbol": "BTCUSDT",
+        "underlying": "BTC",
+        "qty": 1,
+        "entry_price": 60000,
+    }
     with pytest.raises(InvalidInputError, match=message):
         pm.Portfolio.from_dict({"positions": [{**position, **kwargs}]})
 
@@ -421,9 +445,18 @@ def test_a_vanishing_vol_prices_at_intrinsic(engine, vol):
     ("build", "message"),
     [
         (lambda p: p.add_balance("USDT", 1e308), r"^balances\.USDT: must be within ±1e15"),
-        (lambda p: p.add_linear("B", "BTC", 1e300, 60000.0), r"^positions\[0\]\.qty: must be within ±1e15"),
-        (lambda p: p.add_linear("B", "BTC", 1.0, 1e300), r"^positions\[0\]\.entry_price: must be from 1e-15"),
-        (lambda p: p.add_inverse("B", "BTC", 100.0, 1.0, 1e-300), r"^positions\[0\]\.entry_price: must be from"),
+        (
+            lambda p: p.add_linear("B", "BTC", 1e300, 60000.0),
+            r"^positions\[0\]\.qty: must be within ±1e15",
+        ),
+        (
+            lambda p: p.add_linear("B", "BTC", 1.0, 1e300),
+            r"^positions\[0\]\.entry_price: must be from 1e-15",
+        ),
+        (
+            lambda p: p.add_inverse("B", "BTC", 100.0, 1.0, 1e-300),
+            r"^positions\[0\]\.entry_price: must be from",
+        ),
         (
             lambda p: p.add_option("C", "BTC", "call", 60000.0, 1.8e12, 1.0),
             r"^positions\[0\]\.expiry: 1800000000000 looks like milliseconds",
@@ -446,11 +479,17 @@ def test_a_balance_that_would_overflow_is_refused_unchanged():
 
 
 def test_market_bounds_and_unit_mistakes():
-    with pytest.raises(InvalidInputError, match=r"^market\.prices\.BTC: must be from 1e-15 to 1e15"):
+    with pytest.raises(
+        InvalidInputError, match=r"^market\.prices\.BTC: must be from 1e-15 to 1e15"
+    ):
         pm.Market.from_dict({**MARKET, "prices": {"BTC": 1e300}})
-    with pytest.raises(InvalidInputError, match=r"^market\.vols\.BTC: must be <= 10 .*is it in percent\?$"):
+    with pytest.raises(
+        InvalidInputError, match=r"^market\.vols\.BTC: must be <= 10 .*is it in percent\?$"
+    ):
         pm.Market.from_dict({**MARKET, "vols": {"BTC": 50}})
-    with pytest.raises(InvalidInputError, match=r"^market\.time: 1795478400000 looks like milliseconds"):
+    with pytest.raises(
+        InvalidInputError, match=r"^market\.time: 1795478400000 looks like milliseconds"
+    ):
         pm.Market(1_795_478_400_000, prices={"BTC": 60000.0})
     m = pm.Market(1_795_478_400, prices={"BTC": 60000.0})
     with pytest.raises(InvalidInputError, match=r"^market\.vols\.BTC: must be <= 10"):
@@ -464,7 +503,10 @@ def test_market_bounds_and_unit_mistakes():
     [
         (lambda a: a.set_time(1_795_478_400_000.0), r"^market\.time: .* looks like milliseconds"),
         (lambda a: a.update_vol("BTC", 50.0), r"^market\.vols\.BTC: must be <= 10"),
-        (lambda a: a.update_prices({"BTC": 61000.0, "ETH": 1e300}), r"^market\.prices\.ETH: must be from"),
+        (
+            lambda a: a.update_prices({"BTC": 61000.0, "ETH": 1e300}),
+            r"^market\.prices\.ETH: must be from",
+        ),
         (lambda a: a.deposit("USDT", 1e300), r"^balances\.USDT: must be within ±1e15"),
         (lambda a: a.apply_fill("BTCUSDT", 1e300), r"^order\.qty: must be within ±1e15"),
     ],

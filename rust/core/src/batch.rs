@@ -561,7 +561,7 @@ impl<'a> Scan<'a> {
                 return Err(CoreError::invalid(field(), "required"));
             }
             let qty = self.bal.qty[r];
-            if !(qty.abs() <= crate::input::MAX_MAGNITUDE) {
+            if qty.is_nan() || qty.abs() > crate::input::MAX_MAGNITUDE {
                 crate::input::amount(qty, &format!("balances[{r}].qty"))?;
             }
             let id = self.balance_asset[code as usize];

@@ -225,7 +225,7 @@ impl Portfolio {
 
     /// Add to the wallet balance of `asset` (a negative quantity is a loan).
     pub fn add_balance(&mut self, asset: &str, qty: f64) -> Result<()> {
-        if !(qty.abs() <= MAX_MAGNITUDE) {
+        if qty.is_nan() || qty.abs() > MAX_MAGNITUDE {
             amount(qty, &path("balances", asset))?; // the path is built for the error only
         }
         if asset.is_empty() {
@@ -380,8 +380,7 @@ pub fn validate(p: &Position, at: &str) -> Result<()> {
 pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
     // Checked first, the field's path built only for an error: batches validate every row.
     let field = |k: &str| format!("{at}.{k}");
-    let is_finite =
-        |x: f64, k: &str| if x.abs() <= MAX_MAGNITUDE { Ok(()) } else { amount(x, &field(k)).map(drop) };
+    let is_finite = |x: f64, k: &str| if x.abs() <= MAX_MAGNITUDE { Ok(()) } else { amount(x, &field(k)).map(drop) };
     let is_positive = |x: f64, k: &str| {
         if (MIN_PRICE..=MAX_MAGNITUDE).contains(&x) {
             Ok(())
@@ -407,7 +406,7 @@ pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
         }
         PositionRef::Option { strike, expiry, qty, .. } => {
             is_positive(strike, "strike")?;
-            if !(expiry.abs() <= MAX_EPOCH_SECONDS) {
+            if expiry.is_nan() || expiry.abs() > MAX_EPOCH_SECONDS {
                 epoch_seconds(expiry, &field("expiry"))?;
             }
             is_finite(qty, "qty")?;

@@ -33,7 +33,9 @@ fn value(obj: &Bound<'_, PyAny>, at: &str, depth: usize, src: Source) -> PyResul
         }
         return match i.extract::<f64>() {
             Ok(x) => Ok(float_value(x)),
-            Err(_) => Err(fail(format!("must be a number, got an integer too large for a float ({} digits)", digits(i)))),
+            Err(_) => {
+                Err(fail(format!("must be a number, got an integer too large for a float ({} digits)", digits(i))))
+            }
         };
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
