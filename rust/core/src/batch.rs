@@ -23,7 +23,6 @@
 
 use crate::engine::{AssetTerms, BookBuilder, Engine, Scratch};
 use crate::error::{CoreError, Result};
-use crate::input::Source;
 use crate::market::Market;
 use crate::portfolio::{validate_ref, Loan, OptionKind, PositionRef, DEFAULT_SETTLE};
 use crate::result::MarginResult;
@@ -571,15 +570,15 @@ impl<'a> Scan<'a> {
                 return Err(CoreError::invalid(field(), "required"));
             }
             let qty = self.bal.qty[r];
-            if !qty.is_finite() {
-                crate::input::finite(qty, &format!("balances[{r}].qty"), Source::Input)?;
+            if qty.is_nan() || qty.abs() > crate::input::MAX_MAGNITUDE {
+                crate::input::amount(qty, &format!("balances[{r}].qty"))?;
             }
             let id = self.balance_asset[code as usize];
             let slot = b.asset(id, || self.asset(id, field))?;
             b.balance(slot, qty);
             let owed = |col: Option<&[f64]>, key: &str| match col.map(|c| c[r]) {
-                Some(x) if !(x.is_finite() && x >= 0.0) => {
-                    crate::input::non_negative(x, &format!("balances[{r}].{key}"), Source::Input)
+                Some(x) if !((0.0..=crate::input::MAX_MAGNITUDE).contains(&x)) => {
+                    crate::input::loan_amount(x, &format!("balances[{r}].{key}"))
                 }
                 x => Ok(x.unwrap_or(0.0)),
             };

@@ -6,6 +6,24 @@ use crate::error::{CoreError, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value};
 
+/// How deep a JSON document or a Python structure may nest: serde_json's parser
+/// refuses a document whose arrays and tables nest 128 deep, and every other way
+/// in (`from_dict`) is held to the same bound rather than recursing until the
+/// stack runs out.
+pub const MAX_DEPTH: usize = 128;
+
+/// A float as a JSON value. JSON has no inf/nan: they are kept as the strings
+/// [`number`] reads back, so the finiteness check, not a type error (or a null
+/// read as "absent"), reports them and names the field.
+pub fn float_value(x: f64) -> Value {
+    match serde_json::Number::from_f64(x) {
+        Some(n) => Value::Number(n),
+        None if x.is_nan() => Value::String("NaN".into()),
+        None if x > 0.0 => Value::String("Infinity".into()),
+        None => Value::String("-Infinity".into()),
+    }
+}
+
 /// Which error a failed check raises: input data or a risk profile.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Source {
@@ -54,7 +72,7 @@ pub fn fmt_num(x: f64) -> String {
 pub fn path(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_string()
-    } else if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    } else if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         format!("{parent}.{key}")
     } else {
         format!("{parent}.{key:?}")
@@ -198,6 +216,69 @@ pub fn non_negative(x: f64, at: &str, src: Source) -> Result<f64> {
     } else {
         Err(src.err(at, format!("must be >= 0, got {}", fmt_num(x))))
     }
+}
+
+/// The largest magnitude of a figure of an account or a market: a quantity, a
+/// balance, a price, a mark, a strike, a contract size, an entry price. A real
+/// account is far inside (1e15 USD is several times the world's money); the
+/// bound keeps every product and sum of the model finite.
+pub const MAX_MAGNITUDE: f64 = 1e15;
+/// The smallest price, mark, strike, contract size or entry price (the model
+/// divides by them).
+pub const MIN_PRICE: f64 = 1e-15;
+/// The largest implied vol (annualised: 0.5 = 50 %); above, it was most likely
+/// given in percent.
+pub const MAX_VOL: f64 = 10.0;
+/// The largest time in epoch seconds (the year 5138); above, it was most likely
+/// given in milliseconds (as ccxt gives it).
+pub const MAX_EPOCH_SECONDS: f64 = 1e11;
+
+/// A quantity or a balance: finite and within ±[`MAX_MAGNITUDE`].
+pub fn amount(x: f64, at: &str) -> Result<f64> {
+    finite(x, at, Source::Input)?;
+    if x.abs() > MAX_MAGNITUDE {
+        return Err(CoreError::invalid(at, format!("must be within ±1e15 (no real account holds more), got {x:e}")));
+    }
+    Ok(x)
+}
+
+/// A loan's principal or interest: an [`amount`] ≥ 0.
+pub fn loan_amount(x: f64, at: &str) -> Result<f64> {
+    non_negative(amount(x, at)?, at, Source::Input)
+}
+
+/// A price, a mark, a strike, a contract size or an entry price: > 0, from
+/// [`MIN_PRICE`] to [`MAX_MAGNITUDE`].
+pub fn price(x: f64, at: &str) -> Result<f64> {
+    positive(x, at, Source::Input)?;
+    if !(MIN_PRICE..=MAX_MAGNITUDE).contains(&x) {
+        return Err(CoreError::invalid(at, format!("must be from 1e-15 to 1e15, got {x:e}")));
+    }
+    Ok(x)
+}
+
+/// An implied vol: > 0 and at most [`MAX_VOL`].
+pub fn vol(x: f64, at: &str) -> Result<f64> {
+    positive(x, at, Source::Input)?;
+    if x > MAX_VOL {
+        return Err(CoreError::invalid(
+            at,
+            format!("must be <= 10 (annualised: 0.5 = 50 %), got {}: is it in percent?", fmt_num(x)),
+        ));
+    }
+    Ok(x)
+}
+
+/// A time in seconds since the epoch: finite and at most [`MAX_EPOCH_SECONDS`] in size.
+pub fn epoch_seconds(x: f64, at: &str) -> Result<f64> {
+    finite(x, at, Source::Input)?;
+    if x.abs() > MAX_EPOCH_SECONDS {
+        return Err(CoreError::invalid(
+            at,
+            format!("{} looks like milliseconds since the epoch: seconds expected (divide by 1000)", fmt_num(x)),
+        ));
+    }
+    Ok(x)
 }
 
 /// ISO-8601 to seconds since the epoch (UTC). A zone or offset is honoured,

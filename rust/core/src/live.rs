@@ -20,6 +20,9 @@
 //!   and settle asset the same way.
 //! - Anything structural (a new asset, a new option series, a closed position)
 //!   rebuilds the book from the portfolio: the same code as `Engine::margin`.
+//! - Every operation is all-or-nothing: it is checked (and a rebuilt book
+//!   built) before anything is applied, so a refused one leaves the portfolio,
+//!   the market, the margin and the counters as they were.
 //!
 //! The buffers of an evaluation are kept between calls: a tick, a what-if or
 //! an order check on linear instruments allocates nothing (`tests/alloc.rs`).
@@ -177,18 +180,23 @@ impl LiveAccount {
         &self.current
     }
 
-    /// Re-resolve the book after a structural change (new names to index).
-    fn rebuild(&mut self) -> Result<()> {
-        self.reprice()?;
+    /// Take `portfolio`, a structural change of the account's (new names to
+    /// index). Its book is built first: a refusal (an asset without a price, an
+    /// option without a vol) leaves the account as it was.
+    fn adopt(&mut self, portfolio: Portfolio) -> Result<()> {
+        let book = self.engine.book(&portfolio, &self.market)?;
+        (self.portfolio, self.book) = (portfolio, book);
+        self.rebuilds += 1;
+        self.fresh = false;
         self.index();
         Ok(())
     }
 
     /// Re-resolve the book on a new snapshot: same positions, same slots and ids.
     fn reprice(&mut self) -> Result<()> {
+        self.book = self.engine.book(&self.portfolio, &self.market)?;
         self.rebuilds += 1;
         self.fresh = false;
-        self.book = self.engine.book(&self.portfolio, &self.market)?;
         Ok(())
     }
 
@@ -309,8 +317,11 @@ impl LiveAccount {
         Ok(())
     }
 
-    /// Several prices at once.
+    /// Several prices at once: all are checked before any is applied.
     pub fn update_prices(&mut self, prices: &[(String, f64)]) -> Result<()> {
+        for (a, p) in prices {
+            crate::market::check("prices", *p, &path("market.prices", a))?;
+        }
         for (a, p) in prices {
             self.update_price(a, *p)?;
         }
@@ -332,8 +343,13 @@ impl LiveAccount {
     }
 
     pub fn set_time(&mut self, time: f64) -> Result<()> {
+        let before = self.market.time;
         self.market.set_time(time)?;
-        self.reprice()
+        let repriced = self.reprice();
+        if repriced.is_err() {
+            self.market.time = before;
+        }
+        repriced
     }
 
     // -- wallet ----------------------------------------------------------------------
@@ -342,14 +358,18 @@ impl LiveAccount {
     fn wallet(&mut self, asset: &str, qty: f64, field: &str) -> Result<()> {
         crate::input::finite(qty, field, crate::input::Source::Input)?;
         let listed = self.portfolio.balances.iter().any(|(a, _)| a == asset);
-        self.portfolio.add_balance(asset, qty)?;
         match self.assets.get(asset) {
             // The slot exists and its group is already listed: one field.
             Some(&a) if listed => {
+                self.portfolio.add_balance(asset, qty)?;
                 self.sync_wallet(a);
                 Ok(())
             }
-            _ => self.rebuild(),
+            _ => {
+                let mut portfolio = self.portfolio.clone();
+                portfolio.add_balance(asset, qty)?;
+                self.adopt(portfolio)
+            }
         }
     }
 
@@ -360,7 +380,7 @@ impl LiveAccount {
         let loan = self.portfolio.loan(name);
         let slot = &mut self.book.assets[a];
         slot.wallet = self.portfolio.balances.iter().find(|(b, _)| b == name).map_or(0.0, |(_, q)| 0.0 + *q);
-        if loan.owed() != 0.0 || self.portfolio.loans.iter().any(|(b, _)| b == name) {
+        if self.portfolio.loans.iter().any(|(b, _)| b == name) {
             slot.wallet -= loan.owed();
         }
         slot.loan = loan;
@@ -395,7 +415,7 @@ impl LiveAccount {
     /// net wallet and equity do not change (the loan's margin does).
     pub fn borrow(&mut self, asset: &str, qty: f64) -> Result<()> {
         let q = Self::positive(qty, "borrow.qty")?;
-        self.loan_change(asset, "borrow.asset", q, Loan { borrowed: q, interest: 0.0 })
+        self.loan_change(asset, q, Loan { borrowed: q, interest: 0.0 })
     }
 
     /// Repay `qty` (> 0) units of the margin loan from the wallet: interest
@@ -417,26 +437,27 @@ impl LiveAccount {
             return refuse("wallet", held.max(0.0));
         }
         let interest = q.min(loan.interest);
-        self.loan_change(asset, "repay.asset", -q, Loan { borrowed: -(q - interest), interest: -interest })
+        self.loan_change(asset, -q, Loan { borrowed: -(q - interest), interest: -interest })
     }
 
     /// Add `qty` to the wallet of `asset` and `loan` to its loan (either may be
-    /// negative): the net wallet stays, the gross loan moves. Validated first.
-    fn loan_change(&mut self, asset: &str, field: &str, qty: f64, loan: Loan) -> Result<()> {
-        if !self.market.prices.contains_key(asset) {
-            return Err(CoreError::missing(
-                path("market.prices", asset),
-                format!("no price for {asset} in market.prices ({field})"),
-            ));
-        }
-        self.portfolio.add_balance(asset, qty)?;
-        self.portfolio.change_loan(asset, loan);
+    /// negative): the net wallet stays, the gross loan moves. All or nothing, as
+    /// `wallet`: a new asset is tried on a copy of the portfolio first.
+    fn loan_change(&mut self, asset: &str, qty: f64, loan: Loan) -> Result<()> {
+        let listed = self.portfolio.balances.iter().any(|(b, _)| b == asset);
         match self.assets.get(asset) {
-            Some(&a) if self.portfolio.balances.iter().any(|(b, _)| b == asset) => {
+            Some(&a) if listed => {
+                self.portfolio.add_balance(asset, qty)?;
+                self.portfolio.change_loan(asset, loan);
                 self.sync_wallet(a);
                 Ok(())
             }
-            _ => self.rebuild(),
+            _ => {
+                let mut portfolio = self.portfolio.clone();
+                portfolio.add_balance(asset, qty)?;
+                portfolio.change_loan(asset, loan);
+                self.adopt(portfolio)
+            }
         }
     }
 
@@ -450,6 +471,11 @@ impl LiveAccount {
     pub fn apply_fill(&mut self, order: &Order) -> Result<()> {
         let (edit, change) = self.plan(order)?;
         let edit = edit.into_owned();
+        if let Change::Rebuild = change {
+            let mut portfolio = self.portfolio.clone();
+            edit.apply(&mut portfolio)?;
+            return self.adopt(portfolio);
+        }
         let mut portfolio = std::mem::take(&mut self.portfolio);
         let applied = edit.apply(&mut portfolio);
         self.portfolio = portfolio;
@@ -458,7 +484,7 @@ impl LiveAccount {
         // settle asset re-summed: the same sums as a rebuild, not the increments.
         self.begin_resum();
         match change {
-            Change::Rebuild => return self.rebuild(),
+            Change::Rebuild => unreachable!("adopted above"),
             Change::Contract { position, asset, .. } => {
                 self.sync_wallet(asset);
                 self.resolve_position(position)?;
@@ -581,9 +607,9 @@ impl LiveAccount {
     /// The fill's effect: the edit to the portfolio and the change to the book.
     /// Nothing is cloned on the fast path (a what-if on a held symbol).
     fn plan<'a>(&'a self, order: &'a Order) -> Result<(Edit<'a>, Change)> {
-        let qty = crate::input::finite(order.qty, "order.qty", crate::input::Source::Input)?;
+        let qty = crate::input::amount(order.qty, "order.qty")?;
         if let Some(p) = order.price {
-            crate::input::positive(p, "order.price", crate::input::Source::Input)?;
+            crate::input::price(p, "order.price")?;
         }
         let held = self.portfolio.positions.iter().position(|p| p.symbol() == order.symbol);
         let template: &Position = match (held, &order.instrument) {

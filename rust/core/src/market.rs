@@ -1,7 +1,8 @@
 //! A market snapshot: index prices, contract marks and implied vols at a time.
 
 use crate::error::{CoreError, Result};
-use crate::input::{number, parse_time, path, positive, table, Fields, Source};
+use crate::input::{epoch_seconds, number, parse_time, path, price, table, vol, Fields, Source};
+use crate::input::{MAX_MAGNITUDE, MAX_VOL, MIN_PRICE};
 use crate::series::SeriesCache;
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
@@ -48,13 +49,13 @@ impl Market {
                 ))
             }
         };
-        let mut m = Market::new(time);
+        let mut m = Market::new(epoch_seconds(time, "market.time")?);
         for (key, dest) in [("prices", &mut m.prices), ("marks", &mut m.marks), ("vols", &mut m.vols)] {
             if let Some(t) = f.get(key) {
                 let at = path("market", key);
                 for (k, x) in table(t, &at, I)? {
                     let kat = path(&at, k);
-                    dest.insert(k.clone(), positive(number(x, &kat, I)?, &kat, I)?);
+                    dest.insert(k.clone(), check(key, number(x, &kat, I)?, &kat)?);
                 }
             }
         }
@@ -63,25 +64,25 @@ impl Market {
     }
 
     pub fn set_price(&mut self, asset: &str, price: f64) -> Result<()> {
-        set_positive(&mut self.prices, "market.prices", asset, price)?;
+        set_checked(&mut self.prices, "prices", asset, price)?;
         self.series.invalidate(asset);
         Ok(())
     }
 
     /// Move the snapshot in time (seconds since the epoch, UTC).
     pub fn set_time(&mut self, time: f64) -> Result<()> {
-        self.time = crate::input::finite(time, "market.time", I)?;
+        self.time = epoch_seconds(time, "market.time")?;
         self.series.clear();
         Ok(())
     }
 
     pub fn set_mark(&mut self, symbol: &str, mark: f64) -> Result<()> {
-        set_positive(&mut self.marks, "market.marks", symbol, mark)?;
+        set_checked(&mut self.marks, "marks", symbol, mark)?;
         Ok(())
     }
 
     pub fn set_vol(&mut self, key: &str, vol: f64) -> Result<()> {
-        set_positive(&mut self.vols, "market.vols", key, vol)?;
+        set_checked(&mut self.vols, "vols", key, vol)?;
         self.series.invalidate(key);
         Ok(())
     }
@@ -100,12 +101,22 @@ impl Market {
     }
 }
 
-/// Set `table[key]` to `x` once checked (finite, > 0). The field's path is
-/// built only for an error and a known key is updated in place, so a tick
-/// allocates nothing.
-fn set_positive(table: &mut HashMap<String, f64>, name: &str, key: &str, x: f64) -> Result<()> {
-    if !(x.is_finite() && x > 0.0) {
-        positive(x, &path(name, key), I)?;
+/// The check of a number of table `table` (prices and marks: a price's bounds;
+/// vols: a vol's), whichever way it comes in.
+pub fn check(table: &str, x: f64, at: &str) -> Result<f64> {
+    if table == "vols" {
+        vol(x, at)
+    } else {
+        price(x, at)
+    }
+}
+
+/// Set `table[key]` to `x` once checked. The field's path is built only for an
+/// error and a known key is updated in place, so a tick allocates nothing.
+fn set_checked(table: &mut HashMap<String, f64>, name: &str, key: &str, x: f64) -> Result<()> {
+    let plausible = if name == "vols" { x > 0.0 && x <= MAX_VOL } else { (MIN_PRICE..=MAX_MAGNITUDE).contains(&x) };
+    if !plausible {
+        check(name, x, &path(&format!("market.{name}"), key))?;
     }
     match table.get_mut(key) {
         Some(v) => *v = x,

@@ -4,7 +4,7 @@
 
 use crate::brackets::BracketTables;
 use crate::error::Result;
-use crate::input::{array, fmt_num, non_negative, number, path, positive, string, table, Fields, Source};
+use crate::input::{array, float_value, fmt_num, non_negative, number, path, positive, string, table, Fields, Source};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
@@ -13,6 +13,35 @@ const P: Source = Source::Profile;
 /// The default profile, compiled into the binary so it always matches the
 /// wheel's `pmengine/profiles/default.toml`.
 pub const DEFAULT_PROFILE_TOML: &str = include_str!("../../../python/pmengine/profiles/default.toml");
+
+/// Most scenarios one group's grid may have (`price_points × len(vol_shocks)`),
+/// and all groups together: a real profile has tens to hundreds per group; the
+/// bounds stop a few bytes of profile from asking for gigabytes.
+pub const MAX_GROUP_SCENARIOS: usize = 100_001;
+pub const MAX_TOTAL_SCENARIOS: usize = 1_000_000;
+/// Most status levels a profile may list (a batch stores a status in one byte).
+pub const MAX_STATUS_LEVELS: usize = 64;
+
+/// TOML text as the JSON-shaped value the profile parser reads. Floats go
+/// through [`float_value`], so `nan` or `inf` is reported by the finiteness
+/// check naming its key (serde alone turns them into null, which reads as an
+/// absent key and silently takes the default).
+pub fn toml_value(text: &str) -> Result<Value> {
+    fn json(v: toml::Value) -> Value {
+        match v {
+            toml::Value::String(s) => Value::String(s),
+            toml::Value::Integer(i) => Value::from(i),
+            toml::Value::Float(x) => float_value(x),
+            toml::Value::Boolean(b) => Value::Bool(b),
+            toml::Value::Datetime(d) => Value::String(d.to_string()),
+            toml::Value::Array(a) => Value::Array(a.into_iter().map(json).collect()),
+            toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, json(v))).collect()),
+        }
+    }
+    let v: toml::Value = toml::from_str(text)
+        .map_err(|e| crate::error::CoreError::profile("profile", format!("not valid TOML: {}", e.message())))?;
+    Ok(json(v))
+}
 
 /// A marginal band of collateral value: `rate` on the USD value below `up_to`.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,17 +197,20 @@ pub struct RiskParams {
     pub switching: SwitchingParams,
 }
 
+impl GroupParams {
+    /// Scenarios of the group's grid with the vol dimension (the extremes aside).
+    pub fn scenarios(&self) -> usize {
+        self.price_points * self.vol_shocks.len()
+    }
+}
+
 impl RiskParams {
     pub fn default_profile() -> Self {
         Self::from_toml_str(DEFAULT_PROFILE_TOML).expect("the bundled default profile compiles")
     }
 
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        let v: Value = toml::from_str(text).map_err(|e| {
-            let msg = e.message().to_string();
-            crate::error::CoreError::profile("profile", format!("not valid TOML: {msg}"))
-        })?;
-        Self::from_value(&v)
+        Self::from_value(&toml_value(text)?)
     }
 
     pub fn from_json_str(text: &str) -> Result<Self> {
@@ -231,6 +263,13 @@ impl RiskParams {
             if g != "*" {
                 groups.insert(g.clone(), parse_group(gv, &path("groups", g), Some(&default_group))?);
             }
+        }
+        let total: usize = std::iter::once(&default_group).chain(groups.values()).map(GroupParams::scenarios).sum();
+        if total > MAX_TOTAL_SCENARIOS {
+            return Err(P.err(
+                "groups",
+                format!("{total} scenarios in all (price_points × len(vol_shocks) summed), more than the limit of {MAX_TOTAL_SCENARIOS}"),
+            ));
         }
 
         let mut assets = HashMap::default();
@@ -483,6 +522,17 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
             ),
         ));
     }
+    let scenarios = points as usize * vol_shocks.len();
+    if scenarios > MAX_GROUP_SCENARIOS {
+        return Err(P.err(
+            at,
+            format!(
+                "price_points × len(vol_shocks) = {} × {} = {scenarios} scenarios, more than the limit of {MAX_GROUP_SCENARIOS} per group",
+                fmt_num(points),
+                vol_shocks.len()
+            ),
+        ));
+    }
     let extreme_cover = rate_p(extreme_cover, &path(at, "extreme_cover"))?;
     let basis_rate = rate_p(basis_rate, &path(at, "basis_rate"))?;
     let som_rate = rate_p(som_rate, &path(at, "som_rate"))?;
@@ -563,6 +613,9 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
     let arr = array(v, "status", P)?;
     if arr.len() < 2 {
         return Err(P.err("status", format!("must list at least two levels, got {}", arr.len())));
+    }
+    if arr.len() > MAX_STATUS_LEVELS {
+        return Err(P.err("status", format!("must list at most {MAX_STATUS_LEVELS} levels, got {}", arr.len())));
     }
     let mut out: Vec<StatusLevel> = Vec::with_capacity(arr.len());
     for (i, s) in arr.iter().enumerate() {

@@ -2,7 +2,8 @@
 //! perpetuals, European options), and their JSON format (METHODOLOGY.md §8).
 
 use crate::error::{CoreError, Result};
-use crate::input::{finite, non_negative, number, parse_time, path, positive, show, table, Fields, Source};
+use crate::input::{amount, epoch_seconds, loan_amount, number, parse_time, path, positive, price, show, table};
+use crate::input::{Fields, Source, MAX_EPOCH_SECONDS, MAX_MAGNITUDE, MIN_PRICE};
 use serde_json::{Map, Value};
 
 const I: Source = Source::Input;
@@ -260,11 +261,15 @@ impl Portfolio {
 
     /// Add to the wallet balance of `asset` (a negative quantity is a loan).
     pub fn add_balance(&mut self, asset: &str, qty: f64) -> Result<()> {
-        if !qty.is_finite() {
-            finite(qty, &path("balances", asset), I)?; // the path is built for the error only
+        if qty.is_nan() || qty.abs() > MAX_MAGNITUDE {
+            amount(qty, &path("balances", asset))?; // the path is built for the error only
+        }
+        if asset.is_empty() {
+            return Err(CoreError::invalid("balances", "an asset name must not be empty"));
         }
         match self.balances.iter_mut().find(|(a, _)| a == asset) {
-            Some((_, q)) => *q += qty,
+            Some((_, q)) if (*q + qty).abs() <= MAX_MAGNITUDE => *q += qty,
+            Some((_, q)) => return amount(*q + qty, &path("balances", asset)).map(drop),
             None => self.balances.push((asset.to_string(), qty)),
         }
         Ok(())
@@ -276,8 +281,8 @@ impl Portfolio {
         if asset.is_empty() {
             return Err(CoreError::invalid("loans", "an asset name must not be empty"));
         }
-        non_negative(borrowed, &path(&at, "borrowed"), I)?;
-        non_negative(interest, &path(&at, "interest"), I)?;
+        loan_amount(borrowed, &path(&at, "borrowed"))?;
+        loan_amount(interest, &path(&at, "interest"))?;
         match self.loans.iter_mut().find(|(a, _)| a == asset) {
             Some((_, l)) => {
                 l.borrowed += borrowed;
@@ -445,30 +450,37 @@ pub fn parse_position(v: &Value, at: &str) -> Result<Position> {
     Ok(pos)
 }
 
+/// Read, not checked: [`validate`] checks them, for the builders too.
 fn classic_terms(f: &mut Fields) -> Result<ClassicTerms> {
-    let isolated_margin = f.opt_f64("isolated_margin")?;
-    if let Some(m) = isolated_margin {
-        positive(m, &f.path("isolated_margin"), I)?;
-    }
-    let leverage = f.opt_f64("leverage")?;
-    if let Some(l) = leverage {
-        positive(l, &f.path("leverage"), I)?;
-    }
-    Ok(ClassicTerms { isolated_margin, leverage })
+    Ok(ClassicTerms { isolated_margin: f.opt_f64("isolated_margin")?, leverage: f.opt_f64("leverage")? })
 }
 
-/// The checks every position passes, whichever way it was built.
+/// The checks every position passes, whichever way it was built (the JSON
+/// format, the `add_*` builders, an order's instrument).
 pub fn validate(p: &Position, at: &str) -> Result<()> {
-    validate_ref(&p.view(), at)
+    validate_ref(&p.view(), at)?;
+    if let Position::Linear { classic, .. } | Position::Inverse { classic, .. } = p {
+        for (key, x) in [("isolated_margin", classic.isolated_margin), ("leverage", classic.leverage)] {
+            if let Some(x) = x {
+                positive(x, &format!("{at}.{key}"), I)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// [`validate`] on borrowed terms (batch rows are checked without building a `Position`).
 pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
     // Checked first, the field's path built only for an error: batches validate every row.
     let field = |k: &str| format!("{at}.{k}");
-    let is_finite = |x: f64, k: &str| if x.is_finite() { Ok(()) } else { finite(x, &field(k), I).map(drop) };
-    let is_positive =
-        |x: f64, k: &str| if x.is_finite() && x > 0.0 { Ok(()) } else { positive(x, &field(k), I).map(drop) };
+    let is_finite = |x: f64, k: &str| if x.abs() <= MAX_MAGNITUDE { Ok(()) } else { amount(x, &field(k)).map(drop) };
+    let is_positive = |x: f64, k: &str| {
+        if (MIN_PRICE..=MAX_MAGNITUDE).contains(&x) {
+            Ok(())
+        } else {
+            price(x, &field(k)).map(drop)
+        }
+    };
     if p.symbol().is_empty() {
         return Err(CoreError::invalid(field("symbol"), "must not be empty"));
     }
@@ -489,7 +501,9 @@ pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
         }
         PositionRef::Option { strike, expiry, qty, .. } => {
             is_positive(strike, "strike")?;
-            is_finite(expiry, "expiry")?;
+            if expiry.is_nan() || expiry.abs() > MAX_EPOCH_SECONDS {
+                epoch_seconds(expiry, &field("expiry"))?;
+            }
             is_finite(qty, "qty")?;
         }
     }

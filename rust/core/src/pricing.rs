@@ -7,6 +7,17 @@ use crate::portfolio::OptionKind;
 /// Seconds in the 365-day year that `τ` is measured in.
 pub const YEAR_SECONDS: f64 = 365.0 * 86400.0;
 
+/// Below this `σ·√τ` an option is valued as at expiry (intrinsic value, a step
+/// delta, no gamma): Black-76's own limit, reached without dividing by a
+/// deviation that vanishes or underflows to 0 (a vol of 1e-300 gave NaN).
+pub const MIN_SD: f64 = 1e-12;
+
+/// Whether an option is valued at expiry: `τ ≤ 0`, or `σ·√τ` below [`MIN_SD`].
+#[inline]
+pub fn at_expiry(sigma: f64, tau: f64) -> bool {
+    !(tau > 0.0 && sigma * tau.sqrt() >= MIN_SD)
+}
+
 /// Standard normal CDF through `erfc`, accurate to ~1e-16 absolute in both tails.
 #[inline]
 pub fn norm_cdf(x: f64) -> f64 {
@@ -27,10 +38,10 @@ pub fn intrinsic(kind: OptionKind, f: f64, k: f64) -> f64 {
 }
 
 /// Black-76 value of one option on forward `f`, strike `k`, vol `sigma`,
-/// `tau` years to expiry, in the forward's units. `tau <= 0`: intrinsic.
+/// `tau` years to expiry, in the forward's units. At expiry ([`at_expiry`]): intrinsic.
 #[inline]
 pub fn black76(kind: OptionKind, f: f64, k: f64, sigma: f64, tau: f64) -> f64 {
-    if tau <= 0.0 {
+    if at_expiry(sigma, tau) {
         return intrinsic(kind, f, k);
     }
     let sd = sigma * tau.sqrt();
@@ -46,7 +57,7 @@ pub fn black76(kind: OptionKind, f: f64, k: f64, sigma: f64, tau: f64) -> f64 {
 /// past expiry 1, 0 or −1 by moneyness (0 at the money).
 #[inline]
 pub fn black76_delta(kind: OptionKind, f: f64, k: f64, sigma: f64, tau: f64) -> f64 {
-    if tau <= 0.0 {
+    if at_expiry(sigma, tau) {
         return match kind {
             OptionKind::Call if f > k => 1.0,
             OptionKind::Put if f < k => -1.0,

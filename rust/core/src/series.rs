@@ -8,7 +8,7 @@
 //! to a profile) and by the series' terms.
 
 use crate::portfolio::OptionKind;
-use crate::pricing::{black76, black76_delta, norm_pdf, shocked_vol};
+use crate::pricing::{at_expiry, black76, black76_delta, norm_pdf, shocked_vol};
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, RwLock};
 
@@ -64,7 +64,7 @@ impl Series {
         let forward = underlying_price / settle_price;
         let value = black76(kind, forward, strike, vol, tau);
         let delta = black76_delta(kind, forward, strike, vol, tau);
-        let (gamma, vega, theta) = if tau > 0.0 {
+        let (gamma, vega, theta) = if !at_expiry(vol, tau) {
             let sd = vol * tau.sqrt();
             let d1 = ((forward / strike).ln() + 0.5 * sd * sd) / sd;
             let pdf = norm_pdf(d1);

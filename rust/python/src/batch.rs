@@ -164,7 +164,7 @@ impl Table {
         let mut d = Dict { borrowed: None, codes: Vec::new(), values: Vec::new() };
         let mut index: HashMap<String, i32> = HashMap::default();
         let single = chunks.len() == 1;
-        for a in chunks {
+        for (a, offset) in chunks.into_iter().zip(self.offsets()) {
             let value_type = match a.data_type() {
                 DataType::Dictionary(_, v) => v.as_ref(),
                 t => t,
@@ -186,6 +186,17 @@ impl Table {
                 })
                 .collect();
             let keys = c.keys();
+            // Every code must point at a value, on every path below (a damaged array may not).
+            let n = remap.len();
+            let out_of_range = |k: i32| usize::try_from(k).map_or(true, |k| k >= n);
+            if let Some(r) = (0..keys.len()).find(|&r| keys.is_valid(r) && out_of_range(keys.value(r))) {
+                return Err(invalid(format!(
+                    "{}.{col}[{}]: dictionary code {} out of range ({n} values)",
+                    self.name,
+                    offset + r,
+                    keys.value(r)
+                )));
+            }
             let identity = remap.iter().enumerate().all(|(i, &k)| k as usize == i);
             if single && identity && keys.null_count() == 0 {
                 // Distinct values and no nulls: the Arrow keys are the codes, read in place.
@@ -229,6 +240,19 @@ impl Dict {
     }
 }
 
+/// Most worker threads a batch may ask for (far more than any machine's cores).
+const MAX_THREADS: usize = 1024;
+
+/// The `threads` argument: an integer (anything with `__index__`; another type
+/// is a `TypeError`) from 1 to [`MAX_THREADS`]; another value is an `InvalidInputError`.
+fn threads_arg(arg: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let int = arg.py().import("operator")?.call_method1("index", (arg,))?;
+    match int.extract::<i64>() {
+        Ok(n) if (1..=MAX_THREADS as i64).contains(&n) => Ok(n as usize),
+        _ => Err(invalid(format!("threads: must be >= 1 and <= {MAX_THREADS}, got {int}"))),
+    }
+}
+
 fn parse_errors(errors: &str) -> PyResult<OnError> {
     match errors {
         "raise" => Ok(OnError::Raise),
@@ -244,21 +268,20 @@ pub fn margin_batch<'py>(
     positions: &Bound<'py, PyAny>,
     balances: Option<&Bound<'py, PyAny>>,
     market: &Market,
-    threads: Option<usize>,
+    threads: Option<&Bound<'py, PyAny>>,
     errors: &str,
     output: &str,
-    chunk_size: usize,
+    chunk_size: i128,
 ) -> PyResult<Bound<'py, PyAny>> {
     let on_error = parse_errors(errors)?;
     if !matches!(output, "arrow" | "numpy") {
         return Err(invalid(format!("output: must be \"arrow\" or \"numpy\", got {output:?}")));
     }
-    if threads == Some(0) {
-        return Err(invalid("threads: must be >= 1, got 0".into()));
+    let threads = threads.filter(|t| !t.is_none()).map(threads_arg).transpose()?;
+    if chunk_size < 1 {
+        return Err(invalid(format!("chunk_size: must be >= 1, got {chunk_size}")));
     }
-    if chunk_size == 0 {
-        return Err(invalid("chunk_size: must be >= 1, got 0".into()));
-    }
+    let chunk_size = usize::try_from(chunk_size).unwrap_or(usize::MAX);
     let pos = Table::read(positions, "positions", &POSITION_COLUMNS)?;
     let bal = match balances {
         Some(b) if !b.is_none() => Some(Table::read(b, "balances", &BALANCE_COLUMNS)?),

@@ -1,6 +1,7 @@
 //! `ClassicResult`: classic (isolated / cross) margin of an account.
 
 use crate::convert::to_py;
+use crate::errors::guard;
 use pmengine_core::ClassicResult;
 use pyo3::prelude::*;
 
@@ -43,25 +44,25 @@ impl PyClassicResult {
     /// The USDⓈ-M futures wallet.
     #[getter]
     fn usdm<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.usdm.to_value())
+        guard(|| to_py(py, &self.inner.usdm.to_value()))
     }
     /// One COIN-M futures wallet per coin.
     #[getter]
     fn coinm<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.to_value()["coinm"])
+        guard(|| to_py(py, &self.inner.to_value()["coinm"]))
     }
     /// The spot cross margin account (loans).
     #[getter]
     fn cross_margin<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.to_value()["cross_margin"])
+        guard(|| to_py(py, &self.inner.to_value()["cross_margin"]))
     }
     /// The futures positions, in portfolio order, with bracket, MM, IM and liquidation price.
     #[getter]
     fn positions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.to_value()["positions"])
+        guard(|| to_py(py, &self.inner.to_value()["positions"]))
     }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.to_value())
+        guard(|| to_py(py, &self.inner.to_value()))
     }
     #[pyo3(signature = (indent=None))]
     fn to_json(&self, indent: Option<usize>) -> String {

@@ -1,14 +1,26 @@
 //! Python objects <-> JSON values, so that dicts, JSON text and TOML all reach
 //! the core's one parser (and its one set of field-named errors).
 
-use crate::errors::InvalidInputError;
+use pmengine_core::input::{float_value, Source, MAX_DEPTH};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 /// A Python value as JSON. Non-finite floats are kept as the strings the core
-/// reads back as numbers, so its finiteness check names the field.
+/// reads back as numbers, so its finiteness check names the field. Errors are
+/// `InvalidInputError` naming `at`'s path.
 pub fn to_value(obj: &Bound<'_, PyAny>, at: &str) -> PyResult<Value> {
+    value(obj, at, 0, Source::Input)
+}
+
+/// [`to_value`] for a risk profile: its errors are `ProfileError`.
+pub fn to_profile_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    value(obj, "", 0, Source::Profile)
+}
+
+fn value(obj: &Bound<'_, PyAny>, at: &str, depth: usize, src: Source) -> PyResult<Value> {
+    let field = || if at.is_empty() { "input" } else { at };
+    let fail = |message: String| crate::errors::to_py(src.err(field(), message));
     if obj.is_none() {
         return Ok(Value::Null);
     }
@@ -19,27 +31,37 @@ pub fn to_value(obj: &Bound<'_, PyAny>, at: &str) -> PyResult<Value> {
         if let Ok(x) = i.extract::<i64>() {
             return Ok(Value::from(x));
         }
-        return Ok(float_value(i.extract::<f64>()?));
+        return match i.extract::<f64>() {
+            Ok(x) => Ok(float_value(x)),
+            Err(_) => {
+                Err(fail(format!("must be a number, got an integer too large for a float ({} digits)", digits(i))))
+            }
+        };
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(float_value(f.value()));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.to_str()?.to_string()));
+        return Ok(Value::String(text(s).ok_or_else(|| fail(format!("must be valid Unicode text, {SURROGATE}")))?));
+    }
+    // The same bound as the JSON parser's: a deeper structure is refused, not recursed into.
+    let nested = obj.cast::<PyDict>().is_ok() || obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok();
+    if nested && depth + 1 >= MAX_DEPTH {
+        return Err(fail(format!("nested {MAX_DEPTH} levels deep, the limit (as in JSON text)")));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut m = Map::with_capacity(d.len());
         for (k, v) in d.iter() {
-            let key: String = k.str()?.to_str()?.to_string();
+            let key = text(&k.str()?).ok_or_else(|| fail(format!("keys must be valid Unicode text, {SURROGATE}")))?;
             let sub = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
-            m.insert(key, to_value(&v, &sub)?);
+            m.insert(key, value(&v, &sub, depth + 1, src)?);
         }
         return Ok(Value::Object(m));
     }
-    if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() {
+    if nested {
         let mut out = Vec::new();
         for (i, v) in obj.try_iter()?.enumerate() {
-            out.push(to_value(&v?, &format!("{at}[{i}]"))?);
+            out.push(value(&v?, &format!("{at}[{i}]"), depth + 1, src)?);
         }
         return Ok(Value::Array(out));
     }
@@ -51,16 +73,18 @@ pub fn to_value(obj: &Bound<'_, PyAny>, at: &str) -> PyResult<Value> {
         return Ok(float_value(x));
     }
     let ty = obj.get_type().name()?.to_string();
-    Err(InvalidInputError::new_err(format!("{}: unsupported type {ty}", if at.is_empty() { "input" } else { at })))
+    Err(fail(format!("unsupported type {ty}")))
 }
 
-fn float_value(x: f64) -> Value {
-    match Number::from_f64(x) {
-        Some(n) => Value::Number(n),
-        None if x.is_nan() => Value::String("NaN".into()),
-        None if x > 0.0 => Value::String("Infinity".into()),
-        None => Value::String("-Infinity".into()),
-    }
+const SURROGATE: &str = "got a lone surrogate";
+
+/// A Python string as Rust text; `None` for a lone surrogate (not encodable as UTF-8).
+fn text(s: &Bound<'_, PyString>) -> Option<String> {
+    s.to_str().ok().map(str::to_string)
+}
+
+fn digits(i: &Bound<'_, PyInt>) -> usize {
+    i.str().map_or(0, |s| s.to_string_lossy().trim_start_matches('-').len())
 }
 
 /// A JSON value as Python objects (dict, list, float, str, bool, None).

@@ -1,7 +1,7 @@
 //! `Engine`: a compiled profile that margins accounts.
 
 use crate::classic::PyClassicResult;
-use crate::errors::guard;
+use crate::errors::{entry, guard};
 use crate::market::PyMarket;
 use crate::params::PyRiskParams;
 use crate::portfolio::PyPortfolio;
@@ -59,8 +59,10 @@ impl PyEngine {
         portfolio: PyRef<'_, PyPortfolio>,
         market: PyRef<'_, PyMarket>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let g = guard(|| self.inner.greeks(&portfolio.inner, &market.inner))?;
-        crate::convert::to_py(py, &g.to_value())
+        entry(|| {
+            let g = guard(|| self.inner.greeks(&portfolio.inner, &market.inner))?;
+            crate::convert::to_py(py, &g.to_value())
+        })
     }
 
     /// Classic margin of the account (METHODOLOGY.md §5), USD. `mode`:
@@ -74,8 +76,7 @@ impl PyEngine {
         market: PyRef<'_, PyMarket>,
         mode: &str,
     ) -> PyResult<PyClassicResult> {
-        let mode = guard(|| ClassicMode::parse(mode))?;
-        let inner = guard(|| self.inner.classic(&portfolio.inner, &market.inner, mode))?;
+        let inner = guard(|| self.inner.classic(&portfolio.inner, &market.inner, ClassicMode::parse(mode)?))?;
         Ok(PyClassicResult { inner })
     }
 
@@ -102,6 +103,7 @@ impl PyEngine {
     /// `errors="collect"` its account gets status "ERROR", NaN figures and the
     /// message, and the others go on. Results do not depend on `threads` or
     /// `chunk_size` (accounts per unit of work).
+    /// `threads` is at most 1,024.
     #[pyo3(signature = (positions, balances, market, *, threads=None, errors="raise", output="arrow", chunk_size=512))]
     fn margin_batch<'py>(
         &self,
@@ -109,22 +111,24 @@ impl PyEngine {
         positions: &Bound<'py, PyAny>,
         balances: Option<&Bound<'py, PyAny>>,
         market: PyRef<'py, PyMarket>,
-        threads: Option<usize>,
+        threads: Option<&Bound<'py, PyAny>>,
         errors: &str,
         output: &str,
-        chunk_size: usize,
+        chunk_size: i128,
     ) -> PyResult<Bound<'py, PyAny>> {
-        crate::batch::margin_batch(
-            py,
-            &self.inner,
-            positions,
-            balances,
-            &market.inner,
-            threads,
-            errors,
-            output,
-            chunk_size,
-        )
+        guard(|| {
+            crate::batch::margin_batch(
+                py,
+                &self.inner,
+                positions,
+                balances,
+                &market.inner,
+                threads,
+                errors,
+                output,
+                chunk_size,
+            )
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -18,11 +18,32 @@ pub fn to_py(e: CoreError) -> PyErr {
     }
 }
 
-/// Run core code; a core error becomes its Python class and a panic (a bug,
-/// never expected) becomes `PmError` instead of unwinding into the interpreter.
-pub fn guard<T>(f: impl FnOnce() -> Result<T, CoreError>) -> PyResult<T> {
+/// What the body of an entry point may fail with: a core error (mapped by
+/// [`to_py`]) or an error already raised in Python.
+pub trait Failure {
+    fn into_py_err(self) -> PyErr;
+}
+
+impl Failure for CoreError {
+    fn into_py_err(self) -> PyErr {
+        to_py(self)
+    }
+}
+
+impl Failure for PyErr {
+    fn into_py_err(self) -> PyErr {
+        self
+    }
+}
+
+/// The one way into the binding's code: every `#[pymethods]` entry point that
+/// does more than read a field runs its body in here. A core error becomes its
+/// Python class, and a panic (a bug, never expected) becomes `PmError` instead
+/// of unwinding into the interpreter as `PanicException`, a `BaseException`
+/// that `except Exception` misses.
+pub fn guard<T, E: Failure>(f: impl FnOnce() -> Result<T, E>) -> PyResult<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => r.map_err(to_py),
+        Ok(r) => r.map_err(Failure::into_py_err),
         Err(p) => {
             let what = p
                 .downcast_ref::<&str>()
@@ -32,4 +53,9 @@ pub fn guard<T>(f: impl FnOnce() -> Result<T, CoreError>) -> PyResult<T> {
             Err(PmError::new_err(format!("internal error in pmengine core: {what}")))
         }
     }
+}
+
+/// [`guard`] for a body that raises Python errors as it goes (`?` on `PyResult`).
+pub fn entry<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    guard(f)
 }

@@ -2,7 +2,7 @@
 
 use crate::convert::to_value;
 use crate::engine::PyEngine;
-use crate::errors::guard;
+use crate::errors::{entry, guard};
 use crate::market::PyMarket;
 use crate::portfolio::PyPortfolio;
 use crate::result::PyMarginResult;
@@ -44,6 +44,10 @@ impl PyOrderCheck {
 }
 
 fn order(symbol: &str, qty: f64, price: Option<f64>, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Order> {
+    entry(|| order_of(symbol, qty, price, instrument))
+}
+
+fn order_of(symbol: &str, qty: f64, price: Option<f64>, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Order> {
     let instrument = match instrument {
         None => None,
         Some(d) => {
@@ -87,8 +91,8 @@ impl PyLiveAccount {
     }
 
     /// The account's margin now.
-    fn margin(&self) -> PyMarginResult {
-        PyMarginResult { inner: self.read().margin() }
+    fn margin(&self) -> PyResult<PyMarginResult> {
+        guard(|| Ok::<_, CoreError>(PyMarginResult { inner: self.read().margin() }))
     }
 
     /// A new index price (USD per unit of `asset`).

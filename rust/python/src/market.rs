@@ -1,7 +1,7 @@
 //! `Market`: a market snapshot held in Rust, converted once.
 
 use crate::convert::{to_py, to_value};
-use crate::errors::guard;
+use crate::errors::{entry, guard};
 use pmengine_core::Market;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -38,24 +38,28 @@ impl PyMarket {
         marks: Option<&Bound<'_, PyDict>>,
         vols: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        // One parser for every way in: the tables go through the JSON format's checks.
-        let mut v = serde_json::json!({"time": "1970-01-01T00:00:00Z"});
-        for (key, d) in [("prices", prices), ("marks", marks), ("vols", vols)] {
-            if let Some(d) = d {
-                v[key] = to_value(d.as_any(), &format!("market.{key}"))?;
+        entry(|| {
+            // One parser for every way in: the tables go through the JSON format's checks.
+            let mut v = serde_json::json!({"time": "1970-01-01T00:00:00Z"});
+            for (key, d) in [("prices", prices), ("marks", marks), ("vols", vols)] {
+                if let Some(d) = d {
+                    v[key] = to_value(d.as_any(), &format!("market.{key}"))?;
+                }
             }
-        }
-        let mut inner = guard(|| Market::from_value(&v))?;
-        let t = time_value(time)?;
-        guard(|| inner.set_time(t))?;
-        Ok(PyMarket { inner })
+            let mut inner = guard(|| Market::from_value(&v))?;
+            let t = time_value(time)?;
+            guard(|| inner.set_time(t))?;
+            Ok(PyMarket { inner })
+        })
     }
 
     /// From a dict in the market JSON format (METHODOLOGY.md §8).
     #[staticmethod]
     fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let v = to_value(d, "market")?;
-        Ok(PyMarket { inner: guard(|| Market::from_value(&v))? })
+        entry(|| {
+            let v = to_value(d, "market")?;
+            Ok(PyMarket { inner: guard(|| Market::from_value(&v))? })
+        })
     }
 
     /// From market JSON text.
@@ -84,8 +88,10 @@ impl PyMarket {
     }
     #[setter(time)]
     fn set_time(&mut self, time: &Bound<'_, PyAny>) -> PyResult<()> {
-        let t = time_value(time)?;
-        guard(|| self.inner.set_time(t))
+        entry(|| {
+            let t = time_value(time)?;
+            guard(|| self.inner.set_time(t))
+        })
     }
     /// Index prices, USD (a copy).
     #[getter]
@@ -94,7 +100,7 @@ impl PyMarket {
     }
 
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.to_value())
+        guard(|| to_py(py, &self.inner.to_value()))
     }
 
     fn to_json(&self) -> String {

@@ -1,9 +1,9 @@
 //! `RiskParams`: a compiled, immutable risk profile.
 
-use crate::convert::{to_py, to_value};
-use crate::errors::{guard, ProfileError};
-use pmengine_core::params::DEFAULT_PROFILE_TOML;
-use pmengine_core::{CoreError, RiskParams};
+use crate::convert::{to_profile_value, to_py};
+use crate::errors::{entry, guard, ProfileError};
+use pmengine_core::params::{toml_value, DEFAULT_PROFILE_TOML};
+use pmengine_core::RiskParams;
 use pyo3::prelude::*;
 use serde_json::Value;
 use std::sync::Arc;
@@ -13,10 +13,6 @@ use std::sync::Arc;
 pub struct PyRiskParams {
     pub inner: Arc<RiskParams>,
     source: Value,
-}
-
-fn toml_value(text: &str) -> Result<Value, CoreError> {
-    toml::from_str(text).map_err(|e| CoreError::profile("profile", format!("not valid TOML: {}", e.message())))
 }
 
 impl PyRiskParams {
@@ -41,9 +37,11 @@ impl PyRiskParams {
     /// Compile a TOML profile file.
     #[staticmethod]
     fn from_toml(path: std::path::PathBuf) -> PyResult<Self> {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ProfileError::new_err(format!("{}: cannot read: {e}", path.display())))?;
-        Self::from_toml_str(&text)
+        entry(|| {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ProfileError::new_err(format!("{}: cannot read: {e}", path.display())))?;
+            Self::from_toml_str(&text)
+        })
     }
 
     /// Compile a profile from TOML text.
@@ -55,12 +53,12 @@ impl PyRiskParams {
     /// Compile a profile from a dict shaped like the TOML file.
     #[staticmethod]
     fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Self::compile(to_value(d, "")?)
+        entry(|| Self::compile(to_profile_value(d)?))
     }
 
     /// The profile as a dict (the source it was compiled from).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.source)
+        guard(|| to_py(py, &self.source))
     }
 
     #[getter]

@@ -1,7 +1,7 @@
 //! `Portfolio`: an account's balances and positions, held in Rust.
 
 use crate::convert::{to_py, to_value};
-use crate::errors::guard;
+use crate::errors::{entry, guard};
 use pmengine_core::{ClassicTerms, OptionKind, Portfolio, Position};
 use pyo3::prelude::*;
 
@@ -35,8 +35,10 @@ impl PyPortfolio {
     /// From a dict in the portfolio JSON format (METHODOLOGY.md §8).
     #[staticmethod]
     fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let v = to_value(d, "")?;
-        Ok(PyPortfolio { inner: guard(|| Portfolio::from_value(&v))? })
+        entry(|| {
+            let v = to_value(d, "")?;
+            Ok(PyPortfolio { inner: guard(|| Portfolio::from_value(&v))? })
+        })
     }
 
     /// From portfolio JSON text.
@@ -121,18 +123,20 @@ impl PyPortfolio {
         qty: f64,
         settle: &str,
     ) -> PyResult<()> {
-        let at = format!("positions[{}]", self.inner.positions.len());
-        let kind = guard(|| OptionKind::parse(kind, &format!("{at}.kind")))?;
-        let expiry = expiry_seconds(expiry, &format!("{at}.expiry"))?;
-        guard(|| {
-            self.inner.add_position(Position::Option {
-                symbol: symbol.into(),
-                underlying: underlying.into(),
-                settle: settle.into(),
-                kind,
-                strike,
-                expiry,
-                qty,
+        entry(|| {
+            let at = format!("positions[{}]", self.inner.positions.len());
+            let kind = guard(|| OptionKind::parse(kind, &format!("{at}.kind")))?;
+            let expiry = expiry_seconds(expiry, &format!("{at}.expiry"))?;
+            guard(|| {
+                self.inner.add_position(Position::Option {
+                    symbol: symbol.into(),
+                    underlying: underlying.into(),
+                    settle: settle.into(),
+                    kind,
+                    strike,
+                    expiry,
+                    qty,
+                })
             })
         })
     }
@@ -164,11 +168,11 @@ impl PyPortfolio {
     /// Positions as dicts in the JSON format (a copy).
     #[getter]
     fn positions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.to_value()["positions"])
+        guard(|| to_py(py, &self.inner.to_value()["positions"]))
     }
 
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.to_value())
+        guard(|| to_py(py, &self.inner.to_value()))
     }
 
     fn to_json(&self) -> String {

@@ -1,6 +1,7 @@
 //! `MarginResult` and `GroupResult`: read-only views of a core result.
 
 use crate::convert::to_py;
+use crate::errors::guard;
 use pmengine_core::{GroupResult, MarginResult};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -61,7 +62,7 @@ impl PyGroupResult {
         (self.inner.worst_price_move, self.inner.worst_vol_shock)
     }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.to_value())
+        guard(|| to_py(py, &self.inner.to_value()))
     }
     fn __repr__(&self) -> String {
         format!(
@@ -166,7 +167,7 @@ impl PyMarginResult {
     }
     /// The result JSON of METHODOLOGY.md §8 as a dict (`uni_mmr` None when infinite).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.to_value())
+        guard(|| to_py(py, &self.inner.to_value()))
     }
     /// The result JSON of METHODOLOGY.md §8.
     #[pyo3(signature = (indent=None))]

@@ -1,0 +1,526 @@
+"""Hostile input (issue 16): each finding's minimal repro, and the class it stands for.
+
+Nothing crashes the interpreter, no panic reaches Python as anything but a
+pmengine error, a refused operation changes nothing, and every error names the
+field (or the limit) it is about.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pyarrow as pa
+import pytest
+
+import pmengine as pm
+from pmengine import InvalidInputError, ProfileError
+
+from .conftest import MARKET
+
+DEFAULT = pm.RiskParams.default().to_dict()
+
+
+def nested(depth: int, leaf: object = 1) -> object:
+    """`depth` nested one-key dicts around `leaf` (built without recursion)."""
+    out = leaf
+    for _ in range(depth):
+        out = {"a": out}
+    return out
+
+
+def nested_lists(depth: int) -> object:
+    out: object = []
+    for _ in range(depth - 1):
+        out = [out]
+    return out
+
+
+# -- finding 2: nesting depth, the same bound on every way in -------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "error"),
+    [
+        (lambda x: pm.Portfolio.from_dict({"account": x}), InvalidInputError),
+        (lambda x: pm.Market.from_dict({**MARKET, "prices": {"BTC": x}}), InvalidInputError),
+        (lambda x: pm.RiskParams.from_dict({**DEFAULT, "eligibility": x}), ProfileError),
+    ],
+)
+def test_deep_structures_are_refused_not_recursed_into(build, error):
+    for deep in (nested(15_000), nested_lists(15_000)):
+        with pytest.raises(error, match=r"nested 128 levels deep, the limit"):
+            build(deep)
+
+
+def test_from_dict_accepts_what_from_json_accepts():
+    for depth in (126, 127, 128, 129):  # JSON text stops at 128
+        doc = {"balances": {"USDT": 1}, "account": nested(depth - 1)}  # depth tables in all
+        text = json.dumps(doc)
+        try:
+            pm.Portfolio.from_json(text)
+            json_ok = True
+        except InvalidInputError:
+            json_ok = False
+        try:
+            pm.Portfolio.from_dict(doc)
+            dict_ok = True
+        except InvalidInputError:
+            dict_ok = False
+        assert json_ok == dict_ok, depth
+
+
+def test_the_error_names_the_field():
+    with pytest.raises(InvalidInputError) as e:
+        pm.Portfolio.from_dict({"account": {"kyc": nested(200)}})
+    assert e.value.field.startswith("account.kyc.a.a")
+
+
+# -- finding 8: values Python holds that JSON cannot -----------------------------------
+
+
+def test_integer_beyond_a_float():
+    with pytest.raises(
+        InvalidInputError, match=r"^balances\.USDT: must be a number, got an integer"
+    ):
+        pm.Portfolio.from_dict({"balances": {"USDT": 10**400}})
+    with pytest.raises(InvalidInputError, match=r"^market\.prices\.BTC: must be a number"):
+        pm.Market.from_dict({**MARKET, "prices": {"BTC": -(10**400)}})
+
+
+def test_lone_surrogates():
+    with pytest.raises(InvalidInputError, match=r"^name: must be valid Unicode text"):
+        pm.Portfolio.from_dict({"name": "x\ud800"})
+    with pytest.raises(InvalidInputError, match=r"^balances: keys must be valid Unicode text"):
+        pm.Portfolio.from_dict({"balances": {"US\udfff": 1}})
+    with pytest.raises(ProfileError, match=r"^name: must be valid Unicode text"):
+        pm.RiskParams.from_dict({**DEFAULT, "name": "\ud800"})
+
+
+def test_json_floats_round_trip():
+    p = pm.Portfolio.from_json('{"balances": {"USDT": 0.9999999999999999}}')
+    assert p.balances == [("USDT", 0.9999999999999999)]
+    for x in (0.1, 2.2250738585072014e-308, 999999999999999.9, 5e-324, 0.30000000000000004):
+        p = pm.Portfolio.from_json(json.dumps({"balances": {"USDT": x}}))
+        assert p.balances[0][1] == x
+        assert pm.Portfolio.from_json(p.to_json()).balances[0][1] == x
+
+
+# -- finding 3: no panic reaches Python; batch dictionary codes on every path ------------
+
+
+def batch_with_type(column) -> pa.Table:
+    n = len(column)
+    return pa.table(
+        {
+            "account": pa.array(range(n), pa.int64()),
+            "type": column,
+            "symbol": pa.array(["BTCUSDT"] * n),
+            "underlying": pa.array(["BTC"] * n),
+            "qty": pa.array([1.0] * n),
+            "entry_price": pa.array([60000.0] * n),
+        }
+    )
+
+
+def damaged(codes: list[int], values: list[str]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(values), safe=False)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        damaged([0, 7], ["linear"]),  # one chunk, distinct values: read in place
+        damaged([0, 7], ["linear", "linear"]),  # repeated values: remapped
+        damaged([0, -3], ["linear"]),  # a negative code that is not null
+        pa.chunked_array([damaged([0], ["linear"]), damaged([7], ["linear"])]),  # chunked
+    ],
+    ids=["single", "repeated", "negative", "chunked"],
+)
+def test_batch_dictionary_codes_out_of_range(engine, column):
+    market = pm.Market.from_dict(MARKET)
+    with pytest.raises(
+        InvalidInputError, match=r"^positions\.type\[1\]: dictionary code -?\d+ out of range"
+    ):
+        engine.margin_batch(batch_with_type(column), None, market)
+    with pytest.raises(InvalidInputError, match=r"out of range"):
+        engine.margin_batch(batch_with_type(column), None, market, errors="collect")
+
+
+@pytest.mark.parametrize("threads", [-1, 0, 2**64, 5000])
+def test_batch_threads_value(engine, threads):
+    book = batch_with_type(pa.array(["linear"]))
+    with pytest.raises(InvalidInputError, match=r"^threads: must be >= 1 and <= 1024, got -?\d+$"):
+        engine.margin_batch(book, None, pm.Market.from_dict(MARKET), threads=threads)
+
+
+def test_batch_threads_and_chunk_size_types(engine):
+    book = batch_with_type(pa.array(["linear"]))
+    market = pm.Market.from_dict(MARKET)
+    with pytest.raises(TypeError):
+        engine.margin_batch(book, None, market, threads=1.5)
+    with pytest.raises(InvalidInputError, match=r"^chunk_size: must be >= 1, got -1$"):
+        engine.margin_batch(book, None, market, chunk_size=-1)
+    out = engine.margin_batch(book, None, market, threads=1, chunk_size=2**62)
+    assert out.num_rows == 1
+
+
+# -- finding 4: scenario counts --------------------------------------------------------
+
+
+def profile_with(**groups) -> dict:
+    d = json.loads(json.dumps(DEFAULT))
+    for name, changes in groups.items():
+        d["groups"].setdefault(name, {}).update(changes)
+    return d
+
+
+def test_scenarios_per_group_are_capped():
+    bomb = profile_with(BTC={"price_points": 100_001, "vol_shocks": [0.0] * 100})
+    with pytest.raises(ProfileError, match=r"^groups\.BTC: .*limit of 100001 per group$"):
+        pm.RiskParams.from_dict(bomb)
+    ok = profile_with(BTC={"price_points": 33_333, "vol_shocks": [-0.1, 0.0, 0.1]})
+    pm.RiskParams.from_dict(ok)
+
+
+def test_scenarios_in_total_are_capped():
+    groups = {f"G{i}": {"price_points": 33_333, "vol_shocks": [-0.1, 0.0, 0.1]} for i in range(11)}
+    with pytest.raises(ProfileError, match=r"^groups: \d+ scenarios in all .*limit of 1000000$"):
+        pm.RiskParams.from_dict(profile_with(**groups))
+
+
+def test_the_bomb_through_toml_and_the_command_line(tmp_path, capsys):
+    from pmengine import cli
+
+    text = pm._core.DEFAULT_PROFILE_TOML.replace(
+        "[groups.BTC]\nprice_range = 0.10\nprice_points = 21\nvol_shocks = [-0.3, 0.0, 0.3]",
+        "[groups.BTC]\nprice_range = 0.10\nprice_points = 99999\nvol_shocks = ["
+        + ", ".join(["0.0"] * 500)
+        + "]",
+    )
+    assert "99999" in text
+    with pytest.raises(ProfileError, match=r"^groups\.BTC: price_points × len\(vol_shocks\)"):
+        pm.RiskParams.from_toml_str(text)
+    params = tmp_path / "bomb.toml"
+    params.write_text(text)
+    portfolio = tmp_path / "p.json"
+    portfolio.write_text(json.dumps({"balances": {"USDT": 1}}))
+    market = tmp_path / "m.json"
+    market.write_text(json.dumps(MARKET))
+    argv = [
+        "margin",
+        "--portfolio",
+        str(portfolio),
+        "--market",
+        str(market),
+        "--params",
+        str(params),
+    ]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "groups.BTC" in err[0]
+
+
+def test_status_ladder_is_capped():
+    d = json.loads(json.dumps(DEFAULT))
+    d["status"] = [{"name": f"L{i}", "above": 1000.0 - i} for i in range(300)] + [{"name": "LAST"}]
+    with pytest.raises(ProfileError, match=r"^status: must list at most 64 levels, got 301$"):
+        pm.RiskParams.from_dict(d)
+
+
+# -- finding 9: a non-finite profile value is an error naming the key -------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+nan"])
+def test_non_finite_toml_values_name_the_key(value):
+    text = pm._core.DEFAULT_PROFILE_TOML.replace(
+        "[groups.BTC]\nprice_range = 0.10", f"[groups.BTC]\nprice_range = {value}"
+    )
+    assert f"price_range = {value}" in text
+    with pytest.raises(
+        ProfileError, match=r"^groups\.BTC\.price_range: must be in \[0, 1\), got -?(nan|inf)$"
+    ):
+        pm.RiskParams.from_toml_str(text)
+
+
+def test_toml_profile_keeps_its_key_order():
+    text = pm._core.DEFAULT_PROFILE_TOML
+    assert pm.RiskParams.from_toml_str(text).to_dict() == tomllib.loads(text)
+    assert list(pm.RiskParams.from_toml_str(text).to_dict()) == list(tomllib.loads(text))
+
+
+# -- finding 1: a refused LiveAccount operation changes nothing ------------------------
+
+NAN, INF = float("nan"), float("inf")
+NEW_OPTION = {
+    "type": "option",
+    "underlying": "SOL",
+    "kind": "call",
+    "strike": 200,
+    "expiry": "2026-12-25T08:00:00Z",
+}
+
+
+def live_account() -> pm.LiveAccount:
+    from .test_live import ENGINE, START
+
+    market = {**MARKET, "vols": {"BTC": 0.5, "ETH": 0.6}}  # SOL priced, no vol
+    return pm.LiveAccount(ENGINE, pm.Portfolio.from_dict(START), pm.Market.from_dict(market))
+
+
+def state(live: pm.LiveAccount) -> tuple:
+    return (
+        live.portfolio.to_dict(),
+        live.market.to_dict(),
+        live.margin().to_dict(),
+        live.rebuilds,
+        repr(live),
+    )
+
+
+# Every operation with every reason it can be refused: (operation, error, message start).
+REFUSALS = [
+    (lambda a: a.update_price("BTC", 0.0), InvalidInputError, "market.prices.BTC: must be > 0"),
+    (lambda a: a.update_price("BTC", NAN), InvalidInputError, "market.prices.BTC: must be > 0"),
+    (lambda a: a.update_price("NEW", -1.0), InvalidInputError, "market.prices.NEW: must be > 0"),
+    (
+        lambda a: a.update_prices({"BTC": 61000.0, "ETH": INF, "USDC": 1.0}),
+        InvalidInputError,
+        "market.prices.ETH: must be > 0",
+    ),
+    (lambda a: a.update_prices({"AAA": 1.0, "ZZZ": 0.0}), InvalidInputError, "market.prices.ZZZ"),
+    (
+        lambda a: a.update_mark("BTCUSDT", -5.0),
+        InvalidInputError,
+        "market.marks.BTCUSDT: must be > 0",
+    ),
+    (lambda a: a.update_vol("BTC", 0.0), InvalidInputError, "market.vols.BTC: must be > 0"),
+    (lambda a: a.set_time(NAN), InvalidInputError, "market.time: must be finite"),
+    (lambda a: a.deposit("USDT", 0.0), InvalidInputError, "deposit.qty: must be > 0"),
+    (lambda a: a.deposit("USDT", NAN), InvalidInputError, "deposit.qty: must be > 0"),
+    (lambda a: a.deposit("PEPE", 10.0), pm.MissingMarketDataError, "balances.PEPE: no price"),
+    (lambda a: a.deposit("", 10.0), InvalidInputError, "balances: an asset name must not be empty"),
+    (lambda a: a.withdraw("USDT", -1.0), InvalidInputError, "withdraw.qty: must be > 0"),
+    (lambda a: a.withdraw("USDT", 1e9), InvalidInputError, "withdraw.qty: exceeds the USDT wallet"),
+    (lambda a: a.withdraw("PEPE", 1.0), InvalidInputError, "withdraw.qty: exceeds the PEPE wallet"),
+    (lambda a: a.borrow("", 990.0), InvalidInputError, "balances: an asset name must not be empty"),
+    (lambda a: a.borrow("PEPE", 1.0), pm.MissingMarketDataError, "balances.PEPE: no price"),
+    (lambda a: a.borrow("ETH", INF), InvalidInputError, "borrow.qty: must be > 0"),
+    (lambda a: a.repay("USDT", 0.0), InvalidInputError, "repay.qty: must be > 0"),
+    (lambda a: a.repay("USDT", 1.0), InvalidInputError, "repay.qty: exceeds the USDT loan"),
+    (lambda a: a.repay("PEPE", 1.0), InvalidInputError, "repay.qty: exceeds the PEPE loan"),
+]
+ORDER_REFUSALS = [
+    (("BTCUSDT", NAN), {}, InvalidInputError, "order.qty: must be finite"),
+    (("BTCUSDT", 1.0, -3.0), {}, InvalidInputError, "order.price: must be > 0"),
+    (("DOGEUSDT", 1.0), {}, InvalidInputError, 'order.symbol: "DOGEUSDT" is not held'),
+    (
+        ("BTCUSDT", 1.0),
+        {"instrument": {"type": "linear", "underlying": "ETH"}},
+        InvalidInputError,
+        "order.instrument: differs from the held BTCUSDT",
+    ),
+    (
+        ("PEPEUSDT", 1.0),
+        {"instrument": {"type": "linear", "underlying": "PEPE"}},
+        pm.MissingMarketDataError,
+        "market.prices.PEPE: no price",
+    ),
+    (
+        ("SOLUSDT", 1.0),
+        {"instrument": {"type": "linear", "underlying": "SOL", "leverage": -5}},
+        InvalidInputError,
+        "order.instrument.leverage: must be > 0",
+    ),
+    # A new series without a vol: refused by the rebuild, after the plan passed.
+    (("SOL-C", 1.0, 5.0), {"instrument": NEW_OPTION}, pm.MissingMarketDataError, "market.vols"),
+    (("SOL-C", 1.0), {"instrument": NEW_OPTION}, pm.MissingMarketDataError, "market.vols"),
+    # A new series settling in a coin: refused by the rebuild.
+    (
+        ("BTC-C", 1.0, 500.0),
+        {"instrument": {**NEW_OPTION, "underlying": "BTC", "settle": "ETH", "strike": 70000}},
+        InvalidInputError,
+        "positions[4].settle: an option must settle in a stablecoin",
+    ),
+]
+
+
+@pytest.mark.parametrize(("operation", "error", "message"), REFUSALS)
+def test_a_refused_operation_changes_nothing(operation, error, message):
+    live = live_account()
+    live.update_price("BTC", 60500.0)  # some history first
+    live.apply_fill("ETHUSDT", 1.0)
+    before = state(live)
+    with pytest.raises(error) as e:
+        operation(live)
+    assert str(e.value).startswith(message), str(e.value)
+    assert state(live) == before
+
+
+@pytest.mark.parametrize("method", ["apply_fill", "what_if", "check_order"])
+@pytest.mark.parametrize(("args", "kwargs", "error", "message"), ORDER_REFUSALS)
+def test_a_refused_order_changes_nothing(method, args, kwargs, error, message):
+    live = live_account()
+    before = state(live)
+    with pytest.raises(error) as e:
+        getattr(live, method)(*args, **kwargs)
+    assert str(e.value).startswith(message), str(e.value)
+    assert state(live) == before
+
+
+def test_a_refused_max_order_size_changes_nothing():
+    live = live_account()
+    before = state(live)
+    with pytest.raises(InvalidInputError, match=r'^side: must be "buy" or "sell"'):
+        live.max_order_size("BTCUSDT", "long")
+    with pytest.raises(pm.MissingMarketDataError):
+        live.max_order_size("SOL-C", "buy", instrument=NEW_OPTION)
+    assert state(live) == before
+
+
+def test_the_refused_balance_can_still_be_margined():
+    # The issue's repro: the phantom balance made engine.margin raise afterwards.
+    from .test_live import ENGINE
+
+    live = pm.LiveAccount(ENGINE, pm.Portfolio(), pm.Market.from_dict(MARKET))
+    with pytest.raises(InvalidInputError):
+        live.borrow("", 990.0)
+    with pytest.raises(pm.MissingMarketDataError):
+        live.deposit("PEPE", 990.0)
+    assert live.portfolio.balances == []
+    assert ENGINE.margin(live.portfolio, live.market).to_dict() == live.margin().to_dict()
+
+
+# -- finding 9: one validation owner for every way a position is built -----------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"leverage": -5.0}, r"^positions\[0\]\.leverage: must be > 0, got -5$"),
+        ({"leverage": 0.0}, r"^positions\[0\]\.leverage: must be > 0, got 0$"),
+        ({"leverage": INF}, r"^positions\[0\]\.leverage: must be > 0, got inf$"),
+        ({"isolated_margin": -500.0}, r"^positions\[0\]\.isolated_margin: must be > 0, got -500$"),
+        ({"isolated_margin": NAN}, r"^positions\[0\]\.isolated_margin: must be > 0, got nan$"),
+    ],
+)
+def test_builders_validate_like_the_json_format(kwargs, message):
+    p = pm.Portfolio()
+    with pytest.raises(InvalidInputError, match=message):
+        p.add_linear("BTCUSDT", "BTC", 1.0, 60000.0, **kwargs)
+    with pytest.raises(InvalidInputError, match=message):
+        p.add_inverse("BTCUSD_PERP", "BTC", 100.0, 1.0, 60000.0, **kwargs)
+    assert len(p) == 0
+    position = {
+        "type": "linear",
+        "symbol": "BTCUSDT",
+        "underlying": "BTC",
+        "qty": 1,
+        "entry_price": 60000,
+    }
+    with pytest.raises(InvalidInputError, match=message):
+        pm.Portfolio.from_dict({"positions": [{**position, **kwargs}]})
+
+
+# -- findings 6 and 10: no non-finite figure; bounds a real account is inside ------------
+
+
+def option_book(vol: float) -> tuple[pm.Portfolio, pm.Market]:
+    call = {"type": "option", "symbol": "C", "underlying": "BTC", "kind": "call"}
+    call |= {"strike": 60000, "expiry": "2026-12-25T08:00:00Z", "qty": -1}
+    p = pm.Portfolio.from_dict({"balances": {"USDT": 10000}, "positions": [call]})
+    return p, pm.Market.from_dict({**MARKET, "vols": {"BTC": vol}})
+
+
+@pytest.mark.parametrize("vol", [5e-324, 1e-300, 1e-20])
+def test_a_vanishing_vol_prices_at_intrinsic(engine, vol):
+    r = engine.margin(*option_book(vol)).to_dict()
+    numbers = [v for k, v in r.items() if isinstance(v, float)]
+    assert all(abs(x) < 1e300 for x in numbers), r
+    assert r == engine.margin(*option_book(1e-13)).to_dict()
+    assert r["status"] == "NORMAL"
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda p: p.add_balance("USDT", 1e308), r"^balances\.USDT: must be within ±1e15"),
+        (
+            lambda p: p.add_linear("B", "BTC", 1e300, 60000.0),
+            r"^positions\[0\]\.qty: must be within ±1e15",
+        ),
+        (
+            lambda p: p.add_linear("B", "BTC", 1.0, 1e300),
+            r"^positions\[0\]\.entry_price: must be from 1e-15",
+        ),
+        (
+            lambda p: p.add_inverse("B", "BTC", 100.0, 1.0, 1e-300),
+            r"^positions\[0\]\.entry_price: must be from",
+        ),
+        (
+            lambda p: p.add_option("C", "BTC", "call", 60000.0, 1.8e12, 1.0),
+            r"^positions\[0\]\.expiry: 1800000000000 looks like milliseconds",
+        ),
+    ],
+)
+def test_figures_beyond_any_real_account(build, message):
+    p = pm.Portfolio()
+    with pytest.raises(InvalidInputError, match=message):
+        build(p)
+    assert p.to_dict() == pm.Portfolio().to_dict()
+
+
+def test_a_balance_that_would_overflow_is_refused_unchanged():
+    p = pm.Portfolio()
+    p.add_balance("USDT", 9e14)
+    with pytest.raises(InvalidInputError, match=r"^balances\.USDT: must be within ±1e15"):
+        p.add_balance("USDT", 9e14)
+    assert p.balances == [("USDT", 9e14)]
+
+
+def test_market_bounds_and_unit_mistakes():
+    with pytest.raises(
+        InvalidInputError, match=r"^market\.prices\.BTC: must be from 1e-15 to 1e15"
+    ):
+        pm.Market.from_dict({**MARKET, "prices": {"BTC": 1e300}})
+    with pytest.raises(
+        InvalidInputError, match=r"^market\.vols\.BTC: must be <= 10 .*is it in percent\?$"
+    ):
+        pm.Market.from_dict({**MARKET, "vols": {"BTC": 50}})
+    with pytest.raises(
+        InvalidInputError, match=r"^market\.time: 1795478400000 looks like milliseconds"
+    ):
+        pm.Market(1_795_478_400_000, prices={"BTC": 60000.0})
+    m = pm.Market(1_795_478_400, prices={"BTC": 60000.0})
+    with pytest.raises(InvalidInputError, match=r"^market\.vols\.BTC: must be <= 10"):
+        m.set_vol("BTC", 45.0)
+    with pytest.raises(InvalidInputError, match=r"^market\.marks\.X: must be from 1e-15"):
+        m.set_mark("X", 1e-300)
+
+
+@pytest.mark.parametrize(
+    ("operation", "message"),
+    [
+        (lambda a: a.set_time(1_795_478_400_000.0), r"^market\.time: .* looks like milliseconds"),
+        (lambda a: a.update_vol("BTC", 50.0), r"^market\.vols\.BTC: must be <= 10"),
+        (
+            lambda a: a.update_prices({"BTC": 61000.0, "ETH": 1e300}),
+            r"^market\.prices\.ETH: must be from",
+        ),
+        (lambda a: a.deposit("USDT", 1e300), r"^balances\.USDT: must be within ±1e15"),
+        (lambda a: a.apply_fill("BTCUSDT", 1e300), r"^order\.qty: must be within ±1e15"),
+    ],
+)
+def test_live_bounds_refuse_and_change_nothing(operation, message):
+    live = live_account()
+    before = state(live)
+    with pytest.raises(InvalidInputError, match=message):
+        operation(live)
+    assert state(live) == before
+
+
+def test_batch_bounds(engine):
+    book = batch_with_type(pa.array(["linear"]))
+    balances = {"account": [0], "asset": ["USDT"], "qty": [1e300]}
+    with pytest.raises(InvalidInputError, match=r"^balances\[0\]\.qty: must be within ±1e15"):
+        engine.margin_batch(book, balances, pm.Market.from_dict(MARKET))
