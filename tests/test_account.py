@@ -259,7 +259,7 @@ def test_cli_compare(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert main(["compare", *args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"isolated", "cross", "portfolio", "recognised"}
+    assert set(out) == {"isolated", "cross", "portfolio", "binance_pm", "recognised"}
     assert out["portfolio"]["initial_margin"] < out["cross"]["initial_margin"]
     assert main(["compare", *args]) == 0
     text = capsys.readouterr().out

@@ -99,8 +99,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     con.print(render.mode_comparison_table(table))
     facts = table["recognised"]
     con.print(
-        "portfolio margin recognises: " + ("; ".join(facts) if facts else "no hedge or offset")
+        "portfolio margin (scenario) recognises: "
+        + ("; ".join(facts) if facts else "no hedge or offset")
     )
+    bn = table["binance_pm"]
+    if "error" in bn:
+        con.print(f"Binance PM cannot margin this account: {bn['error']}")
+    else:
+        con.print("Binance PM: " + ("; ".join(bn["recognised"]) or "no margin"))
     return EXIT_OK
 
 

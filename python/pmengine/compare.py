@@ -1,7 +1,10 @@
-"""Isolated, cross and portfolio margin of one account, side by side (§5, §6).
+"""Isolated, cross and portfolio margin of one account, side by side (§5, §6),
+portfolio margin under both models: the scenario model and Binance's
+(``binance_pm``, docs/BINANCE.md).
 
     from pmengine.compare import compare
-    table = compare(engine, portfolio, market)     # {"isolated": {...}, "cross": {...}, "portfolio": {...}, ...}
+    table = compare(engine, portfolio, market)
+    # {"isolated": {...}, "cross": {...}, "portfolio": {...}, "binance_pm": {...}, "recognised": [...]}
 
 Each mode gives MM, IM and available (USD), its health ratio and status,
 and liquidation prices per futures position: in classic the position's mark
@@ -14,9 +17,10 @@ when that group alone moves against the position (``risk.liquidation_prices``).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pmengine._core import ClassicResult, Engine, MarginResult, Market, Portfolio
+from pmengine.errors import PmError
 
 
 def _finite(x: float | None) -> float | None:
@@ -81,16 +85,38 @@ def portfolio_liquidation_prices(
     }
 
 
-def compare(engine: Engine, portfolio: Portfolio, market: Market) -> dict[str, Any]:
-    """The account under isolated, cross and portfolio margin, and what
-    portfolio margin recognises, in words."""
-    from pmengine.render import recognised
+def engine_for(engine: Engine, model: Literal["scenario", "binance_pm"]) -> Engine:
+    """``engine`` itself when its profile's model is ``model``, else an engine of
+    the same profile under ``model`` (``ProfileError`` when the profile cannot
+    serve it: ``binance_pm`` needs a ``[binance]`` table)."""
+    return engine if engine.params.model == model else Engine(engine.params.with_model(model))
 
-    r = engine.margin(portfolio, market)
-    return {
+
+def compare(engine: Engine, portfolio: Portfolio, market: Market) -> dict[str, Any]:
+    """The account under isolated, cross and both portfolio-margin models (the
+    scenario model as ``portfolio``, Binance's as ``binance_pm``), and what each
+    portfolio model recognises, in words. Where ``binance_pm`` cannot margin the
+    account (an option, an asset without a collateral rate), its entry is
+    ``{"error": message}``."""
+    from pmengine.render import binance_recognised, recognised
+
+    scenario = engine_for(engine, "scenario")
+    r = scenario.margin(portfolio, market)
+    out = {
         "isolated": classic_summary(engine.classic(portfolio, market, "isolated")),
         "cross": classic_summary(engine.classic(portfolio, market, "cross")),
         "portfolio": portfolio_summary(r)
-        | {"liquidation_prices": portfolio_liquidation_prices(engine, portfolio, market)},
+        | {"liquidation_prices": portfolio_liquidation_prices(scenario, portfolio, market)},
         "recognised": recognised(r),
     }
+    try:
+        binance = engine_for(engine, "binance_pm")
+        b = binance.margin(portfolio, market)
+        out["binance_pm"] = (
+            portfolio_summary(b)
+            | {"liquidation_prices": portfolio_liquidation_prices(binance, portfolio, market)}
+            | {"recognised": binance_recognised(b)}
+        )
+    except PmError as e:
+        out["binance_pm"] = {"error": str(e)}
+    return out

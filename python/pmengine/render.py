@@ -55,6 +55,9 @@ def summary_table(r: MarginResult) -> Table:
     t.add_row("maintenance margin, USD", usd(r.maintenance_margin))
     t.add_row("initial margin, USD", usd(r.initial_margin))
     t.add_row("available, USD", usd(r.available))
+    if r.model == "binance_pm":
+        t.add_row("of which loans, USD", usd(r.borrow_margin))
+        return t
     t.add_row("scan after offsets, USD", usd(r.scan))
     t.add_row("systemic, USD", usd(r.systemic))
     t.add_row("offset credit, USD", usd(r.offset_credit))
@@ -116,9 +119,81 @@ def recognised(r: MarginResult) -> list[str]:
     return facts
 
 
+def binance_recognised(r: MarginResult) -> list[str]:
+    """Plain-language facts of how Binance's formula (``binance_pm``) treats the account."""
+    facts = []
+    contracts = sum(p["maintenance_margin"] * _unit_usd(r, p["asset"]) for p in r.positions)
+    if r.positions:
+        facts.append(
+            f"each of {len(r.positions)} contracts pays its own bracket MM, "
+            f"{usd(contracts)} USD in all: no hedge or offset is netted"
+        )
+    if r.borrow_margin > 0:
+        facts.append(f"margin loans cost {usd(r.borrow_margin)} USD of MM at their leverage's rate")
+    haircut = r.equity - r.adjusted_equity
+    if haircut > 0:
+        facts.append(f"collateral rates take {usd(haircut)} USD off equity")
+    return facts
+
+
+def _unit_usd(r: MarginResult, asset: str) -> float:
+    """USD per unit of ``asset`` in a ``binance_pm`` result (its equity over ``v``)."""
+    a = r.assets[asset]
+    return a["equity"] / a["v"] if a["v"] else math.nan
+
+
+def binance_positions_table(r: MarginResult) -> Table:
+    t = Table(title="contracts (margin asset units; COIN-M size in coin)", title_justify="left")
+    for col in ("symbol", "asset", "size", "bracket", "MMR", "cum", "MM", "IM", "UPnL"):
+        t.add_column(col, justify="left" if col in ("symbol", "asset") else "right")
+    for p in r.positions:
+        t.add_row(
+            p["symbol"],
+            p["asset"],
+            f"{p['notional']:,.6g}",
+            str(p["bracket"]),
+            f"{p['mmr'] * 100:.2f} %",
+            f"{p['cum']:,.6g}",
+            f"{p['maintenance_margin']:,.6g}",
+            f"{p['initial_margin']:,.6g}",
+            f"{p['upnl']:,.6g}",
+        )
+    return t
+
+
+def binance_assets_table(r: MarginResult) -> Table:
+    t = Table(
+        title="assets (v, loan and MM in asset units; USD columns marked)", title_justify="left"
+    )
+    for col in ("asset", "v", "equity USD", "collateral USD", "loan", "loan MM", "MM"):
+        t.add_column(col, justify="left" if col == "asset" else "right")
+    for name, a in r.assets.items():
+        t.add_row(
+            name,
+            f"{a['v']:,.8g}",
+            usd(a["equity"]),
+            usd(a["collateral_value"]),
+            f"{a['loan']:,.8g}",
+            f"{a['loan_margin']:,.8g}",
+            f"{a['maintenance_margin']:,.8g}",
+        )
+    return t
+
+
 def margin_panel(r: MarginResult, title: str = "portfolio margin") -> Panel:
-    facts = recognised(r)
-    parts: list[RenderableType] = [summary_table(r), Text(""), groups_table(r)]
+    if r.model == "binance_pm":
+        facts = binance_recognised(r)
+        parts: list[RenderableType] = [
+            summary_table(r),
+            Text(""),
+            binance_positions_table(r),
+            Text(""),
+            binance_assets_table(r),
+        ]
+        title = f"{title} (Binance's formula, binance_pm)"
+    else:
+        facts = recognised(r)
+        parts = [summary_table(r), Text(""), groups_table(r)]
     if facts:
         parts += [Text(""), Text("recognised: " + "; ".join(facts), style="italic")]
     return Panel(Group(*parts), title=title, title_align="left")
@@ -340,28 +415,37 @@ def _opt_ratio(x: float | None, *, percent: bool = True) -> str:
 
 
 def mode_comparison_table(c: dict[str, Any]) -> Table:
-    """Isolated, cross and portfolio margin side by side (`pmengine.compare.compare`)."""
+    """Isolated, cross and both portfolio-margin models side by side
+    (`pmengine.compare.compare`); a model that cannot margin the account shows "—"."""
     iso, cross, pm = c["isolated"], c["cross"], c["portfolio"]
+    bn = c.get("binance_pm", {"error": "not computed"})
+    ok = "error" not in bn
     t = Table(title="isolated, cross and portfolio margin (USD)", title_justify="left")
     t.add_column("")
-    for col in ("isolated", "cross", "portfolio"):
+    for col in ("isolated", "cross", "portfolio (scenario)", "Binance PM"):
         t.add_column(col, justify="right")
+
+    def b(f: Any, key: str) -> Any:
+        return f(bn[key]) if ok else "—"
+
     for label, key in (
         ("maintenance margin", "maintenance_margin"),
         ("initial margin", "initial_margin"),
         ("available", "available"),
     ):
-        t.add_row(label, usd(iso[key]), usd(cross[key]), usd(pm[key]))
+        t.add_row(label, usd(iso[key]), usd(cross[key]), usd(pm[key]), b(usd, key))
     t.add_row(
         "margin ratio (liq. at 100 %) / uniMMR",
         _opt_ratio(iso["margin_ratio"]),
         _opt_ratio(cross["margin_ratio"]),
         _opt_ratio(pm["uni_mmr"]),
+        b(_opt_ratio, "uni_mmr"),
     )
     t.add_row(
         "cross margin level (loans)",
         _opt_ratio(iso["cross_margin_level"], percent=False),
         _opt_ratio(cross["cross_margin_level"], percent=False),
+        "—",
         "—",
     )
     t.add_row(
@@ -369,6 +453,7 @@ def mode_comparison_table(c: dict[str, Any]) -> Table:
         status_text(iso["status"]),
         status_text(cross["status"]),
         status_text(pm["status"]),
+        b(status_text, "status"),
     )
 
     def liq(p: float | None) -> str:
@@ -379,7 +464,8 @@ def mode_comparison_table(c: dict[str, Any]) -> Table:
             f"liquidation price {symbol}",
             liq(iso["liquidation_prices"][symbol]),
             liq(cross["liquidation_prices"][symbol]),
-            liq(pm["liquidation_prices"].get(symbol)) + " (index, account)",
+            liq(pm["liquidation_prices"].get(symbol)) + " (index)",
+            liq(bn["liquidation_prices"].get(symbol)) + " (index)" if ok else "—",
         )
     return t
 

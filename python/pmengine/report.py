@@ -21,7 +21,7 @@ from typing import Any
 
 from pmengine._core import Engine, Market, Portfolio
 from pmengine.errors import MissingExtraError
-from pmengine.risk import RiskReport, moved_market, price_range, warning_thresholds
+from pmengine.risk import RiskReport, moved_market, price_groups, price_range, warning_thresholds
 
 STATUS_COLOURS = {
     "NORMAL": "#2e7d32",
@@ -238,11 +238,11 @@ def html_page(
 ) -> str:
     """The report as one HTML string."""
     from pmengine.cli import standalone_margin
-    from pmengine.compare import compare
+    from pmengine.compare import compare, engine_for
 
     r = facts.result
     params = engine.params
-    groups = [g for g in r.groups if price_range(params, g) > 0]
+    groups = price_groups(engine, portfolio, market)
     colour = STATUS_COLOURS.get(r.status, "#555")
     out = [
         "<!DOCTYPE html>",
@@ -391,13 +391,18 @@ def html_page(
 
     out.append("<h2>Classic margin against portfolio margin</h2>")
     cmp = compare(engine, portfolio, market)
+    bn = cmp["binance_pm"]
+    ok = "error" not in bn
     modes = [cmp["isolated"], cmp["cross"], cmp["portfolio"]]
 
     def ratio_cell(x: float | None) -> str:
         return "∞" if x is None else f"{x * 100:,.1f} %"
 
+    def binance(f: Any, key: str) -> str:
+        return str(f(bn[key])) if ok else "—"
+
     rows = [
-        [label, *(_usd(m[key]) for m in modes)]
+        [label, *(_usd(m[key]) for m in modes), binance(_usd, key)]
         for label, key in (
             ("maintenance margin, USD", "maintenance_margin"),
             ("initial margin, USD", "initial_margin"),
@@ -410,27 +415,39 @@ def html_page(
             ratio_cell(cmp["isolated"]["margin_ratio"]),
             ratio_cell(cmp["cross"]["margin_ratio"]),
             ratio_cell(cmp["portfolio"]["uni_mmr"]),
+            binance(ratio_cell, "uni_mmr"),
         ]
     )
-    rows.append(["status", *(m["status"] for m in modes)])
+    rows.append(["status", *(m["status"] for m in modes), binance(str, "status")])
     for symbol, iso in cmp["isolated"]["liquidation_prices"].items():
         cross = cmp["cross"]["liquidation_prices"][symbol]
         whole = cmp["portfolio"]["liquidation_prices"].get(symbol)
         cells = ["none" if p is None else _usd(p) for p in (iso, cross, whole)]
         cells[2] += " (index, account)"
+        if ok:
+            p = bn["liquidation_prices"].get(symbol)
+            cells.append(("none" if p is None else _usd(p)) + " (index, account)")
+        else:
+            cells.append("—")
         rows.append([f"liquidation price {symbol}", *cells])
     rows.append(
         [
             "every position margined alone (no netting), MM, USD",
             "",
             "",
-            _usd(standalone_margin(engine, portfolio, market)),
+            _usd(standalone_margin(engine_for(engine, "scenario"), portfolio, market)),
+            "",
         ]
     )
-    out.append(_table(["", "isolated", "cross", "portfolio"], rows))
+    out.append(_table(["", "isolated", "cross", "portfolio (scenario)", "Binance PM"], rows))
     if cmp["recognised"]:
         out.append(
-            f"<p>Portfolio margin recognises: {html.escape('; '.join(cmp['recognised']))}.</p>"
+            "<p>Portfolio margin (scenario model) recognises: "
+            f"{html.escape('; '.join(cmp['recognised']))}.</p>"
         )
+    if ok:
+        out.append(f"<p>Binance PM: {html.escape('; '.join(bn['recognised']))}.</p>")
+    else:
+        out.append(f"<p>Binance PM cannot margin this account: {html.escape(bn['error'])}.</p>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"

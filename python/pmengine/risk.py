@@ -371,6 +371,13 @@ def co_movement(params: RiskParams, group: str, down: bool) -> dict[str, float]:
     return {}
 
 
+def price_groups(engine: Engine, portfolio: Portfolio, market: Market) -> list[str]:
+    """The risk groups the account touches whose price moves (``price_range > 0``
+    in the profile), in the order it first touches them."""
+    params = engine.params
+    return [g for g in engine.risk_groups(portfolio, market) if price_range(params, g) > 0]
+
+
 def _uni(result: MarginResult) -> float:
     # BANKRUPT is below every threshold whatever the ratio says.
     return -math.inf if result.status == "BANKRUPT" else result.uni_mmr
@@ -393,13 +400,12 @@ def liquidation_prices(
     monotone in the price in general (options), so the price is scanned outwards
     from the current one (steps of 0.5 % up to 3×, then 2 % up to ``MAX_FACTOR``;
     down to ``MIN_FACTOR``) to bracket the first crossing, which is then
-    bisected to ``tol`` relative. Groups: those of the result with
-    ``price_range > 0`` (stablecoins move in the depeg stress instead)."""
+    bisected to ``tol`` relative. Groups: those the account touches with
+    ``price_range > 0`` (stablecoins move in the depeg stress instead), under
+    either margin model."""
     params = engine.params
     base = engine.margin(portfolio, market)
-    names = (
-        [g for g in base.groups if price_range(params, g) > 0] if groups is None else list(groups)
-    )
+    names = price_groups(engine, portfolio, market) if groups is None else list(groups)
     ladder = _ladder(params)[:-1]
     prices = market.prices
     group_of = {a: params.group_of(a) for a in prices}

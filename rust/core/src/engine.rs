@@ -296,6 +296,14 @@ impl Engine {
         Ok(self.evaluate(&self.book(portfolio, market)?))
     }
 
+    /// The risk groups the account touches (a balance, a loan or a position's
+    /// underlying), in the order the book lists them, whichever the model.
+    pub fn risk_groups(&self, portfolio: &Portfolio, market: &Market) -> Result<Vec<String>> {
+        let book = self.book(portfolio, market)?;
+        let listed = book.groups.iter().zip(&book.group_names).filter(|(g, _)| g.listed);
+        Ok(listed.map(|(_, n)| n.to_string()).collect())
+    }
+
     /// Greeks per position and per group (units in `greeks.rs`).
     pub fn greeks(&self, portfolio: &Portfolio, market: &Market) -> Result<crate::greeks::GreeksResult> {
         Ok(crate::greeks::greeks(portfolio, &self.book(portfolio, market)?))

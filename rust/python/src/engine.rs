@@ -49,6 +49,12 @@ impl PyEngine {
         Ok(PyMarginResult { inner })
     }
 
+    /// The risk groups the account touches (a balance, a loan or a position's
+    /// underlying), in the order it first touches them, whichever the model.
+    fn risk_groups(&self, portfolio: PyRef<'_, PyPortfolio>, market: PyRef<'_, PyMarket>) -> PyResult<Vec<String>> {
+        guard(|| self.inner.risk_groups(&portfolio.inner, &market.inner))
+    }
+
     /// Greeks per position and per group, as a dict:
     /// `{"positions": [{position, symbol, group, delta, delta_usd, gamma, vega, theta}], "groups": {name: {...}}}`.
     /// Units: delta in coin, delta_usd in USD, gamma in coin per USD of underlying

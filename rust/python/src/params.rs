@@ -61,6 +61,25 @@ impl PyRiskParams {
         guard(|| to_py(py, &self.source))
     }
 
+    /// The same profile evaluated by another margin model: ``"scenario"`` or
+    /// ``"binance_pm"`` (which needs the profile's ``[binance]`` table).
+    fn with_model(&self, model: &str) -> PyResult<Self> {
+        let mut source = self.source.clone();
+        match &mut source {
+            Value::Object(m) => {
+                m.insert("model".into(), Value::String(model.into()));
+            }
+            _ => unreachable!("a compiled profile is a table"),
+        }
+        Self::compile(source)
+    }
+
+    /// The margin model: ``"scenario"`` (METHODOLOGY.md) or ``"binance_pm"`` (docs/BINANCE.md).
+    #[getter]
+    fn model(&self) -> &'static str {
+        self.inner.model.name()
+    }
+
     #[getter]
     fn name(&self) -> &str {
         &self.inner.name
