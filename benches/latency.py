@@ -3,7 +3,8 @@
 pytest-benchmark reports means and medians of batches; a bot cares about the
 tail of single calls, so this times each call alone (time.perf_counter_ns),
 after a warm-up, and prints a Markdown table. Accounts: 50 linear positions
-over BTC, ETH and SOL, and 20 options on BTC and ETH. Compared with a full
+over BTC, ETH and SOL (under the scenario model and under ``binance_pm``),
+and 20 options on BTC and ETH. Compared with a full
 `engine.margin` recompute and the pure-Python reference on the same account.
 
     python benches/latency.py [--readme README.md]
@@ -81,10 +82,11 @@ def percentiles(f: Callable[[], object], n: int) -> tuple[float, float]:
 
 
 def account_rows(
-    name: str, account: dict, qty: float, n: int
+    name: str, account: dict, qty: float, n: int, params: pm.RiskParams | None = None
 ) -> list[tuple[str, str, float, float]]:
-    engine = pm.Engine()
-    profile = reference.default_profile()
+    params = params or pm.RiskParams.default()
+    engine = pm.Engine(params)
+    profile = reference.load_profile(params.to_dict())
     symbol = account["positions"][0]["symbol"]  # an order on a held instrument
     portfolio, market = pm.Portfolio.from_dict(account), pm.Market.from_dict(MARKET)
     live = pm.LiveAccount(engine, portfolio, market)
@@ -102,8 +104,12 @@ def account_rows(
 
 def measure(n: int) -> list[tuple[str, str, float, float]]:
     rnd = random.Random(7)
-    return account_rows("50 linear", linear_account(rnd), 0.1, n) + account_rows(
-        "20 options", option_account(rnd), 0.5, n
+    linear, options = linear_account(rnd), option_account(rnd)
+    binance = pm.RiskParams.default().with_model("binance_pm")
+    return (
+        account_rows("50 linear", linear, 0.1, n)
+        + account_rows("50 linear, binance_pm", linear, 0.1, n, binance)
+        + account_rows("20 options", options, 0.5, n)
     )
 
 

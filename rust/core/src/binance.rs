@@ -12,8 +12,7 @@ use crate::collateral::adjusted_value;
 use crate::engine::{AssetSlot, AssetTerms, Book, BookSlot, Engine, MM_DUST};
 use crate::error::{CoreError, Result};
 use crate::params::BinanceParams;
-use crate::result::{AssetMargin, MarginResult, PositionMargin};
-use std::sync::Arc;
+use crate::result::{reuse, AssetMargin, MarginResult, PositionMargin};
 
 /// The profile's `[binance]` table: present whenever the model is `binance_pm`
 /// (the profile does not compile without it).
@@ -65,8 +64,8 @@ pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
     let p = engine.params();
     let detail = book.detail;
     out.groups.clear();
-    out.positions.clear();
-    out.assets.clear();
+    out.names.clone_from(&book.names);
+    let (positions, assets) = (reuse(&mut out.positions), reuse(&mut out.assets));
 
     // Equity, account equity and the loans, asset by asset.
     let (mut equity, mut adjusted_equity) = (0.0, 0.0);
@@ -89,8 +88,8 @@ pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
             loan_im += (a.loan.borrowed + (-balance).max(0.0)) / (leverage - 1.0) * a.price;
         }
         if detail {
-            out.assets.push(AssetMargin {
-                asset: Arc::clone(&book.asset_names[k]),
+            assets.push(AssetMargin {
+                asset: k as u32,
                 v,
                 equity: value,
                 collateral_value: collateral,
@@ -116,11 +115,10 @@ pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
         contract_mm += mm * price;
         contract_im += im * price;
         if detail {
-            out.assets[receiver].maintenance_margin += mm;
-            out.positions.push(PositionMargin {
+            assets[receiver].maintenance_margin += mm;
+            positions.push(PositionMargin {
                 index: i,
-                symbol: Arc::clone(&book.symbols[i]),
-                asset: Arc::clone(&book.asset_names[receiver]),
+                asset: receiver as u32,
                 notional: size,
                 bracket: k + 1,
                 mmr: table[k].mmr,

@@ -25,7 +25,7 @@ use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
 use crate::params::{AssetParams, GroupParams, Model, RiskParams, SystemicScenario};
 use crate::portfolio::{Loan, OptionKind, Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
-use crate::result::{GroupResult, MarginResult};
+use crate::result::{GroupResult, MarginResult, Names};
 use crate::series::{Revaluation, Series, SeriesReader, SeriesTerms};
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,8 +174,7 @@ pub struct Book {
     pub offset_pairs: Vec<OffsetPair>,
     /// Under `binance_pm`, when `detail` (its result names assets and
     /// positions): each asset slot's name, each position's symbol in order.
-    pub asset_names: Vec<Arc<str>>,
-    pub symbols: Vec<Arc<str>>,
+    pub names: Option<Arc<Names>>,
     /// Keep names for a per-position and per-asset result (`binance_pm`); the
     /// batch engine, which returns account figures only, turns it off.
     pub detail: bool,
@@ -852,6 +851,8 @@ pub(crate) struct BookBuilder<'e, 'm, K> {
     cache: Option<SeriesReader<'m>>,
     /// Series priced by this book, inserted into the cache by `finish`.
     priced: Vec<(String, SeriesTerms, Arc<Series>)>,
+    /// The book's names under `binance_pm` (see `Book::names`), shared by `finish`.
+    names: Names,
     pub(crate) book: Book,
 }
 
@@ -864,6 +865,7 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
             asset_keys: Vec::new(),
             cache: None,
             priced: Vec::new(),
+            names: Names::default(),
             book: Book {
                 group_names: Vec::new(),
                 assets: Vec::new(),
@@ -872,8 +874,7 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
                 slots: Vec::new(),
                 contracts: Vec::new(),
                 offset_pairs: Vec::new(),
-                asset_names: Vec::new(),
-                symbols: Vec::new(),
+                names: None,
                 detail: true,
             },
         }
@@ -899,8 +900,8 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
         b.slots.clear();
         b.contracts.clear();
         b.offset_pairs.clear();
-        b.asset_names.clear();
-        b.symbols.clear();
+        b.names = None;
+        self.names.clear();
         self.asset_keys.clear();
     }
 
@@ -935,7 +936,7 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
         if self.model == Model::BinancePm {
             crate::binance::check_asset(self.engine, &t)?;
             if self.book.detail {
-                self.book.asset_names.push(Arc::from(t.name));
+                self.names.push_asset(t.name);
             }
         }
         let group = self.group(t.group, t.table);
@@ -984,7 +985,7 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
         let (pb, ps) = (self.book.assets[b].price, self.book.assets[s].price);
         let binance = self.model == Model::BinancePm;
         if binance && self.book.detail {
-            self.book.symbols.push(Arc::from(pos.symbol()));
+            self.names.push_symbol(pos.symbol());
         }
         match pos {
             PositionRef::Linear { leverage, .. } | PositionRef::Inverse { leverage, .. } => {
@@ -1040,6 +1041,9 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
     /// series cache and publish the series this book priced.
     pub(crate) fn finish(&mut self) {
         self.cache = None;
+        if !self.names.is_empty() {
+            self.book.names = Some(Arc::new(std::mem::take(&mut self.names)));
+        }
         if !self.priced.is_empty() {
             self.market.series.insert_all(self.priced.iter().map(|(s, t, x)| (s.as_str(), t.clone(), Arc::clone(x))));
             self.priced.clear();

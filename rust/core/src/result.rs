@@ -24,15 +24,56 @@ pub struct GroupResult {
     pub worst_vol_shock: f64,
 }
 
+/// The names of a book's asset slots and positions in one buffer: a
+/// `binance_pm` result names its rows through it (one allocation per book,
+/// shared by every result evaluated on it, not one per name).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Names {
+    text: String,
+    assets: Vec<(u32, u32)>,
+    symbols: Vec<(u32, u32)>,
+}
+
+impl Names {
+    fn push(text: &mut String, spans: &mut Vec<(u32, u32)>, name: &str) {
+        let start = text.len() as u32;
+        text.push_str(name);
+        spans.push((start, text.len() as u32));
+    }
+    pub fn push_asset(&mut self, name: &str) {
+        Self::push(&mut self.text, &mut self.assets, name);
+    }
+    pub fn push_symbol(&mut self, name: &str) {
+        Self::push(&mut self.text, &mut self.symbols, name);
+    }
+    /// The name of asset slot `i`.
+    pub fn asset(&self, i: u32) -> &str {
+        let (a, b) = self.assets[i as usize];
+        &self.text[a as usize..b as usize]
+    }
+    /// The symbol of position `i`.
+    pub fn symbol(&self, i: usize) -> &str {
+        let (a, b) = self.symbols[i];
+        &self.text[a as usize..b as usize]
+    }
+    pub fn is_empty(&self) -> bool {
+        self.assets.is_empty() && self.symbols.is_empty()
+    }
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.assets.clear();
+        self.symbols.clear();
+    }
+}
+
 /// A contract's margin under `binance_pm`, in its margin asset (settle units;
 /// coin for an inverse contract) unless stated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PositionMargin {
     /// Index of the position in the portfolio.
     pub index: usize,
-    pub symbol: Arc<str>,
-    /// The margin asset: settle asset, or an inverse contract's coin.
-    pub asset: Arc<str>,
+    /// The margin asset's slot (settle asset, or an inverse contract's coin): see [`Names`].
+    pub asset: u32,
     /// What the bracket is chosen on: notional in the margin asset, or coin quantity.
     pub notional: f64,
     /// 1-based, as Binance numbers them.
@@ -46,9 +87,10 @@ pub struct PositionMargin {
 }
 
 /// An asset's figures under `binance_pm`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AssetMargin {
-    pub asset: Arc<str>,
+    /// The asset's slot: see [`Names`].
+    pub asset: u32,
     /// `v_a`: net wallet plus UPnL (asset units).
     pub v: f64,
     /// `v_a · P_a` (USD).
@@ -81,9 +123,24 @@ pub struct MarginResult {
     pub borrow_margin: f64,
     /// Scenario model: per risk group; empty under `binance_pm`.
     pub groups: Vec<GroupResult>,
-    /// `binance_pm`: per position and per asset; empty under the scenario model.
-    pub positions: Vec<PositionMargin>,
-    pub assets: Vec<AssetMargin>,
+    /// `binance_pm`: per position and per asset, named by `names`; empty under
+    /// the scenario model and in a batch (which returns account figures only).
+    /// Shared, not copied, when a result is handed on: a live account's what-if
+    /// buffer is reused in place once nobody holds the last result ([`reuse`]).
+    pub positions: Arc<Vec<PositionMargin>>,
+    pub assets: Arc<Vec<AssetMargin>>,
+    pub names: Option<Arc<Names>>,
+}
+
+/// `v` emptied for writing: in place when no other result shares it, else a
+/// fresh vector of the same capacity (the holder keeps the old one).
+pub fn reuse<T>(v: &mut Arc<Vec<T>>) -> &mut Vec<T> {
+    if Arc::get_mut(v).is_none() {
+        *v = Arc::new(Vec::with_capacity(v.len()));
+    }
+    let v = Arc::get_mut(v).expect("unique after the check above");
+    v.clear();
+    v
 }
 
 /// JSON has no infinity: a non-finite ratio is written `null`.
@@ -131,10 +188,22 @@ impl MarginResult {
         // The scenario model's result keeps METHODOLOGY.md §8's shape.
         if self.model == Model::BinancePm {
             out["model"] = self.model.name().into();
-            out["positions"] = self.positions.iter().map(PositionMargin::to_value).collect();
-            out["assets"] = Value::Object(self.assets.iter().map(|a| (a.asset.to_string(), a.to_value())).collect());
+            out["positions"] = self.positions_value();
+            out["assets"] = self.assets_value();
         }
         out
+    }
+
+    /// `binance_pm`'s per-position figures as JSON, in portfolio order.
+    pub fn positions_value(&self) -> Value {
+        let Some(names) = self.names.as_deref() else { return Value::Array(Vec::new()) };
+        Value::Array(self.positions.iter().map(|p| p.to_value(names)).collect())
+    }
+
+    /// `binance_pm`'s per-asset figures as JSON, by asset name.
+    pub fn assets_value(&self) -> Value {
+        let Some(names) = self.names.as_deref() else { return Value::Object(Map::new()) };
+        Value::Object(self.assets.iter().map(|a| (names.asset(a.asset).to_string(), a.to_value())).collect())
     }
 
     pub fn group(&self, name: &str) -> Option<&GroupResult> {
@@ -143,9 +212,10 @@ impl MarginResult {
 }
 
 impl PositionMargin {
-    pub fn to_value(&self) -> Value {
+    pub fn to_value(&self, names: &Names) -> Value {
         json!({
-            "index": self.index, "symbol": &*self.symbol, "asset": &*self.asset, "notional": self.notional,
+            "index": self.index, "symbol": names.symbol(self.index), "asset": names.asset(self.asset),
+            "notional": self.notional,
             "bracket": self.bracket, "mmr": self.mmr, "cum": self.cum,
             "maintenance_margin": self.maintenance_margin, "initial_margin": self.initial_margin,
             "upnl": self.upnl, "leverage": self.leverage,

@@ -52,7 +52,8 @@ fn binance_worked_example_tv1() {
     for (got, want) in pos.iter().zip([(600.0, 10.0), (-414.0, 8.4), (-0.05, 0.00125)]) {
         assert!(close(got.0, want.0) && close(got.1, want.1), "{got:?} != {want:?}");
     }
-    let asset = |name: &str| r.assets.iter().find(|a| &*a.asset == name).unwrap();
+    let names = r.names.as_deref().unwrap();
+    let asset = |name: &str| r.assets.iter().find(|a| names.asset(a.asset) == name).unwrap();
     // v: USDT 6,186, BTC 0.11, ETH 5; MM per asset USDT 18.4, BTC 0.00525, ETH 1.5; loan MM 0.004 BTC, 1.5 ETH.
     for (name, v, mm, loan_mm) in [("USDT", 6186.0, 18.4, 0.0), ("BTC", 0.11, 0.00525, 0.004), ("ETH", 5.0, 1.5, 1.5)] {
         let a = asset(name);

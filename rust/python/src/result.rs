@@ -145,16 +145,13 @@ impl PyMarginResult {
     /// empty under the scenario model.
     #[getter]
     fn positions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let v: Vec<serde_json::Value> = self.inner.positions.iter().map(|p| p.to_value()).collect();
-        to_py(py, &serde_json::Value::Array(v))
+        to_py(py, &self.inner.positions_value())
     }
     /// ``binance_pm``: per asset, ``v`` and the loan in asset units, equity and
     /// collateral value in USD, MM in asset units; empty under the scenario model.
     #[getter]
     fn assets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let v: serde_json::Map<String, serde_json::Value> =
-            self.inner.assets.iter().map(|a| (a.asset.to_string(), a.to_value())).collect();
-        to_py(py, &serde_json::Value::Object(v))
+        to_py(py, &self.inner.assets_value())
     }
     /// Per group results, in the order the account first touches each group.
     #[getter]
