@@ -29,26 +29,8 @@ Anything else is an :class:`~pmengine.errors.InvalidInputError` naming the file
 and the field: ``um_positionRisk.json[2].positionAmt: must be a decimal number,
 got "abc"``.
 
-Readings (where the exports leave a choice; docs/BINANCE.md, BINANCE_PM.md):
-
-- A wallet is ``crossMarginFree + crossMarginLocked + umWalletBalance +
-  cmWalletBalance`` (coins held, borrowed ones included); ``crossMarginAsset``
-  is Binance's name for free + locked and is read only when neither is given.
-  The loan is ``crossMarginBorrowed`` and its ``crossMarginInterest``.
-- A held asset without a price or a collateral rate in the export is imported
-  as it is (a warning says so); margining it then fails naming the asset. The
-  imported profile keeps no default collateral bands: only the export's rates.
-- UPnL, ``negativeBalance``, ``totalWalletBalance`` and every figure of the
-  account files are Binance's outputs: kept in ``reported``, never inputs.
-- Hedge mode: a LONG row is long and a SHORT row short whatever the sign of its
-  ``positionAmt``; each row is one position (never netted). Rows with
-  ``positionAmt`` 0 are closed positions and skipped.
-- COIN-M brackets are keyed as exported (``symbol``, or ``pair`` in older
-  replies); the profile looks a symbol up by itself, then its pair, then
-  ``default``. Tiered collateral: the bands ``(tierFloor, tierCap]`` are read,
-  ``cum`` is not; the last band keeps its cap (no band above it).
-- The market's time is the newest ``updateTime`` (or asset-index ``time``) of
-  the export; a mark is the row's ``markPrice`` (the newest row's, in hedge mode).
+The readings taken where the exports leave a choice (the wallet, hedge mode,
+bands, times) are in docs/BINANCE.md §4.
 """
 
 from __future__ import annotations
@@ -81,7 +63,6 @@ OPTIONAL = ("marginLeverage", "cm_exchangeInfo", "account", "um_account", "cm_ac
 ENDPOINTS = REQUIRED + OPTIONAL
 
 MARGIN_ASSETS = ("USDT", "USDC")  # USDⓈ-M symbols end in one of these (before any "_")
-DEFAULT_LOAN_LEVERAGE = 3
 SIDES = ("BOTH", "LONG", "SHORT")
 MAX_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z: the end of ISO-8601's 4-digit years
 
