@@ -219,6 +219,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         con.print(
             f"  stresses, buffer and liquidation plan: pmengine risk --portfolio {name}.json ..."
         )
+    from pmengine.exchanges import binance
+
+    export = Path(str(resources.files("pmengine") / "examples" / "binance_export"))
+    parity = binance.parity(binance.load_export(export))
+    con.print(
+        f"\nexamples/binance_export, a Binance account's export: {parity['summary']['text']} "
+        "(pmengine parity binance examples/binance_export)"
+    )
     return EXIT_OK
 
 

@@ -226,16 +226,32 @@ def comparison_table(rows: Sequence[tuple[str, Portfolio, MarginResult, float]])
 def classic_comparison_table(
     engine: Engine, rows: Sequence[tuple[str, Portfolio, MarginResult, float]], market: Market
 ) -> Table:
-    """One line per account: initial margin under classic cross margin against portfolio margin."""
+    """One line per account: initial margin under classic cross margin against
+    portfolio margin, and Binance's portfolio margin ("—" where its formula cannot
+    margin the account: options)."""
+    from pmengine.compare import engine_for
+    from pmengine.errors import PmError
+
     t = Table(
         title="initial margin: classic cross against portfolio margin (USD)", title_justify="left"
     )
-    for col in ("account", "classic status", "classic IM", "portfolio IM", "classic / portfolio"):
+    cols = ("account", "classic status", "classic IM", "portfolio IM", "classic / portfolio")
+    for col in (*cols, "Binance PM IM"):
         t.add_column(col, justify="left" if col in ("account", "classic status") else "right")
+    try:
+        binance: Engine | None = engine_for(engine, "binance_pm")
+    except PmError:
+        binance = None
     for name, portfolio, r, _ in rows:
         c = engine.classic(portfolio, market, "cross")
         times = f"{c.initial_margin / r.initial_margin:.1f}×" if r.initial_margin > 0 else "—"
-        t.add_row(name, status_text(c.status), usd(c.initial_margin), usd(r.initial_margin), times)
+        try:
+            b = usd(binance.margin(portfolio, market).initial_margin) if binance else "—"
+        except PmError:
+            b = "—"
+        t.add_row(
+            name, status_text(c.status), usd(c.initial_margin), usd(r.initial_margin), times, b
+        )
     return t
 
 

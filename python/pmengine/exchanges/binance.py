@@ -47,7 +47,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pmengine.errors import InputFileError, InvalidInputError
+from pmengine.errors import InputFileError, InvalidInputError, PmError
 from pmengine.exchanges import toml_dumps, write_files_atomically
 
 REQUIRED = (
@@ -961,12 +961,14 @@ def model_figures(
 
 
 def _scenario_figures(
-    portfolio: dict[str, Any], market: dict[str, Any]
+    portfolio: dict[str, Any], market: dict[str, Any], profile: dict[str, Any]
 ) -> tuple[dict[str, Any], list[float | None]]:
-    """The scenario model (default profile) on the account, and each position margined alone (USD)."""
+    """The scenario model on the account, and each position margined alone (USD),
+    with the account's own profile (its collateral rates), so the difference from
+    ``binance_pm`` is the margin model's alone."""
     import pmengine as pm
 
-    engine = pm.Engine()
+    engine = pm.Engine(pm.RiskParams.from_dict(profile).with_model("scenario"))
     m = pm.Market.from_dict(market)
     r: dict[str, Any] = engine.margin(pm.Portfolio.from_dict(portfolio), m).to_dict()
     alone: list[float | None] = []
@@ -974,7 +976,7 @@ def _scenario_figures(
         try:
             one = pm.Portfolio.from_dict({"balances": {}, "positions": [pos]})
             alone.append(engine.margin(one, m).maintenance_margin)
-        except Exception:  # a figure the scenario model cannot give is shown as absent
+        except PmError:  # a figure the scenario model cannot give is shown as absent
             alone.append(None)
     return r, alone
 
@@ -1012,7 +1014,7 @@ def parity(account: BinanceAccount) -> dict[str, Any]:
     """Binance's reported figures beside pmengine's ``binance_pm`` and scenario figures.
 
     ``account``: rows of ``figure``, ``unit``, ``binance``, ``pmengine``,
-    ``scenario`` (the default profile's scenario model), ``rel_diff``
+    ``scenario`` (the account's profile under the scenario model), ``rel_diff``
     (``|pmengine − binance| / |binance|``) and ``differs`` (above ``1e-6``
     relative and half a unit of Binance's 8th decimal); ``positions``: the same
     per position (MM, IM, UPnL in the position's margin asset; ``scenario``: the
@@ -1023,9 +1025,9 @@ def parity(account: BinanceAccount) -> dict[str, Any]:
     result = binance_pm_margin(p, m, account.profile)
     ours = model_figures(result, p, m)
     try:
-        scen, alone = _scenario_figures(p, m)
+        scen, alone = _scenario_figures(p, m, account.profile)
         scen_error = None
-    except Exception as e:  # the scenario model is shown beside, not checked
+    except PmError as e:  # the scenario model is shown beside, not checked
         scen, alone, scen_error = {}, [None] * len(p["positions"]), str(e)
     rep = account.reported.get("account") or {}
     uni = scen.get("uni_mmr")
