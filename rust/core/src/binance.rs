@@ -9,7 +9,7 @@
 
 use crate::brackets::{bracket_of, BracketKind};
 use crate::collateral::adjusted_value;
-use crate::engine::{AssetSlot, AssetTerms, Book, BookSlot, Engine, MM_DUST};
+use crate::engine::{AssetSlot, AssetTerms, Book, BookSlot, Engine};
 use crate::error::{CoreError, Result};
 use crate::params::BinanceParams;
 use crate::result::{reuse, AssetMargin, MarginResult, PositionMargin};
@@ -131,19 +131,8 @@ pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
         }
     }
 
-    let mut mm = contract_mm + loan_mm;
-    if mm < MM_DUST {
-        mm = 0.0;
-    }
     let im = contract_im + loan_im;
-    let uni_mmr = Engine::uni_mmr(adjusted_equity, mm);
-    out.status = engine.status(equity, negative_wallet, uni_mmr);
-    out.equity = equity;
-    out.adjusted_equity = adjusted_equity;
-    out.maintenance_margin = mm;
-    out.initial_margin = im;
-    out.available = adjusted_equity - im;
-    out.uni_mmr = uni_mmr;
+    engine.write_account(out, equity, adjusted_equity, negative_wallet, contract_mm + loan_mm, |_| im);
     out.scan = 0.0;
     out.systemic = 0.0;
     out.offset_credit = 0.0;

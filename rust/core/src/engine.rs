@@ -577,44 +577,49 @@ impl Engine {
         let systemic = self.systemic_loss(book, net);
         let mm_risk = scan_total.max(systemic);
 
-        let mut mm = mm_risk + sum_basis + sum_conc + borrow_margin;
-        if mm < MM_DUST {
-            mm = 0.0;
-        }
-        let im = p.im_factor * mm;
-        let uni_mmr = Self::uni_mmr(adjusted_equity, mm);
-        out.status = self.status(equity, negative_wallet, uni_mmr);
-        out.equity = equity;
-        out.adjusted_equity = adjusted_equity;
-        out.maintenance_margin = mm;
-        out.initial_margin = im;
-        out.available = adjusted_equity - im;
-        out.uni_mmr = uni_mmr;
+        let mm = mm_risk + sum_basis + sum_conc + borrow_margin;
+        self.write_account(out, equity, adjusted_equity, negative_wallet, mm, |mm| p.im_factor * mm);
         out.scan = scan_total;
         out.systemic = systemic;
         out.offset_credit = offset;
         out.borrow_margin = borrow_margin;
     }
 
-    /// The account's status, both models: `BANKRUPT` when equity is below 0 (or
-    /// 0 with a liability), else the profile's ladder on uniMMR.
-    pub(crate) fn status(&self, equity: f64, negative_wallet: bool, uni_mmr: f64) -> Arc<str> {
-        if equity < 0.0 || (equity == 0.0 && negative_wallet) {
-            Arc::clone(&self.bankrupt)
-        } else {
-            Arc::clone(self.params.status_for(uni_mmr))
-        }
-    }
-
-    /// `uniMMR = adjusted equity / MM`, both models: ±inf when MM is 0.
-    pub(crate) fn uni_mmr(adjusted_equity: f64, mm: f64) -> f64 {
-        if mm > 0.0 {
+    /// The account figures every model ends with, given equity, adjusted equity,
+    /// whether a wallet is negative, the MM (USD) and the IM as a function of the
+    /// final MM: an MM below [`MM_DUST`] is 0; `uniMMR = adjusted equity / MM`
+    /// (±inf when MM is 0); `BANKRUPT` when equity is below 0 (or 0 with a
+    /// liability), else the profile's ladder on uniMMR; available = adjusted
+    /// equity − IM.
+    pub(crate) fn write_account(
+        &self,
+        out: &mut MarginResult,
+        equity: f64,
+        adjusted_equity: f64,
+        negative_wallet: bool,
+        mm: f64,
+        im: impl FnOnce(f64) -> f64,
+    ) {
+        let mm = if mm < MM_DUST { 0.0 } else { mm };
+        let im = im(mm);
+        let uni_mmr = if mm > 0.0 {
             adjusted_equity / mm
         } else if adjusted_equity >= 0.0 {
             f64::INFINITY
         } else {
             f64::NEG_INFINITY
-        }
+        };
+        out.status = if equity < 0.0 || (equity == 0.0 && negative_wallet) {
+            Arc::clone(&self.bankrupt)
+        } else {
+            Arc::clone(self.params.status_for(uni_mmr))
+        };
+        out.equity = equity;
+        out.adjusted_equity = adjusted_equity;
+        out.maintenance_margin = mm;
+        out.initial_margin = im;
+        out.available = adjusted_equity - im;
+        out.uni_mmr = uni_mmr;
     }
 
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0.
