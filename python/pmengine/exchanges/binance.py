@@ -29,7 +29,7 @@ Anything else is an :class:`~pmengine.errors.InvalidInputError` naming the file
 and the field: ``um_positionRisk.json[2].positionAmt: must be a decimal number,
 got "abc"``.
 
-Readings (where the exports leave a choice; docs/BINANCE.md, BINANCE_PM.md):
+Readings (where the exports leave a choice; docs/BINANCE.md):
 
 - A wallet is ``crossMarginFree + crossMarginLocked + umWalletBalance +
   cmWalletBalance`` (coins held, borrowed ones included); ``crossMarginAsset``
@@ -442,7 +442,7 @@ def load_export(source: str | Path | dict[str, Any]) -> BinanceAccount:
     brackets.setdefault("coinm", {}).update(coinm)
     assets = profile.setdefault("assets", {})
     for t in assets.values():
-        t.pop("collateral", None)  # Binance's rates only (BINANCE_PM.md §1.1, reading)
+        t.pop("collateral", None)  # Binance's rates only (a reading, docs/BINANCE.md)
     for a, bands in collateral.items():
         assets.setdefault(a, {})["collateral"] = bands
     for a, lev in leverages.items():
