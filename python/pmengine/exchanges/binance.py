@@ -61,7 +61,6 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -346,9 +345,10 @@ class BinanceAccount:
 
 
 def default_profile_dict() -> dict[str, Any]:
-    """The bundled default profile (``pmengine/profiles/default.toml``) as a dict."""
-    text = resources.files("pmengine").joinpath("profiles/default.toml").read_text()
-    return tomllib.loads(text)
+    """The bundled default profile (``pmengine.DEFAULT_PROFILE_TOML``) as a dict."""
+    from pmengine._core import DEFAULT_PROFILE_TOML
+
+    return tomllib.loads(DEFAULT_PROFILE_TOML)
 
 
 def _read_source(source: str | Path | dict[str, Any]) -> dict[str, Any]:
