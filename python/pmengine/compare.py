@@ -73,7 +73,7 @@ def portfolio_liquidation_prices(
         if x.status == last
     }
     held: dict[str, tuple[str, float]] = {}
-    for p in portfolio.to_dict()["positions"]:
+    for p in portfolio.positions:
         if p["type"] == "option":
             continue
         qty = p["contracts"] if p["type"] == "inverse" else p["qty"]
