@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from .readme_blocks import blocks, run
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
     ROOT / "README.md",
@@ -69,3 +71,20 @@ def test_no_source_cites_a_missing_design_page() -> None:
             if not (ROOT / page).exists() and not (ROOT / "docs" / page).exists():
                 cited.append(f"{src.relative_to(ROOT)}: {page}")
     assert not cited, cited
+
+
+def test_every_python_block_of_the_readme_runs(monkeypatch):
+    # In order, in one namespace, from the repository root: the README is the API's
+    # first test. A block marked `<!-- docs-test: skip: why -->` is only compiled.
+    monkeypatch.chdir(ROOT)
+    ran, skipped = run(ROOT / "README.md")
+    found = blocks((ROOT / "README.md").read_text())
+    assert ran == len(found) - skipped and skipped <= 2, (ran, skipped)
+    for b in found:
+        compile(b.code, f"README.md:{b.line}", "exec")
+
+
+@pytest.mark.parametrize("doc", DOCS[1:], ids=lambda p: str(p.relative_to(ROOT)))
+def test_python_blocks_of_the_other_pages_run(doc, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    run(doc)

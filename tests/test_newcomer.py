@@ -193,3 +193,15 @@ def test_gen_and_scan_without_arrow_name_the_extra(missing, args, tmp_path):
     assert r.stderr.count("\n") == 1, r.stderr
     assert "pip install 'pmengine[arrow]'" in r.stderr and missing in r.stderr
     assert not (EXAMPLE_DIR / "book").exists()
+
+
+def test_switch_mode_takes_iso_time():
+    d = json.loads((EXAMPLE_DIR / "cash_and_carry.json").read_text())
+    market = pm.Market.from_json((EXAMPLE_DIR / "market.json").read_text())
+    results = [
+        pm.Account.from_dict(d).switch_mode("portfolio", pm.Engine(), market, now=now, dry_run=True)
+        for now in ("2026-11-24T12:00:00Z", 1_795_521_600.0)
+    ]
+    assert results[0].to_dict() == results[1].to_dict()
+    with pytest.raises(pm.InvalidInputError, match=r"^now: must be an ISO-8601 time"):
+        pm.Account.from_dict(d).switch_mode("portfolio", pm.Engine(), market, now="soon")
