@@ -75,15 +75,19 @@ def main() -> int:
     )
     args = ap.parse_args()
     page = args.page.resolve()
-    if args.outside:
-        from importlib import resources
+    with tempfile.TemporaryDirectory(prefix="pmengine-tour-") as tmp:
+        if args.outside:
+            from importlib import resources
 
-        where = Path(tempfile.mkdtemp(prefix="pmengine-tour-"))
-        (where / "examples").symlink_to(Path(str(resources.files("pmengine") / "examples")))
-        os.chdir(where)
-    ran, skipped = run(page, args.section)
+            examples = Path(str(resources.files("pmengine") / "examples"))
+            (Path(tmp) / "examples").symlink_to(examples)
+            os.chdir(tmp)
+        ran, skipped = run(page, args.section)
     import pmengine
 
+    if args.outside and not Path(pmengine.__file__).is_relative_to(sys.prefix):
+        print(f"pmengine came from {pmengine.__file__}, not from {sys.prefix}", file=sys.stderr)
+        return 1
     print(
         f"{page.name}: ran {ran} blocks ({skipped} skipped) with pmengine {pmengine.__version__} "
         f"from {Path(pmengine.__file__).parent}"
