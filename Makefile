@@ -1,36 +1,60 @@
 # The two commands of the README, each doing its own set-up on a fresh machine:
-#   make demo   virtualenv, release build, the demo on the bundled examples
-#   make test   the same set-up (and Debian's chromium for the report test), then lint,
-#               cargo test and pytest
-# Other targets: make bench (benchmarks, README table), make lint, make clean.
+#   make demo   virtualenv, release build with the command line's extra (cli), the demo
+#   make test   the same with the test and distributed extras (and Debian's chromium for
+#               the report test), lint, the abi3 wheel installed without Rust and the
+#               README's tour run from it, cargo test and pytest
+# Other targets: make bench (benchmarks, README table), make lint, make wheel-test, make clean.
+#
+# Python dependencies are declared once, in pyproject.toml: the build tool in
+# [build-system] requires, everything else as extras. `maturin develop -E EXTRAS`
+# builds the extension into the virtualenv (editable: python/ is imported in place)
+# and installs those extras with it. `pip install -e '.[EXTRAS]'` would do the same
+# through an isolated build environment that downloads maturin again on every run.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-DEPS   := $(VENV)/.deps-installed
+TOOLS  := $(VENV)/.build-tools
+EXTRAS ?= cli
+WHEEL_VENV ?= target/wheel-venv
+WHEEL_FLAGS ?= --release
+
+empty :=
+space := $(empty) $(empty)
+# The PATH a user without Rust has: this PATH without ~/.cargo/bin (and without the venv).
+NO_RUST_PATH := $(subst $(space),:,$(filter-out %/.cargo/bin $(abspath $(VENV))/bin,$(subst :, ,$(PATH))))
+BUILD_REQUIRES = $(shell $(PYTHON) -c 'import tomllib; print(*map(repr, tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')
+
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test build lint browser bench bench-table clean
+.PHONY: demo test build lint browser wheel-test bench bench-table clean
 
 $(PY):
+	@echo "== creating the virtualenv $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 
-$(DEPS): pyproject.toml | $(PY)
+$(TOOLS): pyproject.toml | $(PY)
+	@echo "== installing pip and the build tool into $(VENV): $(BUILD_REQUIRES)"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.9,<2" "rich>=13" "pytest>=8" "hypothesis>=6.100" \
-	    "numpy>=1.26" "pytest-benchmark>=4" "mypy>=1.10" "ruff>=0.6" "matplotlib>=3.8" \
-	    "pyarrow>=14" "ray[data]>=2.9" "dask[dataframe]>=2024.1" "distributed>=2024.1"
+	$(PY) -m pip install --quiet $(BUILD_REQUIRES)
 	touch $@
 
-# Release build of the extension, installed editable into the virtualenv.
-build: $(DEPS)
-	maturin develop --release --quiet
+# Release build of the extension, installed editable with pmengine[$(EXTRAS)].
+build: $(TOOLS)
+	@echo "== building the extension in release mode (several minutes the first time)" \
+	    "and installing pmengine[$(EXTRAS)]"
+	maturin develop --release --quiet -E $(EXTRAS)
 
 demo: build
 	pmengine demo
+	@echo
+	@echo "pmengine is installed in $(VENV). To have the pmengine command in your shell:"
+	@echo "    . $(VENV)/bin/activate        (then: pmengine --help)"
 
-lint: $(DEPS)
+lint: EXTRAS = test
+lint: build
+	@echo "== lint: cargo fmt, clippy, ruff"
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	ruff check python tests benches
@@ -40,14 +64,37 @@ lint: $(DEPS)
 browser:
 	@command -v chromium >/dev/null || { \
 	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "== installing Debian's chromium for the report's browser test"; \
 	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	    else echo "chromium is not installed (apt-get install chromium): the browser test will be skipped"; fi; }
 
-test: build lint browser
+# What `pip install pmengine` gives a user: the abi3 wheel alone (no extra), installed
+# from the file only (no index, no source build) in a fresh virtualenv whose PATH has
+# no Rust; the README's five-minute tour runs from it in a folder outside the tree.
+wheel-test: $(TOOLS)
+	@echo "== building the abi3 wheel (maturin build $(WHEEL_FLAGS))"
+	rm -rf dist
+	maturin build $(WHEEL_FLAGS) --quiet --out dist
+	@echo "== installing it in a fresh $(WHEEL_VENV), Rust off PATH; the README's tour from it"
+	rm -rf $(WHEEL_VENV)
+	env -u VIRTUAL_ENV PATH="$(NO_RUST_PATH)" sh -c '! command -v cargo >/dev/null' \
+	    || echo "note: cargo is on PATH outside ~/.cargo/bin; --no-index --only-binary still forbid a build"
+	env -u VIRTUAL_ENV PATH="$(NO_RUST_PATH)" $(PYTHON) -m venv $(WHEEL_VENV)
+	env -u VIRTUAL_ENV PATH="$(NO_RUST_PATH)" $(WHEEL_VENV)/bin/python -m pip install --quiet \
+	    --no-index --only-binary :all: dist/pmengine-*.whl
+	env -u VIRTUAL_ENV PATH="$(NO_RUST_PATH)" $(WHEEL_VENV)/bin/pmengine --version
+	env -u VIRTUAL_ENV PATH="$(NO_RUST_PATH)" $(WHEEL_VENV)/bin/python $(CURDIR)/tests/readme_blocks.py \
+	    $(CURDIR)/README.md --section "The API in five minutes" --outside
+
+test: EXTRAS = test,distributed
+test: build lint browser wheel-test
+	@echo "== cargo test"
 	cargo test -p pmengine-core --quiet
+	@echo "== pytest"
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
 # Benchmarks (Rust, NumPy and the reference in one run) and the README tables.
+bench: EXTRAS = test
 bench: build
 	mkdir -p .benchmarks
 	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,median,mean,ops,rounds \
@@ -58,4 +105,4 @@ bench: build
 	cargo bench -p pmengine-core --bench kernels
 
 clean:
-	rm -rf $(VENV) target .pytest_cache .benchmarks
+	rm -rf $(VENV) target dist .pytest_cache .benchmarks

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import math
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -142,10 +143,11 @@ def test_params_change_the_numbers():
 
 
 def test_bundled_profile_is_the_repository_one():
-    from importlib import resources
-
-    text = (resources.files("pmengine") / "profiles" / "default.toml").read_text()
+    # One file, owned by the core crate; the package reads it from the native module.
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "rust" / "core" / "profiles" / "default.toml").read_text()
     assert text == pm.DEFAULT_PROFILE_TOML
+    assert (root / "profiles" / "default.toml").read_text() == text
 
 
 def test_examples_parse(engine):
@@ -194,3 +196,36 @@ def test_errors_hierarchy():
 def test_golden_market_roundtrip():
     m = pm.Market.from_dict(MARKET)
     assert_close(m.to_dict()["prices"], dict(sorted(MARKET["prices"].items())))
+
+
+def test_market_tables_are_read_without_to_dict():
+    m = pm.Market(
+        "2026-11-24T00:00:00Z",
+        prices={"USDT": 1.0, "BTC": 60_000.0},
+        marks={"BTCUSDT": 60_030.0, "BTCUSD_PERP": 60_010.0},
+        vols={"BTC": 0.5, "BTC-261225-70000-C": 0.55},
+    )
+    d = m.to_dict()
+    for table in ("prices", "marks", "vols"):
+        got = getattr(m, table)
+        assert got == d[table] and list(got) == sorted(got)  # a copy, in key order
+        got.clear()
+        assert getattr(m, table) == d[table]
+    m.set_mark("ETHUSDT", 3_001.0)
+    m.set_vol("ETH", 0.6)
+    assert m.marks["ETHUSDT"] == 3_001.0 and m.vols["ETH"] == 0.6
+    assert pm.Market("2026-11-24").marks == {} and pm.Market("2026-11-24").vols == {}
+
+
+def test_package_reads_its_own_objects_through_getters():
+    # Market.prices, .marks and .vols exist: no module of the package goes through
+    # a market's to_dict() to read them.
+    import re
+
+    root = Path(pm.__file__).parent
+    found = [
+        f"{src.name}: {m.group(0)}"
+        for src in root.rglob("*.py")
+        for m in re.finditer(r"to_dict\(\)\s*\[\s*[\"'](prices|marks|vols)[\"']", src.read_text())
+    ]
+    assert not found, found

@@ -121,9 +121,16 @@ def _json_number(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _time_of(now: float | datetime | None) -> float:
+def _time_of(now: float | str | datetime | None) -> float:
     if now is None:
         return _time.time()
+    if isinstance(now, str):  # ISO-8601, read as a market's time is
+        try:
+            return Market(now).time
+        except InvalidInputError:
+            raise InvalidInputError(
+                f"now: must be an ISO-8601 time, a datetime or epoch seconds, got {now!r}"
+            ) from None
     if isinstance(now, datetime):
         return now.timestamp() if now.tzinfo else now.replace(tzinfo=UTC).timestamp()
     if not math.isfinite(now):
@@ -348,12 +355,12 @@ class Account:
         engine: Engine,
         market: Market,
         *,
-        now: float | datetime | None = None,
+        now: float | str | datetime | None = None,
         dry_run: bool = False,
     ) -> SwitchResult:
         """Move the whole account to `target` ("portfolio" or "classic"), or
         change nothing and return every reason. ``now``: seconds since the
-        epoch or a datetime (default: the clock). ``dry_run``: check and
+        epoch, ISO-8601 text or a datetime (default: the clock). ``dry_run``: check and
         audit, but do not switch."""
         if target not in MODES:
             raise InvalidInputError(f'target: must be "classic" or "portfolio", got {target!r}')

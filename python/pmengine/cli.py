@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pmengine import render, risk
-from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
+from pmengine import risk
+from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams, __version__
 from pmengine.account import Account
-from pmengine.compare import compare
+from pmengine.compare import compare, standalone_margin
 from pmengine.errors import InputFileError, MissingExtraError, PmError
+
+try:  # the terminal tables: the CLI's extra, pmengine[cli]
+    from pmengine import render
+
+    NO_RICH = False
+except ModuleNotFoundError as e:
+    if (e.name or "").partition(".")[0] != "rich":
+        raise
+    NO_RICH = True
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -51,14 +61,6 @@ def load_params(path: str | None) -> RiskParams:
 def example_path(name: str) -> Path:
     """A bundled example file (``examples/NAME.json``)."""
     return Path(str(resources.files("pmengine") / "examples" / f"{name}.json"))
-
-
-def standalone_margin(engine: Engine, portfolio: Portfolio, market: Market) -> float:
-    """MM with every position margined alone and the wallet alone (no netting), USD."""
-    d = portfolio.to_dict()
-    parts = [{"balances": d["balances"], "positions": []}]
-    parts += [{"balances": {}, "positions": [p]} for p in d["positions"]]
-    return sum(engine.margin(Portfolio.from_dict(p), market).maintenance_margin for p in parts)
 
 
 def load_inputs(args: argparse.Namespace) -> tuple[Engine, Portfolio, Market]:
@@ -230,7 +232,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def require_arrow(command: str) -> None:
+    """Raise MissingExtraError naming the extra when pyarrow or numpy is missing."""
+    try:
+        import numpy  # noqa: F401
+        import pyarrow  # type: ignore[import-untyped]  # noqa: F401
+    except ModuleNotFoundError as e:
+        raise MissingExtraError(
+            f"{command} reads and writes Parquet with pyarrow and numpy ({e.name} is not "
+            "installed): pip install 'pmengine[arrow]'"
+        ) from None
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
+    require_arrow("pmengine scan")
     from pmengine.scan import ScanSummary, scan_files
 
     engine = Engine(load_params(args.params))
@@ -268,6 +283,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_gen(args: argparse.Namespace) -> int:
+    require_arrow("pmengine gen")
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     from pmengine.synthetic import generate_book, market_dict
@@ -435,14 +451,82 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: The example in each subcommand's --help (run from a clone, where examples/ is
+#: the bundled folder; tests/test_cli.py checks that each parses).
+EXAMPLES = {
+    "margin": [
+        "pmengine margin --portfolio examples/btc_eth_spread.json --market examples/market.json"
+    ],
+    "greeks": [
+        "pmengine greeks --portfolio examples/covered_call.json --market examples/market.json"
+    ],
+    "compare": [
+        "pmengine compare --portfolio examples/cash_and_carry.json --market examples/market.json"
+    ],
+    "switch": [
+        "pmengine switch --to portfolio --portfolio examples/cash_and_carry.json \\",
+        "    --market examples/market.json --now 2026-11-24T12:00:00Z",
+    ],
+    "risk": [
+        "pmengine risk --portfolio examples/near_liquidation.json --market examples/market.json \\",
+        "    --move BTC=-0.2,ETH=-0.25,vol=0.5",
+    ],
+    "report": [
+        "pmengine report --portfolio examples/near_liquidation.json --market examples/market.json \\",
+        "    --out report.html",
+    ],
+    "demo": ["pmengine demo"],
+    "scan": [
+        "pmengine gen --accounts 10000 --out book/",
+        "pmengine scan --positions book/positions.parquet --balances book/balances.parquet \\",
+        "    --market book/market.json --out results.parquet",
+    ],
+    "gen": ["pmengine gen --accounts 100000 --out book/"],
+    "import": ["pmengine import binance examples/binance_export --out my_account"],
+    "import binance": ["pmengine import binance examples/binance_export --out my_account"],
+    "parity": ["pmengine parity binance examples/binance_export"],
+    "parity binance": ["pmengine parity binance examples/binance_export"],
+}
+
+
+def time_arg(text: str) -> float:
+    """ISO-8601 text or epoch seconds, read as the API reads a market's time."""
+    try:
+        return Market(float(text) if _is_number(text) else text).time
+    except PmError:
+        raise argparse.ArgumentTypeError(
+            f"must be an ISO-8601 time or seconds since the epoch, got {text!r}"
+        ) from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pmengine", description="Portfolio margin for crypto accounts."
     )
+    p.add_argument("--version", action="version", version=f"pmengine {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def command(subs: Any, name: str, help: str) -> argparse.ArgumentParser:
+        """A subcommand whose --help gives its description and an example."""
+        described: argparse.ArgumentParser = subs.add_parser(
+            name.split()[-1],
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog="example:\n  " + "\n  ".join(EXAMPLES[name]),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return described
+
     def account_command(name: str, help: str, json_help: str, run: Any) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help)
+        c = command(sub, name, help)
         c.add_argument("--portfolio", required=True, help="portfolio JSON file")
         c.add_argument("--market", required=True, help="market JSON file")
         c.add_argument(
@@ -509,8 +593,8 @@ def parser() -> argparse.ArgumentParser:
         "print JSON",
         cmd_compare,
     )
-    sw = sub.add_parser(
-        "switch", help="check a mode switch (dry run); exit 3 with every reason if refused"
+    sw = command(
+        sub, "switch", "check a mode switch (dry run); exit 3 with every reason if refused"
     )
     sw.add_argument("--to", required=True, choices=("portfolio", "classic"), help="target mode")
     sw.add_argument(
@@ -521,7 +605,11 @@ def parser() -> argparse.ArgumentParser:
         "--account", help="account JSON file (mode, kyc_level, ...); overrides the portfolio's"
     )
     sw.add_argument("--params", help="risk profile (TOML, or JSON)")
-    sw.add_argument("--now", type=float, help="seconds since the epoch (default: the clock)")
+    sw.add_argument(
+        "--now",
+        type=time_arg,
+        help="ISO-8601 time (no zone: UTC) or seconds since the epoch (default: the clock)",
+    )
     sw.add_argument("--json", action="store_true", help="print the audit record JSON")
     sw.set_defaults(run=cmd_switch)
     risk_arguments(
@@ -541,15 +629,13 @@ def parser() -> argparse.ArgumentParser:
     risk_arguments(rep)
     rep.add_argument("--out", required=True, help="HTML file to write")
 
-    d = sub.add_parser(
-        "demo", help="margin the bundled example accounts and show what is recognised"
-    )
+    d = command(sub, "demo", "margin the bundled example accounts and show what is recognised")
     d.add_argument("--market", help="market JSON file (default: the bundled examples/market.json)")
     d.add_argument("--params", help="risk profile (TOML, or JSON)")
     d.add_argument("--json", action="store_true", help="print JSON")
     d.set_defaults(run=cmd_demo)
 
-    sc = sub.add_parser("scan", help="margin every account of a columnar book (Parquet files)")
+    sc = command(sub, "scan", "margin every account of a columnar book (Parquet files)")
     sc.add_argument("--positions", required=True, help="positions Parquet file (pmengine.batch)")
     sc.add_argument("--balances", help="balances Parquet file")
     sc.add_argument("--market", required=True, help="market JSON file")
@@ -575,7 +661,7 @@ def parser() -> argparse.ArgumentParser:
     sc.add_argument("--json", action="store_true", help="print the summary as JSON")
     sc.set_defaults(run=cmd_scan)
 
-    g = sub.add_parser("gen", help="write a seeded synthetic book for demos and benchmarks")
+    g = command(sub, "gen", "write a seeded synthetic book for demos and benchmarks")
     g.add_argument("--accounts", type=int, required=True, help="number of accounts")
     g.add_argument("--out", required=True, help="directory for positions/balances Parquet files")
     g.add_argument("--positions-per-account", type=int, default=8)
@@ -585,26 +671,28 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(run=cmd_gen)
 
-    imp = sub.add_parser(
-        "import", help="an exchange export as portfolio.json, market.json and profile.toml"
+    imp = command(
+        sub, "import", "an exchange export as portfolio.json, market.json and profile.toml"
     )
     imp_sub = imp.add_subparsers(dest="exchange", required=True)
-    ib = imp_sub.add_parser(
-        "binance",
-        help="a Binance Portfolio Margin export (a folder of API responses, docs/BINANCE.md)",
+    ib = command(
+        imp_sub,
+        "import binance",
+        "a Binance Portfolio Margin export (a folder of API responses, docs/BINANCE.md)",
     )
     ib.add_argument("dir", metavar="DIR", help="folder of the export's JSON files")
     ib.add_argument("--out", required=True, help="folder to write (all three files or none)")
     ib.add_argument("--json", action="store_true", help="print what was written as JSON")
     ib.set_defaults(run=cmd_import)
 
-    par = sub.add_parser(
-        "parity", help="an exchange's own margin figures beside pmengine's, figure by figure"
+    par = command(
+        sub, "parity", "an exchange's own margin figures beside pmengine's, figure by figure"
     )
     par_sub = par.add_subparsers(dest="exchange", required=True)
-    pb = par_sub.add_parser(
-        "binance",
-        help="Binance's reported uniMMR, equity, MM and IM beside pmengine's binance_pm "
+    pb = command(
+        par_sub,
+        "parity binance",
+        "Binance's reported uniMMR, equity, MM and IM beside pmengine's binance_pm "
         "and scenario models",
     )
     pb.add_argument("dir", metavar="DIR", help="folder of the export's JSON files")
@@ -613,11 +701,29 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _reader_gone() -> int:
+    """stdout's reader went away (``pmengine demo | head``): stop quietly. stdout
+    goes to the null device so the interpreter's last flush has nothing to report
+    (as Python's documentation on SIGPIPE advises); exit 1, as rich does."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_ERROR
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if NO_RICH:
+        print(
+            "pmengine: error: the command line draws its tables with rich: "
+            "pip install 'pmengine[cli]' (or rich>=13)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     try:
         code: int = args.run(args)
+        sys.stdout.flush()  # a reader that went away shows here, not at exit
         return code
+    except BrokenPipeError:
+        return _reader_gone()
     except MissingExtraError as e:
         print(f"pmengine: error: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -73,7 +73,7 @@ def portfolio_liquidation_prices(
         if x.status == last
     }
     held: dict[str, tuple[str, float]] = {}
-    for p in portfolio.to_dict()["positions"]:
+    for p in portfolio.positions:
         if p["type"] == "option":
             continue
         qty = p["contracts"] if p["type"] == "inverse" else p["qty"]
@@ -98,8 +98,6 @@ def compare(engine: Engine, portfolio: Portfolio, market: Market) -> dict[str, A
     portfolio model recognises, in words. Where ``binance_pm`` cannot margin the
     account (an option, an asset without a collateral rate), its entry is
     ``{"error": message}``."""
-    from pmengine.render import binance_recognised, recognised
-
     scenario = engine_for(engine, "scenario")
     r = scenario.margin(portfolio, market)
     out = {
@@ -120,3 +118,62 @@ def compare(engine: Engine, portfolio: Portfolio, market: Market) -> dict[str, A
     except PmError as e:
         out["binance_pm"] = {"error": str(e)}
     return out
+
+
+def usd(x: float) -> str:
+    """A USD amount for people: thousands separators, cents."""
+    return f"{x:,.2f}"
+
+
+def recognised(r: MarginResult) -> list[str]:
+    """Plain-language facts of what portfolio margin recognised in this account."""
+    facts = []
+    for name, g in r.groups.items():
+        if g.spot_in_use > 0:
+            facts.append(f"{name}: {usd(g.spot_in_use)} USD of long spot hedges short contracts")
+        if g.financed_spot > 0:
+            facts.append(
+                f"{name}: {usd(g.financed_spot)} USD of spot is financed by loans and scanned"
+            )
+        if g.som > 0 and g.som >= g.scan_loss:
+            facts.append(f"{name}: the short-option minimum ({usd(g.som)} USD) binds")
+        if g.basis > 0:
+            facts.append(f"{name}: basis between hedged instruments costs {usd(g.basis)} USD")
+        if g.concentration > 0:
+            facts.append(f"{name}: concentration add-on {usd(g.concentration)} USD")
+    if r.offset_credit > 0:
+        facts.append(f"correlated groups offset each other: {usd(r.offset_credit)} USD of credit")
+    if r.systemic > r.scan:
+        facts.append(f"the systemic scenario binds: {usd(r.systemic)} USD above the scan")
+    return facts
+
+
+def binance_recognised(r: MarginResult) -> list[str]:
+    """Plain-language facts of how Binance's formula (``binance_pm``) treats the account."""
+    facts = []
+    contracts = sum(p["maintenance_margin"] * _unit_usd(r, p["asset"]) for p in r.positions)
+    if r.positions:
+        facts.append(
+            f"each of {len(r.positions)} contracts pays its own bracket MM, "
+            f"{usd(contracts)} USD in all: no hedge or offset is netted"
+        )
+    if r.borrow_margin > 0:
+        facts.append(f"margin loans cost {usd(r.borrow_margin)} USD of MM at their leverage's rate")
+    haircut = r.equity - r.adjusted_equity
+    if haircut > 0:
+        facts.append(f"collateral rates take {usd(haircut)} USD off equity")
+    return facts
+
+
+def _unit_usd(r: MarginResult, asset: str) -> float:
+    """USD per unit of ``asset`` in a ``binance_pm`` result (its equity over ``v``)."""
+    a = r.assets[asset]
+    return a["equity"] / a["v"] if a["v"] else math.nan
+
+
+def standalone_margin(engine: Engine, portfolio: Portfolio, market: Market) -> float:
+    """MM with every position margined alone and the wallet alone (no netting), USD."""
+    d = portfolio.to_dict()
+    parts = [{"balances": d["balances"], "positions": []}]
+    parts += [{"balances": {}, "positions": [p]} for p in d["positions"]]
+    return sum(engine.margin(Portfolio.from_dict(p), market).maintenance_margin for p in parts)

@@ -305,12 +305,10 @@ def load_profile(source: str | Path | dict[str, Any]) -> Profile:
 
 
 def default_profile() -> Profile:
-    """The bundled default profile (pmengine/profiles/default.toml)."""
-    here = Path(__file__).resolve().parent
-    for path in (here / "profiles" / "default.toml", here.parents[1] / "profiles" / "default.toml"):
-        if path.exists():
-            return load_profile(path)
-    raise FileNotFoundError("default.toml")
+    """The bundled default profile (the core's ``profiles/default.toml``)."""
+    from pmengine._core import DEFAULT_PROFILE_TOML
+
+    return load_profile(tomllib.loads(DEFAULT_PROFILE_TOML))
 
 
 # --------------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ from rich.table import Table
 from rich.text import Text
 
 from pmengine._core import Engine, MarginResult, Market, Portfolio
+from pmengine.compare import binance_recognised, engine_for, recognised
+from pmengine.compare import usd as usd  # re-exported: the CLI formats with render.usd
+from pmengine.errors import PmError
 from pmengine.risk import Exposure, LiquidationPlan, LiquidationPrice, RiskReport, StressResult
 
 STATUS_STYLE = {
@@ -26,11 +29,6 @@ STATUS_STYLE = {
     "BANKRUPT": "bold white on red",
     "ERROR": "bold magenta",
 }
-
-
-def usd(x: float) -> str:
-    """A USD amount for people: thousands separators, cents."""
-    return f"{x:,.2f}"
 
 
 def ratio(x: float) -> str:
@@ -94,52 +92,6 @@ def groups_table(r: MarginResult) -> Table:
             worst,
         )
     return t
-
-
-def recognised(r: MarginResult) -> list[str]:
-    """Plain-language facts of what portfolio margin recognised in this account."""
-    facts = []
-    for name, g in r.groups.items():
-        if g.spot_in_use > 0:
-            facts.append(f"{name}: {usd(g.spot_in_use)} USD of long spot hedges short contracts")
-        if g.financed_spot > 0:
-            facts.append(
-                f"{name}: {usd(g.financed_spot)} USD of spot is financed by loans and scanned"
-            )
-        if g.som > 0 and g.som >= g.scan_loss:
-            facts.append(f"{name}: the short-option minimum ({usd(g.som)} USD) binds")
-        if g.basis > 0:
-            facts.append(f"{name}: basis between hedged instruments costs {usd(g.basis)} USD")
-        if g.concentration > 0:
-            facts.append(f"{name}: concentration add-on {usd(g.concentration)} USD")
-    if r.offset_credit > 0:
-        facts.append(f"correlated groups offset each other: {usd(r.offset_credit)} USD of credit")
-    if r.systemic > r.scan:
-        facts.append(f"the systemic scenario binds: {usd(r.systemic)} USD above the scan")
-    return facts
-
-
-def binance_recognised(r: MarginResult) -> list[str]:
-    """Plain-language facts of how Binance's formula (``binance_pm``) treats the account."""
-    facts = []
-    contracts = sum(p["maintenance_margin"] * _unit_usd(r, p["asset"]) for p in r.positions)
-    if r.positions:
-        facts.append(
-            f"each of {len(r.positions)} contracts pays its own bracket MM, "
-            f"{usd(contracts)} USD in all: no hedge or offset is netted"
-        )
-    if r.borrow_margin > 0:
-        facts.append(f"margin loans cost {usd(r.borrow_margin)} USD of MM at their leverage's rate")
-    haircut = r.equity - r.adjusted_equity
-    if haircut > 0:
-        facts.append(f"collateral rates take {usd(haircut)} USD off equity")
-    return facts
-
-
-def _unit_usd(r: MarginResult, asset: str) -> float:
-    """USD per unit of ``asset`` in a ``binance_pm`` result (its equity over ``v``)."""
-    a = r.assets[asset]
-    return a["equity"] / a["v"] if a["v"] else math.nan
 
 
 def binance_positions_table(r: MarginResult) -> Table:
@@ -229,9 +181,6 @@ def classic_comparison_table(
     """One line per account: initial margin under classic cross margin against
     portfolio margin, and Binance's portfolio margin ("—" where its formula cannot
     margin the account: options)."""
-    from pmengine.compare import engine_for
-    from pmengine.errors import PmError
-
     t = Table(
         title="initial margin: classic cross against portfolio margin (USD)", title_justify="left"
     )

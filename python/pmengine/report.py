@@ -237,8 +237,7 @@ def html_page(
     engine: Engine, portfolio: Portfolio, market: Market, facts: RiskReport, title: str = "account"
 ) -> str:
     """The report as one HTML string."""
-    from pmengine.cli import standalone_margin
-    from pmengine.compare import compare, engine_for
+    from pmengine.compare import compare, engine_for, standalone_margin
 
     r = facts.result
     params = engine.params

@@ -257,8 +257,7 @@ def moved_market(
     for asset, f in factors.items():
         if f != 1.0:
             m.set_price(asset, prices[asset] * f)
-    d = market.to_dict()
-    marks: dict[str, float] = d["marks"]
+    marks = market.marks
     done: set[str] = set()
     for p in portfolio.positions:
         sym = p["symbol"]
@@ -271,7 +270,7 @@ def moved_market(
         if f != 1.0:
             m.set_mark(sym, marks[sym] * f)
     if vol_factor != 1.0:
-        for key, vol in d["vols"].items():
+        for key, vol in market.vols.items():
             m.set_vol(key, vol * vol_factor)
     return m
 
@@ -672,7 +671,7 @@ def exposure_report(
     th = {**warning_thresholds(), **(thresholds or {})}
     r = engine.margin(portfolio, market)
     prices = market.prices
-    marks: dict[str, float] = market.to_dict()["marks"]
+    marks = market.marks
     gross: dict[str, float] = {}
 
     def add(group: str, x: float) -> None:
@@ -1000,7 +999,7 @@ def liquidation_plan(
         b = p["underlying"]
         if p["type"] == "linear":
             s = p.get("settle", "USDT")
-            mark = market.to_dict()["marks"].get(p["symbol"], prices[b] / prices[s])
+            mark = market.marks.get(p["symbol"], prices[b] / prices[s])
             usd, qty = abs(p["qty"]) * frac * mark * prices[s], p["qty"] * frac
         elif p["type"] == "inverse":
             usd, qty = abs(p["contracts"]) * frac * p["contract_size"], p["contracts"] * frac

@@ -43,7 +43,6 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -327,9 +326,10 @@ class BinanceAccount:
 
 
 def default_profile_dict() -> dict[str, Any]:
-    """The bundled default profile (``pmengine/profiles/default.toml``) as a dict."""
-    text = resources.files("pmengine").joinpath("profiles/default.toml").read_text()
-    return tomllib.loads(text)
+    """The bundled default profile (``pmengine.DEFAULT_PROFILE_TOML``) as a dict."""
+    from pmengine._core import DEFAULT_PROFILE_TOML
+
+    return tomllib.loads(DEFAULT_PROFILE_TOML)
 
 
 def _read_source(source: str | Path | dict[str, Any]) -> dict[str, Any]:
@@ -423,7 +423,7 @@ def load_export(source: str | Path | dict[str, Any]) -> BinanceAccount:
     brackets.setdefault("coinm", {}).update(coinm)
     assets = profile.setdefault("assets", {})
     for t in assets.values():
-        t.pop("collateral", None)  # Binance's rates only (BINANCE_PM.md §1.1, reading)
+        t.pop("collateral", None)  # Binance's rates only (a reading, docs/BINANCE.md)
     for a, bands in collateral.items():
         assets.setdefault(a, {})["collateral"] = bands
     for a, lev in leverages.items():

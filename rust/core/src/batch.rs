@@ -1,5 +1,5 @@
 //! The batch (columnar) engine: margin every account of a book in one call
-//! (DESIGN.md "Data flow" 5).
+//! (`Engine.margin_batch` in Python; README.md "Bulk scans").
 //!
 //! Input is columns, one row per position and one row per balance, each row
 //! tagged with its account id. Strings are dictionary-encoded: a code per row

@@ -172,7 +172,7 @@ mod tests {
         t[bracket_of(t, size)].maintenance(size)
     }
 
-    /// BINANCE_PM.md §5 TV-3 on the default profile's published tables.
+    /// Binance's published bracket examples on the default profile's tables.
     #[test]
     fn published_usdm_brackets() {
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);

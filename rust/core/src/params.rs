@@ -10,9 +10,10 @@ use serde_json::Value;
 
 const P: Source = Source::Profile;
 
-/// The default profile, compiled into the binary so it always matches the
-/// wheel's `pmengine/profiles/default.toml`.
-pub const DEFAULT_PROFILE_TOML: &str = include_str!("../../../python/pmengine/profiles/default.toml");
+/// The default profile (`rust/core/profiles/default.toml`, METHODOLOGY.md §7),
+/// compiled into the binary: the crate owns it, and the Python package reads it
+/// from here (`pmengine.DEFAULT_PROFILE_TOML`).
+pub const DEFAULT_PROFILE_TOML: &str = include_str!("../profiles/default.toml");
 
 /// Most scenarios one group's grid may have (`price_points × len(vol_shocks)`),
 /// and all groups together: a real profile has tens to hundreds per group; the

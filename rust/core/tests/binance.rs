@@ -1,5 +1,5 @@
-//! `binance_pm` (docs/BINANCE.md): Binance's worked example (BINANCE_PM.md §5
-//! TV-1) figure by figure, and the live account equal to a rebuild under it.
+//! `binance_pm` (docs/BINANCE.md): Binance's published worked example figure
+//! by figure, and the live account equal to a rebuild under it.
 
 use pmengine_core::{Engine, LiveAccount, Market, Order, Portfolio, RiskParams};
 use std::sync::Arc;

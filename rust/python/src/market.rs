@@ -5,6 +5,7 @@ use crate::errors::{entry, guard};
 use pmengine_core::Market;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::collections::BTreeMap;
 
 /// A market snapshot: index prices (USD), contract marks (quote units),
 /// implied vols (annualised, per option symbol or per underlying), and a time.
@@ -12,6 +13,10 @@ use pyo3::types::PyDict;
 #[derive(Clone)]
 pub struct PyMarket {
     pub inner: Market,
+}
+
+fn sorted<'a>(m: impl IntoIterator<Item = (&'a String, &'a f64)>) -> BTreeMap<String, f64> {
+    m.into_iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
 
 fn time_value(time: &Bound<'_, PyAny>) -> PyResult<f64> {
@@ -93,10 +98,20 @@ impl PyMarket {
             guard(|| self.inner.set_time(t))
         })
     }
-    /// Index prices, USD (a copy).
+    /// Index prices, USD (a copy, in key order).
     #[getter]
-    fn prices(&self) -> std::collections::HashMap<String, f64> {
-        self.inner.prices.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    fn prices(&self) -> BTreeMap<String, f64> {
+        sorted(&self.inner.prices)
+    }
+    /// Contract marks, in each contract's quote units (a copy, in key order).
+    #[getter]
+    fn marks(&self) -> BTreeMap<String, f64> {
+        sorted(&self.inner.marks)
+    }
+    /// Implied vols, annualised, per option symbol or underlying (a copy, in key order).
+    #[getter]
+    fn vols(&self) -> BTreeMap<String, f64> {
+        sorted(&self.inner.vols)
     }
 
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -28,7 +28,7 @@ impl PyRiskParams {
 
 #[pymethods]
 impl PyRiskParams {
-    /// The bundled default profile (`pmengine/profiles/default.toml`).
+    /// The bundled default profile (`DEFAULT_PROFILE_TOML`).
     #[staticmethod]
     fn default() -> PyResult<Self> {
         Self::default_params()
