@@ -1,6 +1,6 @@
 //! `LiveAccount`: the core's live account behind a read-write lock.
 
-use crate::convert::to_value;
+use crate::convert::{float_arg, to_value};
 use crate::engine::PyEngine;
 use crate::errors::{entry, guard};
 use crate::market::PyMarket;
@@ -44,6 +44,11 @@ impl PyOrderCheck {
     fn __repr__(&self) -> String {
         format!("OrderCheck(allowed={}, reason={:?})", if self.allowed { "True" } else { "False" }, self.reason)
     }
+}
+
+/// An order's quantity and price arguments as floats (errors name `order.qty`, `order.price`).
+fn order_numbers(qty: &Bound<'_, PyAny>, price: Option<&Bound<'_, PyAny>>) -> PyResult<(f64, Option<f64>)> {
+    Ok((float_arg(qty, "order.qty")?, price.map(|p| float_arg(p, "order.price")).transpose()?))
 }
 
 fn order(symbol: &str, qty: f64, price: Option<f64>, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Order> {
@@ -158,41 +163,55 @@ impl PyLiveAccount {
     }
 
     /// A new index price (USD per unit of `asset`).
-    fn update_price(&self, py: Python<'_>, asset: &str, price: f64) -> PyResult<()> {
+    fn update_price(&self, py: Python<'_>, asset: &str, price: &Bound<'_, PyAny>) -> PyResult<()> {
+        let price = float_arg(price, &pmengine_core::input::path("market.prices", asset))?;
         self.write(py, Work::Market, |l| l.update_price(asset, price))
     }
     /// Several index prices at once: `{asset: price}`.
-    fn update_prices(&self, py: Python<'_>, prices: std::collections::HashMap<String, f64>) -> PyResult<()> {
-        let mut v: Vec<(String, f64)> = prices.into_iter().collect();
+    fn update_prices(
+        &self,
+        py: Python<'_>,
+        prices: std::collections::HashMap<String, Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let mut v: Vec<(String, f64)> = (prices.into_iter())
+            .map(|(a, x)| Ok((a.clone(), float_arg(&x, &pmengine_core::input::path("market.prices", &a))?)))
+            .collect::<PyResult<_>>()?;
         v.sort_by(|a, b| a.0.cmp(&b.0));
         self.write(py, Work::Market, |l| l.update_prices(&v))
     }
     /// A new contract mark (quote units).
-    fn update_mark(&self, py: Python<'_>, symbol: &str, mark: f64) -> PyResult<()> {
+    fn update_mark(&self, py: Python<'_>, symbol: &str, mark: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mark = float_arg(mark, &pmengine_core::input::path("market.marks", symbol))?;
         self.write(py, Work::Light, |l| l.update_mark(symbol, mark))
     }
     /// A new implied vol for an option symbol or an underlying.
-    fn update_vol(&self, py: Python<'_>, key: &str, vol: f64) -> PyResult<()> {
+    fn update_vol(&self, py: Python<'_>, key: &str, vol: &Bound<'_, PyAny>) -> PyResult<()> {
+        let vol = float_arg(vol, &pmengine_core::input::path("market.vols", key))?;
         self.write(py, Work::Market, |l| l.update_vol(key, vol))
     }
     /// Move the snapshot's clock (seconds since the epoch, UTC).
-    fn set_time(&self, py: Python<'_>, time: f64) -> PyResult<()> {
+    fn set_time(&self, py: Python<'_>, time: &Bound<'_, PyAny>) -> PyResult<()> {
+        let time = float_arg(time, "market.time")?;
         self.write(py, Work::Market, |l| l.set_time(time))
     }
     /// Add `qty` > 0 units of `asset` to the wallet.
-    fn deposit(&self, py: Python<'_>, asset: &str, qty: f64) -> PyResult<()> {
+    fn deposit(&self, py: Python<'_>, asset: &str, qty: &Bound<'_, PyAny>) -> PyResult<()> {
+        let qty = float_arg(qty, "deposit.qty")?;
         self.write(py, Work::Light, |l| l.deposit(asset, qty))
     }
     /// Take `qty` > 0 units out of the wallet (at most what it holds).
-    fn withdraw(&self, py: Python<'_>, asset: &str, qty: f64) -> PyResult<()> {
+    fn withdraw(&self, py: Python<'_>, asset: &str, qty: &Bound<'_, PyAny>) -> PyResult<()> {
+        let qty = float_arg(qty, "withdraw.qty")?;
         self.write(py, Work::Light, |l| l.withdraw(asset, qty))
     }
     /// Borrow `qty` > 0 units (the wallet balance goes down by `qty`: a loan).
-    fn borrow(&self, py: Python<'_>, asset: &str, qty: f64) -> PyResult<()> {
+    fn borrow(&self, py: Python<'_>, asset: &str, qty: &Bound<'_, PyAny>) -> PyResult<()> {
+        let qty = float_arg(qty, "borrow.qty")?;
         self.write(py, Work::Light, |l| l.borrow(asset, qty))
     }
     /// Repay `qty` > 0 units of a loan (at most the loan).
-    fn repay(&self, py: Python<'_>, asset: &str, qty: f64) -> PyResult<()> {
+    fn repay(&self, py: Python<'_>, asset: &str, qty: &Bound<'_, PyAny>) -> PyResult<()> {
+        let qty = float_arg(qty, "repay.qty")?;
         self.write(py, Work::Light, |l| l.repay(asset, qty))
     }
 
@@ -205,10 +224,11 @@ impl PyLiveAccount {
         &self,
         py: Python<'_>,
         symbol: &str,
-        qty: f64,
-        price: Option<f64>,
+        qty: &Bound<'_, PyAny>,
+        price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
+        let (qty, price) = order_numbers(qty, price)?;
         let o = order(symbol, qty, price, instrument)?;
         self.write(py, Work::Light, |l| l.apply_fill(&o))
     }
@@ -219,10 +239,11 @@ impl PyLiveAccount {
         &self,
         py: Python<'_>,
         symbol: &str,
-        qty: f64,
-        price: Option<f64>,
+        qty: &Bound<'_, PyAny>,
+        price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyMarginResult> {
+        let (qty, price) = order_numbers(qty, price)?;
         let o = order(symbol, qty, price, instrument)?;
         Ok(PyMarginResult { inner: self.write(py, Work::Light, |l| l.what_if(&o).cloned())? })
     }
@@ -233,10 +254,11 @@ impl PyLiveAccount {
         &self,
         py: Python<'_>,
         symbol: &str,
-        qty: f64,
-        price: Option<f64>,
+        qty: &Bound<'_, PyAny>,
+        price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyOrderCheck> {
+        let (qty, price) = order_numbers(qty, price)?;
         let o = order(symbol, qty, price, instrument)?;
         let (refusal, after) =
             self.write(py, Work::Light, |l| l.check_order(&o).map(|(r, after)| (r, after.clone())))?;
@@ -257,10 +279,12 @@ impl PyLiveAccount {
         py: Python<'_>,
         symbol: &str,
         side: &str,
-        target_ratio: Option<f64>,
-        price: Option<f64>,
+        target_ratio: Option<&Bound<'_, PyAny>>,
+        price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<f64> {
+        let target_ratio = target_ratio.map(|t| float_arg(t, "target_ratio")).transpose()?;
+        let price = price.map(|p| float_arg(p, "order.price")).transpose()?;
         let sign = match side {
             "buy" => 1.0,
             "sell" => -1.0,
