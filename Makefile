@@ -2,7 +2,8 @@
 #   make demo   virtualenv, release build, the demo on the bundled examples
 #   make test   the same set-up (and Debian's chromium for the report test), then lint,
 #               cargo test and pytest
-# Other targets: make bench (benchmarks, README table), make lint, make clean.
+# Other targets: make bench (benchmarks, README table), make fuzz (docs/FUZZING.md), make lint,
+# make clean.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,7 +12,7 @@ DEPS   := $(VENV)/.deps-installed
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test build lint browser bench bench-table clean
+.PHONY: demo test build lint browser bench bench-table fuzz clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,5 +58,24 @@ bench: build
 	$(PY) benches/batch.py --readme README.md
 	cargo bench -p pmengine-core --bench kernels
 
+# The long fuzz pass (docs/FUZZING.md): the Python targets for FUZZ_SECONDS on every
+# core, then each cargo-fuzz target of fuzz/ for FUZZ_SECONDS (nightly Rust and
+# cargo-fuzz; skipped with a message without them). `make test` runs the short pass.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := portfolio_json market_json profile_toml margin
+fuzz: build
+	$(PY) fuzz/python/run.py --seconds $(FUZZ_SECONDS)
+	@if ! cargo +nightly --version >/dev/null 2>&1; then \
+	    echo "fuzz: no nightly Rust (rustup toolchain install nightly): cargo-fuzz targets skipped"; \
+	elif ! cargo +nightly fuzz --version >/dev/null 2>&1; then \
+	    echo "fuzz: no cargo-fuzz (cargo install cargo-fuzz): cargo-fuzz targets skipped"; \
+	else \
+	    for t in $(FUZZ_TARGETS); do \
+	        mkdir -p fuzz/corpus/$$t && cp fuzz/seeds/$$t/* fuzz/corpus/$$t/ 2>/dev/null; \
+	        (cd fuzz && cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) \
+	            -rss_limit_mb=4096 -print_final_stats=1) || exit 1; \
+	    done; \
+	fi
+
 clean:
-	rm -rf $(VENV) target .pytest_cache .benchmarks
+	rm -rf $(VENV) target .pytest_cache .benchmarks fuzz/target fuzz/corpus fuzz/artifacts
