@@ -3,7 +3,8 @@
 #   make test   the same with the test and distributed extras (and Debian's chromium for
 #               the report test), lint, the abi3 wheel installed without Rust and the
 #               README's tour run from it, cargo test and pytest
-# Other targets: make bench (benchmarks, README table), make lint, make wheel-test, make clean.
+# Other targets: make bench (benchmarks, README table), make fuzz (docs/FUZZING.md),
+# make lint, make wheel-test, make clean.
 #
 # Python dependencies are declared once, in pyproject.toml: the build tool in
 # [build-system] requires, everything else as extras. `maturin develop -E EXTRAS`
@@ -28,7 +29,7 @@ BUILD_REQUIRES = $(shell $(PYTHON) -c 'import tomllib; print(*map(repr, tomllib.
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test build lint browser wheel-test bench bench-table clean
+.PHONY: demo test build lint browser wheel-test bench bench-table fuzz clean
 
 $(PY):
 	@echo "== creating the virtualenv $(VENV)"
@@ -57,8 +58,8 @@ lint: build
 	@echo "== lint: cargo fmt, clippy, ruff"
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
-	ruff check python tests benches
-	ruff format --check python tests benches
+	ruff check python tests benches fuzz
+	ruff format --check python tests benches fuzz
 
 # The HTML report is rendered by a real headless browser in the tests: Debian's chromium.
 browser:
@@ -104,5 +105,25 @@ bench: build
 	$(PY) benches/batch.py --readme README.md
 	cargo bench -p pmengine-core --bench kernels
 
+# The long fuzz pass (docs/FUZZING.md): the Python targets for FUZZ_SECONDS on every
+# core, then each cargo-fuzz target of fuzz/ for FUZZ_SECONDS (nightly Rust and
+# cargo-fuzz; skipped with a message without them). `make test` runs the short pass.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := portfolio_json market_json profile_toml margin
+fuzz: EXTRAS = test
+fuzz: build
+	$(PY) fuzz/python/run.py --seconds $(FUZZ_SECONDS)
+	@if ! cargo +nightly --version >/dev/null 2>&1; then \
+	    echo "fuzz: no nightly Rust (rustup toolchain install nightly): cargo-fuzz targets skipped"; \
+	elif ! cargo +nightly fuzz --version >/dev/null 2>&1; then \
+	    echo "fuzz: no cargo-fuzz (cargo install cargo-fuzz): cargo-fuzz targets skipped"; \
+	else \
+	    for t in $(FUZZ_TARGETS); do \
+	        mkdir -p fuzz/corpus/$$t && cp fuzz/seeds/$$t/* fuzz/corpus/$$t/ 2>/dev/null; \
+	        (cd fuzz && cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) \
+	            -rss_limit_mb=4096 -print_final_stats=1) || exit 1; \
+	    done; \
+	fi
+
 clean:
-	rm -rf $(VENV) target dist .pytest_cache .benchmarks
+	rm -rf $(VENV) target dist .pytest_cache .benchmarks fuzz/target fuzz/corpus fuzz/artifacts

@@ -524,3 +524,30 @@ def test_batch_bounds(engine):
     balances = {"account": [0], "asset": ["USDT"], "qty": [1e300]}
     with pytest.raises(InvalidInputError, match=r"^balances\[0\]\.qty: must be within ±1e15"):
         engine.margin_batch(book, balances, pm.Market.from_dict(MARKET))
+
+
+# -- found by the fuzz pass: an integer beyond a float as a live account's argument ----
+
+
+@pytest.mark.parametrize(
+    ("operation", "field"),
+    [
+        (lambda a: a.deposit("USDT", 10**400), "deposit.qty"),
+        (lambda a: a.repay("USDT", -(10**400)), "repay.qty"),
+        (lambda a: a.update_price("BTC", 10**400), "market.prices.BTC"),
+        (lambda a: a.update_prices({"ETH": 10**400}), "market.prices.ETH"),
+        (lambda a: a.update_vol("BTC", 10**400), "market.vols.BTC"),
+        (lambda a: a.set_time(10**400), "market.time"),
+        (lambda a: a.apply_fill("BTCUSDT", 10**400), "order.qty"),
+        (lambda a: a.what_if("BTCUSDT", 1.0, 10**400), "order.price"),
+        (lambda a: a.max_order_size("BTCUSDT", "buy", target_ratio=10**400), "target_ratio"),
+    ],
+)
+def test_live_arguments_beyond_a_float(operation, field):
+    live = live_account()
+    before = state(live)
+    with pytest.raises(InvalidInputError, match=rf"^{field}: must be a number, got an integer"):
+        operation(live)
+    assert state(live) == before
+    with pytest.raises(TypeError):
+        live.deposit("USDT", "10")

@@ -19,6 +19,7 @@ __all__ = [
     "Portfolio",
     "RiskParams",
     "__version__",
+    "toml_loads",
 ]
 
 __version__: str
@@ -26,6 +27,8 @@ DEFAULT_PROFILE_TOML: str
 BATCH_POSITION_COLUMNS: tuple[str, ...]
 BATCH_BALANCE_COLUMNS: tuple[str, ...]
 BATCH_RESULT_COLUMNS: tuple[str, ...]
+
+def toml_loads(text: str) -> dict[str, Any]: ...
 
 _Time = str | float | int | datetime.datetime | datetime.date
 

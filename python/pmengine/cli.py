@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pmengine import risk
+from pmengine import files, risk
 from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams, __version__
 from pmengine.account import Account
 from pmengine.compare import compare, standalone_margin
@@ -43,19 +43,22 @@ DEMO_ACCOUNTS = (
 )
 
 
-def _read(path: str | Path) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError as e:
-        raise InputFileError(f"{path}: cannot read: {e.strerror}") from None
+def _read_json(path: str | Path) -> str:
+    """A JSON object file's text, read and checked by :mod:`pmengine.files` (which
+    names the file in its errors); the core parses the same text again."""
+    text = files.read_text(path)
+    files.parse_json(path, text, dict)
+    return text
 
 
 def load_params(path: str | None) -> RiskParams:
     if path is None:
         return RiskParams.default()
     if str(path).endswith(".json"):
-        return RiskParams.from_dict(json.loads(_read(path)))
-    return RiskParams.from_toml_str(_read(path))
+        return RiskParams.from_dict(files.read_json(path, dict))
+    text = files.read_text(path)
+    files.parse_toml(path, text)
+    return RiskParams.from_toml_str(text)
 
 
 def example_path(name: str) -> Path:
@@ -66,7 +69,8 @@ def example_path(name: str) -> Path:
 def load_inputs(args: argparse.Namespace) -> tuple[Engine, Portfolio, Market]:
     """The engine, portfolio and market named by --params, --portfolio and --market."""
     engine = Engine(load_params(args.params))
-    return engine, Portfolio.from_json(_read(args.portfolio)), Market.from_json(_read(args.market))
+    portfolio = Portfolio.from_json(_read_json(args.portfolio))
+    return engine, portfolio, Market.from_json(_read_json(args.market))
 
 
 def cmd_margin(args: argparse.Namespace) -> int:
@@ -114,10 +118,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_switch(args: argparse.Namespace) -> int:
     engine = Engine(load_params(args.params))
-    market = Market.from_json(_read(args.market))
-    d = json.loads(_read(args.portfolio))
+    market = Market.from_json(_read_json(args.market))
+    d = files.read_json(args.portfolio, dict)
     if args.account:
-        d = {**d, "account": json.loads(_read(args.account))}
+        d = {**d, "account": files.read_json(args.account, dict)}
     account = Account.from_dict(d)
     result = account.switch_mode(args.to, engine, market, now=args.now, dry_run=True)
     if args.json:
@@ -130,7 +134,9 @@ def cmd_switch(args: argparse.Namespace) -> int:
 def risk_inputs(args: argparse.Namespace) -> tuple[Portfolio, Market, risk.RiskReport]:
     """The risk report of the account named by the command line."""
     engine, portfolio, market = load_inputs(args)
-    user = [s for path in args.stress for s in risk.load_scenarios(_read(path), str(path))]
+    user = [
+        s for path in args.stress for s in risk.load_scenarios(files.read_toml(path), str(path))
+    ]
     user += [risk.parse_move(spec) for spec in args.move]
     for s in user:
         risk.check_scenario(s, engine.params, market)
@@ -177,10 +183,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     engine = Engine(load_params(args.params))
-    market = Market.from_json(_read(args.market or example_path("market")))
+    market = Market.from_json(_read_json(args.market or example_path("market")))
     rows: list[tuple[str, Portfolio, MarginResult, float]] = []
     for name in DEMO_ACCOUNTS:
-        portfolio = Portfolio.from_json(_read(example_path(name)))
+        portfolio = Portfolio.from_json(_read_json(example_path(name)))
         result = engine.margin(portfolio, market)
         rows.append((name, portfolio, result, standalone_margin(engine, portfolio, market)))
     if args.json:
@@ -249,7 +255,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from pmengine.scan import ScanSummary, scan_files
 
     engine = Engine(load_params(args.params))
-    market = Market.from_json(_read(args.market))
+    market = Market.from_json(_read_json(args.market))
+    for path in (args.positions, args.balances):
+        if path is not None:
+            files.check_regular(path)
 
     def run(step: Any = None) -> ScanSummary:
         return scan_files(
@@ -725,14 +734,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _reader_gone()
     except MissingExtraError as e:
-        print(f"pmengine: error: {e}", file=sys.stderr)
+        _error(e)
         return EXIT_ERROR
     except PmError as e:
-        print(f"pmengine: error: {e}", file=sys.stderr)
+        _error(e)
         return EXIT_BAD_INPUT
-    except json.JSONDecodeError as e:
-        print(f"pmengine: error: not valid JSON: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+
+
+def _error(e: Exception) -> None:
+    """One line on stderr, whatever the message holds (a file name with a newline)."""
+    text = str(e).replace("\n", "\\n").replace("\r", "\\r")
+    print(f"pmengine: error: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":

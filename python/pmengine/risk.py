@@ -135,12 +135,16 @@ def _move(x: Any, at: str) -> float:
     return float(x)
 
 
-def load_scenarios(text: str, source: str = "stress") -> list[Scenario]:
-    """Scenarios from TOML text: a ``[[stress]]`` array of tables (see ``risk.toml``)."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise InvalidInputError(f"{source}: not valid TOML: {e}") from None
+def load_scenarios(text: str | dict[str, Any], source: str = "stress") -> list[Scenario]:
+    """Scenarios from TOML text, or the document already parsed (the command line's
+    reader, ``pmengine.files``): a ``[[stress]]`` array of tables (see ``risk.toml``)."""
+    if isinstance(text, dict):
+        doc = text
+    else:
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise InvalidInputError(f"{source}: not valid TOML: {e}") from None
     entries = doc.get("stress", [])
     if not isinstance(entries, list):
         raise InvalidInputError(f"{source}: stress must be an array of tables ([[stress]])")

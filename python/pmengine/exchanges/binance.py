@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 import tomllib
@@ -48,6 +49,7 @@ from typing import Any
 
 from pmengine.errors import InputFileError, InvalidInputError, PmError
 from pmengine.exchanges import toml_dumps, write_files_atomically
+from pmengine.files import parse_json, read_text
 
 REQUIRED = (
     "balance",
@@ -352,20 +354,13 @@ def _read_source(source: str | Path | dict[str, Any]) -> dict[str, Any]:
     files = {}
     for name in ENDPOINTS:
         path = folder / f"{name}.json"
-        if not path.exists():
+        if not os.path.lexists(path):
             if name in REQUIRED:
                 raise InvalidInputError(f"{name}.json: missing from {folder}")
             continue
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except OSError as e:
-            raise InputFileError(f"{path}: cannot read: {e.strerror}") from None
-        try:
-            files[name] = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InvalidInputError(
-                f"{name}.json: not valid JSON: {e.msg} (line {e.lineno} column {e.colno})"
-            ) from None
+        # Content errors name the endpoint file, as every error of its fields does;
+        # each endpoint's parser checks the top level's shape.
+        files[name] = parse_json(f"{name}.json", read_text(path), expect=None)
     return files
 
 

@@ -6,7 +6,12 @@ use crate::params::ConcentrationTier;
 /// Basis add-on: `rate · min(long, |short|)` over dollar deltas already netted
 /// per instrument (contract symbol, liability, scanned long balance).
 pub fn basis(rate: f64, netted_deltas: impl IntoIterator<Item = f64>) -> f64 {
-    let (mut long, mut short) = (0.0, 0.0);
+    basis_after(rate, (0.0, 0.0), netted_deltas)
+}
+
+/// [`basis`] of deltas following others already summed into `(long, short)`
+/// (short as a positive sum), in the same order of addition.
+pub fn basis_after(rate: f64, (mut long, mut short): (f64, f64), netted_deltas: impl IntoIterator<Item = f64>) -> f64 {
     for d in netted_deltas {
         if d > 0.0 {
             long += d;

@@ -43,6 +43,8 @@ pub enum BracketKind {
 pub struct BracketTables {
     pub usdm: Vec<(String, Vec<Bracket>)>,
     pub coinm: Vec<(String, Vec<Bracket>)>,
+    /// Each kind's tables by name (an exchange's profile lists hundreds of symbols).
+    by_name: [rustc_hash::FxHashMap<String, usize>; 2],
 }
 
 impl BracketTables {
@@ -56,8 +58,8 @@ impl BracketTables {
     /// The index of `symbol`'s table: its own, else its pair's (the symbol
     /// before `_`: `BTCUSDT_250627` → `BTCUSDT`), else `default`.
     pub fn index(&self, kind: BracketKind, symbol: &str) -> Option<usize> {
-        let tables = self.tables(kind);
-        let find = |name: &str| tables.iter().position(|(s, _)| s == name);
+        let by_name = &self.by_name[kind as usize];
+        let find = |name: &str| by_name.get(name).copied();
         let pair = symbol.split('_').next().unwrap_or(symbol);
         find(symbol).or_else(|| find(pair)).or_else(|| find("default"))
     }
@@ -85,6 +87,7 @@ impl BracketTables {
                     BracketKind::Coinm => &mut out.coinm,
                 };
                 for (sym, tab) in table(t, &at, P)? {
+                    out.by_name[kind as usize].insert(sym.clone(), tables.len());
                     tables.push((sym.clone(), parse_table(tab, &crate::input::path(&at, sym))?));
                 }
             }

@@ -23,6 +23,7 @@ use crate::error::{CoreError, Result};
 use crate::input::fmt_num;
 use crate::market::Market;
 use crate::portfolio::{Portfolio, Position};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde_json::{json, Value};
 
 /// Which positions are isolated.
@@ -189,10 +190,15 @@ impl Engine {
         }
         // A margin loan is netted as a negative balance: balance − borrowed − interest.
         let mut balances: Vec<(&str, f64)> = portfolio.balances.iter().map(|(a, q)| (a.as_str(), *q)).collect();
+        let mut balance_index: HashMap<&str, usize> =
+            (balances.iter().enumerate()).map(|(i, (a, _))| (*a, i)).collect();
         for (a, l) in &portfolio.loans {
-            match balances.iter_mut().find(|(b, _)| b == a) {
-                Some((_, q)) => *q -= l.owed(),
-                None => balances.push((a, -l.owed())),
+            match balance_index.get(a.as_str()) {
+                Some(&i) => balances[i].1 -= l.owed(),
+                None => {
+                    balance_index.insert(a, balances.len());
+                    balances.push((a, -l.owed()));
+                }
             }
         }
 
@@ -296,12 +302,20 @@ impl Engine {
         }
 
         // Wallet balances: which assets the futures wallets take.
-        let usdm_assets: Vec<&str> =
+        let usdm_assets: HashSet<&str> =
             portfolio.positions.iter().filter(|p| !matches!(p, Position::Inverse { .. })).map(|p| p.settle()).collect();
+        // The COIN-M wallets in order of first use, and each one's cross legs.
         let mut coins: Vec<&str> = Vec::new();
-        for l in legs.iter().filter(|l| l.inverse) {
-            if !coins.contains(&l.asset.as_str()) {
+        let mut coin_index: HashMap<&str, usize> = HashMap::default();
+        let mut coin_members: Vec<Vec<usize>> = Vec::new();
+        for (k, l) in legs.iter().enumerate().filter(|(_, l)| l.inverse) {
+            let c = *coin_index.entry(&l.asset).or_insert_with(|| {
                 coins.push(&l.asset);
+                coin_members.push(Vec::new());
+                coins.len() - 1
+            });
+            if l.pos.isolated_margin.is_none() {
+                coin_members[c].push(k);
             }
         }
         let (mut cm_assets, mut cm_liabilities) = (0.0, 0.0);
@@ -313,9 +327,9 @@ impl Engine {
             equity += q * pa;
             if *q < 0.0 {
                 cm_liabilities -= q * pa;
-            } else if let Some(c) = coins.iter().position(|c| *c == a) {
+            } else if let Some(&c) = coin_index.get(a) {
                 coin_balance[c] += q;
-            } else if usdm_assets.contains(&a) {
+            } else if usdm_assets.contains(a) {
                 usdm_balance += q * pa;
             } else {
                 cm_assets += q * pa;
@@ -324,8 +338,8 @@ impl Engine {
         for l in &legs {
             equity += l.upnl_asset * l.asset_price;
             if let Some(m) = l.pos.isolated_margin {
-                match coins.iter().position(|c| *c == l.asset) {
-                    Some(c) if l.inverse => coin_balance[c] -= m,
+                match coin_index.get(l.asset.as_str()) {
+                    Some(&c) if l.inverse => coin_balance[c] -= m,
                     _ => usdm_balance -= m * l.asset_price,
                 }
             }
@@ -356,15 +370,13 @@ impl Engine {
         // COIN-M cross wallets, in coin, reported in USD.
         let mut coinm = Vec::new();
         for (c, coin) in coins.iter().enumerate() {
-            let members: Vec<usize> = (0..legs.len())
-                .filter(|&k| legs[k].inverse && legs[k].asset == *coin && legs[k].pos.isolated_margin.is_none())
-                .collect();
+            let members = &coin_members[c];
             let pc = market.prices[*coin];
             let upnl_coin: f64 = members.iter().map(|&k| legs[k].upnl_asset).sum();
             let mm_usd: f64 = members.iter().map(|&k| legs[k].pos.maintenance_margin).sum();
             let im_usd: f64 = members.iter().map(|&k| legs[k].pos.initial_margin).sum();
             let w = self.futures_wallet(format!("coinm:{coin}"), coin_balance[c] * pc, upnl_coin * pc, mm_usd, im_usd);
-            for &k in &members {
+            for &k in members {
                 // The rest of the wallet fixed in coin: balance, other UPnL, other MM.
                 let l = &legs[k];
                 let others_mm = (mm_usd - l.pos.maintenance_margin) / pc;

@@ -75,12 +75,12 @@ impl Refusal {
 
 /// A change to the book, computed before it is applied.
 enum Change {
-    /// Fields of the book: position `position`'s group and symbol, an asset's
+    /// Fields of the book: position `position`'s group and its symbol's netted entry, an asset's
     /// wallet and settled amounts, and the position's new terms.
     Contract {
         position: usize,
         group: usize,
-        symbol: u32,
+        netted: usize,
         delta: f64,
         asset: usize,
         settled: f64,
@@ -511,24 +511,17 @@ impl LiveAccount {
                 edit.apply(&mut portfolio)?;
                 self.probe = self.engine.margin(&portfolio, &self.market)?;
             }
-            Change::Contract { position, group, symbol, asset, .. } => {
+            Change::Contract { position, group, netted, asset, .. } => {
                 let saved_slot = self.book.slots[position].clone();
                 let saved_group = self.book.groups[group].d_contracts;
                 let saved_asset = self.book.assets[asset];
-                let saved_contracts = self.book.contracts.len();
-                let saved_delta =
-                    self.book.contracts.iter().find(|c| c.group == group && c.symbol == symbol).map(|c| c.delta);
+                let saved_delta = self.book.contracts[netted].delta;
                 self.commit(&change);
                 self.engine.evaluate_into(&self.book, &mut self.scratch, &mut self.probe);
                 self.book.slots[position] = saved_slot;
                 self.book.groups[group].d_contracts = saved_group;
                 self.book.assets[asset] = saved_asset;
-                self.book.contracts.truncate(saved_contracts);
-                if let Some(d) = saved_delta {
-                    if let Some(c) = self.book.contracts.iter_mut().find(|c| c.group == group && c.symbol == symbol) {
-                        c.delta = d;
-                    }
-                }
+                self.book.contracts[netted].delta = saved_delta;
             }
             Change::Option { slot, settle, .. } => {
                 let g = self.book.options[slot].group;
@@ -740,18 +733,21 @@ impl LiveAccount {
                 ))
             })
             .flatten();
-        let Some((id, &asset, &under)) = fast else {
+        let Some((_, &asset, &under)) = fast else {
             return Ok((edit, Change::Rebuild));
         };
         let group = self.book.assets[under].group;
         let position = held.expect("the fast path is for held symbols");
-        Ok((edit, Change::Contract { position, group, symbol: id, delta, asset, settled, wallet: realized, terms }))
+        let BookSlot::Contract { netted, .. } = self.book.slots[position] else {
+            return Ok((edit, Change::Rebuild)); // not reached: a held contract has a contract slot
+        };
+        Ok((edit, Change::Contract { position, group, netted, delta, asset, settled, wallet: realized, terms }))
     }
 
     fn commit(&mut self, change: &Change) {
         match *change {
-            Change::Contract { position, group, symbol, delta, asset, settled, wallet, terms } => {
-                self.book.add_contract_delta(group, symbol, delta);
+            Change::Contract { position, group, netted, delta, asset, settled, wallet, terms } => {
+                self.book.add_contract_delta(group, netted, delta);
                 self.book.assets[asset].settled += settled;
                 self.book.assets[asset].wallet += wallet;
                 if let BookSlot::Contract { dollar_delta, upnl, size, .. } = &mut self.book.slots[position] {

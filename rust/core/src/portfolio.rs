@@ -224,20 +224,29 @@ impl Portfolio {
     pub fn from_value(v: &Value) -> Result<Self> {
         let mut f = Fields::new(v, "", I)?;
         let mut p = Portfolio::new();
+        // A table's keys are distinct: each asset is checked and appended, not
+        // searched for (a linear search per asset made 40,000 assets quadratic).
         if let Some(b) = f.get("balances") {
-            for (asset, q) in table(b, "balances", I)? {
+            let t = table(b, "balances", I)?;
+            p.balances.reserve(t.len());
+            for (asset, q) in t {
                 let at = path("balances", asset);
-                p.add_balance(asset, number(q, &at, I)?)?;
+                let qty = number(q, &at, I)?;
+                check_balance(asset, qty)?;
+                p.balances.push((asset.clone(), qty));
             }
         }
         if let Some(l) = f.get("loans") {
-            for (asset, lv) in table(l, "loans", I)? {
+            let t = table(l, "loans", I)?;
+            p.loans.reserve(t.len());
+            for (asset, lv) in t {
                 let at = path("loans", asset);
                 let mut lf = Fields::new(lv, &at, I)?;
                 let borrowed = lf.f64("borrowed")?;
                 let interest = lf.f64_or("interest", 0.0)?;
                 lf.finish()?;
-                p.add_loan(asset, borrowed, interest)?;
+                check_loan(asset, borrowed, interest)?;
+                p.loans.push((asset.clone(), Loan { borrowed, interest }));
             }
         }
         if let Some(ps) = f.get("positions") {
@@ -261,12 +270,7 @@ impl Portfolio {
 
     /// Add to the wallet balance of `asset` (a negative quantity is a loan).
     pub fn add_balance(&mut self, asset: &str, qty: f64) -> Result<()> {
-        if qty.is_nan() || qty.abs() > MAX_MAGNITUDE {
-            amount(qty, &path("balances", asset))?; // the path is built for the error only
-        }
-        if asset.is_empty() {
-            return Err(CoreError::invalid("balances", "an asset name must not be empty"));
-        }
+        check_balance(asset, qty)?;
         match self.balances.iter_mut().find(|(a, _)| a == asset) {
             Some((_, q)) if (*q + qty).abs() <= MAX_MAGNITUDE => *q += qty,
             Some((_, q)) => return amount(*q + qty, &path("balances", asset)).map(drop),
@@ -277,12 +281,7 @@ impl Portfolio {
 
     /// Add to the margin loan of `asset` (asset units, each ≥ 0); errors name `loans.<asset>`.
     pub fn add_loan(&mut self, asset: &str, borrowed: f64, interest: f64) -> Result<()> {
-        let at = path("loans", asset);
-        if asset.is_empty() {
-            return Err(CoreError::invalid("loans", "an asset name must not be empty"));
-        }
-        loan_amount(borrowed, &path(&at, "borrowed"))?;
-        loan_amount(interest, &path(&at, "interest"))?;
+        check_loan(asset, borrowed, interest)?;
         match self.loans.iter_mut().find(|(a, _)| a == asset) {
             Some((_, l)) => {
                 l.borrowed += borrowed;
@@ -354,6 +353,28 @@ impl Portfolio {
         }
         out
     }
+}
+
+/// The checks of a balance entry (the sum with a held balance is checked by `add_balance`).
+fn check_balance(asset: &str, qty: f64) -> Result<()> {
+    if qty.is_nan() || qty.abs() > MAX_MAGNITUDE {
+        amount(qty, &path("balances", asset))?; // the path is built for the error only
+    }
+    if asset.is_empty() {
+        return Err(CoreError::invalid("balances", "an asset name must not be empty"));
+    }
+    Ok(())
+}
+
+/// The checks of a loan entry; errors name `loans.<asset>`.
+fn check_loan(asset: &str, borrowed: f64, interest: f64) -> Result<()> {
+    let at = path("loans", asset);
+    if asset.is_empty() {
+        return Err(CoreError::invalid("loans", "an asset name must not be empty"));
+    }
+    loan_amount(borrowed, &path(&at, "borrowed"))?;
+    loan_amount(interest, &path(&at, "interest"))?;
+    Ok(())
 }
 
 fn position_value(p: &Position) -> Value {

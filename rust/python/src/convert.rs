@@ -83,6 +83,18 @@ fn text(s: &Bound<'_, PyString>) -> Option<String> {
     s.to_str().ok().map(str::to_string)
 }
 
+/// A float argument: an integer beyond a float's range is an `InvalidInputError`
+/// naming `field` (a wrong value), not an `OverflowError`; a wrong type stays a `TypeError`.
+pub fn float_arg(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<f64> {
+    obj.extract::<f64>().map_err(|e| match obj.cast::<PyInt>() {
+        Ok(i) => crate::errors::InvalidInputError::new_err(format!(
+            "{field}: must be a number, got an integer too large for a float ({} digits)",
+            digits(i)
+        )),
+        Err(_) => e,
+    })
+}
+
 fn digits(i: &Bound<'_, PyInt>) -> usize {
     i.str().map_or(0, |s| s.to_string_lossy().trim_start_matches('-').len())
 }

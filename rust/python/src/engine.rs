@@ -55,7 +55,7 @@ impl PyEngine {
         guard(|| self.inner.risk_groups(&portfolio.inner, &market.inner))
     }
 
-    /// Greeks per position and per group, as a dict:
+    /// Greeks per position and per group (computed with the GIL released), as a dict:
     /// `{"positions": [{position, symbol, group, delta, delta_usd, gamma, vega, theta}], "groups": {name: {...}}}`.
     /// Units: delta in coin, delta_usd in USD, gamma in coin per USD of underlying
     /// price, vega in USD per vol point, theta in USD per day.
@@ -65,24 +65,26 @@ impl PyEngine {
         portfolio: PyRef<'_, PyPortfolio>,
         market: PyRef<'_, PyMarket>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        entry(|| {
-            let g = guard(|| self.inner.greeks(&portfolio.inner, &market.inner))?;
-            crate::convert::to_py(py, &g.to_value())
-        })
+        let (portfolio, market) = (&portfolio.inner, &market.inner);
+        let g = py.detach(|| guard(|| self.inner.greeks(portfolio, market)))?;
+        entry(|| crate::convert::to_py(py, &g.to_value()))
     }
 
-    /// Classic margin of the account (METHODOLOGY.md §5), USD. `mode`:
+    /// Classic margin of the account (METHODOLOGY.md §5), USD, computed with the
+    /// GIL released (the portfolio and market stay borrowed meanwhile). `mode`:
     /// `"as_given"` (positions with `isolated_margin` isolated, the rest
     /// cross), `"cross"` (every futures position cross) or `"isolated"` (every
     /// one isolated with its `isolated_margin`, else its initial margin).
     #[pyo3(signature = (portfolio, market, mode="as_given"))]
     fn classic(
         &self,
+        py: Python<'_>,
         portfolio: PyRef<'_, PyPortfolio>,
         market: PyRef<'_, PyMarket>,
         mode: &str,
     ) -> PyResult<PyClassicResult> {
-        let inner = guard(|| self.inner.classic(&portfolio.inner, &market.inner, ClassicMode::parse(mode)?))?;
+        let (portfolio, market) = (&portfolio.inner, &market.inner);
+        let inner = py.detach(|| guard(|| self.inner.classic(portfolio, market, ClassicMode::parse(mode)?)))?;
         Ok(PyClassicResult { inner })
     }
 

@@ -25,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BATCH_POSITION_COLUMNS", names(&batch::POSITION_COLUMNS)?)?;
     m.add("BATCH_BALANCE_COLUMNS", names(&batch::BALANCE_COLUMNS)?)?;
     m.add("BATCH_RESULT_COLUMNS", names(&batch::OUTPUT_COLUMNS)?)?;
+    m.add_function(wrap_pyfunction!(params::toml_loads, m)?)?;
     m.add_class::<params::PyRiskParams>()?;
     m.add_class::<market::PyMarket>()?;
     m.add_class::<portfolio::PyPortfolio>()?;

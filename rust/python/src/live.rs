@@ -1,23 +1,26 @@
 //! `LiveAccount`: the core's live account behind a read-write lock.
 
-use crate::convert::to_value;
+use crate::convert::{float_arg, to_value};
 use crate::engine::PyEngine;
 use crate::errors::{entry, guard};
 use crate::market::PyMarket;
 use crate::portfolio::PyPortfolio;
 use crate::result::PyMarginResult;
-use pmengine_core::portfolio::parse_position;
+use pmengine_core::portfolio::{parse_position, Position};
 use pmengine_core::{CoreError, LiveAccount, Order};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use std::sync::RwLock;
+use std::sync::{RwLock, TryLockError};
 
 /// An account kept live in Rust for a trading bot: ticks, fills, deposits and
 /// loans update it in place, and `margin()` is as fresh as a full recompute.
 ///
 /// Thread-safe: any number of threads may call `margin()` while one updates;
 /// updates and what-ifs are serialised (a what-if applies the order, evaluates
-/// and restores, under the write lock).
+/// and restores, under the write lock). The GIL is released while a call waits
+/// for the lock and while it works on a large account or does heavy work
+/// (options repriced, a search for the largest order); a small account's tick,
+/// fill or read keeps it (microseconds, less than releasing it costs).
 #[pyclass(name = "LiveAccount", module = "pmengine._core", frozen)]
 pub struct PyLiveAccount {
     inner: RwLock<LiveAccount>,
@@ -41,6 +44,11 @@ impl PyOrderCheck {
     fn __repr__(&self) -> String {
         format!("OrderCheck(allowed={}, reason={:?})", if self.allowed { "True" } else { "False" }, self.reason)
     }
+}
+
+/// An order's quantity and price arguments as floats (errors name `order.qty`, `order.price`).
+fn order_numbers(qty: &Bound<'_, PyAny>, price: Option<&Bound<'_, PyAny>>) -> PyResult<(f64, Option<f64>)> {
+    Ok((float_arg(qty, "order.qty")?, price.map(|p| float_arg(p, "order.price")).transpose()?))
 }
 
 fn order(symbol: &str, qty: f64, price: Option<f64>, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Order> {
@@ -68,13 +76,70 @@ fn order_of(symbol: &str, qty: f64, price: Option<f64>, instrument: Option<&Boun
     Ok(Order { symbol: symbol.to_string(), qty, price, instrument })
 }
 
-impl PyLiveAccount {
-    fn write<T>(&self, f: impl FnOnce(&mut LiveAccount) -> Result<T, CoreError>) -> PyResult<T> {
-        let mut live = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        guard(|| f(&mut live))
+/// How much work an operation is on the account it is called on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// Microseconds on a small account: kept under the GIL when the lock is free.
+    Light,
+    /// Light, but reprices the options a market update touches.
+    Market,
+    /// Always released (many evaluations).
+    Heavy,
+}
+
+/// Up to this many balances, loans and positions an account is small.
+const SMALL_ACCOUNT: usize = 64;
+
+fn is_light(live: &LiveAccount, work: Work) -> bool {
+    let p = live.portfolio();
+    let small = p.balances.len() + p.loans.len() + p.positions.len() <= SMALL_ACCOUNT;
+    match work {
+        Work::Light => small,
+        Work::Market => small && !p.positions.iter().any(|x| matches!(x, Position::Option { .. })),
+        Work::Heavy => false,
     }
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, LiveAccount> {
-        self.inner.read().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PyLiveAccount {
+    /// Run `f` under the write lock: on this thread with the GIL held when the
+    /// lock is free and the work light, else with the GIL released (waiting for
+    /// the lock included; the lock is never held while the GIL is taken).
+    fn write<T: Send>(
+        &self,
+        py: Python<'_>,
+        work: Work,
+        f: impl FnOnce(&mut LiveAccount) -> Result<T, CoreError> + Send,
+    ) -> PyResult<T> {
+        if work != Work::Heavy {
+            let held = match self.inner.try_write() {
+                Ok(g) => Some(g),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut live) = held.filter(|l| is_light(l, work)) {
+                return guard(|| f(&mut live));
+            }
+        }
+        py.detach(|| {
+            let mut live = self.inner.write().unwrap_or_else(|p| p.into_inner());
+            guard(|| f(&mut live))
+        })
+    }
+
+    /// Run `f` under a read lock, as [`write`](Self::write) decides for light work.
+    fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&LiveAccount) -> T + Send) -> PyResult<T> {
+        let held = match self.inner.try_read() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        if let Some(live) = held.filter(|l| is_light(l, Work::Light)) {
+            return guard(|| Ok::<_, CoreError>(f(&live)));
+        }
+        py.detach(|| {
+            let live = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            guard(|| Ok::<_, CoreError>(f(&live)))
+        })
     }
 }
 
@@ -82,56 +147,72 @@ impl PyLiveAccount {
 impl PyLiveAccount {
     #[new]
     fn new(
+        py: Python<'_>,
         engine: PyRef<'_, PyEngine>,
         portfolio: PyRef<'_, PyPortfolio>,
         market: PyRef<'_, PyMarket>,
     ) -> PyResult<Self> {
-        let live = guard(|| LiveAccount::new(engine.core(), portfolio.inner.clone(), market.inner.clone()))?;
+        let (engine, portfolio, market) = (engine.core(), portfolio.inner.clone(), market.inner.clone());
+        let live = py.detach(|| guard(|| LiveAccount::new(engine, portfolio, market)))?;
         Ok(PyLiveAccount { inner: RwLock::new(live) })
     }
 
     /// The account's margin now.
-    fn margin(&self) -> PyResult<PyMarginResult> {
-        guard(|| Ok::<_, CoreError>(PyMarginResult { inner: self.read().margin() }))
+    fn margin(&self, py: Python<'_>) -> PyResult<PyMarginResult> {
+        Ok(PyMarginResult { inner: self.read(py, |l| l.margin())? })
     }
 
     /// A new index price (USD per unit of `asset`).
-    fn update_price(&self, asset: &str, price: f64) -> PyResult<()> {
-        self.write(|l| l.update_price(asset, price))
+    fn update_price(&self, py: Python<'_>, asset: &str, price: &Bound<'_, PyAny>) -> PyResult<()> {
+        let price = float_arg(price, &pmengine_core::input::path("market.prices", asset))?;
+        self.write(py, Work::Market, |l| l.update_price(asset, price))
     }
     /// Several index prices at once: `{asset: price}`.
-    fn update_prices(&self, prices: std::collections::HashMap<String, f64>) -> PyResult<()> {
-        let mut v: Vec<(String, f64)> = prices.into_iter().collect();
+    fn update_prices(
+        &self,
+        py: Python<'_>,
+        prices: std::collections::HashMap<String, Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let mut v: Vec<(String, f64)> = (prices.into_iter())
+            .map(|(a, x)| Ok((a.clone(), float_arg(&x, &pmengine_core::input::path("market.prices", &a))?)))
+            .collect::<PyResult<_>>()?;
         v.sort_by(|a, b| a.0.cmp(&b.0));
-        self.write(|l| l.update_prices(&v))
+        self.write(py, Work::Market, |l| l.update_prices(&v))
     }
     /// A new contract mark (quote units).
-    fn update_mark(&self, symbol: &str, mark: f64) -> PyResult<()> {
-        self.write(|l| l.update_mark(symbol, mark))
+    fn update_mark(&self, py: Python<'_>, symbol: &str, mark: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mark = float_arg(mark, &pmengine_core::input::path("market.marks", symbol))?;
+        self.write(py, Work::Light, |l| l.update_mark(symbol, mark))
     }
     /// A new implied vol for an option symbol or an underlying.
-    fn update_vol(&self, key: &str, vol: f64) -> PyResult<()> {
-        self.write(|l| l.update_vol(key, vol))
+    fn update_vol(&self, py: Python<'_>, key: &str, vol: &Bound<'_, PyAny>) -> PyResult<()> {
+        let vol = float_arg(vol, &pmengine_core::input::path("market.vols", key))?;
+        self.write(py, Work::Market, |l| l.update_vol(key, vol))
     }
     /// Move the snapshot's clock (seconds since the epoch, UTC).
-    fn set_time(&self, time: f64) -> PyResult<()> {
-        self.write(|l| l.set_time(time))
+    fn set_time(&self, py: Python<'_>, time: &Bound<'_, PyAny>) -> PyResult<()> {
+        let time = float_arg(time, "market.time")?;
+        self.write(py, Work::Market, |l| l.set_time(time))
     }
     /// Add `qty` > 0 units of `asset` to the wallet.
-    fn deposit(&self, asset: &str, qty: f64) -> PyResult<()> {
-        self.write(|l| l.deposit(asset, qty))
+    fn deposit(&self, py: Python<'_>, asset: &str, qty: &Bound<'_, PyAny>) -> PyResult<()> {
+        let qty = float_arg(qty, "deposit.qty")?;
+        self.write(py, Work::Light, |l| l.deposit(asset, qty))
     }
     /// Take `qty` > 0 units out of the wallet (at most what it holds).
-    fn withdraw(&self, asset: &str, qty: f64) -> PyResult<()> {
-        self.write(|l| l.withdraw(asset, qty))
+    fn withdraw(&self, py: Python<'_>, asset: &str, qty: &Bound<'_, PyAny>) -> PyResult<()> {
+        let qty = float_arg(qty, "withdraw.qty")?;
+        self.write(py, Work::Light, |l| l.withdraw(asset, qty))
     }
     /// Borrow `qty` > 0 units (the wallet balance goes down by `qty`: a loan).
-    fn borrow(&self, asset: &str, qty: f64) -> PyResult<()> {
-        self.write(|l| l.borrow(asset, qty))
+    fn borrow(&self, py: Python<'_>, asset: &str, qty: &Bound<'_, PyAny>) -> PyResult<()> {
+        let qty = float_arg(qty, "borrow.qty")?;
+        self.write(py, Work::Light, |l| l.borrow(asset, qty))
     }
     /// Repay `qty` > 0 units of a loan (at most the loan).
-    fn repay(&self, asset: &str, qty: f64) -> PyResult<()> {
-        self.write(|l| l.repay(asset, qty))
+    fn repay(&self, py: Python<'_>, asset: &str, qty: &Bound<'_, PyAny>) -> PyResult<()> {
+        let qty = float_arg(qty, "repay.qty")?;
+        self.write(py, Work::Light, |l| l.repay(asset, qty))
     }
 
     /// Apply a fill: `qty` signed (+ buy), base units (linear), contracts
@@ -141,26 +222,30 @@ impl PyLiveAccount {
     #[pyo3(signature = (symbol, qty, price=None, *, instrument=None))]
     fn apply_fill(
         &self,
+        py: Python<'_>,
         symbol: &str,
-        qty: f64,
-        price: Option<f64>,
+        qty: &Bound<'_, PyAny>,
+        price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
+        let (qty, price) = order_numbers(qty, price)?;
         let o = order(symbol, qty, price, instrument)?;
-        self.write(|l| l.apply_fill(&o))
+        self.write(py, Work::Light, |l| l.apply_fill(&o))
     }
 
     /// The margin after the order, without changing the account.
     #[pyo3(signature = (symbol, qty, price=None, *, instrument=None))]
     fn what_if(
         &self,
+        py: Python<'_>,
         symbol: &str,
-        qty: f64,
-        price: Option<f64>,
+        qty: &Bound<'_, PyAny>,
+        price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyMarginResult> {
+        let (qty, price) = order_numbers(qty, price)?;
         let o = order(symbol, qty, price, instrument)?;
-        Ok(PyMarginResult { inner: self.write(|l| l.what_if(&o).cloned())? })
+        Ok(PyMarginResult { inner: self.write(py, Work::Light, |l| l.what_if(&o).cloned())? })
     }
 
     /// Whether the order may be sent, why not, and the margin after it.
@@ -169,12 +254,14 @@ impl PyLiveAccount {
         &self,
         py: Python<'_>,
         symbol: &str,
-        qty: f64,
-        price: Option<f64>,
+        qty: &Bound<'_, PyAny>,
+        price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyOrderCheck> {
+        let (qty, price) = order_numbers(qty, price)?;
         let o = order(symbol, qty, price, instrument)?;
-        let (refusal, after) = self.write(|l| l.check_order(&o).map(|(r, after)| (r, after.clone())))?;
+        let (refusal, after) =
+            self.write(py, Work::Light, |l| l.check_order(&o).map(|(r, after)| (r, after.clone())))?;
         Ok(PyOrderCheck {
             allowed: refusal.is_none(),
             reason: refusal.map(|r| r.code()),
@@ -189,12 +276,15 @@ impl PyLiveAccount {
     #[pyo3(signature = (symbol, side, *, target_ratio=None, price=None, instrument=None))]
     fn max_order_size(
         &self,
+        py: Python<'_>,
         symbol: &str,
         side: &str,
-        target_ratio: Option<f64>,
-        price: Option<f64>,
+        target_ratio: Option<&Bound<'_, PyAny>>,
+        price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<f64> {
+        let target_ratio = target_ratio.map(|t| float_arg(t, "target_ratio")).transpose()?;
+        let price = price.map(|p| float_arg(p, "order.price")).transpose()?;
         let sign = match side {
             "buy" => 1.0,
             "sell" => -1.0,
@@ -203,7 +293,7 @@ impl PyLiveAccount {
             }
         };
         let o = order(symbol, sign, price, instrument)?;
-        self.write(|l| {
+        self.write(py, Work::Heavy, |l| {
             let target = target_ratio.unwrap_or(l.engine().params().status[0].above);
             l.max_order_size(&o, target)
         })
@@ -211,21 +301,26 @@ impl PyLiveAccount {
 
     /// Operations that re-resolved the whole book (the rest took the fast path).
     #[getter]
-    fn rebuilds(&self) -> u64 {
-        self.read().rebuilds()
+    fn rebuilds(&self, py: Python<'_>) -> PyResult<u64> {
+        self.read(py, |l| l.rebuilds())
     }
     /// A copy of the account's portfolio now.
     #[getter]
-    fn portfolio(&self) -> PyPortfolio {
-        PyPortfolio { inner: self.read().portfolio().clone() }
+    fn portfolio(&self, py: Python<'_>) -> PyResult<PyPortfolio> {
+        Ok(PyPortfolio { inner: self.read(py, |l| l.portfolio().clone())? })
     }
     /// A copy of the account's market snapshot now.
     #[getter]
-    fn market(&self) -> PyMarket {
-        PyMarket { inner: self.read().market().clone() }
+    fn market(&self, py: Python<'_>) -> PyResult<PyMarket> {
+        Ok(PyMarket { inner: self.read(py, |l| l.market().clone())? })
     }
-    fn __repr__(&self) -> String {
-        let l = self.read();
-        format!("LiveAccount({} balances, {} positions)", l.portfolio().balances.len(), l.portfolio().positions.len())
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        self.read(py, |l| {
+            format!(
+                "LiveAccount({} balances, {} positions)",
+                l.portfolio().balances.len(),
+                l.portfolio().positions.len()
+            )
+        })
     }
 }

@@ -3,7 +3,7 @@
 use crate::convert::{to_profile_value, to_py};
 use crate::errors::{entry, guard, ProfileError};
 use pmengine_core::params::{toml_value, DEFAULT_PROFILE_TOML};
-use pmengine_core::RiskParams;
+use pmengine_core::{CoreError, RiskParams};
 use pyo3::prelude::*;
 use serde_json::Value;
 use std::sync::Arc;
@@ -34,13 +34,20 @@ impl PyRiskParams {
         Self::default_params()
     }
 
-    /// Compile a TOML profile file.
+    /// Compile a TOML profile file, read with the command line's limits
+    /// (`pmengine.files`): a regular file of at most 64 MiB of UTF-8, no string
+    /// longer than 65,536 characters. Errors name the file.
     #[staticmethod]
     fn from_toml(path: std::path::PathBuf) -> PyResult<Self> {
         entry(|| {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| ProfileError::new_err(format!("{}: cannot read: {e}", path.display())))?;
-            Self::from_toml_str(&text)
+            let fail = |m: String| ProfileError::new_err(format!("{}: {m}", path.display()));
+            let text = read_text(&path).map_err(fail)?;
+            let source = toml_value(&text).map_err(|e| match e {
+                CoreError::Profile { field, message } if field == "profile" => fail(message),
+                e => crate::errors::to_py(e),
+            })?;
+            longest_string(&source).map_err(fail)?;
+            Self::compile(source)
         })
     }
 
@@ -117,5 +124,91 @@ impl PyRiskParams {
 
     fn __repr__(&self) -> String {
         format!("RiskParams(name={:?}, version={:?})", self.inner.name, self.inner.version)
+    }
+}
+
+/// TOML text as a dict, parsed by the core's TOML reader: nesting is bounded
+/// and a long dotted key costs its length (Python's `tomllib` is quadratic in
+/// it). `nan` and `inf` come back as the strings the core reads them as, a date
+/// as its text. `InvalidInputError` (`not valid TOML: ...`) on a bad document.
+#[pyfunction]
+pub fn toml_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    entry(|| {
+        let v = toml_value(text).map_err(|e| match e {
+            CoreError::Profile { message, .. } => crate::errors::InvalidInputError::new_err(message),
+            e => crate::errors::to_py(e),
+        })?;
+        to_py(py, &v)
+    })
+}
+
+/// The largest JSON or TOML input file (bytes), as `pmengine.files.MAX_TEXT_BYTES`.
+pub const MAX_TEXT_BYTES: u64 = 64 << 20;
+/// The longest string of an input file (characters), as `pmengine.files.MAX_STRING_CHARS`.
+pub const MAX_STRING_CHARS: usize = 65_536;
+
+/// The UTF-8 text of a regular file of at most [`MAX_TEXT_BYTES`]: a FIFO, a
+/// device or a folder is refused before it is read (nothing blocks on it).
+fn read_text(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let kind = |m: &std::fs::Metadata| {
+        let t = m.file_type();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            for (is, name) in [
+                (t.is_fifo(), "a pipe (FIFO)"),
+                (t.is_char_device(), "a character device"),
+                (t.is_block_device(), "a block device"),
+                (t.is_socket(), "a socket"),
+            ] {
+                if is {
+                    return Some(name);
+                }
+            }
+        }
+        match () {
+            _ if t.is_file() => None,
+            _ if t.is_dir() => Some("a folder"),
+            _ => Some("not a regular file"),
+        }
+    };
+    let cannot = |e: std::io::Error| format!("cannot read: {}", e.kind());
+    let refuse = |k: &str| Err(format!("{k}, a regular file expected"));
+    // Checked before opening (opening a FIFO waits for a writer), and again on the open file.
+    if let Some(k) = kind(&std::fs::metadata(path).map_err(cannot)?) {
+        return refuse(k);
+    }
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if let Some(k) = kind(&meta) {
+        return refuse(k);
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_TEXT_BYTES + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_TEXT_BYTES {
+        return Err(format!("more than the limit of {MAX_TEXT_BYTES} bytes"));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        format!("not UTF-8 text: byte 0x{:02x} at offset {at}", e.as_bytes()[at])
+    })?;
+    Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text))
+}
+
+/// Every string (key or value) at most [`MAX_STRING_CHARS`] characters.
+fn longest_string(v: &Value) -> Result<(), String> {
+    let check = |s: &str| {
+        let n = s.chars().count();
+        if n > MAX_STRING_CHARS {
+            return Err(format!("a string of {n} characters, more than the limit of {MAX_STRING_CHARS}"));
+        }
+        Ok(())
+    };
+    match v {
+        Value::String(s) => check(s),
+        Value::Array(a) => a.iter().try_for_each(longest_string),
+        Value::Object(m) => m.iter().try_for_each(|(k, x)| check(k).and_then(|()| longest_string(x))),
+        _ => Ok(()),
     }
 }
