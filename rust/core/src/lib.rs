@@ -34,6 +34,7 @@ pub mod portfolio;
 pub mod pricing;
 pub mod result;
 pub mod series;
+pub mod sweep;
 
 pub use batch::{BalanceColumns, BatchOptions, BatchResult, OnError, PositionColumns, Strings};
 pub use classic::{ClassicMode, ClassicResult};
@@ -45,3 +46,4 @@ pub use market::Market;
 pub use params::{Model, RiskParams};
 pub use portfolio::{ClassicTerms, Loan, OptionKind, Portfolio, Position};
 pub use result::{AssetMargin, GroupResult, MarginResult, PositionMargin};
+pub use sweep::{Moves, SweepResult};
