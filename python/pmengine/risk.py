@@ -29,10 +29,15 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
 from pmengine.errors import InvalidInputError
+
+try:
+    import numpy as _np
+except ImportError:  # numpy is optional: without it the risk tools copy the market per evaluation
+    _np = None
 
 #: Liquidation prices are searched between these multiples of the current price.
 MIN_FACTOR = 1e-3
@@ -378,7 +383,78 @@ def price_groups(engine: Engine, portfolio: Portfolio, market: Market) -> list[s
     return [g for g in engine.risk_groups(portfolio, market) if price_range(params, g) > 0]
 
 
-def _uni(result: MarginResult) -> float:
+class MovedMargin(NamedTuple):
+    """The account's figures on one moved market (USD; ``status`` by name)."""
+
+    equity: float
+    adjusted_equity: float
+    maintenance_margin: float
+    initial_margin: float
+    uni_mmr: float
+    status: str
+
+
+def margins_on_moved_markets(
+    engine: Engine,
+    portfolio: Portfolio,
+    market: Market,
+    factors: Sequence[Mapping[str, float]],
+    vol_factors: Sequence[float] | None = None,
+    *,
+    sweep: bool | None = None,
+) -> list[MovedMargin]:
+    """The account on ``market`` moved by each entry of ``factors`` (price factor
+    ``1 + r`` per asset, as :func:`moved_market` takes them) and of
+    ``vol_factors``: row ``i`` is ``engine.margin(portfolio, moved_market(market,
+    portfolio, factors[i], vol_factors[i]))``.
+
+    With numpy installed (``sweep`` None or True) the rows are one
+    :meth:`Engine.sweep` call: no market copy and no dict round trip per row. The
+    sweep takes the return ``f − 1`` and prices ``P·(1 + (f − 1))``, which is
+    ``P·f`` exactly for any factor from 0.5 up (below, within an ulp of it)."""
+    if sweep is None:
+        sweep = _np is not None
+    if not factors:
+        return []
+    if not sweep:
+        out = []
+        for i, f in enumerate(factors):
+            vf = 1.0 if vol_factors is None else vol_factors[i]
+            r = engine.margin(portfolio, moved_market(market, portfolio, f, vf))
+            out.append(
+                MovedMargin(
+                    r.equity,
+                    r.adjusted_equity,
+                    r.maintenance_margin,
+                    r.initial_margin,
+                    r.uni_mmr,
+                    r.status,
+                )
+            )
+        return out
+    if _np is None:
+        raise InvalidInputError("sweep: needs numpy (pip install 'pmengine[numpy]')")
+    assets = sorted({a for f in factors for a in f})
+    column = {a: j for j, a in enumerate(assets)}
+    moves = _np.zeros((len(factors), len(assets)))
+    for i, f in enumerate(factors):
+        for a, x in f.items():
+            moves[i, column[a]] = x - 1.0
+    vol_shifts = None if vol_factors is None else _np.asarray(vol_factors, dtype=float) - 1.0
+    r = engine.sweep(portfolio, market, moves, assets, vol_shifts=vol_shifts, threads=1)
+    names = r["status_names"]
+    columns = (
+        r["equity"].tolist(),
+        r["adjusted_equity"].tolist(),
+        r["maintenance_margin"].tolist(),
+        r["initial_margin"].tolist(),
+        r["uni_mmr"].tolist(),
+        [names[s] for s in r["status"].tolist()],
+    )
+    return [MovedMargin(*row) for row in zip(*columns, strict=True)]
+
+
+def _uni(result: MarginResult | MovedMargin) -> float:
     # BANKRUPT is below every threshold whatever the ratio says.
     return -math.inf if result.status == "BANKRUPT" else result.uni_mmr
 
@@ -391,6 +467,7 @@ def liquidation_prices(
     groups: Iterable[str] | None = None,
     co_move: bool = False,
     tol: float = PRICE_TOL,
+    sweep: bool | None = None,
 ) -> list[LiquidationPrice]:
     """Liquidation prices per risk group, each status threshold, both directions.
 
@@ -402,7 +479,8 @@ def liquidation_prices(
     down to ``MIN_FACTOR``) to bracket the first crossing, which is then
     bisected to ``tol`` relative. Groups: those the account touches with
     ``price_range > 0`` (stablecoins move in the depeg stress instead), under
-    either margin model."""
+    either margin model. The evaluations are :func:`margins_on_moved_markets`
+    (``sweep``: see there): the whole scan in one sweep, then one per bisection step."""
     params = engine.params
     base = engine.margin(portfolio, market)
     names = price_groups(engine, portfolio, market) if groups is None else list(groups)
@@ -415,18 +493,28 @@ def liquidation_prices(
         for direction in ("down", "up"):
             beta = co_movement(params, g, direction == "down") if co_move else {}
 
-            def uni(f: float, g: str = g, beta: dict[str, float] = beta) -> float:
+            def moved(f: float, g: str = g, beta: dict[str, float] = beta) -> dict[str, float]:
                 factors = {}
                 for a, h in group_of.items():
                     if h == g:
                         factors[a] = f
                     elif (b := beta.get(h, beta.get("*", 0.0))) != 0.0:
                         factors[a] = f**b
-                return _uni(engine.margin(portfolio, moved_market(market, portfolio, factors)))
+                return factors
+
+            def unis(fs: Sequence[float], moved: Callable[[float], dict[str, float]] = moved):
+                rows = [moved(f) for f in fs]
+                return [
+                    _uni(r)
+                    for r in margins_on_moved_markets(engine, portfolio, market, rows, sweep=sweep)
+                ]
+
+            def uni(f: float, unis: Callable[[Sequence[float]], list[float]] = unis) -> float:
+                return unis([f])[0]
 
             u0 = _uni(base)
             grid = _search_grid(direction)
-            values = [uni(f) for f in grid]
+            values = unis(grid)
             for i, (_, t) in enumerate(ladder):
                 side = u0 > t
                 # the status on the far side of the crossing
@@ -492,13 +580,19 @@ def stress_test(
     portfolio: Portfolio,
     market: Market,
     scenarios: Sequence[Scenario] | None = None,
+    *,
+    sweep: bool | None = None,
 ) -> list[StressResult]:
-    """The account after each scenario (default: the built-in ones), in order."""
+    """The account after each scenario (default: the built-in ones), in order:
+    all of them in one :func:`margins_on_moved_markets` (``sweep``: see there)."""
     params = engine.params
     e0 = engine.margin(portfolio, market).equity
+    chosen = builtin_scenarios() if scenarios is None else list(scenarios)
+    factors = [scenario_factors(s, market, params) for s in chosen]
+    vol_factors = [1.0 + s.vol_shock for s in chosen]
+    moved = margins_on_moved_markets(engine, portfolio, market, factors, vol_factors, sweep=sweep)
     out = []
-    for s in builtin_scenarios() if scenarios is None else scenarios:
-        r = engine.margin(portfolio, apply_scenario(s, portfolio, market, params))
+    for s, r in zip(chosen, moved, strict=True):
         out.append(
             StressResult(
                 s.name,
