@@ -37,7 +37,7 @@ from pmengine.errors import InvalidInputError
 try:
     import numpy as _np
 except ImportError:  # numpy is optional: without it the risk tools copy the market per evaluation
-    _np = None
+    _np = None  # type: ignore[assignment]
 
 #: Liquidation prices are searched between these multiples of the current price.
 MIN_FACTOR = 1e-3
@@ -441,15 +441,15 @@ def margins_on_moved_markets(
         for a, x in f.items():
             moves[i, column[a]] = x - 1.0
     vol_shifts = None if vol_factors is None else _np.asarray(vol_factors, dtype=float) - 1.0
-    r = engine.sweep(portfolio, market, moves, assets, vol_shifts=vol_shifts, threads=1)
-    names = r["status_names"]
+    swept = engine.sweep(portfolio, market, moves, assets, vol_shifts=vol_shifts, threads=1)
+    names = swept["status_names"]
     columns = (
-        r["equity"].tolist(),
-        r["adjusted_equity"].tolist(),
-        r["maintenance_margin"].tolist(),
-        r["initial_margin"].tolist(),
-        r["uni_mmr"].tolist(),
-        [names[s] for s in r["status"].tolist()],
+        swept["equity"].tolist(),
+        swept["adjusted_equity"].tolist(),
+        swept["maintenance_margin"].tolist(),
+        swept["initial_margin"].tolist(),
+        swept["uni_mmr"].tolist(),
+        [names[s] for s in swept["status"].tolist()],
     )
     return [MovedMargin(*row) for row in zip(*columns, strict=True)]
 
@@ -502,7 +502,9 @@ def liquidation_prices(
                         factors[a] = f**b
                 return factors
 
-            def unis(fs: Sequence[float], moved: Callable[[float], dict[str, float]] = moved):
+            def unis(
+                fs: Sequence[float], moved: Callable[[float], dict[str, float]] = moved
+            ) -> list[float]:
                 rows = [moved(f) for f in fs]
                 return [
                     _uni(r)
