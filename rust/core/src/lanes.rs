@@ -50,19 +50,21 @@ unsafe fn black76_avx2(kind: OptionKind, k: f64, tau: f64, f: &[f64], sigma: &[f
     black76_kernel(kind, k, tau, f, sigma, out)
 }
 
-/// `log` of `x` in steps of [`LANES`] into `out` (the last step padded with its first value).
+/// `x[i] = log(x[i])` in steps of [`LANES`] (the last step padded with its first value).
 #[inline(always)]
-fn log_many(x: &[f64], out: &mut [f64]) {
-    for (xs, ys) in x.chunks(LANES).zip(out.chunks_mut(LANES)) {
+fn log_in_place(x: &mut [f64]) {
+    for xs in x.chunks_mut(LANES) {
         let mut v = [xs[0]; LANES];
         v[..xs.len()].copy_from_slice(xs);
         let y = log_lanes(&v);
-        ys.copy_from_slice(&y[..ys.len()]);
+        xs.copy_from_slice(&y[..xs.len()]);
     }
 }
 
-/// Points priced per block: the block's intermediate values stay on the stack (and in L1).
-const BLOCK: usize = 64;
+/// Points priced per block: the block's intermediate values stay on the stack (and in
+/// L1), a group grid with its systemic scenarios (67 points by default) in one block,
+/// and the 2·BLOCK arguments of erfc indexed by a byte.
+const BLOCK: usize = 128;
 
 #[inline(always)]
 fn black76_kernel(kind: OptionKind, k: f64, tau: f64, f: &[f64], sigma: &[f64], out: &mut [f64]) {
@@ -76,15 +78,15 @@ fn black76_kernel(kind: OptionKind, k: f64, tau: f64, f: &[f64], sigma: &[f64], 
 fn black76_block(kind: OptionKind, k: f64, tau: f64, f: &[f64], sigma: &[f64], out: &mut [f64]) {
     let n = f.len();
     let root = tau.sqrt();
-    let (mut sd, mut ratio, mut ln) = ([0.0; BLOCK], [0.0; BLOCK], [0.0; BLOCK]);
+    let (mut sd, mut ln) = ([0.0; BLOCK], [0.0; BLOCK]);
     for i in 0..n {
         sd[i] = sigma[i] * root;
-        ratio[i] = f[i] / k;
+        ln[i] = f[i] / k;
     }
-    log_many(&ratio[..n], &mut ln[..n]);
+    log_in_place(&mut ln[..n]);
     // The 2n arguments of erfc: N(d) = erfc(−d/√2)/2, as `pricing::norm_cdf` writes it;
     // a call takes N(d1), N(d2), a put N(−d2), N(−d1).
-    let (mut args, mut values) = ([0.0; 2 * BLOCK], [0.0; 2 * BLOCK]);
+    let mut values = [0.0; 2 * BLOCK];
     for i in 0..n {
         let d1 = (ln[i] + 0.5 * sd[i] * sd[i]) / sd[i];
         let d2 = d1 - sd[i];
@@ -92,10 +94,10 @@ fn black76_block(kind: OptionKind, k: f64, tau: f64, f: &[f64], sigma: &[f64], o
             OptionKind::Call => (d1, d2),
             OptionKind::Put => (-d2, -d1),
         };
-        args[i] = -a * FRAC_1_SQRT_2;
-        args[n + i] = -b * FRAC_1_SQRT_2;
+        values[i] = -a * FRAC_1_SQRT_2;
+        values[n + i] = -b * FRAC_1_SQRT_2;
     }
-    erfc_many(&args[..2 * n], &mut values[..2 * n]);
+    erfc_in_place(&mut values[..2 * n]);
     for i in 0..n {
         let (na, nb) = (0.5 * values[i], 0.5 * values[n + i]);
         let v = match kind {
@@ -287,13 +289,12 @@ fn erfc_range(x: f64) -> u8 {
 }
 const SCALAR: u8 = 4;
 
-/// `libm::erfc` (FreeBSD's `s_erf.c`) of each `x[i]` into `out[i]`, at most
-/// `2·BLOCK` points. The points are grouped by range ([`erfc_range`]) and each
+/// `x[i] = libm::erfc(x[i])` (FreeBSD's `s_erf.c`), at most `2·BLOCK` points. The points are grouped by range ([`erfc_range`]) and each
 /// group is computed [`LANES`] at a time with its own approximation.
 #[inline(always)]
-pub fn erfc_many(x: &[f64], out: &mut [f64]) {
+pub fn erfc_in_place(x: &mut [f64]) {
     let n = x.len();
-    assert!(n <= 2 * BLOCK && out.len() == n);
+    assert!(n <= 2 * BLOCK);
     let mut range = [0u8; 2 * BLOCK];
     let mut present = 0u8;
     for i in 0..n {
@@ -311,7 +312,7 @@ pub fn erfc_many(x: &[f64], out: &mut [f64]) {
         let idx = &idx[..count];
         if r == SCALAR {
             for &i in idx {
-                out[i as usize] = libm::erfc(x[i as usize]);
+                x[i as usize] = libm::erfc(x[i as usize]);
             }
             continue;
         }
@@ -327,7 +328,7 @@ pub fn erfc_many(x: &[f64], out: &mut [f64]) {
                 _ => erfc_tail::<true>(&v),
             };
             for (j, &i) in chunk.iter().enumerate() {
-                out[i as usize] = y[j];
+                x[i as usize] = y[j];
             }
         }
     }
@@ -447,8 +448,8 @@ mod tests {
         }
         xs.extend([0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e-310, -1e-310, 1.0, -1.0]);
         for xs in xs.chunks(2 * BLOCK) {
-            let mut got = vec![0.0; xs.len()];
-            erfc_many(xs, &mut got);
+            let mut got = xs.to_vec();
+            erfc_in_place(&mut got);
             for (x, g) in xs.iter().zip(&got) {
                 assert!(same(*g, libm::erfc(*x)), "erfc({x:e}): {g:e} != {:e}", libm::erfc(*x));
             }

@@ -77,9 +77,13 @@ impl Series {
         } else {
             (0.0, 0.0, 0.0)
         };
-        // A scenario `(r, v)` is priced at the forward `F(1+r)` and the shocked vol.
+        // A scenario `(r, v)` is priced at the forward `F(1+r)` and the shocked vol; the
+        // grid and the systemic scenarios in one pass (the lanes' last step is shared).
         let at_point = |(r, v): (f64, f64)| (forward * (1.0 + r), shocked_vol(vol, v, at.vol_floor));
-        let pnl = |points| revalue(kind, strike, tau, value, settle_price, points);
+        let grid = at.grid.iter().map(|s| (s.r, s.v));
+        let mut grid_pnl =
+            revalue(kind, strike, tau, value, settle_price, &mut grid.chain(at.systemic.iter().copied()).map(at_point));
+        let systemic_pnl = grid_pnl.split_off(at.grid.len());
         Series {
             kind,
             forward,
@@ -93,8 +97,8 @@ impl Series {
             gamma,
             vega,
             theta,
-            grid_pnl: pnl(&mut at.grid.iter().map(|s| at_point((s.r, s.v)))),
-            systemic_pnl: pnl(&mut at.systemic.iter().copied().map(at_point)),
+            grid_pnl,
+            systemic_pnl,
         }
     }
 }
@@ -107,7 +111,7 @@ fn revalue(
     tau: f64,
     value: f64,
     settle_price: f64,
-    points: &mut dyn ExactSizeIterator<Item = (f64, f64)>,
+    points: &mut dyn Iterator<Item = (f64, f64)>,
 ) -> Vec<f64> {
     let (f, sigma): (Vec<f64>, Vec<f64>) = points.unzip();
     let mut out = vec![0.0; f.len()];
