@@ -480,7 +480,8 @@ def liquidation_prices(
     bisected to ``tol`` relative. Groups: those the account touches with
     ``price_range > 0`` (stablecoins move in the depeg stress instead), under
     either margin model. The evaluations are :func:`margins_on_moved_markets`
-    (``sweep``: see there): the whole scan in one sweep, then one per bisection step."""
+    (``sweep``: see there): the whole scan in one sweep, then one per bisection step
+    for all the thresholds of a direction."""
     params = engine.params
     base = engine.margin(portfolio, market)
     names = price_groups(engine, portfolio, market) if groups is None else list(groups)
@@ -511,12 +512,13 @@ def liquidation_prices(
                     for r in margins_on_moved_markets(engine, portfolio, market, rows, sweep=sweep)
                 ]
 
-            def uni(f: float, unis: Callable[[Sequence[float]], list[float]] = unis) -> float:
-                return unis([f])[0]
-
             u0 = _uni(base)
             grid = _search_grid(direction)
             values = unis(grid)
+            # One bracket [lo, hi] per threshold; the thresholds' bisections step
+            # together, one sweep a step (each follows its own sequence: the same
+            # prices as one after the other).
+            found: list[tuple[str, float, bool, list[float]] | None] = []
             for i, (_, t) in enumerate(ladder):
                 side = u0 > t
                 # the status on the far side of the crossing
@@ -527,19 +529,29 @@ def liquidation_prices(
                         hi = f
                         break
                     lo = f
-                if hi is None:
+                found.append(None if hi is None else (status, t, side, [lo, hi]))
+            open_ = [b for b in found if b is not None]
+            while True:
+                stepping = [b for b in open_ if abs(b[3][1] - b[3][0]) > tol * max(b[3])]
+                if not stepping:
+                    break
+                mids = [0.5 * (b[3][0] + b[3][1]) for b in stepping]
+                for b, mid, u in zip(stepping, mids, unis(mids), strict=True):
+                    _, t, side, bracket = b
+                    bracket[0 if (u > t) == side else 1] = mid
+            at_hi = iter(unis([b[3][1] for b in open_]))
+            for i, (_, t) in enumerate(ladder):
+                entry = found[i]
+                if entry is None:
+                    side = u0 > t
+                    status = _ladder(params)[i + 1 if side else i][0]
                     out.append(
                         LiquidationPrice(
                             g, asset, status, t, direction, prices[asset], None, None, None
                         )
                     )
                     continue
-                while abs(hi - lo) > tol * max(lo, hi):
-                    mid = 0.5 * (lo + hi)
-                    if (uni(mid) > t) == side:
-                        lo = mid
-                    else:
-                        hi = mid
+                status, _, _, (_, hi) = entry
                 out.append(
                     LiquidationPrice(
                         g,
@@ -550,7 +562,7 @@ def liquidation_prices(
                         prices[asset],
                         prices[asset] * hi,
                         hi - 1.0,
-                        uni(hi),
+                        next(at_hi),
                     )
                 )
     return out
