@@ -102,6 +102,7 @@ bench: build
 	    --benchmark-json=.benchmarks/latest.json -q -p no:cacheprovider
 	$(PY) benches/table.py .benchmarks/latest.json --readme README.md
 	$(PY) benches/latency.py --readme README.md
+	$(PY) benches/sweep.py --readme README.md
 	$(PY) benches/batch.py --readme README.md
 	cargo bench -p pmengine-core --bench kernels
 

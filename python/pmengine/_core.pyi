@@ -2,6 +2,7 @@
 
 import datetime
 import os
+from collections.abc import Sequence
 from typing import Any, Literal, TypedDict, final
 
 __all__ = [
@@ -278,6 +279,23 @@ class Engine:
     ) -> Any:
         """Margin of every account of a columnar book (``pmengine.batch`` documents the
         columns): a ``pyarrow.Table``, or a dict of numpy arrays with ``output="numpy"``."""
+    def sweep(
+        self,
+        portfolio: Portfolio,
+        market: Market,
+        moves: Any,
+        assets: Sequence[str] | None = None,
+        *,
+        vol_shifts: Any = None,
+        threads: int | None = None,
+    ) -> dict[str, Any]:
+        """The account under many market moves: ``moves`` a scenarios x assets array of
+        relative price moves (``P * (1 + r)``) whose columns ``assets`` names, or
+        ``{asset: 1-D array}``; ``vol_shifts`` one relative vol shift or one per
+        scenario. A dict of numpy arrays, one row per scenario: ``equity``,
+        ``adjusted_equity``, ``maintenance_margin``, ``initial_margin``, ``available``
+        (USD), ``uni_mmr``, ``status`` (uint8 index into the ``status_names`` tuple);
+        row ``k`` equals ``margin`` on the moved market."""
 
 @final
 class ClassicResult:

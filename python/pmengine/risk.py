@@ -29,10 +29,15 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
 from pmengine.errors import InvalidInputError
+
+try:
+    import numpy as _np
+except ImportError:  # numpy is optional: without it the risk tools copy the market per evaluation
+    _np = None  # type: ignore[assignment]
 
 #: Liquidation prices are searched between these multiples of the current price.
 MIN_FACTOR = 1e-3
@@ -381,7 +386,78 @@ def price_groups(engine: Engine, portfolio: Portfolio, market: Market) -> list[s
     return [g for g in engine.risk_groups(portfolio, market) if price_range(params, g) > 0]
 
 
-def _uni(result: MarginResult) -> float:
+class MovedMargin(NamedTuple):
+    """The account's figures on one moved market (USD; ``status`` by name)."""
+
+    equity: float
+    adjusted_equity: float
+    maintenance_margin: float
+    initial_margin: float
+    uni_mmr: float
+    status: str
+
+
+def margins_on_moved_markets(
+    engine: Engine,
+    portfolio: Portfolio,
+    market: Market,
+    factors: Sequence[Mapping[str, float]],
+    vol_factors: Sequence[float] | None = None,
+    *,
+    sweep: bool | None = None,
+) -> list[MovedMargin]:
+    """The account on ``market`` moved by each entry of ``factors`` (price factor
+    ``1 + r`` per asset, as :func:`moved_market` takes them) and of
+    ``vol_factors``: row ``i`` is ``engine.margin(portfolio, moved_market(market,
+    portfolio, factors[i], vol_factors[i]))``.
+
+    With numpy installed (``sweep`` None or True) the rows are one
+    :meth:`Engine.sweep` call: no market copy and no dict round trip per row. The
+    sweep takes the return ``f − 1`` and prices ``P·(1 + (f − 1))``, which is
+    ``P·f`` exactly for any factor from 0.5 up (below, within an ulp of it)."""
+    if sweep is None:
+        sweep = _np is not None
+    if not factors:
+        return []
+    if not sweep:
+        out = []
+        for i, f in enumerate(factors):
+            vf = 1.0 if vol_factors is None else vol_factors[i]
+            r = engine.margin(portfolio, moved_market(market, portfolio, f, vf))
+            out.append(
+                MovedMargin(
+                    r.equity,
+                    r.adjusted_equity,
+                    r.maintenance_margin,
+                    r.initial_margin,
+                    r.uni_mmr,
+                    r.status,
+                )
+            )
+        return out
+    if _np is None:
+        raise InvalidInputError("sweep: needs numpy (pip install 'pmengine[numpy]')")
+    assets = sorted({a for f in factors for a in f})
+    column = {a: j for j, a in enumerate(assets)}
+    moves = _np.zeros((len(factors), len(assets)))
+    for i, f in enumerate(factors):
+        for a, x in f.items():
+            moves[i, column[a]] = x - 1.0
+    vol_shifts = None if vol_factors is None else _np.asarray(vol_factors, dtype=float) - 1.0
+    swept = engine.sweep(portfolio, market, moves, assets, vol_shifts=vol_shifts, threads=1)
+    names = swept["status_names"]
+    columns = (
+        swept["equity"].tolist(),
+        swept["adjusted_equity"].tolist(),
+        swept["maintenance_margin"].tolist(),
+        swept["initial_margin"].tolist(),
+        swept["uni_mmr"].tolist(),
+        [names[s] for s in swept["status"].tolist()],
+    )
+    return [MovedMargin(*row) for row in zip(*columns, strict=True)]
+
+
+def _uni(result: MarginResult | MovedMargin) -> float:
     # BANKRUPT is below every threshold whatever the ratio says.
     return -math.inf if result.status == "BANKRUPT" else result.uni_mmr
 
@@ -394,6 +470,7 @@ def liquidation_prices(
     groups: Iterable[str] | None = None,
     co_move: bool = False,
     tol: float = PRICE_TOL,
+    sweep: bool | None = None,
 ) -> list[LiquidationPrice]:
     """Liquidation prices per risk group, each status threshold, both directions.
 
@@ -405,7 +482,9 @@ def liquidation_prices(
     down to ``MIN_FACTOR``) to bracket the first crossing, which is then
     bisected to ``tol`` relative. Groups: those the account touches with
     ``price_range > 0`` (stablecoins move in the depeg stress instead), under
-    either margin model."""
+    either margin model. The evaluations are :func:`margins_on_moved_markets`
+    (``sweep``: see there): the whole scan in one sweep, then one per bisection step
+    for all the thresholds of a direction."""
     params = engine.params
     base = engine.margin(portfolio, market)
     names = price_groups(engine, portfolio, market) if groups is None else list(groups)
@@ -418,18 +497,31 @@ def liquidation_prices(
         for direction in ("down", "up"):
             beta = co_movement(params, g, direction == "down") if co_move else {}
 
-            def uni(f: float, g: str = g, beta: dict[str, float] = beta) -> float:
+            def moved(f: float, g: str = g, beta: dict[str, float] = beta) -> dict[str, float]:
                 factors = {}
                 for a, h in group_of.items():
                     if h == g:
                         factors[a] = f
                     elif (b := beta.get(h, beta.get("*", 0.0))) != 0.0:
                         factors[a] = f**b
-                return _uni(engine.margin(portfolio, moved_market(market, portfolio, factors)))
+                return factors
+
+            def unis(
+                fs: Sequence[float], moved: Callable[[float], dict[str, float]] = moved
+            ) -> list[float]:
+                rows = [moved(f) for f in fs]
+                return [
+                    _uni(r)
+                    for r in margins_on_moved_markets(engine, portfolio, market, rows, sweep=sweep)
+                ]
 
             u0 = _uni(base)
             grid = _search_grid(direction)
-            values = [uni(f) for f in grid]
+            values = unis(grid)
+            # One bracket [lo, hi] per threshold; the thresholds' bisections step
+            # together, one sweep a step (each follows its own sequence: the same
+            # prices as one after the other).
+            found: list[tuple[str, float, bool, list[float]] | None] = []
             for i, (_, t) in enumerate(ladder):
                 side = u0 > t
                 # the status on the far side of the crossing
@@ -440,19 +532,29 @@ def liquidation_prices(
                         hi = f
                         break
                     lo = f
-                if hi is None:
+                found.append(None if hi is None else (status, t, side, [lo, hi]))
+            open_ = [b for b in found if b is not None]
+            while True:
+                stepping = [b for b in open_ if abs(b[3][1] - b[3][0]) > tol * max(b[3])]
+                if not stepping:
+                    break
+                mids = [0.5 * (b[3][0] + b[3][1]) for b in stepping]
+                for b, mid, u in zip(stepping, mids, unis(mids), strict=True):
+                    _, t, side, bracket = b
+                    bracket[0 if (u > t) == side else 1] = mid
+            at_hi = iter(unis([b[3][1] for b in open_]))
+            for i, (_, t) in enumerate(ladder):
+                entry = found[i]
+                if entry is None:
+                    side = u0 > t
+                    status = _ladder(params)[i + 1 if side else i][0]
                     out.append(
                         LiquidationPrice(
                             g, asset, status, t, direction, prices[asset], None, None, None
                         )
                     )
                     continue
-                while abs(hi - lo) > tol * max(lo, hi):
-                    mid = 0.5 * (lo + hi)
-                    if (uni(mid) > t) == side:
-                        lo = mid
-                    else:
-                        hi = mid
+                status, _, _, (_, hi) = entry
                 out.append(
                     LiquidationPrice(
                         g,
@@ -463,7 +565,7 @@ def liquidation_prices(
                         prices[asset],
                         prices[asset] * hi,
                         hi - 1.0,
-                        uni(hi),
+                        next(at_hi),
                     )
                 )
     return out
@@ -495,13 +597,19 @@ def stress_test(
     portfolio: Portfolio,
     market: Market,
     scenarios: Sequence[Scenario] | None = None,
+    *,
+    sweep: bool | None = None,
 ) -> list[StressResult]:
-    """The account after each scenario (default: the built-in ones), in order."""
+    """The account after each scenario (default: the built-in ones), in order:
+    all of them in one :func:`margins_on_moved_markets` (``sweep``: see there)."""
     params = engine.params
     e0 = engine.margin(portfolio, market).equity
+    chosen = builtin_scenarios() if scenarios is None else list(scenarios)
+    factors = [scenario_factors(s, market, params) for s in chosen]
+    vol_factors = [1.0 + s.vol_shock for s in chosen]
+    moved = margins_on_moved_markets(engine, portfolio, market, factors, vol_factors, sweep=sweep)
     out = []
-    for s in builtin_scenarios() if scenarios is None else scenarios:
-        r = engine.margin(portfolio, apply_scenario(s, portfolio, market, params))
+    for s, r in zip(chosen, moved, strict=True):
         out.append(
             StressResult(
                 s.name,

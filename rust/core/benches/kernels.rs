@@ -3,9 +3,11 @@
 //! - margin of a 50-position linear account (book + evaluate), and evaluate alone;
 //! - an option book of 20 series on 2 underlyings (63 grid scenarios), cold
 //!   (series priced on every call) and warm (series from the snapshot's cache);
-//! - one Black-76 valuation.
+//! - one Black-76 valuation, and a 64-point grid of one series priced point by
+//!   point (scalar) and in SIMD lanes (`lanes.rs`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use pmengine_core::lanes::black76_many;
 use pmengine_core::pricing::black76;
 use pmengine_core::{ClassicTerms, Engine, Market, OptionKind, Portfolio, Position, RiskParams};
 use std::hint::black_box;
@@ -106,6 +108,27 @@ fn kernels(c: &mut Criterion) {
 
     c.bench_function("black76", |b| {
         b.iter(|| black76(OptionKind::Call, black_box(60000.0), black_box(65000.0), black_box(0.5), black_box(0.1)))
+    });
+
+    // 21 price points × 3 vol shocks and one more: a series' grid.
+    let points: Vec<(f64, f64)> =
+        (0..64).map(|i| (60000.0 * (0.9 + 0.01 * (i / 3) as f64), 0.5 * (0.7 + 0.3 * (i % 3) as f64))).collect();
+    c.bench_function("black76/grid-64/scalar", |b| {
+        b.iter(|| {
+            let mut sum = 0.0;
+            for &(f, s) in black_box(&points) {
+                sum += black76(OptionKind::Put, f, 65000.0, s, 0.1);
+            }
+            sum
+        })
+    });
+    c.bench_function("black76/grid-64/lanes", |b| {
+        let (f, s): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
+        let mut out = vec![0.0; f.len()];
+        b.iter(|| {
+            black76_many(OptionKind::Put, 65000.0, 0.1, black_box(&f), black_box(&s), &mut out);
+            out.iter().sum::<f64>()
+        })
     });
 }
 

@@ -653,7 +653,7 @@ impl Engine {
     /// Price an option series for a group: value, greeks, P&L per unit on the
     /// group's grid (none when the range is 0) and in each systemic scenario.
     #[allow(clippy::too_many_arguments)]
-    fn price_series(
+    pub(crate) fn price_series(
         &self,
         group: &GroupSlot,
         group_name: &str,

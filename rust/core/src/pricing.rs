@@ -39,13 +39,15 @@ pub fn intrinsic(kind: OptionKind, f: f64, k: f64) -> f64 {
 
 /// Black-76 value of one option on forward `f`, strike `k`, vol `sigma`,
 /// `tau` years to expiry, in the forward's units. At expiry ([`at_expiry`]): intrinsic.
+/// The logarithm is `libm`'s (musl's), like `erfc`: the pricer gives the same
+/// bits on every platform, and `lanes.rs` reproduces it exactly on a whole grid.
 #[inline]
 pub fn black76(kind: OptionKind, f: f64, k: f64, sigma: f64, tau: f64) -> f64 {
     if at_expiry(sigma, tau) {
         return intrinsic(kind, f, k);
     }
     let sd = sigma * tau.sqrt();
-    let d1 = ((f / k).ln() + 0.5 * sd * sd) / sd;
+    let d1 = (libm::log(f / k) + 0.5 * sd * sd) / sd;
     let d2 = d1 - sd;
     match kind {
         OptionKind::Call => f * norm_cdf(d1) - k * norm_cdf(d2),
@@ -65,7 +67,7 @@ pub fn black76_delta(kind: OptionKind, f: f64, k: f64, sigma: f64, tau: f64) -> 
         };
     }
     let sd = sigma * tau.sqrt();
-    let d1 = ((f / k).ln() + 0.5 * sd * sd) / sd;
+    let d1 = (libm::log(f / k) + 0.5 * sd * sd) / sd;
     match kind {
         OptionKind::Call => norm_cdf(d1),
         OptionKind::Put => norm_cdf(d1) - 1.0,

@@ -7,6 +7,7 @@
 //! clears it. Entries are keyed by the engine that priced them (grids belong
 //! to a profile) and by the series' terms.
 
+use crate::lanes::black76_many;
 use crate::portfolio::OptionKind;
 use crate::pricing::{at_expiry, black76, black76_delta, norm_pdf, shocked_vol};
 use rustc_hash::FxHashMap;
@@ -66,7 +67,7 @@ impl Series {
         let delta = black76_delta(kind, forward, strike, vol, tau);
         let (gamma, vega, theta) = if !at_expiry(vol, tau) {
             let sd = vol * tau.sqrt();
-            let d1 = ((forward / strike).ln() + 0.5 * sd * sd) / sd;
+            let d1 = (libm::log(forward / strike) + 0.5 * sd * sd) / sd;
             let pdf = norm_pdf(d1);
             // Γ_F = φ(d1)/(F σ √τ) per forward unit; dF/dP_b = 1/P_s.
             let gamma = pdf / (forward * sd) / settle_price;
@@ -76,10 +77,13 @@ impl Series {
         } else {
             (0.0, 0.0, 0.0)
         };
-        let reval = |r: f64, v: f64| {
-            let sigma = shocked_vol(vol, v, at.vol_floor);
-            (black76(kind, forward * (1.0 + r), strike, sigma, tau) - value) * settle_price
-        };
+        // A scenario `(r, v)` is priced at the forward `F(1+r)` and the shocked vol; the
+        // grid and the systemic scenarios in one pass (the lanes' last step is shared).
+        let at_point = |(r, v): (f64, f64)| (forward * (1.0 + r), shocked_vol(vol, v, at.vol_floor));
+        let grid = at.grid.iter().map(|s| (s.r, s.v));
+        let mut grid_pnl =
+            revalue(kind, strike, tau, value, settle_price, &mut grid.chain(at.systemic.iter().copied()).map(at_point));
+        let systemic_pnl = grid_pnl.split_off(at.grid.len());
         Series {
             kind,
             forward,
@@ -93,10 +97,27 @@ impl Series {
             gamma,
             vega,
             theta,
-            grid_pnl: at.grid.iter().map(|s| reval(s.r, s.v)).collect(),
-            systemic_pnl: at.systemic.iter().map(|&(r, v)| reval(r, v)).collect(),
+            grid_pnl,
+            systemic_pnl,
         }
     }
+}
+
+/// `(black76(kind, f, strike, σ, tau) − value) · settle_price` at each point
+/// `(f, σ)`, priced together in SIMD lanes (bit for bit the scalar pricer's values).
+fn revalue(
+    kind: OptionKind,
+    strike: f64,
+    tau: f64,
+    value: f64,
+    settle_price: f64,
+    points: &mut dyn Iterator<Item = (f64, f64)>,
+) -> Vec<f64> {
+    let (f, sigma): (Vec<f64>, Vec<f64>) = points.unzip();
+    let mut out = vec![0.0; f.len()];
+    black76_many(kind, strike, tau, &f, &sigma, &mut out);
+    out.iter_mut().for_each(|v| *v = (*v - value) * settle_price);
+    out
 }
 
 /// What identifies a series within one snapshot, beside its symbol.
@@ -237,6 +258,41 @@ mod tests {
         let day = 1.0 / 365.0;
         let theta_fd = (v(pb, s, t - 1e-4 * day) - v(pb, s, t + 1e-4 * day)) / 2e-4;
         assert!((x.theta - theta_fd).abs() < 1e-6 * theta_fd.abs(), "theta {} {theta_fd}", x.theta);
+    }
+
+    /// The grid priced in lanes is the scalar pricer scenario by scenario, bit
+    /// for bit: odd grid lengths (a padded last chunk), the vol floor, a
+    /// vanishing σ√τ, expiry.
+    #[test]
+    fn grid_pnl_is_the_scalar_revaluation() {
+        let mut grid = Vec::new();
+        for i in 0..21 {
+            for v in [-0.3, 0.0, 0.3, -0.99] {
+                grid.push(crate::grid::Scenario { r: 0.1 * (i as f64 / 10.0 - 1.0), v, w: 1.0 });
+            }
+        }
+        grid.push(crate::grid::Scenario { r: -0.3, v: 0.0, w: 0.33 });
+        let systemic = [(-0.1, 0.5), (0.1, 0.5), (0.05, -0.2)];
+        for (vol, tau) in [(0.5, 0.25), (0.06, 1e-4), (0.04, 2.0), (1e-13, 0.5), (0.5, 0.0), (0.5, -1.0), (3.0, 1e-9)] {
+            for kind in [OptionKind::Call, OptionKind::Put] {
+                for strike in [30_000.0, 59_000.0, 60_000.0, 90_000.0, 600_000.0] {
+                    for n in [grid.len(), grid.len() - 1, 3, 1] {
+                        let at = Revaluation { grid: &grid[..n], systemic: &systemic, vol_floor: 0.05 };
+                        let (pb, ps) = (60_000.0, 0.999);
+                        let x = Series::price(kind, pb, ps, strike, vol, tau, &at);
+                        let reval = |r: f64, v: f64| {
+                            let sigma = shocked_vol(vol, v, at.vol_floor);
+                            (black76(kind, x.forward * (1.0 + r), strike, sigma, tau) - x.value) * ps
+                        };
+                        let want: Vec<f64> = grid[..n].iter().map(|s| reval(s.r, s.v)).collect();
+                        let want_sys: Vec<f64> = systemic.iter().map(|&(r, v)| reval(r, v)).collect();
+                        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&x.grid_pnl), bits(&want), "{kind:?} K={strike} σ={vol} τ={tau}");
+                        assert_eq!(bits(&x.systemic_pnl), bits(&want_sys));
+                    }
+                }
+            }
+        }
     }
 
     #[test]

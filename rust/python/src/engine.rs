@@ -139,6 +139,39 @@ impl PyEngine {
         })
     }
 
+    /// The account's margin under many market moves at once, with the GIL
+    /// released, on `threads` threads (default: one per core).
+    ///
+    /// `moves`: relative price moves, a 2-D array of scenarios x assets whose
+    /// columns `assets` names (asset `j` of scenario `k` priced `P * (1 +
+    /// moves[k, j])`; 0.1 is +10 %), or a mapping `{asset: 1-D array}`. Assets
+    /// not named keep their price. Contract marks move with their quote as
+    /// `pmengine.risk.moved_market` moves them (linear: `(1 + r_b) / (1 + r_s)`,
+    /// inverse: `1 + r_b`). `vol_shifts`: relative implied-vol shifts, one
+    /// number or one per scenario (every vol times `1 + v`). Options are
+    /// repriced in every scenario; both margin models.
+    ///
+    /// Returns a dict of numpy arrays, one row per scenario: `equity`,
+    /// `adjusted_equity`, `maintenance_margin`, `initial_margin`, `available`
+    /// (USD), `uni_mmr`, `status` (uint8 index into `status_names`, the
+    /// profile's ladder then "BANKRUPT"). Row `k` equals `margin` on the moved
+    /// market, bit for bit, whatever `threads`.
+    #[pyo3(signature = (portfolio, market, moves, assets=None, *, vol_shifts=None, threads=None))]
+    fn sweep<'py>(
+        &self,
+        py: Python<'py>,
+        portfolio: PyRef<'py, PyPortfolio>,
+        market: PyRef<'py, PyMarket>,
+        moves: &Bound<'py, PyAny>,
+        assets: Option<Vec<String>>,
+        vol_shifts: Option<&Bound<'py, PyAny>>,
+        threads: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        guard(|| {
+            crate::sweep::sweep(py, &self.inner, &portfolio.inner, &market.inner, moves, assets, vol_shifts, threads)
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!("Engine(params={:?})", self.inner.params().name)
     }

@@ -14,6 +14,7 @@ mod market;
 mod params;
 mod portfolio;
 mod result;
+mod sweep;
 
 use pyo3::prelude::*;
 

@@ -1,0 +1,484 @@
+//! Market sweeps: one account under many market moves in one call, for
+//! Monte-Carlo and historical stress, and for the risk tools (liquidation
+//! prices, stress tests) that evaluate an account on moved markets.
+//!
+//! A scenario `k` moves each named asset's index price by a relative return,
+//! `P_a·(1 + r_ka)`, and optionally every implied vol, `σ·(1 + v_k)`. Marks
+//! move with their quote as `pmengine.risk.moved_market` moves them: a linear
+//! contract's mark (settle units) by `(1 + r_b)/(1 + r_s)`, an inverse one's
+//! (USD) by `1 + r_b`, each symbol by the factors of the first position that
+//! holds it. Row `k` is then exactly `Engine::margin` on that moved market.
+//!
+//! The portfolio is resolved against the market once. Each scenario re-resolves
+//! what a price moves (each contract's dollar delta, UPnL and bracketed size;
+//! each option series, repriced at the moved forward and vol) and re-sums the
+//! groups and assets in the portfolio's order, as `Engine::book` sums them, so
+//! the book is bit for bit the one a rebuild gives; then the profile's model
+//! evaluates it, the scenario model or `binance_pm`. Scenarios are independent
+//! and each writes its own row: the result is bit-identical at any thread count.
+
+use crate::engine::{contract_terms, Book, BookSlot, Engine, Scratch};
+use crate::error::{CoreError, Result};
+use crate::input::{fmt_num, MAX_MAGNITUDE, MAX_VOL, MIN_PRICE};
+use crate::market::Market;
+use crate::portfolio::{Portfolio, PositionRef};
+use crate::pricing::YEAR_SECONDS;
+use crate::result::MarginResult;
+use crate::series::Series;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// The market moves of a sweep.
+#[derive(Debug, Clone, Copy)]
+pub struct Moves<'a> {
+    pub scenarios: usize,
+    /// The assets whose index prices move: the columns of `returns`.
+    pub assets: &'a [String],
+    /// Relative price moves, row-major, `scenarios × assets.len()`: asset `j`
+    /// of scenario `k` is priced `P·(1 + returns[k·m + j])`.
+    pub returns: &'a [f64],
+    /// Relative vol shifts, one per scenario (every implied vol times `1 + v`); `None`: vols stay.
+    pub vol_shifts: Option<&'a [f64]>,
+}
+
+/// One row per scenario: the account's figures on the moved market (USD).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SweepResult {
+    pub equity: Vec<f64>,
+    pub adjusted_equity: Vec<f64>,
+    pub maintenance_margin: Vec<f64>,
+    pub initial_margin: Vec<f64>,
+    pub available: Vec<f64>,
+    pub uni_mmr: Vec<f64>,
+    /// Index into `status_names`.
+    pub status: Vec<u8>,
+    /// The profile's status ladder, healthiest first, then `BANKRUPT`.
+    pub status_names: Vec<Arc<str>>,
+}
+
+/// Scenarios per unit of parallel work: large enough that a worker's set-up
+/// (a copy of the book) is noise, small enough to balance two cores.
+const CHUNK: usize = 256;
+
+/// What a scenario needs to re-resolve one contract.
+#[derive(Debug, Clone, Copy)]
+struct ContractPlan<'a> {
+    /// Position index (= book slot index), and its terms.
+    slot: usize,
+    position: PositionRef<'a>,
+    /// Asset slots of the underlying and the settle asset.
+    underlying: usize,
+    settle: usize,
+    /// The market's mark of the symbol, and the asset slots whose factors move it
+    /// (the first position holding the symbol): `fb / fs` linear, `fb` inverse.
+    mark: Option<f64>,
+    mark_base: usize,
+    mark_quote: usize,
+    mark_inverse: bool,
+    /// Index of the symbol's netted entry in `Book::contracts`, and whether this
+    /// position is the entry's first (the builder starts the entry with its delta).
+    netted: usize,
+    first: bool,
+}
+
+/// What a scenario needs to reprice one option position.
+#[derive(Debug, Clone, Copy)]
+struct OptionPlan {
+    /// Index into `Book::options`.
+    option: usize,
+    underlying: usize,
+    settle: usize,
+    /// The market's vol of the series (per symbol, else per underlying).
+    vol: f64,
+    tau: f64,
+    /// The first option slot of the same series (itself if none before): priced once a scenario.
+    same_as: usize,
+}
+
+/// The account resolved once, and how each scenario moves it.
+struct Plan<'a> {
+    engine: &'a Engine,
+    portfolio: &'a Portfolio,
+    base: Book,
+    /// For each book asset slot, its column in the moves (`None`: the price stays).
+    column: Vec<Option<usize>>,
+    contracts: Vec<ContractPlan<'a>>,
+    options: Vec<OptionPlan>,
+    moves: Moves<'a>,
+}
+
+impl Engine {
+    /// Evaluate `portfolio` on `market` moved by each scenario of `moves`, on
+    /// `threads` threads (0: one per core). Row `k` equals `margin` on the moved
+    /// market (see the module doc). Errors: a column asset without a price
+    /// (`MissingMarketDataError` naming `assets[j]`), a repeated column, a move
+    /// that is not finite or takes a price, a mark or a vol the account uses out
+    /// of the input bounds (naming `moves[k, j]` or `vol_shifts[k]`).
+    pub fn sweep(
+        &self,
+        portfolio: &Portfolio,
+        market: &Market,
+        moves: &Moves<'_>,
+        threads: usize,
+    ) -> Result<SweepResult> {
+        let plan = Plan::new(self, portfolio, market, moves)?;
+        let n = moves.scenarios;
+        let mut rows = vec![Row::default(); n];
+        let workers = threads_for(threads, n);
+        if workers <= 1 {
+            let mut w = Worker::new(&plan, false);
+            for (k, row) in rows.iter_mut().enumerate() {
+                *row = w.run(&plan, k);
+            }
+        } else {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(workers)
+                .build()
+                .map_err(|e| CoreError::invalid("threads", format!("cannot start a thread pool: {e}")))?;
+            pool.install(|| {
+                rows.par_chunks_mut(CHUNK).enumerate().for_each_init(
+                    || Worker::new(&plan, true),
+                    |w, (c, chunk)| {
+                        for (i, row) in chunk.iter_mut().enumerate() {
+                            *row = w.run(&plan, c * CHUNK + i);
+                        }
+                    },
+                )
+            });
+        }
+        let mut status_names: Vec<Arc<str>> = self.params().status.iter().map(|l| Arc::clone(&l.name)).collect();
+        status_names.push(Arc::from("BANKRUPT"));
+        let column = |f: fn(&Row) -> f64| rows.iter().map(f).collect();
+        Ok(SweepResult {
+            equity: column(|r| r.equity),
+            adjusted_equity: column(|r| r.adjusted_equity),
+            maintenance_margin: column(|r| r.maintenance_margin),
+            initial_margin: column(|r| r.initial_margin),
+            available: column(|r| r.available),
+            uni_mmr: column(|r| r.uni_mmr),
+            status: rows.iter().map(|r| r.status).collect(),
+            status_names,
+        })
+    }
+}
+
+/// Threads worth starting for `n` scenarios (a pool costs more than a few chunks).
+fn threads_for(threads: usize, n: usize) -> usize {
+    let threads = if threads == 0 { rayon::current_num_threads().max(1) } else { threads };
+    threads.min(n.div_ceil(4 * CHUNK))
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Row {
+    equity: f64,
+    adjusted_equity: f64,
+    maintenance_margin: f64,
+    initial_margin: f64,
+    available: f64,
+    uni_mmr: f64,
+    status: u8,
+}
+
+impl<'a> Plan<'a> {
+    fn new(engine: &'a Engine, portfolio: &'a Portfolio, market: &Market, moves: &Moves<'a>) -> Result<Self> {
+        let m = moves.assets.len();
+        let n = moves.scenarios;
+        if moves.returns.len() != n * m {
+            return Err(CoreError::invalid(
+                "moves",
+                format!("expected {n} scenarios × {m} assets = {} values, got {}", n * m, moves.returns.len()),
+            ));
+        }
+        if let Some(v) = moves.vol_shifts {
+            if v.len() != n {
+                return Err(CoreError::invalid(
+                    "vol_shifts",
+                    format!("one per scenario: expected {n}, got {}", v.len()),
+                ));
+            }
+        }
+        let mut prices = Vec::with_capacity(m);
+        for (j, a) in moves.assets.iter().enumerate() {
+            if moves.assets[..j].contains(a) {
+                return Err(CoreError::invalid(format!("assets[{j}]"), format!("{a} is already column {}", j - 1)));
+            }
+            let p = market.prices.get(a).copied().ok_or_else(|| {
+                CoreError::missing(format!("assets[{j}]"), format!("no price for {a} in market.prices"))
+            })?;
+            prices.push(p);
+        }
+        // Every moved price within the input bounds (as `Market.set_price` checks it).
+        for k in 0..n {
+            for (j, price) in prices.iter().enumerate() {
+                let r = moves.returns[k * m + j];
+                let moved = price * (1.0 + r);
+                if !(r.is_finite() && (MIN_PRICE..=MAX_MAGNITUDE).contains(&moved)) {
+                    return Err(CoreError::invalid(
+                        format!("moves[{k}, {j}]"),
+                        format!(
+                            "moves {} to {} (must be finite, > -1 and keep the price within [{}, {}]), got {}",
+                            moves.assets[j],
+                            fmt_num(moved),
+                            fmt_num(MIN_PRICE),
+                            fmt_num(MAX_MAGNITUDE),
+                            fmt_num(r)
+                        ),
+                    ));
+                }
+            }
+        }
+
+        let mut base = engine.book(portfolio, market)?;
+        base.detail = false;
+        let mut names: Vec<&str> = Vec::new();
+        for a in portfolio.assets() {
+            if !names.contains(&a) {
+                names.push(a);
+            }
+        }
+        debug_assert_eq!(names.len(), base.assets.len());
+        let slot_of = |a: &str| names.iter().position(|x| *x == a).expect("every position's asset has a slot");
+        let column: Vec<Option<usize>> = names.iter().map(|a| moves.assets.iter().position(|c| c == a)).collect();
+
+        let mut contracts = Vec::new();
+        let mut options: Vec<OptionPlan> = Vec::new();
+        let mut first_of_symbol: Vec<(&str, usize, usize, bool)> = Vec::new();
+        let mut netted_seen: Vec<bool> = vec![false; base.contracts.len()];
+        for (i, pos) in portfolio.positions.iter().enumerate() {
+            let (u, s) = (slot_of(pos.underlying()), slot_of(pos.settle()));
+            match base.slots[i] {
+                BookSlot::Contract { group, symbol, inverse, .. } => {
+                    let sym = pos.symbol();
+                    let (_, mark_base, mark_quote, mark_inverse) =
+                        match first_of_symbol.iter().find(|(x, ..)| *x == sym) {
+                            Some(&f) => f,
+                            None => {
+                                first_of_symbol.push((sym, u, s, inverse));
+                                (sym, u, s, inverse)
+                            }
+                        };
+                    let netted = (base.contracts.iter())
+                        .position(|c| c.group == group && c.symbol == symbol)
+                        .expect("every contract has a netted entry");
+                    let first = !netted_seen[netted];
+                    netted_seen[netted] = true;
+                    contracts.push(ContractPlan {
+                        slot: i,
+                        position: pos.view(),
+                        underlying: u,
+                        settle: s,
+                        mark: market.marks.get(sym).copied(),
+                        mark_base,
+                        mark_quote,
+                        mark_inverse,
+                        netted,
+                        first,
+                    });
+                }
+                BookSlot::Option(o) => {
+                    let PositionRef::Option { symbol, underlying, kind, strike, expiry, settle, .. } = pos.view()
+                    else {
+                        unreachable!("an option slot holds an option")
+                    };
+                    let vol =
+                        *market.vols.get(symbol).or_else(|| market.vols.get(underlying)).expect("the book priced it");
+                    let same_as = (options.iter())
+                        .find(|p| {
+                            let q = portfolio.positions[base.options[p.option].position].view();
+                            matches!(q, PositionRef::Option { symbol: s2, underlying: u2, settle: st2, kind: k2, strike: x2, expiry: e2, .. }
+                                if s2 == symbol && u2 == underlying && st2 == settle && k2 == kind && x2 == strike && e2 == expiry)
+                        })
+                        .map_or(o, |p| p.option);
+                    options.push(OptionPlan {
+                        option: o,
+                        underlying: u,
+                        settle: s,
+                        vol,
+                        tau: (expiry - market.time) / YEAR_SECONDS,
+                        same_as,
+                    });
+                }
+            }
+        }
+        // Every moved mark and vol the account uses within the input bounds.
+        let factor = |k: usize, a: usize| column[a].map_or(1.0, |j| 1.0 + moves.returns[k * m + j]);
+        for k in 0..n {
+            for c in &contracts {
+                if let Some(mark) = c.mark {
+                    let moved = moved_mark(mark, factor(k, c.mark_base), factor(k, c.mark_quote), c.mark_inverse);
+                    if !(MIN_PRICE..=MAX_MAGNITUDE).contains(&moved) {
+                        return Err(CoreError::invalid(
+                            format!("moves[{k}]"),
+                            format!(
+                                "moves the mark of {} to {} (must stay within [{}, {}])",
+                                portfolio.positions[c.slot].symbol(),
+                                fmt_num(moved),
+                                fmt_num(MIN_PRICE),
+                                fmt_num(MAX_MAGNITUDE)
+                            ),
+                        ));
+                    }
+                }
+            }
+            if let Some(v) = moves.vol_shifts {
+                for o in &options {
+                    let moved = o.vol * (1.0 + v[k]);
+                    if !(v[k].is_finite() && moved > 0.0 && moved <= MAX_VOL) {
+                        return Err(CoreError::invalid(
+                            format!("vol_shifts[{k}]"),
+                            format!(
+                                "moves the vol of {} to {} (must be finite, > -1 and keep a vol within (0, {}]), got {}",
+                                portfolio.positions[base.options[o.option].position].symbol(),
+                                fmt_num(moved),
+                                fmt_num(MAX_VOL),
+                                fmt_num(v[k])
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(Plan { engine, portfolio, base, column, contracts, options, moves: *moves })
+    }
+}
+
+/// A mark moved as `pmengine.risk.moved_market` moves it: `mark·(fb/fs)` for a
+/// linear contract, `mark·fb` for an inverse one.
+#[inline]
+fn moved_mark(mark: f64, fb: f64, fs: f64, inverse: bool) -> f64 {
+    if inverse {
+        mark * fb
+    } else {
+        mark * (fb / fs)
+    }
+}
+
+/// A worker's copy of the book and its buffers, reused from scenario to scenario.
+struct Worker {
+    /// The engine itself, or a replica whose shared names (statuses) are this worker's own.
+    replica: Option<Engine>,
+    book: Book,
+    factors: Vec<f64>,
+    series: Vec<Option<Arc<Series>>>,
+    scratch: Scratch,
+    out: MarginResult,
+}
+
+impl Worker {
+    fn new(plan: &Plan<'_>, own_names: bool) -> Self {
+        let mut book = plan.base.clone();
+        if own_names {
+            // Fresh names: workers on other cores do not share one reference count.
+            book.group_names = book.group_names.iter().map(|n| Arc::from(&**n)).collect();
+        }
+        Worker {
+            replica: own_names.then(|| plan.engine.replica()),
+            factors: vec![1.0; book.assets.len()],
+            series: vec![None; book.options.len()],
+            book,
+            scratch: Scratch::default(),
+            out: MarginResult::default(),
+        }
+    }
+
+    /// Scenario `k`: move the book, evaluate it.
+    fn run(&mut self, plan: &Plan<'_>, k: usize) -> Row {
+        let m = plan.moves.assets.len();
+        let (base, book) = (&plan.base, &mut self.book);
+        for (a, slot) in book.assets.iter_mut().enumerate() {
+            let f = plan.column[a].map_or(1.0, |j| 1.0 + plan.moves.returns[k * m + j]);
+            self.factors[a] = f;
+            slot.price = base.assets[a].price * f;
+            slot.settled = 0.0;
+        }
+        for c in &plan.contracts {
+            let mark = c
+                .mark
+                .map(|mark| moved_mark(mark, self.factors[c.mark_base], self.factors[c.mark_quote], c.mark_inverse));
+            let (pb, ps) = (book.assets[c.underlying].price, book.assets[c.settle].price);
+            let t = contract_terms(c.position, mark, pb, ps);
+            if let BookSlot::Contract { dollar_delta, underlying_price, upnl, size, .. } = &mut book.slots[c.slot] {
+                (*dollar_delta, *underlying_price, *upnl, *size) = (t.dollar_delta, pb, t.upnl, t.size);
+            }
+        }
+        if !plan.options.is_empty() {
+            let vol_factor = plan.moves.vol_shifts.map_or(1.0, |v| 1.0 + v[k]);
+            for o in &plan.options {
+                let series = match &self.series[o.same_as] {
+                    Some(s) if o.same_as != o.option => Arc::clone(s),
+                    _ => {
+                        let PositionRef::Option { kind, strike, .. } =
+                            plan.portfolio.positions[book.options[o.option].position].view()
+                        else {
+                            unreachable!("an option slot holds an option")
+                        };
+                        let g = book.options[o.option].group;
+                        let (pb, ps) = (book.assets[o.underlying].price, book.assets[o.settle].price);
+                        let vol = if plan.moves.vol_shifts.is_some() { o.vol * vol_factor } else { o.vol };
+                        let s = plan.engine.price_series(
+                            &book.groups[g],
+                            &book.group_names[g],
+                            kind,
+                            pb,
+                            ps,
+                            strike,
+                            vol,
+                            o.tau,
+                        );
+                        Arc::new(s)
+                    }
+                };
+                self.series[o.option] = Some(Arc::clone(&series));
+                book.options[o.option].series = series;
+            }
+        }
+        resum(book, plan);
+        let engine = self.replica.as_ref().unwrap_or(plan.engine);
+        engine.evaluate_into(book, &mut self.scratch, &mut self.out);
+        let r = &self.out;
+        let ladder = &engine.params().status;
+        let status = ladder.iter().position(|l| *l.name == *r.status).unwrap_or(ladder.len());
+        Row {
+            equity: r.equity,
+            adjusted_equity: r.adjusted_equity,
+            maintenance_margin: r.maintenance_margin,
+            initial_margin: r.initial_margin,
+            available: r.available,
+            uni_mmr: r.uni_mmr,
+            status: status as u8,
+        }
+    }
+}
+
+/// Re-sum every group's and asset's aggregates from the slots, in the
+/// portfolio's order, with the additions `Engine::book` makes (each
+/// accumulator receives the same terms in the same order: the same bits).
+fn resum(book: &mut Book, plan: &Plan<'_>) {
+    for g in &mut book.groups {
+        g.d_contracts = 0.0;
+        g.d_options = 0.0;
+        g.abs_options = 0.0;
+        g.short_option_notional = 0.0;
+        g.option_pnl.iter_mut().for_each(|x| *x = 0.0);
+        g.option_systemic.iter_mut().for_each(|x| *x = 0.0);
+    }
+    let mut next_contract = 0;
+    for i in 0..book.slots.len() {
+        match book.slots[i] {
+            BookSlot::Contract { group, dollar_delta, receiver, upnl, .. } => {
+                let c = &plan.contracts[next_contract];
+                next_contract += 1;
+                book.assets[receiver].settled += upnl;
+                book.groups[group].d_contracts += dollar_delta;
+                let netted = &mut book.contracts[c.netted].delta;
+                *netted = if c.first { dollar_delta } else { *netted + dollar_delta };
+            }
+            BookSlot::Option(o) => {
+                let (g, settle, qty) = (book.options[o].group, book.options[o].settle, book.options[o].qty);
+                let series = Arc::clone(&book.options[o].series);
+                book.assets[settle].settled += qty * series.value;
+                book.add_option_terms(g, qty, &series);
+            }
+        }
+    }
+}
