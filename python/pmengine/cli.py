@@ -239,17 +239,33 @@ def cmd_scan(args: argparse.Namespace) -> int:
             errors=args.errors,
             accounts_per_part=args.part_size,
             top=args.top,
-            on_part=step,
+            on_progress=step,
         )
 
     err = render.console(stderr=True)
     if args.progress if args.progress is not None else err.is_terminal:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+        import time
 
-        columns = ("scanning", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (
+            "scanning",
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn(
+                "{task.fields[accounts]:>12,} accounts  {task.fields[rate]:>10,.0f} accounts/s"
+            ),
+            TimeRemainingColumn(),
+        )
+        start = time.perf_counter()
         with Progress(*columns, console=err, transient=True) as bar:
-            task = bar.add_task("scan", total=None)
-            summary = run(lambda done, total: bar.update(task, completed=done, total=total))
+            task = bar.add_task("scan", total=None, accounts=0, rate=0.0)
+
+            def step(rows: int, total: int, accounts: int) -> None:
+                rate = accounts / max(time.perf_counter() - start, 1e-9)
+                bar.update(task, completed=rows, total=total, accounts=accounts, rate=rate)
+
+            summary = run(step)
     else:
         summary = run()
     if args.json:

@@ -27,6 +27,7 @@ use crate::market::Market;
 use crate::portfolio::{validate_ref, Loan, OptionKind, PositionRef, DEFAULT_SETTLE};
 use crate::result::MarginResult;
 use rayon::prelude::*;
+pub use rayon::ThreadPool;
 use rustc_hash::FxHashMap as HashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -47,6 +48,142 @@ impl<'a> Strings<'a> {
             self.values.get(c as usize).map(String::as_str)
         }
     }
+}
+
+/// A string column encoded as `Strings` wants it: a code per row (-1: null) and
+/// the distinct values in order of first appearance (so the result does not
+/// depend on how the rows were split between threads).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Encoded {
+    pub codes: Vec<i32>,
+    pub values: Vec<String>,
+}
+
+impl Encoded {
+    pub fn view(&self) -> Strings<'_> {
+        Strings { codes: &self.codes, values: &self.values }
+    }
+}
+
+/// Rows per unit of parallel work when encoding strings.
+const ENCODE_ROWS: usize = 1 << 15;
+
+/// A short string as a key compared without touching its bytes again: its
+/// length and its first and last eight bytes (zero-padded), exact up to 16 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+struct ShortKey(u64, u64, usize);
+
+impl ShortKey {
+    fn of(s: &[u8]) -> Self {
+        let word = |b: &[u8]| {
+            let mut w = [0u8; 8];
+            w[..b.len()].copy_from_slice(b);
+            u64::from_le_bytes(w)
+        };
+        let n = s.len();
+        let head = word(&s[..n.min(8)]);
+        let tail = if n > 8 { word(&s[n.saturating_sub(8).max(8)..]) } else { 0 };
+        // Bytes 8..n-8 of a longer string are not in the key: it is compared in full.
+        ShortKey(head, tail, n)
+    }
+    fn slot(&self) -> usize {
+        let h = (self.0 ^ self.1.rotate_left(29) ^ self.2 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> (64 - CACHE_BITS)) as usize
+    }
+}
+
+const CACHE_BITS: u32 = 9;
+
+/// Distinct strings of one slice of rows: a direct-mapped cache of recent
+/// values in front of a hash map, so a row costs a few word comparisons.
+struct Interner<'s> {
+    cache: Vec<(ShortKey, u32, &'s str)>,
+    map: HashMap<&'s str, u32>,
+    values: Vec<&'s str>,
+}
+
+impl<'s> Interner<'s> {
+    fn new() -> Self {
+        Interner {
+            cache: vec![(ShortKey(0, 0, usize::MAX), 0, ""); 1 << CACHE_BITS],
+            map: HashMap::default(),
+            values: Vec::new(),
+        }
+    }
+
+    fn code(&mut self, s: &'s str) -> u32 {
+        let key = ShortKey::of(s.as_bytes());
+        let slot = key.slot();
+        let (k, code, v) = self.cache[slot];
+        if k == key && (s.len() <= 16 || v == s) {
+            return code;
+        }
+        let next = self.values.len() as u32;
+        let code = *self.map.entry(s).or_insert(next);
+        if code == next {
+            self.values.push(s);
+        }
+        self.cache[slot] = (key, code, s);
+        code
+    }
+}
+
+/// Encode a string column of `rows` rows (`get(row)`: its value, `None` for
+/// null) on `pool`: each slice of rows is encoded on its own, then the slices'
+/// values are merged in row order and their codes renumbered, in parallel.
+pub fn encode_strings<'s, F>(pool: &rayon::ThreadPool, rows: usize, get: F) -> Encoded
+where
+    F: Fn(usize) -> Option<&'s str> + Sync,
+{
+    let mut codes = vec![-1i32; rows];
+    let locals: Vec<Vec<&'s str>> = pool.install(|| {
+        codes
+            .par_chunks_mut(ENCODE_ROWS)
+            .enumerate()
+            .map(|(k, out)| {
+                let mut interner = Interner::new();
+                for (i, c) in out.iter_mut().enumerate() {
+                    if let Some(s) = get(k * ENCODE_ROWS + i) {
+                        *c = interner.code(s) as i32;
+                    }
+                }
+                interner.values
+            })
+            .collect()
+    });
+    let mut index: HashMap<&'s str, i32> = HashMap::default();
+    let mut values = Vec::new();
+    let remaps: Vec<Vec<i32>> = (locals.iter())
+        .map(|local| {
+            (local.iter())
+                .map(|&s| {
+                    *index.entry(s).or_insert_with(|| {
+                        values.push(s.to_string());
+                        values.len() as i32 - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    // The first slice's values come first, in its order: its codes stand as they are.
+    if remaps.iter().skip(1).any(|r| r.iter().enumerate().any(|(i, &c)| c != i as i32)) {
+        pool.install(|| {
+            codes.par_chunks_mut(ENCODE_ROWS).zip(remaps.par_iter()).skip(1).for_each(|(out, remap)| {
+                for c in out.iter_mut().filter(|c| **c >= 0) {
+                    *c = remap[*c as usize];
+                }
+            })
+        });
+    }
+    Encoded { codes, values }
+}
+
+/// A pool of `threads` worker threads (0: one per core).
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| CoreError::invalid("threads", format!("cannot start a thread pool: {e}")))
 }
 
 /// Position columns, one row per position. Numbers: `NaN` is null.
@@ -105,11 +242,14 @@ pub struct BatchOptions {
     /// Accounts per unit of parallel work (affects speed only, never results).
     pub chunk_size: usize,
     pub on_error: OnError,
+    /// Row numbers of the first position and balance rows, for messages naming a
+    /// row when these columns are one part of a longer stream (0 otherwise).
+    pub first_rows: (usize, usize),
 }
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        BatchOptions { threads: 0, chunk_size: 512, on_error: OnError::Raise }
+        BatchOptions { threads: 0, chunk_size: 512, on_error: OnError::Raise, first_rows: (0, 0) }
     }
 }
 
@@ -185,6 +325,8 @@ struct Scan<'a> {
     bal: BalanceColumns<'a>,
     pos_order: Option<&'a [u32]>,
     bal_order: Option<&'a [u32]>,
+    /// `BatchOptions::first_rows`: added to a row's index where a message names it.
+    first_rows: (usize, usize),
     statuses: &'a [String],
     group_codes: HashMap<&'a str, i32>,
     /// Per code of `pos.type` / `pos.kind`: what it names (`None`: not a valid value).
@@ -302,16 +444,24 @@ impl Engine {
         market: &Market,
         options: &BatchOptions,
     ) -> Result<BatchResult> {
+        self.margin_batch_in(&thread_pool(options.threads)?, positions, balances, market, options)
+    }
+
+    /// `margin_batch` on a pool of the caller's (`options.threads` is not read).
+    pub fn margin_batch_in(
+        &self,
+        pool: &rayon::ThreadPool,
+        positions: &PositionColumns<'_>,
+        balances: &BalanceColumns<'_>,
+        market: &Market,
+        options: &BatchOptions,
+    ) -> Result<BatchResult> {
         positions.check()?;
         check_codes("balances.asset", &balances.asset, balances.account.len())?;
         check_len("balances.qty", balances.qty.len(), balances.account.len())?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(options.threads)
-            .build()
-            .map_err(|e| CoreError::invalid("threads", format!("cannot start a thread pool: {e}")))?;
 
-        let pos_sorted = group_rows(&pool, positions.account);
-        let bal_sorted = group_rows(&pool, balances.account);
+        let pos_sorted = group_rows(pool, positions.account);
+        let bal_sorted = group_rows(pool, balances.account);
         let (pos_order, bal_order) = (pos_sorted.as_deref(), bal_sorted.as_deref());
         let accounts = accounts(grouped_ids(pos_order, positions.account), grouped_ids(bal_order, balances.account));
 
@@ -319,7 +469,8 @@ impl Engine {
         statuses.push("BANKRUPT".into());
         statuses.push(ERROR_STATUS.into());
         let groups = self.group_dictionary(positions, balances);
-        let scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &statuses, &groups);
+        let mut scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &statuses, &groups);
+        scan.first_rows = options.first_rows;
 
         let chunk = options.chunk_size.max(1);
         let error_row = Row {
@@ -434,6 +585,7 @@ impl<'a> Scan<'a> {
             bal: *bal,
             pos_order,
             bal_order,
+            first_rows: (0, 0),
             statuses,
             group_codes: groups.iter().enumerate().map(|(i, g)| (g.as_str(), i as i32)).collect(),
             instrument: (pos.kind_of_instrument.values.iter())
@@ -468,7 +620,7 @@ impl<'a> Scan<'a> {
     /// and settle assets; errors name `positions[row].field`.
     fn position(&self, row: usize) -> Result<(PositionRef<'a>, u32, u32)> {
         let c = &self.pos;
-        let at = |k: &str| format!("positions[{row}].{k}");
+        let at = |k: &str| format!("positions[{}].{k}", row + self.first_rows.0);
         let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[row]);
         let lev = c.leverage.map(|x| x[row]).filter(|x| !x.is_nan());
         let symbol = c.symbol.get(row).ok_or_else(|| CoreError::invalid(at("symbol"), "required"))?;
@@ -564,21 +716,22 @@ impl<'a> Scan<'a> {
         b.clear();
         for k in a.balances.clone() {
             let r = self.bal_order.map_or(k, |o| o[k] as usize);
-            let field = || format!("balances[{r}].asset");
+            let n = r + self.first_rows.1;
+            let field = || format!("balances[{n}].asset");
             let code = self.bal.asset.codes[r];
             if code < 0 {
                 return Err(CoreError::invalid(field(), "required"));
             }
             let qty = self.bal.qty[r];
             if qty.is_nan() || qty.abs() > crate::input::MAX_MAGNITUDE {
-                crate::input::amount(qty, &format!("balances[{r}].qty"))?;
+                crate::input::amount(qty, &format!("balances[{n}].qty"))?;
             }
             let id = self.balance_asset[code as usize];
             let slot = b.asset(id, || self.asset(id, field))?;
             b.balance(slot, qty);
             let owed = |col: Option<&[f64]>, key: &str| match col.map(|c| c[r]) {
                 Some(x) if !((0.0..=crate::input::MAX_MAGNITUDE).contains(&x)) => {
-                    crate::input::loan_amount(x, &format!("balances[{r}].{key}"))
+                    crate::input::loan_amount(x, &format!("balances[{n}].{key}"))
                 }
                 x => Ok(x.unwrap_or(0.0)),
             };
@@ -591,11 +744,12 @@ impl<'a> Scan<'a> {
         for k in a.positions.clone() {
             let r = self.pos_order.map_or(k, |o| o[k] as usize);
             let (pos, u, s) = self.position(r)?;
-            let at = |f: &str| format!("positions[{r}].{f}");
+            let n = r + self.first_rows.0;
+            let at = |f: &str| format!("positions[{n}].{f}");
             let u = b.asset(u, || self.asset(u, || at("underlying")))?;
             let s = b.asset(s, || self.asset(s, || at("settle")))?;
             let code = self.pos.symbol.codes[r] as usize;
-            b.position(r, pos, u, s, code as u32, self.symbol_mark[code])?;
+            b.position(n, pos, u, s, code as u32, self.symbol_mark[code])?;
         }
         b.finish();
         w.engine.evaluate_into(&b.book, &mut w.scratch, &mut w.result);
