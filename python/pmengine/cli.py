@@ -276,26 +276,23 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_gen(args: argparse.Namespace) -> int:
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-    from pmengine.synthetic import generate_book, market_dict
+    from pmengine.synthetic import market_dict, write_book
 
     if args.accounts < 0 or args.positions_per_account < 0:
         raise InputFileError("--accounts and --positions-per-account must be >= 0")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    positions, balances = generate_book(
+    rows = write_book(
+        out,
         args.accounts,
         positions_per_account=args.positions_per_account,
         option_share=args.option_share,
         seed=args.seed,
     )
-    pq.write_table(positions, out / "positions.parquet")
-    pq.write_table(balances, out / "balances.parquet")
     (out / "market.json").write_text(json.dumps(market_dict(), indent=2) + "\n")
     print(
-        f"wrote {args.accounts:,} accounts: {out / 'positions.parquet'} ({positions.num_rows:,} rows), "
-        f"{out / 'balances.parquet'} ({balances.num_rows:,} rows), {out / 'market.json'}"
+        f"wrote {args.accounts:,} accounts: {out / 'positions.parquet'} ({rows[0]:,} rows), "
+        f"{out / 'balances.parquet'} ({rows[1]:,} rows), {out / 'market.json'}"
     )
     return EXIT_OK
 
