@@ -852,6 +852,11 @@ pub(crate) struct BookBuilder<'e, 'm, K> {
     cache: Option<SeriesReader<'m>>,
     /// Series priced by this book, inserted into the cache by `finish`.
     priced: Vec<(String, SeriesTerms, Arc<Series>)>,
+    /// The storage of the previous book's offset pairs, reused by `finish`.
+    offset_buffer: Vec<OffsetPair>,
+    /// `binance_pm`: each symbol id's bracket table (`2·id` USDⓈ-M, `2·id + 1`
+    /// COIN-M; `u32::MAX`: not looked up yet). Kept by `clear`.
+    bracket_tables: Vec<u32>,
     pub(crate) book: Book,
 }
 
@@ -864,6 +869,8 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
             asset_keys: Vec::new(),
             cache: None,
             priced: Vec::new(),
+            offset_buffer: Vec::new(),
+            bracket_tables: Vec::new(),
             book: Book {
                 group_names: Vec::new(),
                 assets: Vec::new(),
@@ -993,7 +1000,7 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
                 let receiver = if inverse { b } else { s };
                 let brackets = if binance {
                     let kind = if inverse { BracketKind::Coinm } else { BracketKind::Usdm };
-                    crate::binance::bracket_table(self.engine, kind, pos.symbol())?
+                    self.bracket_table(kind, symbol, pos.symbol())?
                 } else {
                     u32::MAX
                 };
@@ -1036,6 +1043,24 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
         Ok(())
     }
 
+    /// The bracket table of contract symbol id `symbol` (named `name`), looked up
+    /// once per id and kind while this builder lives: a batch's ids are its
+    /// dictionary codes, the same in every account a worker builds.
+    fn bracket_table(&mut self, kind: BracketKind, symbol: u32, name: &str) -> Result<u32> {
+        let slot = 2 * symbol as usize + usize::from(kind == BracketKind::Coinm);
+        match self.bracket_tables.get(slot) {
+            Some(&t) if t != u32::MAX => Ok(t),
+            _ => {
+                let t = crate::binance::bracket_table(self.engine, kind, name)?;
+                if self.bracket_tables.len() <= slot {
+                    self.bracket_tables.resize(slot + 1, u32::MAX);
+                }
+                self.bracket_tables[slot] = t;
+                Ok(t)
+            }
+        }
+    }
+
     /// Close the book: resolve the offsets between its listed groups, release the
     /// series cache and publish the series this book priced.
     pub(crate) fn finish(&mut self) {
@@ -1048,8 +1073,11 @@ impl<'e, 'm, K: Copy + PartialEq> BookBuilder<'e, 'm, K> {
         let listed = |name: &str, t: usize| book.find_group(name, t).filter(|&g| book.groups[g].listed);
         let pairs = (self.engine.offset_tables.iter().zip(&self.engine.params.offsets))
             .filter_map(|(&(a, b), o)| Some(OffsetPair { a: listed(&o.a, a)?, b: listed(&o.b, b)?, rate: o.rate }));
-        let pairs: Vec<OffsetPair> = pairs.collect();
-        book.offset_pairs = pairs;
+        // Into the buffer the last book left (the batch reuses one builder per worker).
+        let mut buffer = std::mem::take(&mut self.offset_buffer);
+        buffer.clear();
+        buffer.extend(pairs);
+        self.offset_buffer = std::mem::replace(&mut self.book.offset_pairs, buffer);
     }
 
     /// The option's series on this snapshot: from the market's cache, from this
