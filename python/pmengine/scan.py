@@ -159,7 +159,7 @@ def _scan_stream(
     top: int,
     on_progress: Progress | None,
 ) -> ScanSummary:
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from pmengine.batch import PART_ROWS, margin_stream
