@@ -69,22 +69,22 @@ impl Encoded {
 const ENCODE_ROWS: usize = 1 << 15;
 
 /// A short string as a key compared without touching its bytes again: its
-/// length and its first and last eight bytes (zero-padded), exact up to 16 bytes.
+/// length and its first and last eight bytes (zero-padded below 8 bytes),
+/// exact up to 16 bytes; a longer string is compared in full.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 struct ShortKey(u64, u64, usize);
 
 impl ShortKey {
     fn of(s: &[u8]) -> Self {
-        let word = |b: &[u8]| {
-            let mut w = [0u8; 8];
-            w[..b.len()].copy_from_slice(b);
-            u64::from_le_bytes(w)
-        };
         let n = s.len();
-        let head = word(&s[..n.min(8)]);
-        let tail = if n > 8 { word(&s[n.saturating_sub(8).max(8)..]) } else { 0 };
-        // Bytes 8..n-8 of a longer string are not in the key: it is compared in full.
-        ShortKey(head, tail, n)
+        if n >= 8 {
+            // Fixed-size loads (no call to memcpy); the two words overlap below 16 bytes.
+            let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+            ShortKey(word(&s[..8]), word(&s[n - 8..]), n)
+        } else {
+            let head = s.iter().enumerate().fold(0u64, |w, (i, &b)| w | u64::from(b) << (8 * i));
+            ShortKey(head, 0, n)
+        }
     }
     fn slot(&self) -> usize {
         let h = (self.0 ^ self.1.rotate_left(29) ^ self.2 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -780,6 +780,45 @@ impl<'a> Scan<'a> {
             worst_group: worst.map_or(-1, |g| self.group_codes.get(&*g.name).copied().unwrap_or(-1)),
             worst_price_move: worst.map_or(f64::NAN, |g| g.worst_price_move),
             worst_vol_shock: worst.map_or(f64::NAN, |g| g.worst_vol_shock),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_strings_are_the_first_appearance_dictionary_at_any_thread_count() {
+        // Short, 8-byte, 9..16-byte (overlapping words) and long values, with look-alikes.
+        let words = [
+            "a",
+            "ab",
+            "linear",
+            "BTCUSDT",
+            "BTCUSDT_",
+            "BTCUSDT_261225",
+            "BTCUSDT_261226",
+            "ETH-261225-3000-C",
+            "ETH-261225-3100-C",
+            "",
+            "BTCUSDT_261225X",
+        ];
+        let rows: Vec<Option<&str>> = (0..100_000)
+            .map(|i: usize| if i % 13 == 0 { None } else { Some(words[(i * 7 + i / 5) % words.len()]) })
+            .collect();
+        let mut seen: Vec<&str> = Vec::new();
+        for s in rows.iter().flatten() {
+            if !seen.contains(s) {
+                seen.push(s);
+            }
+        }
+        for threads in [1, 2, 3] {
+            let e = encode_strings(&thread_pool(threads).unwrap(), rows.len(), |i| rows[i]);
+            assert_eq!(e.values, seen);
+            for (i, r) in rows.iter().enumerate() {
+                assert_eq!(e.view().get(i), *r, "row {i}");
+            }
         }
     }
 }
