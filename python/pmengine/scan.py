@@ -4,8 +4,9 @@ Files sorted by account (as ``pmengine gen`` writes them) are streamed: their
 row groups are read in order and margined part by part
 (``pmengine.batch.margin_stream``: an account's rows may span row groups), each
 part's results appended to the output file as it is done. Memory holds one
-part (about ``part_rows`` position rows and their results) whatever the
-book's size; a first pass reads the account column alone to check the order.
+part (about ``part_rows`` position rows and their results) and one row group
+of each file, whatever the book's size; a first pass reads the account column
+alone, row group by row group, to check the order.
 
 Files in another order are split into parts by account id instead; each
 part's rows are read with a filter and margined with ``Engine.margin_batch``,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,8 +93,8 @@ def _sorted_by_account(f: Any) -> bool:
     import numpy as np
 
     last = None
-    for batch in f.iter_batches(columns=["account"], batch_size=1 << 20):
-        ids = batch.column(0).to_numpy(zero_copy_only=False)
+    for i in range(f.num_row_groups):
+        ids = f.read_row_group(i, columns=["account"]).column(0).to_numpy()
         if len(ids) == 0:
             continue
         if (last is not None and ids[0] < last) or np.any(ids[1:] < ids[:-1]):
@@ -171,8 +173,19 @@ def _scan_stream(
     read = [0]
 
     def reader(f: Any) -> Any:
-        batches = f.iter_batches(batch_size=1 << 16)
-        return pa.RecordBatchReader.from_batches(f.schema_arrow, batches)
+        # Row group by row group: memory holds one (ParquetFile.iter_batches keeps
+        # what it has read alive to the end of the file, in pyarrow 26).
+        # The next row group is read on a thread while this one is margined.
+        def batches() -> Any:
+            with ThreadPoolExecutor(1) as pool:
+                ahead = pool.submit(f.read_row_group, 0) if f.num_row_groups else None
+                for i in range(f.num_row_groups):
+                    group = ahead.result()  # type: ignore[union-attr]
+                    if i + 1 < f.num_row_groups:
+                        ahead = pool.submit(f.read_row_group, i + 1)
+                    yield from group.to_batches(max_chunksize=1 << 16)
+
+        return pa.RecordBatchReader.from_batches(f.schema_arrow, batches())
 
     def counted(rows: int) -> None:
         read[0] += rows
