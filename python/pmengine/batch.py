@@ -19,6 +19,9 @@ balances
 
 Rows need not be sorted or contiguous; an account exists through its rows.
 The result has one row per account in ascending id (see ``RESULT_COLUMNS``).
+A book read as a stream (``margin_stream``, or ``Engine.margin_batch`` given a
+``pyarrow.RecordBatchReader``) must come sorted by account instead, and is
+margined part by part as it is read.
 
 ``to_columns`` turns JSON-shaped portfolios into such columns; it loops in
 Python and is meant for tests and small books, not for the fast path.
