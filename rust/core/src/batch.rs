@@ -96,6 +96,7 @@ const CACHE_BITS: u32 = 9;
 
 /// Distinct strings of one slice of rows: a direct-mapped cache of recent
 /// values in front of a hash map, so a row costs a few word comparisons.
+#[derive(Clone)]
 struct Interner<'s> {
     cache: Vec<(ShortKey, u32, &'s str)>,
     map: HashMap<&'s str, u32>,
@@ -128,22 +129,37 @@ impl<'s> Interner<'s> {
     }
 }
 
+/// Most distinct values the first slice of rows may hold to seed the others.
+const SEED_VALUES: usize = 4096;
+
 /// Encode a string column of `rows` rows (`get(row)`: its value, `None` for
-/// null) on `pool`: each slice of rows is encoded on its own, then the slices'
-/// values are merged in row order and their codes renumbered, in parallel.
+/// null) on `pool`. The first slice of rows is encoded first; its values, in
+/// order, seed every other slice's dictionary (when they are few), and the
+/// other slices are encoded in parallel, each on its own. Their new values
+/// are then merged in row order, and only the codes of those values are
+/// renumbered: a column whose values all occur in its first rows is read
+/// once.
 pub fn encode_strings<'s, F>(pool: &rayon::ThreadPool, rows: usize, get: F) -> Encoded
 where
     F: Fn(usize) -> Option<&'s str> + Sync,
 {
     let mut codes = vec![-1i32; rows];
+    let first = rows.min(ENCODE_ROWS);
+    let mut seed = Interner::new();
+    for (i, c) in codes[..first].iter_mut().enumerate() {
+        if let Some(s) = get(i) {
+            *c = seed.code(s) as i32;
+        }
+    }
+    let base = if seed.values.len() <= SEED_VALUES { seed.values.len() } else { 0 };
     let locals: Vec<Vec<&'s str>> = pool.install(|| {
-        codes
+        codes[first..]
             .par_chunks_mut(ENCODE_ROWS)
             .enumerate()
             .map(|(k, out)| {
-                let mut interner = Interner::new();
+                let mut interner = if base > 0 { seed.clone() } else { Interner::new() };
                 for (i, c) in out.iter_mut().enumerate() {
-                    if let Some(s) = get(k * ENCODE_ROWS + i) {
+                    if let Some(s) = get(first + k * ENCODE_ROWS + i) {
                         *c = interner.code(s) as i32;
                     }
                 }
@@ -151,26 +167,33 @@ where
             })
             .collect()
     });
-    let mut index: HashMap<&'s str, i32> = HashMap::default();
-    let mut values = Vec::new();
-    let remaps: Vec<Vec<i32>> = (locals.iter())
+    // The first slice's values come first, in its order; then each slice's new ones.
+    let mut values: Vec<String> = seed.values.iter().map(|s| s.to_string()).collect();
+    let mut index: HashMap<&'s str, i32> = seed.values.iter().enumerate().map(|(i, &s)| (s, i as i32)).collect();
+    let remaps: Vec<Option<Vec<i32>>> = (locals.iter())
         .map(|local| {
-            (local.iter())
-                .map(|&s| {
+            let remap: Vec<i32> = (local.iter().enumerate())
+                .map(|(i, &s)| {
+                    if i < base {
+                        return i as i32; // a seed value: its code stands
+                    }
                     *index.entry(s).or_insert_with(|| {
                         values.push(s.to_string());
                         values.len() as i32 - 1
                     })
                 })
-                .collect()
+                .collect();
+            let identity = remap.iter().enumerate().all(|(i, &c)| c == i as i32);
+            (!identity).then_some(remap)
         })
         .collect();
-    // The first slice's values come first, in its order: its codes stand as they are.
-    if remaps.iter().skip(1).any(|r| r.iter().enumerate().any(|(i, &c)| c != i as i32)) {
+    if remaps.iter().any(Option::is_some) {
         pool.install(|| {
-            codes.par_chunks_mut(ENCODE_ROWS).zip(remaps.par_iter()).skip(1).for_each(|(out, remap)| {
-                for c in out.iter_mut().filter(|c| **c >= 0) {
-                    *c = remap[*c as usize];
+            codes[first..].par_chunks_mut(ENCODE_ROWS).zip(remaps.par_iter()).for_each(|(out, remap)| {
+                if let Some(remap) = remap {
+                    for c in out.iter_mut().filter(|c| **c >= base as i32) {
+                        *c = remap[*c as usize];
+                    }
                 }
             })
         });
@@ -804,20 +827,28 @@ mod tests {
             "",
             "BTCUSDT_261225X",
         ];
-        let rows: Vec<Option<&str>> = (0..100_000)
-            .map(|i: usize| if i % 13 == 0 { None } else { Some(words[(i * 7 + i / 5) % words.len()]) })
+        let few: Vec<Option<String>> = (0..100_000)
+            .map(|i: usize| if i % 13 == 0 { None } else { Some(words[(i * 7 + i / 5) % words.len()].to_string()) })
             .collect();
-        let mut seen: Vec<&str> = Vec::new();
-        for s in rows.iter().flatten() {
-            if !seen.contains(s) {
-                seen.push(s);
+        // Values first met in later slices (renumbered), and more distinct values
+        // in the first slice than seed the others.
+        let late: Vec<Option<String>> =
+            (0..200_000).map(|i: usize| Some(format!("S{}", (i / 40_000) * 3 + i % 3))).collect();
+        let many: Vec<Option<String>> = (0..100_000).map(|i: usize| Some(format!("{}", (i * 31) % 9_000))).collect();
+        for rows in [few, late, many] {
+            let mut seen: Vec<&str> = Vec::new();
+            let mut index = std::collections::HashSet::new();
+            for s in rows.iter().flatten() {
+                if index.insert(s.as_str()) {
+                    seen.push(s);
+                }
             }
-        }
-        for threads in [1, 2, 3] {
-            let e = encode_strings(&thread_pool(threads).unwrap(), rows.len(), |i| rows[i]);
-            assert_eq!(e.values, seen);
-            for (i, r) in rows.iter().enumerate() {
-                assert_eq!(e.view().get(i), *r, "row {i}");
+            for threads in [1, 2, 3] {
+                let e = encode_strings(&thread_pool(threads).unwrap(), rows.len(), |i| rows[i].as_deref());
+                assert_eq!(e.values, seen);
+                for (i, r) in rows.iter().enumerate() {
+                    assert_eq!(e.view().get(i), r.as_deref(), "row {i}");
+                }
             }
         }
     }
