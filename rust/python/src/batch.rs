@@ -228,7 +228,10 @@ impl Table {
 /// A plain (not dictionary-encoded) string chunk encoded on `pool`; `None` for another type.
 fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Encoded> {
     fn encode<'a, A: ArrayAccessor<Item = &'a str> + Sync>(a: A, pool: &ThreadPool) -> Encoded {
-        if a.null_count() == 0 {
+        if a.null_count() == a.len() {
+            // All null (an options-only column of a book without options): nothing to read.
+            Encoded { codes: vec![-1; a.len()], values: Vec::new() }
+        } else if a.null_count() == 0 {
             encode_strings(pool, a.len(), |i| Some(a.value(i)))
         } else {
             encode_strings(pool, a.len(), |i| a.is_valid(i).then(|| a.value(i)))
