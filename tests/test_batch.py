@@ -11,10 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pmengine as pm
-from pmengine.batch import RESULT_COLUMNS, to_columns
+from pmengine.batch import RESULT_COLUMNS, margin_stream, to_columns
 from pmengine.synthetic import generate_book, market_dict
+from pmengine.testing import same_table
 
 from . import strategies as s
+from . import strategies_binance as sb
 
 pa = pytest.importorskip("pyarrow")
 
@@ -362,3 +364,96 @@ def test_every_bad_row_is_named(engine, position, balances, error, message):
     out = engine.margin_batch(positions, bal, MARKET, errors="collect").to_pydict()
     assert out["status"] == ["ERROR"]
     assert out["error"][0] is not None
+
+
+# binance_pm: the batch gives Engine.margin's figures under the second model too.
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    books=st.lists(sb.portfolio(), min_size=1, max_size=8),
+    market=sb.market(),
+    profile=sb.profile(),
+    threads=st.sampled_from((1, 2)),
+    chunk=st.sampled_from((1, 3, 512)),
+)
+def test_binance_pm_batch_equals_margin(books, market, profile, threads, chunk):
+    engine = pm.Engine(pm.RiskParams.from_dict(profile))
+    m = pm.Market.from_dict(market)
+    accounts = list(enumerate(books))
+    positions, balances = tables(accounts)
+    out = engine.margin_batch(positions, balances, m, threads=threads, chunk_size=chunk)
+    ids = out["account"].to_pylist()
+    for k, i in enumerate(ids):
+        want = engine.margin(pm.Portfolio.from_dict(books[i]), m)
+        for f in FIGURES:
+            got = out[f][k].as_py()
+            assert same(got, getattr(want, f)), (i, f, got, getattr(want, f))
+        assert out["status"][k].as_py() == want.status
+
+
+def _stream(table, rows):
+    return pa.Table.from_batches(table.to_batches(max_chunksize=rows)).to_reader()
+
+
+@pytest.mark.parametrize("part_rows", [1, 37, 1000, 10**7])
+def test_stream_equals_one_call(engine, part_rows):
+    """Accounts spanning record batches and parts: the same table as one call."""
+    positions, balances = generate_book(1500, seed=4, option_share=0.25)
+    market = pm.Market.from_dict(market_dict())
+    want = engine.margin_batch(positions, balances, market)
+    got = margin_stream(
+        engine, _stream(positions, 333), _stream(balances, 101), market, part_rows=part_rows
+    ).read_all()
+    assert same_table(got, want)
+    # margin_batch given a reader streams too, and returns a reader.
+    reader = engine.margin_batch(_stream(positions, 500), balances, market, threads=1)
+    assert isinstance(reader, pa.RecordBatchReader)
+    assert same_table(reader.read_all(), want)
+    parts = list(margin_stream(engine, _stream(positions, 77), None, market, output="numpy"))
+    assert sum(len(p["account"]) for p in parts) == len(positions.column("account").unique())
+
+
+def test_stream_names_rows_of_the_stream_and_collects(engine):
+    positions, balances = generate_book(400, seed=8)
+    market = pm.Market.from_dict(market_dict())
+    row = positions.num_rows - 5
+    prices = positions.column("entry_price").to_numpy().copy()
+    prices[row] = -1.0
+    bad = positions.set_column(5, "entry_price", pa.array(prices))
+    with pytest.raises(
+        pm.InvalidInputError, match=rf"positions\[{row}\]\.entry_price: must be > 0"
+    ):
+        margin_stream(engine, _stream(bad, 100), balances, market, part_rows=50).read_all()
+    out = margin_stream(
+        engine, _stream(bad, 100), balances, market, part_rows=50, errors="collect"
+    ).read_all()
+    errors = [e for e in out.column("error").to_pylist() if e]
+    assert errors == [f"positions[{row}].entry_price: must be > 0, got -1"]
+    qty = balances.column("qty").to_numpy().copy()
+    qty[300] = np.nan
+    bad_bal = balances.set_column(2, "qty", pa.array(qty))
+    with pytest.raises(pm.InvalidInputError, match=r"balances\[300\]\.qty"):
+        margin_stream(
+            engine, _stream(positions, 64), _stream(bad_bal, 64), market, part_rows=10
+        ).read_all()
+
+
+def test_stream_must_be_sorted_by_account(engine):
+    positions, _ = generate_book(50, seed=2)
+    market = pm.Market.from_dict(market_dict())
+    order = np.r_[0:100, 200:300, 100:200, 300 : positions.num_rows]
+    with pytest.raises(
+        pm.InvalidInputError, match=r"positions\[200\]\.account: a stream must be sorted"
+    ):
+        margin_stream(engine, _stream(positions.take(order), 64), None, market).read_all()
+
+
+def test_plain_strings_equal_dictionary_strings(engine):
+    """Plain string columns (one chunk or many, nulls included) encode to the same codes' meaning."""
+    positions, balances = generate_book(2000, seed=9, option_share=0.3)
+    market = pm.Market.from_dict(market_dict())
+    want = engine.margin_batch(positions, balances, market)
+    plain_p, plain_b = _plain(positions), _plain(balances)
+    for chunks in (None, 999, 70_000):
+        p = plain_p if chunks is None else pa.Table.from_batches(plain_p.to_batches(chunks))
+        got = engine.margin_batch(p, plain_b, market, threads=2)
+        assert same_table(got, want), chunks

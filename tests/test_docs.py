@@ -79,7 +79,8 @@ def test_every_python_block_of_the_readme_runs(monkeypatch):
     monkeypatch.chdir(ROOT)
     ran, skipped = run(ROOT / "README.md")
     found = blocks((ROOT / "README.md").read_text())
-    assert ran == len(found) - skipped and skipped <= 2, (ran, skipped)
+    # Skipped: the two blocks that read a Parquet book and the cluster one.
+    assert ran == len(found) - skipped and skipped <= 3, (ran, skipped)
     for b in found:
         compile(b.code, f"README.md:{b.line}", "exec")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import pmengine as pm
@@ -127,3 +128,40 @@ def test_scan_missing_file_exit_2(tmp_path, capsys):
     )
     assert code == 2
     assert "nope.parquet" in capsys.readouterr().err
+
+
+def test_scan_streams_sorted_files_and_splits_unsorted_ones(book, tmp_path):
+    from pmengine.scan import scan_files
+
+    engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
+    positions = pq.read_table(book / "positions.parquet")
+    balances = pq.read_table(book / "balances.parquet")
+    want = engine.margin_batch(positions, balances, market)
+    # Sorted (as gen writes it), in small row groups: streamed, accounts across row groups.
+    pq.write_table(positions, tmp_path / "p.parquet", row_group_size=333)
+    seen = []
+    summary = scan_files(
+        engine,
+        tmp_path / "p.parquet",
+        book / "balances.parquet",
+        market,
+        tmp_path / "r.parquet",
+        part_rows=500,
+        on_progress=lambda rows, total, accounts: seen.append((rows, total, accounts)),
+    )
+    assert same_table(pq.read_table(tmp_path / "r.parquet"), want)
+    assert len(seen) > 2 and seen[-1] == (positions.num_rows, positions.num_rows, 600)
+    assert summary.accounts == 600
+    # Unsorted: split into parts by account id, the same table.
+    ids = positions.column("account").to_numpy()
+    descending = np.lexsort((np.arange(len(ids)), -ids))  # each account's rows in order
+    pq.write_table(positions.take(descending), tmp_path / "u.parquet")
+    scan_files(
+        engine,
+        tmp_path / "u.parquet",
+        book / "balances.parquet",
+        market,
+        tmp_path / "s.parquet",
+        accounts_per_part=170,
+    )
+    assert same_table(pq.read_table(tmp_path / "s.parquet"), want)

@@ -19,6 +19,9 @@ balances
 
 Rows need not be sorted or contiguous; an account exists through its rows.
 The result has one row per account in ascending id (see ``RESULT_COLUMNS``).
+A book read as a stream (``margin_stream``, or ``Engine.margin_batch`` given a
+``pyarrow.RecordBatchReader``) must come sorted by account instead, and is
+margined part by part as it is read.
 
 ``to_columns`` turns JSON-shaped portfolios into such columns; it loops in
 Python and is meant for tests and small books, not for the fast path.
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from pmengine._core import BATCH_BALANCE_COLUMNS, BATCH_POSITION_COLUMNS, BATCH_RESULT_COLUMNS
@@ -89,3 +92,180 @@ def to_columns(
             for c in POSITION_COLUMNS:
                 pos[c].append(row[c])
     return pos, bal
+
+
+#: Position rows per part of a streamed scan (``margin_stream``).
+PART_ROWS = 1 << 20
+
+
+def _reader(obj: Any) -> Any:
+    """A ``pyarrow.RecordBatchReader`` over a reader, a table, a batch or a dict of columns."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    if isinstance(obj, pa.RecordBatchReader):
+        return obj
+    if isinstance(obj, pa.RecordBatch):
+        obj = pa.Table.from_batches([obj])
+    elif not isinstance(obj, pa.Table):
+        obj = pa.table(obj)
+    return obj.to_reader()
+
+
+class _Rows:
+    """The rows of a stream sorted by account, read batch by batch: ``take(cut)``
+    returns (and drops) every buffered row with an account id below ``cut``."""
+
+    def __init__(self, reader: Any, name: str, on_batch: Callable[[int], None] | None) -> None:
+        self.reader, self.name, self.on_batch = reader, name, on_batch
+        self.pending: list[Any] = []  # record batches, in order
+        self.rows = 0  # buffered rows
+        self.first = 0  # stream row number of the first buffered row
+        self.last_id: int | None = None  # largest id read so far
+        self.done = False
+
+    def read(self) -> bool:
+        """Buffer the next non-empty batch; False at the end of the stream."""
+        import numpy as np
+
+        from pmengine.errors import InvalidInputError
+
+        while not self.done:
+            try:
+                batch = self.reader.read_next_batch()
+            except StopIteration:
+                self.done = True
+                break
+            if batch.num_rows == 0:
+                continue
+            if "account" not in batch.schema.names:
+                raise InvalidInputError(f"{self.name}.account: required column")
+            ids = np.asarray(batch.column("account").to_numpy(zero_copy_only=False))
+            at = self.first + self.rows
+            prev = np.concatenate(
+                [[self.last_id if self.last_id is not None else ids[0]], ids[:-1]]
+            )
+            bad = np.flatnonzero(ids < prev)
+            if len(bad):
+                r = int(bad[0])
+                raise InvalidInputError(
+                    f"{self.name}[{at + r}].account: a stream must be sorted by account, "
+                    f"got {int(ids[r])} after {int(prev[r])}"
+                )
+            self.last_id = int(ids[-1])
+            self.pending.append(batch)
+            self.rows += batch.num_rows
+            if self.on_batch is not None:
+                self.on_batch(batch.num_rows)
+            return True
+        return False
+
+    def fill(self, cut: float) -> None:
+        """Read until a row with an id of at least ``cut`` is buffered, or the end."""
+        while (self.last_id is None or self.last_id < cut) and self.read():
+            pass
+
+    def take(self, cut: float) -> tuple[Any, int]:
+        """The buffered rows with an id below ``cut`` as a table, and the first one's row number."""
+        import numpy as np
+        import pyarrow as pa
+
+        table = pa.Table.from_batches(self.pending, schema=self.reader.schema)
+        ids = table.column("account").to_numpy()
+        k = int(np.searchsorted(ids, cut, side="left")) if cut != math.inf else len(ids)
+        head, tail = table.slice(0, k), table.slice(k)
+        first = self.first
+        self.pending = tail.to_batches()
+        self.rows -= k
+        self.first += k
+        return head, first
+
+
+def margin_stream(
+    engine: Any,
+    positions: Any,
+    balances: Any,
+    market: Any,
+    *,
+    threads: int | None = None,
+    errors: str = "raise",
+    output: str = "arrow",
+    chunk_size: int = 512,
+    part_rows: int = PART_ROWS,
+    on_batch: Callable[[int], None] | None = None,
+) -> Any:
+    """Margin a book read as a stream, part by part: what ``Engine.margin_batch``
+    does with a ``pyarrow.RecordBatchReader``.
+
+    The contract: the rows of ``positions`` and of ``balances`` (readers, tables
+    or dicts of columns) come in ascending account order, so an account's rows
+    are contiguous; they may span record batches (Parquet row groups). A part
+    is cut after about ``part_rows`` position rows, before the last account
+    read (its rows may go on in the next batch), with every balance row below
+    that account; so memory holds one part, whatever the book's size. A row
+    out of order raises ``InvalidInputError`` naming it (``positions[row].account``).
+
+    Returns a ``pyarrow.RecordBatchReader`` of results (one batch per part, the
+    columns of ``Engine.margin_batch``, accounts ascending), computed as it is
+    read; with ``output="numpy"``, an iterator of dicts of numpy arrays. The
+    rows are those of one ``margin_batch`` call over the whole book, and bad
+    rows are named by their row in the stream. ``on_batch(rows)`` is called as
+    each position batch is read (progress)."""
+    import pyarrow as pa
+
+    kw = {"threads": threads, "errors": errors, "chunk_size": chunk_size}
+    pos = _Rows(_reader(positions), "positions", on_batch)
+    bal = _Rows(_reader(balances), "balances", None) if balances is not None else None
+    if output not in ("arrow", "numpy"):
+        from pmengine.errors import InvalidInputError
+
+        raise InvalidInputError(f'output: must be "arrow" or "numpy", got {output!r}')
+
+    def parts() -> Iterator[Any]:
+        while True:
+            # Read up to a part's rows, and on until an account beyond the first one read.
+            while pos.rows < max(1, part_rows) and pos.read():
+                pass
+            cut: float = math.inf
+            if not pos.done:
+                cut = float(pos.last_id)  # type: ignore[arg-type]
+                if pos.pending and pos.pending[0].column("account")[0].as_py() == cut:
+                    pos.read()  # one account holds the whole part: read on
+                    continue
+            p, p0 = pos.take(cut)
+            b, b0 = (None, 0)
+            if bal is not None:
+                bal.fill(cut)
+                b, b0 = bal.take(cut)
+            if p.num_rows == 0 and (b is None or b.num_rows == 0):
+                if cut == math.inf:
+                    return
+                continue
+            yield engine.margin_batch(p, b, market, output=output, first_rows=(p0, b0), **kw)
+            if cut == math.inf:
+                return
+
+    if output == "numpy":
+        return parts()
+    schema = _result_schema(engine, market)
+
+    def batches() -> Iterator[Any]:
+        for table in parts():
+            yield from table.combine_chunks().to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _result_schema(engine: Any, market: Any) -> Any:
+    """The schema of ``margin_batch``'s Arrow result (that of an empty book)."""
+    import pyarrow as pa
+
+    empty = pa.table(
+        {
+            "account": pa.array([], pa.int64()),
+            "type": pa.array([], pa.string()),
+            "symbol": pa.array([], pa.string()),
+            "underlying": pa.array([], pa.string()),
+            "qty": pa.array([], pa.float64()),
+        }
+    )
+    return engine.margin_batch(empty, None, market).schema

@@ -271,17 +271,33 @@ def cmd_scan(args: argparse.Namespace) -> int:
             errors=args.errors,
             accounts_per_part=args.part_size,
             top=args.top,
-            on_part=step,
+            on_progress=step,
         )
 
     err = render.console(stderr=True)
     if args.progress if args.progress is not None else err.is_terminal:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+        import time
 
-        columns = ("scanning", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (
+            "scanning",
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn(
+                "{task.fields[accounts]:>12,} accounts  {task.fields[rate]:>10,.0f} accounts/s"
+            ),
+            TimeRemainingColumn(),
+        )
+        start = time.perf_counter()
         with Progress(*columns, console=err, transient=True) as bar:
-            task = bar.add_task("scan", total=None)
-            summary = run(lambda done, total: bar.update(task, completed=done, total=total))
+            task = bar.add_task("scan", total=None, accounts=0, rate=0.0)
+
+            def step(rows: int, total: int, accounts: int) -> None:
+                rate = accounts / max(time.perf_counter() - start, 1e-9)
+                bar.update(task, completed=rows, total=total, accounts=accounts, rate=rate)
+
+            summary = run(step)
     else:
         summary = run()
     if args.json:
@@ -293,26 +309,23 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_gen(args: argparse.Namespace) -> int:
     require_arrow("pmengine gen")
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-    from pmengine.synthetic import generate_book, market_dict
+    from pmengine.synthetic import market_dict, write_book
 
     if args.accounts < 0 or args.positions_per_account < 0:
         raise InputFileError("--accounts and --positions-per-account must be >= 0")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    positions, balances = generate_book(
+    rows = write_book(
+        out,
         args.accounts,
         positions_per_account=args.positions_per_account,
         option_share=args.option_share,
         seed=args.seed,
     )
-    pq.write_table(positions, out / "positions.parquet")
-    pq.write_table(balances, out / "balances.parquet")
     (out / "market.json").write_text(json.dumps(market_dict(), indent=2) + "\n")
     print(
-        f"wrote {args.accounts:,} accounts: {out / 'positions.parquet'} ({positions.num_rows:,} rows), "
-        f"{out / 'balances.parquet'} ({balances.num_rows:,} rows), {out / 'market.json'}"
+        f"wrote {args.accounts:,} accounts: {out / 'positions.parquet'} ({rows[0]:,} rows), "
+        f"{out / 'balances.parquet'} ({rows[1]:,} rows), {out / 'market.json'}"
     )
     return EXIT_OK
 

@@ -1,10 +1,19 @@
 """Scan a book stored in Parquet files: ``pmengine scan``.
 
-The accounts are split into parts by account id; each part's rows are read
-from the files with a filter (a file sorted by account lets Parquet skip the
-row groups of other parts), margined with ``Engine.margin_batch`` and appended
-to the output file, so memory holds one part at a time. Accounts are
-independent, so the output is the same whatever the number of parts.
+Files sorted by account (as ``pmengine gen`` writes them) are streamed: their
+row groups are read in order and margined part by part
+(``pmengine.batch.margin_stream``: an account's rows may span row groups), each
+part's results appended to the output file as it is done. Memory holds one
+part (about ``part_rows`` position rows and their results) and one row group
+of each file, whatever the book's size; a first pass reads the account column
+alone, row group by row group, to check the order.
+
+Files in another order are split into parts by account id instead; each
+part's rows are read with a filter and margined with ``Engine.margin_batch``,
+which holds every account id in memory (8 bytes each) beside the part.
+
+Accounts are independent, so the output is the same whichever way and
+whatever the number of parts.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +79,34 @@ def _account_ids(*datasets: Any) -> Any:
     return np.unique(np.concatenate(ids)) if ids else np.empty(0, dtype=np.int64)
 
 
+def _parquet(path: str | Path) -> Any:
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    try:
+        return pq.ParquetFile(str(path))
+    except (OSError, ValueError) as e:
+        raise InputFileError(f"{path}: cannot read as Parquet: {e}") from None
+
+
+def _sorted_by_account(f: Any) -> bool:
+    """Whether the file's account ids never decrease (read column by column, row group by row group)."""
+    import numpy as np
+
+    last = None
+    for i in range(f.num_row_groups):
+        ids = f.read_row_group(i, columns=["account"]).column(0).to_numpy()
+        if len(ids) == 0:
+            continue
+        if (last is not None and ids[0] < last) or np.any(ids[1:] < ids[:-1]):
+            return False
+        last = ids[-1]
+    return True
+
+
+#: Called as a scan goes: ``(position rows read, position rows in all, accounts done)``.
+Progress = Callable[[int, int, int], None]
+
+
 def scan_files(
     engine: Engine,
     positions: str | Path,
@@ -79,27 +117,141 @@ def scan_files(
     threads: int | None = None,
     errors: str = "raise",
     accounts_per_part: int = 50_000,
+    part_rows: int | None = None,
     top: int = 10,
-    on_part: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> ScanSummary:
-    """Margin every account of the Parquet files into ``out`` (Parquet), part by part.
-    ``on_part(done, total)`` is called after each part (accounts)."""
+    """Margin every account of the Parquet files into ``out`` (Parquet), part by
+    part: streamed when both files are sorted by account (parts of ``part_rows``
+    position rows, default ``pmengine.batch.PART_ROWS``), else split by account id
+    (``accounts_per_part``)."""
+    pf = _parquet(positions)
+    bf = _parquet(balances) if balances is not None else None
+    if "account" not in pf.schema_arrow.names:
+        raise InputFileError(f"{positions}: no account column")
+    if bf is not None and "account" not in bf.schema_arrow.names:
+        raise InputFileError(f"{balances}: no account column")
+    if _sorted_by_account(pf) and (bf is None or _sorted_by_account(bf)):
+        return _scan_stream(
+            engine, pf, bf, market, out, threads, errors, part_rows, top, on_progress
+        )
+    return _scan_parts(
+        engine,
+        positions,
+        balances,
+        market,
+        out,
+        threads,
+        errors,
+        accounts_per_part,
+        top,
+        on_progress,
+    )
+
+
+def _scan_stream(
+    engine: Engine,
+    pf: Any,
+    bf: Any,
+    market: Market,
+    out: str | Path,
+    threads: int | None,
+    errors: str,
+    part_rows: int | None,
+    top: int,
+    on_progress: Progress | None,
+) -> ScanSummary:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pmengine.batch import PART_ROWS, margin_stream
+
+    start = time.perf_counter()
+    summary = ScanSummary(out=str(out))
+    candidates: list[tuple[float, int, float, str, str | None]] = []
+    total = pf.metadata.num_rows
+    read = [0]
+
+    def reader(f: Any) -> Any:
+        # Row group by row group: memory holds one (ParquetFile.iter_batches keeps
+        # what it has read alive to the end of the file, in pyarrow 26).
+        # The next row group is read on a thread while this one is margined.
+        def batches() -> Any:
+            with ThreadPoolExecutor(1) as pool:
+                ahead = pool.submit(f.read_row_group, 0) if f.num_row_groups else None
+                for i in range(f.num_row_groups):
+                    group = ahead.result()  # type: ignore[union-attr]
+                    if i + 1 < f.num_row_groups:
+                        ahead = pool.submit(f.read_row_group, i + 1)
+                    yield from group.to_batches(max_chunksize=1 << 16)
+
+        return pa.RecordBatchReader.from_batches(f.schema_arrow, batches())
+
+    def counted(rows: int) -> None:
+        read[0] += rows
+
+    results = margin_stream(
+        engine,
+        reader(pf),
+        reader(bf) if bf is not None else None,
+        market,
+        threads=threads,
+        errors=errors,
+        part_rows=part_rows or PART_ROWS,
+        on_batch=counted,
+    )
+    summary.positions = total
+    summary.balances = bf.metadata.num_rows if bf is not None else 0
+    with pq.ParquetWriter(str(out), results.schema) as writer:
+        for batch in results:
+            writer.write_batch(batch)
+            _summarise(summary, pa.Table.from_batches([batch]), candidates, top)
+            if on_progress is not None:
+                on_progress(read[0], total, summary.accounts)
+    _finish(summary, candidates, top, start)
+    return summary
+
+
+def _finish(
+    summary: ScanSummary,
+    candidates: list[tuple[float, int, float, str, str | None]],
+    top: int,
+    start: float,
+) -> None:
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    summary.riskiest = [
+        {"account": a, "uni_mmr": u, "maintenance_margin": mm, "status": s, "worst_group": g}
+        for u, a, mm, s, g in candidates[:top]
+    ]
+    summary.seconds = time.perf_counter() - start
+
+
+def _scan_parts(
+    engine: Engine,
+    positions: str | Path,
+    balances: str | Path | None,
+    market: Market,
+    out: str | Path,
+    threads: int | None,
+    errors: str,
+    accounts_per_part: int,
+    top: int,
+    on_progress: Progress | None,
+) -> ScanSummary:
     import numpy as np
     import pyarrow.dataset as ds
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq
 
     start = time.perf_counter()
     pos_ds = _dataset(positions)
     bal_ds = _dataset(balances) if balances is not None else None
-    if "account" not in pos_ds.schema.names:
-        raise InputFileError(f"{positions}: no account column")
     ids = _account_ids(pos_ds, *([bal_ds] if bal_ds is not None else []))
     parts = max(1, math.ceil(len(ids) / max(1, accounts_per_part)))
     bounds = np.array_split(ids, parts)
     summary = ScanSummary(out=str(out))
     candidates: list[tuple[float, int, float, str, str | None]] = []
     writer = None
-    done = 0
+    total = pos_ds.count_rows()
     try:
         for part in bounds:
             if len(part) == 0:
@@ -115,21 +267,15 @@ def scan_files(
             summary.positions += p.num_rows
             summary.balances += b.num_rows if b is not None else 0
             _summarise(summary, r, candidates, top)
-            done += len(part)
-            if on_part is not None:
-                on_part(done, len(ids))
+            if on_progress is not None:
+                on_progress(summary.positions, total, summary.accounts)
     finally:
         if writer is not None:
             writer.close()
     if writer is None:  # no account at all: still write an empty result file
         empty = engine.margin_batch(pos_ds.to_table().slice(0, 0), None, market)
         pq.write_table(empty, str(out))
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    summary.riskiest = [
-        {"account": a, "uni_mmr": u, "maintenance_margin": mm, "status": s, "worst_group": g}
-        for u, a, mm, s, g in candidates[:top]
-    ]
-    summary.seconds = time.perf_counter() - start
+    _finish(summary, candidates, top, start)
     return summary
 
 

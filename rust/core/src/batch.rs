@@ -27,6 +27,7 @@ use crate::market::Market;
 use crate::portfolio::{validate_ref, Loan, OptionKind, PositionRef, DEFAULT_SETTLE};
 use crate::result::MarginResult;
 use rayon::prelude::*;
+pub use rayon::ThreadPool;
 use rustc_hash::FxHashMap as HashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -47,6 +48,165 @@ impl<'a> Strings<'a> {
             self.values.get(c as usize).map(String::as_str)
         }
     }
+}
+
+/// A string column encoded as `Strings` wants it: a code per row (-1: null) and
+/// the distinct values in order of first appearance (so the result does not
+/// depend on how the rows were split between threads).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Encoded {
+    pub codes: Vec<i32>,
+    pub values: Vec<String>,
+}
+
+impl Encoded {
+    pub fn view(&self) -> Strings<'_> {
+        Strings { codes: &self.codes, values: &self.values }
+    }
+}
+
+/// Rows per unit of parallel work when encoding strings.
+const ENCODE_ROWS: usize = 1 << 15;
+
+/// A short string as a key compared without touching its bytes again: its
+/// length and its first and last eight bytes (zero-padded below 8 bytes),
+/// exact up to 16 bytes; a longer string is compared in full.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+struct ShortKey(u64, u64, usize);
+
+impl ShortKey {
+    fn of(s: &[u8]) -> Self {
+        let n = s.len();
+        if n >= 8 {
+            // Fixed-size loads (no call to memcpy); the two words overlap below 16 bytes.
+            let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+            ShortKey(word(&s[..8]), word(&s[n - 8..]), n)
+        } else {
+            let head = s.iter().enumerate().fold(0u64, |w, (i, &b)| w | u64::from(b) << (8 * i));
+            ShortKey(head, 0, n)
+        }
+    }
+    fn slot(&self) -> usize {
+        let h = (self.0 ^ self.1.rotate_left(29) ^ self.2 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> (64 - CACHE_BITS)) as usize
+    }
+}
+
+const CACHE_BITS: u32 = 9;
+
+/// Distinct strings of one slice of rows: a direct-mapped cache of recent
+/// values in front of a hash map, so a row costs a few word comparisons.
+#[derive(Clone)]
+struct Interner<'s> {
+    cache: Vec<(ShortKey, u32, &'s str)>,
+    map: HashMap<&'s str, u32>,
+    values: Vec<&'s str>,
+}
+
+impl<'s> Interner<'s> {
+    fn new() -> Self {
+        Interner {
+            cache: vec![(ShortKey(0, 0, usize::MAX), 0, ""); 1 << CACHE_BITS],
+            map: HashMap::default(),
+            values: Vec::new(),
+        }
+    }
+
+    fn code(&mut self, s: &'s str) -> u32 {
+        let key = ShortKey::of(s.as_bytes());
+        let slot = key.slot();
+        let (k, code, v) = self.cache[slot];
+        if k == key && (s.len() <= 16 || v == s) {
+            return code;
+        }
+        let next = self.values.len() as u32;
+        let code = *self.map.entry(s).or_insert(next);
+        if code == next {
+            self.values.push(s);
+        }
+        self.cache[slot] = (key, code, s);
+        code
+    }
+}
+
+/// Most distinct values the first slice of rows may hold to seed the others.
+const SEED_VALUES: usize = 4096;
+
+/// Encode a string column of `rows` rows (`get(row)`: its value, `None` for
+/// null) on `pool`. The first slice of rows is encoded first; its values, in
+/// order, seed every other slice's dictionary (when they are few), and the
+/// other slices are encoded in parallel, each on its own. Their new values
+/// are then merged in row order, and only the codes of those values are
+/// renumbered: a column whose values all occur in its first rows is read
+/// once.
+pub fn encode_strings<'s, F>(pool: &rayon::ThreadPool, rows: usize, get: F) -> Encoded
+where
+    F: Fn(usize) -> Option<&'s str> + Sync,
+{
+    let mut codes = vec![-1i32; rows];
+    let first = rows.min(ENCODE_ROWS);
+    let mut seed = Interner::new();
+    for (i, c) in codes[..first].iter_mut().enumerate() {
+        if let Some(s) = get(i) {
+            *c = seed.code(s) as i32;
+        }
+    }
+    let base = if seed.values.len() <= SEED_VALUES { seed.values.len() } else { 0 };
+    let locals: Vec<Vec<&'s str>> = pool.install(|| {
+        codes[first..]
+            .par_chunks_mut(ENCODE_ROWS)
+            .enumerate()
+            .map(|(k, out)| {
+                let mut interner = if base > 0 { seed.clone() } else { Interner::new() };
+                for (i, c) in out.iter_mut().enumerate() {
+                    if let Some(s) = get(first + k * ENCODE_ROWS + i) {
+                        *c = interner.code(s) as i32;
+                    }
+                }
+                interner.values
+            })
+            .collect()
+    });
+    // The first slice's values come first, in its order; then each slice's new ones.
+    let mut values: Vec<String> = seed.values.iter().map(|s| s.to_string()).collect();
+    let mut index: HashMap<&'s str, i32> = seed.values.iter().enumerate().map(|(i, &s)| (s, i as i32)).collect();
+    let remaps: Vec<Option<Vec<i32>>> = (locals.iter())
+        .map(|local| {
+            let remap: Vec<i32> = (local.iter().enumerate())
+                .map(|(i, &s)| {
+                    if i < base {
+                        return i as i32; // a seed value: its code stands
+                    }
+                    *index.entry(s).or_insert_with(|| {
+                        values.push(s.to_string());
+                        values.len() as i32 - 1
+                    })
+                })
+                .collect();
+            let identity = remap.iter().enumerate().all(|(i, &c)| c == i as i32);
+            (!identity).then_some(remap)
+        })
+        .collect();
+    if remaps.iter().any(Option::is_some) {
+        pool.install(|| {
+            codes[first..].par_chunks_mut(ENCODE_ROWS).zip(remaps.par_iter()).for_each(|(out, remap)| {
+                if let Some(remap) = remap {
+                    for c in out.iter_mut().filter(|c| **c >= base as i32) {
+                        *c = remap[*c as usize];
+                    }
+                }
+            })
+        });
+    }
+    Encoded { codes, values }
+}
+
+/// A pool of `threads` worker threads (0: one per core).
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| CoreError::invalid("threads", format!("cannot start a thread pool: {e}")))
 }
 
 /// Position columns, one row per position. Numbers: `NaN` is null.
@@ -105,11 +265,14 @@ pub struct BatchOptions {
     /// Accounts per unit of parallel work (affects speed only, never results).
     pub chunk_size: usize,
     pub on_error: OnError,
+    /// Row numbers of the first position and balance rows, for messages naming a
+    /// row when these columns are one part of a longer stream (0 otherwise).
+    pub first_rows: (usize, usize),
 }
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        BatchOptions { threads: 0, chunk_size: 512, on_error: OnError::Raise }
+        BatchOptions { threads: 0, chunk_size: 512, on_error: OnError::Raise, first_rows: (0, 0) }
     }
 }
 
@@ -185,6 +348,8 @@ struct Scan<'a> {
     bal: BalanceColumns<'a>,
     pos_order: Option<&'a [u32]>,
     bal_order: Option<&'a [u32]>,
+    /// `BatchOptions::first_rows`: added to a row's index where a message names it.
+    first_rows: (usize, usize),
     statuses: &'a [String],
     group_codes: HashMap<&'a str, i32>,
     /// Per code of `pos.type` / `pos.kind`: what it names (`None`: not a valid value).
@@ -302,16 +467,24 @@ impl Engine {
         market: &Market,
         options: &BatchOptions,
     ) -> Result<BatchResult> {
+        self.margin_batch_in(&thread_pool(options.threads)?, positions, balances, market, options)
+    }
+
+    /// `margin_batch` on a pool of the caller's (`options.threads` is not read).
+    pub fn margin_batch_in(
+        &self,
+        pool: &rayon::ThreadPool,
+        positions: &PositionColumns<'_>,
+        balances: &BalanceColumns<'_>,
+        market: &Market,
+        options: &BatchOptions,
+    ) -> Result<BatchResult> {
         positions.check()?;
         check_codes("balances.asset", &balances.asset, balances.account.len())?;
         check_len("balances.qty", balances.qty.len(), balances.account.len())?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(options.threads)
-            .build()
-            .map_err(|e| CoreError::invalid("threads", format!("cannot start a thread pool: {e}")))?;
 
-        let pos_sorted = group_rows(&pool, positions.account);
-        let bal_sorted = group_rows(&pool, balances.account);
+        let pos_sorted = group_rows(pool, positions.account);
+        let bal_sorted = group_rows(pool, balances.account);
         let (pos_order, bal_order) = (pos_sorted.as_deref(), bal_sorted.as_deref());
         let accounts = accounts(grouped_ids(pos_order, positions.account), grouped_ids(bal_order, balances.account));
 
@@ -319,7 +492,8 @@ impl Engine {
         statuses.push("BANKRUPT".into());
         statuses.push(ERROR_STATUS.into());
         let groups = self.group_dictionary(positions, balances);
-        let scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &statuses, &groups);
+        let mut scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &statuses, &groups);
+        scan.first_rows = options.first_rows;
 
         let chunk = options.chunk_size.max(1);
         let error_row = Row {
@@ -434,6 +608,7 @@ impl<'a> Scan<'a> {
             bal: *bal,
             pos_order,
             bal_order,
+            first_rows: (0, 0),
             statuses,
             group_codes: groups.iter().enumerate().map(|(i, g)| (g.as_str(), i as i32)).collect(),
             instrument: (pos.kind_of_instrument.values.iter())
@@ -468,7 +643,7 @@ impl<'a> Scan<'a> {
     /// and settle assets; errors name `positions[row].field`.
     fn position(&self, row: usize) -> Result<(PositionRef<'a>, u32, u32)> {
         let c = &self.pos;
-        let at = |k: &str| format!("positions[{row}].{k}");
+        let at = |k: &str| format!("positions[{}].{k}", row + self.first_rows.0);
         let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[row]);
         let lev = c.leverage.map(|x| x[row]).filter(|x| !x.is_nan());
         let symbol = c.symbol.get(row).ok_or_else(|| CoreError::invalid(at("symbol"), "required"))?;
@@ -564,21 +739,22 @@ impl<'a> Scan<'a> {
         b.clear();
         for k in a.balances.clone() {
             let r = self.bal_order.map_or(k, |o| o[k] as usize);
-            let field = || format!("balances[{r}].asset");
+            let n = r + self.first_rows.1;
+            let field = || format!("balances[{n}].asset");
             let code = self.bal.asset.codes[r];
             if code < 0 {
                 return Err(CoreError::invalid(field(), "required"));
             }
             let qty = self.bal.qty[r];
             if qty.is_nan() || qty.abs() > crate::input::MAX_MAGNITUDE {
-                crate::input::amount(qty, &format!("balances[{r}].qty"))?;
+                crate::input::amount(qty, &format!("balances[{n}].qty"))?;
             }
             let id = self.balance_asset[code as usize];
             let slot = b.asset(id, || self.asset(id, field))?;
             b.balance(slot, qty);
             let owed = |col: Option<&[f64]>, key: &str| match col.map(|c| c[r]) {
                 Some(x) if !((0.0..=crate::input::MAX_MAGNITUDE).contains(&x)) => {
-                    crate::input::loan_amount(x, &format!("balances[{r}].{key}"))
+                    crate::input::loan_amount(x, &format!("balances[{n}].{key}"))
                 }
                 x => Ok(x.unwrap_or(0.0)),
             };
@@ -591,11 +767,12 @@ impl<'a> Scan<'a> {
         for k in a.positions.clone() {
             let r = self.pos_order.map_or(k, |o| o[k] as usize);
             let (pos, u, s) = self.position(r)?;
-            let at = |f: &str| format!("positions[{r}].{f}");
+            let n = r + self.first_rows.0;
+            let at = |f: &str| format!("positions[{n}].{f}");
             let u = b.asset(u, || self.asset(u, || at("underlying")))?;
             let s = b.asset(s, || self.asset(s, || at("settle")))?;
             let code = self.pos.symbol.codes[r] as usize;
-            b.position(r, pos, u, s, code as u32, self.symbol_mark[code])?;
+            b.position(n, pos, u, s, code as u32, self.symbol_mark[code])?;
         }
         b.finish();
         w.engine.evaluate_into(&b.book, &mut w.scratch, &mut w.result);
@@ -626,6 +803,53 @@ impl<'a> Scan<'a> {
             worst_group: worst.map_or(-1, |g| self.group_codes.get(&*g.name).copied().unwrap_or(-1)),
             worst_price_move: worst.map_or(f64::NAN, |g| g.worst_price_move),
             worst_vol_shock: worst.map_or(f64::NAN, |g| g.worst_vol_shock),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_strings_are_the_first_appearance_dictionary_at_any_thread_count() {
+        // Short, 8-byte, 9..16-byte (overlapping words) and long values, with look-alikes.
+        let words = [
+            "a",
+            "ab",
+            "linear",
+            "BTCUSDT",
+            "BTCUSDT_",
+            "BTCUSDT_261225",
+            "BTCUSDT_261226",
+            "ETH-261225-3000-C",
+            "ETH-261225-3100-C",
+            "",
+            "BTCUSDT_261225X",
+        ];
+        let few: Vec<Option<String>> = (0..100_000)
+            .map(|i: usize| if i % 13 == 0 { None } else { Some(words[(i * 7 + i / 5) % words.len()].to_string()) })
+            .collect();
+        // Values first met in later slices (renumbered), and more distinct values
+        // in the first slice than seed the others.
+        let late: Vec<Option<String>> =
+            (0..200_000).map(|i: usize| Some(format!("S{}", (i / 40_000) * 3 + i % 3))).collect();
+        let many: Vec<Option<String>> = (0..100_000).map(|i: usize| Some(format!("{}", (i * 31) % 9_000))).collect();
+        for rows in [few, late, many] {
+            let mut seen: Vec<&str> = Vec::new();
+            let mut index = std::collections::HashSet::new();
+            for s in rows.iter().flatten() {
+                if index.insert(s.as_str()) {
+                    seen.push(s);
+                }
+            }
+            for threads in [1, 2, 3] {
+                let e = encode_strings(&thread_pool(threads).unwrap(), rows.len(), |i| rows[i].as_deref());
+                assert_eq!(e.values, seen);
+                for (i, r) in rows.iter().enumerate() {
+                    assert_eq!(e.view().get(i), r.as_deref(), "row {i}");
+                }
+            }
         }
     }
 }

@@ -902,6 +902,11 @@ pub(crate) struct BookBuilder<'e, 'm, K> {
     /// The book's names under `binance_pm` (see `Book::names`), shared by `finish`.
     names: Names,
     priced_index: HashMap<String, Vec<usize>>,
+    /// The storage of the previous book's offset pairs, reused by `finish`.
+    offset_buffer: Vec<OffsetPair>,
+    /// `binance_pm`: each symbol id's bracket table (`2·id` USDⓈ-M, `2·id + 1`
+    /// COIN-M; `u32::MAX`: not looked up yet). Kept by `clear`.
+    bracket_tables: Vec<u32>,
     pub(crate) book: Book,
 }
 
@@ -918,6 +923,8 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
             priced: Vec::new(),
             names: Names::default(),
             priced_index: HashMap::default(),
+            offset_buffer: Vec::new(),
+            bracket_tables: Vec::new(),
             book: Book {
                 group_names: Vec::new(),
                 assets: Vec::new(),
@@ -1066,7 +1073,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
                 let receiver = if inverse { b } else { s };
                 let brackets = if binance {
                     let kind = if inverse { BracketKind::Coinm } else { BracketKind::Usdm };
-                    crate::binance::bracket_table(self.engine, kind, pos.symbol())?
+                    self.bracket_table(kind, symbol, pos.symbol())?
                 } else {
                     u32::MAX
                 };
@@ -1118,6 +1125,24 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
         Ok(())
     }
 
+    /// The bracket table of contract symbol id `symbol` (named `name`), looked up
+    /// once per id and kind while this builder lives: a batch's ids are its
+    /// dictionary codes, the same in every account a worker builds.
+    fn bracket_table(&mut self, kind: BracketKind, symbol: u32, name: &str) -> Result<u32> {
+        let slot = 2 * symbol as usize + usize::from(kind == BracketKind::Coinm);
+        match self.bracket_tables.get(slot) {
+            Some(&t) if t != u32::MAX => Ok(t),
+            _ => {
+                let t = crate::binance::bracket_table(self.engine, kind, name)?;
+                if self.bracket_tables.len() <= slot {
+                    self.bracket_tables.resize(slot + 1, u32::MAX);
+                }
+                self.bracket_tables[slot] = t;
+                Ok(t)
+            }
+        }
+    }
+
     /// Close the book: resolve the offsets between its listed groups, release the
     /// series cache and publish the series this book priced.
     pub(crate) fn finish(&mut self) {
@@ -1129,11 +1154,14 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
             self.market.series.insert_all(self.priced.iter().map(|(s, t, x)| (s.as_str(), t.clone(), Arc::clone(x))));
             self.priced.clear();
         }
+        // Into the buffer the last book left (the batch reuses one builder per worker).
+        let mut buffer = std::mem::take(&mut self.offset_buffer);
+        buffer.clear();
         let listed = |name: &str| self.find_group(name).filter(|&g| self.book.groups[g].listed);
         let pairs = (self.engine.params.offsets.iter())
             .filter_map(|o| Some(OffsetPair { a: listed(&o.a)?, b: listed(&o.b)?, rate: o.rate }));
-        let pairs: Vec<OffsetPair> = pairs.collect();
-        self.book.offset_pairs = pairs;
+        buffer.extend(pairs);
+        self.offset_buffer = std::mem::replace(&mut self.book.offset_pairs, buffer);
     }
 
     /// The option's series on this snapshot: from the market's cache, from this

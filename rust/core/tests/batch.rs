@@ -195,7 +195,7 @@ fn book(n: usize, seed: u64) -> (Vec<(i64, Portfolio)>, Columns) {
 }
 
 fn opts(threads: usize, chunk_size: usize) -> BatchOptions {
-    BatchOptions { threads, chunk_size, on_error: OnError::Raise }
+    BatchOptions { threads, chunk_size, on_error: OnError::Raise, ..Default::default() }
 }
 
 #[test]

@@ -11,11 +11,14 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{
-    Array, ArrayRef, DictionaryArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
+    Array, ArrayAccessor, ArrayRef, DictionaryArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use numpy::PyArray1;
-use pmengine_core::batch::{BalanceColumns, BatchOptions, BatchResult, OnError, PositionColumns, Strings};
+use pmengine_core::batch::{
+    encode_strings, thread_pool, BalanceColumns, BatchOptions, BatchResult, Encoded, OnError, PositionColumns, Strings,
+    ThreadPool,
+};
 use pmengine_core::{Engine, Market};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyMapping};
@@ -53,10 +56,12 @@ struct Table {
     name: &'static str,
     schema: Arc<Schema>,
     batches: Vec<RecordBatch>,
+    /// Row number of the first row, for messages (a part of a longer stream).
+    first_row: usize,
 }
 
 impl Table {
-    fn read(obj: &Bound<'_, PyAny>, name: &'static str, known: &[&str]) -> PyResult<Self> {
+    fn read(obj: &Bound<'_, PyAny>, name: &'static str, known: &[&str], first_row: usize) -> PyResult<Self> {
         let py = obj.py();
         let arrow = if obj.hasattr("__arrow_c_stream__")? || obj.hasattr("__arrow_c_array__")? {
             obj.clone()
@@ -80,7 +85,7 @@ impl Table {
                 return Err(invalid(format!("{name}.{}: unknown column (expected {})", f.name(), known.join(", "))));
             }
         }
-        Ok(Table { name, schema, batches })
+        Ok(Table { name, schema, batches, first_row })
     }
 
     fn chunks(&self, col: &str) -> Option<Vec<&ArrayRef>> {
@@ -94,7 +99,7 @@ impl Table {
 
     /// Row offset of each chunk (for messages naming a row).
     fn offsets(&self) -> Vec<usize> {
-        let mut at = 0;
+        let mut at = self.first_row;
         self.batches
             .iter()
             .map(|b| {
@@ -157,14 +162,32 @@ impl Table {
     }
 
     /// A string column, dictionary-encoded across all chunks (null: code -1).
-    fn strings(&self, col: &str) -> PyResult<Option<Dict>> {
+    /// Plain string chunks are encoded on `pool` (`pmengine_core::batch::encode_strings`:
+    /// each distinct value hashed once per slice of rows); dictionary chunks keep
+    /// their keys, renumbered into one dictionary.
+    fn strings(&self, col: &str, pool: &ThreadPool) -> PyResult<Option<Dict>> {
         let Some(chunks) = self.chunks(col) else { return Ok(None) };
         let err = |e: String| invalid(format!("{}.{col}: {e}", self.name));
         let target = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         let mut d = Dict { borrowed: None, codes: Vec::new(), values: Vec::new() };
         let mut index: HashMap<String, i32> = HashMap::default();
         let single = chunks.len() == 1;
+        let mut intern = |d: &mut Dict, v: &str| -> i32 {
+            *index.entry(v.to_string()).or_insert_with(|| {
+                d.values.push(v.to_string());
+                d.values.len() as i32 - 1
+            })
+        };
         for (a, offset) in chunks.into_iter().zip(self.offsets()) {
+            if let Some(e) = encode_plain(a, pool) {
+                let remap: Vec<i32> = e.values.iter().map(|v| intern(&mut d, v)).collect();
+                if d.codes.is_empty() && remap.iter().enumerate().all(|(i, &k)| k as usize == i) {
+                    d.codes = e.codes; // the first chunk's codes are already the dictionary's
+                } else {
+                    d.codes.extend(e.codes.iter().map(|&k| if k < 0 { -1 } else { remap[k as usize] }));
+                }
+                continue;
+            }
             let value_type = match a.data_type() {
                 DataType::Dictionary(_, v) => v.as_ref(),
                 t => t,
@@ -175,16 +198,7 @@ impl Table {
             let cast = arrow_cast::cast(a, &target).map_err(|e| err(e.to_string()))?;
             let c: &DictionaryArray<Int32Type> = cast.as_dictionary();
             let values = c.values().as_string::<i32>();
-            let remap: Vec<i32> = values
-                .iter()
-                .map(|v| {
-                    let v = v.unwrap_or("");
-                    *index.entry(v.to_string()).or_insert_with(|| {
-                        d.values.push(v.to_string());
-                        d.values.len() as i32 - 1
-                    })
-                })
-                .collect();
+            let remap: Vec<i32> = values.iter().map(|v| intern(&mut d, v.unwrap_or(""))).collect();
             let keys = c.keys();
             // Every code must point at a value, on every path below (a damaged array may not).
             let n = remap.len();
@@ -208,6 +222,26 @@ impl Table {
             }
         }
         Ok(Some(d))
+    }
+}
+
+/// A plain (not dictionary-encoded) string chunk encoded on `pool`; `None` for another type.
+fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Encoded> {
+    fn encode<'a, A: ArrayAccessor<Item = &'a str> + Sync>(a: A, pool: &ThreadPool) -> Encoded {
+        if a.null_count() == a.len() {
+            // All null (an options-only column of a book without options): nothing to read.
+            Encoded { codes: vec![-1; a.len()], values: Vec::new() }
+        } else if a.null_count() == 0 {
+            encode_strings(pool, a.len(), |i| Some(a.value(i)))
+        } else {
+            encode_strings(pool, a.len(), |i| a.is_valid(i).then(|| a.value(i)))
+        }
+    }
+    match a.data_type() {
+        DataType::Utf8 => Some(encode(a.as_string::<i32>(), pool)),
+        DataType::LargeUtf8 => Some(encode(a.as_string::<i64>(), pool)),
+        DataType::Utf8View => Some(encode(a.as_string_view(), pool)),
+        _ => None,
     }
 }
 
@@ -238,6 +272,12 @@ impl Dict {
         let codes = self.borrowed.as_ref().map_or(&self.codes[..], |k| k.values());
         Strings { codes, values: &self.values }
     }
+}
+
+/// Whether `obj` is a `pyarrow.RecordBatchReader` (margined as a stream, part by part).
+pub fn is_reader(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let ty = obj.get_type();
+    Ok(ty.name()? == "RecordBatchReader" && ty.module()?.to_string().starts_with("pyarrow"))
 }
 
 /// Most worker threads a batch may ask for (far more than any machine's cores).
@@ -272,6 +312,7 @@ pub fn margin_batch<'py>(
     errors: &str,
     output: &str,
     chunk_size: i128,
+    first_rows: (i128, i128),
 ) -> PyResult<Bound<'py, PyAny>> {
     let on_error = parse_errors(errors)?;
     if !matches!(output, "arrow" | "numpy") {
@@ -282,30 +323,52 @@ pub fn margin_batch<'py>(
         return Err(invalid(format!("chunk_size: must be >= 1, got {chunk_size}")));
     }
     let chunk_size = usize::try_from(chunk_size).unwrap_or(usize::MAX);
-    let pos = Table::read(positions, "positions", &POSITION_COLUMNS)?;
+    let row = |x: i128| usize::try_from(x).map_err(|_| invalid(format!("first_rows: must be >= 0, got {x}")));
+    let first_rows = (row(first_rows.0)?, row(first_rows.1)?);
+    let pos = Table::read(positions, "positions", &POSITION_COLUMNS, first_rows.0)?;
     let bal = match balances {
-        Some(b) if !b.is_none() => Some(Table::read(b, "balances", &BALANCE_COLUMNS)?),
+        Some(b) if !b.is_none() => Some(Table::read(b, "balances", &BALANCE_COLUMNS, first_rows.1)?),
         _ => None,
     };
+    let options = BatchOptions { threads: threads.unwrap_or(0), chunk_size, on_error, first_rows };
+    // Columns are converted (strings encoded on the pool) and margined with the GIL released.
+    let result = py.detach(|| compute(engine, &pos, bal.as_ref(), market, &options))?;
+    if output == "numpy" {
+        to_numpy(py, result)
+    } else {
+        to_arrow(py, result)
+    }
+}
+
+/// Convert the tables' columns and margin them (no Python object is touched).
+fn compute(
+    engine: &Engine,
+    pos: &Table,
+    bal: Option<&Table>,
+    market: &Market,
+    options: &BatchOptions,
+) -> PyResult<BatchResult> {
+    let pool = guard(|| thread_pool(options.threads))?;
+    let pool = &pool;
     let required =
         |t: &Table, c: &str, x: Option<Dict>| x.ok_or_else(|| invalid(format!("{}.{c}: required column", t.name)));
     let p_account = pos.ids()?;
     let p_account = p_account.slice();
-    let p_type = required(&pos, "type", pos.strings("type")?)?;
-    let p_symbol = required(&pos, "symbol", pos.strings("symbol")?)?;
-    let p_underlying = required(&pos, "underlying", pos.strings("underlying")?)?;
-    let p_settle = pos.strings("settle")?;
-    let p_kind = pos.strings("kind")?;
+    let p_type = required(pos, "type", pos.strings("type", pool)?)?;
+    let p_symbol = required(pos, "symbol", pos.strings("symbol", pool)?)?;
+    let p_underlying = required(pos, "underlying", pos.strings("underlying", pool)?)?;
+    let p_settle = pos.strings("settle", pool)?;
+    let p_kind = pos.strings("kind", pool)?;
     let p_qty = pos.numbers("qty")?.ok_or_else(|| invalid("positions.qty: required column".into()))?;
     let p_entry = pos.numbers("entry_price")?;
     let p_size = pos.numbers("contract_size")?;
     let p_strike = pos.numbers("strike")?;
     let p_expiry = pos.numbers("expiry")?;
     let p_leverage = pos.numbers("leverage")?;
-    let (b_account, b_asset, b_qty, b_borrowed, b_interest) = match &bal {
+    let (b_account, b_asset, b_qty, b_borrowed, b_interest) = match bal {
         Some(b) => (
             b.ids()?,
-            required(b, "asset", b.strings("asset")?)?,
+            required(b, "asset", b.strings("asset", pool)?)?,
             Some(b.numbers("qty")?.ok_or_else(|| invalid("balances.qty: required column".into()))?),
             b.numbers("borrowed")?,
             b.numbers("interest")?,
@@ -351,13 +414,7 @@ pub fn margin_batch<'py>(
         borrowed: borrowed.as_deref(),
         interest: interest.as_deref(),
     };
-    let options = BatchOptions { threads: threads.unwrap_or(0), chunk_size, on_error };
-    let result = py.detach(|| guard(|| engine.margin_batch(&columns, &balance_columns, market, &options)))?;
-    if output == "numpy" {
-        to_numpy(py, result)
-    } else {
-        to_arrow(py, result)
-    }
+    guard(|| engine.margin_batch_in(pool, &columns, &balance_columns, market, options))
 }
 
 /// Output column names, in order.

@@ -112,22 +112,40 @@ impl PyEngine {
     /// message, and the others go on. Results do not depend on `threads` or
     /// `chunk_size` (accounts per unit of work).
     /// `threads` is at most 1,024.
-    #[pyo3(signature = (positions, balances, market, *, threads=None, errors="raise", output="arrow", chunk_size=512))]
+    ///
+    /// A `pyarrow.RecordBatchReader` of positions (balances: a reader or a
+    /// table) is margined as it is read, part by part (`pmengine.batch.margin_stream`:
+    /// rows sorted by account), and gives a `pyarrow.RecordBatchReader` of results.
+    /// `first_rows`: the row numbers of the first position and balance rows, for
+    /// messages naming rows of a longer stream.
+    #[pyo3(signature = (positions, balances, market, *, threads=None, errors="raise", output="arrow", chunk_size=512, first_rows=(0, 0)))]
+    #[allow(clippy::too_many_arguments)]
     fn margin_batch<'py>(
-        &self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         positions: &Bound<'py, PyAny>,
         balances: Option<&Bound<'py, PyAny>>,
-        market: PyRef<'py, PyMarket>,
+        market: Bound<'py, PyMarket>,
         threads: Option<&Bound<'py, PyAny>>,
         errors: &str,
         output: &str,
         chunk_size: i128,
+        first_rows: (i128, i128),
     ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        if crate::batch::is_reader(positions)? {
+            let kwargs = pyo3::types::PyDict::new(py);
+            kwargs.set_item("threads", threads)?;
+            kwargs.set_item("errors", errors)?;
+            kwargs.set_item("output", output)?;
+            kwargs.set_item("chunk_size", chunk_size)?;
+            let stream = py.import("pmengine.batch")?.getattr("margin_stream")?;
+            return stream.call((slf, positions, balances, market), Some(&kwargs));
+        }
+        let market = market.borrow();
         guard(|| {
             crate::batch::margin_batch(
                 py,
-                &self.inner,
+                &slf.get().inner,
                 positions,
                 balances,
                 &market.inner,
@@ -135,6 +153,7 @@ impl PyEngine {
                 errors,
                 output,
                 chunk_size,
+                first_rows,
             )
         })
     }
