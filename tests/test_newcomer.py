@@ -153,6 +153,14 @@ def test_import_pmengine_needs_neither_rich_nor_matplotlib():
     assert r.stdout.strip() == "[]"
 
 
+def test_import_pmengine_does_not_load_numpy():
+    # numpy is an extra; the risk tools import it on first use (a bot's start-up and
+    # its other core stay free of it and its thread pool).
+    r = run("import sys, pmengine\nprint('numpy' in sys.modules)\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
+
+
 def test_cli_without_rich_names_the_extra():
     r = run(
         without("rich") + "from pmengine.cli import main\nsys.exit(main(sys.argv[1:]))",

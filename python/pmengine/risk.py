@@ -34,10 +34,16 @@ from typing import Any, NamedTuple
 from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
 from pmengine.errors import InvalidInputError
 
-try:
-    import numpy as _np
-except ImportError:  # numpy is optional: without it the risk tools copy the market per evaluation
-    _np = None  # type: ignore[assignment]
+
+def _numpy() -> Any:
+    """numpy, or None without it (the risk tools then copy the market per
+    evaluation). Imported on first use: ``import pmengine`` does not load it."""
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
+
 
 #: Liquidation prices are searched between these multiples of the current price.
 MIN_FACTOR = 1e-3
@@ -415,8 +421,9 @@ def margins_on_moved_markets(
     :meth:`Engine.sweep` call: no market copy and no dict round trip per row. The
     sweep takes the return ``f − 1`` and prices ``P·(1 + (f − 1))``, which is
     ``P·f`` exactly for any factor from 0.5 up (below, within an ulp of it)."""
+    np = _numpy()
     if sweep is None:
-        sweep = _np is not None
+        sweep = np is not None
     if not factors:
         return []
     if not sweep:
@@ -435,15 +442,15 @@ def margins_on_moved_markets(
                 )
             )
         return out
-    if _np is None:
+    if np is None:
         raise InvalidInputError("sweep: needs numpy (pip install 'pmengine[numpy]')")
     assets = sorted({a for f in factors for a in f})
     column = {a: j for j, a in enumerate(assets)}
-    moves = _np.zeros((len(factors), len(assets)))
+    moves = np.zeros((len(factors), len(assets)))
     for i, f in enumerate(factors):
         for a, x in f.items():
             moves[i, column[a]] = x - 1.0
-    vol_shifts = None if vol_factors is None else _np.asarray(vol_factors, dtype=float) - 1.0
+    vol_shifts = None if vol_factors is None else np.asarray(vol_factors, dtype=float) - 1.0
     swept = engine.sweep(portfolio, market, moves, assets, vol_shifts=vol_shifts, threads=1)
     names = swept["status_names"]
     columns = (

@@ -12,7 +12,7 @@ use crate::collateral::adjusted_value;
 use crate::engine::{AssetSlot, AssetTerms, Book, BookSlot, Engine};
 use crate::error::{CoreError, Result};
 use crate::params::BinanceParams;
-use crate::result::{reuse, AssetMargin, MarginResult, PositionMargin};
+use crate::result::{AssetMargin, MarginResult, PositionMargin};
 
 /// The profile's `[binance]` table: present whenever the model is `binance_pm`
 /// (the profile does not compile without it).
@@ -65,7 +65,7 @@ pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
     let detail = book.detail;
     out.groups.clear();
     out.names.clone_from(&book.names);
-    let (positions, assets) = (reuse(&mut out.positions), reuse(&mut out.assets));
+    let (positions, assets) = (out.positions.reuse(), out.assets.reuse());
 
     // Equity, account equity and the loans, asset by asset.
     let (mut equity, mut adjusted_equity) = (0.0, 0.0);

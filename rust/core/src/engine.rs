@@ -48,6 +48,9 @@ pub struct Engine {
     /// `[0]` is `"*"`; then one per named group.
     tables: Vec<GroupTable>,
     table_index: HashMap<String, usize>,
+    /// The tables of each offset's two groups, in the profile's order (0: a group
+    /// without a table of its own, found by name).
+    offset_tables: Vec<(usize, usize)>,
     /// Each systemic scenario's return for each named table's group (`[scenario][table]`).
     systemic_by_table: Vec<Vec<f64>>,
     /// The profile's assets, indexed once so a book resolves each asset a single time.
@@ -230,12 +233,15 @@ impl Engine {
         asset_names.sort();
         let asset_table = asset_names.iter().map(|a| params.assets[*a].clone()).collect();
         let asset_index = asset_names.iter().enumerate().map(|(i, a)| ((*a).clone(), i as u32)).collect();
+        let table = |g: &str| table_index.get(g).copied().unwrap_or(0);
+        let offset_tables = params.offsets.iter().map(|o| (table(&o.a), table(&o.b))).collect();
         let systemic_by_table = (params.systemic.iter())
             .map(|s| tables.iter().map(|t| systemic_return(s, &t.name, &t.params)).collect())
             .collect();
         Engine {
             tables,
             table_index,
+            offset_tables,
             systemic_by_table,
             asset_table,
             asset_index,
@@ -265,6 +271,7 @@ impl Engine {
                 .map(|t| GroupTable { name: fresh(&t.name), params: t.params.clone(), grid: t.grid.clone() })
                 .collect(),
             table_index: self.table_index.clone(),
+            offset_tables: self.offset_tables.clone(),
             systemic_by_table: self.systemic_by_table.clone(),
             asset_table: self.asset_table.clone(),
             asset_index: self.asset_index.clone(),
@@ -332,7 +339,8 @@ impl Engine {
         let mut b = BookBuilder::<&str>::new(self, market);
         b.model = model;
         b.book.slots.reserve(portfolio.positions.len());
-        let mut symbol_ids: HashMap<&str, u32> = HashMap::default();
+        let mut symbol_ids: HashMap<&str, u32> =
+            HashMap::with_capacity_and_hasher(portfolio.positions.len(), Default::default());
         let resolve = |name: &'p str, field: &dyn Fn() -> String| {
             self.asset_terms(name, market)
                 .ok_or_else(|| CoreError::missing(field(), format!("no price for {name} in market.prices")))
@@ -835,6 +843,7 @@ impl<K: Copy + Eq + std::hash::Hash> Lookup<K> {
         Lookup { keys: Vec::new(), index: HashMap::default() }
     }
 
+    #[inline]
     fn get(&self, key: K) -> Option<usize> {
         if self.keys.len() <= LINEAR_LOOKUP {
             self.keys.iter().position(|k| *k == key)
@@ -844,6 +853,7 @@ impl<K: Copy + Eq + std::hash::Hash> Lookup<K> {
     }
 
     /// Add `key` (not present) as entry `keys.len()`.
+    #[inline]
     fn push(&mut self, key: K) {
         self.keys.push(key);
         if self.keys.len() > LINEAR_LOOKUP {
@@ -967,18 +977,22 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
         self.asset_keys.clear();
     }
 
-    /// The slot of group `name`, if the book has one.
-    fn find_group(&self, name: &str) -> Option<usize> {
-        if self.book.group_names.len() <= LINEAR_LOOKUP {
-            self.book.group_names.iter().position(|n| &**n == name)
-        } else {
-            self.group_keys.get(name).copied()
+    /// The slot of group `name` (whose parameters are table `table`), if the book
+    /// has one. A group with a table of its own is the only one using it, so a few
+    /// groups are told apart by table without comparing names; many, by a hash map.
+    fn find_group(&self, name: &str, table: usize) -> Option<usize> {
+        if self.book.group_names.len() > LINEAR_LOOKUP {
+            return self.group_keys.get(name).copied();
+        }
+        match table {
+            0 => self.book.group_names.iter().position(|n| &**n == name),
+            t => self.book.groups.iter().position(|g| g.table == t),
         }
     }
 
     /// The slot of group `name` (whose parameters are table `table`), created on first use.
     fn group(&mut self, name: &str, table: usize) -> usize {
-        if let Some(i) = self.find_group(name) {
+        if let Some(i) = self.find_group(name, table) {
             return i;
         }
         let shared = &self.engine.tables[table].name;
@@ -1157,9 +1171,9 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
         // Into the buffer the last book left (the batch reuses one builder per worker).
         let mut buffer = std::mem::take(&mut self.offset_buffer);
         buffer.clear();
-        let listed = |name: &str| self.find_group(name).filter(|&g| self.book.groups[g].listed);
-        let pairs = (self.engine.params.offsets.iter())
-            .filter_map(|o| Some(OffsetPair { a: listed(&o.a)?, b: listed(&o.b)?, rate: o.rate }));
+        let listed = |name: &str, t: usize| self.find_group(name, t).filter(|&g| self.book.groups[g].listed);
+        let pairs = (self.engine.offset_tables.iter().zip(&self.engine.params.offsets))
+            .filter_map(|(&(a, b), o)| Some(OffsetPair { a: listed(&o.a, a)?, b: listed(&o.b, b)?, rate: o.rate }));
         buffer.extend(pairs);
         self.offset_buffer = std::mem::replace(&mut self.book.offset_pairs, buffer);
     }

@@ -125,22 +125,45 @@ pub struct MarginResult {
     pub groups: Vec<GroupResult>,
     /// `binance_pm`: per position and per asset, named by `names`; empty under
     /// the scenario model and in a batch (which returns account figures only).
-    /// Shared, not copied, when a result is handed on: a live account's what-if
-    /// buffer is reused in place once nobody holds the last result ([`reuse`]).
-    pub positions: Arc<Vec<PositionMargin>>,
-    pub assets: Arc<Vec<AssetMargin>>,
+    pub positions: Rows<PositionMargin>,
+    pub assets: Rows<AssetMargin>,
     pub names: Option<Arc<Names>>,
 }
 
-/// `v` emptied for writing: in place when no other result shares it, else a
-/// fresh vector of the same capacity (the holder keeps the old one).
-pub fn reuse<T>(v: &mut Arc<Vec<T>>) -> &mut Vec<T> {
-    if Arc::get_mut(v).is_none() {
-        *v = Arc::new(Vec::with_capacity(v.len()));
+/// A result's rows, shared, not copied, when the result is handed on (a live
+/// account's what-if buffer is rewritten in place once nobody holds the last
+/// result); no rows cost no allocation (the scenario model's results).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows<T>(Option<Arc<Vec<T>>>);
+
+impl<T> Default for Rows<T> {
+    fn default() -> Self {
+        Rows(None)
     }
-    let v = Arc::get_mut(v).expect("unique after the check above");
-    v.clear();
-    v
+}
+
+impl<T> std::ops::Deref for Rows<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl<T> Rows<T> {
+    /// The rows emptied for writing: in place when no other result shares them,
+    /// else a fresh vector of the same capacity (the holder keeps the old one).
+    pub fn reuse(&mut self) -> &mut Vec<T> {
+        let shared = match &mut self.0 {
+            Some(v) => Arc::get_mut(v).is_none(),
+            None => true,
+        };
+        if shared {
+            self.0 = Some(Arc::new(Vec::with_capacity(self.len())));
+        }
+        let v = Arc::get_mut(self.0.as_mut().expect("set above")).expect("unique after the check above");
+        v.clear();
+        v
+    }
 }
 
 /// JSON has no infinity: a non-finite ratio is written `null`.
