@@ -21,13 +21,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from readme import rewrite
 
 HERE = Path(__file__).resolve().parent
 BOOKS = {
@@ -214,15 +215,7 @@ def main() -> None:
     md = table(rows)
     print(md)
     if args.readme:
-        path = Path(args.readme)
-        text = path.read_text()
-        new = re.sub(
-            r"<!-- batch:start -->.*<!-- batch:end -->",
-            f"<!-- batch:start -->\n{md}\n<!-- batch:end -->",
-            text,
-            flags=re.S,
-        )
-        path.write_text(new)
+        rewrite(Path(args.readme), "batch", md)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pmengine as pm
 from pmengine import reference
+from readme import rewrite
 
 PRICES = {"BTC": 60000.0, "ETH": 3000.0, "SOL": 150.0, "USDT": 1.0}
 MARKET = {
@@ -129,14 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(measure(args.n))
     print(text)
     if args.readme:
-        readme = args.readme.read_text()
-        new = re.sub(
-            r"(<!-- latency:start -->\n).*?(<!-- latency:end -->)",
-            rf"\g<1>{text}\n\g<2>",
-            readme,
-            flags=re.S,
-        )
-        args.readme.write_text(new)
+        rewrite(args.readme, "latency", text)
     return 0
 
 

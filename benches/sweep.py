@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import pmengine as pm
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import MARKET, linear_account, option_account
+from readme import rewrite
 
 ASSETS = ["BTC", "ETH", "SOL"]
 
@@ -84,14 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows(args.n))
     print(text)
     if args.readme:
-        readme = args.readme.read_text()
-        new = re.sub(
-            r"(<!-- sweep:start -->\n).*?(<!-- sweep:end -->)",
-            rf"\g<1>{text}\n\g<2>",
-            readme,
-            flags=re.S,
-        )
-        args.readme.write_text(new)
+        rewrite(args.readme, "sweep", text)
     return 0
 
 

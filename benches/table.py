@@ -18,7 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+from readme import rewrite
+
 ORDER = ("rust", "rust-cold", "numpy", "reference")
 NOTES = {
     "per-account": "`book-10k-options`: time per account (a pass over 10,000 accounts for Rust, "
@@ -124,18 +125,6 @@ def table(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def rewrite_readme(path: Path, block: str) -> bool:
-    """Replace the text between the markers; True when the file changed."""
-    text = path.read_text()
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < start:
-        raise SystemExit(f"{path}: markers {START} ... {END} not found")
-    new = text[: start + len(START)] + "\n" + block + "\n" + text[end:]
-    if new != text:
-        path.write_text(new)
-    return new != text
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", type=Path, help="pytest-benchmark JSON (--benchmark-json)")
@@ -148,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     block = table(data)
     print(block)
     if args.readme:
-        changed = rewrite_readme(args.readme, block)
+        changed = rewrite(args.readme, "bench", block)
         print(f"\n{args.readme}: {'updated' if changed else 'unchanged'}", file=sys.stderr)
     return 0
 
