@@ -18,6 +18,7 @@ from pmengine.errors import InvalidInputError, MissingMarketDataError, ProfileEr
 from .strategies import market as scenario_market
 from .strategies import portfolio as scenario_portfolio
 from .strategies_binance import account, base_profile
+from .test_classic import _solve  # the brute-force bisection the closed forms are checked by
 
 DEFAULT = reference.default_profile()
 TIME = "2026-11-24T00:00:00Z"
@@ -354,17 +355,6 @@ def test_tv8_position_figures():
     assert (um["bracket"], um["mmr"], cm["bracket"], cm["mmr"]) == (1, 0.004, 1, 0.005)
 
 
-def _bisect(f, lo: float, hi: float) -> float:
-    flo = f(lo)
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if (f(mid) > 0) == (flo > 0):
-            lo, flo = mid, f(mid)
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
-
-
 # -- TV-4: USDⓈ-M liquidation prices (classic margin) --------------------------------------
 
 TV4_WALLET = 1_535_443.01
@@ -448,7 +438,7 @@ def test_linear_liquidation_prices_in_a_margin_asset_off_one_dollar(qty: float, 
         return r["usdm"]["margin_balance"] - r["usdm"]["maintenance_margin"]
 
     assert abs(cushion(liq)) <= 1e-7 * abs(qty) * 60000
-    assert liq == pytest.approx(_bisect(cushion, 60000, liq + (liq - 60000)), rel=1e-9)
+    assert liq == pytest.approx(_solve(cushion, 60000, liq + (liq - 60000)), rel=1e-9)
     assert cushion(60000 + 0.999 * (liq - 60000)) > 0
 
 
@@ -511,7 +501,7 @@ def test_coinm_liquidation_prices_by_brute_force(contracts: float, isolated: boo
         return r["coinm"][0]["margin_balance"] - r["coinm"][0]["maintenance_margin"]
 
     assert abs(cushion(liq)) <= 1e-7 * abs(contracts) * 100
-    assert liq == pytest.approx(_bisect(cushion, 45000, liq + (liq - 45000)), rel=1e-9)
+    assert liq == pytest.approx(_solve(cushion, 45000, liq + (liq - 45000)), rel=1e-9)
     assert cushion(45000 + 0.999 * (liq - 45000)) > 0
 
 

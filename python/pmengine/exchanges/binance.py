@@ -41,6 +41,7 @@ import os
 import random
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -201,6 +202,21 @@ def _object(row: Any, file: str, path: str) -> dict[str, Any]:
     if not isinstance(row, dict):
         raise _bad(file, path, f"must be an object, got {_show(row)}")
     return row
+
+
+def _asset_rows(data: Any, f: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """``(path, row, asset)`` of an endpoint listing one row per asset; an asset
+    listed twice is an error naming the row."""
+    rows, single = _rows(data, f)
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        p = _row_path(i, single)
+        row = _object(row, f, p)
+        asset = _string(row, "asset", f, p)
+        if asset in seen:
+            raise _bad(f, f"{p}.asset", f"{asset} is listed twice")
+        seen.add(asset)
+        yield p, row, asset
 
 
 def _ms(v: Any, file: str, path: str) -> int | None:
@@ -451,16 +467,10 @@ def _balances(
     data: Any, times: list[int], warnings: list[str]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     f = "balance"
-    rows, single = _rows(data, f)
     balances: dict[str, Any] = {}
     loans: dict[str, Any] = {}
     reported: dict[str, Any] = {}
-    for i, row in enumerate(rows):
-        p = _row_path(i, single)
-        row = _object(row, f, p)
-        asset = _string(row, "asset", f, p)
-        if asset in reported:
-            raise _bad(f, f"{p}.asset", f"{asset} is listed twice")
+    for p, row, asset in _asset_rows(data, f):
         free = _field(row, "crossMarginFree", f, p)
         locked = _field(row, "crossMarginLocked", f, p)
         cross_asset = _field(row, "crossMarginAsset", f, p)
@@ -678,14 +688,8 @@ def _brackets(data: Any, market: str) -> tuple[dict[str, list[dict[str, Any]]], 
 
 def _collateral(data: Any) -> dict[str, list[dict[str, Any]]]:
     f = "collateralRate"
-    rows, single = _rows(data, f)
     out: dict[str, list[dict[str, Any]]] = {}
-    for i, row in enumerate(rows):
-        p = _row_path(i, single)
-        row = _object(row, f, p)
-        asset = _string(row, "asset", f, p)
-        if asset in out:
-            raise _bad(f, f"{p}.asset", f"{asset} is listed twice")
+    for p, row, asset in _asset_rows(data, f):
         if "collateralInfo" in row:  # v2, tiered: marginal bands (tierFloor, tierCap]
             tiers = row["collateralInfo"]
             if not isinstance(tiers, list) or not tiers:
@@ -734,14 +738,8 @@ def _collateral(data: Any) -> dict[str, list[dict[str, Any]]]:
 
 def _prices(data: Any, times: list[int]) -> dict[str, float]:
     f = "assetIndexPrice"
-    rows, single = _rows(data, f)
     out: dict[str, float] = {}
-    for i, row in enumerate(rows):
-        p = _row_path(i, single)
-        row = _object(row, f, p)
-        asset = _string(row, "asset", f, p)
-        if asset in out:
-            raise _bad(f, f"{p}.asset", f"{asset} is listed twice")
+    for p, row, asset in _asset_rows(data, f):
         price = _positive(_required(row, "assetIndexPrice", f, p), f, f"{p}.assetIndexPrice")
         assert price is not None
         out[asset] = float(price)
