@@ -745,11 +745,12 @@ fn parse_eligibility(v: Option<&Value>) -> Result<EligibilityParams> {
     };
     let Some(v) = v else { return Ok(e) };
     let mut f = Fields::new(v, "eligibility", P)?;
-    e.min_equity = non_negative(f.f64_or("min_equity", 0.0)?, "eligibility.min_equity", P)?;
-    e.min_kyc_level = int_p(f.f64_or("min_kyc_level", 0.0)?, "eligibility.min_kyc_level")?;
-    e.require_futures_enabled = f.opt_bool("require_futures_enabled")?.unwrap_or(false);
-    e.require_quiz = f.opt_bool("require_quiz")?.unwrap_or(false);
-    e.min_trading_days = int_p(f.f64_or("min_trading_days", 0.0)?, "eligibility.min_trading_days")?;
+    e.min_equity = non_negative(f.f64_or("min_equity", e.min_equity)?, "eligibility.min_equity", P)?;
+    e.min_kyc_level = int_p(f.f64_or("min_kyc_level", e.min_kyc_level as f64)?, "eligibility.min_kyc_level")?;
+    e.require_futures_enabled = f.opt_bool("require_futures_enabled")?.unwrap_or(e.require_futures_enabled);
+    e.require_quiz = f.opt_bool("require_quiz")?.unwrap_or(e.require_quiz);
+    e.min_trading_days =
+        int_p(f.f64_or("min_trading_days", e.min_trading_days as f64)?, "eligibility.min_trading_days")?;
     if let Some(j) = f.get("restricted_jurisdictions") {
         for (i, x) in array(j, "eligibility.restricted_jurisdictions", P)?.iter().enumerate() {
             e.restricted_jurisdictions
@@ -771,10 +772,14 @@ fn parse_switching(v: Option<&Value>, status: &[StatusLevel]) -> Result<Switchin
     let Some(v) = v else { return Ok(s) };
     let mut f = Fields::new(v, "switching", P)?;
     s.switch_min_ratio = positive(f.f64_or("switch_min_ratio", s.switch_min_ratio)?, "switching.switch_min_ratio", P)?;
-    s.switch_max_margin_ratio =
-        positive(f.f64_or("switch_max_margin_ratio", 0.8)?, "switching.switch_max_margin_ratio", P)?;
-    s.min_switch_interval = non_negative(f.f64_or("min_switch_interval", 0.0)?, "switching.min_switch_interval", P)?;
-    s.allow_options_in_classic = f.opt_bool("allow_options_in_classic")?.unwrap_or(true);
+    s.switch_max_margin_ratio = positive(
+        f.f64_or("switch_max_margin_ratio", s.switch_max_margin_ratio)?,
+        "switching.switch_max_margin_ratio",
+        P,
+    )?;
+    s.min_switch_interval =
+        non_negative(f.f64_or("min_switch_interval", s.min_switch_interval)?, "switching.min_switch_interval", P)?;
+    s.allow_options_in_classic = f.opt_bool("allow_options_in_classic")?.unwrap_or(s.allow_options_in_classic);
     f.finish()?;
     Ok(s)
 }
