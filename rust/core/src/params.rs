@@ -4,7 +4,9 @@
 
 use crate::brackets::BracketTables;
 use crate::error::Result;
-use crate::input::{array, float_value, fmt_num, non_negative, number, path, positive, string, table, Fields, Source};
+use crate::input::{
+    array, float_value, fmt_num, non_negative, number, path, positive, string, table, tier_table, up_to, Fields, Source,
+};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
@@ -550,64 +552,22 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
 }
 
 fn parse_collateral(v: &Value, at: &str) -> Result<Vec<CollateralTier>> {
-    let arr = array(v, at, P)?;
-    let mut tiers: Vec<CollateralTier> = Vec::with_capacity(arr.len());
-    for (i, t) in arr.iter().enumerate() {
-        let tat = format!("{at}[{i}]");
-        let mut f = Fields::new(t, &tat, P)?;
+    tier_table(v, at, P, ("tiers", "up_to"), |f, tat, last| {
         let rate = f.f64("rate")?;
-        let up_to = f.opt_f64("up_to")?;
-        f.finish()?;
         if !(rate.is_finite() && (0.0..=1.0).contains(&rate)) {
             return Err(P.err(&format!("{tat}.rate"), format!("must be in [0, 1], got {}", fmt_num(rate))));
         }
-        let last = i + 1 == arr.len();
-        let up_to = match (up_to, last) {
-            (None, true) => f64::INFINITY,
-            (None, false) => return Err(P.err(&format!("{tat}.up_to"), "required on every tier but the last".into())),
-            (Some(c), _) => positive(c, &format!("{tat}.up_to"), P)?,
-        };
-        if let Some(prev) = tiers.last() {
-            if up_to <= prev.up_to {
-                return Err(P.err(
-                    &format!("{tat}.up_to"),
-                    format!(
-                        "tiers must be sorted by increasing up_to, got {} after {}",
-                        fmt_num(up_to),
-                        fmt_num(prev.up_to)
-                    ),
-                ));
-            }
-        }
-        tiers.push(CollateralTier { rate, up_to });
-    }
-    Ok(tiers)
+        let up_to = up_to(f, tat, last, "tier", P)?;
+        Ok((up_to, CollateralTier { rate, up_to }))
+    })
 }
 
 fn parse_concentration(v: &Value, at: &str) -> Result<Vec<ConcentrationTier>> {
-    let arr = array(v, at, P)?;
-    let mut tiers: Vec<ConcentrationTier> = Vec::with_capacity(arr.len());
-    for (i, t) in arr.iter().enumerate() {
-        let tat = format!("{at}[{i}]");
-        let mut f = Fields::new(t, &tat, P)?;
+    tier_table(v, at, P, ("tiers", "above"), |f, tat, _| {
         let above = non_negative(f.f64("above")?, &format!("{tat}.above"), P)?;
         let rate = rate_p(f.f64("rate")?, &format!("{tat}.rate"))?;
-        f.finish()?;
-        if let Some(prev) = tiers.last() {
-            if above <= prev.above {
-                return Err(P.err(
-                    &format!("{tat}.above"),
-                    format!(
-                        "tiers must be sorted by increasing above, got {} after {}",
-                        fmt_num(above),
-                        fmt_num(prev.above)
-                    ),
-                ));
-            }
-        }
-        tiers.push(ConcentrationTier { above, rate });
-    }
-    Ok(tiers)
+        Ok((above, ConcentrationTier { above, rate }))
+    })
 }
 
 fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
