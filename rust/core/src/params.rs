@@ -156,6 +156,19 @@ pub struct ClassicParams {
     pub default_leverage: f64,
 }
 
+/// Binance's levels: a margin call at 1.3 and liquidation at 1.1 (cross
+/// margin level), a futures call at a margin ratio of 0.8, 20x leverage.
+impl Default for ClassicParams {
+    fn default() -> Self {
+        ClassicParams {
+            cross_margin_call: 1.3,
+            cross_margin_liquidation: 1.1,
+            futures_margin_call: 0.8,
+            default_leverage: 20.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct EligibilityParams {
     pub min_equity: f64,
@@ -366,15 +379,7 @@ impl RiskParams {
         }
 
         let status = parse_status(f.req("status")?)?;
-        let classic = match f.get("classic") {
-            Some(c) => parse_classic(c)?,
-            None => ClassicParams {
-                cross_margin_call: 1.3,
-                cross_margin_liquidation: 1.1,
-                futures_margin_call: 0.8,
-                default_leverage: 20.0,
-            },
-        };
+        let classic = f.get("classic").map(parse_classic).transpose()?.unwrap_or_default();
         let brackets = BracketTables::parse(f.get("brackets"))?;
         let binance = f.get("binance").map(|b| parse_binance(b, &assets)).transpose()?;
         if model == Model::BinancePm && binance.is_none() {
@@ -614,19 +619,25 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
 }
 
 fn parse_classic(v: &Value) -> Result<ClassicParams> {
+    let d = ClassicParams::default();
     let mut f = Fields::new(v, "classic", P)?;
-    let call = positive(f.f64_or("cross_margin_call", 1.3)?, "classic.cross_margin_call", P)?;
-    let liq = positive(f.f64_or("cross_margin_liquidation", 1.1)?, "classic.cross_margin_liquidation", P)?;
+    let call = positive(f.f64_or("cross_margin_call", d.cross_margin_call)?, "classic.cross_margin_call", P)?;
+    let liq = positive(
+        f.f64_or("cross_margin_liquidation", d.cross_margin_liquidation)?,
+        "classic.cross_margin_liquidation",
+        P,
+    )?;
     if liq >= call {
         return Err(
             P.err("classic.cross_margin_liquidation", format!("must be < cross_margin_call, got {}", fmt_num(liq)))
         );
     }
-    let futures_call = positive(f.f64_or("futures_margin_call", 0.8)?, "classic.futures_margin_call", P)?;
+    let futures_call =
+        positive(f.f64_or("futures_margin_call", d.futures_margin_call)?, "classic.futures_margin_call", P)?;
     if futures_call >= 1.0 {
         return Err(P.err("classic.futures_margin_call", format!("must be < 1, got {}", fmt_num(futures_call))));
     }
-    let default_leverage = positive(f.f64_or("default_leverage", 20.0)?, "classic.default_leverage", P)?;
+    let default_leverage = positive(f.f64_or("default_leverage", d.default_leverage)?, "classic.default_leverage", P)?;
     if f.get("brackets").is_some() {
         return Err(P.err("classic.brackets", "moved to [brackets.usdm] and [brackets.coinm]".into()));
     }
