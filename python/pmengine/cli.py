@@ -22,7 +22,7 @@ from pmengine.compare import compare, standalone_margin
 from pmengine.errors import InputFileError, MissingExtraError, PmError
 
 try:  # the terminal tables: the CLI's extra, pmengine[cli]
-    from pmengine import render
+    from pmengine.present import render
 
     NO_RICH = False
 except ModuleNotFoundError as e:
@@ -165,7 +165,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pmengine import report as html_report
+    from pmengine.present import report as html_report
 
     portfolio, market, facts = risk_inputs(args)
     engine = Engine(load_params(args.params))
@@ -252,7 +252,7 @@ def require_arrow(command: str) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     require_arrow("pmengine scan")
-    from pmengine.scan import ScanSummary, scan_files
+    from pmengine.book.scan import ScanSummary, scan_files
 
     engine = Engine(load_params(args.params))
     market = Market.from_json(_read_json(args.market))
@@ -309,7 +309,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_gen(args: argparse.Namespace) -> int:
     require_arrow("pmengine gen")
-    from pmengine.synthetic import market_dict, write_book
+    from pmengine.book.synthetic import market_dict, write_book
 
     if args.accounts < 0 or args.positions_per_account < 0:
         raise InputFileError("--accounts and --positions-per-account must be >= 0")
@@ -658,7 +658,9 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(run=cmd_demo)
 
     sc = command(sub, "scan", "margin every account of a columnar book (Parquet files)")
-    sc.add_argument("--positions", required=True, help="positions Parquet file (pmengine.batch)")
+    sc.add_argument(
+        "--positions", required=True, help="positions Parquet file (pmengine.book.batch)"
+    )
     sc.add_argument("--balances", help="balances Parquet file")
     sc.add_argument("--market", required=True, help="market JSON file")
     sc.add_argument("--out", required=True, help="results Parquet file to write")

@@ -217,7 +217,7 @@ def builtin_scenarios() -> list[Scenario]:
 
 
 def _defaults_text() -> str:
-    return (resources.files("pmengine") / "risk.toml").read_text()
+    return (resources.files("pmengine.risk") / "risk.toml").read_text()
 
 
 def warning_thresholds() -> dict[str, float]:
