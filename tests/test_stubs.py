@@ -38,7 +38,7 @@ def test_package_typechecks():
             "python/pmengine/errors.py",
             "python/pmengine/account.py",
             "python/pmengine/compare.py",
-            "python/pmengine/risk/__init__.py",
+            "python/pmengine/risk",
             "python/pmengine/present/report.py",
             "python/pmengine/__init__.py",
             "python/pmengine/book/batch.py",
