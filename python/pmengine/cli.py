@@ -18,7 +18,7 @@ from typing import Any
 from pmengine import files, risk
 from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams, __version__
 from pmengine.account import Account
-from pmengine.compare import compare, standalone_margin
+from pmengine.compare import compare, initial_margins, standalone_margin
 from pmengine.errors import InputFileError, MissingExtraError, PmError
 
 try:  # the terminal tables: the CLI's extra, pmengine[cli]
@@ -209,7 +209,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"portfolio margin asks {render.usd(r.maintenance_margin)} USD\n"
         )
     con.print(render.comparison_table(rows))
-    con.print(render.classic_comparison_table(engine, rows, market))
+    im = [(name, initial_margins(engine, p, market, r)) for name, p, r, _ in rows]
+    con.print(render.classic_comparison_table(im))
     for name, portfolio, _, _ in rows:
         if name != "near_liquidation":
             continue
@@ -370,95 +371,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _parity_value(x: Any, unit: str) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, str):
-        return x
-    if unit == "ratio":
-        return render.ratio(x)
-    if unit in ("USD", "USDT", "USDC"):
-        return render.usd(x)
-    return f"{x:,.8f}"
-
-
-def _parity_check(row: dict[str, Any]) -> Any:
-    from rich.text import Text
-
-    if row["binance"] is None:
-        return Text("not reported", style="dim")
-    if row["pmengine"] is None:
-        return Text("no figure", style="dim")
-    if row["differs"]:
-        rel = row["rel_diff"]
-        how = f"differs by {rel:.2e} relative" if rel is not None else "differs"
-        return Text(how, style="bold red")
-    if row["rel_diff"] is None and not isinstance(row["binance"], str):
-        return Text("—", style="dim")
-    rel = row["rel_diff"]
-    if rel and rel > 1e-6:  # above the relative tolerance, within Binance's last digit
-        return Text(f"matches to 8 decimals ({rel:.1e})", style="green")
-    return Text("matches" + (f" ({rel:.1e})" if rel else ""), style="green")
-
-
-PARITY_LABELS = {
-    "equity": "actual equity",
-    "adjusted_equity": "account equity",
-    "maintenance_margin": "maintenance margin",
-    "initial_margin": "initial margin",
-    "available": "available",
-    "uni_mmr": "uniMMR",
-    "status": "status",
-    "upnl": "unrealised P&L",
-}
-
-
-def parity_tables(report: dict[str, Any]) -> list[Any]:
-    """The parity report for people: the account, then each position (rich tables)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    cols = ("figure", "unit", "Binance", "pmengine binance_pm", "check", "pmengine scenario")
-    acct = Table(title=f"account at {report['time']}", title_justify="left")
-    for c in cols:
-        acct.add_column(c, justify="left" if c in ("figure", "unit", "check") else "right")
-    for r in report["account"]:
-        cells: list[Any] = [_parity_value(r[k], r["unit"]) for k in ("binance", "pmengine")]
-        scen = _parity_value(r["scenario"], r["unit"])
-        if r["figure"] == "status":
-            cells = [render.status_text(x) if x not in (None, "—") else Text("—") for x in cells]
-        acct.add_row(
-            PARITY_LABELS.get(r["figure"], r["figure"]), r["unit"], *cells, _parity_check(r), scen
-        )
-    pos = Table(
-        title="positions (margin asset units; scenario: the position margined alone)",
-        title_justify="left",
-    )
-    for c in ("position", *cols):
-        pos.add_column(
-            c, justify="left" if c in ("position", "figure", "unit", "check") else "right"
-        )
-    for p in report["positions"]:
-        for k, r in enumerate(p["figures"]):
-            pos.add_row(
-                f"{p['market'].upper()} {p['label']}" if k == 0 else "",
-                PARITY_LABELS.get(r["figure"], r["figure"]),
-                r["unit"],
-                _parity_value(r["binance"], r["unit"]),
-                _parity_value(r["pmengine"], r["unit"]),
-                _parity_check(r),
-                _parity_value(r["scenario"], r["unit"]),
-                end_section=k == len(p["figures"]) - 1,
-            )
-    s = report["summary"]
-    style = "bold red" if s["differ"] else "bold green"
-    out: list[Any] = [acct, pos, Text(s["text"], style=style)]
-    if s["scenario_error"]:
-        out.append(Text(f"scenario model: {s['scenario_error']}", style="yellow"))
-    out += [Text(f"! {w}", style="yellow") for w in s["warnings"]]
-    return out
-
-
 def cmd_parity(args: argparse.Namespace) -> int:
     from pmengine.exchanges import binance
 
@@ -468,7 +380,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     else:
         con = render.console()
         con.print(f"[bold]parity with Binance[/] — {args.dir}")
-        for part in parity_tables(report):
+        for part in render.parity_tables(report):
             con.print(part)
     return EXIT_OK
 
