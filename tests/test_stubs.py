@@ -40,6 +40,7 @@ def test_package_typechecks():
             "python/pmengine/compare.py",
             "python/pmengine/risk",
             "python/pmengine/present/report.py",
+            "python/pmengine/present/commands.py",
             "python/pmengine/__init__.py",
             "python/pmengine/book/batch.py",
             "python/pmengine/book/scan.py",
