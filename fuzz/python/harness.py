@@ -485,7 +485,7 @@ def target_live(data: bytes) -> None:
 def target_batch(data: bytes) -> None:
     import pyarrow as pa
 
-    from pmengine.batch import to_columns
+    from pmengine.book.batch import to_columns
 
     src = Source(data)
     accounts = []

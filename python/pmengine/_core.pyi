@@ -356,10 +356,10 @@ class Engine:
         chunk_size: int = 512,
         first_rows: tuple[int, int] = ...,
     ) -> Any:
-        """Margin of every account of a columnar book (``pmengine.batch`` documents the
+        """Margin of every account of a columnar book (``pmengine.book.batch`` documents the
         columns): a ``pyarrow.Table``, or a dict of numpy arrays with ``output="numpy"``.
         A ``pyarrow.RecordBatchReader`` of positions is margined as a stream (rows
-        sorted by account, ``pmengine.batch.margin_stream``) into a reader of results.
+        sorted by account, ``pmengine.book.batch.margin_stream``) into a reader of results.
         ``first_rows``: row numbers of the first position and balance rows, for
         messages naming rows of a longer stream."""
     def sweep(

@@ -117,6 +117,26 @@ def compare(engine: Engine, portfolio: Portfolio, market: Market) -> dict[str, A
     return out
 
 
+def initial_margins(
+    engine: Engine, portfolio: Portfolio, market: Market, result: MarginResult
+) -> dict[str, Any]:
+    """Initial margin (USD) of the account under classic cross margin
+    (``classic_cross``, with its ``classic_status``), portfolio margin
+    (``portfolio``: ``result``, the engine's margin of it) and Binance's portfolio
+    margin (``binance_pm``; None where its formula cannot margin the account)."""
+    c = engine.classic(portfolio, market, "cross")
+    try:
+        b: float | None = engine_for(engine, "binance_pm").margin(portfolio, market).initial_margin
+    except PmError:
+        b = None
+    return {
+        "classic_cross": c.initial_margin,
+        "classic_status": c.status,
+        "portfolio": result.initial_margin,
+        "binance_pm": b,
+    }
+
+
 def usd(x: float) -> str:
     """A USD amount for people: thousands separators, cents."""
     return f"{x:,.2f}"

@@ -130,7 +130,7 @@ impl PyEngine {
     /// `threads` is at most 1,024.
     ///
     /// A `pyarrow.RecordBatchReader` of positions (balances: a reader or a
-    /// table) is margined as it is read, part by part (`pmengine.batch.margin_stream`:
+    /// table) is margined as it is read, part by part (`pmengine.book.batch.margin_stream`:
     /// rows sorted by account), and gives a `pyarrow.RecordBatchReader` of results.
     /// `first_rows`: the row numbers of the first position and balance rows, for
     /// messages naming rows of a longer stream.
@@ -154,7 +154,7 @@ impl PyEngine {
             kwargs.set_item("errors", errors)?;
             kwargs.set_item("output", output)?;
             kwargs.set_item("chunk_size", chunk_size)?;
-            let stream = py.import("pmengine.batch")?.getattr("margin_stream")?;
+            let stream = py.import("pmengine.book.batch")?.getattr("margin_stream")?;
             return stream.call((slf, positions, balances, market), Some(&kwargs));
         }
         let market = market.borrow();

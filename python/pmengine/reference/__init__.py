@@ -499,7 +499,7 @@ def margin(
     METHODOLOGY.md §8 (scenario), or of docs/BINANCE.md (``binance_pm``)."""
     p = profile or default_profile()
     if p.model == "binance_pm":
-        from pmengine import reference_binance  # it builds on this module
+        from pmengine.reference import binance as reference_binance  # it builds on this module
 
         return reference_binance.margin(portfolio, market, p)
     return scenario_margin(portfolio, market, p)

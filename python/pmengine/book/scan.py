@@ -2,7 +2,7 @@
 
 Files sorted by account (as ``pmengine gen`` writes them) are streamed: their
 row groups are read in order and margined part by part
-(``pmengine.batch.margin_stream``: an account's rows may span row groups), each
+(``pmengine.book.batch.margin_stream``: an account's rows may span row groups), each
 part's results appended to the output file as it is done. Memory holds one
 part (about ``part_rows`` position rows and their results) and one row group
 of each file, whatever the book's size; a first pass reads the account column
@@ -123,7 +123,7 @@ def scan_files(
 ) -> ScanSummary:
     """Margin every account of the Parquet files into ``out`` (Parquet), part by
     part: streamed when both files are sorted by account (parts of ``part_rows``
-    position rows, default ``pmengine.batch.PART_ROWS``), else split by account id
+    position rows, default ``pmengine.book.batch.PART_ROWS``), else split by account id
     (``accounts_per_part``)."""
     pf = _parquet(positions)
     bf = _parquet(balances) if balances is not None else None
@@ -164,7 +164,7 @@ def _scan_stream(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pmengine.batch import PART_ROWS, margin_stream
+    from pmengine.book.batch import PART_ROWS, margin_stream
 
     start = time.perf_counter()
     summary = ScanSummary(out=str(out))

@@ -19,7 +19,7 @@ Brackets (docs/BINANCE.md "Brackets"): a linear contract on ``[brackets.usdm]``
 (caps on its notional in the margin asset), an inverse one on
 ``[brackets.coinm]`` (caps on its quantity in the coin, ``cum`` in coin).
 
-    from pmengine import reference_classic
+    from pmengine.reference import classic as reference_classic
     result = reference_classic.classic(portfolio_dict, market_dict, profile, mode="cross")
 """
 

@@ -26,8 +26,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pmengine import reference, reference_classic
+from pmengine import reference
 from pmengine.errors import InvalidInputError, ProfileError
+from pmengine.reference import classic as reference_classic
 
 MODEL = "binance_pm"
 
