@@ -62,6 +62,69 @@ class _AssetMarginDict(TypedDict):
     loan_margin: float
     maintenance_margin: float
 
+class _PositionTermsDict(TypedDict):
+    """A position on a snapshot (``Engine.position_terms``). ``quantity``: signed,
+    as the position states it (``qty``; ``contracts`` of an inverse contract);
+    ``mark``: a contract's mark, an option's model value per unit (settle units);
+    ``notional`` and ``dollar_delta``: USD; ``value``: a contract's UPnL or an
+    option's ``qty · value``, in ``margin_asset`` units."""
+
+    type: Literal["linear", "inverse", "option"]
+    symbol: str
+    group: str
+    margin_asset: str
+    quantity: float
+    mark: float
+    notional: float
+    dollar_delta: float
+    value: float
+
+class _EligibilityDict(TypedDict):
+    """``[eligibility]`` as compiled; ``min_equity`` in USD."""
+
+    min_equity: float
+    min_kyc_level: int
+    require_futures_enabled: bool
+    require_quiz: bool
+    min_trading_days: int
+    restricted_jurisdictions: list[str]
+
+class _SwitchingDict(TypedDict):
+    """``[switching]`` as compiled; ``min_switch_interval`` in seconds."""
+
+    switch_min_ratio: float
+    switch_max_margin_ratio: float
+    min_switch_interval: float
+    allow_options_in_classic: bool
+
+class _ClassicParamsDict(TypedDict):
+    """``[classic]`` as compiled: margin levels, a margin ratio and a leverage."""
+
+    cross_margin_call: float
+    cross_margin_liquidation: float
+    futures_margin_call: float
+    default_leverage: float
+
+class _GroupParamsDict(TypedDict):
+    """A group's grid and add-ons as compiled; rates and ranges are fractions."""
+
+    price_range: float
+    price_points: int
+    vol_shocks: list[float]
+    extreme_multiple: float
+    extreme_cover: float
+    basis_rate: float
+    som_rate: float
+
+class _SystemicDict(TypedDict):
+    """A systemic scenario: ``multiple`` of each group's price range, a vol shock
+    (fraction) and absolute returns for named groups."""
+
+    name: str
+    multiple: float
+    vol_shock: float
+    overrides: dict[str, float]
+
 @final
 class RiskParams:
     """A compiled risk profile (METHODOLOGY.md §7)."""
@@ -88,6 +151,20 @@ class RiskParams:
     def vol_floor(self) -> float: ...
     @property
     def status_levels(self) -> list[tuple[str, float]]: ...
+    @property
+    def eligibility(self) -> _EligibilityDict: ...
+    @property
+    def switching(self) -> _SwitchingDict: ...
+    @property
+    def classic(self) -> _ClassicParamsDict: ...
+    @property
+    def assets(self) -> list[str]: ...
+    @property
+    def groups(self) -> dict[str, _GroupParamsDict]: ...
+    @property
+    def offsets(self) -> list[tuple[str, str, float]]: ...
+    @property
+    def systemic(self) -> list[_SystemicDict]: ...
     def group_of(self, asset: str) -> str: ...
     def is_collateral(self, asset: str) -> bool: ...
     def status_for(self, uni_mmr: float) -> str: ...
@@ -263,6 +340,7 @@ class Engine:
     def margin(self, portfolio: Portfolio, market: Market) -> MarginResult: ...
     def risk_groups(self, portfolio: Portfolio, market: Market) -> list[str]: ...
     def greeks(self, portfolio: Portfolio, market: Market) -> dict[str, Any]: ...
+    def position_terms(self, portfolio: Portfolio, market: Market) -> list[_PositionTermsDict]: ...
     def classic(
         self, portfolio: Portfolio, market: Market, mode: str = "as_given"
     ) -> ClassicResult: ...

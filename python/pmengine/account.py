@@ -235,9 +235,9 @@ class Account:
 
     def check_eligibility(self, engine: Engine, market: Market) -> list[Reason]:
         """Every failed eligibility rule of ``[eligibility]`` (empty: eligible)."""
-        e = engine.params.to_dict().get("eligibility", {})
+        e = engine.params.eligibility
         a, reasons = self.profile, []
-        min_equity = float(e.get("min_equity", 0))
+        min_equity = e["min_equity"]
         equity = self.qualifying_equity(engine, market)
         if equity < min_equity:
             reasons.append(
@@ -246,24 +246,24 @@ class Account:
                     f"qualifying equity {equity:,.2f} USD is below {min_equity:,.2f} USD",
                 )
             )
-        if a.kyc_level < int(e.get("min_kyc_level", 0)):
+        if a.kyc_level < e["min_kyc_level"]:
             reasons.append(
                 Reason("kyc_level", f"KYC level {a.kyc_level} is below {e['min_kyc_level']}")
             )
-        if e.get("require_futures_enabled", False) and not a.futures_enabled:
+        if e["require_futures_enabled"] and not a.futures_enabled:
             reasons.append(Reason("futures_disabled", "the futures account is not enabled"))
-        if e.get("require_quiz", False) and not a.quiz_passed:
+        if e["require_quiz"] and not a.quiz_passed:
             reasons.append(
                 Reason("quiz_not_passed", "the portfolio margin quiz has not been passed")
             )
-        if a.trading_days < int(e.get("min_trading_days", 0)):
+        if a.trading_days < e["min_trading_days"]:
             reasons.append(
                 Reason(
                     "trading_days",
                     f"{a.trading_days} trading days, {e['min_trading_days']} required",
                 )
             )
-        if a.jurisdiction is not None and a.jurisdiction in e.get("restricted_jurisdictions", []):
+        if a.jurisdiction is not None and a.jurisdiction in e["restricted_jurisdictions"]:
             reasons.append(
                 Reason("restricted_jurisdiction", f"jurisdiction {a.jurisdiction} is restricted")
             )
@@ -278,11 +278,11 @@ class Account:
         before: dict[str, Any],
         after: dict[str, Any],
     ) -> list[Reason]:
-        s = engine.params.to_dict().get("switching", {})
+        s = engine.params.switching
         reasons: list[Reason] = []
         if target == self.mode:
             reasons.append(Reason("same_mode", f"the account is already in {target} mode"))
-        interval = float(s.get("min_switch_interval", 0))
+        interval = s["min_switch_interval"]
         if self.last_switch is not None and now - self.last_switch < interval:
             wait = interval - (now - self.last_switch)
             reasons.append(
@@ -299,7 +299,7 @@ class Account:
                 reasons.append(
                     Reason("isolated_positions", f"isolated positions: {', '.join(isolated)}")
                 )
-            known = set(engine.params.to_dict().get("assets", {}))
+            known = set(engine.params.assets)
             unknown = [a for a, _ in self.portfolio.balances if a not in known]
             if unknown:
                 reasons.append(
@@ -307,7 +307,7 @@ class Account:
                         "unknown_asset", f"assets the profile does not list: {', '.join(unknown)}"
                     )
                 )
-            floor = float(s.get("switch_min_ratio", engine.params.status_levels[0][1]))
+            floor = s["switch_min_ratio"]
             ratio = after["uni_mmr"]
             if ratio is not None and ratio < floor:
                 reasons.append(
@@ -317,7 +317,7 @@ class Account:
                     )
                 )
         else:
-            cap = float(s.get("switch_max_margin_ratio", 0.8))
+            cap = s["switch_max_margin_ratio"]
             wallets = {"usdm": after["usdm_margin_ratio"], **after["coinm_margin_ratios"]}
             for name, ratio in wallets.items():
                 r = math.inf if ratio is None else ratio
@@ -328,7 +328,7 @@ class Account:
                             f"the {name} futures wallet's margin ratio {r:.4g} is at or above {cap:.4g}",
                         )
                     )
-            call = float(engine.params.to_dict().get("classic", {}).get("cross_margin_call", 1.3))
+            call = engine.params.classic["cross_margin_call"]
             level = math.inf if after["cross_margin_level"] is None else after["cross_margin_level"]
             if level <= call:
                 reasons.append(
@@ -338,7 +338,7 @@ class Account:
                     )
                 )
             options = [p["symbol"] for p in positions if p["type"] == "option"]
-            if options and not s.get("allow_options_in_classic", True):
+            if options and not s["allow_options_in_classic"]:
                 reasons.append(
                     Reason(
                         "options_in_classic",

@@ -65,20 +65,17 @@ def portfolio_liquidation_prices(
     does. Symbols held long and short net to the sign of their total."""
     from pmengine.risk import liquidation_prices
 
-    params = engine.params
-    last = params.status_levels[-1][0]
+    last = engine.params.status_levels[-1][0]
     found = {
         (x.group, x.direction): x.price
         for x in liquidation_prices(engine, portfolio, market)
         if x.status == last
     }
     held: dict[str, tuple[str, float]] = {}
-    for p in portfolio.positions:
-        if p["type"] == "option":
-            continue
-        qty = p["contracts"] if p["type"] == "inverse" else p["qty"]
-        group, total = held.get(p["symbol"], (params.group_of(p["underlying"]), 0.0))
-        held[p["symbol"]] = (group, total + qty)
+    for t in engine.position_terms(portfolio, market):
+        if t["type"] != "option":
+            group, total = held.get(t["symbol"], (t["group"], 0.0))
+            held[t["symbol"]] = (group, total + t["quantity"])
     return {
         symbol: found.get((group, "down" if qty > 0 else "up")) if qty != 0 else None
         for symbol, (group, qty) in held.items()

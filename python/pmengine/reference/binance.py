@@ -123,7 +123,7 @@ def leverage(pos: dict[str, Any], at: str, p: reference.Profile) -> float:
     """The position's ``leverage``, else ``[classic] default_leverage`` (no cap here)."""
     if "leverage" in pos:
         return reference.positive(pos["leverage"], f"{at}.leverage")
-    return float(p.raw.get("classic", {}).get("default_leverage", 20.0))
+    return reference_classic.classic_table(p)["default_leverage"]
 
 
 def bracketed(

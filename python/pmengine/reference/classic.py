@@ -141,6 +141,21 @@ def futures_wallet(
     }
 
 
+#: ``[classic]`` keys a profile may leave out, and what they then are.
+CLASSIC_DEFAULTS = {
+    "cross_margin_call": 1.3,
+    "cross_margin_liquidation": 1.1,
+    "futures_margin_call": 0.8,
+    "default_leverage": 20.0,
+}
+
+
+def classic_table(p: reference.Profile) -> dict[str, float]:
+    """The profile's ``[classic]`` levels, defaults filled in."""
+    given = p.raw.get("classic", {})
+    return {k: float(given.get(k, v)) for k, v in CLASSIC_DEFAULTS.items()}
+
+
 def classic(
     portfolio: dict[str, Any],
     market: dict[str, Any],
@@ -152,8 +167,8 @@ def classic(
     p = profile or reference.default_profile()
     if mode not in ("as_given", "cross", "isolated"):
         raise InvalidInputError(f'mode: must be "as_given", "cross" or "isolated", got {mode!r}')
-    cp = p.raw.get("classic", {})
-    default_leverage = float(cp.get("default_leverage", 20.0))
+    cp = classic_table(p)
+    default_leverage = cp["default_leverage"]
     prices = market.get("prices", {})
     marks = market.get("marks", {})
     owed = reference.margin_loans(portfolio)
@@ -287,7 +302,7 @@ def classic(
         sum(g["pos"]["upnl"] for g in usdm_legs) + sum(v * prices[s] for s, v in options_value),
         sum(g["pos"]["maintenance_margin"] for g in usdm_legs) + options_mm,
         sum(g["pos"]["initial_margin"] for g in usdm_legs) + p.im_factor * options_mm,
-        float(cp.get("futures_margin_call", 0.8)),
+        cp["futures_margin_call"],
     )
     for g in usdm_legs:
         pos = g["pos"]
@@ -312,7 +327,7 @@ def classic(
         upnl_coin = sum(g["upnl_asset"] for g in members)
         mm_usd = sum(g["pos"]["maintenance_margin"] for g in members)
         im_usd = sum(g["pos"]["initial_margin"] for g in members)
-        call = float(cp.get("futures_margin_call", 0.8))
+        call = cp["futures_margin_call"]
         coinm.append(
             futures_wallet(
                 f"coinm:{coin}", coin_balance[coin] * pc, upnl_coin * pc, mm_usd, im_usd, call
@@ -348,10 +363,7 @@ def classic(
         status = worse(status, w["status"])
 
     # Cross margin (spot and loans).
-    call, liq = (
-        float(cp.get("cross_margin_call", 1.3)),
-        float(cp.get("cross_margin_liquidation", 1.1)),
-    )
+    call, liq = cp["cross_margin_call"], cp["cross_margin_liquidation"]
     level = cm_assets / cm_liabilities if cm_liabilities > 0 else math.inf
     cm_status = LIQUIDATION if level <= liq else MARGIN_CALL if level <= call else NORMAL
     cross_margin = {

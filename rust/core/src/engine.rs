@@ -20,6 +20,7 @@ use crate::brackets::BracketKind;
 use crate::collateral::adjusted_value;
 use crate::error::{CoreError, Result};
 use crate::grid::{scan, Grid, Scenario};
+use crate::instrument::contract_terms;
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
 use crate::params::{AssetParams, GroupParams, Model, RiskParams, SystemicScenario};
@@ -314,6 +315,17 @@ impl Engine {
     /// Greeks per position and per group (units in `greeks.rs`).
     pub fn greeks(&self, portfolio: &Portfolio, market: &Market) -> Result<crate::greeks::GreeksResult> {
         Ok(crate::greeks::greeks(portfolio, &self.book(portfolio, market)?))
+    }
+
+    /// The terms of every position on the snapshot, in order (`instrument.rs`):
+    /// mark, notional, dollar delta and value, whichever margin model the
+    /// profile evaluates with.
+    pub fn position_terms(
+        &self,
+        portfolio: &Portfolio,
+        market: &Market,
+    ) -> Result<Vec<crate::instrument::PositionTerms>> {
+        Ok(crate::instrument::position_terms(portfolio, market, &self.scenario_book(portfolio, market)?))
     }
 
     /// Resolve a portfolio against a market (step 1 of the module doc). Asset
@@ -684,41 +696,6 @@ impl Engine {
 /// A group's return in a systemic scenario: its override, else `multiple · price_range`.
 fn systemic_return(s: &SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
     s.overrides.iter().find(|(n, _)| n == group).map_or(s.multiple * gp.price_range, |(_, r)| *r)
-}
-
-/// A linear or inverse contract on a snapshot, as both models read it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ContractTerms {
-    /// Dollar delta (USD).
-    pub dollar_delta: f64,
-    /// UPnL in the margin asset (settle units; coin for an inverse contract).
-    pub upnl: f64,
-    /// What its bracket is chosen on: `|qty · mark|` in the margin asset for a
-    /// linear contract, `|contracts · contract_size / mark|` in coin for an
-    /// inverse one (docs/BINANCE.md).
-    pub size: f64,
-}
-
-/// A linear or inverse contract's terms given its mark (the market's, if any)
-/// and the underlying and settle prices `pb`, `ps` (USD). Without a mark, a
-/// linear contract marks at `pb / ps` and an inverse one at `pb`.
-pub fn contract_terms(pos: PositionRef<'_>, mark: Option<f64>, pb: f64, ps: f64) -> ContractTerms {
-    match pos {
-        PositionRef::Linear { qty, entry_price, .. } => {
-            let mark = mark.unwrap_or(pb / ps);
-            ContractTerms { dollar_delta: qty * mark * ps, upnl: qty * (mark - entry_price), size: (qty * mark).abs() }
-        }
-        PositionRef::Inverse { contract_size, contracts, entry_price, .. } => {
-            let mark = mark.unwrap_or(pb);
-            let notional = contracts * contract_size;
-            ContractTerms {
-                dollar_delta: notional * pb / entry_price,
-                upnl: notional * (1.0 / entry_price - 1.0 / mark),
-                size: (notional / mark).abs(),
-            }
-        }
-        PositionRef::Option { .. } => ContractTerms { dollar_delta: 0.0, upnl: 0.0, size: 0.0 },
-    }
 }
 
 impl GroupSlot {

@@ -187,6 +187,47 @@ pub fn array<'a>(v: &'a Value, at: &str, src: Source) -> Result<&'a Vec<Value>> 
     }
 }
 
+/// A tier table (collateral tiers, concentration tiers, brackets): an array
+/// of tables, each read by `one(fields, path, is_last)` into its bound and its
+/// tier; bounds strictly increasing (`bound` names the key in the message,
+/// `noun` the rows).
+pub fn tier_table<T>(
+    v: &Value,
+    at: &str,
+    src: Source,
+    (noun, bound): (&str, &str),
+    mut one: impl FnMut(&mut Fields<'_>, &str, bool) -> Result<(f64, T)>,
+) -> Result<Vec<T>> {
+    let arr = array(v, at, src)?;
+    let mut out = Vec::with_capacity(arr.len());
+    let mut prev: Option<f64> = None;
+    for (i, t) in arr.iter().enumerate() {
+        let tat = format!("{at}[{i}]");
+        let mut f = Fields::new(t, &tat, src)?;
+        let (b, tier) = one(&mut f, &tat, i + 1 == arr.len())?;
+        f.finish()?;
+        if let Some(p) = prev.filter(|p| b <= *p) {
+            return Err(src.err(
+                &format!("{tat}.{bound}"),
+                format!("{noun} must be sorted by increasing {bound}, got {} after {}", fmt_num(b), fmt_num(p)),
+            ));
+        }
+        prev = Some(b);
+        out.push(tier);
+    }
+    Ok(out)
+}
+
+/// A tier's `up_to`: required on every row of `noun` but the last, whose
+/// missing `up_to` is no cap (infinity).
+pub fn up_to(f: &mut Fields<'_>, tat: &str, last: bool, noun: &str, src: Source) -> Result<f64> {
+    match (f.opt_f64("up_to")?, last) {
+        (None, true) => Ok(f64::INFINITY),
+        (None, false) => Err(src.err(&format!("{tat}.up_to"), format!("required on every {noun} but the last"))),
+        (Some(c), _) => positive(c, &format!("{tat}.up_to"), src),
+    }
+}
+
 pub fn table<'a>(v: &'a Value, at: &str, src: Source) -> Result<&'a Map<String, Value>> {
     match v {
         Value::Object(m) => Ok(m),

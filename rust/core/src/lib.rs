@@ -25,6 +25,7 @@ pub mod error;
 pub mod greeks;
 pub mod grid;
 pub mod input;
+pub mod instrument;
 pub mod lanes;
 pub mod live;
 pub mod market;

@@ -4,7 +4,9 @@
 
 use crate::brackets::BracketTables;
 use crate::error::Result;
-use crate::input::{array, float_value, fmt_num, non_negative, number, path, positive, string, table, Fields, Source};
+use crate::input::{
+    array, float_value, fmt_num, non_negative, number, path, positive, string, table, tier_table, up_to, Fields, Source,
+};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
@@ -152,6 +154,19 @@ pub struct ClassicParams {
     /// Leverage of a futures position that does not set one (classic and
     /// `binance_pm` initial margin).
     pub default_leverage: f64,
+}
+
+/// Binance's levels: a margin call at 1.3 and liquidation at 1.1 (cross
+/// margin level), a futures call at a margin ratio of 0.8, 20x leverage.
+impl Default for ClassicParams {
+    fn default() -> Self {
+        ClassicParams {
+            cross_margin_call: 1.3,
+            cross_margin_liquidation: 1.1,
+            futures_margin_call: 0.8,
+            default_leverage: 20.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -364,15 +379,7 @@ impl RiskParams {
         }
 
         let status = parse_status(f.req("status")?)?;
-        let classic = match f.get("classic") {
-            Some(c) => parse_classic(c)?,
-            None => ClassicParams {
-                cross_margin_call: 1.3,
-                cross_margin_liquidation: 1.1,
-                futures_margin_call: 0.8,
-                default_leverage: 20.0,
-            },
-        };
+        let classic = f.get("classic").map(parse_classic).transpose()?.unwrap_or_default();
         let brackets = BracketTables::parse(f.get("brackets"))?;
         let binance = f.get("binance").map(|b| parse_binance(b, &assets)).transpose()?;
         if model == Model::BinancePm && binance.is_none() {
@@ -550,64 +557,22 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
 }
 
 fn parse_collateral(v: &Value, at: &str) -> Result<Vec<CollateralTier>> {
-    let arr = array(v, at, P)?;
-    let mut tiers: Vec<CollateralTier> = Vec::with_capacity(arr.len());
-    for (i, t) in arr.iter().enumerate() {
-        let tat = format!("{at}[{i}]");
-        let mut f = Fields::new(t, &tat, P)?;
+    tier_table(v, at, P, ("tiers", "up_to"), |f, tat, last| {
         let rate = f.f64("rate")?;
-        let up_to = f.opt_f64("up_to")?;
-        f.finish()?;
         if !(rate.is_finite() && (0.0..=1.0).contains(&rate)) {
             return Err(P.err(&format!("{tat}.rate"), format!("must be in [0, 1], got {}", fmt_num(rate))));
         }
-        let last = i + 1 == arr.len();
-        let up_to = match (up_to, last) {
-            (None, true) => f64::INFINITY,
-            (None, false) => return Err(P.err(&format!("{tat}.up_to"), "required on every tier but the last".into())),
-            (Some(c), _) => positive(c, &format!("{tat}.up_to"), P)?,
-        };
-        if let Some(prev) = tiers.last() {
-            if up_to <= prev.up_to {
-                return Err(P.err(
-                    &format!("{tat}.up_to"),
-                    format!(
-                        "tiers must be sorted by increasing up_to, got {} after {}",
-                        fmt_num(up_to),
-                        fmt_num(prev.up_to)
-                    ),
-                ));
-            }
-        }
-        tiers.push(CollateralTier { rate, up_to });
-    }
-    Ok(tiers)
+        let up_to = up_to(f, tat, last, "tier", P)?;
+        Ok((up_to, CollateralTier { rate, up_to }))
+    })
 }
 
 fn parse_concentration(v: &Value, at: &str) -> Result<Vec<ConcentrationTier>> {
-    let arr = array(v, at, P)?;
-    let mut tiers: Vec<ConcentrationTier> = Vec::with_capacity(arr.len());
-    for (i, t) in arr.iter().enumerate() {
-        let tat = format!("{at}[{i}]");
-        let mut f = Fields::new(t, &tat, P)?;
+    tier_table(v, at, P, ("tiers", "above"), |f, tat, _| {
         let above = non_negative(f.f64("above")?, &format!("{tat}.above"), P)?;
         let rate = rate_p(f.f64("rate")?, &format!("{tat}.rate"))?;
-        f.finish()?;
-        if let Some(prev) = tiers.last() {
-            if above <= prev.above {
-                return Err(P.err(
-                    &format!("{tat}.above"),
-                    format!(
-                        "tiers must be sorted by increasing above, got {} after {}",
-                        fmt_num(above),
-                        fmt_num(prev.above)
-                    ),
-                ));
-            }
-        }
-        tiers.push(ConcentrationTier { above, rate });
-    }
-    Ok(tiers)
+        Ok((above, ConcentrationTier { above, rate }))
+    })
 }
 
 fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
@@ -654,19 +619,25 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
 }
 
 fn parse_classic(v: &Value) -> Result<ClassicParams> {
+    let d = ClassicParams::default();
     let mut f = Fields::new(v, "classic", P)?;
-    let call = positive(f.f64_or("cross_margin_call", 1.3)?, "classic.cross_margin_call", P)?;
-    let liq = positive(f.f64_or("cross_margin_liquidation", 1.1)?, "classic.cross_margin_liquidation", P)?;
+    let call = positive(f.f64_or("cross_margin_call", d.cross_margin_call)?, "classic.cross_margin_call", P)?;
+    let liq = positive(
+        f.f64_or("cross_margin_liquidation", d.cross_margin_liquidation)?,
+        "classic.cross_margin_liquidation",
+        P,
+    )?;
     if liq >= call {
         return Err(
             P.err("classic.cross_margin_liquidation", format!("must be < cross_margin_call, got {}", fmt_num(liq)))
         );
     }
-    let futures_call = positive(f.f64_or("futures_margin_call", 0.8)?, "classic.futures_margin_call", P)?;
+    let futures_call =
+        positive(f.f64_or("futures_margin_call", d.futures_margin_call)?, "classic.futures_margin_call", P)?;
     if futures_call >= 1.0 {
         return Err(P.err("classic.futures_margin_call", format!("must be < 1, got {}", fmt_num(futures_call))));
     }
-    let default_leverage = positive(f.f64_or("default_leverage", 20.0)?, "classic.default_leverage", P)?;
+    let default_leverage = positive(f.f64_or("default_leverage", d.default_leverage)?, "classic.default_leverage", P)?;
     if f.get("brackets").is_some() {
         return Err(P.err("classic.brackets", "moved to [brackets.usdm] and [brackets.coinm]".into()));
     }
@@ -745,11 +716,12 @@ fn parse_eligibility(v: Option<&Value>) -> Result<EligibilityParams> {
     };
     let Some(v) = v else { return Ok(e) };
     let mut f = Fields::new(v, "eligibility", P)?;
-    e.min_equity = non_negative(f.f64_or("min_equity", 0.0)?, "eligibility.min_equity", P)?;
-    e.min_kyc_level = int_p(f.f64_or("min_kyc_level", 0.0)?, "eligibility.min_kyc_level")?;
-    e.require_futures_enabled = f.opt_bool("require_futures_enabled")?.unwrap_or(false);
-    e.require_quiz = f.opt_bool("require_quiz")?.unwrap_or(false);
-    e.min_trading_days = int_p(f.f64_or("min_trading_days", 0.0)?, "eligibility.min_trading_days")?;
+    e.min_equity = non_negative(f.f64_or("min_equity", e.min_equity)?, "eligibility.min_equity", P)?;
+    e.min_kyc_level = int_p(f.f64_or("min_kyc_level", e.min_kyc_level as f64)?, "eligibility.min_kyc_level")?;
+    e.require_futures_enabled = f.opt_bool("require_futures_enabled")?.unwrap_or(e.require_futures_enabled);
+    e.require_quiz = f.opt_bool("require_quiz")?.unwrap_or(e.require_quiz);
+    e.min_trading_days =
+        int_p(f.f64_or("min_trading_days", e.min_trading_days as f64)?, "eligibility.min_trading_days")?;
     if let Some(j) = f.get("restricted_jurisdictions") {
         for (i, x) in array(j, "eligibility.restricted_jurisdictions", P)?.iter().enumerate() {
             e.restricted_jurisdictions
@@ -771,10 +743,14 @@ fn parse_switching(v: Option<&Value>, status: &[StatusLevel]) -> Result<Switchin
     let Some(v) = v else { return Ok(s) };
     let mut f = Fields::new(v, "switching", P)?;
     s.switch_min_ratio = positive(f.f64_or("switch_min_ratio", s.switch_min_ratio)?, "switching.switch_min_ratio", P)?;
-    s.switch_max_margin_ratio =
-        positive(f.f64_or("switch_max_margin_ratio", 0.8)?, "switching.switch_max_margin_ratio", P)?;
-    s.min_switch_interval = non_negative(f.f64_or("min_switch_interval", 0.0)?, "switching.min_switch_interval", P)?;
-    s.allow_options_in_classic = f.opt_bool("allow_options_in_classic")?.unwrap_or(true);
+    s.switch_max_margin_ratio = positive(
+        f.f64_or("switch_max_margin_ratio", s.switch_max_margin_ratio)?,
+        "switching.switch_max_margin_ratio",
+        P,
+    )?;
+    s.min_switch_interval =
+        non_negative(f.f64_or("min_switch_interval", s.min_switch_interval)?, "switching.min_switch_interval", P)?;
+    s.allow_options_in_classic = f.opt_bool("allow_options_in_classic")?.unwrap_or(s.allow_options_in_classic);
     f.finish()?;
     Ok(s)
 }

@@ -17,9 +17,10 @@
 //! evaluates it, the scenario model or `binance_pm`. Scenarios are independent
 //! and each writes its own row: the result is bit-identical at any thread count.
 
-use crate::engine::{contract_terms, Book, BookSlot, Engine, Scratch};
+use crate::engine::{Book, BookSlot, Engine, Scratch};
 use crate::error::{CoreError, Result};
 use crate::input::{fmt_num, MAX_MAGNITUDE, MAX_VOL, MIN_PRICE};
+use crate::instrument::{contract_terms, moved_mark};
 use crate::market::Market;
 use crate::portfolio::{Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
@@ -339,17 +340,6 @@ impl<'a> Plan<'a> {
             }
         }
         Ok(Plan { engine, portfolio, base, column, contracts, options, moves: *moves })
-    }
-}
-
-/// A mark moved as `pmengine.risk.moved_market` moves it: `mark·(fb/fs)` for a
-/// linear contract, `mark·fb` for an inverse one.
-#[inline]
-fn moved_mark(mark: f64, fb: f64, fs: f64, inverse: bool) -> f64 {
-    if inverse {
-        mark * fb
-    } else {
-        mark * (fb / fs)
     }
 }
 

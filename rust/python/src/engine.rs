@@ -70,6 +70,22 @@ impl PyEngine {
         entry(|| crate::convert::to_py(py, &g.to_value()))
     }
 
+    /// Every position's terms on the snapshot, in the portfolio's order: type,
+    /// symbol, group, margin asset, signed quantity, mark (an option's model
+    /// value per unit), notional and dollar delta (USD) and value (UPnL of a
+    /// contract, `qty · value` of an option, in the margin asset).
+    fn position_terms<'py>(
+        &self,
+        py: Python<'py>,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (portfolio, market) = (&portfolio.inner, &market.inner);
+        let terms = py.detach(|| guard(|| self.inner.position_terms(portfolio, market)))?;
+        let rows: Vec<_> = terms.iter().map(|t| t.to_value()).collect();
+        entry(|| crate::convert::to_py(py, &serde_json::Value::Array(rows)))
+    }
+
     /// Classic margin of the account (METHODOLOGY.md §5), USD, computed with the
     /// GIL released (the portfolio and market stay borrowed meanwhile). `mode`:
     /// `"as_given"` (positions with `isolated_margin` isolated, the rest

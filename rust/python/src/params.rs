@@ -5,7 +5,7 @@ use crate::errors::{entry, guard, ProfileError};
 use pmengine_core::params::{toml_value, DEFAULT_PROFILE_TOML};
 use pmengine_core::{CoreError, RiskParams};
 use pyo3::prelude::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// A risk profile (METHODOLOGY.md §7), compiled once and shared by engines.
@@ -108,6 +108,94 @@ impl PyRiskParams {
     #[getter]
     fn status_levels(&self) -> Vec<(String, f64)> {
         self.inner.status.iter().map(|s| (s.name.to_string(), s.above)).collect()
+    }
+    /// `[eligibility]` as compiled (every key, defaults filled): ``min_equity``
+    /// (USD), ``min_kyc_level``, ``require_futures_enabled``, ``require_quiz``,
+    /// ``min_trading_days``, ``restricted_jurisdictions``.
+    #[getter]
+    fn eligibility<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let e = &self.inner.eligibility;
+        to_py(
+            py,
+            &json!({
+                "min_equity": e.min_equity, "min_kyc_level": e.min_kyc_level,
+                "require_futures_enabled": e.require_futures_enabled, "require_quiz": e.require_quiz,
+                "min_trading_days": e.min_trading_days, "restricted_jurisdictions": e.restricted_jurisdictions,
+            }),
+        )
+    }
+    /// `[switching]` as compiled: ``switch_min_ratio`` (uniMMR), ``switch_max_margin_ratio``,
+    /// ``min_switch_interval`` (seconds), ``allow_options_in_classic``.
+    #[getter]
+    fn switching<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let s = &self.inner.switching;
+        to_py(
+            py,
+            &json!({
+                "switch_min_ratio": s.switch_min_ratio, "switch_max_margin_ratio": s.switch_max_margin_ratio,
+                "min_switch_interval": s.min_switch_interval, "allow_options_in_classic": s.allow_options_in_classic,
+            }),
+        )
+    }
+    /// `[classic]` as compiled: ``cross_margin_call``, ``cross_margin_liquidation``
+    /// (margin levels), ``futures_margin_call`` (margin ratio), ``default_leverage``.
+    #[getter]
+    fn classic<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = &self.inner.classic;
+        to_py(
+            py,
+            &json!({
+                "cross_margin_call": c.cross_margin_call, "cross_margin_liquidation": c.cross_margin_liquidation,
+                "futures_margin_call": c.futures_margin_call, "default_leverage": c.default_leverage,
+            }),
+        )
+    }
+    /// The assets the profile lists (`[assets.*]`), sorted.
+    #[getter]
+    fn assets(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inner.assets.keys().cloned().collect();
+        names.sort_unstable();
+        names
+    }
+    /// Every group's grid and add-on parameters as compiled, ``"*"`` for the
+    /// groups without a table of their own: ``price_range`` (fraction),
+    /// ``price_points``, ``vol_shocks``, ``extreme_multiple``, ``extreme_cover``,
+    /// ``basis_rate``, ``som_rate``.
+    #[getter]
+    fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let one = |g: &pmengine_core::params::GroupParams| {
+            json!({
+                "price_range": g.price_range, "price_points": g.price_points, "vol_shocks": g.vol_shocks,
+                "extreme_multiple": g.extreme_multiple, "extreme_cover": g.extreme_cover,
+                "basis_rate": g.basis_rate, "som_rate": g.som_rate,
+            })
+        };
+        let mut names: Vec<&String> = self.inner.groups.keys().collect();
+        names.sort_unstable();
+        let mut out = serde_json::Map::new();
+        out.insert("*".into(), one(&self.inner.default_group));
+        for n in names {
+            out.insert(n.clone(), one(&self.inner.groups[n]));
+        }
+        to_py(py, &Value::Object(out))
+    }
+    /// Correlation offsets, highest rate first: ``(group a, group b, rate)``.
+    #[getter]
+    fn offsets(&self) -> Vec<(String, String, f64)> {
+        self.inner.offsets.iter().map(|o| (o.a.clone(), o.b.clone(), o.rate)).collect()
+    }
+    /// Systemic scenarios in order: ``name``, ``multiple`` (of each group's
+    /// price range), ``vol_shock`` and ``overrides`` (group → absolute return).
+    #[getter]
+    fn systemic<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rows: Vec<Value> = (self.inner.systemic.iter())
+            .map(|s| {
+                let overrides: serde_json::Map<String, Value> =
+                    s.overrides.iter().map(|(g, r)| (g.clone(), json!(r))).collect();
+                json!({"name": s.name, "multiple": s.multiple, "vol_shock": s.vol_shock, "overrides": overrides})
+            })
+            .collect();
+        to_py(py, &Value::Array(rows))
     }
     /// The risk group of an asset.
     fn group_of(&self, asset: &str) -> String {
