@@ -67,10 +67,10 @@ def _group_moves(engine: Engine, group: str) -> list[float]:
 
 
 def _vol_shocks(engine: Engine, group: str) -> list[float]:
-    d = engine.params.to_dict()
-    g = {**d["groups"]["*"], **d["groups"].get(group, {})}
-    shocks = {0.0, *map(float, g["vol_shocks"])}
-    shocks |= {float(s["vol_shock"]) for s in d["systemic"]}
+    params = engine.params
+    groups = params.groups
+    shocks = {0.0, *groups.get(group, groups["*"])["vol_shocks"]}
+    shocks |= {s["vol_shock"] for s in params.systemic}
     return sorted(shocks)
 
 

@@ -37,8 +37,9 @@ class RiskWarning:
 class Exposure:
     """Leverage and concentration figures (USD, ratios as fractions).
 
-    ``gross_notional``: Σ |notional| of the contracts (linear ``|q|·M·P_s``,
-    inverse ``|n|·C``, options ``|q|·P_b``) and |value| of the balances in
+    ``gross_notional``: Σ notional of the positions (``Engine.position_terms``:
+    linear ``|q·M|·P_s``, inverse ``|n·C/M|·P_b``, options ``|q|·P_b``) and
+    |value| of the balances in
     groups with ``price_range > 0`` (stablecoins are cash, not exposure).
     ``leverage`` = gross / equity (∞ when equity ≤ 0). ``net_exposure``: dollar
     delta per group with price risk (``price_range > 0``), balances included. ``btc_correlated_share``: share of the
@@ -81,7 +82,6 @@ def exposure_report(
     th = {**warning_thresholds(), **(thresholds or {})}
     r = engine.margin(portfolio, market)
     prices = market.prices
-    marks = market.marks
     gross: dict[str, float] = {}
 
     def add(group: str, x: float) -> None:
@@ -90,17 +90,8 @@ def exposure_report(
     for a, q in portfolio.balances:
         if price_range(params, params.group_of(a)) > 0:
             add(params.group_of(a), q * prices[a])
-    for p in portfolio.positions:
-        b = p["underlying"]
-        g = params.group_of(b)
-        if p["type"] == "linear":
-            s = p.get("settle", "USDT")
-            mark = marks.get(p["symbol"], prices[b] / prices[s])
-            add(g, p["qty"] * mark * prices[s])
-        elif p["type"] == "inverse":
-            add(g, p["contracts"] * p["contract_size"])
-        else:
-            add(g, p["qty"] * prices[b])
+    for t in engine.position_terms(portfolio, market):
+        add(t["group"], t["notional"])
     total = sum(gross.values())
     greeks = engine.greeks(portfolio, market)
     net = {
@@ -108,9 +99,9 @@ def exposure_report(
     }
     btc = params.group_of("BTC")
     correlated = [btc]
-    for o in params.to_dict()["offsets"]:
-        if btc in (o["a"], o["b"]) and o["rate"] > 0:
-            other = o["b"] if o["a"] == btc else o["a"]
+    for a, b, rate in params.offsets:
+        if btc in (a, b) and rate > 0:
+            other = b if a == btc else a
             if other not in correlated:
                 correlated.append(other)
     share = sum(gross.get(g, 0.0) for g in correlated) / total if total > 0 else 0.0

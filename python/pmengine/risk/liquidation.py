@@ -13,7 +13,6 @@ from pmengine.errors import InvalidInputError
 from pmengine.risk._json import _json_dict
 from pmengine.risk.ladder import _ladder
 from pmengine.risk.moves import (
-    _group_params,
     _uni,
     margins_on_moved_markets,
     price_groups,
@@ -87,16 +86,15 @@ def co_movement(params: RiskParams, group: str, down: bool) -> dict[str, float]:
     ``β`` is 0 (others fixed) if none does. The power
     law keeps prices positive and matches the systemic proportions for
     small moves."""
-    gp = _group_params(params)
+    gp = params.groups
 
     def ret(entry: Mapping[str, Any], h: str) -> float:
-        overrides = entry.get("overrides", {})
-        if h in overrides:
-            return float(overrides[h])
-        pr = float(gp.get(h, gp["*"])["price_range"])
-        return float(entry["multiple"]) * pr if pr > 0 else 0.0
+        if h in entry["overrides"]:
+            return entry["overrides"][h]
+        pr = gp.get(h, gp["*"])["price_range"]
+        return entry["multiple"] * pr if pr > 0 else 0.0
 
-    for entry in params.to_dict()["systemic"]:
+    for entry in params.systemic:
         rg = ret(entry, group)
         if (rg < 0) if down else (rg > 0):
             return {h: ret(entry, h) / rg for h in gp if h != group}

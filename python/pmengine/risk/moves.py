@@ -35,22 +35,16 @@ def _numpy() -> Any:
     return numpy
 
 
-def _group_params(params: RiskParams) -> dict[str, dict[str, Any]]:
-    groups: dict[str, dict[str, Any]] = params.to_dict()["groups"]
-    base = groups["*"]
-    return {name: {**base, **g} for name, g in groups.items()}
-
-
 def price_range(params: RiskParams, group: str) -> float:
-    """The group's grid price range (fraction)."""
-    gp = _group_params(params)
-    return float(gp.get(group, gp["*"])["price_range"])
+    """The group's grid price range (fraction), as the profile compiled it."""
+    gp = params.groups
+    return gp.get(group, gp["*"])["price_range"]
 
 
 def scenario_factors(scenario: Scenario, market: Market, params: RiskParams) -> dict[str, float]:
     """Price factor ``1 + r`` per priced asset that the scenario moves."""
     out: dict[str, float] = {}
-    gp = _group_params(params)
+    gp = params.groups
     groups_of_prices = {params.group_of(a) for a in market.prices}
     for asset in market.prices:
         g = params.group_of(asset)

@@ -86,7 +86,9 @@ def _close(
     engine: Engine, d: dict[str, Any], i: int, fraction: float, market: Market
 ) -> dict[str, Any]:
     """``d`` with ``fraction`` of position ``i`` closed; its value (the equity it
-    carries) is credited to its settle asset, so equity is unchanged."""
+    carries) is credited to its margin asset, so equity is unchanged."""
+    before = Portfolio.from_dict(d)
+    settle = engine.position_terms(before, market)[i]["margin_asset"]
     out = copy.deepcopy(d)
     p = out["positions"][i]
     key = "contracts" if p["type"] == "inverse" else "qty"
@@ -94,9 +96,8 @@ def _close(
         del out["positions"][i]
     else:
         p[key] = p[key] * (1.0 - fraction)
-    e_before = engine.margin(Portfolio.from_dict(d), market).equity
+    e_before = engine.margin(before, market).equity
     e_after = engine.margin(Portfolio.from_dict(out), market).equity
-    settle = p["underlying"] if p["type"] == "inverse" else p.get("settle", "USDT")
     value = (e_before - e_after) / market.prices[settle]
     out["balances"][settle] = out["balances"].get(settle, 0.0) + value
     return out
@@ -228,14 +229,8 @@ def liquidation_plan(
             after = margin(new)
         p = d["positions"][i]
         b = p["underlying"]
-        if p["type"] == "linear":
-            s = p.get("settle", "USDT")
-            mark = market.marks.get(p["symbol"], prices[b] / prices[s])
-            usd, qty = abs(p["qty"]) * frac * mark * prices[s], p["qty"] * frac
-        elif p["type"] == "inverse":
-            usd, qty = abs(p["contracts"]) * frac * p["contract_size"], p["contracts"] * frac
-        else:
-            usd, qty = abs(p["qty"]) * frac * prices[b], p["qty"] * frac
+        terms = engine.position_terms(Portfolio.from_dict(d), market)[i]
+        usd, qty = terms["notional"] * frac, terms["quantity"] * frac
         side = "sell" if qty > 0 else "buy back"
         record(
             "close_position",

@@ -128,7 +128,7 @@ def check_scenario(scenario: Scenario, params: RiskParams, market: Market) -> No
     the profile or the group of a priced asset; an asset has a price. A typo
     would otherwise move nothing, silently."""
     prices = market.prices
-    groups = {g for g in params.to_dict()["groups"] if g != "*"}
+    groups = {g for g in params.groups if g != "*"}
     groups |= {params.group_of(a) for a in prices}
     for g in scenario.groups:
         if g != "*" and g not in groups and g not in prices:
