@@ -89,10 +89,11 @@ def co_movement(params: RiskParams, group: str, down: bool) -> dict[str, float]:
     gp = params.groups
 
     def ret(entry: Mapping[str, Any], h: str) -> float:
-        if h in entry["overrides"]:
-            return entry["overrides"][h]
+        overrides: Mapping[str, float] = entry["overrides"]
+        if h in overrides:
+            return overrides[h]
         pr = gp.get(h, gp["*"])["price_range"]
-        return entry["multiple"] * pr if pr > 0 else 0.0
+        return float(entry["multiple"]) * pr if pr > 0 else 0.0
 
     for entry in params.systemic:
         rg = ret(entry, group)
