@@ -189,8 +189,9 @@ def test_errors_hierarchy():
         pm.ModeSwitchError,
     ):
         assert issubclass(cls, pm.PmError)
-    e = pm.InvalidInputError("positions[3].entry_price: must be > 0, got 0")
-    assert e.field == "positions[3].entry_price"
+    e = pm.InvalidInputError.at("positions[3].entry_price", "must be > 0, got 0", "out_of_range")
+    assert str(e) == "positions[3].entry_price: must be > 0, got 0"
+    assert (e.field, e.code) == ("positions[3].entry_price", "out_of_range")
 
 
 def test_golden_market_roundtrip():

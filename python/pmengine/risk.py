@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any, NamedTuple
 
-from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
+from pmengine._core import BANKRUPT, Engine, MarginResult, Market, Portfolio, RiskParams
 from pmengine.errors import InvalidInputError
 
 
@@ -86,21 +86,25 @@ class Scenario:
     def from_dict(d: Mapping[str, Any], at: str = "scenario") -> Scenario:
         """A scenario from its TOML table; bad fields raise InvalidInputError naming them."""
         if not isinstance(d, Mapping):
-            raise InvalidInputError(f"{at}: must be a table, got {d!r}")
+            raise InvalidInputError.at(at, f"must be a table, got {d!r}", "wrong_type")
         unknown = sorted(set(d) - {"name", "description", "groups", "assets", "vol_shock"})
         if unknown:
-            raise InvalidInputError(f"{at}.{unknown[0]}: unknown key")
+            raise InvalidInputError.at(f"{at}.{unknown[0]}", "unknown key", "unknown_key")
         name = d.get("name")
         if not isinstance(name, str) or not name:
-            raise InvalidInputError(f"{at}.name: must be a non-empty string, got {name!r}")
+            raise InvalidInputError.at(f"{at}.name", f"must be a non-empty string, got {name!r}")
         description = d.get("description", "")
         if not isinstance(description, str):
-            raise InvalidInputError(f"{at}.description: must be a string, got {description!r}")
+            raise InvalidInputError.at(
+                f"{at}.description", f"must be a string, got {description!r}", "wrong_type"
+            )
 
         def moves(key: str) -> dict[str, float]:
             table = d.get(key, {})
             if not isinstance(table, Mapping):
-                raise InvalidInputError(f"{at}.{key}: must be a table, got {table!r}")
+                raise InvalidInputError.at(
+                    f"{at}.{key}", f"must be a table, got {table!r}", "wrong_type"
+                )
             return {str(k): _move(v, f"{at}.{key}.{k}") for k, v in table.items()}
 
         return Scenario(
@@ -140,9 +144,11 @@ def _json_dict(d: dict[str, Any]) -> dict[str, Any]:
 
 def _move(x: Any, at: str) -> float:
     if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-        raise InvalidInputError(f"{at}: must be a finite number, got {x!r}")
+        raise InvalidInputError.at(at, f"must be a finite number, got {x!r}")
     if x <= -1:
-        raise InvalidInputError(f"{at}: must be > -1 (a price or vol cannot reach 0), got {x!r}")
+        raise InvalidInputError.at(
+            at, f"must be > -1 (a price or vol cannot reach 0), got {x!r}", "out_of_range"
+        )
     return float(x)
 
 
@@ -155,15 +161,15 @@ def load_scenarios(text: str | dict[str, Any], source: str = "stress") -> list[S
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise InvalidInputError(f"{source}: not valid TOML: {e}") from None
+            raise InvalidInputError.at(source, f"not valid TOML: {e}", "syntax") from None
     entries = doc.get("stress", [])
     if not isinstance(entries, list):
-        raise InvalidInputError(f"{source}: stress must be an array of tables ([[stress]])")
+        raise InvalidInputError.at(source, "stress must be an array of tables ([[stress]])")
     out = [Scenario.from_dict(e, f"{source}: stress[{i}]") for i, e in enumerate(entries)]
     names = [s.name for s in out]
     for i, n in enumerate(names):
         if n in names[:i]:
-            raise InvalidInputError(f"{source}: stress[{i}].name: duplicate name {n!r}")
+            raise InvalidInputError.at(source, f"stress[{i}].name: duplicate name {n!r}")
     return out
 
 
@@ -178,12 +184,12 @@ def parse_move(spec: str) -> Scenario:
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InvalidInputError(f"--move {spec!r}: expected NAME=RETURN, got {part!r}")
+            raise InvalidInputError.at("", f"--move {spec!r}: expected NAME=RETURN, got {part!r}")
         try:
             x = float(value)
         except ValueError:
-            raise InvalidInputError(
-                f"--move {spec!r}: {key}: not a number: {value.strip()!r}"
+            raise InvalidInputError.at(
+                "", f"--move {spec!r}: {key}: not a number: {value.strip()!r}"
             ) from None
         if key.lower() == "vol":
             vol = _move(x, f"--move {key}")
@@ -201,13 +207,15 @@ def check_scenario(scenario: Scenario, params: RiskParams, market: Market) -> No
     groups |= {params.group_of(a) for a in prices}
     for g in scenario.groups:
         if g != "*" and g not in groups and g not in prices:
-            raise InvalidInputError(
-                f"scenario {scenario.name!r}: groups.{g}: no such risk group or priced asset"
+            raise InvalidInputError.at(
+                "", f"scenario {scenario.name!r}: groups.{g}: no such risk group or priced asset"
             )
     for a in scenario.assets:
         if a not in prices:
-            raise InvalidInputError(
-                f"scenario {scenario.name!r}: assets.{a}: no price in the market"
+            raise InvalidInputError.at(
+                "",
+                f"scenario {scenario.name!r}: assets.{a}: no price in the market",
+                "missing_price",
             )
 
 
@@ -308,14 +316,13 @@ def _ladder(params: RiskParams) -> list[tuple[str, float]]:
 
 def status_rank(params: RiskParams, status: str) -> int:
     """0 for the healthiest status; BANKRUPT (not on the ladder) is below the last."""
-    names = [n for n, _ in _ladder(params)]
-    return names.index(status) if status in names else len(names)
+    return params.status_rank(status)
 
 
 def _check_target(params: RiskParams, target: str, at: str = "target") -> None:
     names = [n for n, _ in _ladder(params)]
     if target not in names:
-        raise InvalidInputError(f"{at}: unknown status {target!r}, expected one of {names}")
+        raise InvalidInputError.at(at, f"unknown status {target!r}, expected one of {names}")
 
 
 # -- liquidation prices ------------------------------------------------------------------
@@ -355,7 +362,7 @@ def reference_asset(params: RiskParams, market: Market, group: str) -> str:
         return group
     members = sorted(a for a in prices if params.group_of(a) == group)
     if not members:
-        raise InvalidInputError(f"group {group!r}: no asset of the group has a price")
+        raise InvalidInputError.at("", f"group {group!r}: no asset of the group has a price")
     return members[0]
 
 
@@ -443,7 +450,7 @@ def margins_on_moved_markets(
             )
         return out
     if np is None:
-        raise InvalidInputError("sweep: needs numpy (pip install 'pmengine[numpy]')")
+        raise InvalidInputError.at("sweep", "needs numpy (pip install 'pmengine[numpy]')")
     assets = sorted({a for f in factors for a in f})
     column = {a: j for j, a in enumerate(assets)}
     moves = np.zeros((len(factors), len(assets)))
@@ -466,7 +473,7 @@ def margins_on_moved_markets(
 
 def _uni(result: MarginResult | MovedMargin) -> float:
     # BANKRUPT is below every threshold whatever the ratio says.
-    return -math.inf if result.status == "BANKRUPT" else result.uni_mmr
+    return -math.inf if result.status == BANKRUPT else result.uni_mmr
 
 
 def liquidation_prices(
@@ -658,7 +665,9 @@ def _status_ok(
 def _asset_price(market: Market, asset: str) -> float:
     price = market.prices.get(asset)
     if price is None:
-        raise InvalidInputError(f"asset: {asset!r} has no price in the market")
+        raise InvalidInputError.at(
+            "asset", f"{asset!r} has no price in the market", "missing_price"
+        )
     return price
 
 
@@ -1208,19 +1217,21 @@ def apply_plan(
     for a in actions:
         if a.kind == "close_position":
             if a.position not in index:
-                raise InvalidInputError(f"actions[{a.step - 1}].position: {a.position} is closed")
+                raise InvalidInputError.at(
+                    f"actions[{a.step - 1}].position", f"{a.position} is closed"
+                )
             i = index.index(a.position)
             d = _close(engine, d, i, a.fraction, market)
             if a.fraction >= 1.0:
                 del index[i]
         elif a.kind == "repay_loan":
             if a.asset is None or a.loan_asset is None:
-                raise InvalidInputError(f"actions[{a.step - 1}]: a repayment names its assets")
+                raise InvalidInputError.at(f"actions[{a.step - 1}]", "a repayment names its assets")
             bal = d["balances"]
             bal[a.loan_asset] = bal.get(a.loan_asset, 0.0) + a.repaid
             bal[a.asset] = bal.get(a.asset, 0.0) + a.qty
         elif a.kind != "cancel_orders":
-            raise InvalidInputError(f"actions[{a.step - 1}].kind: unknown {a.kind!r}")
+            raise InvalidInputError.at(f"actions[{a.step - 1}].kind", f"unknown {a.kind!r}")
     return Portfolio.from_dict(d)
 
 
@@ -1285,8 +1296,9 @@ def risk_report(
     stress = None
     if buffer_scenario is not None:
         if buffer_scenario not in by_name:
-            raise InvalidInputError(
-                f"buffer scenario: unknown {buffer_scenario!r}, expected one of {sorted(by_name)}"
+            raise InvalidInputError.at(
+                "",
+                f"buffer scenario: unknown {buffer_scenario!r}, expected one of {sorted(by_name)}",
             )
         stress = by_name[buffer_scenario]
     return RiskReport(

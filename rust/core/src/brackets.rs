@@ -3,7 +3,7 @@
 //! (caps on notional in the margin asset) and `[brackets.coinm]` (caps on the
 //! quantity in the base coin, `cum` in coin). docs/BINANCE.md "Brackets".
 
-use crate::error::{CoreError, Result};
+use crate::error::{Code, CoreError, Result};
 use crate::input::{array, fmt_num, positive, table, Fields, Source};
 use serde_json::Value;
 
@@ -117,7 +117,7 @@ pub fn bracket_of(table: &[Bracket], size: f64) -> usize {
 fn parse_table(v: &Value, at: &str) -> Result<Vec<Bracket>> {
     let arr = array(v, at, P)?;
     if arr.is_empty() {
-        return Err(P.err(at, "must list at least one bracket".into()));
+        return Err(P.err(at, "must list at least one bracket".into()).with_code(Code::OutOfRange));
     }
     let mut out: Vec<Bracket> = Vec::with_capacity(arr.len());
     for (i, b) in arr.iter().enumerate() {
@@ -126,7 +126,9 @@ fn parse_table(v: &Value, at: &str) -> Result<Vec<Bracket>> {
         let up_to = f.opt_f64("up_to")?;
         let mmr = f.f64("mmr")?;
         if !(mmr.is_finite() && (0.0..=1.0).contains(&mmr)) {
-            return Err(P.err(&format!("{bat}.mmr"), format!("must be a rate in [0, 1], got {}", fmt_num(mmr))));
+            return Err(P
+                .err(&format!("{bat}.mmr"), format!("must be a rate in [0, 1], got {}", fmt_num(mmr)))
+                .with_code(Code::OutOfRange));
         }
         let max_leverage = positive(f.f64("max_leverage")?, &format!("{bat}.max_leverage"), P)?;
         let cum = f.opt_f64("cum")?;
@@ -135,7 +137,9 @@ fn parse_table(v: &Value, at: &str) -> Result<Vec<Bracket>> {
         let up_to = match (up_to, last) {
             (None, true) => f64::INFINITY,
             (None, false) => {
-                return Err(P.err(&format!("{bat}.up_to"), "required on every bracket but the last".into()))
+                return Err(P
+                    .err(&format!("{bat}.up_to"), "required on every bracket but the last".into())
+                    .with_code(Code::Missing))
             }
             (Some(c), _) => positive(c, &format!("{bat}.up_to"), P)?,
         };

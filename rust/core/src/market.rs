@@ -1,6 +1,6 @@
 //! A market snapshot: index prices, contract marks and implied vols at a time.
 
-use crate::error::{CoreError, Result};
+use crate::error::{Code, CoreError, Result};
 use crate::input::{epoch_seconds, number, parse_time, path, price, table, vol, Fields, Source};
 use crate::input::{MAX_MAGNITUDE, MAX_VOL, MIN_PRICE};
 use crate::series::SeriesCache;
@@ -31,8 +31,8 @@ impl Market {
     }
 
     pub fn from_json_str(text: &str) -> Result<Self> {
-        let v: Value =
-            serde_json::from_str(text).map_err(|e| CoreError::invalid("market", format!("not valid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| CoreError::invalid("market", format!("not valid JSON: {e}")).with_code(Code::Syntax))?;
         Self::from_value(&v)
     }
 
@@ -61,6 +61,20 @@ impl Market {
         }
         f.finish()?;
         Ok(m)
+    }
+
+    /// The index price of `asset` (USD), or the error naming `market.prices.{asset}`.
+    pub fn price(&self, asset: &str) -> Result<f64> {
+        self.prices.get(asset).copied().ok_or_else(|| CoreError::no_price(path("market.prices", asset), asset))
+    }
+
+    /// The implied vol of option `symbol`, else of its `underlying`, or the error
+    /// naming `market.vols.{symbol}`.
+    pub fn vol(&self, symbol: &str, underlying: &str) -> Result<f64> {
+        match self.vols.get(symbol).or_else(|| self.vols.get(underlying)) {
+            Some(&v) => Ok(v),
+            None => Err(CoreError::no_vol(path("market.vols", symbol), symbol, underlying)),
+        }
     }
 
     pub fn set_price(&mut self, asset: &str, price: f64) -> Result<()> {

@@ -20,16 +20,7 @@ fn sorted<'a>(m: impl IntoIterator<Item = (&'a String, &'a f64)>) -> BTreeMap<St
 }
 
 fn time_value(time: &Bound<'_, PyAny>) -> PyResult<f64> {
-    if let Ok(x) = time.extract::<f64>() {
-        return guard(|| pmengine_core::input::finite(x, "market.time", pmengine_core::input::Source::Input));
-    }
-    let v = to_value(time, "market.time")?;
-    match v.as_str() {
-        Some(s) => guard(|| pmengine_core::input::parse_time(s, "market.time")),
-        None => {
-            guard(|| Err(pmengine_core::CoreError::invalid("market.time", "must be an ISO-8601 time or epoch seconds")))
-        }
-    }
+    crate::convert::time_arg(time, "market.time")
 }
 
 #[pymethods]
