@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pmengine._core import Engine, MarginResult, Market, Portfolio
+from pmengine._core import BANKRUPT, Engine, MarginResult, Market, Portfolio
 from pmengine.compare import binance_recognised, engine_for, recognised
 from pmengine.compare import usd as usd  # re-exported: the CLI formats with render.usd
 from pmengine.errors import PmError
@@ -26,7 +26,7 @@ STATUS_STYLE = {
     "MARGIN_CALL": "bold yellow",
     "REDUCE_ONLY": "bold dark_orange",
     "LIQUIDATION": "bold red",
-    "BANKRUPT": "bold white on red",
+    BANKRUPT: "bold white on red",
     "ERROR": "bold magenta",
 }
 
@@ -204,7 +204,7 @@ def classic_comparison_table(
     return t
 
 
-def greeks_table(greeks: dict[str, Any]) -> Table:
+def greeks_table(greeks: Mapping[str, Any]) -> Table:
     """Greeks per position, then per group (units in the column headers)."""
     t = Table(title="greeks", title_justify="left")
     cols = (
