@@ -233,6 +233,9 @@ class Market:
     @time.setter
     def time(self, value: _Time) -> None: ...
     @property
+    def iso_time(self) -> str:
+        """The time as ISO-8601 text, UTC (``2026-11-24T00:00:00Z``)."""
+    @property
     def prices(self) -> dict[str, float]:
         """Index prices, USD (a copy, in key order)."""
     @property

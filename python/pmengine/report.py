@@ -250,7 +250,7 @@ def html_page(
         f"<style>{CSS}</style></head><body>",
         f"<h1>Risk report: {html.escape(title)}</h1>",
         f"<p>Profile {html.escape(params.name)} {html.escape(params.version)}; "
-        f"market time {html.escape(str(market.to_dict()['time']))}. Money in USD.</p>",
+        f"market time {html.escape(market.iso_time)}. Money in USD.</p>",
         f'<p>Status <span class="status" style="background:{colour}">'
         f"{html.escape(r.status)}</span> uniMMR {_pct(r.uni_mmr)}</p>",
         _table(

@@ -101,11 +101,15 @@ impl Market {
         Ok(())
     }
 
+    /// The time as RFC 3339 text, UTC (`2026-11-24T00:00:00Z`), as the market JSON writes it.
+    pub fn iso_time(&self) -> String {
+        chrono::DateTime::from_timestamp(self.time.floor() as i64, ((self.time - self.time.floor()) * 1e9) as u32)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_default()
+    }
+
     pub fn to_value(&self) -> Value {
-        let t =
-            chrono::DateTime::from_timestamp(self.time.floor() as i64, ((self.time - self.time.floor()) * 1e9) as u32)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-                .unwrap_or_default();
+        let t = self.iso_time();
         let obj = |m: &HashMap<String, f64>| {
             let mut keys: Vec<_> = m.keys().collect();
             keys.sort();

@@ -82,6 +82,11 @@ impl PyMarket {
     fn time(&self) -> f64 {
         self.inner.time
     }
+    /// Snapshot time as ISO-8601 text, UTC (``2026-11-24T00:00:00Z``), as ``to_dict`` writes it.
+    #[getter]
+    fn iso_time(&self) -> String {
+        self.inner.iso_time()
+    }
     #[setter(time)]
     fn set_time(&mut self, time: &Bound<'_, PyAny>) -> PyResult<()> {
         entry(|| {
@@ -130,8 +135,8 @@ impl PyMarket {
 
     fn __repr__(&self) -> String {
         format!(
-            "Market(time={}, {} prices, {} marks, {} vols)",
-            self.inner.to_value()["time"],
+            "Market(time={:?}, {} prices, {} marks, {} vols)",
+            self.inner.iso_time(),
             self.inner.prices.len(),
             self.inner.marks.len(),
             self.inner.vols.len()
