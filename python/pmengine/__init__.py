@@ -21,6 +21,7 @@ here; the HTML report is :mod:`pmengine.present.report` (matplotlib: ``pmengine[
 from __future__ import annotations
 
 from pmengine._core import (
+    BANKRUPT,
     DEFAULT_PROFILE_TOML,
     ClassicResult,
     Engine,
@@ -66,6 +67,7 @@ from pmengine.risk import (
 )
 
 __all__ = [
+    "BANKRUPT",
     "DEFAULT_PROFILE_TOML",
     "Account",
     "AccountProfile",

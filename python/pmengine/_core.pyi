@@ -3,13 +3,18 @@
 import datetime
 import os
 from collections.abc import Sequence
-from typing import Any, Literal, TypedDict, final
+from typing import Any, Literal, TypedDict, final, overload
+
+import numpy as np
+from numpy.typing import NDArray
 
 __all__ = [
+    "BANKRUPT",
     "BATCH_BALANCE_COLUMNS",
     "BATCH_POSITION_COLUMNS",
     "BATCH_RESULT_COLUMNS",
     "DEFAULT_PROFILE_TOML",
+    "ERROR_CODES",
     "ClassicResult",
     "Engine",
     "GroupResult",
@@ -20,6 +25,7 @@ __all__ = [
     "Portfolio",
     "RiskParams",
     "__version__",
+    "parse_time",
     "toml_loads",
 ]
 
@@ -28,12 +34,121 @@ DEFAULT_PROFILE_TOML: str
 BATCH_POSITION_COLUMNS: tuple[str, ...]
 BATCH_BALANCE_COLUMNS: tuple[str, ...]
 BATCH_RESULT_COLUMNS: tuple[str, ...]
+#: The status of an account whose equity is below 0: past every level of the ladder.
+BANKRUPT: Literal["BANKRUPT"]
+#: The codes the core sets on the errors it raises (``err.code``; ``pmengine.errors``).
+ERROR_CODES: tuple[str, ...]
 
 def toml_loads(text: str) -> dict[str, Any]: ...
 
 _Time = str | float | int | datetime.datetime | datetime.date
 
+def parse_time(t: _Time, field: str = "time") -> float:
+    """Seconds since the epoch (UTC) of ISO-8601 text or a ``datetime`` (no zone:
+    UTC; a bare date: midnight UTC), or a number as it is; the core's one reader
+    of times. ``InvalidInputError`` naming ``field``."""
+
 _Model = Literal["scenario", "binance_pm"]
+_ClassicMode = Literal["as_given", "cross", "isolated"]
+_ClassicStatus = Literal["NORMAL", "MARGIN_CALL", "LIQUIDATION"]
+_OptionKind = Literal["call", "put"]
+_Side = Literal["buy", "sell"]
+_OnError = Literal["raise", "collect"]
+_Refusal = Literal["liquidation", "reduce_only", "insufficient_available_margin"]
+
+class _GreeksDict(TypedDict):
+    """``delta`` coin, ``delta_usd`` USD, ``gamma`` coin per USD of underlying price,
+    ``vega`` USD per vol point, ``theta`` USD per day."""
+
+    delta: float
+    delta_usd: float
+    gamma: float
+    vega: float
+    theta: float
+
+class _PositionGreeksDict(_GreeksDict):
+    position: int
+    symbol: str
+    group: str
+
+class _GreeksResultDict(TypedDict):
+    positions: list[_PositionGreeksDict]
+    groups: dict[str, _GreeksDict]
+
+class _WalletDict(TypedDict):
+    """A futures wallet, USD: ``name`` is ``"usdm"`` or ``"coinm:<coin>"``;
+    ``margin_ratio`` MM / margin balance (None when infinite)."""
+
+    name: str
+    balance: float
+    upnl: float
+    margin_balance: float
+    maintenance_margin: float
+    initial_margin: float
+    available: float
+    margin_ratio: float | None
+    status: _ClassicStatus
+
+class _CrossMarginDict(TypedDict):
+    """The spot cross margin account (loans), USD; ``margin_level`` None when infinite."""
+
+    assets: float
+    liabilities: float
+    margin_level: float | None
+    maintenance_margin: float
+    initial_margin: float
+    status: _ClassicStatus
+
+class _ClassicPositionDict(TypedDict):
+    """A futures position under classic margin: figures in its margin asset (settle
+    units; coin for an inverse contract); ``status`` and ``margin_ratio`` for an
+    isolated position only."""
+
+    index: int
+    symbol: str
+    wallet: str
+    notional: float
+    mmr: float
+    cum: float
+    maintenance_margin: float
+    initial_margin: float
+    leverage: float
+    max_leverage: float
+    upnl: float
+    isolated_margin: float | None
+    liquidation_price: float | None
+    status: _ClassicStatus | None
+    margin_ratio: float | None
+
+class _SweepDict(TypedDict):
+    """One row per scenario: money in USD, ``uni_mmr`` a ratio, ``status`` an index
+    into ``status_names`` (the profile's ladder, then BANKRUPT)."""
+
+    equity: NDArray[np.float64]
+    adjusted_equity: NDArray[np.float64]
+    maintenance_margin: NDArray[np.float64]
+    initial_margin: NDArray[np.float64]
+    available: NDArray[np.float64]
+    uni_mmr: NDArray[np.float64]
+    status: NDArray[np.uint16]
+    status_names: tuple[str, ...]
+
+class _BatchArrays(TypedDict):
+    """``margin_batch(output="numpy")``: one row per account, ascending id; money in
+    USD; ``status``, ``worst_group`` and ``error`` as unicode arrays (``""``: none)."""
+
+    account: NDArray[np.int64]
+    equity: NDArray[np.float64]
+    adjusted_equity: NDArray[np.float64]
+    maintenance_margin: NDArray[np.float64]
+    initial_margin: NDArray[np.float64]
+    available: NDArray[np.float64]
+    uni_mmr: NDArray[np.float64]
+    status: NDArray[np.str_]
+    worst_group: NDArray[np.str_]
+    worst_price_move: NDArray[np.float64]
+    worst_vol_shock: NDArray[np.float64]
+    error: NDArray[np.str_]
 
 class _PositionMarginDict(TypedDict):
     """A contract's ``binance_pm`` figures, in its margin asset (settle units; coin
@@ -168,6 +283,8 @@ class RiskParams:
     def group_of(self, asset: str) -> str: ...
     def is_collateral(self, asset: str) -> bool: ...
     def status_for(self, uni_mmr: float) -> str: ...
+    def status_rank(self, status: str) -> int:
+        """The ladder index of ``status`` (0 the healthiest), ``BANKRUPT`` one past the last."""
 
 @final
 class Market:
@@ -192,6 +309,9 @@ class Market:
         """Seconds since the epoch, UTC."""
     @time.setter
     def time(self, value: _Time) -> None: ...
+    @property
+    def iso_time(self) -> str:
+        """The time as ISO-8601 text, UTC (``2026-11-24T00:00:00Z``)."""
     @property
     def prices(self) -> dict[str, float]:
         """Index prices, USD (a copy, in key order)."""
@@ -245,7 +365,7 @@ class Portfolio:
         self,
         symbol: str,
         underlying: str,
-        kind: str,
+        kind: _OptionKind,
         strike: float,
         expiry: _Time,
         qty: float,
@@ -339,11 +459,12 @@ class Engine:
     def params(self) -> RiskParams: ...
     def margin(self, portfolio: Portfolio, market: Market) -> MarginResult: ...
     def risk_groups(self, portfolio: Portfolio, market: Market) -> list[str]: ...
-    def greeks(self, portfolio: Portfolio, market: Market) -> dict[str, Any]: ...
+    def greeks(self, portfolio: Portfolio, market: Market) -> _GreeksResultDict: ...
     def position_terms(self, portfolio: Portfolio, market: Market) -> list[_PositionTermsDict]: ...
     def classic(
-        self, portfolio: Portfolio, market: Market, mode: str = "as_given"
+        self, portfolio: Portfolio, market: Market, mode: _ClassicMode = "as_given"
     ) -> ClassicResult: ...
+    @overload
     def margin_batch(
         self,
         positions: Any,
@@ -351,8 +472,21 @@ class Engine:
         market: Market,
         *,
         threads: int | None = None,
-        errors: str = "raise",
-        output: str = "arrow",
+        errors: _OnError = "raise",
+        output: Literal["numpy"],
+        chunk_size: int = 512,
+        first_rows: tuple[int, int] = ...,
+    ) -> _BatchArrays: ...
+    @overload
+    def margin_batch(
+        self,
+        positions: Any,
+        balances: Any,
+        market: Market,
+        *,
+        threads: int | None = None,
+        errors: _OnError = "raise",
+        output: Literal["arrow"] = "arrow",
         chunk_size: int = 512,
         first_rows: tuple[int, int] = ...,
     ) -> Any:
@@ -371,13 +505,13 @@ class Engine:
         *,
         vol_shifts: Any = None,
         threads: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> _SweepDict:
         """The account under many market moves: ``moves`` a scenarios x assets array of
         relative price moves (``P * (1 + r)``) whose columns ``assets`` names, or
         ``{asset: 1-D array}``; ``vol_shifts`` one relative vol shift or one per
         scenario. A dict of numpy arrays, one row per scenario: ``equity``,
         ``adjusted_equity``, ``maintenance_margin``, ``initial_margin``, ``available``
-        (USD), ``uni_mmr``, ``status`` (uint8 index into the ``status_names`` tuple);
+        (USD), ``uni_mmr``, ``status`` (uint16 index into the ``status_names`` tuple);
         row ``k`` equals ``margin`` on the moved market."""
 
 @final
@@ -385,7 +519,7 @@ class ClassicResult:
     """Classic (isolated / cross) margin of an account, USD (METHODOLOGY.md §5)."""
 
     @property
-    def mode(self) -> str: ...
+    def mode(self) -> _ClassicMode: ...
     @property
     def equity(self) -> float: ...
     @property
@@ -395,15 +529,15 @@ class ClassicResult:
     @property
     def available(self) -> float: ...
     @property
-    def status(self) -> str: ...
+    def status(self) -> _ClassicStatus: ...
     @property
-    def usdm(self) -> dict[str, Any]: ...
+    def usdm(self) -> _WalletDict: ...
     @property
-    def coinm(self) -> list[dict[str, Any]]: ...
+    def coinm(self) -> list[_WalletDict]: ...
     @property
-    def cross_margin(self) -> dict[str, Any]: ...
+    def cross_margin(self) -> _CrossMarginDict: ...
     @property
-    def positions(self) -> list[dict[str, Any]]: ...
+    def positions(self) -> list[_ClassicPositionDict]: ...
     def to_dict(self) -> dict[str, Any]: ...
     def to_json(self, indent: int | None = None) -> str: ...
 
@@ -414,7 +548,7 @@ class OrderCheck:
     @property
     def allowed(self) -> bool: ...
     @property
-    def reason(self) -> str | None:
+    def reason(self) -> _Refusal | None:
         """None, "liquidation", "reduce_only" or "insufficient_available_margin"."""
     @property
     def result(self) -> MarginResult: ...
@@ -461,7 +595,7 @@ class LiveAccount:
     def max_order_size(
         self,
         symbol: str,
-        side: str,
+        side: _Side,
         *,
         target_ratio: float | None = None,
         price: float | None = None,

@@ -23,9 +23,12 @@ import time as _time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pmengine._core import Engine, Market, Portfolio
+from pmengine._core import Engine, Market, Portfolio, parse_time
+
+if TYPE_CHECKING:
+    from pmengine._core import _ClassicMode
 from pmengine.errors import InvalidInputError, MissingMarketDataError, ModeSwitchError
 
 MODES = ("classic", "portfolio")
@@ -57,18 +60,24 @@ class AccountProfile:
         def integer(key: str) -> int:
             x = d.get(key, 0)
             if isinstance(x, bool) or not isinstance(x, int | float) or x < 0 or x != int(x):
-                raise InvalidInputError(f"account.{key}: must be a whole number >= 0, got {x!r}")
+                raise InvalidInputError.at(
+                    f"account.{key}", f"must be a whole number >= 0, got {x!r}", "wrong_type"
+                )
             return int(x)
 
         def flag(key: str) -> bool:
             x = d.get(key, False)
             if not isinstance(x, bool):
-                raise InvalidInputError(f"account.{key}: must be true or false, got {x!r}")
+                raise InvalidInputError.at(
+                    f"account.{key}", f"must be true or false, got {x!r}", "wrong_type"
+                )
             return x
 
         j = d.get("jurisdiction")
         if j is not None and not isinstance(j, str):
-            raise InvalidInputError(f"account.jurisdiction: must be a string, got {j!r}")
+            raise InvalidInputError.at(
+                "account.jurisdiction", f"must be a string, got {j!r}", "wrong_type"
+            )
         return AccountProfile(
             kyc_level=integer("kyc_level"),
             futures_enabled=flag("futures_enabled"),
@@ -126,15 +135,15 @@ def _time_of(now: float | str | datetime | None) -> float:
         return _time.time()
     if isinstance(now, str):  # ISO-8601, read as a market's time is
         try:
-            return Market(now).time
+            return parse_time(now, "now")
         except InvalidInputError:
-            raise InvalidInputError(
-                f"now: must be an ISO-8601 time, a datetime or epoch seconds, got {now!r}"
+            raise InvalidInputError.at(
+                "now", f"must be an ISO-8601 time, a datetime or epoch seconds, got {now!r}"
             ) from None
     if isinstance(now, datetime):
-        return now.timestamp() if now.tzinfo else now.replace(tzinfo=UTC).timestamp()
+        return parse_time(now, "now")
     if not math.isfinite(now):
-        raise InvalidInputError(f"now: must be finite, got {now!r}")
+        raise InvalidInputError.at("now", f"must be finite, got {now!r}", "out_of_range")
     return float(now)
 
 
@@ -144,7 +153,7 @@ def figures(
     portfolio: Portfolio,
     market: Market,
     *,
-    classic_mode: str = "as_given",
+    classic_mode: _ClassicMode = "as_given",
 ) -> dict[str, Any]:
     """What decides an account's health in `mode`, JSON-ready (ratios: None when
     infinite). ``classic_mode``: which positions are isolated in classic (an
@@ -186,8 +195,8 @@ class Account:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise InvalidInputError(
-                f'account.mode: must be "classic" or "portfolio", got {self.mode!r}'
+            raise InvalidInputError.at(
+                "account.mode", f'must be "classic" or "portfolio", got {self.mode!r}'
             )
 
     @staticmethod
@@ -201,14 +210,16 @@ class Account:
         known = {"kyc_level", "futures_enabled", "quiz_passed", "trading_days", "jurisdiction"}
         for k in info:
             if k not in known:
-                raise InvalidInputError(f"account.{k}: unknown key")
+                raise InvalidInputError.at(f"account.{k}", "unknown key", "unknown_key")
         last_switch = None
         if last is not None:
             try:
-                last_switch = datetime.fromisoformat(str(last).replace("Z", "+00:00"))
-            except ValueError:
-                raise InvalidInputError(
-                    f"account.last_switch: not an ISO-8601 time: {last!r}"
+                last_switch = datetime.fromtimestamp(
+                    parse_time(str(last), "account.last_switch"), UTC
+                )
+            except InvalidInputError:
+                raise InvalidInputError.at(
+                    "account.last_switch", f"not an ISO-8601 time: {last!r}"
                 ) from None
         return Account(
             portfolio=Portfolio.from_dict(d),
@@ -227,8 +238,10 @@ class Account:
         for asset, qty in self.portfolio.balances:
             if qty > 0 and params.is_collateral(asset):
                 if asset not in prices:
-                    raise MissingMarketDataError(
-                        f"market.prices.{asset}: no price for {asset} in market.prices"
+                    raise MissingMarketDataError.at(
+                        f"market.prices.{asset}",
+                        f"no price for {asset} in market.prices",
+                        "missing_price",
                     )
                 total += qty * prices[asset]
         return total
@@ -363,7 +376,9 @@ class Account:
         epoch, ISO-8601 text or a datetime (default: the clock). ``dry_run``: check and
         audit, but do not switch."""
         if target not in MODES:
-            raise InvalidInputError(f'target: must be "classic" or "portfolio", got {target!r}')
+            raise InvalidInputError.at(
+                "target", f'must be "classic" or "portfolio", got {target!r}'
+            )
         t = _time_of(now)
         before = figures(self.mode, engine, self.portfolio, market)
         after = figures(target, engine, self.portfolio, market, classic_mode="cross")

@@ -162,7 +162,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         Path(args.out).write_text(page)
     except OSError as e:
-        raise InputFileError(f"{args.out}: cannot write: {e.strerror}") from None
+        raise InputFileError.at(args.out, f"cannot write: {e.strerror}") from None
     if args.json:
         print(json.dumps(facts.to_dict(), indent=2, allow_nan=False))
     else:
@@ -302,7 +302,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
     from pmengine.book.synthetic import market_dict, write_book
 
     if args.accounts < 0 or args.positions_per_account < 0:
-        raise InputFileError("--accounts and --positions-per-account must be >= 0")
+        raise InputFileError.at("", "--accounts and --positions-per-account must be >= 0")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = write_book(
@@ -331,7 +331,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         out = account.to_files(args.out)
     except OSError as e:
-        raise InputFileError(f"{args.out}: cannot write: {e.strerror or e}") from None
+        raise InputFileError.at(args.out, f"cannot write: {e.strerror or e}") from None
     for w in account.warnings:
         print(f"pmengine: warning: {w}", file=sys.stderr)
     if args.json:

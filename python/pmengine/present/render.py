@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pmengine._core import MarginResult, Portfolio
+from pmengine._core import BANKRUPT, MarginResult, Portfolio
 from pmengine.compare import binance_recognised, recognised
 from pmengine.compare import usd as usd  # re-exported: the CLI formats with render.usd
 from pmengine.risk import Exposure, LiquidationPlan, LiquidationPrice, RiskReport, StressResult
@@ -26,7 +26,7 @@ STATUS_STYLE = {
     "MARGIN_CALL": "bold yellow",
     "REDUCE_ONLY": "bold dark_orange",
     "LIQUIDATION": "bold red",
-    "BANKRUPT": "bold white on red",
+    BANKRUPT: "bold white on red",
     "ERROR": "bold magenta",
 }
 
@@ -279,7 +279,7 @@ def classic_comparison_table(rows: Sequence[tuple[str, dict[str, Any]]]) -> FitT
     return t
 
 
-def greeks_table(greeks: dict[str, Any]) -> FitTable:
+def greeks_table(greeks: Mapping[str, Any]) -> FitTable:
     """Greeks per position, then per group (units in the column headers)."""
     t = FitTable(title="greeks")
     cols = (

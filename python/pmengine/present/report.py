@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pmengine._core import Engine, Market, Portfolio
+from pmengine._core import BANKRUPT, Engine, Market, Portfolio
 from pmengine.errors import MissingExtraError
 from pmengine.risk import RiskReport, moved_market, price_groups, price_range, warning_thresholds
 
@@ -28,7 +28,7 @@ STATUS_COLOURS = {
     "MARGIN_CALL": "#f9a825",
     "REDUCE_ONLY": "#ef6c00",
     "LIQUIDATION": "#c62828",
-    "BANKRUPT": "#4a0000",
+    BANKRUPT: "#4a0000",
 }
 #: uniMMR is drawn between these bounds (the ratio is unbounded as MM → 0).
 UNI_MIN, UNI_MAX = -0.5, 3.0
@@ -110,7 +110,7 @@ def uni_curve(
     ys = []
     for r in xs:
         res = engine.margin(portfolio, moved_market(market, portfolio, {a: 1 + r for a in members}))
-        u = -math.inf if res.status == "BANKRUPT" else res.uni_mmr
+        u = -math.inf if res.status == BANKRUPT else res.uni_mmr
         ys.append(u)
     return xs, ys
 
@@ -309,7 +309,7 @@ def html_page(
         f"<style>{CSS}</style></head><body>",
         f"<h1>Risk report: {html.escape(title)}</h1>",
         f"<p>Profile {html.escape(params.name)} {html.escape(params.version)}; "
-        f"market time {html.escape(str(market.to_dict()['time']))}. Money in USD.</p>",
+        f"market time {html.escape(market.iso_time)}. Money in USD.</p>",
         f'<p>Status <span class="status" style="background:{colour}">'
         f"{html.escape(r.status)}</span> uniMMR {_pct(r.uni_mmr)}</p>",
         _table(

@@ -50,7 +50,7 @@ def brackets_for(
     for name in (symbol, pair, "default"):
         if name in tables:
             return tables[name]
-    raise ProfileError(f"brackets.{kind}: no table for {symbol} and no default")
+    raise ProfileError.at(f"brackets.{kind}", f"no table for {symbol} and no default")
 
 
 def bracket(brackets: list[reference.Bracket], size: float) -> tuple[int, float]:
@@ -166,7 +166,9 @@ def classic(
     (infinite ratios as ``math.inf`` rather than ``None``)."""
     p = profile or reference.default_profile()
     if mode not in ("as_given", "cross", "isolated"):
-        raise InvalidInputError(f'mode: must be "as_given", "cross" or "isolated", got {mode!r}')
+        raise InvalidInputError.at(
+            "mode", f'must be "as_given", "cross" or "isolated", got {mode!r}'
+        )
     cp = classic_table(p)
     default_leverage = cp["default_leverage"]
     prices = market.get("prices", {})
@@ -221,8 +223,8 @@ def classic(
         max_leverage = brackets[k][2]
         leverage = float(pos.get("leverage", min(default_leverage, max_leverage)))
         if leverage > max_leverage:
-            raise InvalidInputError(
-                f"{at}.leverage: above the bracket's maximum {max_leverage:g}x, got {leverage:g}"
+            raise InvalidInputError.at(
+                f"{at}.leverage", f"above the bracket's maximum {max_leverage:g}x, got {leverage:g}"
             )
         im = notional / leverage
         isolated = {

@@ -38,7 +38,9 @@ def _status_ok(
 def _asset_price(market: Market, asset: str) -> float:
     price = market.prices.get(asset)
     if price is None:
-        raise InvalidInputError(f"asset: {asset!r} has no price in the market")
+        raise InvalidInputError.at(
+            "asset", f"{asset!r} has no price in the market", "missing_price"
+        )
     return price
 
 

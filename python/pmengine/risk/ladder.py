@@ -13,11 +13,10 @@ def _ladder(params: RiskParams) -> list[tuple[str, float]]:
 
 def status_rank(params: RiskParams, status: str) -> int:
     """0 for the healthiest status; BANKRUPT (not on the ladder) is below the last."""
-    names = [n for n, _ in _ladder(params)]
-    return names.index(status) if status in names else len(names)
+    return params.status_rank(status)
 
 
 def _check_target(params: RiskParams, target: str, at: str = "target") -> None:
     names = [n for n, _ in _ladder(params)]
     if target not in names:
-        raise InvalidInputError(f"{at}: unknown status {target!r}, expected one of {names}")
+        raise InvalidInputError.at(at, f"unknown status {target!r}, expected one of {names}")

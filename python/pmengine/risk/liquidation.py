@@ -72,7 +72,7 @@ def reference_asset(params: RiskParams, market: Market, group: str) -> str:
         return group
     members = sorted(a for a in prices if params.group_of(a) == group)
     if not members:
-        raise InvalidInputError(f"group {group!r}: no asset of the group has a price")
+        raise InvalidInputError.at("", f"group {group!r}: no asset of the group has a price")
     return members[0]
 
 

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pmengine._core import Engine, MarginResult, Market, Portfolio, RiskParams
+from pmengine._core import BANKRUPT, Engine, MarginResult, Market, Portfolio, RiskParams
 from pmengine.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def margins_on_moved_markets(
             )
         return out
     if np is None:
-        raise InvalidInputError("sweep: needs numpy (pip install 'pmengine[numpy]')")
+        raise InvalidInputError.at("sweep", "needs numpy (pip install 'pmengine[numpy]')")
     assets = sorted({a for f in factors for a in f})
     column = {a: j for j, a in enumerate(assets)}
     moves = np.zeros((len(factors), len(assets)))
@@ -180,4 +180,4 @@ def margins_on_moved_markets(
 
 def _uni(result: MarginResult | MovedMargin) -> float:
     # BANKRUPT is below every threshold whatever the ratio says.
-    return -math.inf if result.status == "BANKRUPT" else result.uni_mmr
+    return -math.inf if result.status == BANKRUPT else result.uni_mmr

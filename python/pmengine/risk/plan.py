@@ -315,17 +315,19 @@ def apply_plan(
     for a in actions:
         if a.kind == "close_position":
             if a.position not in index:
-                raise InvalidInputError(f"actions[{a.step - 1}].position: {a.position} is closed")
+                raise InvalidInputError.at(
+                    f"actions[{a.step - 1}].position", f"{a.position} is closed"
+                )
             i = index.index(a.position)
             d = _close(engine, d, i, a.fraction, market)
             if a.fraction >= 1.0:
                 del index[i]
         elif a.kind == "repay_loan":
             if a.asset is None or a.loan_asset is None:
-                raise InvalidInputError(f"actions[{a.step - 1}]: a repayment names its assets")
+                raise InvalidInputError.at(f"actions[{a.step - 1}]", "a repayment names its assets")
             bal = d["balances"]
             bal[a.loan_asset] = bal.get(a.loan_asset, 0.0) + a.repaid
             bal[a.asset] = bal.get(a.asset, 0.0) + a.qty
         elif a.kind != "cancel_orders":
-            raise InvalidInputError(f"actions[{a.step - 1}].kind: unknown {a.kind!r}")
+            raise InvalidInputError.at(f"actions[{a.step - 1}].kind", f"unknown {a.kind!r}")
     return Portfolio.from_dict(d)

@@ -76,8 +76,9 @@ def risk_report(
     stress = None
     if buffer_scenario is not None:
         if buffer_scenario not in by_name:
-            raise InvalidInputError(
-                f"buffer scenario: unknown {buffer_scenario!r}, expected one of {sorted(by_name)}"
+            raise InvalidInputError.at(
+                "",
+                f"buffer scenario: unknown {buffer_scenario!r}, expected one of {sorted(by_name)}",
             )
         stress = by_name[buffer_scenario]
     return RiskReport(

@@ -34,21 +34,25 @@ class Scenario:
     def from_dict(d: Mapping[str, Any], at: str = "scenario") -> Scenario:
         """A scenario from its TOML table; bad fields raise InvalidInputError naming them."""
         if not isinstance(d, Mapping):
-            raise InvalidInputError(f"{at}: must be a table, got {d!r}")
+            raise InvalidInputError.at(at, f"must be a table, got {d!r}", "wrong_type")
         unknown = sorted(set(d) - {"name", "description", "groups", "assets", "vol_shock"})
         if unknown:
-            raise InvalidInputError(f"{at}.{unknown[0]}: unknown key")
+            raise InvalidInputError.at(f"{at}.{unknown[0]}", "unknown key", "unknown_key")
         name = d.get("name")
         if not isinstance(name, str) or not name:
-            raise InvalidInputError(f"{at}.name: must be a non-empty string, got {name!r}")
+            raise InvalidInputError.at(f"{at}.name", f"must be a non-empty string, got {name!r}")
         description = d.get("description", "")
         if not isinstance(description, str):
-            raise InvalidInputError(f"{at}.description: must be a string, got {description!r}")
+            raise InvalidInputError.at(
+                f"{at}.description", f"must be a string, got {description!r}", "wrong_type"
+            )
 
         def moves(key: str) -> dict[str, float]:
             table = d.get(key, {})
             if not isinstance(table, Mapping):
-                raise InvalidInputError(f"{at}.{key}: must be a table, got {table!r}")
+                raise InvalidInputError.at(
+                    f"{at}.{key}", f"must be a table, got {table!r}", "wrong_type"
+                )
             return {str(k): _move(v, f"{at}.{key}.{k}") for k, v in table.items()}
 
         return Scenario(
@@ -71,9 +75,11 @@ class Scenario:
 
 def _move(x: Any, at: str) -> float:
     if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-        raise InvalidInputError(f"{at}: must be a finite number, got {x!r}")
+        raise InvalidInputError.at(at, f"must be a finite number, got {x!r}")
     if x <= -1:
-        raise InvalidInputError(f"{at}: must be > -1 (a price or vol cannot reach 0), got {x!r}")
+        raise InvalidInputError.at(
+            at, f"must be > -1 (a price or vol cannot reach 0), got {x!r}", "out_of_range"
+        )
     return float(x)
 
 
@@ -86,15 +92,15 @@ def load_scenarios(text: str | dict[str, Any], source: str = "stress") -> list[S
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise InvalidInputError(f"{source}: not valid TOML: {e}") from None
+            raise InvalidInputError.at(source, f"not valid TOML: {e}", "syntax") from None
     entries = doc.get("stress", [])
     if not isinstance(entries, list):
-        raise InvalidInputError(f"{source}: stress must be an array of tables ([[stress]])")
+        raise InvalidInputError.at(source, "stress must be an array of tables ([[stress]])")
     out = [Scenario.from_dict(e, f"{source}: stress[{i}]") for i, e in enumerate(entries)]
     names = [s.name for s in out]
     for i, n in enumerate(names):
         if n in names[:i]:
-            raise InvalidInputError(f"{source}: stress[{i}].name: duplicate name {n!r}")
+            raise InvalidInputError.at(source, f"stress[{i}].name: duplicate name {n!r}")
     return out
 
 
@@ -109,12 +115,12 @@ def parse_move(spec: str) -> Scenario:
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InvalidInputError(f"--move {spec!r}: expected NAME=RETURN, got {part!r}")
+            raise InvalidInputError.at("", f"--move {spec!r}: expected NAME=RETURN, got {part!r}")
         try:
             x = float(value)
         except ValueError:
-            raise InvalidInputError(
-                f"--move {spec!r}: {key}: not a number: {value.strip()!r}"
+            raise InvalidInputError.at(
+                "", f"--move {spec!r}: {key}: not a number: {value.strip()!r}"
             ) from None
         if key.lower() == "vol":
             vol = _move(x, f"--move {key}")
@@ -132,13 +138,15 @@ def check_scenario(scenario: Scenario, params: RiskParams, market: Market) -> No
     groups |= {params.group_of(a) for a in prices}
     for g in scenario.groups:
         if g != "*" and g not in groups and g not in prices:
-            raise InvalidInputError(
-                f"scenario {scenario.name!r}: groups.{g}: no such risk group or priced asset"
+            raise InvalidInputError.at(
+                "", f"scenario {scenario.name!r}: groups.{g}: no such risk group or priced asset"
             )
     for a in scenario.assets:
         if a not in prices:
-            raise InvalidInputError(
-                f"scenario {scenario.name!r}: assets.{a}: no price in the market"
+            raise InvalidInputError.at(
+                "",
+                f"scenario {scenario.name!r}: assets.{a}: no price in the market",
+                "missing_price",
             )
 
 

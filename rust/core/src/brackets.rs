@@ -3,7 +3,7 @@
 //! (caps on notional in the margin asset) and `[brackets.coinm]` (caps on the
 //! quantity in the base coin, `cum` in coin). docs/BINANCE.md "Brackets".
 
-use crate::error::{CoreError, Result};
+use crate::error::{Code, CoreError, Result};
 use crate::input::{array, fmt_num, positive, table, tier_table, up_to, Fields, Source};
 use serde_json::Value;
 
@@ -116,13 +116,15 @@ pub fn bracket_of(table: &[Bracket], size: f64) -> usize {
 /// previous bracket: `cum_1 = 0`, `cum_k = cum_{k−1} + up_to_{k−1}·(mmr_k − mmr_{k−1})`.
 fn parse_table(v: &Value, at: &str) -> Result<Vec<Bracket>> {
     if array(v, at, P)?.is_empty() {
-        return Err(P.err(at, "must list at least one bracket".into()));
+        return Err(P.err(at, "must list at least one bracket".into()).with_code(Code::OutOfRange));
     }
     // `cum` as exported, else derived from the bracket below (once all are read).
     let rows = tier_table(v, at, P, ("brackets", "up_to"), |f, bat, last| {
         let mmr = f.f64("mmr")?;
         if !(mmr.is_finite() && (0.0..=1.0).contains(&mmr)) {
-            return Err(P.err(&format!("{bat}.mmr"), format!("must be a rate in [0, 1], got {}", fmt_num(mmr))));
+            return Err(P
+                .err(&format!("{bat}.mmr"), format!("must be a rate in [0, 1], got {}", fmt_num(mmr)))
+                .with_code(Code::OutOfRange));
         }
         let max_leverage = positive(f.f64("max_leverage")?, &format!("{bat}.max_leverage"), P)?;
         let cum = f.opt_f64("cum")?.map(|c| crate::input::finite(c, &format!("{bat}.cum"), P)).transpose()?;

@@ -177,11 +177,7 @@ impl Engine {
     pub fn classic(&self, portfolio: &Portfolio, market: &Market, mode: ClassicMode) -> Result<ClassicResult> {
         let cp = &self.params().classic;
         let price = |a: &str, at: &dyn Fn() -> String| {
-            market
-                .prices
-                .get(a)
-                .copied()
-                .ok_or_else(|| CoreError::missing(at(), format!("no price for {a} in market.prices")))
+            market.prices.get(a).copied().ok_or_else(|| CoreError::no_price(at(), a))
         };
         for (a, _) in &portfolio.balances {
             price(a, &|| crate::input::path("balances", a))?;

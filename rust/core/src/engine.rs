@@ -28,6 +28,7 @@ use crate::portfolio::{Loan, OptionKind, Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult, Names};
 use crate::series::{Revaluation, Series, SeriesReader, SeriesTerms};
+use crate::status::Status;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -59,7 +60,6 @@ pub struct Engine {
     asset_index: HashMap<String, u32>,
     /// Identifies this engine's entries in a market's series cache.
     id: u64,
-    bankrupt: Arc<str>,
 }
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
@@ -247,38 +247,12 @@ impl Engine {
             asset_table,
             asset_index,
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
-            bankrupt: Arc::from("BANKRUPT"),
             params,
         }
     }
 
     pub fn params(&self) -> &RiskParams {
         &self.params
-    }
-
-    /// A copy whose shared names (groups, statuses) are fresh allocations, with the
-    /// same id (it reads and fills the same series cache). Parallel batch workers
-    /// each take one, so the names every result clones do not bounce one reference
-    /// count between cores.
-    pub fn replica(&self) -> Engine {
-        let fresh = |s: &Arc<str>| Arc::<str>::from(&**s);
-        let mut params = self.params.clone();
-        for level in &mut params.status {
-            level.name = fresh(&level.name);
-        }
-        Engine {
-            params,
-            tables: (self.tables.iter())
-                .map(|t| GroupTable { name: fresh(&t.name), params: t.params.clone(), grid: t.grid.clone() })
-                .collect(),
-            table_index: self.table_index.clone(),
-            offset_tables: self.offset_tables.clone(),
-            systemic_by_table: self.systemic_by_table.clone(),
-            asset_table: self.asset_table.clone(),
-            asset_index: self.asset_index.clone(),
-            id: self.id,
-            bankrupt: fresh(&self.bankrupt),
-        }
     }
 
     /// The profile's parameters of asset index `i` (an `AssetSlot::params`).
@@ -354,8 +328,7 @@ impl Engine {
         let mut symbol_ids: HashMap<&str, u32> =
             HashMap::with_capacity_and_hasher(portfolio.positions.len(), Default::default());
         let resolve = |name: &'p str, field: &dyn Fn() -> String| {
-            self.asset_terms(name, market)
-                .ok_or_else(|| CoreError::missing(field(), format!("no price for {name} in market.prices")))
+            self.asset_terms(name, market).ok_or_else(|| CoreError::no_price(field(), name))
         };
         for (asset, qty) in &portfolio.balances {
             let a = b.asset(asset, || resolve(asset, &|| crate::input::path("balances", asset)))?;
@@ -407,12 +380,8 @@ impl Engine {
         if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, kind, strike, expiry) {
             return Ok(s);
         }
-        let price = |a: &str| {
-            market.prices.get(a).copied().ok_or_else(|| {
-                CoreError::missing(crate::input::path("market.prices", a), format!("no price for {a} in market.prices"))
-            })
-        };
-        let (terms, series) = self.price_option(book, g, pos, market, price(underlying)?, price(settle)?)?;
+        let (terms, series) =
+            self.price_option(book, g, pos, market, market.price(underlying)?, market.price(settle)?)?;
         let series = Arc::new(series);
         market.series.insert_all([(symbol, terms, Arc::clone(&series))]);
         Ok(series)
@@ -431,15 +400,7 @@ impl Engine {
         let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             unreachable!("options only")
         };
-        let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
-            Some(&v) => v,
-            None => {
-                return Err(CoreError::missing(
-                    crate::input::path("market.vols", symbol),
-                    format!("no vol for {symbol} or {underlying} in market.vols"),
-                ))
-            }
-        };
+        let vol = market.vol(symbol, underlying)?;
         let tau = (expiry - market.time) / YEAR_SECONDS;
         let series = self.price_series(&book.groups[g], &book.group_names[g], kind, pb, ps, strike, vol, tau);
         let terms = SeriesTerms {
@@ -639,9 +600,9 @@ impl Engine {
             f64::NEG_INFINITY
         };
         out.status = if equity < 0.0 || (equity == 0.0 && negative_wallet) {
-            Arc::clone(&self.bankrupt)
+            Status::BANKRUPT
         } else {
-            Arc::clone(self.params.status_for(uni_mmr))
+            self.params.status_for(uni_mmr)
         };
         out.equity = equity;
         out.adjusted_equity = adjusted_equity;
@@ -877,6 +838,8 @@ pub(crate) struct BookBuilder<'e, 'm, K> {
     asset_keys: Lookup<K>,
     /// Each of `book.groups` by name (a group with a table of its own has the table's name).
     group_keys: HashMap<Arc<str>, usize>,
+    /// The builder's own copies of the tables' names (empty: the engine's are shared).
+    table_names: Vec<Arc<str>>,
     /// Each of `book.contracts` by (group, symbol id).
     netted_keys: Lookup<(usize, u32)>,
     /// The snapshot's priced series, read-locked at the book's first option (a book
@@ -905,6 +868,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
             market,
             asset_keys: Lookup::new(),
             group_keys: HashMap::default(),
+            table_names: Vec::new(),
             netted_keys: Lookup::new(),
             cache: None,
             priced: Vec::new(),
@@ -927,9 +891,12 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
     }
 
     /// A builder of books that keep no names: account figures only (the batch).
+    /// Its books name their groups with the builder's own copies of the tables'
+    /// names, so parallel workers do not share one reference count.
     pub(crate) fn without_detail(engine: &'e Engine, market: &'m Market) -> Self {
         let mut b = Self::new(engine, market);
         b.book.detail = false;
+        b.table_names = engine.tables.iter().map(|t| Arc::from(&*t.name)).collect();
         b
     }
 
@@ -972,7 +939,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
         if let Some(i) = self.find_group(name, table) {
             return i;
         }
-        let shared = &self.engine.tables[table].name;
+        let shared = self.table_names.get(table).unwrap_or(&self.engine.tables[table].name);
         self.book.group_names.push(if &**shared == name { Arc::clone(shared) } else { Arc::from(name) });
         let names = &self.book.group_names;
         if names.len() > LINEAR_LOOKUP {

@@ -35,6 +35,7 @@ pub mod portfolio;
 pub mod pricing;
 pub mod result;
 pub mod series;
+pub mod status;
 pub mod sweep;
 
 pub use batch::{BalanceColumns, BatchOptions, BatchResult, OnError, PositionColumns, Strings};
@@ -47,4 +48,5 @@ pub use market::Market;
 pub use params::{Model, RiskParams};
 pub use portfolio::{ClassicTerms, Loan, OptionKind, Portfolio, Position};
 pub use result::{AssetMargin, GroupResult, MarginResult, PositionMargin};
+pub use status::{Status, BANKRUPT};
 pub use sweep::{Moves, SweepResult};

@@ -36,6 +36,7 @@ use crate::instrument::{contract_terms, mark_or_index, merge_fill, ContractTerms
 use crate::market::Market;
 use crate::portfolio::{validate, Loan, Portfolio, Position, PositionRef};
 use crate::result::MarginResult;
+use crate::status::Status;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -543,14 +544,13 @@ impl LiveAccount {
     /// what-if buffer, as in `what_if`).
     pub fn check_order(&mut self, order: &Order) -> Result<(Option<Refusal>, &MarginResult)> {
         let before = self.margin_ref();
-        let (mm_before, status) = (before.maintenance_margin, Arc::clone(&before.status));
-        let engine = Arc::clone(&self.engine);
+        let (mm_before, status) = (before.maintenance_margin, before.status);
+        // The ladder's last level liquidates and the one above it is reduce-only.
+        let levels = self.engine.params().status.len();
         let after = self.what_if(order)?;
         let adds_risk = after.maintenance_margin > mm_before;
-        let levels = &engine.params().status;
-        let last = levels.last().map(|s| &*s.name).unwrap_or("");
-        let reduce_only = levels.len() >= 2 && status == levels[levels.len() - 2].name;
-        let refusal = if &*status == "BANKRUPT" || &*status == last {
+        let reduce_only = levels >= 2 && status == Status::level(levels - 2);
+        let refusal = if status >= Status::level(levels - 1) {
             Some(Refusal::Liquidation)
         } else if reduce_only && adds_risk {
             Some(Refusal::ReduceOnly)
@@ -631,12 +631,7 @@ impl LiveAccount {
                 ))
             }
         };
-        let prices = |a: &str| -> Result<f64> {
-            self.market.prices.get(a).copied().ok_or_else(|| {
-                CoreError::missing(path("market.prices", a), format!("no price for {a} in market.prices"))
-            })
-        };
-        let (pb, ps) = (prices(template.underlying())?, prices(template.settle())?);
+        let (pb, ps) = (self.market.price(template.underlying())?, self.market.price(template.settle())?);
         let symbol = template.symbol();
         match template {
             Position::Linear { settle, .. } | Position::Inverse { underlying: settle, .. } => {

@@ -3,10 +3,11 @@
 //! of the model: every number comes from the profile (METHODOLOGY.md §7).
 
 use crate::brackets::BracketTables;
-use crate::error::Result;
+use crate::error::{Code, Result};
 use crate::input::{
     array, float_value, fmt_num, non_negative, number, path, positive, string, table, tier_table, up_to, Fields, Source,
 };
+use crate::status::{Status, BANKRUPT};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
@@ -22,8 +23,7 @@ pub const DEFAULT_PROFILE_TOML: &str = include_str!("../profiles/default.toml");
 /// bounds stop a few bytes of profile from asking for gigabytes.
 pub const MAX_GROUP_SCENARIOS: usize = 100_001;
 pub const MAX_TOTAL_SCENARIOS: usize = 1_000_000;
-/// Most status levels a profile may list (a batch stores a status in one byte).
-pub const MAX_STATUS_LEVELS: usize = 64;
+pub use crate::status::MAX_STATUS_LEVELS;
 
 /// TOML text as the JSON-shaped value the profile parser reads. Floats go
 /// through [`float_value`], so `nan` or `inf` is reported by the finiteness
@@ -41,8 +41,9 @@ pub fn toml_value(text: &str) -> Result<Value> {
             toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, json(v))).collect()),
         }
     }
-    let v: toml::Value = toml::from_str(text)
-        .map_err(|e| crate::error::CoreError::profile("profile", format!("not valid TOML: {}", e.message())))?;
+    let v: toml::Value = toml::from_str(text).map_err(|e| {
+        crate::error::CoreError::profile("profile", format!("not valid TOML: {}", e.message())).with_code(Code::Syntax)
+    })?;
     Ok(json(v))
 }
 
@@ -139,7 +140,7 @@ pub struct SystemicScenario {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusLevel {
-    pub name: std::sync::Arc<str>,
+    pub name: String,
     /// uniMMR must be strictly above this; `-inf` for the last entry.
     pub above: f64,
 }
@@ -230,8 +231,9 @@ impl RiskParams {
     }
 
     pub fn from_json_str(text: &str) -> Result<Self> {
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| crate::error::CoreError::profile("profile", format!("not valid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            crate::error::CoreError::profile("profile", format!("not valid JSON: {e}")).with_code(Code::Syntax)
+        })?;
         Self::from_value(&v)
     }
 
@@ -243,7 +245,11 @@ impl RiskParams {
             None => String::new(),
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
-            Some(o) => return Err(P.err("version", format!("must be a string, got {}", crate::input::show(o)))),
+            Some(o) => {
+                return Err(P
+                    .err("version", format!("must be a string, got {}", crate::input::show(o)))
+                    .with_code(Code::WrongType))
+            }
         };
         let model = match f.opt_str("model")? {
             None | Some("scenario") => Model::Scenario,
@@ -257,7 +263,9 @@ impl RiskParams {
                 let im = m.f64_or("im_factor", 1.5)?;
                 let im = positive(im, "margin.im_factor", P)?;
                 if im < 1.0 {
-                    return Err(P.err("margin.im_factor", format!("must be >= 1, got {}", fmt_num(im))));
+                    return Err(P
+                        .err("margin.im_factor", format!("must be >= 1, got {}", fmt_num(im)))
+                        .with_code(Code::OutOfRange));
                 }
                 let floor = non_negative(m.f64_or("vol_floor", 0.0)?, "margin.vol_floor", P)?;
                 let bm = non_negative(m.f64_or("borrow_mmr", 0.0)?, "margin.borrow_mmr", P)?;
@@ -270,9 +278,9 @@ impl RiskParams {
         // Groups: "*" first, then each named table over it.
         let groups_v = f.req("groups")?;
         let groups_t = table(groups_v, "groups", P)?;
-        let star = groups_t
-            .get("*")
-            .ok_or_else(|| P.err("groups.\"*\"", "required: the parameters of every other group".into()))?;
+        let star = groups_t.get("*").ok_or_else(|| {
+            P.err("groups.\"*\"", "required: the parameters of every other group".into()).with_code(Code::Missing)
+        })?;
         let default_group = parse_group(star, "groups.\"*\"", None)?;
         let mut groups = HashMap::default();
         for (g, gv) in groups_t {
@@ -327,7 +335,9 @@ impl RiskParams {
                     return Err(P.err(&format!("{at}.b"), format!("must differ from a, got {b:?}")));
                 }
                 if !(rate.is_finite() && (0.0..=1.0).contains(&rate)) {
-                    return Err(P.err(&format!("{at}.rate"), format!("must be in [0, 1], got {}", fmt_num(rate))));
+                    return Err(P
+                        .err(&format!("{at}.rate"), format!("must be in [0, 1], got {}", fmt_num(rate)))
+                        .with_code(Code::OutOfRange));
                 }
                 offsets.push(Offset { a, b, rate });
             }
@@ -344,7 +354,9 @@ impl RiskParams {
                 let multiple = finite_p(sf.f64("multiple")?, &sf.path("multiple"))?;
                 let vol_shock = finite_p(sf.f64_or("vol_shock", 0.0)?, &sf.path("vol_shock"))?;
                 if 1.0 + vol_shock <= 0.0 {
-                    return Err(P.err(&sf.path("vol_shock"), format!("must be > -1, got {}", fmt_num(vol_shock))));
+                    return Err(P
+                        .err(&sf.path("vol_shock"), format!("must be > -1, got {}", fmt_num(vol_shock)))
+                        .with_code(Code::OutOfRange));
                 }
                 let mut overrides = Vec::new();
                 if let Some(ov) = sf.get("overrides") {
@@ -383,7 +395,9 @@ impl RiskParams {
         let brackets = BracketTables::parse(f.get("brackets"))?;
         let binance = f.get("binance").map(|b| parse_binance(b, &assets)).transpose()?;
         if model == Model::BinancePm && binance.is_none() {
-            return Err(P.err("binance", "required under model = \"binance_pm\" (loan leverage and MM rates)".into()));
+            return Err(P
+                .err("binance", "required under model = \"binance_pm\" (loan leverage and MM rates)".into())
+                .with_code(Code::Missing));
         }
         let eligibility = parse_eligibility(f.get("eligibility"))?;
         let switching = parse_switching(f.get("switching"), &status)?;
@@ -433,15 +447,29 @@ impl RiskParams {
         self.assets.get(asset).and_then(|a| a.borrow_mmr).unwrap_or(self.borrow_mmr)
     }
 
-    /// Status name for a uniMMR: the first level it is strictly above, else the last.
-    pub fn status_for(&self, uni_mmr: f64) -> &std::sync::Arc<str> {
+    /// The ladder's status for a uniMMR: the first level it is strictly above, else
+    /// the last (`BANKRUPT` is decided by equity, not here).
+    pub fn status_for(&self, uni_mmr: f64) -> Status {
         let last = self.status.len() - 1;
-        &self.status[..last].iter().find(|s| uni_mmr > s.above).unwrap_or(&self.status[last]).name
+        Status::level(self.status[..last].iter().position(|s| uni_mmr > s.above).unwrap_or(last))
+    }
+
+    /// The name of a status: its ladder level's, or [`BANKRUPT`].
+    pub fn status_name(&self, s: Status) -> &str {
+        s.index().map_or(BANKRUPT, |i| &self.status[i].name)
+    }
+
+    /// The status named `name` (a ladder level or `BANKRUPT`), if any.
+    pub fn status_named(&self, name: &str) -> Option<Status> {
+        if name == BANKRUPT {
+            return Some(Status::BANKRUPT);
+        }
+        self.status.iter().position(|s| s.name == name).map(Status::level)
     }
 
     /// The uniMMR threshold of a named status (the margin-call threshold, say).
     pub fn status_threshold(&self, name: &str) -> Option<f64> {
-        self.status.iter().find(|s| &*s.name == name).map(|s| s.above)
+        self.status.iter().find(|s| s.name == name).map(|s| s.above)
     }
 }
 
@@ -469,7 +497,7 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
             match (f.opt_f64($key)?, base) {
                 (Some(x), _) => x,
                 (None, Some(b)) => b.$field as f64,
-                (None, None) => return Err(P.err(&path(at, $key), "required".into())),
+                (None, None) => return Err(P.err(&path(at, $key), "required".into()).with_code(Code::Missing)),
             }
         };
     }
@@ -484,21 +512,21 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
             let vat = path(at, "vol_shocks");
             let arr = array(v, &vat, P)?;
             if arr.is_empty() {
-                return Err(P.err(&vat, "must list at least one shock".into()));
+                return Err(P.err(&vat, "must list at least one shock".into()).with_code(Code::OutOfRange));
             }
             let mut out = Vec::with_capacity(arr.len());
             for (i, x) in arr.iter().enumerate() {
                 let xat = format!("{vat}[{i}]");
                 let x = finite_p(number(x, &xat, P)?, &xat)?;
                 if x <= -1.0 {
-                    return Err(P.err(&xat, format!("must be > -1, got {}", fmt_num(x))));
+                    return Err(P.err(&xat, format!("must be > -1, got {}", fmt_num(x))).with_code(Code::OutOfRange));
                 }
                 out.push(x);
             }
             out
         }
         (None, Some(b)) => b.vol_shocks.clone(),
-        (None, None) => return Err(P.err(&path(at, "vol_shocks"), "required".into())),
+        (None, None) => return Err(P.err(&path(at, "vol_shocks"), "required".into()).with_code(Code::Missing)),
     };
     let concentration = match (f.get("concentration"), base) {
         (Some(v), _) => parse_concentration(v, &path(at, "concentration"))?,
@@ -508,16 +536,24 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
     f.finish()?;
 
     if !(price_range.is_finite() && (0.0..1.0).contains(&price_range)) {
-        return Err(P.err(&path(at, "price_range"), format!("must be in [0, 1), got {}", fmt_num(price_range))));
+        return Err(P
+            .err(&path(at, "price_range"), format!("must be in [0, 1), got {}", fmt_num(price_range)))
+            .with_code(Code::OutOfRange));
     }
     if !(points.is_finite() && points >= 3.0 && points.fract() == 0.0 && (points as i64) % 2 == 1) {
-        return Err(P.err(&path(at, "price_points"), format!("must be odd and >= 3, got {}", fmt_num(points))));
+        return Err(P
+            .err(&path(at, "price_points"), format!("must be odd and >= 3, got {}", fmt_num(points)))
+            .with_code(Code::OutOfRange));
     }
     if points > 100_001.0 {
-        return Err(P.err(&path(at, "price_points"), format!("must be <= 100001, got {}", fmt_num(points))));
+        return Err(P
+            .err(&path(at, "price_points"), format!("must be <= 100001, got {}", fmt_num(points)))
+            .with_code(Code::OutOfRange));
     }
     if !(extreme_multiple.is_finite() && extreme_multiple >= 1.0) {
-        return Err(P.err(&path(at, "extreme_multiple"), format!("must be >= 1, got {}", fmt_num(extreme_multiple))));
+        return Err(P
+            .err(&path(at, "extreme_multiple"), format!("must be >= 1, got {}", fmt_num(extreme_multiple)))
+            .with_code(Code::OutOfRange));
     }
     if extreme_multiple * price_range >= 1.0 {
         return Err(P.err(
@@ -560,7 +596,9 @@ fn parse_collateral(v: &Value, at: &str) -> Result<Vec<CollateralTier>> {
     tier_table(v, at, P, ("tiers", "up_to"), |f, tat, last| {
         let rate = f.f64("rate")?;
         if !(rate.is_finite() && (0.0..=1.0).contains(&rate)) {
-            return Err(P.err(&format!("{tat}.rate"), format!("must be in [0, 1], got {}", fmt_num(rate))));
+            return Err(P
+                .err(&format!("{tat}.rate"), format!("must be in [0, 1], got {}", fmt_num(rate)))
+                .with_code(Code::OutOfRange));
         }
         let up_to = up_to(f, tat, last, "tier", P)?;
         Ok((up_to, CollateralTier { rate, up_to }))
@@ -578,10 +616,14 @@ fn parse_concentration(v: &Value, at: &str) -> Result<Vec<ConcentrationTier>> {
 fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
     let arr = array(v, "status", P)?;
     if arr.len() < 2 {
-        return Err(P.err("status", format!("must list at least two levels, got {}", arr.len())));
+        return Err(P
+            .err("status", format!("must list at least two levels, got {}", arr.len()))
+            .with_code(Code::OutOfRange));
     }
     if arr.len() > MAX_STATUS_LEVELS {
-        return Err(P.err("status", format!("must list at most {MAX_STATUS_LEVELS} levels, got {}", arr.len())));
+        return Err(P
+            .err("status", format!("must list at most {MAX_STATUS_LEVELS} levels, got {}", arr.len()))
+            .with_code(Code::OutOfRange));
     }
     let mut out: Vec<StatusLevel> = Vec::with_capacity(arr.len());
     for (i, s) in arr.iter().enumerate() {
@@ -595,11 +637,15 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
                 return Err(P.err(&format!("{at}.above"), "the last level catches everything: no threshold".into()))
             }
             None if last => f64::NEG_INFINITY,
-            None => return Err(P.err(&format!("{at}.above"), "required on every level but the last".into())),
+            None => {
+                return Err(P
+                    .err(&format!("{at}.above"), "required on every level but the last".into())
+                    .with_code(Code::Missing))
+            }
         };
         f.finish()?;
-        if name == "BANKRUPT" {
-            return Err(P.err(&format!("{at}.name"), "BANKRUPT is reserved (E < 0)".into()));
+        if name == BANKRUPT {
+            return Err(P.err(&format!("{at}.name"), format!("{BANKRUPT} is reserved (E < 0)")));
         }
         if let Some(prev) = out.last() {
             if above >= prev.above {
@@ -613,7 +659,7 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
                 ));
             }
         }
-        out.push(StatusLevel { name: name.into(), above });
+        out.push(StatusLevel { name, above });
     }
     Ok(out)
 }
@@ -628,14 +674,16 @@ fn parse_classic(v: &Value) -> Result<ClassicParams> {
         P,
     )?;
     if liq >= call {
-        return Err(
-            P.err("classic.cross_margin_liquidation", format!("must be < cross_margin_call, got {}", fmt_num(liq)))
-        );
+        return Err(P
+            .err("classic.cross_margin_liquidation", format!("must be < cross_margin_call, got {}", fmt_num(liq)))
+            .with_code(Code::OutOfRange));
     }
     let futures_call =
         positive(f.f64_or("futures_margin_call", d.futures_margin_call)?, "classic.futures_margin_call", P)?;
     if futures_call >= 1.0 {
-        return Err(P.err("classic.futures_margin_call", format!("must be < 1, got {}", fmt_num(futures_call))));
+        return Err(P
+            .err("classic.futures_margin_call", format!("must be < 1, got {}", fmt_num(futures_call)))
+            .with_code(Code::OutOfRange));
     }
     let default_leverage = positive(f.f64_or("default_leverage", d.default_leverage)?, "classic.default_leverage", P)?;
     if f.get("brackets").is_some() {
@@ -664,7 +712,9 @@ fn parse_binance(v: &Value, assets: &HashMap<String, AssetParams>) -> Result<Bin
         }
         let r = number(r, &at, P)?;
         if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
-            return Err(P.err(&at, format!("must be a rate in [0, 1], got {}", fmt_num(r))));
+            return Err(P
+                .err(&at, format!("must be a rate in [0, 1], got {}", fmt_num(r)))
+                .with_code(Code::OutOfRange));
         }
         loan_mmr.push((lev, r));
     }
@@ -672,7 +722,9 @@ fn parse_binance(v: &Value, assets: &HashMap<String, AssetParams>) -> Result<Bin
     let default_collateral_rate = f.opt_f64("default_collateral_rate")?;
     if let Some(r) = default_collateral_rate {
         if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
-            return Err(P.err("binance.default_collateral_rate", format!("must be in [0, 1], got {}", fmt_num(r))));
+            return Err(P
+                .err("binance.default_collateral_rate", format!("must be in [0, 1], got {}", fmt_num(r)))
+                .with_code(Code::OutOfRange));
         }
     }
     f.finish()?;
@@ -701,7 +753,7 @@ fn int_p(x: f64, at: &str) -> Result<i64> {
     if x.is_finite() && x.fract() == 0.0 && x >= 0.0 {
         Ok(x as i64)
     } else {
-        Err(P.err(at, format!("must be a whole number >= 0, got {}", fmt_num(x))))
+        Err(P.err(at, format!("must be a whole number >= 0, got {}", fmt_num(x))).with_code(Code::WrongType))
     }
 }
 
@@ -781,10 +833,15 @@ mod tests {
         assert!(p.is_collateral("USDC") && !p.is_collateral("DOGE"));
         assert_eq!(p.offsets[0].rate, 0.5);
         assert_eq!(p.offsets.iter().map(|o| o.rate).collect::<Vec<_>>(), [0.5, 0.3, 0.3, 0.3, 0.3]);
-        assert_eq!(&**p.status_for(1.5), "MARGIN_CALL");
-        assert_eq!(&**p.status_for(1.5000001), "NORMAL");
-        assert_eq!(&**p.status_for(1.05), "LIQUIDATION");
-        assert_eq!(&**p.status_for(f64::NEG_INFINITY), "LIQUIDATION");
+        assert_eq!(p.status_name(p.status_for(1.5)), "MARGIN_CALL");
+        assert_eq!(p.status_name(p.status_for(1.5000001)), "NORMAL");
+        assert_eq!(p.status_name(p.status_for(1.05)), "LIQUIDATION");
+        assert_eq!(p.status_name(p.status_for(f64::NEG_INFINITY)), "LIQUIDATION");
+        assert_eq!(p.status_name(Status::BANKRUPT), BANKRUPT);
+        for name in ["NORMAL", "LIQUIDATION", BANKRUPT] {
+            assert_eq!(p.status_named(name).map(|s| p.status_name(s)), Some(name));
+        }
+        assert_eq!(p.status_named("ERROR"), None);
         assert_eq!(p.switching.switch_min_ratio, 1.5);
     }
 

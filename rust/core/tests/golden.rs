@@ -39,7 +39,7 @@ fn golden_cases() {
         let name = case["name"].as_str().unwrap();
         let p = Portfolio::from_value(&case["portfolio"]).unwrap();
         let m = Market::from_value(&case["market"]).unwrap();
-        let got = engine.margin(&p, &m).unwrap().to_value();
+        let got = engine.margin(&p, &m).unwrap().to_value(engine.params());
         let mut errors = Vec::new();
         close(&got, &case["expected"], "", &mut errors);
         if !errors.is_empty() {

@@ -46,7 +46,7 @@ impl PyEngine {
     /// calling thread with the GIL held: it takes microseconds.
     fn margin(&self, portfolio: PyRef<'_, PyPortfolio>, market: PyRef<'_, PyMarket>) -> PyResult<PyMarginResult> {
         let inner = guard(|| self.inner.margin(&portfolio.inner, &market.inner))?;
-        Ok(PyMarginResult { inner })
+        Ok(PyMarginResult::new(inner, &self.inner))
     }
 
     /// The risk groups the account touches (a balance, a loan or a position's
@@ -188,7 +188,7 @@ impl PyEngine {
     ///
     /// Returns a dict of numpy arrays, one row per scenario: `equity`,
     /// `adjusted_equity`, `maintenance_margin`, `initial_margin`, `available`
-    /// (USD), `uni_mmr`, `status` (uint8 index into `status_names`, the
+    /// (USD), `uni_mmr`, `status` (uint16 index into `status_names`, the
     /// profile's ladder then "BANKRUPT"). Row `k` equals `margin` on the moved
     /// market, bit for bit, whatever `threads`.
     #[pyo3(signature = (portfolio, market, moves, assets=None, *, vol_shifts=None, threads=None))]

@@ -1,7 +1,7 @@
 //! `RiskParams`: a compiled, immutable risk profile.
 
 use crate::convert::{to_profile_value, to_py};
-use crate::errors::{entry, guard, ProfileError};
+use crate::errors::{entry, guard};
 use pmengine_core::params::{toml_value, DEFAULT_PROFILE_TOML};
 use pmengine_core::{CoreError, RiskParams};
 use pyo3::prelude::*;
@@ -40,11 +40,12 @@ impl PyRiskParams {
     #[staticmethod]
     fn from_toml(path: std::path::PathBuf) -> PyResult<Self> {
         entry(|| {
-            let fail = |m: String| ProfileError::new_err(format!("{}: {m}", path.display()));
+            let file = path.display().to_string();
+            let fail = |m: String| crate::errors::to_py(CoreError::profile(file.as_str(), m));
             let text = read_text(&path).map_err(fail)?;
-            let source = toml_value(&text).map_err(|e| match e {
-                CoreError::Profile { field, message } if field == "profile" => fail(message),
-                e => crate::errors::to_py(e),
+            let source = toml_value(&text).map_err(|e| match e.field() {
+                "profile" => crate::errors::to_py(CoreError::profile(file.as_str(), e.message()).with_code(e.code())),
+                _ => crate::errors::to_py(e),
             })?;
             longest_string(&source).map_err(fail)?;
             Self::compile(source)
@@ -206,8 +207,24 @@ impl PyRiskParams {
         self.inner.is_collateral(asset)
     }
     /// The status a uniMMR falls in (BANKRUPT is decided by equity, not here).
-    fn status_for(&self, uni_mmr: f64) -> String {
-        self.inner.status_for(uni_mmr).to_string()
+    fn status_for(&self, uni_mmr: f64) -> &str {
+        self.inner.status_name(self.inner.status_for(uni_mmr))
+    }
+    /// A status's rank: its index on the ladder (0 the healthiest), BANKRUPT one
+    /// past the last level. Raises `InvalidInputError` naming `status` for a name
+    /// that is neither.
+    fn status_rank(&self, status: &str) -> PyResult<usize> {
+        let p = &self.inner;
+        let rank = p.status_named(status).map(|s| usize::from(s.code(p.status.len())));
+        guard(|| {
+            rank.ok_or_else(|| {
+                let names: Vec<&str> = p.status.iter().map(|s| s.name.as_str()).collect();
+                CoreError::invalid(
+                    "status",
+                    format!("unknown status {status:?}, expected one of {names:?} or BANKRUPT"),
+                )
+            })
+        })
     }
 
     fn __repr__(&self) -> String {
@@ -223,7 +240,7 @@ impl PyRiskParams {
 pub fn toml_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     entry(|| {
         let v = toml_value(text).map_err(|e| match e {
-            CoreError::Profile { message, .. } => crate::errors::InvalidInputError::new_err(message),
+            CoreError::Profile { message, code, .. } => crate::errors::invalid(code, "", message),
             e => crate::errors::to_py(e),
         })?;
         to_py(py, &v)
