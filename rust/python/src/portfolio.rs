@@ -156,7 +156,7 @@ impl PyPortfolio {
     /// Wallet balances, asset units (a copy).
     #[getter]
     fn balances(&self) -> Vec<(String, f64)> {
-        self.inner.balances.clone()
+        self.inner.balances.to_vec()
     }
 
     /// Margin loans: asset -> (borrowed, interest), asset units (a copy).
