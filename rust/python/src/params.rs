@@ -118,8 +118,9 @@ impl PyRiskParams {
         self.inner.is_collateral(asset)
     }
     /// The status a uniMMR falls in (BANKRUPT is decided by equity, not here).
-    fn status_for(&self, uni_mmr: f64) -> String {
-        self.inner.status_for(uni_mmr).to_string()
+    fn status_for(&self, uni_mmr: &Bound<'_, PyAny>) -> PyResult<String> {
+        let uni_mmr = crate::convert::float_arg(uni_mmr, "uni_mmr")?;
+        Ok(self.inner.status_for(uni_mmr).to_string())
     }
 
     fn __repr__(&self) -> String {
