@@ -46,7 +46,7 @@ pub use greeks::{Greeks, GreeksResult};
 pub use live::{LiveAccount, Order, Refusal};
 pub use market::Market;
 pub use params::{Model, RiskParams};
-pub use portfolio::{ClassicTerms, Loan, OptionKind, Portfolio, Position};
+pub use portfolio::{AssetMap, ClassicTerms, Loan, OptionKind, Portfolio, Position};
 pub use result::{AssetMargin, GroupResult, MarginResult, PositionMargin};
 pub use status::{Status, BANKRUPT};
 pub use sweep::{Moves, SweepResult};

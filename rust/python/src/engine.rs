@@ -1,6 +1,7 @@
 //! `Engine`: a compiled profile that margins accounts.
 
 use crate::classic::PyClassicResult;
+use crate::convert::int_arg;
 use crate::errors::{entry, guard};
 use crate::market::PyMarket;
 use crate::params::PyRiskParams;
@@ -134,7 +135,10 @@ impl PyEngine {
     /// rows sorted by account), and gives a `pyarrow.RecordBatchReader` of results.
     /// `first_rows`: the row numbers of the first position and balance rows, for
     /// messages naming rows of a longer stream.
-    #[pyo3(signature = (positions, balances, market, *, threads=None, errors="raise", output="arrow", chunk_size=512, first_rows=(0, 0)))]
+    #[pyo3(
+        signature = (positions, balances, market, *, threads=None, errors="raise", output="arrow", chunk_size=None, first_rows=None),
+        text_signature = "($self, positions, balances, market, *, threads=None, errors=\"raise\", output=\"arrow\", chunk_size=512, first_rows=...)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn margin_batch<'py>(
         slf: &Bound<'py, Self>,
@@ -144,10 +148,20 @@ impl PyEngine {
         threads: Option<&Bound<'py, PyAny>>,
         errors: &str,
         output: &str,
-        chunk_size: i128,
-        first_rows: (i128, i128),
+        chunk_size: Option<&Bound<'py, PyAny>>,
+        first_rows: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
+        let chunk_size = chunk_size.map_or(Ok(512), |c| int_arg(c, "chunk_size", 1, None))? as i128;
+        let first_rows = match first_rows {
+            None => (0, 0),
+            Some(f) => {
+                let (a, b) = f.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>()?;
+                // Bounded so that a row number added to either never overflows.
+                let row = |x: &Bound<'py, PyAny>| int_arg(x, "first_rows", 0, Some(1 << 62)).map(i128::from);
+                (row(&a)?, row(&b)?)
+            }
+        };
         if crate::batch::is_reader(positions)? {
             let kwargs = pyo3::types::PyDict::new(py);
             kwargs.set_item("threads", threads)?;

@@ -1,7 +1,8 @@
 //! `Market`: a market snapshot held in Rust, converted once.
 
-use crate::convert::{to_py, to_value};
+use crate::convert::{float_arg, to_py, to_value};
 use crate::errors::{entry, guard};
+use pmengine_core::input::path;
 use pmengine_core::Market;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -65,15 +66,18 @@ impl PyMarket {
     }
 
     /// Set an index price (USD per unit of `asset`).
-    fn set_price(&mut self, asset: &str, price: f64) -> PyResult<()> {
+    fn set_price(&mut self, asset: &str, price: &Bound<'_, PyAny>) -> PyResult<()> {
+        let price = float_arg(price, &path("market.prices", asset))?;
         guard(|| self.inner.set_price(asset, price))
     }
     /// Set a contract mark (in the contract's quote units).
-    fn set_mark(&mut self, symbol: &str, mark: f64) -> PyResult<()> {
+    fn set_mark(&mut self, symbol: &str, mark: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mark = float_arg(mark, &path("market.marks", symbol))?;
         guard(|| self.inner.set_mark(symbol, mark))
     }
     /// Set an implied vol (annualised, 0.5 = 50 %) for an option symbol or an underlying.
-    fn set_vol(&mut self, key: &str, vol: f64) -> PyResult<()> {
+    fn set_vol(&mut self, key: &str, vol: &Bound<'_, PyAny>) -> PyResult<()> {
+        let vol = float_arg(vol, &path("market.vols", key))?;
         guard(|| self.inner.set_vol(key, vol))
     }
 
