@@ -235,5 +235,10 @@ def test_package_reads_its_own_objects_through_getters():
 def test_market_reads_without_to_dict():
     m = pm.Market.from_dict(MARKET | {"marks": {"BTCUSDT": 60_010.0}})
     d = m.to_dict()
-    assert (m.iso_time, m.prices, m.marks, m.vols) == (d["time"], d["prices"], d["marks"], d["vols"])
+    assert (m.iso_time, m.prices, m.marks, m.vols) == (
+        d["time"],
+        d["prices"],
+        d["marks"],
+        d["vols"],
+    )
     assert m.time == pm.Market(m.iso_time).time == pm._core.parse_time(m.iso_time)
