@@ -32,6 +32,7 @@ pub mod offsets;
 pub mod params;
 pub mod portfolio;
 pub mod pricing;
+pub mod resolved;
 pub mod result;
 pub mod series;
 pub mod sweep;

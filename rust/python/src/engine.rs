@@ -43,9 +43,13 @@ impl PyEngine {
     }
 
     /// Portfolio margin of one account on one market snapshot. Runs on the
-    /// calling thread with the GIL held: it takes microseconds.
+    /// calling thread with the GIL held: it takes microseconds. The portfolio
+    /// keeps its resolution against the market (assets, groups, netted symbols)
+    /// from call to call: a later call re-reads only the market's numbers when
+    /// the market changed, and only evaluates when neither did; changing the
+    /// portfolio, or margining it with another engine, resolves it again.
     fn margin(&self, portfolio: PyRef<'_, PyPortfolio>, market: PyRef<'_, PyMarket>) -> PyResult<PyMarginResult> {
-        let inner = guard(|| self.inner.margin(&portfolio.inner, &market.inner))?;
+        let inner = guard(|| portfolio.margin(&self.inner, &market))?;
         Ok(PyMarginResult { inner })
     }
 
