@@ -1,4 +1,5 @@
-"""The risk tools on Engine.sweep give what they gave through market copies:
+"""The risk tools on Engine.sweep give what they gave through market copies,
+and liquidation prices on Engine.crossings what they gave on sweeps:
 liquidation prices and stress tests, fast path against the old one, on
 generated accounts of both margin models."""
 
@@ -27,8 +28,11 @@ def close(a: float | None, b: float | None, rel: float = 1e-9) -> bool:
 
 
 def same_liquidation_prices(engine, p, m, co_move: bool) -> None:
+    core = risk.liquidation_prices(engine, p, m, co_move=co_move)
     fast = risk.liquidation_prices(engine, p, m, co_move=co_move, sweep=True)
     old = risk.liquidation_prices(engine, p, m, co_move=co_move, sweep=False)
+    # Engine.crossings evaluates the sweep's points: the same answers, bit for bit.
+    assert core == fast
     assert len(fast) == len(old)
     for a, b in zip(fast, old, strict=True):
         assert (a.group, a.status, a.direction, a.threshold) == (

@@ -301,6 +301,20 @@ class Engine:
         ``adjusted_equity``, ``maintenance_margin``, ``initial_margin``, ``available``
         (USD), ``uni_mmr``, ``status`` (uint8 index into the ``status_names`` tuple);
         row ``k`` equals ``margin`` on the moved market."""
+    def crossings(
+        self,
+        portfolio: Portfolio,
+        market: Market,
+        paths: Sequence[tuple[Sequence[tuple[str, float]], Sequence[float]]],
+        thresholds: Sequence[float],
+        *,
+        tol: float,
+    ) -> list[list[tuple[float, float] | None]]:
+        """Where uniMMR first crosses each threshold along each price path
+        ``(exponents, grid)``: on factor ``f`` each ``(asset, e)`` of ``exponents`` is
+        priced ``P * f ** e``; the grid's factors are scanned in order and the first
+        crossing bisected to ``tol`` relative. Per path, per threshold: None, or
+        ``(factor, uni_mmr)`` on the far side of the crossing (bankrupt: ``-inf``)."""
 
 @final
 class ClassicResult:

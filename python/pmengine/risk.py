@@ -489,9 +489,14 @@ def liquidation_prices(
     down to ``MIN_FACTOR``) to bracket the first crossing, which is then
     bisected to ``tol`` relative. Groups: those the account touches with
     ``price_range > 0`` (stablecoins move in the depeg stress instead), under
-    either margin model. The evaluations are :func:`margins_on_moved_markets`
-    (``sweep``: see there): the whole scan in one sweep, then one per bisection step
-    for all the thresholds of a direction."""
+    either margin model.
+
+    By default (``sweep`` None) every group and direction is one path of one
+    :meth:`Engine.crossings` call: the scan stops at the last threshold's first
+    crossing and the bisections run on the book resolved once. With ``sweep``
+    True or False the same search runs here on :func:`margins_on_moved_markets`
+    (``sweep``: see there): the whole scan in one sweep, then one per bisection
+    step for all the thresholds of a direction; the results are the same."""
     params = engine.params
     base = engine.margin(portfolio, market)
     names = price_groups(engine, portfolio, market) if groups is None else list(groups)
@@ -499,6 +504,41 @@ def liquidation_prices(
     prices = market.prices
     group_of = {a: params.group_of(a) for a in prices}
     out: list[LiquidationPrice] = []
+    if sweep is None:
+        u0 = _uni(base)
+        grids = {d: _search_grid(d) for d in ("down", "up")}
+        keys: list[tuple[str, str, str]] = []
+        paths: list[tuple[list[tuple[str, float]], list[float]]] = []
+        for g in names:
+            asset = reference_asset(params, market, g)
+            for direction in ("down", "up"):
+                beta = co_movement(params, g, direction == "down") if co_move else {}
+                exponents = []
+                for a, h in group_of.items():
+                    if h == g:
+                        exponents.append((a, 1.0))
+                    elif (b := beta.get(h, beta.get("*", 0.0))) != 0.0:
+                        exponents.append((a, b))
+                keys.append((g, asset, direction))
+                paths.append((exponents, grids[direction]))
+        thresholds = [t for _, t in ladder]
+        found = engine.crossings(portfolio, market, paths, thresholds, tol=tol)
+        for (g, asset, direction), row in zip(keys, found, strict=True):
+            for i, (_, t) in enumerate(ladder):
+                # the status on the far side of the crossing
+                status = _ladder(params)[i + 1 if u0 > t else i][0]
+                crossing = row[i]
+                price, move, uni = (
+                    (None, None, None)
+                    if crossing is None
+                    else (prices[asset] * crossing[0], crossing[0] - 1.0, crossing[1])
+                )
+                out.append(
+                    LiquidationPrice(
+                        g, asset, status, t, direction, prices[asset], price, move, uni
+                    )
+                )
+        return out
     for g in names:
         asset = reference_asset(params, market, g)
         for direction in ("down", "up"):

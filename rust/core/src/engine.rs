@@ -645,6 +645,13 @@ impl Engine {
         out.uni_mmr = uni_mmr;
     }
 
+    /// A status's rank on the profile's ladder: 0 the healthiest, the ladder's
+    /// length for `BANKRUPT`.
+    pub fn status_rank(&self, status: &str) -> usize {
+        let ladder = &self.params.status;
+        ladder.iter().position(|l| &*l.name == status).unwrap_or(ladder.len())
+    }
+
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0.
     fn systemic_loss(&self, book: &Book, net: &[Net]) -> f64 {
         let mut worst = 0.0_f64;

@@ -34,6 +34,7 @@ pub mod portfolio;
 pub mod pricing;
 pub mod resolved;
 pub mod result;
+pub mod roots;
 pub mod series;
 pub mod sweep;
 

@@ -6,6 +6,7 @@ use crate::market::PyMarket;
 use crate::params::PyRiskParams;
 use crate::portfolio::PyPortfolio;
 use crate::result::PyMarginResult;
+use pmengine_core::roots::{Crossing, PricePath};
 use pmengine_core::{ClassicMode, Engine};
 use pyo3::prelude::*;
 use std::sync::Arc;
@@ -193,6 +194,40 @@ impl PyEngine {
         guard(|| {
             crate::sweep::sweep(py, &self.inner, &portfolio.inner, &market.inner, moves, assets, vol_shifts, threads)
         })
+    }
+
+    /// Where uniMMR first crosses each of `thresholds` along each price path,
+    /// computed with the GIL released.
+    ///
+    /// A path is `(exponents, grid)`: on factor `f`, each asset `a` of
+    /// `exponents` (`[(asset, e), ...]`) is priced `P * f ** e` (taken as the return
+    /// `f ** e - 1`, as `sweep` takes it; `e = 1`: `P * f`), marks move as in
+    /// `sweep`, other prices stay. `grid`: the factors scanned in order to bracket
+    /// the first crossing, which is then bisected until the bracket is within
+    /// `tol` relative. uniMMR counts as `-inf` where the account is bankrupt.
+    ///
+    /// Returns, per path, per threshold, `None` (no crossing on the grid) or
+    /// `(factor, uni_mmr)`: the factor on the far side of the crossing and
+    /// uniMMR there. Both margin models.
+    #[pyo3(signature = (portfolio, market, paths, thresholds, *, tol))]
+    #[allow(clippy::type_complexity)]
+    fn crossings(
+        &self,
+        py: Python<'_>,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+        paths: Vec<(Vec<(String, f64)>, Vec<f64>)>,
+        thresholds: Vec<f64>,
+        tol: f64,
+    ) -> PyResult<Vec<Vec<Option<(f64, f64)>>>> {
+        let (portfolio, market) = (&portfolio.inner, &market.inner);
+        let found = py.detach(|| {
+            let paths: Vec<PricePath<'_>> =
+                paths.iter().map(|(exponents, grid)| PricePath { exponents, grid }).collect();
+            guard(|| self.inner.crossings(portfolio, market, &paths, &thresholds, tol))
+        })?;
+        let pairs = |row: Vec<Option<Crossing>>| row.into_iter().map(|c| c.map(|c| (c.factor, c.uni_mmr))).collect();
+        Ok(found.into_iter().map(pairs).collect())
     }
 
     fn __repr__(&self) -> String {
