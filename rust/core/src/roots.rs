@@ -156,3 +156,146 @@ impl Engine {
         Ok(moved)
     }
 }
+
+/// An account whose wallet of one asset is changed and re-margined, for the
+/// stablecoin buffer: the book of the portfolio with that balance entry is
+/// resolved once, and each amount sets the one wallet as `Engine::book` would
+/// (`0 + balance`, less the loan), so each evaluation is bit for bit `margin`
+/// of the portfolio with the balance changed.
+struct WalletProbe {
+    book: crate::engine::Book,
+    slot: usize,
+    asset: String,
+    /// The balance held now (0 without an entry) and the loan owed, if any.
+    held: f64,
+    owed: Option<f64>,
+    scratch: crate::engine::Scratch,
+    out: crate::result::MarginResult,
+}
+
+impl WalletProbe {
+    fn new(engine: &Engine, portfolio: &Portfolio, market: &Market, asset: &str) -> Result<Self> {
+        let mut p = portfolio.clone();
+        let held = match p.balances.iter().find(|(a, _)| a == asset) {
+            Some(&(_, q)) => q,
+            None => {
+                p.balances.push((asset.to_string(), 0.0));
+                0.0
+            }
+        };
+        let book = engine.book(&p, market)?;
+        let mut seen: Vec<&str> = Vec::new();
+        for a in p.assets() {
+            if !seen.contains(&a) {
+                seen.push(a);
+            }
+        }
+        let slot = seen.iter().position(|a| *a == asset).expect("the balance entry has a slot");
+        let owed = p.loans.iter().find(|(a, _)| a == asset).map(|(_, l)| l.owed());
+        Ok(WalletProbe {
+            book,
+            slot,
+            asset: asset.to_string(),
+            held,
+            owed,
+            scratch: Default::default(),
+            out: Default::default(),
+        })
+    }
+
+    /// The status rank (0: the healthiest; the ladder's length: bankrupt) with
+    /// `change` added to the balance (asset units, any sign).
+    fn rank(&mut self, engine: &Engine, change: f64) -> Result<usize> {
+        let q = self.held + change;
+        if q.is_nan() || q.abs() > MAX_MAGNITUDE {
+            crate::input::amount(q, &crate::input::path("balances", &self.asset))?;
+        }
+        let mut wallet = 0.0 + q;
+        if let Some(owed) = self.owed {
+            wallet -= owed;
+        }
+        self.book.assets[self.slot].wallet = wallet;
+        engine.evaluate_into(&self.book, &mut self.scratch, &mut self.out);
+        Ok(engine.status_rank(&self.out.status))
+    }
+}
+
+/// The largest deposit the buffer search tries (USD).
+const MAX_DEPOSIT_USD: f64 = 1e15;
+
+impl Engine {
+    /// The smallest deposit of `asset` (asset units) that keeps the account's
+    /// status at rank `target` or healthier on `stressed` (the market after a
+    /// scenario, or `market` itself): 0 when none is needed, `None` when no
+    /// deposit up to 1e15 USD does. The search starts at max(1, |equity|, MM)
+    /// on `market`, in asset units, doubles until enough, then bisects to
+    /// `rel_tol` relative, rounded up (the amount returned is enough).
+    pub fn deposit_needed(
+        &self,
+        portfolio: &Portfolio,
+        market: &Market,
+        stressed: &Market,
+        asset: &str,
+        target: usize,
+        rel_tol: f64,
+    ) -> Result<Option<f64>> {
+        if self.status_rank(&self.margin(portfolio, stressed)?.status) <= target {
+            return Ok(Some(0.0));
+        }
+        let price = *market
+            .prices
+            .get(asset)
+            .ok_or_else(|| CoreError::missing("asset", format!("no price for {asset} in market.prices")))?;
+        let base = self.margin(portfolio, market)?;
+        let mut probe = WalletProbe::new(self, portfolio, stressed, asset)?;
+        let mut hi = 1.0_f64.max(base.equity.abs()).max(base.maintenance_margin) / price;
+        while probe.rank(self, hi)? > target {
+            hi *= 2.0;
+            if hi * price > MAX_DEPOSIT_USD {
+                return Ok(None);
+            }
+        }
+        let mut lo = 0.0;
+        while hi - lo > rel_tol * hi {
+            let mid = 0.5 * (lo + hi);
+            if probe.rank(self, mid)? <= target {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Ok(Some(hi))
+    }
+
+    /// The largest withdrawal of `asset` (asset units, at most its positive
+    /// balance: a withdrawal never opens a loan) that keeps the account's status
+    /// at rank `target` or healthier on `stressed` (see [`Engine::deposit_needed`]),
+    /// bisected to `rel_tol` of the balance, rounded down (the amount returned is safe).
+    pub fn max_withdrawal(
+        &self,
+        portfolio: &Portfolio,
+        stressed: &Market,
+        asset: &str,
+        target: usize,
+        rel_tol: f64,
+    ) -> Result<f64> {
+        let balance = portfolio.balances.iter().find(|(a, _)| a == asset).map_or(0.0, |(_, q)| *q);
+        if balance <= 0.0 || self.status_rank(&self.margin(portfolio, stressed)?.status) > target {
+            return Ok(0.0);
+        }
+        let mut probe = WalletProbe::new(self, portfolio, stressed, asset)?;
+        if probe.rank(self, -balance)? <= target {
+            return Ok(balance);
+        }
+        let (mut lo, mut hi) = (0.0, balance);
+        while hi - lo > rel_tol * balance {
+            let mid = 0.5 * (lo + hi);
+            if probe.rank(self, -mid)? <= target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+}

@@ -230,6 +230,43 @@ impl PyEngine {
         Ok(found.into_iter().map(pairs).collect())
     }
 
+    /// The smallest deposit of `asset` (asset units) that keeps the account's
+    /// status at rank `target` (0: the first on the profile's ladder) or
+    /// healthier on `stressed` (default: `market`): 0 when none is needed, None
+    /// when no deposit up to 1e15 USD does. Starts at max(1, |equity|, MM) on
+    /// `market` in asset units, doubles until enough, then bisects to `rel_tol`
+    /// relative, rounded up: the amount returned is enough.
+    #[pyo3(signature = (portfolio, market, asset, target, *, stressed=None, rel_tol))]
+    #[allow(clippy::too_many_arguments)]
+    fn deposit_needed(
+        &self,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+        asset: &str,
+        target: usize,
+        stressed: Option<PyRef<'_, PyMarket>>,
+        rel_tol: f64,
+    ) -> PyResult<Option<f64>> {
+        let stressed = stressed.as_deref().map_or(&market.inner, |m| &m.inner);
+        guard(|| self.inner.deposit_needed(&portfolio.inner, &market.inner, stressed, asset, target, rel_tol))
+    }
+
+    /// The largest withdrawal of `asset` (asset units, at most its positive
+    /// balance) that keeps the account's status at rank `target` or healthier
+    /// on `market` (the market after a scenario, or now), bisected to `rel_tol`
+    /// of the balance, rounded down: the amount returned is safe.
+    #[pyo3(signature = (portfolio, market, asset, target, *, rel_tol))]
+    fn max_withdrawal(
+        &self,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+        asset: &str,
+        target: usize,
+        rel_tol: f64,
+    ) -> PyResult<f64> {
+        guard(|| self.inner.max_withdrawal(&portfolio.inner, &market.inner, asset, target, rel_tol))
+    }
+
     fn __repr__(&self) -> String {
         format!("Engine(params={:?})", self.inner.params().name)
     }
