@@ -24,6 +24,7 @@ implied vol of the market by ``1 + v``.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -197,7 +198,7 @@ def check_scenario(scenario: Scenario, params: RiskParams, market: Market) -> No
     the profile or the group of a priced asset; an asset has a price. A typo
     would otherwise move nothing, silently."""
     prices = market.prices
-    groups = {g for g in params.to_dict()["groups"] if g != "*"}
+    groups = {g for g in _profile(params)["groups"] if g != "*"}
     groups |= {params.group_of(a) for a in prices}
     for g in scenario.groups:
         if g != "*" and g not in groups and g not in prices:
@@ -213,24 +214,34 @@ def check_scenario(scenario: Scenario, params: RiskParams, market: Market) -> No
 
 def builtin_scenarios() -> list[Scenario]:
     """The built-in stress scenarios of ``risk.toml``."""
-    return load_scenarios(_defaults_text(), "risk.toml")
+    return load_scenarios(_defaults(), "risk.toml")
 
 
-def _defaults_text() -> str:
-    return (resources.files("pmengine") / "risk.toml").read_text()
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    """``risk.toml``, parsed once per process (read only: callers build their own objects)."""
+    return tomllib.loads((resources.files("pmengine") / "risk.toml").read_text())
 
 
 def warning_thresholds() -> dict[str, float]:
     """The warning thresholds of ``risk.toml`` (``[warnings]``)."""
-    table = tomllib.loads(_defaults_text())["warnings"]
+    table = _defaults()["warnings"]
     return {str(k): float(v) for k, v in table.items()}
 
 
 # -- moving the market -------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
+def _profile(params: RiskParams) -> dict[str, Any]:
+    """``params.to_dict()``, once per profile (a RiskParams is immutable; read only)."""
+    return params.to_dict()
+
+
+@functools.lru_cache(maxsize=8)
 def _group_params(params: RiskParams) -> dict[str, dict[str, Any]]:
-    groups: dict[str, dict[str, Any]] = params.to_dict()["groups"]
+    """Each group's parameters over the ``"*"`` defaults (read only)."""
+    groups: dict[str, dict[str, Any]] = _profile(params)["groups"]
     base = groups["*"]
     return {name: {**base, **g} for name, g in groups.items()}
 
@@ -391,7 +402,7 @@ def co_movement(params: RiskParams, group: str, down: bool) -> dict[str, float]:
         pr = float(gp.get(h, gp["*"])["price_range"])
         return float(entry["multiple"]) * pr if pr > 0 else 0.0
 
-    for entry in params.to_dict()["systemic"]:
+    for entry in _profile(params)["systemic"]:
         rg = ret(entry, group)
         if (rg < 0) if down else (rg > 0):
             return {h: ret(entry, h) / rg for h in gp if h != group}
@@ -833,7 +844,7 @@ def exposure_report(
     }
     btc = params.group_of("BTC")
     correlated = [btc]
-    for o in params.to_dict()["offsets"]:
+    for o in _profile(params)["offsets"]:
         if btc in (o["a"], o["b"]) and o["rate"] > 0:
             other = o["b"] if o["a"] == btc else o["a"]
             if other not in correlated:
