@@ -604,7 +604,7 @@ impl LiveAccount {
         if let Some(p) = order.price {
             crate::input::price(p, "order.price")?;
         }
-        let held = self.portfolio.positions.iter().position(|p| p.symbol() == order.symbol);
+        let held = self.held(&order.symbol);
         let template: &Position = match (held, &order.instrument) {
             (Some(i), Some(inst)) if !same_terms(&self.portfolio.positions[i], inst) => {
                 return Err(CoreError::invalid(
@@ -697,6 +697,17 @@ impl LiveAccount {
                 }
                 Ok((edit, Change::Option { slot, dq: qty, settle: self.assets[settle.as_str()], wallet: -cost }))
             }
+        }
+    }
+
+    /// The first position holding `symbol`, found by the name tables rather than
+    /// by comparing it with every position's symbol.
+    fn held(&self, symbol: &str) -> Option<usize> {
+        let contract = self.symbols.get(symbol).map(|&(_, i)| i);
+        let option = self.options.get(symbol).map(|&o| self.book.options[o].position);
+        match (contract, option) {
+            (Some(c), Some(o)) => Some(c.min(o)),
+            (c, o) => c.or(o),
         }
     }
 

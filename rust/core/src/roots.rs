@@ -184,13 +184,11 @@ impl WalletProbe {
             }
         };
         let book = engine.book(&p, market)?;
-        let mut seen: Vec<&str> = Vec::new();
-        for a in p.assets() {
-            if !seen.contains(&a) {
-                seen.push(a);
-            }
-        }
-        let slot = seen.iter().position(|a| *a == asset).expect("the balance entry has a slot");
+        // Slots are the distinct assets in `Portfolio::assets` order.
+        let mut seen = rustc_hash::FxHashSet::default();
+        let slot = (p.assets().filter(|a| seen.insert(*a)))
+            .position(|a| a == asset)
+            .expect("the balance entry has a slot");
         let owed = p.loans.iter().find(|(a, _)| a == asset).map(|(_, l)| l.owed());
         Ok(WalletProbe {
             book,
