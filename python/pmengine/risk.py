@@ -539,13 +539,13 @@ def liquidation_prices(
                 for a, h in group_of.items():
                     if h == g:
                         exponents.append((a, 1.0))
-                    elif (b := beta.get(h, beta.get("*", 0.0))) != 0.0:
-                        exponents.append((a, b))
+                    elif (e := beta.get(h, beta.get("*", 0.0))) != 0.0:
+                        exponents.append((a, e))
                 keys.append((g, asset, direction))
                 paths.append((exponents, grids[direction]))
         thresholds = [t for _, t in ladder]
-        found = engine.crossings(portfolio, market, paths, thresholds, tol=tol)
-        for (g, asset, direction), row in zip(keys, found, strict=True):
+        answers = engine.crossings(portfolio, market, paths, thresholds, tol=tol)
+        for (g, asset, direction), row in zip(keys, answers, strict=True):
             for i, (_, t) in enumerate(ladder):
                 # the status on the far side of the crossing
                 status = _ladder(params)[i + 1 if u0 > t else i][0]
