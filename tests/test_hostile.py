@@ -793,6 +793,30 @@ NUMERIC_ARGUMENTS: dict[str, tuple] = {
         lambda e, x: e.a.max_order_size("BTCUSDT", "buy", price=x),
         "order.price",
     ),
+    "Engine.crossings.paths": (
+        lambda e, x: e.engine.crossings(
+            new_portfolio(), e.m, [([("BTC", 1.0)], [x])], [1.0], tol=1e-9
+        ),
+        r"paths\[0\]\.grid\[0\]",
+    ),
+    "Engine.crossings.thresholds": (
+        lambda e, x: e.engine.crossings(new_portfolio(), e.m, [], [x], tol=1e-9),
+        r"thresholds\[0\]",
+    ),
+    "Engine.crossings.tol": (
+        lambda e, x: e.engine.crossings(new_portfolio(), e.m, [], [1.0], tol=x),
+        "tol",
+    ),
+    **{
+        f"Engine.{m}.{arg}": (
+            lambda e, x, m=m, arg=arg: getattr(e.engine, m)(
+                new_portfolio(), e.m, "USDT", **{"target": 0, "rel_tol": 1e-9, arg: x}
+            ),
+            arg,
+        )
+        for m in ("deposit_needed", "max_withdrawal")
+        for arg in ("target", "rel_tol")
+    },
 }
 
 

@@ -2,16 +2,67 @@
 
 use crate::convert::{float_arg, opt_float_arg, to_py, to_value};
 use crate::errors::{entry, guard};
+use crate::market::PyMarket;
 use pmengine_core::input::path;
-use pmengine_core::{ClassicTerms, OptionKind, Portfolio, Position};
+use pmengine_core::resolved::Resolved;
+use pmengine_core::{ClassicTerms, CoreError, Engine, MarginResult, OptionKind, Portfolio, Position};
 use pyo3::prelude::*;
+use std::sync::Mutex;
 
 /// An account: wallet balances (asset units; negative = a loan), margin loans
 /// and positions. Build it with the `add_*` methods or from the portfolio JSON format.
 #[pyclass(name = "Portfolio", module = "pmengine._core")]
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct PyPortfolio {
+    /// Change it through `PyPortfolio`'s methods only: each drops `resolved`.
     pub inner: Portfolio,
+    /// The portfolio resolved by the last engine that margined it, and the
+    /// stamp of the market it was last refreshed on.
+    resolved: Mutex<Option<(Resolved, u64)>>,
+}
+
+impl Clone for PyPortfolio {
+    /// A copy starts without a resolution (it may be changed apart from this one).
+    fn clone(&self) -> Self {
+        PyPortfolio::new_from(self.inner.clone())
+    }
+}
+
+impl PyPortfolio {
+    pub fn new_from(inner: Portfolio) -> Self {
+        PyPortfolio { inner, resolved: Mutex::new(None) }
+    }
+
+    /// After a change of the account: its resolution is stale.
+    fn changed(&mut self) {
+        *self.resolved.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// `engine.margin(self, market)`, resolving the portfolio once per engine:
+    /// later calls re-read only the market's numbers, and only when it changed
+    /// (its stamp), so a call on an unchanged market is an evaluation alone. A
+    /// call racing another on this portfolio (free-threaded Python) resolves
+    /// its own book.
+    pub fn margin(&self, engine: &Engine, market: &PyMarket) -> Result<MarginResult, CoreError> {
+        let Ok(mut held) = self.resolved.try_lock() else {
+            return engine.margin(&self.inner, &market.inner);
+        };
+        if let Some((resolved, stamp)) = held.as_mut().filter(|(r, _)| r.is_for(engine)) {
+            if *stamp != market.stamp {
+                if resolved.refresh(engine, &self.inner, &market.inner).is_err() {
+                    // A price or vol the account needs is missing: the full path names the field.
+                    *held = None;
+                    return engine.margin(&self.inner, &market.inner);
+                }
+                *stamp = market.stamp;
+            }
+            return Ok(resolved.evaluate(engine));
+        }
+        let mut resolved = Resolved::new(engine, &self.inner, &market.inner)?;
+        let result = resolved.evaluate(engine);
+        *held = Some((resolved, market.stamp));
+        Ok(result)
+    }
 }
 
 /// A contract's classic terms, each named `at.<key>` when it is not a number.
@@ -45,19 +96,20 @@ impl PyPortfolio {
     fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
         entry(|| {
             let v = to_value(d, "")?;
-            Ok(PyPortfolio { inner: guard(|| Portfolio::from_value(&v))? })
+            Ok(PyPortfolio::new_from(guard(|| Portfolio::from_value(&v))?))
         })
     }
 
     /// From portfolio JSON text.
     #[staticmethod]
     fn from_json(text: &str) -> PyResult<Self> {
-        Ok(PyPortfolio { inner: guard(|| Portfolio::from_json_str(text))? })
+        Ok(PyPortfolio::new_from(guard(|| Portfolio::from_json_str(text))?))
     }
 
     /// Add `qty` units of `asset` to its wallet balance (negative: borrow).
     fn add_balance(&mut self, asset: &str, qty: &Bound<'_, PyAny>) -> PyResult<()> {
         let qty = float_arg(qty, &path("balances", asset))?;
+        self.changed();
         guard(|| self.inner.add_balance(asset, qty))
     }
 
@@ -74,6 +126,7 @@ impl PyPortfolio {
         let at = path("loans", asset);
         let borrowed = float_arg(borrowed, &path(&at, "borrowed"))?;
         let interest = opt_float_arg(interest, &path(&at, "interest"))?.unwrap_or(0.0);
+        self.changed();
         guard(|| self.inner.add_loan(asset, borrowed, interest))
     }
 
@@ -91,6 +144,7 @@ impl PyPortfolio {
         isolated_margin: Option<&Bound<'_, PyAny>>,
         leverage: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        self.changed();
         let at = self.next_position();
         let position = Position::Linear {
             symbol: symbol.into(),
@@ -117,6 +171,7 @@ impl PyPortfolio {
         isolated_margin: Option<&Bound<'_, PyAny>>,
         leverage: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        self.changed();
         let at = self.next_position();
         let position = Position::Inverse {
             symbol: symbol.into(),
@@ -143,6 +198,7 @@ impl PyPortfolio {
         qty: &Bound<'_, PyAny>,
         settle: &str,
     ) -> PyResult<()> {
+        self.changed();
         entry(|| {
             let at = self.next_position();
             let kind = guard(|| OptionKind::parse(kind, &path(&at, "kind")))?;
