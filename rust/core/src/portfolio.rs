@@ -491,6 +491,7 @@ pub fn validate(p: &Position, at: &str) -> Result<()> {
 }
 
 /// [`validate`] on borrowed terms (batch rows are checked without building a `Position`).
+#[inline]
 pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
     // Checked first, the field's path built only for an error: batches validate every row.
     let field = |k: &str| format!("{at}.{k}");
