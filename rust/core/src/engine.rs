@@ -169,7 +169,8 @@ pub struct Book {
     pub assets: Vec<AssetSlot>,
     pub groups: Vec<GroupSlot>,
     pub options: Vec<OptionSlot>,
-    /// One entry per position, in the portfolio's order.
+    /// One entry per position, in the portfolio's order (none in the batch's
+    /// books for the scenario model, which reads none).
     pub slots: Vec<BookSlot>,
     pub contracts: Vec<NettedContract>,
     /// The profile's offsets between listed groups, as group indices, in the profile's order.
@@ -711,18 +712,29 @@ pub struct ContractTerms {
     pub size: f64,
 }
 
-/// A linear or inverse contract's terms given its mark (the market's, if any)
-/// and the underlying and settle prices `pb`, `ps` (USD). Without a mark, a
-/// linear contract marks at `pb / ps` and an inverse one at `pb`.
+/// The mark of a contract the market gives none for, from the underlying and
+/// settle prices `pb`, `ps` (USD): `pb / ps` for a linear contract (settle
+/// units), `pb` for an inverse one (USD).
+#[inline]
+pub fn default_mark(inverse: bool, pb: f64, ps: f64) -> f64 {
+    if inverse {
+        pb
+    } else {
+        pb / ps
+    }
+}
+
+/// A linear or inverse contract's terms given its mark (the market's, if any;
+/// else [`default_mark`]) and the underlying and settle prices `pb`, `ps` (USD).
 #[inline]
 pub fn contract_terms(pos: PositionRef<'_>, mark: Option<f64>, pb: f64, ps: f64) -> ContractTerms {
     match pos {
         PositionRef::Linear { qty, entry_price, .. } => {
-            let mark = mark.unwrap_or(pb / ps);
+            let mark = mark.unwrap_or_else(|| default_mark(false, pb, ps));
             ContractTerms { dollar_delta: qty * mark * ps, upnl: qty * (mark - entry_price), size: (qty * mark).abs() }
         }
         PositionRef::Inverse { contract_size, contracts, entry_price, .. } => {
-            let mark = mark.unwrap_or(pb);
+            let mark = mark.unwrap_or_else(|| default_mark(true, pb, ps));
             let notional = contracts * contract_size;
             ContractTerms {
                 dollar_delta: notional * pb / entry_price,
@@ -799,8 +811,9 @@ impl Book {
 
     /// Add linear or inverse contract `pos` (marked at `mark`, the market's if
     /// any) on underlying slot `b`, settling in slot `s`: its UPnL to its margin
-    /// asset, its dollar delta to its group and to netted entry `netted`, and its
-    /// slot (`symbol`: its interned symbol; `brackets`: see `BookSlot::Contract`).
+    /// asset, its dollar delta to its group and to netted entry `netted`. Returns
+    /// its slot (`symbol`: its interned symbol; `brackets`: see
+    /// `BookSlot::Contract`) for the caller to push to `slots`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn add_contract(
@@ -813,7 +826,7 @@ impl Book {
         netted: usize,
         symbol: u32,
         brackets: u32,
-    ) {
+    ) -> BookSlot {
         let (pb, ps) = (self.assets[b].price, self.assets[s].price);
         let t = contract_terms(pos, mark, pb, ps);
         let (inverse, leverage) = match pos {
@@ -825,7 +838,7 @@ impl Book {
         let g = self.assets[b].group;
         self.assets[receiver].settled += t.upnl;
         self.add_contract_delta(g, netted, t.dollar_delta);
-        self.slots.push(BookSlot::Contract {
+        BookSlot::Contract {
             group: g,
             dollar_delta: t.dollar_delta,
             underlying_price: pb,
@@ -837,7 +850,7 @@ impl Book {
             inverse,
             leverage: leverage.unwrap_or(engine.params.classic.default_leverage),
             brackets,
-        });
+        }
     }
 
     /// Recompute group `g`'s contract and option aggregates from its slots, in
@@ -1175,7 +1188,8 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
                         self.book.contracts.len() - 1
                     }
                 };
-                self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
+                let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
+                self.book.slots.push(slot);
             }
             PositionRef::Option { .. } if binance => {
                 return Err(CoreError::invalid(

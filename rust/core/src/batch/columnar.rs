@@ -20,7 +20,7 @@
 
 use super::{Account, Scan};
 use crate::brackets::BracketKind;
-use crate::engine::{AssetSlot, Book, Engine, GroupSlot};
+use crate::engine::{default_mark, AssetSlot, Book, Engine, GroupSlot};
 use crate::params::Model;
 use crate::portfolio::PositionRef;
 use rustc_hash::FxHashMap as HashMap;
@@ -43,8 +43,15 @@ pub(super) struct Layout<'a> {
     /// Group ids by name, and by engine table for a group with a table of its own.
     group_ids: HashMap<&'a str, u32>,
     table_group: Vec<u32>,
+    /// `default_mark` of a linear contract per (underlying, settle) asset id pair
+    /// (`u · assets + s`), when the call names at most [`MARK_TABLE`] assets:
+    /// the division leaves the row loop.
+    linear_marks: Vec<f64>,
     binance: bool,
 }
+
+/// Most assets a call may name for [`Layout::linear_marks`] (a table of their square).
+const MARK_TABLE: usize = 64;
 
 impl<'a> Layout<'a> {
     pub(super) fn new(engine: &Engine, scan: &Scan<'a>, groups: &'a [String]) -> Self {
@@ -68,7 +75,21 @@ impl<'a> Layout<'a> {
                 _ => NONE,
             })
             .collect();
-        Layout { asset_group, groups: tables, group_ids, table_group, binance }
+        let n = scan.assets.len();
+        let price = |(_, t): &(&str, Option<crate::engine::AssetTerms<'_>>)| t.map_or(f64::NAN, |t| t.price);
+        let linear_marks = match n <= MARK_TABLE {
+            true => (scan.assets.iter())
+                .flat_map(|u| scan.assets.iter().map(move |s| default_mark(false, price(u), price(s))))
+                .collect(),
+            false => Vec::new(),
+        };
+        Layout { asset_group, groups: tables, group_ids, table_group, linear_marks, binance }
+    }
+
+    /// The mark of a contract without one in the market, when the table has it.
+    #[inline]
+    fn default_linear_mark(&self, u: u32, s: u32) -> Option<f64> {
+        self.linear_marks.get(u as usize * self.asset_group.len() + s as usize).copied()
     }
 
     /// The id of group `name` whose parameters are table `table`, if the call names it.
@@ -135,14 +156,14 @@ impl<'e> Builder<'e> {
         }
         for k in a.positions.clone() {
             let r = scan.pos_order.map_or(k, |o| o[k] as usize);
-            let Ok((pos, u, s)) = scan.position(r) else { return false };
+            let Ok((pos, u, s_id)) = scan.position(r) else { return false };
             let inverse = match pos {
                 PositionRef::Linear { .. } => false,
                 PositionRef::Inverse { .. } => true,
                 PositionRef::Option { .. } => return false,
             };
             let Some(b) = self.asset(scan, layout, u) else { return false };
-            let Some(s) = self.asset(scan, layout, s) else { return false };
+            let Some(s) = self.asset(scan, layout, s_id) else { return false };
             let g = self.book.assets[b].group;
             self.book.groups[g].listed = true;
             let symbol = scan.pos.symbol.codes[r] as u32;
@@ -154,7 +175,14 @@ impl<'e> Builder<'e> {
                 false => u32::MAX,
             };
             let Some(netted) = self.netted(g, symbol) else { return false };
-            self.book.add_contract(self.engine, pos, scan.symbol_mark[symbol as usize], b, s, netted, symbol, brackets);
+            let mark = match scan.symbol_mark[symbol as usize] {
+                None if !inverse => layout.default_linear_mark(u, s_id),
+                mark => mark,
+            };
+            let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
+            if layout.binance {
+                self.book.slots.push(slot); // the scenario model reads no slots: its books keep none
+            }
         }
         self.finish(layout);
         true
