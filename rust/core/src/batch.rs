@@ -16,10 +16,15 @@
 //! (its book built straight from the columns, then `Engine::evaluate_into`
 //! with a worker's reused buffers) and written to its own output row, so the
 //! output is bit-identical to `Engine::margin` on the same portfolio and
-//! whatever the thread count or chunk size. Option series are priced once per
-//! snapshot and shared through the market's cache. Memory: the input is
+//! whatever the thread count or chunk size. An account of balances, loans and
+//! linear or inverse contracts has its book assembled by ids on the columnar
+//! path (`batch/columnar.rs`); the others (options, bad rows) take the
+//! per-account builder, which prices option series once per snapshot through
+//! the market's cache and names a bad row's field. Memory: the input is
 //! borrowed, not copied; beside it the call holds one `u32` row index per input
-//! row (only when the rows are not grouped by account) and the output rows.
+//! row (only when the rows are not grouped by account) and per account 189
+//! bytes (its row ranges, its output row, the output columns); a worker's
+//! buffers grow with the names of the call, not with the book.
 
 use crate::engine::{AssetTerms, BookBuilder, Engine, Scratch};
 use crate::error::{CoreError, Result};
