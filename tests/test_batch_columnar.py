@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pmengine as pm
-from pmengine.batch import RESULT_COLUMNS, to_columns
+from pmengine.book.batch import RESULT_COLUMNS, to_columns
 
 from . import strategies as s
 from . import strategies_binance as sb

@@ -15,6 +15,7 @@ import pytest
 
 import pmengine as pm
 from pmengine import InvalidInputError, ProfileError
+from pmengine.book.batch import to_columns
 
 from .conftest import MARKET
 
@@ -223,9 +224,62 @@ def test_the_bomb_through_toml_and_the_command_line(tmp_path, capsys):
 
 def test_status_ladder_is_capped():
     d = json.loads(json.dumps(DEFAULT))
-    d["status"] = [{"name": f"L{i}", "above": 1000.0 - i} for i in range(300)] + [{"name": "LAST"}]
-    with pytest.raises(ProfileError, match=r"^status: must list at most 64 levels, got 301$"):
+    d["status"] = [{"name": f"L{i}", "above": 5000.0 - i} for i in range(1024)] + [{"name": "LAST"}]
+    with pytest.raises(
+        ProfileError, match=r"^status: must list at most 1024 levels, got 1025$"
+    ) as e:
         pm.RiskParams.from_dict(d)
+    assert (e.value.field, e.value.code) == ("status", "out_of_range")
+
+
+def test_a_long_ladder_names_every_status_in_batch_and_sweep():
+    # 300 levels from uniMMR 3.0 down by 0.01: accounts land past level 255, where a
+    # status stored in one byte would wrap to another level's name.
+    d = json.loads(json.dumps(DEFAULT))
+    d["status"] = [{"name": f"L{i}", "above": round(3.0 - 0.01 * i, 2)} for i in range(299)]
+    d["status"].append({"name": "LAST"})
+    engine = pm.Engine(pm.RiskParams.from_dict(d))
+    market = pm.Market.from_dict(MARKET)
+    accounts = []
+    for i, usdt in enumerate([1e6, 4_000.0, 1_500.0, 1_000.0, 800.0, 700.0, 100.0, -50_000.0]):
+        pf = {
+            "balances": {"USDT": usdt},
+            "positions": [
+                {
+                    "type": "linear",
+                    "symbol": "BTCUSDT",
+                    "underlying": "BTC",
+                    "qty": 1.0,
+                    "entry_price": 60_000,
+                }
+            ],
+        }
+        accounts.append((i, pf))
+    want = [engine.margin(pm.Portfolio.from_dict(pf), market).status for _, pf in accounts]
+    assert any(int(w[1:]) > 255 for w in want if w.startswith("L")), want
+    assert "LAST" in want and pm.BANKRUPT in want
+    pos, bal = to_columns(accounts)
+    out = engine.margin_batch(pa.table(pos), pa.table(bal), market)
+    assert out.column("status").to_pylist() == want
+    numpy_out = engine.margin_batch(pos, bal, market, output="numpy")
+    assert numpy_out["status"].tolist() == want
+    assert [engine.params.status_rank(w) for w in want] == sorted(
+        engine.params.status_rank(w) for w in want
+    )
+    assert engine.params.status_rank(pm.BANKRUPT) == len(engine.params.status_levels)
+    # One account under moves that take it down the whole ladder.
+    pf = pm.Portfolio.from_dict(accounts[2][1])
+    moves = {"BTC": [0.0, -0.002, -0.004, -0.006, -0.01, -0.03, -0.5]}
+    swept = engine.sweep(pf, market, moves)
+    got = [swept["status_names"][k] for k in swept["status"].tolist()]
+    assert got == [engine.margin(pf, _moved(market, r)).status for r in moves["BTC"]]
+    assert any(g.startswith("L") and int(g[1:]) > 255 for g in got), got
+
+
+def _moved(market: pm.Market, r: float) -> pm.Market:
+    d = market.to_dict()
+    d["prices"]["BTC"] *= 1 + r
+    return pm.Market.from_dict(d)
 
 
 # -- finding 9: a non-finite profile value is an error naming the key -------------------

@@ -265,7 +265,7 @@ def check_result(engine: pm.Engine, r: pm.MarginResult, where: str) -> None:
         raise Finding(f"{where}: uniMMR {r.uni_mmr} != E_adj/MM")
     if mm == 0 and r.uni_mmr != (math.inf if r.adjusted_equity >= 0 else -math.inf):
         raise Finding(f"{where}: uniMMR {r.uni_mmr} with MM = 0")
-    if r.status == "BANKRUPT":
+    if r.status == pm.BANKRUPT:
         if r.equity > 0:
             raise Finding(f"{where}: BANKRUPT with equity {r.equity}")
     elif r.status != engine.params.status_for(r.uni_mmr):
@@ -485,7 +485,7 @@ def target_live(data: bytes) -> None:
 def target_batch(data: bytes) -> None:
     import pyarrow as pa
 
-    from pmengine.batch import to_columns
+    from pmengine.book.batch import to_columns
 
     src = Source(data)
     accounts = []

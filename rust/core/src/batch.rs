@@ -27,15 +27,15 @@
 //! buffers grow with the names of the call, not with the book.
 
 use crate::engine::{AssetTerms, BookBuilder, Engine, Scratch};
-use crate::error::{CoreError, Result};
+use crate::error::{Code, CoreError, Result};
 use crate::market::Market;
 use crate::portfolio::{validate_ref, Loan, OptionKind, PositionRef, DEFAULT_SETTLE};
 use crate::result::{GroupResult, MarginResult};
+use crate::status::BANKRUPT;
 use rayon::prelude::*;
 pub use rayon::ThreadPool;
 use rustc_hash::FxHashMap as HashMap;
 use std::ops::Range;
-use std::sync::Arc;
 
 mod columnar;
 
@@ -302,7 +302,8 @@ pub struct BatchResult {
     pub initial_margin: Vec<f64>,
     pub available: Vec<f64>,
     pub uni_mmr: Vec<f64>,
-    pub status: Vec<u8>,
+    /// Codes into `statuses` (a ladder of any allowed length fits).
+    pub status: Vec<u16>,
     /// The group with the largest requirement (first on ties).
     pub worst_group: Vec<i32>,
     /// That group's worst scenario: price return and relative vol shock (NaN without one).
@@ -324,7 +325,7 @@ struct Row {
     im: f64,
     available: f64,
     uni_mmr: f64,
-    status: u8,
+    status: u16,
     worst_group: i32,
     worst_price_move: f64,
     worst_vol_shock: f64,
@@ -361,7 +362,6 @@ struct Scan<'a> {
     bal_order: Option<&'a [u32]>,
     /// `BatchOptions::first_rows`: added to a row's index where a message names it.
     first_rows: (usize, usize),
-    statuses: &'a [String],
     group_codes: HashMap<&'a str, i32>,
     /// Per code of `pos.type` / `pos.kind`: what it names (`None`: not a valid value).
     instrument: Vec<Option<Instrument>>,
@@ -499,11 +499,11 @@ impl Engine {
         let (pos_order, bal_order) = (pos_sorted.as_deref(), bal_sorted.as_deref());
         let accounts = accounts(grouped_ids(pos_order, positions.account), grouped_ids(bal_order, balances.account));
 
-        let mut statuses: Vec<String> = self.params().status.iter().map(|s| s.name.to_string()).collect();
-        statuses.push("BANKRUPT".into());
+        let mut statuses: Vec<String> = self.params().status.iter().map(|s| s.name.clone()).collect();
+        statuses.push(BANKRUPT.into());
         statuses.push(ERROR_STATUS.into());
         let groups = self.group_dictionary(positions, balances);
-        let mut scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &statuses, &groups);
+        let mut scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &groups);
         scan.first_rows = options.first_rows;
         let layout = columnar::Layout::new(self, &scan, &groups);
 
@@ -515,7 +515,7 @@ impl Engine {
             im: f64::NAN,
             available: f64::NAN,
             uni_mmr: f64::NAN,
-            status: (statuses.len() - 1) as u8,
+            status: (statuses.len() - 1) as u16,
             worst_group: -1,
             worst_price_move: f64::NAN,
             worst_vol_shock: f64::NAN,
@@ -525,19 +525,18 @@ impl Engine {
         let errors: Vec<Vec<(usize, CoreError)>> = pool.install(|| {
             (rows.par_chunks_mut(chunk).zip(accounts.par_chunks(chunk)).enumerate())
                 .map(|(k, (out, part))| {
-                    let engine = self.replica();
                     let mut worker = Worker {
-                        engine: &engine,
-                        builder: BookBuilder::without_detail(&engine, market),
+                        engine: self,
+                        builder: BookBuilder::without_detail(self, market),
                         scratch: Scratch::default(),
                         result: MarginResult::default(),
                     };
-                    let mut fast = columnar::Builder::new(&engine, &layout);
+                    let mut fast = columnar::Builder::new(self, &layout);
                     let mut errors = Vec::new();
                     for (i, (row, a)) in out.iter_mut().zip(part).enumerate() {
                         let r = if options.columnar && fast.build(&scan, &layout, a) {
-                            engine.evaluate_into(&fast.book, &mut worker.scratch, &mut worker.result);
-                            Ok(scan.row(&engine, &worker.result, |i, _| fast.listed_group(i)))
+                            self.evaluate_into(&fast.book, &mut worker.scratch, &mut worker.result);
+                            Ok(scan.row(self, &worker.result, |i, _| fast.listed_group(i)))
                         } else {
                             scan.account(a, &mut worker)
                         };
@@ -558,7 +557,7 @@ impl Engine {
         }
 
         let column = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
-        let mut out = BatchResult {
+        let out = BatchResult {
             account: accounts.iter().map(|a| a.id).collect(),
             equity: column(|r| r.equity),
             adjusted_equity: column(|r| r.adjusted_equity),
@@ -570,11 +569,10 @@ impl Engine {
             worst_group: rows.iter().map(|r| r.worst_group).collect(),
             worst_price_move: column(|r| r.worst_price_move),
             worst_vol_shock: column(|r| r.worst_vol_shock),
-            statuses: Vec::new(),
+            statuses,
             groups,
             errors: errors.map(|(i, e)| (i, e.to_string())).collect(),
         };
-        out.statuses = statuses;
         Ok(out)
     }
 
@@ -605,7 +603,6 @@ impl<'a> Scan<'a> {
         bal: &BalanceColumns<'a>,
         pos_order: Option<&'a [u32]>,
         bal_order: Option<&'a [u32]>,
-        statuses: &'a [String],
         groups: &'a [String],
     ) -> Self {
         let mut asset_ids: HashMap<&'a str, u32> = HashMap::default();
@@ -628,7 +625,6 @@ impl<'a> Scan<'a> {
             pos_order,
             bal_order,
             first_rows: (0, 0),
-            statuses,
             group_codes: groups.iter().enumerate().map(|(i, g)| (g.as_str(), i as i32)).collect(),
             instrument: (pos.kind_of_instrument.values.iter())
                 .map(|t| match t.as_str() {
@@ -655,7 +651,7 @@ impl<'a> Scan<'a> {
     /// The terms of asset id `id`, or an error naming `field` when the market has no price.
     fn asset(&self, id: u32, field: impl FnOnce() -> String) -> Result<AssetTerms<'a>> {
         let (name, terms) = self.assets[id as usize];
-        terms.ok_or_else(|| CoreError::missing(field(), format!("no price for {name} in market.prices")))
+        terms.ok_or_else(|| CoreError::no_price(field(), name))
     }
 
     /// Validate balance row `row`: its asset id and quantity (asset units).
@@ -664,7 +660,7 @@ impl<'a> Scan<'a> {
         let n = row + self.first_rows.1;
         let code = self.bal.asset.codes[row];
         if code < 0 {
-            return Err(CoreError::invalid(format!("balances[{n}].asset"), "required"));
+            return Err(CoreError::invalid(format!("balances[{n}].asset"), "required").with_code(Code::Missing));
         }
         let qty = self.bal.qty[row];
         if qty.is_nan() || qty.abs() > crate::input::MAX_MAGNITUDE {
@@ -693,8 +689,12 @@ impl<'a> Scan<'a> {
         let at = |k: &str| format!("positions[{}].{k}", row + self.first_rows.0);
         let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[row]);
         let lev = c.leverage.map(|x| x[row]).filter(|x| !x.is_nan());
-        let symbol = c.symbol.get(row).ok_or_else(|| CoreError::invalid(at("symbol"), "required"))?;
-        let underlying = c.underlying.get(row).ok_or_else(|| CoreError::invalid(at("underlying"), "required"))?;
+        let symbol =
+            c.symbol.get(row).ok_or_else(|| CoreError::invalid(at("symbol"), "required").with_code(Code::Missing))?;
+        let underlying = c
+            .underlying
+            .get(row)
+            .ok_or_else(|| CoreError::invalid(at("underlying"), "required").with_code(Code::Missing))?;
         let u = self.underlying_asset[c.underlying.codes[row] as usize];
         let settle_code = c.settle.map_or(-1, |s| s.codes[row]);
         let (settle, s) = match settle_code {
@@ -728,7 +728,9 @@ impl<'a> Scan<'a> {
             }
             Some(Instrument::Option) => {
                 let kind = match c.option_kind.map_or(-1, |k| k.codes[row]) {
-                    k if k < 0 => return Err(CoreError::invalid(at("kind"), "required for an option")),
+                    k if k < 0 => {
+                        return Err(CoreError::invalid(at("kind"), "required for an option").with_code(Code::Missing))
+                    }
                     k => match self.option_kind[k as usize] {
                         Some(kind) => kind,
                         // Not a valid kind: parsing it again gives the error.
@@ -737,10 +739,7 @@ impl<'a> Scan<'a> {
                 };
                 let (sc, uc) = (c.symbol.codes[row] as usize, c.underlying.codes[row] as usize);
                 if !self.symbol_vol[sc] && !self.underlying_vol[uc] {
-                    return Err(CoreError::missing(
-                        at("symbol"),
-                        format!("no vol for {symbol} or {underlying} in market.vols"),
-                    ));
+                    return Err(CoreError::no_vol(at("symbol"), symbol, underlying));
                 }
                 let pos = PositionRef::Option {
                     symbol,
@@ -759,7 +758,7 @@ impl<'a> Scan<'a> {
                         at("type"),
                         format!("must be \"linear\", \"inverse\" or \"option\", got {other:?}"),
                     ),
-                    None => CoreError::invalid(at("type"), "required"),
+                    None => CoreError::invalid(at("type"), "required").with_code(Code::Missing),
                 })
             }
         };
@@ -812,12 +811,7 @@ impl<'a> Scan<'a> {
     /// An account's output row from its result; `group_code(i, g)`: the code in
     /// the call's group dictionary of `r.groups[i]`.
     fn row(&self, engine: &Engine, r: &MarginResult, group_code: impl Fn(usize, &GroupResult) -> i32) -> Row {
-        // The result's status is one of the engine's names: compared by address first.
-        let levels = &engine.params().status;
-        let status = match levels.iter().position(|s| Arc::ptr_eq(&s.name, &r.status)) {
-            Some(i) => i,
-            None => self.statuses.iter().position(|s| **s == *r.status).unwrap_or(self.statuses.len() - 1),
-        } as u8;
+        let status = r.status.code(engine.params().status.len());
         let mut worst: Option<(usize, &GroupResult)> = None;
         for (i, g) in r.groups.iter().enumerate() {
             if g.requirement > 0.0 && worst.is_none_or(|(_, w)| g.requirement > w.requirement) {

@@ -20,6 +20,7 @@ use crate::brackets::BracketKind;
 use crate::collateral::adjusted_value;
 use crate::error::{CoreError, Result};
 use crate::grid::{scan, Grid, Scenario};
+use crate::instrument::contract_terms;
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
 use crate::params::{AssetParams, GroupParams, Model, RiskParams, SystemicScenario};
@@ -27,6 +28,7 @@ use crate::portfolio::{Loan, OptionKind, Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult, Names};
 use crate::series::{Revaluation, Series, SeriesReader, SeriesTerms};
+use crate::status::Status;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -58,7 +60,6 @@ pub struct Engine {
     asset_index: HashMap<String, u32>,
     /// Identifies this engine's entries in a market's series cache.
     id: u64,
-    bankrupt: Arc<str>,
 }
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
@@ -247,38 +248,12 @@ impl Engine {
             asset_table,
             asset_index,
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
-            bankrupt: Arc::from("BANKRUPT"),
             params,
         }
     }
 
     pub fn params(&self) -> &RiskParams {
         &self.params
-    }
-
-    /// A copy whose shared names (groups, statuses) are fresh allocations, with the
-    /// same id (it reads and fills the same series cache). Parallel batch workers
-    /// each take one, so the names every result clones do not bounce one reference
-    /// count between cores.
-    pub fn replica(&self) -> Engine {
-        let fresh = |s: &Arc<str>| Arc::<str>::from(&**s);
-        let mut params = self.params.clone();
-        for level in &mut params.status {
-            level.name = fresh(&level.name);
-        }
-        Engine {
-            params,
-            tables: (self.tables.iter())
-                .map(|t| GroupTable { name: fresh(&t.name), params: t.params.clone(), grid: t.grid.clone() })
-                .collect(),
-            table_index: self.table_index.clone(),
-            offset_tables: self.offset_tables.clone(),
-            systemic_by_table: self.systemic_by_table.clone(),
-            asset_table: self.asset_table.clone(),
-            asset_index: self.asset_index.clone(),
-            id: self.id,
-            bankrupt: fresh(&self.bankrupt),
-        }
     }
 
     /// The profile's parameters of asset index `i` (an `AssetSlot::params`).
@@ -317,6 +292,17 @@ impl Engine {
         Ok(crate::greeks::greeks(portfolio, &self.book(portfolio, market)?))
     }
 
+    /// The terms of every position on the snapshot, in order (`instrument.rs`):
+    /// mark, notional, dollar delta and value, whichever margin model the
+    /// profile evaluates with.
+    pub fn position_terms(
+        &self,
+        portfolio: &Portfolio,
+        market: &Market,
+    ) -> Result<Vec<crate::instrument::PositionTerms>> {
+        Ok(crate::instrument::position_terms(portfolio, market, &self.scenario_book(portfolio, market)?))
+    }
+
     /// Resolve a portfolio against a market (step 1 of the module doc). Asset
     /// slots are created in the order of [`Portfolio::assets`].
     pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
@@ -343,8 +329,7 @@ impl Engine {
         let mut symbol_ids: HashMap<&str, u32> =
             HashMap::with_capacity_and_hasher(portfolio.positions.len(), Default::default());
         let resolve = |name: &'p str, field: &dyn Fn() -> String| {
-            self.asset_terms(name, market)
-                .ok_or_else(|| CoreError::missing(field(), format!("no price for {name} in market.prices")))
+            self.asset_terms(name, market).ok_or_else(|| CoreError::no_price(field(), name))
         };
         for (asset, qty) in &portfolio.balances {
             let a = b.asset(asset, || resolve(asset, &|| crate::input::path("balances", asset)))?;
@@ -408,12 +393,8 @@ impl Engine {
         if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, kind, strike, expiry) {
             return Ok(s);
         }
-        let price = |a: &str| {
-            market.prices.get(a).copied().ok_or_else(|| {
-                CoreError::missing(crate::input::path("market.prices", a), format!("no price for {a} in market.prices"))
-            })
-        };
-        let (terms, series) = self.price_option(book, g, pos, market, price(underlying)?, price(settle)?)?;
+        let (terms, series) =
+            self.price_option(book, g, pos, market, market.price(underlying)?, market.price(settle)?)?;
         let series = Arc::new(series);
         market.series.insert_all([(symbol, terms, Arc::clone(&series))]);
         Ok(series)
@@ -432,15 +413,7 @@ impl Engine {
         let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             unreachable!("options only")
         };
-        let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
-            Some(&v) => v,
-            None => {
-                return Err(CoreError::missing(
-                    crate::input::path("market.vols", symbol),
-                    format!("no vol for {symbol} or {underlying} in market.vols"),
-                ))
-            }
-        };
+        let vol = market.vol(symbol, underlying)?;
         let tau = (expiry - market.time) / YEAR_SECONDS;
         let series = self.price_series(&book.groups[g], &book.group_names[g], kind, pb, ps, strike, vol, tau);
         let terms = SeriesTerms {
@@ -640,9 +613,9 @@ impl Engine {
             f64::NEG_INFINITY
         };
         out.status = if equity < 0.0 || (equity == 0.0 && negative_wallet) {
-            Arc::clone(&self.bankrupt)
+            Status::BANKRUPT
         } else {
-            Arc::clone(self.params.status_for(uni_mmr))
+            self.params.status_for(uni_mmr)
         };
         out.equity = equity;
         out.adjusted_equity = adjusted_equity;
@@ -697,53 +670,6 @@ impl Engine {
 /// A group's return in a systemic scenario: its override, else `multiple · price_range`.
 fn systemic_return(s: &SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
     s.overrides.iter().find(|(n, _)| n == group).map_or(s.multiple * gp.price_range, |(_, r)| *r)
-}
-
-/// A linear or inverse contract on a snapshot, as both models read it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ContractTerms {
-    /// Dollar delta (USD).
-    pub dollar_delta: f64,
-    /// UPnL in the margin asset (settle units; coin for an inverse contract).
-    pub upnl: f64,
-    /// What its bracket is chosen on: `|qty · mark|` in the margin asset for a
-    /// linear contract, `|contracts · contract_size / mark|` in coin for an
-    /// inverse one (docs/BINANCE.md).
-    pub size: f64,
-}
-
-/// The mark of a contract the market gives none for, from the underlying and
-/// settle prices `pb`, `ps` (USD): `pb / ps` for a linear contract (settle
-/// units), `pb` for an inverse one (USD).
-#[inline]
-pub fn default_mark(inverse: bool, pb: f64, ps: f64) -> f64 {
-    if inverse {
-        pb
-    } else {
-        pb / ps
-    }
-}
-
-/// A linear or inverse contract's terms given its mark (the market's, if any;
-/// else [`default_mark`]) and the underlying and settle prices `pb`, `ps` (USD).
-#[inline]
-pub fn contract_terms(pos: PositionRef<'_>, mark: Option<f64>, pb: f64, ps: f64) -> ContractTerms {
-    match pos {
-        PositionRef::Linear { qty, entry_price, .. } => {
-            let mark = mark.unwrap_or_else(|| default_mark(false, pb, ps));
-            ContractTerms { dollar_delta: qty * mark * ps, upnl: qty * (mark - entry_price), size: (qty * mark).abs() }
-        }
-        PositionRef::Inverse { contract_size, contracts, entry_price, .. } => {
-            let mark = mark.unwrap_or_else(|| default_mark(true, pb, ps));
-            let notional = contracts * contract_size;
-            ContractTerms {
-                dollar_delta: notional * pb / entry_price,
-                upnl: notional * (1.0 / entry_price - 1.0 / mark),
-                size: (notional / mark).abs(),
-            }
-        }
-        PositionRef::Option { .. } => ContractTerms { dollar_delta: 0.0, upnl: 0.0, size: 0.0 },
-    }
 }
 
 impl GroupSlot {
@@ -1015,6 +941,8 @@ pub(crate) struct BookBuilder<'e, 'm, K> {
     asset_keys: Lookup<K>,
     /// Each of `book.groups` by name (a group with a table of its own has the table's name).
     group_keys: HashMap<Arc<str>, usize>,
+    /// The builder's own copies of the tables' names (empty: the engine's are shared).
+    table_names: Vec<Arc<str>>,
     /// Each of `book.contracts` by (group, symbol id).
     netted_keys: Lookup<(usize, u32)>,
     /// The snapshot's priced series, read-locked at the book's first option (a book
@@ -1043,6 +971,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
             market,
             asset_keys: Lookup::new(),
             group_keys: HashMap::default(),
+            table_names: Vec::new(),
             netted_keys: Lookup::new(),
             cache: None,
             priced: Vec::new(),
@@ -1065,9 +994,12 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
     }
 
     /// A builder of books that keep no names: account figures only (the batch).
+    /// Its books name their groups with the builder's own copies of the tables'
+    /// names, so parallel workers do not share one reference count.
     pub(crate) fn without_detail(engine: &'e Engine, market: &'m Market) -> Self {
         let mut b = Self::new(engine, market);
         b.book.detail = false;
+        b.table_names = engine.tables.iter().map(|t| Arc::from(&*t.name)).collect();
         b
     }
 
@@ -1110,7 +1042,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
         if let Some(i) = self.find_group(name, table) {
             return i;
         }
-        let shared = &self.engine.tables[table].name;
+        let shared = self.table_names.get(table).unwrap_or(&self.engine.tables[table].name);
         self.book.group_names.push(if &**shared == name { Arc::clone(shared) } else { Arc::from(name) });
         let names = &self.book.group_names;
         if names.len() > LINEAR_LOOKUP {

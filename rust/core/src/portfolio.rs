@@ -1,7 +1,7 @@
 //! Accounts: wallet balances and positions (linear and inverse futures and
 //! perpetuals, European options), and their JSON format (METHODOLOGY.md §8).
 
-use crate::error::{CoreError, Result};
+use crate::error::{Code, CoreError, Result};
 use crate::input::{amount, epoch_seconds, loan_amount, number, parse_time, path, positive, price, show, table};
 use crate::input::{Fields, Source, MAX_EPOCH_SECONDS, MAX_MAGNITUDE, MIN_PRICE};
 use serde_json::{Map, Value};
@@ -216,8 +216,8 @@ impl Portfolio {
     }
 
     pub fn from_json_str(text: &str) -> Result<Self> {
-        let v: Value =
-            serde_json::from_str(text).map_err(|e| CoreError::invalid("portfolio", format!("not valid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| CoreError::invalid("portfolio", format!("not valid JSON: {e}")).with_code(Code::Syntax))?;
         Self::from_value(&v)
     }
 
@@ -252,7 +252,10 @@ impl Portfolio {
         if let Some(ps) = f.get("positions") {
             let arr = match ps {
                 Value::Array(a) => a,
-                other => return Err(CoreError::invalid("positions", format!("must be an array, got {}", show(other)))),
+                other => {
+                    return Err(CoreError::invalid("positions", format!("must be an array, got {}", show(other)))
+                        .with_code(Code::WrongType))
+                }
             };
             for (i, pv) in arr.iter().enumerate() {
                 let pos = parse_position(pv, &format!("positions[{i}]"))?;

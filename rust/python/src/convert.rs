@@ -78,6 +78,32 @@ fn value(obj: &Bound<'_, PyAny>, at: &str, depth: usize, src: Source) -> PyResul
 
 const SURROGATE: &str = "got a lone surrogate";
 
+/// A time as seconds since the epoch (UTC): a number as it is, ISO-8601 text or
+/// a `datetime` read by the core's parser (no zone: UTC; a bare date: midnight
+/// UTC). The one reading of a time for every way in (`Market`, an option's
+/// expiry, `pmengine.parse_time`); errors name `at`.
+pub fn time_arg(t: &Bound<'_, PyAny>, at: &str) -> PyResult<f64> {
+    if let Ok(x) = t.extract::<f64>() {
+        return Ok(x);
+    }
+    match to_value(t, at)? {
+        Value::String(s) => crate::errors::guard(|| pmengine_core::input::parse_time(&s, at)),
+        _ => Err(crate::errors::invalid(
+            pmengine_core::error::Code::WrongType,
+            at,
+            "must be an ISO-8601 time, a datetime or epoch seconds",
+        )),
+    }
+}
+
+/// The core's time reader for Python: seconds since the epoch (UTC) of ISO-8601
+/// text, a `datetime` or a number (as it is); `InvalidInputError` naming `field`.
+#[pyfunction]
+#[pyo3(signature = (t, field="time"))]
+pub fn parse_time(t: &Bound<'_, PyAny>, field: &str) -> PyResult<f64> {
+    crate::errors::entry(|| time_arg(t, field))
+}
+
 /// A Python string as Rust text; `None` for a lone surrogate (not encodable as UTF-8).
 fn text(s: &Bound<'_, PyString>) -> Option<String> {
     s.to_str().ok().map(str::to_string)
@@ -87,10 +113,11 @@ fn text(s: &Bound<'_, PyString>) -> Option<String> {
 /// naming `field` (a wrong value), not an `OverflowError`; a wrong type stays a `TypeError`.
 pub fn float_arg(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<f64> {
     obj.extract::<f64>().map_err(|e| match obj.cast::<PyInt>() {
-        Ok(i) => crate::errors::InvalidInputError::new_err(format!(
-            "{field}: must be a number, got an integer too large for a float ({} digits)",
-            digits(i)
-        )),
+        Ok(i) => crate::errors::invalid(
+            pmengine_core::error::Code::OutOfRange,
+            field,
+            format!("must be a number, got an integer too large for a float ({} digits)", digits(i)),
+        ),
         Err(_) => e,
     })
 }

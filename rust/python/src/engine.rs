@@ -46,7 +46,7 @@ impl PyEngine {
     /// calling thread with the GIL held: it takes microseconds.
     fn margin(&self, portfolio: PyRef<'_, PyPortfolio>, market: PyRef<'_, PyMarket>) -> PyResult<PyMarginResult> {
         let inner = guard(|| self.inner.margin(&portfolio.inner, &market.inner))?;
-        Ok(PyMarginResult { inner })
+        Ok(PyMarginResult::new(inner, &self.inner))
     }
 
     /// The risk groups the account touches (a balance, a loan or a position's
@@ -68,6 +68,22 @@ impl PyEngine {
         let (portfolio, market) = (&portfolio.inner, &market.inner);
         let g = py.detach(|| guard(|| self.inner.greeks(portfolio, market)))?;
         entry(|| crate::convert::to_py(py, &g.to_value()))
+    }
+
+    /// Every position's terms on the snapshot, in the portfolio's order: type,
+    /// symbol, group, margin asset, signed quantity, mark (an option's model
+    /// value per unit), notional and dollar delta (USD) and value (UPnL of a
+    /// contract, `qty · value` of an option, in the margin asset).
+    fn position_terms<'py>(
+        &self,
+        py: Python<'py>,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (portfolio, market) = (&portfolio.inner, &market.inner);
+        let terms = py.detach(|| guard(|| self.inner.position_terms(portfolio, market)))?;
+        let rows: Vec<_> = terms.iter().map(|t| t.to_value()).collect();
+        entry(|| crate::convert::to_py(py, &serde_json::Value::Array(rows)))
     }
 
     /// Classic margin of the account (METHODOLOGY.md §5), USD, computed with the
@@ -114,7 +130,7 @@ impl PyEngine {
     /// `threads` is at most 1,024.
     ///
     /// A `pyarrow.RecordBatchReader` of positions (balances: a reader or a
-    /// table) is margined as it is read, part by part (`pmengine.batch.margin_stream`:
+    /// table) is margined as it is read, part by part (`pmengine.book.batch.margin_stream`:
     /// rows sorted by account), and gives a `pyarrow.RecordBatchReader` of results.
     /// `first_rows`: the row numbers of the first position and balance rows, for
     /// messages naming rows of a longer stream.
@@ -138,7 +154,7 @@ impl PyEngine {
             kwargs.set_item("errors", errors)?;
             kwargs.set_item("output", output)?;
             kwargs.set_item("chunk_size", chunk_size)?;
-            let stream = py.import("pmengine.batch")?.getattr("margin_stream")?;
+            let stream = py.import("pmengine.book.batch")?.getattr("margin_stream")?;
             return stream.call((slf, positions, balances, market), Some(&kwargs));
         }
         let market = market.borrow();
@@ -172,7 +188,7 @@ impl PyEngine {
     ///
     /// Returns a dict of numpy arrays, one row per scenario: `equity`,
     /// `adjusted_equity`, `maintenance_margin`, `initial_margin`, `available`
-    /// (USD), `uni_mmr`, `status` (uint8 index into `status_names`, the
+    /// (USD), `uni_mmr`, `status` (uint16 index into `status_names`, the
     /// profile's ladder then "BANKRUPT"). Row `k` equals `margin` on the moved
     /// market, bit for bit, whatever `threads`.
     #[pyo3(signature = (portfolio, market, moves, assets=None, *, vol_shifts=None, threads=None))]

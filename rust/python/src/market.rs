@@ -20,16 +20,7 @@ fn sorted<'a>(m: impl IntoIterator<Item = (&'a String, &'a f64)>) -> BTreeMap<St
 }
 
 fn time_value(time: &Bound<'_, PyAny>) -> PyResult<f64> {
-    if let Ok(x) = time.extract::<f64>() {
-        return guard(|| pmengine_core::input::finite(x, "market.time", pmengine_core::input::Source::Input));
-    }
-    let v = to_value(time, "market.time")?;
-    match v.as_str() {
-        Some(s) => guard(|| pmengine_core::input::parse_time(s, "market.time")),
-        None => {
-            guard(|| Err(pmengine_core::CoreError::invalid("market.time", "must be an ISO-8601 time or epoch seconds")))
-        }
-    }
+    crate::convert::time_arg(time, "market.time")
 }
 
 #[pymethods]
@@ -91,6 +82,11 @@ impl PyMarket {
     fn time(&self) -> f64 {
         self.inner.time
     }
+    /// Snapshot time as ISO-8601 text, UTC (``2026-11-24T00:00:00Z``), as ``to_dict`` writes it.
+    #[getter]
+    fn iso_time(&self) -> String {
+        self.inner.iso_time()
+    }
     #[setter(time)]
     fn set_time(&mut self, time: &Bound<'_, PyAny>) -> PyResult<()> {
         entry(|| {
@@ -139,8 +135,8 @@ impl PyMarket {
 
     fn __repr__(&self) -> String {
         format!(
-            "Market(time={}, {} prices, {} marks, {} vols)",
-            self.inner.to_value()["time"],
+            "Market(time={:?}, {} prices, {} marks, {} vols)",
+            self.inner.iso_time(),
             self.inner.prices.len(),
             self.inner.marks.len(),
             self.inner.vols.len()

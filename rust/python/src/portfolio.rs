@@ -13,18 +13,6 @@ pub struct PyPortfolio {
     pub inner: Portfolio,
 }
 
-fn expiry_seconds(expiry: &Bound<'_, PyAny>, at: &str) -> PyResult<f64> {
-    if let Ok(x) = expiry.extract::<f64>() {
-        return Ok(x);
-    }
-    match to_value(expiry, at)? {
-        serde_json::Value::String(s) => guard(|| pmengine_core::input::parse_time(&s, at)),
-        _ => guard(|| {
-            Err(pmengine_core::CoreError::invalid(at, "must be an ISO-8601 time, a datetime or epoch seconds"))
-        }),
-    }
-}
-
 #[pymethods]
 impl PyPortfolio {
     #[new]
@@ -126,7 +114,7 @@ impl PyPortfolio {
         entry(|| {
             let at = format!("positions[{}]", self.inner.positions.len());
             let kind = guard(|| OptionKind::parse(kind, &format!("{at}.kind")))?;
-            let expiry = expiry_seconds(expiry, &format!("{at}.expiry"))?;
+            let expiry = crate::convert::time_arg(expiry, &format!("{at}.expiry"))?;
             guard(|| {
                 self.inner.add_position(Position::Option {
                     symbol: symbol.into(),

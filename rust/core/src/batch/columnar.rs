@@ -20,7 +20,8 @@
 
 use super::{Account, Scan};
 use crate::brackets::BracketKind;
-use crate::engine::{default_mark, AssetSlot, Book, Engine, GroupSlot};
+use crate::engine::{AssetSlot, Book, Engine, GroupSlot};
+use crate::instrument::mark_or_index;
 use crate::params::Model;
 use crate::portfolio::PositionRef;
 use rustc_hash::FxHashMap as HashMap;
@@ -43,7 +44,7 @@ pub(super) struct Layout<'a> {
     /// Group ids by name, and by engine table for a group with a table of its own.
     group_ids: HashMap<&'a str, u32>,
     table_group: Vec<u32>,
-    /// `default_mark` of a linear contract per (underlying, settle) asset id pair
+    /// `mark_or_index` of a linear contract without a mark, per (underlying, settle) asset id pair
     /// (`u · assets + s`), when the call names at most [`MARK_TABLE`] assets:
     /// the division leaves the row loop.
     linear_marks: Vec<f64>,
@@ -79,7 +80,7 @@ impl<'a> Layout<'a> {
         let price = |(_, t): &(&str, Option<crate::engine::AssetTerms<'_>>)| t.map_or(f64::NAN, |t| t.price);
         let linear_marks = match n <= MARK_TABLE {
             true => (scan.assets.iter())
-                .flat_map(|u| scan.assets.iter().map(move |s| default_mark(false, price(u), price(s))))
+                .flat_map(|u| scan.assets.iter().map(move |s| mark_or_index(None, false, price(u), price(s))))
                 .collect(),
             false => Vec::new(),
         };
