@@ -16,21 +16,28 @@
 //! (its book built straight from the columns, then `Engine::evaluate_into`
 //! with a worker's reused buffers) and written to its own output row, so the
 //! output is bit-identical to `Engine::margin` on the same portfolio and
-//! whatever the thread count or chunk size. Option series are priced once per
-//! snapshot and shared through the market's cache. Memory: the input is
+//! whatever the thread count or chunk size. An account of balances, loans and
+//! linear or inverse contracts has its book assembled by ids on the columnar
+//! path (`batch/columnar.rs`); the others (options, bad rows) take the
+//! per-account builder, which prices option series once per snapshot through
+//! the market's cache and names a bad row's field. Memory: the input is
 //! borrowed, not copied; beside it the call holds one `u32` row index per input
-//! row (only when the rows are not grouped by account) and the output rows.
+//! row (only when the rows are not grouped by account) and per account 189
+//! bytes (its row ranges, its output row, the output columns); a worker's
+//! buffers grow with the names of the call, not with the book.
 
 use crate::engine::{AssetTerms, BookBuilder, Engine, Scratch};
 use crate::error::{Code, CoreError, Result};
 use crate::market::Market;
 use crate::portfolio::{validate_ref, Loan, OptionKind, PositionRef, DEFAULT_SETTLE};
-use crate::result::MarginResult;
+use crate::result::{GroupResult, MarginResult};
 use crate::status::BANKRUPT;
 use rayon::prelude::*;
 pub use rayon::ThreadPool;
 use rustc_hash::FxHashMap as HashMap;
 use std::ops::Range;
+
+mod columnar;
 
 /// A dictionary-encoded string column: `values[codes[row]]`, a negative code is null.
 #[derive(Debug, Clone, Copy)]
@@ -268,11 +275,15 @@ pub struct BatchOptions {
     /// Row numbers of the first position and balance rows, for messages naming a
     /// row when these columns are one part of a longer stream (0 otherwise).
     pub first_rows: (usize, usize),
+    /// Assemble the books of the accounts it can take on the columnar path
+    /// (`batch/columnar.rs`); off, every account takes the per-account path.
+    /// Never changes a result; off only to compare the two.
+    pub columnar: bool,
 }
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        BatchOptions { threads: 0, chunk_size: 512, on_error: OnError::Raise, first_rows: (0, 0) }
+        BatchOptions { threads: 0, chunk_size: 512, on_error: OnError::Raise, first_rows: (0, 0), columnar: true }
     }
 }
 
@@ -494,6 +505,7 @@ impl Engine {
         let groups = self.group_dictionary(positions, balances);
         let mut scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &groups);
         scan.first_rows = options.first_rows;
+        let layout = columnar::Layout::new(self, &scan, &groups);
 
         let chunk = options.chunk_size.max(1);
         let error_row = Row {
@@ -519,9 +531,16 @@ impl Engine {
                         scratch: Scratch::default(),
                         result: MarginResult::default(),
                     };
+                    let mut fast = columnar::Builder::new(self, &layout);
                     let mut errors = Vec::new();
                     for (i, (row, a)) in out.iter_mut().zip(part).enumerate() {
-                        match scan.account(a, &mut worker) {
+                        let r = if options.columnar && fast.build(&scan, &layout, a) {
+                            self.evaluate_into(&fast.book, &mut worker.scratch, &mut worker.result);
+                            Ok(scan.row(self, &worker.result, |i, _| fast.listed_group(i)))
+                        } else {
+                            scan.account(a, &mut worker)
+                        };
+                        match r {
                             Ok(r) => *row = r,
                             Err(e) => errors.push((k * chunk + i, e)),
                         }
@@ -635,8 +654,36 @@ impl<'a> Scan<'a> {
         terms.ok_or_else(|| CoreError::no_price(field(), name))
     }
 
+    /// Validate balance row `row`: its asset id and quantity (asset units).
+    #[inline]
+    fn balance(&self, row: usize) -> Result<(u32, f64)> {
+        let n = row + self.first_rows.1;
+        let code = self.bal.asset.codes[row];
+        if code < 0 {
+            return Err(CoreError::invalid(format!("balances[{n}].asset"), "required").with_code(Code::Missing));
+        }
+        let qty = self.bal.qty[row];
+        if qty.is_nan() || qty.abs() > crate::input::MAX_MAGNITUDE {
+            crate::input::amount(qty, &format!("balances[{n}].qty"))?;
+        }
+        Ok((self.balance_asset[code as usize], qty))
+    }
+
+    /// Validate balance row `row`'s margin loan (none without the columns).
+    #[inline]
+    fn loan(&self, row: usize) -> Result<Loan> {
+        let owed = |col: Option<&[f64]>, key: &str| match col.map(|c| c[row]) {
+            Some(x) if !((0.0..=crate::input::MAX_MAGNITUDE).contains(&x)) => {
+                crate::input::loan_amount(x, &format!("balances[{}].{key}", row + self.first_rows.1))
+            }
+            x => Ok(x.unwrap_or(0.0)),
+        };
+        Ok(Loan { borrowed: owed(self.bal.borrowed, "borrowed")?, interest: owed(self.bal.interest, "interest")? })
+    }
+
     /// Validate one position row and borrow its terms, with the ids of its underlying
     /// and settle assets; errors name `positions[row].field`.
+    #[inline(always)]
     fn position(&self, row: usize) -> Result<(PositionRef<'a>, u32, u32)> {
         let c = &self.pos;
         let at = |k: &str| format!("positions[{}].{k}", row + self.first_rows.0);
@@ -738,27 +785,10 @@ impl<'a> Scan<'a> {
         b.clear();
         for k in a.balances.clone() {
             let r = self.bal_order.map_or(k, |o| o[k] as usize);
-            let n = r + self.first_rows.1;
-            let field = || format!("balances[{n}].asset");
-            let code = self.bal.asset.codes[r];
-            if code < 0 {
-                return Err(CoreError::invalid(field(), "required").with_code(Code::Missing));
-            }
-            let qty = self.bal.qty[r];
-            if qty.is_nan() || qty.abs() > crate::input::MAX_MAGNITUDE {
-                crate::input::amount(qty, &format!("balances[{n}].qty"))?;
-            }
-            let id = self.balance_asset[code as usize];
-            let slot = b.asset(id, || self.asset(id, field))?;
+            let (id, qty) = self.balance(r)?;
+            let slot = b.asset(id, || self.asset(id, || format!("balances[{}].asset", r + self.first_rows.1)))?;
             b.balance(slot, qty);
-            let owed = |col: Option<&[f64]>, key: &str| match col.map(|c| c[r]) {
-                Some(x) if !((0.0..=crate::input::MAX_MAGNITUDE).contains(&x)) => {
-                    crate::input::loan_amount(x, &format!("balances[{n}].{key}"))
-                }
-                x => Ok(x.unwrap_or(0.0)),
-            };
-            let loan =
-                Loan { borrowed: owed(self.bal.borrowed, "borrowed")?, interest: owed(self.bal.interest, "interest")? };
+            let loan = self.loan(r)?;
             if loan.owed() != 0.0 {
                 b.loan(slot, loan);
             }
@@ -775,15 +805,17 @@ impl<'a> Scan<'a> {
         }
         b.finish();
         w.engine.evaluate_into(&b.book, &mut w.scratch, &mut w.result);
-        Ok(self.row(w.engine, &w.result))
+        Ok(self.row(w.engine, &w.result, |_, g| self.group_codes.get(&*g.name).copied().unwrap_or(-1)))
     }
 
-    fn row(&self, engine: &Engine, r: &MarginResult) -> Row {
+    /// An account's output row from its result; `group_code(i, g)`: the code in
+    /// the call's group dictionary of `r.groups[i]`.
+    fn row(&self, engine: &Engine, r: &MarginResult, group_code: impl Fn(usize, &GroupResult) -> i32) -> Row {
         let status = r.status.code(engine.params().status.len());
-        let mut worst: Option<&crate::result::GroupResult> = None;
-        for g in &r.groups {
-            if g.requirement > 0.0 && worst.is_none_or(|w| g.requirement > w.requirement) {
-                worst = Some(g);
+        let mut worst: Option<(usize, &GroupResult)> = None;
+        for (i, g) in r.groups.iter().enumerate() {
+            if g.requirement > 0.0 && worst.is_none_or(|(_, w)| g.requirement > w.requirement) {
+                worst = Some((i, g));
             }
         }
         Row {
@@ -794,9 +826,9 @@ impl<'a> Scan<'a> {
             available: r.available,
             uni_mmr: r.uni_mmr,
             status,
-            worst_group: worst.map_or(-1, |g| self.group_codes.get(&*g.name).copied().unwrap_or(-1)),
-            worst_price_move: worst.map_or(f64::NAN, |g| g.worst_price_move),
-            worst_vol_shock: worst.map_or(f64::NAN, |g| g.worst_vol_shock),
+            worst_group: worst.map_or(-1, |(i, g)| group_code(i, g)),
+            worst_price_move: worst.map_or(f64::NAN, |(_, g)| g.worst_price_move),
+            worst_vol_shock: worst.map_or(f64::NAN, |(_, g)| g.worst_vol_shock),
         }
     }
 }

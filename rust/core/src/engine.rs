@@ -170,7 +170,8 @@ pub struct Book {
     pub assets: Vec<AssetSlot>,
     pub groups: Vec<GroupSlot>,
     pub options: Vec<OptionSlot>,
-    /// One entry per position, in the portfolio's order.
+    /// One entry per position, in the portfolio's order (none in the batch's
+    /// books for the scenario model, which reads none).
     pub slots: Vec<BookSlot>,
     pub contracts: Vec<NettedContract>,
     /// The profile's offsets between listed groups, as group indices, in the profile's order.
@@ -360,6 +361,18 @@ impl Engine {
         }
         b.finish();
         Ok(b.book)
+    }
+
+    /// The profile's offsets between a book's listed groups (`groups`), in the
+    /// profile's order; `find(name, table)`: the book's slot of a group, if any.
+    pub(crate) fn offset_pairs<'s>(
+        &'s self,
+        find: impl Fn(&str, usize) -> Option<usize> + 's,
+        groups: &'s [GroupSlot],
+    ) -> impl Iterator<Item = OffsetPair> + 's {
+        let listed = move |name: &str, t: usize| find(name, t).filter(|&g| groups[g].listed);
+        (self.offset_tables.iter().zip(&self.params.offsets))
+            .filter_map(move |(&(a, b), o)| Some(OffsetPair { a: listed(&o.a, a)?, b: listed(&o.b, b)?, rate: o.rate }))
     }
 
     /// An asset as a book needs it, or `None` when the market has no price for it.
@@ -672,6 +685,21 @@ fn systemic_return(s: &SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
 }
 
 impl GroupSlot {
+    /// The empty slot of a group whose parameters are the engine's table `table`.
+    pub(crate) fn new(table: usize) -> Self {
+        GroupSlot {
+            listed: false,
+            table,
+            d_contracts: 0.0,
+            d_options: 0.0,
+            abs_options: 0.0,
+            has_options: false,
+            short_option_notional: 0.0,
+            option_pnl: Vec::new(),
+            option_systemic: Vec::new(),
+        }
+    }
+
     /// Copy into `dst`, reusing its vectors' storage (a what-if saves and
     /// restores a group this way without allocating).
     pub fn save_into(&self, dst: &mut GroupSlot) {
@@ -687,7 +715,82 @@ impl GroupSlot {
     }
 }
 
+impl AssetSlot {
+    /// The empty slot of an asset with terms `t`, in the book's group `group`.
+    pub(crate) fn new(t: &AssetTerms<'_>, group: usize) -> Self {
+        AssetSlot {
+            params: t.params,
+            price: t.price,
+            wallet: 0.0,
+            loan: Loan::default(),
+            settled: 0.0,
+            group,
+            collateral: t.collateral,
+        }
+    }
+}
+
 impl Book {
+    /// A margin loan of asset slot `a`: netted in its wallet, kept gross for
+    /// `binance_pm`; its group is listed, as a negative balance's is.
+    pub(crate) fn add_loan(&mut self, a: usize, loan: Loan) {
+        self.groups[self.assets[a].group].listed = true;
+        let slot = &mut self.assets[a];
+        slot.wallet -= loan.owed();
+        slot.loan.borrowed += loan.borrowed;
+        slot.loan.interest += loan.interest;
+    }
+
+    /// A wallet balance of asset slot `a` (asset units): its group is listed.
+    pub(crate) fn add_balance(&mut self, a: usize, qty: f64) {
+        self.groups[self.assets[a].group].listed = true;
+        self.assets[a].wallet += qty;
+    }
+
+    /// Add linear or inverse contract `pos` (marked at `mark`, the market's if
+    /// any) on underlying slot `b`, settling in slot `s`: its UPnL to its margin
+    /// asset, its dollar delta to its group and to netted entry `netted`. Returns
+    /// its slot (`symbol`: its interned symbol; `brackets`: see
+    /// `BookSlot::Contract`) for the caller to push to `slots`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn add_contract(
+        &mut self,
+        engine: &Engine,
+        pos: PositionRef<'_>,
+        mark: Option<f64>,
+        b: usize,
+        s: usize,
+        netted: usize,
+        symbol: u32,
+        brackets: u32,
+    ) -> BookSlot {
+        let (pb, ps) = (self.assets[b].price, self.assets[s].price);
+        let t = contract_terms(pos, mark, pb, ps);
+        let (inverse, leverage) = match pos {
+            PositionRef::Inverse { leverage, .. } => (true, leverage),
+            PositionRef::Linear { leverage, .. } => (false, leverage),
+            PositionRef::Option { .. } => unreachable!("contracts only"),
+        };
+        let receiver = if inverse { b } else { s };
+        let g = self.assets[b].group;
+        self.assets[receiver].settled += t.upnl;
+        self.add_contract_delta(g, netted, t.dollar_delta);
+        BookSlot::Contract {
+            group: g,
+            dollar_delta: t.dollar_delta,
+            underlying_price: pb,
+            symbol,
+            netted,
+            receiver,
+            upnl: t.upnl,
+            size: t.size,
+            inverse,
+            leverage: leverage.unwrap_or(engine.params.classic.default_leverage),
+            brackets,
+        }
+    }
+
     /// Recompute group `g`'s contract and option aggregates from its slots, in
     /// the portfolio's order, exactly as `Engine::book` sums them (so a live
     /// account re-summed after a tick is bit-identical to a rebuild).
@@ -993,17 +1096,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
                 self.group_keys.insert(Arc::clone(&names[names.len() - 1]), names.len() - 1);
             }
         }
-        self.book.groups.push(GroupSlot {
-            listed: false,
-            table,
-            d_contracts: 0.0,
-            d_options: 0.0,
-            abs_options: 0.0,
-            has_options: false,
-            short_option_notional: 0.0,
-            option_pnl: Vec::new(),
-            option_systemic: Vec::new(),
-        });
+        self.book.groups.push(GroupSlot::new(table));
         self.book.groups.len() - 1
     }
 
@@ -1022,32 +1115,18 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
         }
         let group = self.group(t.group, t.table);
         self.asset_keys.push(key);
-        self.book.assets.push(AssetSlot {
-            params: t.params,
-            price: t.price,
-            wallet: 0.0,
-            loan: Loan::default(),
-            settled: 0.0,
-            group,
-            collateral: t.collateral,
-        });
+        self.book.assets.push(AssetSlot::new(&t, group));
         Ok(self.book.assets.len() - 1)
     }
 
-    /// A margin loan of asset slot `a`: netted in its wallet, kept gross for
-    /// `binance_pm`; its group is listed, as a negative balance's is.
+    /// See [`Book::add_loan`].
     pub(crate) fn loan(&mut self, a: usize, loan: Loan) {
-        self.book.groups[self.book.assets[a].group].listed = true;
-        let slot = &mut self.book.assets[a];
-        slot.wallet -= loan.owed();
-        slot.loan.borrowed += loan.borrowed;
-        slot.loan.interest += loan.interest;
+        self.book.add_loan(a, loan);
     }
 
-    /// A wallet balance of asset slot `a` (asset units): its group is listed.
+    /// See [`Book::add_balance`].
     pub(crate) fn balance(&mut self, a: usize, qty: f64) {
-        self.book.groups[self.book.assets[a].group].listed = true;
-        self.book.assets[a].wallet += qty;
+        self.book.add_balance(a, qty);
     }
 
     /// Position `i` of the input, its underlying and settle asset slots `b`, `s`;
@@ -1069,17 +1148,14 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
             self.names.push_symbol(pos.symbol());
         }
         match pos {
-            PositionRef::Linear { leverage, .. } | PositionRef::Inverse { leverage, .. } => {
-                let t = contract_terms(pos, mark, pb, ps);
-                let inverse = matches!(pos, PositionRef::Inverse { .. });
-                let receiver = if inverse { b } else { s };
+            PositionRef::Linear { .. } | PositionRef::Inverse { .. } => {
                 let brackets = if binance {
-                    let kind = if inverse { BracketKind::Coinm } else { BracketKind::Usdm };
+                    let kind =
+                        if matches!(pos, PositionRef::Inverse { .. }) { BracketKind::Coinm } else { BracketKind::Usdm };
                     self.bracket_table(kind, symbol, pos.symbol())?
                 } else {
                     u32::MAX
                 };
-                self.book.assets[receiver].settled += t.upnl;
                 let netted = match self.netted_keys.get((g, symbol)) {
                     Some(n) => n,
                     None => {
@@ -1088,20 +1164,8 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
                         self.book.contracts.len() - 1
                     }
                 };
-                self.book.add_contract_delta(g, netted, t.dollar_delta);
-                self.book.slots.push(BookSlot::Contract {
-                    group: g,
-                    dollar_delta: t.dollar_delta,
-                    underlying_price: pb,
-                    symbol,
-                    netted,
-                    receiver,
-                    upnl: t.upnl,
-                    size: t.size,
-                    inverse,
-                    leverage: leverage.unwrap_or(self.engine.params.classic.default_leverage),
-                    brackets,
-                });
+                let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
+                self.book.slots.push(slot);
             }
             PositionRef::Option { .. } if binance => {
                 return Err(CoreError::invalid(
@@ -1159,10 +1223,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
         // Into the buffer the last book left (the batch reuses one builder per worker).
         let mut buffer = std::mem::take(&mut self.offset_buffer);
         buffer.clear();
-        let listed = |name: &str, t: usize| self.find_group(name, t).filter(|&g| self.book.groups[g].listed);
-        let pairs = (self.engine.offset_tables.iter().zip(&self.engine.params.offsets))
-            .filter_map(|(&(a, b), o)| Some(OffsetPair { a: listed(&o.a, a)?, b: listed(&o.b, b)?, rate: o.rate }));
-        buffer.extend(pairs);
+        buffer.extend(self.engine.offset_pairs(|name, t| self.find_group(name, t), &self.book.groups));
         self.offset_buffer = std::mem::replace(&mut self.book.offset_pairs, buffer);
     }
 

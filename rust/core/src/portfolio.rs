@@ -587,22 +587,43 @@ pub fn validate(p: &Position, at: &str) -> Result<()> {
 }
 
 /// [`validate`] on borrowed terms (batch rows are checked without building a `Position`).
+#[inline(always)]
 pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
     // Checked first, the field's path built only for an error: batches validate every row.
-    let field = |k: &str| format!("{at}.{k}");
-    let is_finite = |x: f64, k: &str| if x.abs() <= MAX_MAGNITUDE { Ok(()) } else { amount(x, &field(k)).map(drop) };
+    // The errors are built out of line, so the checks inline into a batch's row loop.
+    #[cold]
+    #[inline(never)]
+    fn not_amount(x: f64, at: &str, k: &str) -> Result<()> {
+        amount(x, &format!("{at}.{k}")).map(drop)
+    }
+    #[cold]
+    #[inline(never)]
+    fn not_price(x: f64, at: &str, k: &str) -> Result<()> {
+        price(x, &format!("{at}.{k}")).map(drop)
+    }
+    #[cold]
+    #[inline(never)]
+    fn empty(at: &str, k: &str) -> Result<()> {
+        Err(CoreError::invalid(format!("{at}.{k}"), "must not be empty"))
+    }
+    #[cold]
+    #[inline(never)]
+    fn not_epoch(x: f64, at: &str) -> Result<()> {
+        epoch_seconds(x, &format!("{at}.expiry")).map(drop)
+    }
+    let is_finite = |x: f64, k: &str| if x.abs() <= MAX_MAGNITUDE { Ok(()) } else { not_amount(x, at, k) };
     let is_positive = |x: f64, k: &str| {
         if (MIN_PRICE..=MAX_MAGNITUDE).contains(&x) {
             Ok(())
         } else {
-            price(x, &field(k)).map(drop)
+            not_price(x, at, k)
         }
     };
     if p.symbol().is_empty() {
-        return Err(CoreError::invalid(field("symbol"), "must not be empty"));
+        return empty(at, "symbol");
     }
     if p.underlying().is_empty() {
-        return Err(CoreError::invalid(field("underlying"), "must not be empty"));
+        return empty(at, "underlying");
     }
     match *p {
         PositionRef::Linear { qty, entry_price, leverage, .. } => {
@@ -619,7 +640,7 @@ pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
         PositionRef::Option { strike, expiry, qty, .. } => {
             is_positive(strike, "strike")?;
             if expiry.is_nan() || expiry.abs() > MAX_EPOCH_SECONDS {
-                epoch_seconds(expiry, &field("expiry"))?;
+                not_epoch(expiry, at)?;
             }
             is_finite(qty, "qty")?;
         }

@@ -343,7 +343,8 @@ pub fn margin_batch<'py>(
         Some(b) if !b.is_none() => Some(Table::read(b, "balances", &BALANCE_COLUMNS, first_rows.1)?),
         _ => None,
     };
-    let options = BatchOptions { threads: threads.unwrap_or(0), chunk_size, on_error, first_rows };
+    let options =
+        BatchOptions { threads: threads.unwrap_or(0), chunk_size, on_error, first_rows, ..Default::default() };
     // Columns are converted (strings encoded on the pool) and margined with the GIL released.
     let result = py.detach(|| compute(engine, &pos, bal.as_ref(), market, &options))?;
     match output {
