@@ -1,0 +1,323 @@
+//! The portfolio-margin engine (METHODOLOGY.md §2–§4).
+//!
+//! Margining an account is two steps:
+//! 1. [`Engine::book`] resolves the portfolio against a market: prices, marks,
+//!    per-asset wallet and equity, each group's contract and option deltas, and
+//!    each group's option P&L per scenario (options priced once per snapshot,
+//!    see `series.rs`). This is the part that grows with positions.
+//! 2. [`Engine::evaluate`] nets the book: spot in use, financed spot, the scan,
+//!    the short-option minimum, offsets, systemic scenarios, add-ons, collateral,
+//!    ratio and status. Linear exposure enters every scenario as `D·r` and the
+//!    options as their group's aggregated vector, so this step costs
+//!    O(assets + groups × scenarios), whatever the number of positions.
+//!
+//! Files: this one compiles the profile into group tables and holds the entry
+//! points; `book.rs` is the book's model, `builder.rs` builds it, `evaluate.rs`
+//! nets it.
+//!
+//! Wallet balances stay per asset in the book (long spot, liabilities and
+//! financing are derived in step 2), so a deposit, a loan or a realised P&L is
+//! one field to change: the live account (`live.rs`) relies on it.
+
+use crate::addons;
+use crate::brackets::BracketKind;
+use crate::collateral::adjusted_value;
+use crate::error::{CoreError, Result};
+use crate::grid::{scan, Grid, Scenario};
+use crate::instrument::contract_terms;
+use crate::market::Market;
+use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
+use crate::params::{AssetParams, GroupParams, Model, RiskParams, SystemicScenario};
+use crate::portfolio::{Loan, OptionKind, Portfolio, PositionRef};
+use crate::pricing::YEAR_SECONDS;
+use crate::result::{GroupResult, MarginResult, Names};
+use crate::series::{Revaluation, Series, SeriesReader, SeriesTerms};
+use crate::status::Status;
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+mod book;
+mod builder;
+mod evaluate;
+
+pub use book::{AssetSlot, Book, BookSlot, GroupSlot, NettedContract, OptionSlot};
+pub use builder::AssetTerms;
+pub(crate) use builder::BookBuilder;
+pub use evaluate::Scratch;
+
+/// Below this an MM is floating-point dust and counts as 0 (USD).
+pub const MM_DUST: f64 = 1e-9;
+/// Relative tolerance of the worst-scenario choice (§3 step 6).
+pub const SCAN_TOL: f64 = 1e-9;
+
+struct GroupTable {
+    name: Arc<str>,
+    params: GroupParams,
+    grid: Grid,
+}
+
+/// A compiled risk profile: grids and tables built once, shared by every call.
+pub struct Engine {
+    params: RiskParams,
+    /// `[0]` is `"*"`; then one per named group.
+    tables: Vec<GroupTable>,
+    table_index: HashMap<String, usize>,
+    /// The tables of each offset's two groups, in the profile's order (0: a group
+    /// without a table of its own, found by name).
+    offset_tables: Vec<(usize, usize)>,
+    /// Each systemic scenario's return for each named table's group (`[scenario][table]`).
+    systemic_by_table: Vec<Vec<f64>>,
+    /// The profile's assets, indexed once so a book resolves each asset a single time.
+    asset_table: Vec<AssetParams>,
+    asset_index: HashMap<String, u32>,
+    /// Identifies this engine's entries in a market's series cache.
+    id: u64,
+}
+
+static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Engine {
+    pub fn new(params: RiskParams) -> Self {
+        let mut tables = vec![GroupTable {
+            name: Arc::from("*"),
+            grid: Grid::new(&params.default_group),
+            params: params.default_group.clone(),
+        }];
+        let mut table_index = HashMap::default();
+        let mut names: Vec<&String> = params.groups.keys().collect();
+        names.sort();
+        for g in names {
+            let gp = &params.groups[g];
+            table_index.insert(g.clone(), tables.len());
+            tables.push(GroupTable { name: Arc::from(g.as_str()), grid: Grid::new(gp), params: gp.clone() });
+        }
+        let mut asset_names: Vec<&String> = params.assets.keys().collect();
+        asset_names.sort();
+        let asset_table = asset_names.iter().map(|a| params.assets[*a].clone()).collect();
+        let asset_index = asset_names.iter().enumerate().map(|(i, a)| ((*a).clone(), i as u32)).collect();
+        let table = |g: &str| table_index.get(g).copied().unwrap_or(0);
+        let offset_tables = params.offsets.iter().map(|o| (table(&o.a), table(&o.b))).collect();
+        let systemic_by_table = (params.systemic.iter())
+            .map(|s| tables.iter().map(|t| systemic_return(s, &t.name, &t.params)).collect())
+            .collect();
+        Engine {
+            tables,
+            table_index,
+            offset_tables,
+            systemic_by_table,
+            asset_table,
+            asset_index,
+            id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
+            params,
+        }
+    }
+
+    pub fn params(&self) -> &RiskParams {
+        &self.params
+    }
+
+    /// Identifies this engine: a book resolved by one engine is evaluated only
+    /// by an engine with the same id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The profile's parameters of asset index `i` (an `AssetSlot::params`).
+    pub(crate) fn asset_params(&self, i: u32) -> &AssetParams {
+        &self.asset_table[i as usize]
+    }
+
+    fn table_of(&self, group: &str) -> usize {
+        self.table_index.get(group).copied().unwrap_or(0)
+    }
+
+    pub fn group_params(&self, g: &GroupSlot) -> &GroupParams {
+        &self.tables[g.table].params
+    }
+
+    /// The scenarios a group is scanned on (vol dimension only with options).
+    pub fn scenarios(&self, g: &GroupSlot) -> &[Scenario] {
+        self.tables[g.table].grid.scenarios(g.has_options)
+    }
+
+    /// Margin of one account on one market snapshot.
+    pub fn margin(&self, portfolio: &Portfolio, market: &Market) -> Result<MarginResult> {
+        Ok(self.evaluate(&self.book(portfolio, market)?))
+    }
+
+    /// The risk groups the account touches (a balance, a loan or a position's
+    /// underlying), in the order the book lists them, whichever the model.
+    pub fn risk_groups(&self, portfolio: &Portfolio, market: &Market) -> Result<Vec<String>> {
+        let book = self.book(portfolio, market)?;
+        let listed = book.groups.iter().zip(&book.group_names).filter(|(g, _)| g.listed);
+        Ok(listed.map(|(_, n)| n.to_string()).collect())
+    }
+
+    /// Greeks per position and per group (units in `greeks.rs`).
+    pub fn greeks(&self, portfolio: &Portfolio, market: &Market) -> Result<crate::greeks::GreeksResult> {
+        Ok(crate::greeks::greeks(portfolio, &self.book(portfolio, market)?))
+    }
+
+    /// The terms of every position on the snapshot, in order (`instrument.rs`):
+    /// mark, notional, dollar delta and value, whichever margin model the
+    /// profile evaluates with.
+    pub fn position_terms(
+        &self,
+        portfolio: &Portfolio,
+        market: &Market,
+    ) -> Result<Vec<crate::instrument::PositionTerms>> {
+        Ok(crate::instrument::position_terms(portfolio, market, &self.scenario_book(portfolio, market)?))
+    }
+
+    /// Resolve a portfolio against a market (step 1 of the module doc). Asset
+    /// slots are created in the order of [`Portfolio::assets`].
+    pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
+        self.book_for(portfolio, market, self.params.model)
+    }
+
+    /// A book for the scenario model whatever the profile's model (classic
+    /// margin asks the scenario model what a short option needs alone).
+    pub(crate) fn scenario_book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
+        self.book_for(portfolio, market, Model::Scenario)
+    }
+
+    /// A book scenario-evaluated (see [`Engine::scenario_book`]).
+    pub(crate) fn evaluate_scenario_of(&self, book: &Book) -> MarginResult {
+        let mut out = MarginResult::default();
+        self.evaluate_scenario(book, &mut Scratch::default(), &mut out);
+        out
+    }
+
+    fn book_for<'p>(&self, portfolio: &'p Portfolio, market: &Market, model: Model) -> Result<Book> {
+        let mut b = BookBuilder::<&str>::new(self, market);
+        b.model = model;
+        b.book.slots.reserve(portfolio.positions.len());
+        let mut symbol_ids: HashMap<&str, u32> =
+            HashMap::with_capacity_and_hasher(portfolio.positions.len(), Default::default());
+        let resolve = |name: &'p str, field: &dyn Fn() -> String| {
+            self.asset_terms(name, market).ok_or_else(|| CoreError::no_price(field(), name))
+        };
+        for (asset, qty) in &portfolio.balances {
+            let a = b.asset(asset, || resolve(asset, &|| crate::input::path("balances", asset)))?;
+            b.balance(a, *qty);
+        }
+        for (asset, loan) in &portfolio.loans {
+            let a = b.asset(asset, || resolve(asset, &|| crate::input::path("loans", asset)))?;
+            b.loan(a, *loan);
+        }
+        for (i, pos) in portfolio.positions.iter().enumerate() {
+            let pos = pos.view();
+            let at = |k: &str| format!("positions[{i}].{k}");
+            let u = b.asset(pos.underlying(), || resolve(pos.underlying(), &|| at("underlying")))?;
+            let s = b.asset(pos.settle(), || resolve(pos.settle(), &|| at("settle")))?;
+            let (symbol, mark) = match pos {
+                PositionRef::Option { .. } => (0, None),
+                _ => {
+                    let next = symbol_ids.len() as u32;
+                    (*symbol_ids.entry(pos.symbol()).or_insert(next), market.marks.get(pos.symbol()).copied())
+                }
+            };
+            b.position(i, pos, u, s, symbol, mark)?;
+        }
+        b.finish();
+        Ok(b.book)
+    }
+
+    /// The profile's offsets between a book's listed groups (`groups`), in the
+    /// profile's order; `find(name, table)`: the book's slot of a group, if any.
+    pub(crate) fn offset_pairs<'s>(
+        &'s self,
+        find: impl Fn(&str, usize) -> Option<usize> + 's,
+        groups: &'s [GroupSlot],
+    ) -> impl Iterator<Item = OffsetPair> + 's {
+        let listed = move |name: &str, t: usize| find(name, t).filter(|&g| groups[g].listed);
+        (self.offset_tables.iter().zip(&self.params.offsets))
+            .filter_map(move |(&(a, b), o)| Some(OffsetPair { a: listed(&o.a, a)?, b: listed(&o.b, b)?, rate: o.rate }))
+    }
+
+    /// An asset as a book needs it, or `None` when the market has no price for it.
+    pub fn asset_terms<'a>(&'a self, name: &'a str, market: &Market) -> Option<AssetTerms<'a>> {
+        let price = *market.prices.get(name)?;
+        let group = self.params.group_of(name);
+        Some(AssetTerms {
+            name,
+            price,
+            params: self.asset_index.get(name).copied(),
+            collateral: self.params.is_collateral(name),
+            group,
+            table: self.table_of(group),
+        })
+    }
+
+    /// The series of option `pos` (in group `g` of `book`) on `market`: from the
+    /// snapshot's cache, or priced now and cached. The live account's path to
+    /// reprice the one series a tick touches.
+    pub fn option_series(&self, book: &Book, g: usize, pos: PositionRef<'_>, market: &Market) -> Result<Arc<Series>> {
+        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+            return Err(CoreError::invalid("position", format!("{} is not an option", pos.symbol())));
+        };
+        if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, kind, strike, expiry) {
+            return Ok(s);
+        }
+        let (terms, series) =
+            self.price_option(book, g, pos, market, market.price(underlying)?, market.price(settle)?)?;
+        let series = Arc::new(series);
+        market.series.insert_all([(symbol, terms, Arc::clone(&series))]);
+        Ok(series)
+    }
+
+    /// Price option `pos` of group `g` (its vol looked up per symbol, then per underlying).
+    fn price_option(
+        &self,
+        book: &Book,
+        g: usize,
+        pos: PositionRef<'_>,
+        market: &Market,
+        pb: f64,
+        ps: f64,
+    ) -> Result<(SeriesTerms, Series)> {
+        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+            unreachable!("options only")
+        };
+        let vol = market.vol(symbol, underlying)?;
+        let tau = (expiry - market.time) / YEAR_SECONDS;
+        let series = self.price_series(&book.groups[g], &book.group_names[g], kind, pb, ps, strike, vol, tau);
+        let terms = SeriesTerms {
+            engine: self.id,
+            underlying: underlying.to_string(),
+            settle: settle.to_string(),
+            kind,
+            strike,
+            expiry,
+        };
+        Ok((terms, series))
+    }
+
+    /// Price an option series for a group: value, greeks, P&L per unit on the
+    /// group's grid (none when the range is 0) and in each systemic scenario.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn price_series(
+        &self,
+        group: &GroupSlot,
+        group_name: &str,
+        kind: OptionKind,
+        underlying_price: f64,
+        settle_price: f64,
+        strike: f64,
+        vol: f64,
+        tau: f64,
+    ) -> Series {
+        let table = &self.tables[group.table];
+        let grid = if table.params.price_range > 0.0 { table.grid.scenarios(true) } else { &[] };
+        let systemic: Vec<(f64, f64)> =
+            self.params.systemic.iter().map(|s| (systemic_return(s, group_name, &table.params), s.vol_shock)).collect();
+        let at = Revaluation { grid, systemic: &systemic, vol_floor: self.params.vol_floor };
+        Series::price(kind, underlying_price, settle_price, strike, vol, tau, &at)
+    }
+}
+
+/// A group's return in a systemic scenario: its override, else `multiple · price_range`.
+fn systemic_return(s: &SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
+    s.overrides.iter().find(|(n, _)| n == group).map_or(s.multiple * gp.price_range, |(_, r)| *r)
+}
