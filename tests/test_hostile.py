@@ -793,6 +793,14 @@ NUMERIC_ARGUMENTS: dict[str, tuple] = {
         lambda e, x: e.a.max_order_size("BTCUSDT", "buy", price=x),
         "order.price",
     ),
+    "Market.moved.factors": (
+        lambda e, x: e.m.moved(new_portfolio(), {"BTC": x}),
+        "factors.BTC",
+    ),
+    "Market.moved.vol_factor": (
+        lambda e, x: e.m.moved(new_portfolio(), {}, x),
+        "vol_factor",
+    ),
     "Engine.crossings.paths": (
         lambda e, x: e.engine.crossings(
             new_portfolio(), e.m, [([("BTC", 1.0)], [x])], [1.0], tol=1e-9

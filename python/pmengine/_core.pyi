@@ -2,7 +2,7 @@
 
 import datetime
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict, final, overload
 
 import numpy as np
@@ -304,6 +304,12 @@ class Market:
     def set_price(self, asset: str, price: float) -> None: ...
     def set_mark(self, symbol: str, mark: float) -> None: ...
     def set_vol(self, key: str, vol: float) -> None: ...
+    def moved(
+        self, portfolio: Portfolio, factors: Mapping[str, float], vol_factor: float | None = None
+    ) -> Market:
+        """The market after a move: index prices times ``factors`` (asset -> ``1 + r``),
+        the marks of ``portfolio``'s contracts moved with their prices, every vol times
+        ``vol_factor``. A new snapshot; this one is unchanged."""
     @property
     def time(self) -> float:
         """Seconds since the epoch, UTC."""

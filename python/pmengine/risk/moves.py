@@ -13,7 +13,6 @@ implied vol of the market by ``1 + v``.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -80,28 +79,9 @@ def moved_market(
     market: Market, portfolio: Portfolio, factors: Mapping[str, float], vol_factor: float = 1.0
 ) -> Market:
     """A copy of ``market`` with index prices times ``factors`` (per asset), the
-    marks of the portfolio's contracts moved with them, every vol times ``vol_factor``."""
-    m = copy.copy(market)
-    prices = market.prices
-    for asset, f in factors.items():
-        if f != 1.0:
-            m.set_price(asset, prices[asset] * f)
-    marks = market.marks
-    done: set[str] = set()
-    for p in portfolio.positions:
-        sym = p["symbol"]
-        if sym not in marks or sym in done or p["type"] == "option":
-            continue
-        done.add(sym)
-        fb = factors.get(p["underlying"], 1.0)
-        fs = fb if p["type"] == "inverse" else factors.get(p.get("settle", "USDT"), 1.0)
-        f = fb if p["type"] == "inverse" else fb / fs
-        if f != 1.0:
-            m.set_mark(sym, marks[sym] * f)
-    if vol_factor != 1.0:
-        for key, vol in market.vols.items():
-            m.set_vol(key, vol * vol_factor)
-    return m
+    marks of the portfolio's contracts moved with them, every vol times ``vol_factor``
+    (``Market.moved``: the core owns how a mark follows its prices)."""
+    return market.moved(portfolio, factors, vol_factor)
 
 
 def apply_scenario(

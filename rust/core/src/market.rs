@@ -3,8 +3,10 @@
 use crate::error::{Code, CoreError, Result};
 use crate::input::{epoch_seconds, number, parse_time, path, price, table, vol, Fields, Source};
 use crate::input::{MAX_MAGNITUDE, MAX_VOL, MIN_PRICE};
+use crate::instrument::moved_mark;
+use crate::portfolio::{Portfolio, PositionRef};
 use crate::series::SeriesCache;
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde_json::Value;
 
 const I: Source = Source::Input;
@@ -99,6 +101,45 @@ impl Market {
         set_checked(&mut self.vols, "vols", key, vol)?;
         self.series.invalidate(key);
         Ok(())
+    }
+
+    /// The snapshot after a move: each `(asset, factor)` multiplies the asset's
+    /// index price (the last factor of an asset named twice counts), the marks
+    /// of `portfolio`'s contracts move with their prices
+    /// ([`moved_mark`](crate::instrument::moved_mark)), and every vol is
+    /// multiplied by `vol_factor`. Option series the move leaves alone stay priced.
+    pub fn moved(&self, portfolio: &Portfolio, factors: &[(String, f64)], vol_factor: f64) -> Result<Market> {
+        let mut m = self.clone();
+        let mut by_asset: HashMap<&str, f64> = HashMap::default();
+        for (asset, f) in factors {
+            by_asset.insert(asset, *f);
+            if *f != 1.0 {
+                m.set_price(asset, self.price(asset)? * f)?;
+            }
+        }
+        let factor = |a: &str| by_asset.get(a).copied().unwrap_or(1.0);
+        let mut done: HashSet<&str> = HashSet::default();
+        for pos in &portfolio.positions {
+            let (sym, inverse) = match pos.view() {
+                PositionRef::Linear { symbol, .. } => (symbol, false),
+                PositionRef::Inverse { symbol, .. } => (symbol, true),
+                PositionRef::Option { .. } => continue,
+            };
+            let Some(&mark) = self.marks.get(sym) else { continue };
+            if !done.insert(sym) {
+                continue;
+            }
+            let (fb, fs) = (factor(pos.underlying()), factor(pos.settle()));
+            if (if inverse { fb } else { fb / fs }) != 1.0 {
+                m.set_mark(sym, moved_mark(mark, fb, fs, inverse))?;
+            }
+        }
+        if vol_factor != 1.0 {
+            for (key, vol) in &self.vols {
+                m.set_vol(key, vol * vol_factor)?;
+            }
+        }
+        Ok(m)
     }
 
     /// The time as RFC 3339 text, UTC (`2026-11-24T00:00:00Z`), as the market JSON writes it.

@@ -29,7 +29,7 @@ impl PyMarket {
     }
 
     /// After a change of the numbers.
-    fn moved(&mut self) {
+    fn touched(&mut self) {
         self.stamp = NEXT_STAMP.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -86,20 +86,44 @@ impl PyMarket {
     /// Set an index price (USD per unit of `asset`).
     fn set_price(&mut self, asset: &str, price: &Bound<'_, PyAny>) -> PyResult<()> {
         let price = float_arg(price, &path("market.prices", asset))?;
-        self.moved();
+        self.touched();
         guard(|| self.inner.set_price(asset, price))
     }
     /// Set a contract mark (in the contract's quote units).
     fn set_mark(&mut self, symbol: &str, mark: &Bound<'_, PyAny>) -> PyResult<()> {
         let mark = float_arg(mark, &path("market.marks", symbol))?;
-        self.moved();
+        self.touched();
         guard(|| self.inner.set_mark(symbol, mark))
     }
     /// Set an implied vol (annualised, 0.5 = 50 %) for an option symbol or an underlying.
     fn set_vol(&mut self, key: &str, vol: &Bound<'_, PyAny>) -> PyResult<()> {
         let vol = float_arg(vol, &path("market.vols", key))?;
-        self.moved();
+        self.touched();
         guard(|| self.inner.set_vol(key, vol))
+    }
+
+    /// The market after a move: index prices times ``factors`` (asset → ``1 + r``),
+    /// the marks of ``portfolio``'s contracts moved with their prices (a linear
+    /// contract's by ``f_underlying / f_settle``, an inverse one's by
+    /// ``f_underlying``), every vol times ``vol_factor``. A new snapshot; this one
+    /// is unchanged.
+    #[pyo3(signature = (portfolio, factors, vol_factor=None))]
+    fn moved(
+        &self,
+        portfolio: PyRef<'_, crate::portfolio::PyPortfolio>,
+        factors: &Bound<'_, PyDict>,
+        vol_factor: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyMarket> {
+        let factors = (factors.iter())
+            .map(|(k, v)| {
+                let asset: String = k.extract()?;
+                let f = float_arg(&v, &path("factors", &asset))?;
+                Ok((asset, f))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let vol_factor = crate::convert::opt_float_arg(vol_factor, "vol_factor")?.unwrap_or(1.0);
+        let moved = guard(|| self.inner.moved(&portfolio.inner, &factors, vol_factor))?;
+        Ok(PyMarket::new_from(moved))
     }
 
     /// Snapshot time, seconds since the epoch (UTC).
@@ -114,7 +138,7 @@ impl PyMarket {
     }
     #[setter(time)]
     fn set_time(&mut self, time: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.moved();
+        self.touched();
         entry(|| {
             let t = time_value(time)?;
             guard(|| self.inner.set_time(t))
