@@ -201,3 +201,10 @@ def test_an_error_is_built_once_and_survives_pickling():
     assert pm.IneligibleError("kyc").code == "ineligible"
     assert pm.InvalidInputError.at("", "a whole document").field == ""
     assert str(pm.InvalidInputError.at("", "a whole document")) == "a whole document"
+
+
+def test_a_refused_switch_keeps_its_reasons():
+    e = pm.ModeSwitchError("kyc_level: too low", [{"code": "kyc_level"}])
+    assert (e.reasons, e.code, e.field) == ([{"code": "kyc_level"}], "refused", "")
+    e = pm.ModeSwitchError.at("target", "refused")
+    assert (str(e), e.field, e.reasons) == ("target: refused", "target", [])

@@ -1,4 +1,5 @@
-"""The risk tools on Engine.sweep give what they gave through market copies:
+"""The risk tools on Engine.sweep give what they gave through market copies,
+and liquidation prices on Engine.crossings what they gave on sweeps:
 liquidation prices and stress tests, fast path against the old one, on
 generated accounts of both margin models."""
 
@@ -27,8 +28,11 @@ def close(a: float | None, b: float | None, rel: float = 1e-9) -> bool:
 
 
 def same_liquidation_prices(engine, p, m, co_move: bool) -> None:
+    core = risk.liquidation_prices(engine, p, m, co_move=co_move)
     fast = risk.liquidation_prices(engine, p, m, co_move=co_move, sweep=True)
     old = risk.liquidation_prices(engine, p, m, co_move=co_move, sweep=False)
+    # Engine.crossings evaluates the sweep's points: the same answers, bit for bit.
+    assert core == fast
     assert len(fast) == len(old)
     for a, b in zip(fast, old, strict=True):
         assert (a.group, a.status, a.direction, a.threshold) == (
@@ -117,3 +121,102 @@ def test_examples_fast_equal_old(name):
     m = pm.Market.from_json((EXAMPLES / "market.json").read_text())
     same_liquidation_prices(ENGINE, p, m, co_move=False)
     same_stresses(ENGINE, p, m, None)
+
+
+# The stablecoin buffer's search as it ran in Python before it moved to the core:
+# each amount a new Portfolio from the dict, margined on the moved market.
+
+
+def _with_balance(portfolio: pm.Portfolio, asset: str, delta: float) -> pm.Portfolio:
+    d = portfolio.to_dict()
+    d["balances"][asset] = d["balances"].get(asset, 0.0) + delta
+    return pm.Portfolio.from_dict(d)
+
+
+def _ok(engine, market, target, scenario):
+    params = engine.params
+    rank = risk.status_rank(params, target)
+
+    def ok(p: pm.Portfolio) -> bool:
+        m = market if scenario is None else risk.apply_scenario(scenario, p, market, params)
+        return risk.status_rank(params, engine.margin(p, m).status) <= rank
+
+    return ok
+
+
+def old_deposit_needed(engine, portfolio, market, asset, target, scenario, rel_tol=1e-9):
+    ok = _ok(engine, market, target, scenario)
+    if ok(portfolio):
+        return 0.0
+    price = market.prices[asset]
+    base = engine.margin(portfolio, market)
+    hi = max(1.0, abs(base.equity), base.maintenance_margin) / price
+    while not ok(_with_balance(portfolio, asset, hi)):
+        hi *= 2.0
+        if hi * price > 1e15:
+            return None
+    lo = 0.0
+    while hi - lo > rel_tol * hi:
+        mid = 0.5 * (lo + hi)
+        if ok(_with_balance(portfolio, asset, mid)):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def old_max_withdrawal(engine, portfolio, market, asset, target, scenario, rel_tol=1e-9):
+    ok = _ok(engine, market, target, scenario)
+    balance = dict(portfolio.balances).get(asset, 0.0)
+    if balance <= 0 or not ok(portfolio):
+        return 0.0
+    if ok(_with_balance(portfolio, asset, -balance)):
+        return balance
+    lo, hi = 0.0, balance
+    while hi - lo > rel_tol * balance:
+        mid = 0.5 * (lo + hi)
+        if ok(_with_balance(portfolio, asset, -mid)):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def same_buffer(engine, p, m, asset, target, scenario) -> None:
+    # Each amount is evaluated on the same book bit for bit: the same bisection.
+    kw = {"asset": asset, "target": target, "scenario": scenario}
+    assert risk.deposit_needed(engine, p, m, **kw) == old_deposit_needed(engine, p, m, **kw)
+    assert risk.max_withdrawal(engine, p, m, **kw) == old_max_withdrawal(engine, p, m, **kw)
+
+
+BUILTIN = {s.name: s for s in risk.builtin_scenarios()}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    p=strategies.portfolio(max_positions=5),
+    marks=strategies.marks(),
+    asset=st.sampled_from(["USDT", "USDC", "BTC"]),
+    stress=st.sampled_from([None, "crash_30", "squeeze", "usdt_depeg", "vol_spike"]),
+    target=st.sampled_from(["NORMAL", "MARGIN_CALL", "REDUCE_ONLY"]),
+)
+def test_buffer_core_equals_old(p, marks, asset, stress, target):
+    portfolio = pm.Portfolio.from_dict(p)
+    market = pm.Market.from_dict(strategies.market(marks))
+    scenario = None if stress is None else BUILTIN[stress]
+    same_buffer(ENGINE, portfolio, market, asset, target, scenario)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    acct=strategies_binance.account(max_positions=4),
+    stress=st.sampled_from([None, "crash_30", "squeeze"]),
+    target=st.sampled_from(["NORMAL", "MARGIN_CALL"]),
+)
+def test_buffer_core_equals_old_binance_pm(acct, stress, target):
+    p, m, profile = acct
+    engine = pm.Engine(pm.RiskParams.from_dict(profile))
+    portfolio, market = pm.Portfolio.from_dict(p), pm.Market.from_dict(m)
+    scenario = None if stress is None else BUILTIN[stress]
+    asset = sorted(market.prices)[0]
+    same_buffer(engine, portfolio, market, asset, target, scenario)

@@ -25,6 +25,7 @@ non-finite, empty, long, wrong type, deep, unknown key), then checked:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import io
@@ -187,9 +188,9 @@ KEYS = [
 def _paths(doc: Any, limit: int = 400) -> list[tuple[Any, Any]]:
     """(container, key) of every value in the document, breadth first."""
     out: list[tuple[Any, Any]] = []
-    queue = [doc]
+    queue = collections.deque([doc])
     while queue and len(out) < limit:
-        x = queue.pop(0)
+        x = queue.popleft()
         items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ()
         for k, v in items:
             out.append((x, k))

@@ -513,6 +513,37 @@ class Engine:
         ``adjusted_equity``, ``maintenance_margin``, ``initial_margin``, ``available``
         (USD), ``uni_mmr``, ``status`` (uint16 index into the ``status_names`` tuple);
         row ``k`` equals ``margin`` on the moved market."""
+    def crossings(
+        self,
+        portfolio: Portfolio,
+        market: Market,
+        paths: Sequence[tuple[Sequence[tuple[str, float]], Sequence[float]]],
+        thresholds: Sequence[float],
+        *,
+        tol: float,
+    ) -> list[list[tuple[float, float] | None]]:
+        """Where uniMMR first crosses each threshold along each price path
+        ``(exponents, grid)``: on factor ``f`` each ``(asset, e)`` of ``exponents`` is
+        priced ``P * f ** e``; the grid's factors are scanned in order and the first
+        crossing bisected to ``tol`` relative. Per path, per threshold: None, or
+        ``(factor, uni_mmr)`` on the far side of the crossing (bankrupt: ``-inf``)."""
+    def deposit_needed(
+        self,
+        portfolio: Portfolio,
+        market: Market,
+        asset: str,
+        target: int,
+        *,
+        stressed: Market | None = None,
+        rel_tol: float,
+    ) -> float | None:
+        """The smallest deposit of ``asset`` (asset units) keeping the status at rank
+        ``target`` or healthier on ``stressed`` (default ``market``); None past 1e15 USD."""
+    def max_withdrawal(
+        self, portfolio: Portfolio, market: Market, asset: str, target: int, *, rel_tol: float
+    ) -> float:
+        """The largest withdrawal of ``asset`` (asset units, at most its positive balance)
+        keeping the status at rank ``target`` or healthier on ``market``."""
 
 @final
 class ClassicResult:

@@ -77,7 +77,7 @@ class PmError(Exception):
         with ``field`` (a path; a file's name for a file) and ``code`` set: the one
         way Python code raises them."""
         field = str(field)
-        return cls(f"{field}: {message}" if field else message, field, code)
+        return cls(f"{field}: {message}" if field else message, field=field, code=code)
 
 
 class InvalidInputError(PmError, ValueError):
@@ -117,9 +117,10 @@ class ModeSwitchError(PmError):
     def __init__(
         self,
         message: str = "",
+        reasons: list[object] | None = None,
+        *,
         field: str = "",
         code: ErrorCode | None = None,
-        reasons: list[object] | None = None,
     ) -> None:
         super().__init__(message, field, code)
         self.reasons = list(reasons or [])

@@ -4,8 +4,6 @@ now (coin units of the asset; bisection to a relative ``AMOUNT_TOL``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pmengine._core import Engine, Market, Portfolio
 from pmengine.errors import InvalidInputError
 from pmengine.risk.ladder import _check_target, status_rank
@@ -14,25 +12,6 @@ from pmengine.risk.scenarios import Scenario
 
 #: Relative tolerance of the buffer and liquidation-plan bisections.
 AMOUNT_TOL = 1e-9
-
-
-def _with_balance(portfolio: Portfolio, asset: str, delta: float) -> Portfolio:
-    d = portfolio.to_dict()
-    d["balances"][asset] = d["balances"].get(asset, 0.0) + delta
-    return Portfolio.from_dict(d)
-
-
-def _status_ok(
-    engine: Engine, market: Market, target: str
-) -> Callable[[Portfolio, Scenario | None], bool]:
-    params = engine.params
-    rank = status_rank(params, target)
-
-    def ok(p: Portfolio, scenario: Scenario | None) -> bool:
-        m = market if scenario is None else apply_scenario(scenario, p, market, params)
-        return status_rank(params, engine.margin(p, m).status) <= rank
-
-    return ok
 
 
 def _asset_price(market: Market, asset: str) -> float:
@@ -59,24 +38,18 @@ def deposit_needed(
     is needed; None if no deposit up to 1e15 USD does it. Bisection to
     ``rel_tol`` relative, rounded up: the amount returned is sufficient."""
     _check_target(engine.params, target)
-    price = _asset_price(market, asset)
-    ok = _status_ok(engine, market, target)
-    if ok(portfolio, scenario):
-        return 0.0
-    base = engine.margin(portfolio, market)
-    hi = max(1.0, abs(base.equity), base.maintenance_margin) / price
-    while not ok(_with_balance(portfolio, asset, hi), scenario):
-        hi *= 2.0
-        if hi * price > 1e15:
-            return None
-    lo = 0.0
-    while hi - lo > rel_tol * hi:
-        mid = 0.5 * (lo + hi)
-        if ok(_with_balance(portfolio, asset, mid), scenario):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    _asset_price(market, asset)
+    params = engine.params
+    # The search runs in the core on the account resolved once (Engine.deposit_needed).
+    stressed = None if scenario is None else apply_scenario(scenario, portfolio, market, params)
+    return engine.deposit_needed(
+        portfolio,
+        market,
+        asset,
+        status_rank(params, target),
+        stressed=stressed,
+        rel_tol=rel_tol,
+    )
 
 
 def max_withdrawal(
@@ -95,17 +68,7 @@ def max_withdrawal(
     ``rel_tol`` relative, rounded down: the amount returned is safe."""
     _check_target(engine.params, target)
     _asset_price(market, asset)
-    ok = _status_ok(engine, market, target)
-    balance = dict(portfolio.balances).get(asset, 0.0)
-    if balance <= 0 or not ok(portfolio, scenario):
-        return 0.0
-    if ok(_with_balance(portfolio, asset, -balance), scenario):
-        return balance
-    lo, hi = 0.0, balance
-    while hi - lo > rel_tol * balance:
-        mid = 0.5 * (lo + hi)
-        if ok(_with_balance(portfolio, asset, -mid), scenario):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    params = engine.params
+    # The search runs in the core on the account resolved once (Engine.max_withdrawal).
+    m = market if scenario is None else apply_scenario(scenario, portfolio, market, params)
+    return engine.max_withdrawal(portfolio, m, asset, status_rank(params, target), rel_tol=rel_tol)

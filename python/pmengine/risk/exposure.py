@@ -6,7 +6,6 @@ plain-language warning for each figure above its threshold (``[warnings]`` of
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,12 +13,12 @@ from typing import Any
 from pmengine._core import Engine, Market, Portfolio
 from pmengine.risk._json import _json_dict
 from pmengine.risk.moves import price_range
-from pmengine.risk.scenarios import _defaults_text
+from pmengine.risk.scenarios import _defaults
 
 
 def warning_thresholds() -> dict[str, float]:
     """The warning thresholds of ``risk.toml`` (``[warnings]``)."""
-    table = tomllib.loads(_defaults_text())["warnings"]
+    table = _defaults()["warnings"]
     return {str(k): float(v) for k, v in table.items()}
 
 

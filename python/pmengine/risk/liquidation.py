@@ -17,6 +17,7 @@ from pmengine.risk.moves import (
     margins_on_moved_markets,
     price_groups,
 )
+from pmengine.risk.profile import group_table, systemic_table
 
 #: Liquidation prices are searched between these multiples of the current price.
 MIN_FACTOR = 1e-3
@@ -86,7 +87,7 @@ def co_movement(params: RiskParams, group: str, down: bool) -> dict[str, float]:
     ``β`` is 0 (others fixed) if none does. The power
     law keeps prices positive and matches the systemic proportions for
     small moves."""
-    gp = params.groups
+    gp = group_table(params)
 
     def ret(entry: Mapping[str, Any], h: str) -> float:
         overrides: Mapping[str, float] = entry["overrides"]
@@ -95,7 +96,7 @@ def co_movement(params: RiskParams, group: str, down: bool) -> dict[str, float]:
         pr = gp.get(h, gp["*"])["price_range"]
         return float(entry["multiple"]) * pr if pr > 0 else 0.0
 
-    for entry in params.systemic:
+    for entry in systemic_table(params):
         rg = ret(entry, group)
         if (rg < 0) if down else (rg > 0):
             return {h: ret(entry, h) / rg for h in gp if h != group}
@@ -122,9 +123,14 @@ def liquidation_prices(
     down to ``MIN_FACTOR``) to bracket the first crossing, which is then
     bisected to ``tol`` relative. Groups: those the account touches with
     ``price_range > 0`` (stablecoins move in the depeg stress instead), under
-    either margin model. The evaluations are :func:`margins_on_moved_markets`
-    (``sweep``: see there): the whole scan in one sweep, then one per bisection step
-    for all the thresholds of a direction."""
+    either margin model.
+
+    By default (``sweep`` None) every group and direction is one path of one
+    :meth:`Engine.crossings` call: the scan stops at the last threshold's first
+    crossing and the bisections run on the book resolved once. With ``sweep``
+    True or False the same search runs here on :func:`margins_on_moved_markets`
+    (``sweep``: see there): the whole scan in one sweep, then one per bisection
+    step for all the thresholds of a direction; the results are the same."""
     params = engine.params
     base = engine.margin(portfolio, market)
     names = price_groups(engine, portfolio, market) if groups is None else list(groups)
@@ -132,6 +138,41 @@ def liquidation_prices(
     prices = market.prices
     group_of = {a: params.group_of(a) for a in prices}
     out: list[LiquidationPrice] = []
+    if sweep is None:
+        u0 = _uni(base)
+        grids = {d: _search_grid(d) for d in ("down", "up")}
+        keys: list[tuple[str, str, str]] = []
+        paths: list[tuple[list[tuple[str, float]], list[float]]] = []
+        for g in names:
+            asset = reference_asset(params, market, g)
+            for direction in ("down", "up"):
+                beta = co_movement(params, g, direction == "down") if co_move else {}
+                exponents = []
+                for a, h in group_of.items():
+                    if h == g:
+                        exponents.append((a, 1.0))
+                    elif (e := beta.get(h, beta.get("*", 0.0))) != 0.0:
+                        exponents.append((a, e))
+                keys.append((g, asset, direction))
+                paths.append((exponents, grids[direction]))
+        thresholds = [t for _, t in ladder]
+        answers = engine.crossings(portfolio, market, paths, thresholds, tol=tol)
+        for (g, asset, direction), row in zip(keys, answers, strict=True):
+            for i, (_, t) in enumerate(ladder):
+                # the status on the far side of the crossing
+                status = _ladder(params)[i + 1 if u0 > t else i][0]
+                crossing = row[i]
+                price, move, uni = (
+                    (None, None, None)
+                    if crossing is None
+                    else (prices[asset] * crossing[0], crossing[0] - 1.0, crossing[1])
+                )
+                out.append(
+                    LiquidationPrice(
+                        g, asset, status, t, direction, prices[asset], price, move, uni
+                    )
+                )
+        return out
     for g in names:
         asset = reference_asset(params, market, g)
         for direction in ("down", "up"):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pmengine._core import BANKRUPT, Engine, MarginResult, Market, Portfolio, RiskParams
 from pmengine.errors import InvalidInputError
+from pmengine.risk.profile import group_table
 
 if TYPE_CHECKING:
     from pmengine.risk.scenarios import Scenario
@@ -37,29 +38,42 @@ def _numpy() -> Any:
 
 def price_range(params: RiskParams, group: str) -> float:
     """The group's grid price range (fraction), as the profile compiled it."""
-    gp = params.groups
+    gp = group_table(params)
     return gp.get(group, gp["*"])["price_range"]
 
 
 def scenario_factors(scenario: Scenario, market: Market, params: RiskParams) -> dict[str, float]:
     """Price factor ``1 + r`` per priced asset that the scenario moves."""
-    out: dict[str, float] = {}
-    gp = params.groups
-    groups_of_prices = {params.group_of(a) for a in market.prices}
-    for asset in market.prices:
-        g = params.group_of(asset)
-        if asset in scenario.assets:
-            r = scenario.assets[asset]
-        elif asset in scenario.groups and asset not in groups_of_prices:
-            r = scenario.groups[asset]  # an asset named where a group was expected
-        elif g in scenario.groups:
-            r = scenario.groups[g]
-        elif "*" in scenario.groups and gp.get(g, gp["*"])["price_range"] > 0:
-            r = scenario.groups["*"]
-        else:
-            continue
-        out[asset] = 1.0 + r
-    return out
+    return _factor_rows([scenario], market, params)[0]
+
+
+def _factor_rows(
+    scenarios: Sequence[Scenario], market: Market, params: RiskParams
+) -> list[dict[str, float]]:
+    """:func:`scenario_factors` of each scenario, the market and profile read once."""
+    gp = group_table(params)
+    prices = market.prices
+    group_of = {a: params.group_of(a) for a in prices}
+    groups_of_prices = set(group_of.values())
+    moving = {g for g in groups_of_prices if gp.get(g, gp["*"])["price_range"] > 0}
+    rows = []
+    for scenario in scenarios:
+        out: dict[str, float] = {}
+        groups, assets = scenario.groups, scenario.assets
+        for asset, g in group_of.items():
+            if asset in assets:
+                r = assets[asset]
+            elif asset in groups and asset not in groups_of_prices:
+                r = groups[asset]  # an asset named where a group was expected
+            elif g in groups:
+                r = groups[g]
+            elif "*" in groups and g in moving:
+                r = groups["*"]
+            else:
+                continue
+            out[asset] = 1.0 + r
+        rows.append(out)
+    return rows
 
 
 def moved_market(
@@ -159,11 +173,9 @@ def margins_on_moved_markets(
     if np is None:
         raise InvalidInputError.at("sweep", "needs numpy (pip install 'pmengine[numpy]')")
     assets = sorted({a for f in factors for a in f})
-    column = {a: j for j, a in enumerate(assets)}
-    moves = np.zeros((len(factors), len(assets)))
-    for i, f in enumerate(factors):
-        for a, x in f.items():
-            moves[i, column[a]] = x - 1.0
+    # An asset a row does not move has the return 1.0 - 1.0 = 0.
+    moves = np.array([[f.get(a, 1.0) - 1.0 for a in assets] for f in factors], dtype=float)
+    moves = moves.reshape(len(factors), len(assets))
     vol_shifts = None if vol_factors is None else np.asarray(vol_factors, dtype=float) - 1.0
     swept = engine.sweep(portfolio, market, moves, assets, vol_shifts=vol_shifts, threads=1)
     names = swept["status_names"]

@@ -7,6 +7,7 @@ A move is a return: 0.10 = +10 %; it must be > −1 (no price or vol reaches 0).
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 from pmengine._core import Market, RiskParams
 from pmengine.errors import InvalidInputError
+from pmengine.risk.profile import group_table
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def check_scenario(scenario: Scenario, params: RiskParams, market: Market) -> No
     the profile or the group of a priced asset; an asset has a price. A typo
     would otherwise move nothing, silently."""
     prices = market.prices
-    groups = {g for g in params.groups if g != "*"}
+    groups = {g for g in group_table(params) if g != "*"}
     groups |= {params.group_of(a) for a in prices}
     for g in scenario.groups:
         if g != "*" and g not in groups and g not in prices:
@@ -152,8 +154,10 @@ def check_scenario(scenario: Scenario, params: RiskParams, market: Market) -> No
 
 def builtin_scenarios() -> list[Scenario]:
     """The built-in stress scenarios of ``risk.toml``."""
-    return load_scenarios(_defaults_text(), "risk.toml")
+    return load_scenarios(_defaults(), "risk.toml")
 
 
-def _defaults_text() -> str:
-    return (resources.files("pmengine.risk") / "risk.toml").read_text()
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    """``risk.toml``, parsed once per process (read only: callers build their own objects)."""
+    return tomllib.loads((resources.files("pmengine.risk") / "risk.toml").read_text())

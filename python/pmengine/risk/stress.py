@@ -9,7 +9,7 @@ from typing import Any
 
 from pmengine._core import Engine, Market, Portfolio
 from pmengine.risk._json import _json_dict
-from pmengine.risk.moves import margins_on_moved_markets, scenario_factors
+from pmengine.risk.moves import _factor_rows, margins_on_moved_markets
 from pmengine.risk.scenarios import Scenario, builtin_scenarios
 
 
@@ -44,7 +44,7 @@ def stress_test(
     params = engine.params
     e0 = engine.margin(portfolio, market).equity
     chosen = builtin_scenarios() if scenarios is None else list(scenarios)
-    factors = [scenario_factors(s, market, params) for s in chosen]
+    factors = _factor_rows(chosen, market, params)
     vol_factors = [1.0 + s.vol_shock for s in chosen]
     moved = margins_on_moved_markets(engine, portfolio, market, factors, vol_factors, sweep=sweep)
     out = []

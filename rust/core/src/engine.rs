@@ -256,6 +256,12 @@ impl Engine {
         &self.params
     }
 
+    /// Identifies this engine: a book resolved by one engine is evaluated only
+    /// by an engine with the same id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The profile's parameters of asset index `i` (an `AssetSlot::params`).
     pub(crate) fn asset_params(&self, i: u32) -> &AssetParams {
         &self.asset_table[i as usize]
@@ -625,6 +631,12 @@ impl Engine {
         out.uni_mmr = uni_mmr;
     }
 
+    /// A status's rank on the profile's ladder: 0 the healthiest, the ladder's
+    /// length for `BANKRUPT`.
+    pub fn status_rank(&self, status: Status) -> usize {
+        usize::from(status.code(self.params.status.len()))
+    }
+
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0.
     fn systemic_loss(&self, book: &Book, net: &[Net]) -> f64 {
         let mut worst = 0.0_f64;
@@ -803,6 +815,38 @@ impl Book {
                     self.add_option_terms(g, qty, &series);
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Recompute every group's and asset's aggregates from the slots, in the
+    /// portfolio's order, with the additions `Engine::book` makes (each
+    /// accumulator receives the same terms in the same order: the same bits).
+    /// A book whose prices were re-read (a sweep's scenario, a refreshed
+    /// resolution) is summed again this way.
+    pub fn resum_all(&mut self) {
+        for g in &mut self.groups {
+            g.d_contracts = 0.0;
+            g.d_options = 0.0;
+            g.abs_options = 0.0;
+            g.short_option_notional = 0.0;
+            g.option_pnl.iter_mut().for_each(|x| *x = 0.0);
+            g.option_systemic.iter_mut().for_each(|x| *x = 0.0);
+        }
+        self.contracts.iter_mut().for_each(|c| c.delta = 0.0);
+        self.assets.iter_mut().for_each(|a| a.settled = 0.0);
+        for i in 0..self.slots.len() {
+            match self.slots[i] {
+                BookSlot::Contract { group, dollar_delta, netted, receiver, upnl, .. } => {
+                    self.assets[receiver].settled += upnl;
+                    self.add_contract_delta(group, netted, dollar_delta);
+                }
+                BookSlot::Option(o) => {
+                    let (g, settle, qty) = (self.options[o].group, self.options[o].settle, self.options[o].qty);
+                    let series = Arc::clone(&self.options[o].series);
+                    self.assets[settle].settled += qty * series.value;
+                    self.add_option_terms(g, qty, &series);
+                }
             }
         }
     }

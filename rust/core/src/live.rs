@@ -359,7 +359,7 @@ impl LiveAccount {
     /// Change a wallet balance by `qty` asset units (any sign).
     fn wallet(&mut self, asset: &str, qty: f64, field: &str) -> Result<()> {
         crate::input::finite(qty, field, crate::input::Source::Input)?;
-        let listed = self.portfolio.balances.iter().any(|(a, _)| a == asset);
+        let listed = self.portfolio.balances.contains(asset);
         match self.assets.get(asset) {
             // The slot exists and its group is already listed: one field.
             Some(&a) if listed => {
@@ -381,8 +381,8 @@ impl LiveAccount {
         let name = self.asset_names[a].as_str();
         let loan = self.portfolio.loan(name);
         let slot = &mut self.book.assets[a];
-        slot.wallet = self.portfolio.balances.iter().find(|(b, _)| b == name).map_or(0.0, |(_, q)| 0.0 + *q);
-        if self.portfolio.loans.iter().any(|(b, _)| b == name) {
+        slot.wallet = self.portfolio.balance(name).map_or(0.0, |q| 0.0 + q);
+        if self.portfolio.loans.contains(name) {
             slot.wallet -= loan.owed();
         }
         slot.loan = loan;
@@ -446,7 +446,7 @@ impl LiveAccount {
     /// negative): the net wallet stays, the gross loan moves. All or nothing, as
     /// `wallet`: a new asset is tried on a copy of the portfolio first.
     fn loan_change(&mut self, asset: &str, qty: f64, loan: Loan) -> Result<()> {
-        let listed = self.portfolio.balances.iter().any(|(b, _)| b == asset);
+        let listed = self.portfolio.balances.contains(asset);
         match self.assets.get(asset) {
             Some(&a) if listed => {
                 self.portfolio.add_balance(asset, qty)?;
@@ -464,7 +464,7 @@ impl LiveAccount {
     }
 
     pub fn balance(&self, asset: &str) -> f64 {
-        self.portfolio.balances.iter().find(|(a, _)| a == asset).map_or(0.0, |(_, q)| *q)
+        self.portfolio.balance(asset).unwrap_or(0.0)
     }
 
     // -- orders ----------------------------------------------------------------------
@@ -598,6 +598,17 @@ impl LiveAccount {
         Ok(lo)
     }
 
+    /// The first position holding `symbol`, from the name tables (a contract's
+    /// first position, an option's slot) rather than a search of the positions.
+    fn held(&self, symbol: &str) -> Option<usize> {
+        let contract = self.symbols.get(symbol).map(|&(_, i)| i);
+        let option = self.options.get(symbol).map(|&o| self.book.options[o].position);
+        match (contract, option) {
+            (Some(c), Some(o)) => Some(c.min(o)),
+            (c, o) => c.or(o),
+        }
+    }
+
     /// The fill's effect: the edit to the portfolio and the change to the book.
     /// Nothing is cloned on the fast path (a what-if on a held symbol).
     fn plan<'a>(&'a self, order: &'a Order) -> Result<(Edit<'a>, Change)> {
@@ -605,7 +616,7 @@ impl LiveAccount {
         if let Some(p) = order.price {
             crate::input::price(p, "order.price")?;
         }
-        let held = self.portfolio.positions.iter().position(|p| p.symbol() == order.symbol);
+        let held = self.held(&order.symbol);
         let template: &Position = match (held, &order.instrument) {
             (Some(i), Some(inst)) if !same_terms(&self.portfolio.positions[i], inst) => {
                 return Err(CoreError::invalid(
@@ -682,7 +693,7 @@ impl LiveAccount {
                 let series = &self.book.options[slot].series;
                 let cost = order.price.unwrap_or(series.value) * qty;
                 let new_q = self.book.options[slot].qty + qty;
-                let settle_listed = self.portfolio.balances.iter().any(|(a, _)| a == settle);
+                let settle_listed = self.portfolio.balances.contains(settle);
                 let edit = Edit {
                     position: if new_q == 0.0 { PositionEdit::Remove(i) } else { PositionEdit::AddQty(i, qty) },
                     wallet: Some((settle.into(), -cost)),
@@ -718,7 +729,7 @@ impl LiveAccount {
             }
         };
         let edit = Edit { position, wallet: (realized != 0.0).then_some((settle.into(), realized)) };
-        let wallet_listed = realized == 0.0 || self.portfolio.balances.iter().any(|(a, _)| a == settle);
+        let wallet_listed = realized == 0.0 || self.portfolio.balances.contains(settle);
         let fast = (held.is_some() && !closed && wallet_listed)
             .then(|| {
                 Some((

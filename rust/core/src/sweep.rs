@@ -77,10 +77,6 @@ struct ContractPlan<'a> {
     mark_base: usize,
     mark_quote: usize,
     mark_inverse: bool,
-    /// Index of the symbol's netted entry in `Book::contracts`, and whether this
-    /// position is the entry's first (the builder starts the entry with its delta).
-    netted: usize,
-    first: bool,
 }
 
 /// What a scenario needs to reprice one option position.
@@ -97,16 +93,15 @@ struct OptionPlan {
     same_as: usize,
 }
 
-/// The account resolved once, and how each scenario moves it.
-struct Plan<'a> {
-    engine: &'a Engine,
+/// The account resolved once, and how a move of its assets' prices moves it.
+pub(crate) struct Plan<'a> {
+    pub(crate) engine: &'a Engine,
     portfolio: &'a Portfolio,
-    base: Book,
-    /// For each book asset slot, its column in the moves (`None`: the price stays).
-    column: Vec<Option<usize>>,
+    pub(crate) base: Book,
+    /// Each book asset slot's name.
+    pub(crate) names: Vec<&'a str>,
     contracts: Vec<ContractPlan<'a>>,
     options: Vec<OptionPlan>,
-    moves: Moves<'a>,
 }
 
 impl Engine {
@@ -123,14 +118,22 @@ impl Engine {
         moves: &Moves<'_>,
         threads: usize,
     ) -> Result<SweepResult> {
-        let plan = Plan::new(self, portfolio, market, moves)?;
+        let plan = Plan::new(self, portfolio, market)?;
+        let column = plan.check(market, moves)?;
         let n = moves.scenarios;
         let mut rows = vec![Row::default(); n];
         let workers = threads_for(threads, n);
+        let m = moves.assets.len();
+        let scenario = |w: &mut Worker, k: usize| {
+            for (f, c) in w.factors.iter_mut().zip(&column) {
+                *f = c.map_or(1.0, |j| 1.0 + moves.returns[k * m + j]);
+            }
+            w.run(&plan, moves.vol_shifts.map(|v| 1.0 + v[k]))
+        };
         if workers <= 1 {
             let mut w = Worker::new(&plan, false);
             for (k, row) in rows.iter_mut().enumerate() {
-                *row = w.run(&plan, k);
+                *row = scenario(&mut w, k);
             }
         } else {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -142,7 +145,7 @@ impl Engine {
                     || Worker::new(&plan, true),
                     |w, (c, chunk)| {
                         for (i, row) in chunk.iter_mut().enumerate() {
-                            *row = w.run(&plan, c * CHUNK + i);
+                            *row = scenario(w, c * CHUNK + i);
                         }
                     },
                 )
@@ -170,19 +173,24 @@ fn threads_for(threads: usize, n: usize) -> usize {
     threads.min(n.div_ceil(4 * CHUNK))
 }
 
+/// The account's figures in one scenario.
 #[derive(Debug, Clone, Copy, Default)]
-struct Row {
+pub(crate) struct Row {
     equity: f64,
     adjusted_equity: f64,
     maintenance_margin: f64,
     initial_margin: f64,
     available: f64,
-    uni_mmr: f64,
-    status: u16,
+    pub(crate) uni_mmr: f64,
+    /// Index into the profile's ladder; its length: `BANKRUPT`.
+    pub(crate) status: u16,
 }
 
 impl<'a> Plan<'a> {
-    fn new(engine: &'a Engine, portfolio: &'a Portfolio, market: &Market, moves: &Moves<'a>) -> Result<Self> {
+    /// Each book asset slot's column in `moves` (`None`: the price stays), once
+    /// the moves are checked: every moved price, mark and vol the account uses
+    /// within the input bounds.
+    fn check(&self, market: &Market, moves: &Moves<'_>) -> Result<Vec<Option<usize>>> {
         let m = moves.assets.len();
         let n = moves.scenarios;
         if moves.returns.len() != n * m {
@@ -228,6 +236,51 @@ impl<'a> Plan<'a> {
             }
         }
 
+        let column: Vec<Option<usize>> = self.names.iter().map(|a| moves.assets.iter().position(|c| c == a)).collect();
+        let (portfolio, base, contracts, options) = (self.portfolio, &self.base, &self.contracts, &self.options);
+        // Every moved mark and vol the account uses within the input bounds.
+        let factor = |k: usize, a: usize| column[a].map_or(1.0, |j| 1.0 + moves.returns[k * m + j]);
+        for k in 0..n {
+            for c in contracts {
+                if let Some(mark) = c.mark {
+                    let moved = moved_mark(mark, factor(k, c.mark_base), factor(k, c.mark_quote), c.mark_inverse);
+                    if !(MIN_PRICE..=MAX_MAGNITUDE).contains(&moved) {
+                        return Err(CoreError::invalid(
+                            format!("moves[{k}]"),
+                            format!(
+                                "moves the mark of {} to {} (must stay within [{}, {}])",
+                                portfolio.positions[c.slot].symbol(),
+                                fmt_num(moved),
+                                fmt_num(MIN_PRICE),
+                                fmt_num(MAX_MAGNITUDE)
+                            ),
+                        ));
+                    }
+                }
+            }
+            if let Some(v) = moves.vol_shifts {
+                for o in options {
+                    let moved = o.vol * (1.0 + v[k]);
+                    if !(v[k].is_finite() && moved > 0.0 && moved <= MAX_VOL) {
+                        return Err(CoreError::invalid(
+                            format!("vol_shifts[{k}]"),
+                            format!(
+                                "moves the vol of {} to {} (must be finite, > -1 and keep a vol within (0, {}]), got {}",
+                                portfolio.positions[base.options[o.option].position].symbol(),
+                                fmt_num(moved),
+                                fmt_num(MAX_VOL),
+                                fmt_num(v[k])
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(column)
+    }
+
+    /// The account resolved on `market`, and how each position follows its assets' prices.
+    pub(crate) fn new(engine: &'a Engine, portfolio: &'a Portfolio, market: &Market) -> Result<Self> {
         let mut base = engine.book(portfolio, market)?;
         base.detail = false;
         let mut names: Vec<&str> = Vec::new();
@@ -238,16 +291,14 @@ impl<'a> Plan<'a> {
         }
         debug_assert_eq!(names.len(), base.assets.len());
         let slot_of = |a: &str| names.iter().position(|x| *x == a).expect("every position's asset has a slot");
-        let column: Vec<Option<usize>> = names.iter().map(|a| moves.assets.iter().position(|c| c == a)).collect();
 
         let mut contracts = Vec::new();
         let mut options: Vec<OptionPlan> = Vec::new();
         let mut first_of_symbol: Vec<(&str, usize, usize, bool)> = Vec::new();
-        let mut netted_seen: Vec<bool> = vec![false; base.contracts.len()];
         for (i, pos) in portfolio.positions.iter().enumerate() {
             let (u, s) = (slot_of(pos.underlying()), slot_of(pos.settle()));
             match base.slots[i] {
-                BookSlot::Contract { group, symbol, inverse, .. } => {
+                BookSlot::Contract { inverse, .. } => {
                     let sym = pos.symbol();
                     let (_, mark_base, mark_quote, mark_inverse) =
                         match first_of_symbol.iter().find(|(x, ..)| *x == sym) {
@@ -257,11 +308,6 @@ impl<'a> Plan<'a> {
                                 (sym, u, s, inverse)
                             }
                         };
-                    let netted = (base.contracts.iter())
-                        .position(|c| c.group == group && c.symbol == symbol)
-                        .expect("every contract has a netted entry");
-                    let first = !netted_seen[netted];
-                    netted_seen[netted] = true;
                     contracts.push(ContractPlan {
                         slot: i,
                         position: pos.view(),
@@ -271,8 +317,6 @@ impl<'a> Plan<'a> {
                         mark_base,
                         mark_quote,
                         mark_inverse,
-                        netted,
-                        first,
                     });
                 }
                 BookSlot::Option(o) => {
@@ -300,59 +344,26 @@ impl<'a> Plan<'a> {
                 }
             }
         }
-        // Every moved mark and vol the account uses within the input bounds.
-        let factor = |k: usize, a: usize| column[a].map_or(1.0, |j| 1.0 + moves.returns[k * m + j]);
-        for k in 0..n {
-            for c in &contracts {
-                if let Some(mark) = c.mark {
-                    let moved = moved_mark(mark, factor(k, c.mark_base), factor(k, c.mark_quote), c.mark_inverse);
-                    if !(MIN_PRICE..=MAX_MAGNITUDE).contains(&moved) {
-                        return Err(CoreError::invalid(
-                            format!("moves[{k}]"),
-                            format!(
-                                "moves the mark of {} to {} (must stay within [{}, {}])",
-                                portfolio.positions[c.slot].symbol(),
-                                fmt_num(moved),
-                                fmt_num(MIN_PRICE),
-                                fmt_num(MAX_MAGNITUDE)
-                            ),
-                        ));
-                    }
-                }
-            }
-            if let Some(v) = moves.vol_shifts {
-                for o in &options {
-                    let moved = o.vol * (1.0 + v[k]);
-                    if !(v[k].is_finite() && moved > 0.0 && moved <= MAX_VOL) {
-                        return Err(CoreError::invalid(
-                            format!("vol_shifts[{k}]"),
-                            format!(
-                                "moves the vol of {} to {} (must be finite, > -1 and keep a vol within (0, {}]), got {}",
-                                portfolio.positions[base.options[o.option].position].symbol(),
-                                fmt_num(moved),
-                                fmt_num(MAX_VOL),
-                                fmt_num(v[k])
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(Plan { engine, portfolio, base, column, contracts, options, moves: *moves })
+        Ok(Plan { engine, portfolio, base, names, contracts, options })
     }
 }
 
 /// A worker's copy of the book and its buffers, reused from scenario to scenario.
-struct Worker {
+pub(crate) struct Worker {
     book: Book,
-    factors: Vec<f64>,
+    /// Each book asset slot's price factor in the scenario `run` evaluates.
+    pub(crate) factors: Vec<f64>,
     series: Vec<Option<Arc<Series>>>,
+    /// The underlying price, settle price and vol each option slot's `series`
+    /// was priced at: a scenario that leaves them (an option on an asset it
+    /// does not move) keeps the series, the one pricing them again would give.
+    priced_at: Vec<(f64, f64, f64)>,
     scratch: Scratch,
     out: MarginResult,
 }
 
 impl Worker {
-    fn new(plan: &Plan<'_>, own_names: bool) -> Self {
+    pub(crate) fn new(plan: &Plan<'_>, own_names: bool) -> Self {
         let mut book = plan.base.clone();
         if own_names {
             // Fresh names: workers on other cores do not share one reference count.
@@ -361,21 +372,19 @@ impl Worker {
         Worker {
             factors: vec![1.0; book.assets.len()],
             series: vec![None; book.options.len()],
+            priced_at: vec![(f64::NAN, f64::NAN, f64::NAN); book.options.len()],
             book,
             scratch: Scratch::default(),
             out: MarginResult::default(),
         }
     }
 
-    /// Scenario `k`: move the book, evaluate it.
-    fn run(&mut self, plan: &Plan<'_>, k: usize) -> Row {
-        let m = plan.moves.assets.len();
+    /// The scenario `factors` holds (each asset's price times its factor), with
+    /// every vol times `vol_factor` (`None`: vols stay): move the book, evaluate it.
+    pub(crate) fn run(&mut self, plan: &Plan<'_>, vol_factor: Option<f64>) -> Row {
         let (base, book) = (&plan.base, &mut self.book);
         for (a, slot) in book.assets.iter_mut().enumerate() {
-            let f = plan.column[a].map_or(1.0, |j| 1.0 + plan.moves.returns[k * m + j]);
-            self.factors[a] = f;
-            slot.price = base.assets[a].price * f;
-            slot.settled = 0.0;
+            slot.price = base.assets[a].price * self.factors[a];
         }
         for c in &plan.contracts {
             let mark = c
@@ -388,10 +397,12 @@ impl Worker {
             }
         }
         if !plan.options.is_empty() {
-            let vol_factor = plan.moves.vol_shifts.map_or(1.0, |v| 1.0 + v[k]);
             for o in &plan.options {
-                let series = match &self.series[o.same_as] {
-                    Some(s) if o.same_as != o.option => Arc::clone(s),
+                let (pb, ps) = (book.assets[o.underlying].price, book.assets[o.settle].price);
+                let vol = vol_factor.map_or(o.vol, |f| o.vol * f);
+                let series = match (&self.series[o.same_as], &self.series[o.option]) {
+                    (Some(s), _) if o.same_as != o.option => Arc::clone(s),
+                    (_, Some(s)) if self.priced_at[o.option] == (pb, ps, vol) => Arc::clone(s),
                     _ => {
                         let PositionRef::Option { kind, strike, .. } =
                             plan.portfolio.positions[book.options[o.option].position].view()
@@ -399,8 +410,7 @@ impl Worker {
                             unreachable!("an option slot holds an option")
                         };
                         let g = book.options[o.option].group;
-                        let (pb, ps) = (book.assets[o.underlying].price, book.assets[o.settle].price);
-                        let vol = if plan.moves.vol_shifts.is_some() { o.vol * vol_factor } else { o.vol };
+                        self.priced_at[o.option] = (pb, ps, vol);
                         let s = plan.engine.price_series(
                             &book.groups[g],
                             &book.group_names[g],
@@ -418,7 +428,7 @@ impl Worker {
                 book.options[o.option].series = series;
             }
         }
-        resum(book, plan);
+        book.resum_all();
         plan.engine.evaluate_into(book, &mut self.scratch, &mut self.out);
         let r = &self.out;
         Row {
@@ -429,39 +439,6 @@ impl Worker {
             available: r.available,
             uni_mmr: r.uni_mmr,
             status: r.status.code(plan.engine.params().status.len()),
-        }
-    }
-}
-
-/// Re-sum every group's and asset's aggregates from the slots, in the
-/// portfolio's order, with the additions `Engine::book` makes (each
-/// accumulator receives the same terms in the same order: the same bits).
-fn resum(book: &mut Book, plan: &Plan<'_>) {
-    for g in &mut book.groups {
-        g.d_contracts = 0.0;
-        g.d_options = 0.0;
-        g.abs_options = 0.0;
-        g.short_option_notional = 0.0;
-        g.option_pnl.iter_mut().for_each(|x| *x = 0.0);
-        g.option_systemic.iter_mut().for_each(|x| *x = 0.0);
-    }
-    let mut next_contract = 0;
-    for i in 0..book.slots.len() {
-        match book.slots[i] {
-            BookSlot::Contract { group, dollar_delta, receiver, upnl, .. } => {
-                let c = &plan.contracts[next_contract];
-                next_contract += 1;
-                book.assets[receiver].settled += upnl;
-                book.groups[group].d_contracts += dollar_delta;
-                let netted = &mut book.contracts[c.netted].delta;
-                *netted = if c.first { dollar_delta } else { *netted + dollar_delta };
-            }
-            BookSlot::Option(o) => {
-                let (g, settle, qty) = (book.options[o].group, book.options[o].settle, book.options[o].qty);
-                let series = Arc::clone(&book.options[o].series);
-                book.assets[settle].settled += qty * series.value;
-                book.add_option_terms(g, qty, &series);
-            }
         }
     }
 }

@@ -288,11 +288,7 @@ const MAX_THREADS: usize = 1024;
 /// The `threads` argument: an integer (anything with `__index__`; another type
 /// is a `TypeError`) from 1 to [`MAX_THREADS`]; another value is an `InvalidInputError`.
 pub(crate) fn threads_arg(arg: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let int = arg.py().import("operator")?.call_method1("index", (arg,))?;
-    match int.extract::<i64>() {
-        Ok(n) if (1..=MAX_THREADS as i64).contains(&n) => Ok(n as usize),
-        _ => Err(invalid(Code::OutOfRange, "threads", format!("must be >= 1 and <= {MAX_THREADS}, got {int}"))),
-    }
+    Ok(crate::convert::int_arg(arg, "threads", 1, Some(MAX_THREADS as i64))? as usize)
 }
 
 fn parse_errors(errors: &str) -> PyResult<OnError> {

@@ -1,11 +1,13 @@
 //! `Engine`: a compiled profile that margins accounts.
 
 use crate::classic::PyClassicResult;
+use crate::convert::{float_arg, int_arg};
 use crate::errors::{entry, guard};
 use crate::market::PyMarket;
 use crate::params::PyRiskParams;
 use crate::portfolio::PyPortfolio;
 use crate::result::PyMarginResult;
+use pmengine_core::roots::{Crossing, PricePath};
 use pmengine_core::{ClassicMode, Engine};
 use pyo3::prelude::*;
 use std::sync::Arc;
@@ -21,6 +23,15 @@ pub struct PyEngine {
 impl PyEngine {
     pub fn core(&self) -> Arc<Engine> {
         Arc::clone(&self.inner)
+    }
+}
+
+impl PyEngine {
+    /// A status rank argument: 0 (the ladder's first level) to the ladder's
+    /// length (BANKRUPT).
+    fn status_rank_arg(&self, target: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let levels = self.inner.params().status.len() as i64;
+        Ok(int_arg(target, "target", 0, Some(levels))? as usize)
     }
 }
 
@@ -43,9 +54,13 @@ impl PyEngine {
     }
 
     /// Portfolio margin of one account on one market snapshot. Runs on the
-    /// calling thread with the GIL held: it takes microseconds.
+    /// calling thread with the GIL held: it takes microseconds. The portfolio
+    /// keeps its resolution against the market (assets, groups, netted symbols)
+    /// from call to call: a later call re-reads only the market's numbers when
+    /// the market changed, and only evaluates when neither did; changing the
+    /// portfolio, or margining it with another engine, resolves it again.
     fn margin(&self, portfolio: PyRef<'_, PyPortfolio>, market: PyRef<'_, PyMarket>) -> PyResult<PyMarginResult> {
-        let inner = guard(|| self.inner.margin(&portfolio.inner, &market.inner))?;
+        let inner = guard(|| portfolio.margin(&self.inner, &market))?;
         Ok(PyMarginResult::new(inner, &self.inner))
     }
 
@@ -134,7 +149,10 @@ impl PyEngine {
     /// rows sorted by account), and gives a `pyarrow.RecordBatchReader` of results.
     /// `first_rows`: the row numbers of the first position and balance rows, for
     /// messages naming rows of a longer stream.
-    #[pyo3(signature = (positions, balances, market, *, threads=None, errors="raise", output="arrow", chunk_size=512, first_rows=(0, 0)))]
+    #[pyo3(
+        signature = (positions, balances, market, *, threads=None, errors="raise", output="arrow", chunk_size=None, first_rows=None),
+        text_signature = "($self, positions, balances, market, *, threads=None, errors=\"raise\", output=\"arrow\", chunk_size=512, first_rows=...)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn margin_batch<'py>(
         slf: &Bound<'py, Self>,
@@ -144,10 +162,20 @@ impl PyEngine {
         threads: Option<&Bound<'py, PyAny>>,
         errors: &str,
         output: &str,
-        chunk_size: i128,
-        first_rows: (i128, i128),
+        chunk_size: Option<&Bound<'py, PyAny>>,
+        first_rows: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
+        let chunk_size = chunk_size.map_or(Ok(512), |c| int_arg(c, "chunk_size", 1, None))? as i128;
+        let first_rows = match first_rows {
+            None => (0, 0),
+            Some(f) => {
+                let (a, b) = f.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>()?;
+                // Bounded so that a row number added to either never overflows.
+                let row = |x: &Bound<'py, PyAny>| int_arg(x, "first_rows", 0, Some(1 << 62)).map(i128::from);
+                (row(&a)?, row(&b)?)
+            }
+        };
         if crate::batch::is_reader(positions)? {
             let kwargs = pyo3::types::PyDict::new(py);
             kwargs.set_item("threads", threads)?;
@@ -205,6 +233,92 @@ impl PyEngine {
         guard(|| {
             crate::sweep::sweep(py, &self.inner, &portfolio.inner, &market.inner, moves, assets, vol_shifts, threads)
         })
+    }
+
+    /// Where uniMMR first crosses each of `thresholds` along each price path,
+    /// computed with the GIL released.
+    ///
+    /// A path is `(exponents, grid)`: on factor `f`, each asset `a` of
+    /// `exponents` (`[(asset, e), ...]`) is priced `P * f ** e` (taken as the return
+    /// `f ** e - 1`, as `sweep` takes it; `e = 1`: `P * f`), marks move as in
+    /// `sweep`, other prices stay. `grid`: the factors scanned in order to bracket
+    /// the first crossing, which is then bisected until the bracket is within
+    /// `tol` relative. uniMMR counts as `-inf` where the account is bankrupt.
+    ///
+    /// Returns, per path, per threshold, `None` (no crossing on the grid) or
+    /// `(factor, uni_mmr)`: the factor on the far side of the crossing and
+    /// uniMMR there. Both margin models.
+    #[pyo3(signature = (portfolio, market, paths, thresholds, *, tol))]
+    #[allow(clippy::type_complexity)]
+    fn crossings(
+        &self,
+        py: Python<'_>,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+        paths: Vec<(Vec<(String, Bound<'_, PyAny>)>, Vec<Bound<'_, PyAny>>)>,
+        thresholds: Vec<Bound<'_, PyAny>>,
+        tol: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<Vec<Option<(f64, f64)>>>> {
+        let (portfolio, market) = (&portfolio.inner, &market.inner);
+        let numbers = |xs: &[Bound<'_, PyAny>], at: &str| -> PyResult<Vec<f64>> {
+            xs.iter().enumerate().map(|(j, x)| float_arg(x, &format!("{at}[{j}]"))).collect()
+        };
+        let paths = (paths.iter().enumerate())
+            .map(|(i, (exponents, grid))| {
+                let exponents = (exponents.iter())
+                    .map(|(a, e)| Ok((a.clone(), float_arg(e, &format!("paths[{i}].exponents.{a}"))?)))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok((exponents, numbers(grid, &format!("paths[{i}].grid"))?))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let thresholds = numbers(&thresholds, "thresholds")?;
+        let tol = float_arg(tol, "tol")?;
+        let found = py.detach(|| {
+            let paths: Vec<PricePath<'_>> =
+                paths.iter().map(|(exponents, grid)| PricePath { exponents, grid }).collect();
+            guard(|| self.inner.crossings(portfolio, market, &paths, &thresholds, tol))
+        })?;
+        let pairs = |row: Vec<Option<Crossing>>| row.into_iter().map(|c| c.map(|c| (c.factor, c.uni_mmr))).collect();
+        Ok(found.into_iter().map(pairs).collect())
+    }
+
+    /// The smallest deposit of `asset` (asset units) that keeps the account's
+    /// status at rank `target` (0: the first on the profile's ladder) or
+    /// healthier on `stressed` (default: `market`): 0 when none is needed, None
+    /// when no deposit up to 1e15 USD does. Starts at max(1, |equity|, MM) on
+    /// `market` in asset units, doubles until enough, then bisects to `rel_tol`
+    /// relative, rounded up: the amount returned is enough.
+    #[pyo3(signature = (portfolio, market, asset, target, *, stressed=None, rel_tol))]
+    #[allow(clippy::too_many_arguments)]
+    fn deposit_needed(
+        &self,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+        asset: &str,
+        target: &Bound<'_, PyAny>,
+        stressed: Option<PyRef<'_, PyMarket>>,
+        rel_tol: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<f64>> {
+        let (target, rel_tol) = (self.status_rank_arg(target)?, float_arg(rel_tol, "rel_tol")?);
+        let stressed = stressed.as_deref().map_or(&market.inner, |m| &m.inner);
+        guard(|| self.inner.deposit_needed(&portfolio.inner, &market.inner, stressed, asset, target, rel_tol))
+    }
+
+    /// The largest withdrawal of `asset` (asset units, at most its positive
+    /// balance) that keeps the account's status at rank `target` or healthier
+    /// on `market` (the market after a scenario, or now), bisected to `rel_tol`
+    /// of the balance, rounded down: the amount returned is safe.
+    #[pyo3(signature = (portfolio, market, asset, target, *, rel_tol))]
+    fn max_withdrawal(
+        &self,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+        asset: &str,
+        target: &Bound<'_, PyAny>,
+        rel_tol: &Bound<'_, PyAny>,
+    ) -> PyResult<f64> {
+        let (target, rel_tol) = (self.status_rank_arg(target)?, float_arg(rel_tol, "rel_tol")?);
+        guard(|| self.inner.max_withdrawal(&portfolio.inner, &market.inner, asset, target, rel_tol))
     }
 
     fn __repr__(&self) -> String {

@@ -309,12 +309,12 @@ impl PyLiveAccount {
     /// A copy of the account's portfolio now.
     #[getter]
     fn portfolio(&self, py: Python<'_>) -> PyResult<PyPortfolio> {
-        Ok(PyPortfolio { inner: self.read(py, |l| l.portfolio().clone())? })
+        Ok(PyPortfolio::new_from(self.read(py, |l| l.portfolio().clone())?))
     }
     /// A copy of the account's market snapshot now.
     #[getter]
     fn market(&self, py: Python<'_>) -> PyResult<PyMarket> {
-        Ok(PyMarket { inner: self.read(py, |l| l.market().clone())? })
+        Ok(PyMarket::new_from(self.read(py, |l| l.market().clone())?))
     }
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         self.read(py, |l| {

@@ -1,18 +1,37 @@
 //! `Market`: a market snapshot held in Rust, converted once.
 
-use crate::convert::{to_py, to_value};
+use crate::convert::{float_arg, to_py, to_value};
 use crate::errors::{entry, guard};
+use pmengine_core::input::path;
 use pmengine_core::Market;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A market snapshot: index prices (USD), contract marks (quote units),
 /// implied vols (annualised, per option symbol or per underlying), and a time.
 #[pyclass(name = "Market", module = "pmengine._core")]
 #[derive(Clone)]
 pub struct PyMarket {
+    /// Change it through `PyMarket`'s methods only: each takes a new `stamp`.
     pub inner: Market,
+    /// Names this snapshot's numbers: taken anew by every change, kept by a copy
+    /// (same numbers), so a portfolio's resolution on it is refreshed only when it moved.
+    pub stamp: u64,
+}
+
+static NEXT_STAMP: AtomicU64 = AtomicU64::new(1);
+
+impl PyMarket {
+    pub fn new_from(inner: Market) -> Self {
+        PyMarket { inner, stamp: NEXT_STAMP.fetch_add(1, Ordering::Relaxed) }
+    }
+
+    /// After a change of the numbers.
+    fn moved(&mut self) {
+        self.stamp = NEXT_STAMP.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 fn sorted<'a>(m: impl IntoIterator<Item = (&'a String, &'a f64)>) -> BTreeMap<String, f64> {
@@ -45,7 +64,7 @@ impl PyMarket {
             let mut inner = guard(|| Market::from_value(&v))?;
             let t = time_value(time)?;
             guard(|| inner.set_time(t))?;
-            Ok(PyMarket { inner })
+            Ok(PyMarket::new_from(inner))
         })
     }
 
@@ -54,26 +73,32 @@ impl PyMarket {
     fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
         entry(|| {
             let v = to_value(d, "market")?;
-            Ok(PyMarket { inner: guard(|| Market::from_value(&v))? })
+            Ok(PyMarket::new_from(guard(|| Market::from_value(&v))?))
         })
     }
 
     /// From market JSON text.
     #[staticmethod]
     fn from_json(text: &str) -> PyResult<Self> {
-        Ok(PyMarket { inner: guard(|| Market::from_json_str(text))? })
+        Ok(PyMarket::new_from(guard(|| Market::from_json_str(text))?))
     }
 
     /// Set an index price (USD per unit of `asset`).
-    fn set_price(&mut self, asset: &str, price: f64) -> PyResult<()> {
+    fn set_price(&mut self, asset: &str, price: &Bound<'_, PyAny>) -> PyResult<()> {
+        let price = float_arg(price, &path("market.prices", asset))?;
+        self.moved();
         guard(|| self.inner.set_price(asset, price))
     }
     /// Set a contract mark (in the contract's quote units).
-    fn set_mark(&mut self, symbol: &str, mark: f64) -> PyResult<()> {
+    fn set_mark(&mut self, symbol: &str, mark: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mark = float_arg(mark, &path("market.marks", symbol))?;
+        self.moved();
         guard(|| self.inner.set_mark(symbol, mark))
     }
     /// Set an implied vol (annualised, 0.5 = 50 %) for an option symbol or an underlying.
-    fn set_vol(&mut self, key: &str, vol: f64) -> PyResult<()> {
+    fn set_vol(&mut self, key: &str, vol: &Bound<'_, PyAny>) -> PyResult<()> {
+        let vol = float_arg(vol, &path("market.vols", key))?;
+        self.moved();
         guard(|| self.inner.set_vol(key, vol))
     }
 
@@ -89,6 +114,7 @@ impl PyMarket {
     }
     #[setter(time)]
     fn set_time(&mut self, time: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.moved();
         entry(|| {
             let t = time_value(time)?;
             guard(|| self.inner.set_time(t))

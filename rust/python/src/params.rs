@@ -207,8 +207,9 @@ impl PyRiskParams {
         self.inner.is_collateral(asset)
     }
     /// The status a uniMMR falls in (BANKRUPT is decided by equity, not here).
-    fn status_for(&self, uni_mmr: f64) -> &str {
-        self.inner.status_name(self.inner.status_for(uni_mmr))
+    fn status_for(&self, uni_mmr: &Bound<'_, PyAny>) -> PyResult<&str> {
+        let uni_mmr = crate::convert::float_arg(uni_mmr, "uni_mmr")?;
+        Ok(self.inner.status_name(self.inner.status_for(uni_mmr)))
     }
     /// A status's rank: its index on the ladder (0 the healthiest), BANKRUPT one
     /// past the last level. Raises `InvalidInputError` naming `status` for a name

@@ -179,10 +179,10 @@ impl PyMarginResult {
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         guard(|| to_py(py, &self.inner.to_value(self.engine.params())))
     }
-    /// The result JSON of METHODOLOGY.md §8.
+    /// The result JSON of METHODOLOGY.md §8, indented by `indent` spaces (0 to 64).
     #[pyo3(signature = (indent=None))]
-    fn to_json(&self, indent: Option<usize>) -> String {
-        json_text(&self.inner.to_value(self.engine.params()), indent)
+    fn to_json(&self, indent: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+        Ok(json_text(&self.inner.to_value(self.engine.params()), indent_arg(indent)?))
     }
     fn __repr__(&self) -> String {
         let r = &self.inner;
@@ -194,6 +194,16 @@ impl PyMarginResult {
             r.uni_mmr
         )
     }
+}
+
+/// Most spaces `to_json` indents by: the text grows with the indent times the
+/// lines, so a huge one is an allocation bomb, not a layout.
+const MAX_INDENT: i64 = 64;
+
+/// The `indent` argument of `to_json`: `None`, or 0 to [`MAX_INDENT`].
+pub fn indent_arg(indent: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+    let indent = indent.filter(|i| !i.is_none());
+    Ok(indent.map(|i| crate::convert::int_arg(i, "indent", 0, Some(MAX_INDENT))).transpose()?.map(|n| n as usize))
 }
 
 /// JSON text of a result, compact or indented by `indent` spaces.

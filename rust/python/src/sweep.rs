@@ -8,9 +8,17 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyMapping, PyTuple};
 
 /// `x` as a C-contiguous float64 numpy array (a copy only when it is not one).
-fn float_array<'py>(x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// A number beyond a float's range in it (numpy's `OverflowError`) is an
+/// `InvalidInputError` naming `field`.
+fn float_array<'py>(x: &Bound<'py, PyAny>, field: &str) -> PyResult<Bound<'py, PyAny>> {
     let np = x.py().import("numpy")?;
-    np.call_method1("ascontiguousarray", (x, "float64"))
+    np.call_method1("ascontiguousarray", (x, "float64")).map_err(|e| {
+        if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(x.py()) {
+            invalid(Code::OutOfRange, field, format!("must hold numbers within a float's range, {}", e.value(x.py())))
+        } else {
+            e
+        }
+    })
 }
 
 /// The moves as `(scenarios, assets, row-major returns)`.
@@ -27,7 +35,7 @@ fn read_moves(moves: &Bound<'_, PyAny>, assets: Option<Vec<String>>) -> PyResult
         let mut cols: Vec<Vec<f64>> = Vec::new();
         for item in columns.items()?.iter() {
             let (k, v) = item.extract::<(String, Bound<'_, PyAny>)>()?;
-            let a = float_array(&v)?;
+            let a = float_array(&v, &format!("moves[{k:?}]"))?;
             let a = a.cast::<numpy::PyArrayDyn<f64>>()?;
             if a.ndim() != 1 {
                 return Err(invalid(
@@ -59,7 +67,7 @@ fn read_moves(moves: &Bound<'_, PyAny>, assets: Option<Vec<String>>) -> PyResult
     let Some(assets) = assets else {
         return Err(invalid(Code::Missing, "assets", "name the columns of moves (or give moves as {asset: column})"));
     };
-    let a = float_array(moves)?;
+    let a = float_array(moves, "moves")?;
     let a = a.cast::<numpy::PyArrayDyn<f64>>()?;
     let m = assets.len();
     let shape = a.shape().to_vec();
@@ -80,10 +88,10 @@ fn read_moves(moves: &Bound<'_, PyAny>, assets: Option<Vec<String>>) -> PyResult
 /// `vol_shifts`: None, one number for every scenario, or one per scenario.
 fn read_vol_shifts(v: Option<&Bound<'_, PyAny>>, n: usize) -> PyResult<Option<Vec<f64>>> {
     let Some(v) = v.filter(|v| !v.is_none()) else { return Ok(None) };
-    if let Ok(x) = v.extract::<f64>() {
-        return Ok(Some(vec![x; n]));
+    if v.cast::<pyo3::types::PyInt>().is_ok() || v.extract::<f64>().is_ok() {
+        return Ok(Some(vec![crate::convert::float_arg(v, "vol_shifts")?; n]));
     }
-    let a = float_array(v)?;
+    let a = float_array(v, "vol_shifts")?;
     let a = a.cast::<numpy::PyArrayDyn<f64>>()?;
     if a.ndim() != 1 || a.len() != n {
         return Err(invalid(

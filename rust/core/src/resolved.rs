@@ -1,0 +1,104 @@
+//! A portfolio resolved against a market, kept between calls.
+//!
+//! Resolving (`Engine::book`) is most of a margin call's cost: every asset and
+//! symbol looked up by name, the groups, netted symbols and offsets laid out.
+//! None of that layout depends on the market's numbers, only on the portfolio
+//! (and on the market having a price for each asset it holds). So a portfolio
+//! margined again keeps its layout and, when the market moved, re-reads only
+//! the numbers: each asset's price, each contract's mark, each option's series
+//! (from the snapshot's cache, or priced now), then re-sums its groups and
+//! assets in the portfolio's order, as `Engine::book` sums them. The book is
+//! bit for bit a rebuild's.
+//!
+//! The caller owns the question of *when* the portfolio or the market changed
+//! (the Python objects count their mutations); this type only holds the layout
+//! and refreshes it.
+
+use crate::engine::{Book, BookSlot, Engine, Scratch};
+use crate::error::Result;
+use crate::instrument::contract_terms;
+use crate::market::Market;
+use crate::portfolio::Portfolio;
+use crate::result::MarginResult;
+use rustc_hash::FxHashMap;
+
+/// A portfolio's book on one engine, with what a refresh needs.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The engine the book was resolved for (`Engine::id`).
+    engine: u64,
+    book: Book,
+    /// Each asset slot's name, in the book's order.
+    assets: Vec<String>,
+    /// Each position's underlying and settle asset slots.
+    ends: Vec<(u32, u32)>,
+    scratch: Scratch,
+}
+
+impl Resolved {
+    /// Resolve `portfolio` on `market` (errors as `Engine::book`'s).
+    pub fn new(engine: &Engine, portfolio: &Portfolio, market: &Market) -> Result<Self> {
+        let book = engine.book(portfolio, market)?;
+        let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut assets = Vec::with_capacity(book.assets.len());
+        for a in portfolio.assets() {
+            if !index.contains_key(a) {
+                index.insert(a, assets.len() as u32);
+                assets.push(a.to_string());
+            }
+        }
+        debug_assert_eq!(assets.len(), book.assets.len());
+        let ends = portfolio.positions.iter().map(|p| (index[p.underlying()], index[p.settle()])).collect();
+        Ok(Resolved { engine: engine.id(), book, assets, ends, scratch: Scratch::default() })
+    }
+
+    /// Whether the book was resolved for `engine`.
+    pub fn is_for(&self, engine: &Engine) -> bool {
+        self.engine == engine.id()
+    }
+
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    /// Re-read `market`'s numbers into the book of `portfolio`, the portfolio it
+    /// was resolved from, unchanged since. An asset without a price, or an option
+    /// without a vol, is an error; the book is then stale (call `new`, whose
+    /// error names the input field).
+    pub fn refresh(&mut self, engine: &Engine, portfolio: &Portfolio, market: &Market) -> Result<()> {
+        let book = &mut self.book;
+        for (slot, name) in book.assets.iter_mut().zip(&self.assets) {
+            slot.price = *market
+                .prices
+                .get(name.as_str())
+                .ok_or_else(|| crate::error::CoreError::no_price(crate::input::path("market.prices", name), name))?;
+        }
+        let no_marks = market.marks.is_empty();
+        for (i, pos) in portfolio.positions.iter().enumerate() {
+            let (u, s) = self.ends[i];
+            let (pb, ps) = (book.assets[u as usize].price, book.assets[s as usize].price);
+            match book.slots[i] {
+                BookSlot::Contract { .. } => {
+                    let mark = if no_marks { None } else { market.marks.get(pos.symbol()).copied() };
+                    let t = contract_terms(pos.view(), mark, pb, ps);
+                    if let BookSlot::Contract { dollar_delta, underlying_price, upnl, size, .. } = &mut book.slots[i] {
+                        (*dollar_delta, *underlying_price, *upnl, *size) = (t.dollar_delta, pb, t.upnl, t.size);
+                    }
+                }
+                BookSlot::Option(o) => {
+                    let g = book.options[o].group;
+                    book.options[o].series = engine.option_series(book, g, pos.view(), market)?;
+                }
+            }
+        }
+        book.resum_all();
+        Ok(())
+    }
+
+    /// The account's margin on the book as it stands (its buffers reused).
+    pub fn evaluate(&mut self, engine: &Engine) -> MarginResult {
+        let mut out = MarginResult::default();
+        engine.evaluate_into(&self.book, &mut self.scratch, &mut out);
+        out
+    }
+}
