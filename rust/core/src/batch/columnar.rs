@@ -6,9 +6,11 @@
 //! netted symbol by searching what the book holds so far. Here every name of
 //! the call already has an id (the scan resolved each dictionary value once),
 //! so a worker keeps one slot per id and finds it by indexing: a position
-//! costs its validation (the per-account path's own), a few loads, its
-//! contract terms and three sums, and the book's buffers are reused from one
-//! account to the next, so nothing is allocated per account. Rows are read in
+//! costs its validation (the per-account path's own), its contract terms (a
+//! linear contract's default mark looked up, divided once per call) and
+//! three sums, and the book's buffers are reused from one account to the
+//! next, so nothing is allocated per account. Books for the scenario model
+//! keep no per-position slots (it reads none). Rows are read in
 //! the account's order and the book is laid out as the per-account builder
 //! lays it out (assets and groups by first use, symbols netted by first use,
 //! every sum in row order), so the result is the same bit for bit.
