@@ -186,9 +186,8 @@ impl WalletProbe {
         let book = engine.book(&p, market)?;
         // Slots are the distinct assets in `Portfolio::assets` order.
         let mut seen = rustc_hash::FxHashSet::default();
-        let slot = (p.assets().filter(|a| seen.insert(*a)))
-            .position(|a| a == asset)
-            .expect("the balance entry has a slot");
+        let slot =
+            (p.assets().filter(|a| seen.insert(*a))).position(|a| a == asset).expect("the balance entry has a slot");
         let owed = p.loans.iter().find(|(a, _)| a == asset).map(|(_, l)| l.owed());
         Ok(WalletProbe {
             book,
