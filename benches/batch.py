@@ -6,7 +6,7 @@ pandas or a CSV gives them, and the same book under a ``binance_pm`` profile
 (``RiskParams.default().with_model("binance_pm")``; the NumPy batch has no
 binance_pm model, so its column is empty on those rows).
 
-Two books from ``pmengine.synthetic.generate_book`` (seeded): 100,000 accounts ×
+Two books from ``pmengine.book.synthetic.generate_book`` (seeded): 100,000 accounts ×
 20 linear positions (21 scenarios per group) and 10,000 accounts × 20 positions
 of which 25 % options (63 scenarios). Each measurement runs in its own
 subprocess, so its peak RSS (``ru_maxrss``) is its own; the time is the best of
@@ -96,7 +96,7 @@ def measure(book: str, impl: str, repeat: int) -> dict[str, Any]:
     """One implementation on one book, in this process: seconds and accounts."""
     sys.path.insert(0, str(HERE))
     import pmengine as pm
-    from pmengine.synthetic import generate_book, market_dict
+    from pmengine.book.synthetic import generate_book, market_dict
 
     spec = BOOKS[book]
     positions, balances = generate_book(

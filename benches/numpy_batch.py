@@ -1,7 +1,7 @@
 """The portfolio-margin model in NumPy, vectorised across accounts: the batch baseline.
 
 What a quant would write to margin a whole book at once in NumPy, reading the same
-columns as ``Engine.margin_batch`` (``pmengine.batch``) as numpy arrays, strings as
+columns as ``Engine.margin_batch`` (``pmengine.book.batch``) as numpy arrays, strings as
 dictionary codes. Every per-account quantity is a dense ``(accounts, assets)`` or
 ``(accounts, groups)`` array; positions reach them through ``np.bincount`` on flat cell
 indices; contract deltas are netted per (account, group, symbol) with one sort; each

@@ -11,7 +11,7 @@ import pytest
 import pmengine as pm
 
 ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = json.loads((ROOT / "tests" / "golden" / "edge-cases.json").read_text())
+GOLDEN = json.loads((ROOT / "rust" / "core" / "tests" / "golden" / "edge-cases.json").read_text())
 EXAMPLES = ROOT / "python" / "pmengine" / "examples"
 
 MARKET = {

@@ -189,8 +189,9 @@ def test_errors_hierarchy():
         pm.ModeSwitchError,
     ):
         assert issubclass(cls, pm.PmError)
-    e = pm.InvalidInputError("positions[3].entry_price: must be > 0, got 0")
-    assert e.field == "positions[3].entry_price"
+    e = pm.InvalidInputError.at("positions[3].entry_price", "must be > 0, got 0", "out_of_range")
+    assert str(e) == "positions[3].entry_price: must be > 0, got 0"
+    assert (e.field, e.code) == ("positions[3].entry_price", "out_of_range")
 
 
 def test_golden_market_roundtrip():
@@ -229,3 +230,15 @@ def test_package_reads_its_own_objects_through_getters():
         for m in re.finditer(r"to_dict\(\)\s*\[\s*[\"'](prices|marks|vols)[\"']", src.read_text())
     ]
     assert not found, found
+
+
+def test_market_reads_without_to_dict():
+    m = pm.Market.from_dict(MARKET | {"marks": {"BTCUSDT": 60_010.0}})
+    d = m.to_dict()
+    assert (m.iso_time, m.prices, m.marks, m.vols) == (
+        d["time"],
+        d["prices"],
+        d["marks"],
+        d["vols"],
+    )
+    assert m.time == pm.Market(m.iso_time).time == pm._core.parse_time(m.iso_time)

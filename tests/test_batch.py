@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pmengine as pm
-from pmengine.batch import RESULT_COLUMNS, margin_stream, to_columns
-from pmengine.synthetic import generate_book, market_dict
+from pmengine.book.batch import RESULT_COLUMNS, margin_stream, to_columns
+from pmengine.book.synthetic import generate_book, market_dict
 from pmengine.testing import same_table
 
 from . import strategies as s

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import pmengine as pm
 from pmengine import reference
-from pmengine.batch import to_columns
+from pmengine.book.batch import to_columns
 from pmengine.compare import compare
 from pmengine.risk import builtin_scenarios, liquidation_plan, liquidation_prices, stress_test
 from pmengine.testing import assert_close

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pmengine as pm
-from pmengine import reference, reference_classic
+from pmengine import reference
+from pmengine.reference import classic as reference_classic
 from pmengine.testing import assert_close
 
 from .conftest import EXAMPLES

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import pmengine as pm
-from pmengine.synthetic import generate_book, market_dict
+from pmengine.book.synthetic import generate_book, market_dict
 from pmengine.testing import same_table
 
 pytest.importorskip("pyarrow")
@@ -25,7 +25,7 @@ def book(tmp_path_factory):
 
 
 def test_account_parts_cover_every_account(book):
-    from pmengine.distributed import account_parts
+    from pmengine.book.distributed import account_parts
 
     path, _ = book
     parts = account_parts(path, accounts_per_part=100)
@@ -37,7 +37,7 @@ def test_account_parts_cover_every_account(book):
 def test_dask_equals_local(book):
     pytest.importorskip("dask.dataframe")
     distributed = pytest.importorskip("distributed")
-    from pmengine.distributed import scan_dask
+    from pmengine.book.distributed import scan_dask
 
     path, local = book
     with (
@@ -53,7 +53,7 @@ def test_dask_equals_local(book):
 def test_ray_equals_local(book):
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.data")
-    from pmengine.distributed import scan_ray
+    from pmengine.book.distributed import scan_ray
 
     path, local = book
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
     ROOT / "README.md",
     ROOT / "CHANGELOG.md",
-    ROOT / "tests" / "golden" / "README.md",
+    ROOT / "rust" / "core" / "tests" / "golden" / "README.md",
     *sorted((ROOT / "docs").glob("*.md")),
 ]
 

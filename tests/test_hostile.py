@@ -7,14 +7,17 @@ field (or the limit) it is about.
 
 from __future__ import annotations
 
+import ast
 import json
 import tomllib
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 import pmengine as pm
 from pmengine import InvalidInputError, ProfileError
+from pmengine.book.batch import to_columns
 
 from .conftest import MARKET
 
@@ -223,9 +226,62 @@ def test_the_bomb_through_toml_and_the_command_line(tmp_path, capsys):
 
 def test_status_ladder_is_capped():
     d = json.loads(json.dumps(DEFAULT))
-    d["status"] = [{"name": f"L{i}", "above": 1000.0 - i} for i in range(300)] + [{"name": "LAST"}]
-    with pytest.raises(ProfileError, match=r"^status: must list at most 64 levels, got 301$"):
+    d["status"] = [{"name": f"L{i}", "above": 5000.0 - i} for i in range(1024)] + [{"name": "LAST"}]
+    with pytest.raises(
+        ProfileError, match=r"^status: must list at most 1024 levels, got 1025$"
+    ) as e:
         pm.RiskParams.from_dict(d)
+    assert (e.value.field, e.value.code) == ("status", "out_of_range")
+
+
+def test_a_long_ladder_names_every_status_in_batch_and_sweep():
+    # 300 levels from uniMMR 3.0 down by 0.01: accounts land past level 255, where a
+    # status stored in one byte would wrap to another level's name.
+    d = json.loads(json.dumps(DEFAULT))
+    d["status"] = [{"name": f"L{i}", "above": round(3.0 - 0.01 * i, 2)} for i in range(299)]
+    d["status"].append({"name": "LAST"})
+    engine = pm.Engine(pm.RiskParams.from_dict(d))
+    market = pm.Market.from_dict(MARKET)
+    accounts = []
+    for i, usdt in enumerate([1e6, 4_000.0, 1_500.0, 1_000.0, 800.0, 700.0, 100.0, -50_000.0]):
+        pf = {
+            "balances": {"USDT": usdt},
+            "positions": [
+                {
+                    "type": "linear",
+                    "symbol": "BTCUSDT",
+                    "underlying": "BTC",
+                    "qty": 1.0,
+                    "entry_price": 60_000,
+                }
+            ],
+        }
+        accounts.append((i, pf))
+    want = [engine.margin(pm.Portfolio.from_dict(pf), market).status for _, pf in accounts]
+    assert any(int(w[1:]) > 255 for w in want if w.startswith("L")), want
+    assert "LAST" in want and pm.BANKRUPT in want
+    pos, bal = to_columns(accounts)
+    out = engine.margin_batch(pa.table(pos), pa.table(bal), market)
+    assert out.column("status").to_pylist() == want
+    numpy_out = engine.margin_batch(pos, bal, market, output="numpy")
+    assert numpy_out["status"].tolist() == want
+    assert [engine.params.status_rank(w) for w in want] == sorted(
+        engine.params.status_rank(w) for w in want
+    )
+    assert engine.params.status_rank(pm.BANKRUPT) == len(engine.params.status_levels)
+    # One account under moves that take it down the whole ladder.
+    pf = pm.Portfolio.from_dict(accounts[2][1])
+    moves = {"BTC": [0.0, -0.002, -0.004, -0.006, -0.01, -0.03, -0.5]}
+    swept = engine.sweep(pf, market, moves)
+    got = [swept["status_names"][k] for k in swept["status"].tolist()]
+    assert got == [engine.margin(pf, _moved(market, r)).status for r in moves["BTC"]]
+    assert any(g.startswith("L") and int(g[1:]) > 255 for g in got), got
+
+
+def _moved(market: pm.Market, r: float) -> pm.Market:
+    d = market.to_dict()
+    d["prices"]["BTC"] *= 1 + r
+    return pm.Market.from_dict(d)
 
 
 # -- finding 9: a non-finite profile value is an error naming the key -------------------
@@ -551,3 +607,281 @@ def test_live_arguments_beyond_a_float(operation, field):
     assert state(live) == before
     with pytest.raises(TypeError):
         live.deposit("USDT", "10")
+
+
+# -- every numeric argument of the binding: a huge integer is a wrong value ------------
+#
+# PyO3's own conversion raised OverflowError for an integer beyond a float (or beyond
+# the integer type); every number a method takes goes through one converter now, so
+# 10**400 is an InvalidInputError naming the argument. The table covers every
+# parameter the stubs type as a number, which `test_every_numeric_parameter_is_covered`
+# checks, so a new one cannot be missed.
+
+HUGE = 10**400
+STUBS = Path(pm._core.__file__).with_name("_core.pyi")
+
+
+def numeric_parameters() -> set[str]:
+    """`Class.method.parameter` of every public parameter the stubs type with a number."""
+    tree = ast.parse(STUBS.read_text())
+    aliases = {
+        node.targets[0].id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+
+    def numeric(annotation: ast.AST | None) -> bool:
+        for n in ast.walk(annotation) if annotation is not None else ():
+            if isinstance(n, ast.Name) and (
+                n.id in ("float", "int") or (n.id in aliases and numeric(aliases[n.id]))
+            ):
+                return True
+        return False
+
+    out = set()
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        for f in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
+            args = f.args.posonlyargs + f.args.args + f.args.kwonlyargs
+            for a in args[1:]:  # self / cls
+                if numeric(a.annotation) and not (f.name.startswith("_") and f.name != "__new__"):
+                    out.add(f"{cls.name}.{f.name}.{a.arg}")
+    return out
+
+
+def new_portfolio() -> pm.Portfolio:
+    p = pm.Portfolio()
+    p.add_balance("USDT", 1000.0)
+    return p
+
+
+def margin_result(engine: pm.Engine) -> pm.MarginResult:
+    return engine.margin(new_portfolio(), pm.Market.from_dict(MARKET))
+
+
+def small_book() -> pa.Table:
+    return pa.table(
+        {
+            "account": [1],
+            "type": ["linear"],
+            "symbol": ["BTCUSDT"],
+            "underlying": ["BTC"],
+            "qty": [1.0],
+            "entry_price": [60000.0],
+        }
+    )
+
+
+OPTION = ("BTC-C", "BTC", "call", 70000.0, "2026-12-25T08:00:00Z", 1.0)
+# `Class.method.parameter` -> (a call with the hostile value x, the field its error names).
+# Each runs with x = 10**400 and x = -10**400.
+NUMERIC_ARGUMENTS: dict[str, tuple] = {
+    "RiskParams.status_for.uni_mmr": (lambda e, x: e.engine.params.status_for(x), "uni_mmr"),
+    "Market.__new__.time": (lambda e, x: pm.Market(x), "market.time"),
+    "Market.__new__.prices": (lambda e, x: pm.Market(0, prices={"BTC": x}), "market.prices.BTC"),
+    "Market.__new__.marks": (lambda e, x: pm.Market(0, marks={"S": x}), "market.marks.S"),
+    "Market.__new__.vols": (lambda e, x: pm.Market(0, vols={"BTC": x}), "market.vols.BTC"),
+    "Market.set_price.price": (lambda e, x: e.m.set_price("BTC", x), "market.prices.BTC"),
+    "Market.set_mark.mark": (lambda e, x: e.m.set_mark("BTCUSDT", x), "market.marks.BTCUSDT"),
+    "Market.set_vol.vol": (lambda e, x: e.m.set_vol("BTC", x), "market.vols.BTC"),
+    "Market.time.value": (lambda e, x: setattr(e.m, "time", x), "market.time"),
+    "Portfolio.add_balance.qty": (lambda e, x: e.p.add_balance("BTC", x), "balances.BTC"),
+    "Portfolio.add_loan.borrowed": (lambda e, x: e.p.add_loan("BTC", x), "loans.BTC.borrowed"),
+    "Portfolio.add_loan.interest": (
+        lambda e, x: e.p.add_loan("BTC", 1.0, x),
+        "loans.BTC.interest",
+    ),
+    "Portfolio.add_linear.qty": (
+        lambda e, x: e.p.add_linear("S", "BTC", x, 60000.0),
+        r"positions\[0\]\.qty",
+    ),
+    "Portfolio.add_linear.entry_price": (
+        lambda e, x: e.p.add_linear("S", "BTC", 1.0, x),
+        r"positions\[0\]\.entry_price",
+    ),
+    "Portfolio.add_linear.isolated_margin": (
+        lambda e, x: e.p.add_linear("S", "BTC", 1.0, 60000.0, isolated_margin=x),
+        r"positions\[0\]\.isolated_margin",
+    ),
+    "Portfolio.add_linear.leverage": (
+        lambda e, x: e.p.add_linear("S", "BTC", 1.0, 60000.0, leverage=x),
+        r"positions\[0\]\.leverage",
+    ),
+    "Portfolio.add_inverse.contract_size": (
+        lambda e, x: e.p.add_inverse("S", "BTC", x, 1.0, 60000.0),
+        r"positions\[0\]\.contract_size",
+    ),
+    "Portfolio.add_inverse.contracts": (
+        lambda e, x: e.p.add_inverse("S", "BTC", 100.0, x, 60000.0),
+        r"positions\[0\]\.contracts",
+    ),
+    "Portfolio.add_inverse.entry_price": (
+        lambda e, x: e.p.add_inverse("S", "BTC", 100.0, 1.0, x),
+        r"positions\[0\]\.entry_price",
+    ),
+    "Portfolio.add_inverse.isolated_margin": (
+        lambda e, x: e.p.add_inverse("S", "BTC", 100.0, 1.0, 60000.0, isolated_margin=x),
+        r"positions\[0\]\.isolated_margin",
+    ),
+    "Portfolio.add_inverse.leverage": (
+        lambda e, x: e.p.add_inverse("S", "BTC", 100.0, 1.0, 60000.0, leverage=x),
+        r"positions\[0\]\.leverage",
+    ),
+    "Portfolio.add_option.strike": (
+        lambda e, x: e.p.add_option(*OPTION[:3], x, *OPTION[4:]),
+        r"positions\[0\]\.strike",
+    ),
+    "Portfolio.add_option.expiry": (
+        lambda e, x: e.p.add_option(*OPTION[:4], x, OPTION[5]),
+        r"positions\[0\]\.expiry",
+    ),
+    "Portfolio.add_option.qty": (
+        lambda e, x: e.p.add_option(*OPTION[:5], x),
+        r"positions\[0\]\.qty",
+    ),
+    "MarginResult.to_json.indent": (lambda e, x: margin_result(e.engine).to_json(x), "indent"),
+    "ClassicResult.to_json.indent": (
+        lambda e, x: e.engine.classic(new_portfolio(), e.m).to_json(x),
+        "indent",
+    ),
+    "Engine.margin_batch.threads": (
+        lambda e, x: e.engine.margin_batch(small_book(), None, e.m, threads=x),
+        "threads",
+    ),
+    "Engine.margin_batch.chunk_size": (
+        lambda e, x: e.engine.margin_batch(small_book(), None, e.m, chunk_size=x),
+        "chunk_size",
+    ),
+    "Engine.margin_batch.first_rows": (
+        lambda e, x: e.engine.margin_batch(small_book(), None, e.m, first_rows=(0, x)),
+        "first_rows",
+    ),
+    "Engine.sweep.threads": (
+        lambda e, x: e.engine.sweep(new_portfolio(), e.m, {"BTC": [0.1]}, threads=x),
+        "threads",
+    ),
+    "LiveAccount.update_price.price": (
+        lambda e, x: e.a.update_price("BTC", x),
+        "market.prices.BTC",
+    ),
+    "LiveAccount.update_prices.prices": (
+        lambda e, x: e.a.update_prices({"ETH": x}),
+        "market.prices.ETH",
+    ),
+    "LiveAccount.update_mark.mark": (
+        lambda e, x: e.a.update_mark("BTCUSDT", x),
+        "market.marks.BTCUSDT",
+    ),
+    "LiveAccount.update_vol.vol": (lambda e, x: e.a.update_vol("BTC", x), "market.vols.BTC"),
+    "LiveAccount.set_time.time": (lambda e, x: e.a.set_time(x), "market.time"),
+    "LiveAccount.deposit.qty": (lambda e, x: e.a.deposit("USDT", x), "deposit.qty"),
+    "LiveAccount.withdraw.qty": (lambda e, x: e.a.withdraw("USDT", x), "withdraw.qty"),
+    "LiveAccount.borrow.qty": (lambda e, x: e.a.borrow("USDT", x), "borrow.qty"),
+    "LiveAccount.repay.qty": (lambda e, x: e.a.repay("USDT", x), "repay.qty"),
+    **{
+        f"LiveAccount.{m}.{arg}": (
+            lambda e, x, m=m, arg=arg: getattr(e.a, m)("BTCUSDT", **{"qty": 1.0, arg: x}),
+            f"order.{arg}",
+        )
+        for m in ("apply_fill", "what_if", "check_order")
+        for arg in ("qty", "price")
+    },
+    "LiveAccount.max_order_size.target_ratio": (
+        lambda e, x: e.a.max_order_size("BTCUSDT", "buy", target_ratio=x),
+        "target_ratio",
+    ),
+    "LiveAccount.max_order_size.price": (
+        lambda e, x: e.a.max_order_size("BTCUSDT", "buy", price=x),
+        "order.price",
+    ),
+    "Engine.crossings.paths": (
+        lambda e, x: e.engine.crossings(
+            new_portfolio(), e.m, [([("BTC", 1.0)], [x])], [1.0], tol=1e-9
+        ),
+        r"paths\[0\]\.grid\[0\]",
+    ),
+    "Engine.crossings.thresholds": (
+        lambda e, x: e.engine.crossings(new_portfolio(), e.m, [], [x], tol=1e-9),
+        r"thresholds\[0\]",
+    ),
+    "Engine.crossings.tol": (
+        lambda e, x: e.engine.crossings(new_portfolio(), e.m, [], [1.0], tol=x),
+        "tol",
+    ),
+    **{
+        f"Engine.{m}.{arg}": (
+            lambda e, x, m=m, arg=arg: getattr(e.engine, m)(
+                new_portfolio(), e.m, "USDT", **{"target": 0, "rel_tol": 1e-9, arg: x}
+            ),
+            arg,
+        )
+        for m in ("deposit_needed", "max_withdrawal")
+        for arg in ("target", "rel_tol")
+    },
+}
+
+
+class Subjects:
+    """Fresh objects for one call, and their state before it."""
+
+    def __init__(self, engine: pm.Engine) -> None:
+        self.engine = engine
+        self.p = pm.Portfolio()
+        self.m = pm.Market.from_dict(MARKET)
+        self.a = live_account()
+        self.before = self.state()
+
+    def state(self) -> tuple:
+        return (self.p.to_json(), self.m.to_json(), state(self.a))
+
+
+def test_every_numeric_parameter_is_covered():
+    assert set(NUMERIC_ARGUMENTS) == numeric_parameters()
+
+
+@pytest.mark.parametrize("x", [HUGE, -HUGE], ids=["huge", "-huge"])
+@pytest.mark.parametrize("name", sorted(NUMERIC_ARGUMENTS))
+def test_an_integer_beyond_any_number_is_a_wrong_value(engine, name, x):
+    call, field = NUMERIC_ARGUMENTS[name]
+    s = Subjects(engine)
+    if name == "Engine.margin_batch.chunk_size" and x > 0:
+        assert call(s, x).num_rows == 1  # at least 1: one chunk, however large
+        return
+    with pytest.raises(InvalidInputError, match=rf"^{field}: must be "):
+        call(s, x)
+    assert s.state() == s.before
+
+
+@pytest.mark.parametrize("name", sorted(NUMERIC_ARGUMENTS))
+def test_a_wrong_type_stays_a_type_error(engine, name):
+    call, field = NUMERIC_ARGUMENTS[name]
+    wrong = object()
+    s = Subjects(engine)
+    if name.startswith(("Market.__new__", "Market.time", "LiveAccount.update_prices")) or (
+        name in ("Portfolio.add_option.expiry", "Engine.margin_batch.first_rows")
+    ):
+        # Read through the document format or a sequence: its error, naming the field.
+        with pytest.raises((InvalidInputError, TypeError), match=rf"{field}"):
+            call(s, wrong)
+    else:
+        with pytest.raises(TypeError, match=rf"^{field}: must be "):
+            call(s, wrong)
+    assert s.state() == s.before
+
+
+@pytest.mark.parametrize("indent", [-1, 65, 2**40])
+def test_to_json_indent_is_bounded(engine, indent):
+    with pytest.raises(InvalidInputError, match=r"^indent: must be >= 0 and <= 64, got "):
+        margin_result(engine).to_json(indent)
+    assert json.loads(margin_result(engine).to_json(64)) == margin_result(engine).to_dict()
+
+
+def test_sweep_arrays_beyond_a_float(engine):
+    p, m = new_portfolio(), pm.Market.from_dict(MARKET)
+    with pytest.raises(InvalidInputError, match=r'^moves\["BTC"\]: must hold numbers'):
+        engine.sweep(p, m, {"BTC": [0.1, HUGE]})
+    with pytest.raises(InvalidInputError, match=r"^moves: must hold numbers"):
+        engine.sweep(p, m, [[HUGE]], ["BTC"])
+    with pytest.raises(InvalidInputError, match=r"^vol_shifts: must be a number"):
+        engine.sweep(p, m, {"BTC": [0.1]}, vol_shifts=HUGE)
+    with pytest.raises(InvalidInputError, match=r"^vol_shifts: must hold numbers"):
+        engine.sweep(p, m, {"BTC": [0.1]}, vol_shifts=[HUGE])

@@ -139,7 +139,7 @@ def test_import_pmengine_needs_neither_rich_nor_matplotlib():
         + textwrap.dedent(
             """
         import pmengine as pm
-        from pmengine import report  # the HTML report's module imports; drawing needs the extra
+        from pmengine.present import report  # the HTML report's module imports; drawing needs the extra
         e = pm.Engine()
         m = pm.Market.from_json(open("market.json").read())
         p = pm.Portfolio.from_json(open("cash_and_carry.json").read())

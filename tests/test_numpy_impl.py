@@ -167,7 +167,7 @@ def test_numpy_batch_equals_the_engine_on_a_synthetic_book() -> None:
     """The batch baseline of benches/batch.py margins what the engine margins."""
     import numpy as np
 
-    from pmengine.synthetic import generate_book, market_dict
+    from pmengine.book.synthetic import generate_book, market_dict
 
     numpy_batch = importlib.import_module("numpy_batch")
     positions, balances = generate_book(300, positions_per_account=12, option_share=0.25, seed=3)

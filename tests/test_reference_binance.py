@@ -12,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pmengine import reference, reference_binance, reference_classic
+from pmengine import reference
 from pmengine.errors import InvalidInputError, MissingMarketDataError, ProfileError
+from pmengine.reference import binance as reference_binance
+from pmengine.reference import classic as reference_classic
 
 from .strategies import market as scenario_market
 from .strategies import portfolio as scenario_portfolio

@@ -15,8 +15,9 @@ import subprocess
 import pytest
 
 import pmengine as pm
-from pmengine import report, risk
+from pmengine import risk
 from pmengine.cli import main
+from pmengine.present import report
 
 from .conftest import EXAMPLES
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import pmengine as pm
+from pmengine.book.synthetic import generate_book, market_dict
 from pmengine.cli import main
-from pmengine.synthetic import generate_book, market_dict
 from pmengine.testing import same_table
 
 pa = pytest.importorskip("pyarrow")
@@ -131,7 +131,7 @@ def test_scan_missing_file_exit_2(tmp_path, capsys):
 
 
 def test_scan_streams_sorted_files_and_splits_unsorted_ones(book, tmp_path):
-    from pmengine.scan import scan_files
+    from pmengine.book.scan import scan_files
 
     engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
     positions = pq.read_table(book / "positions.parquet")

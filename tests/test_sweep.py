@@ -117,7 +117,7 @@ def test_threads_do_not_change_a_bit_and_the_forms_agree():
         assert one[f].tobytes() == two[f].tobytes(), f
     cols = ENGINE.sweep(p, m, {"BTC": moves[:, 0], "ETH": moves[:, 1]}, threads=3)
     assert cols["maintenance_margin"].tobytes() == one["maintenance_margin"].tobytes()
-    assert one["status"].dtype == np.uint8 and one["equity"].dtype == np.float64
+    assert one["status"].dtype == np.uint16 and one["equity"].dtype == np.float64
     # A list of lists and a single column as a 1-D array work as numpy users expect.
     few = ENGINE.sweep(p, m, moves[:3].tolist(), ("BTC", "ETH"))
     assert few["equity"].tolist() == one["equity"][:3].tolist()

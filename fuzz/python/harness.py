@@ -25,6 +25,7 @@ non-finite, empty, long, wrong type, deep, unknown key), then checked:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import io
@@ -187,9 +188,9 @@ KEYS = [
 def _paths(doc: Any, limit: int = 400) -> list[tuple[Any, Any]]:
     """(container, key) of every value in the document, breadth first."""
     out: list[tuple[Any, Any]] = []
-    queue = [doc]
+    queue = collections.deque([doc])
     while queue and len(out) < limit:
-        x = queue.pop(0)
+        x = queue.popleft()
         items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ()
         for k, v in items:
             out.append((x, k))
@@ -265,7 +266,7 @@ def check_result(engine: pm.Engine, r: pm.MarginResult, where: str) -> None:
         raise Finding(f"{where}: uniMMR {r.uni_mmr} != E_adj/MM")
     if mm == 0 and r.uni_mmr != (math.inf if r.adjusted_equity >= 0 else -math.inf):
         raise Finding(f"{where}: uniMMR {r.uni_mmr} with MM = 0")
-    if r.status == "BANKRUPT":
+    if r.status == pm.BANKRUPT:
         if r.equity > 0:
             raise Finding(f"{where}: BANKRUPT with equity {r.equity}")
     elif r.status != engine.params.status_for(r.uni_mmr):
@@ -485,7 +486,7 @@ def target_live(data: bytes) -> None:
 def target_batch(data: bytes) -> None:
     import pyarrow as pa
 
-    from pmengine.batch import to_columns
+    from pmengine.book.batch import to_columns
 
     src = Source(data)
     accounts = []

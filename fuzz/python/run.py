@@ -1,7 +1,7 @@
 """Run the Python fuzz targets for a time: ``python fuzz/python/run.py --seconds 60``.
 
-Modes: ``random`` (seeded random inputs, round robin over the surfaces, several
-processes) and ``atheris`` (coverage-guided on the Python code, one surface per
+Modes: ``random`` (seeded random inputs, the surfaces taking turns of equal time,
+several processes) and ``atheris`` (coverage-guided on the Python code, one surface per
 process; needs the atheris package). Prints the inputs run per surface and every
 finding, saves each finding's input under ``--artifacts`` and exits 1 if any.
 Re-run one input: ``python fuzz/python/run.py --replay FILE``.
@@ -23,6 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
 
 HANG_SECONDS = 120  # one input running longer than this is a hang
+# The surfaces take turns of this many seconds, so each gets the same time (not the
+# same count: a command-line input costs some fifty times a portfolio's).
+TURN_SECONDS = 2.0
 
 
 def _hung(*_: object) -> None:
@@ -37,16 +40,20 @@ def run_random(seed: int, seconds: float, surfaces: list[str], artifacts: str) -
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         for surface in surfaces:
-            data = harness.random_input(rnd, rnd.choice([8, 32, 64, 128]))
-            signal.alarm(HANG_SECONDS)
-            try:
-                harness.TARGETS[surface](data)
-            except Exception as e:  # a finding, a hang, or a bug of the harness: all reported
-                path = harness.save(Path(artifacts), surface, data, e)
-                findings.append(f"{surface}: {str(e)[:300]} ({path})")
-            finally:
-                signal.alarm(0)
-            counts[surface] += 1
+            turn_end = min(end, time.monotonic() + TURN_SECONDS)
+            while True:
+                data = harness.random_input(rnd, rnd.choice([8, 32, 64, 128]))
+                signal.alarm(HANG_SECONDS)
+                try:
+                    harness.TARGETS[surface](data)
+                except Exception as e:  # a finding, a hang, or a bug of the harness: all reported
+                    path = harness.save(Path(artifacts), surface, data, e)
+                    findings.append(f"{surface}: {str(e)[:300]} ({path})")
+                finally:
+                    signal.alarm(0)
+                counts[surface] += 1
+                if time.monotonic() >= turn_end:
+                    break
     return {"counts": counts, "findings": findings}
 
 

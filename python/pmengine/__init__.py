@@ -15,12 +15,13 @@ or borrowed); returns and vol shocks are fractions (0.10 = 10 %).
 
 Risk tools for traders (liquidation prices, stress tests, the stablecoin buffer,
 leverage warnings, a liquidation plan) are in :mod:`pmengine.risk`, re-exported
-here; the HTML report is :mod:`pmengine.report` (matplotlib: ``pmengine[plot]``).
+here; the HTML report is :mod:`pmengine.present.report` (matplotlib: ``pmengine[plot]``).
 """
 
 from __future__ import annotations
 
 from pmengine._core import (
+    BANKRUPT,
     DEFAULT_PROFILE_TOML,
     ClassicResult,
     Engine,
@@ -66,6 +67,7 @@ from pmengine.risk import (
 )
 
 __all__ = [
+    "BANKRUPT",
     "DEFAULT_PROFILE_TOML",
     "Account",
     "AccountProfile",

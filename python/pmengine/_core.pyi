@@ -3,13 +3,18 @@
 import datetime
 import os
 from collections.abc import Sequence
-from typing import Any, Literal, TypedDict, final
+from typing import Any, Literal, TypedDict, final, overload
+
+import numpy as np
+from numpy.typing import NDArray
 
 __all__ = [
+    "BANKRUPT",
     "BATCH_BALANCE_COLUMNS",
     "BATCH_POSITION_COLUMNS",
     "BATCH_RESULT_COLUMNS",
     "DEFAULT_PROFILE_TOML",
+    "ERROR_CODES",
     "ClassicResult",
     "Engine",
     "GroupResult",
@@ -20,6 +25,7 @@ __all__ = [
     "Portfolio",
     "RiskParams",
     "__version__",
+    "parse_time",
     "toml_loads",
 ]
 
@@ -28,12 +34,121 @@ DEFAULT_PROFILE_TOML: str
 BATCH_POSITION_COLUMNS: tuple[str, ...]
 BATCH_BALANCE_COLUMNS: tuple[str, ...]
 BATCH_RESULT_COLUMNS: tuple[str, ...]
+#: The status of an account whose equity is below 0: past every level of the ladder.
+BANKRUPT: Literal["BANKRUPT"]
+#: The codes the core sets on the errors it raises (``err.code``; ``pmengine.errors``).
+ERROR_CODES: tuple[str, ...]
 
 def toml_loads(text: str) -> dict[str, Any]: ...
 
 _Time = str | float | int | datetime.datetime | datetime.date
 
+def parse_time(t: _Time, field: str = "time") -> float:
+    """Seconds since the epoch (UTC) of ISO-8601 text or a ``datetime`` (no zone:
+    UTC; a bare date: midnight UTC), or a number as it is; the core's one reader
+    of times. ``InvalidInputError`` naming ``field``."""
+
 _Model = Literal["scenario", "binance_pm"]
+_ClassicMode = Literal["as_given", "cross", "isolated"]
+_ClassicStatus = Literal["NORMAL", "MARGIN_CALL", "LIQUIDATION"]
+_OptionKind = Literal["call", "put"]
+_Side = Literal["buy", "sell"]
+_OnError = Literal["raise", "collect"]
+_Refusal = Literal["liquidation", "reduce_only", "insufficient_available_margin"]
+
+class _GreeksDict(TypedDict):
+    """``delta`` coin, ``delta_usd`` USD, ``gamma`` coin per USD of underlying price,
+    ``vega`` USD per vol point, ``theta`` USD per day."""
+
+    delta: float
+    delta_usd: float
+    gamma: float
+    vega: float
+    theta: float
+
+class _PositionGreeksDict(_GreeksDict):
+    position: int
+    symbol: str
+    group: str
+
+class _GreeksResultDict(TypedDict):
+    positions: list[_PositionGreeksDict]
+    groups: dict[str, _GreeksDict]
+
+class _WalletDict(TypedDict):
+    """A futures wallet, USD: ``name`` is ``"usdm"`` or ``"coinm:<coin>"``;
+    ``margin_ratio`` MM / margin balance (None when infinite)."""
+
+    name: str
+    balance: float
+    upnl: float
+    margin_balance: float
+    maintenance_margin: float
+    initial_margin: float
+    available: float
+    margin_ratio: float | None
+    status: _ClassicStatus
+
+class _CrossMarginDict(TypedDict):
+    """The spot cross margin account (loans), USD; ``margin_level`` None when infinite."""
+
+    assets: float
+    liabilities: float
+    margin_level: float | None
+    maintenance_margin: float
+    initial_margin: float
+    status: _ClassicStatus
+
+class _ClassicPositionDict(TypedDict):
+    """A futures position under classic margin: figures in its margin asset (settle
+    units; coin for an inverse contract); ``status`` and ``margin_ratio`` for an
+    isolated position only."""
+
+    index: int
+    symbol: str
+    wallet: str
+    notional: float
+    mmr: float
+    cum: float
+    maintenance_margin: float
+    initial_margin: float
+    leverage: float
+    max_leverage: float
+    upnl: float
+    isolated_margin: float | None
+    liquidation_price: float | None
+    status: _ClassicStatus | None
+    margin_ratio: float | None
+
+class _SweepDict(TypedDict):
+    """One row per scenario: money in USD, ``uni_mmr`` a ratio, ``status`` an index
+    into ``status_names`` (the profile's ladder, then BANKRUPT)."""
+
+    equity: NDArray[np.float64]
+    adjusted_equity: NDArray[np.float64]
+    maintenance_margin: NDArray[np.float64]
+    initial_margin: NDArray[np.float64]
+    available: NDArray[np.float64]
+    uni_mmr: NDArray[np.float64]
+    status: NDArray[np.uint16]
+    status_names: tuple[str, ...]
+
+class _BatchArrays(TypedDict):
+    """``margin_batch(output="numpy")``: one row per account, ascending id; money in
+    USD; ``status``, ``worst_group`` and ``error`` as unicode arrays (``""``: none)."""
+
+    account: NDArray[np.int64]
+    equity: NDArray[np.float64]
+    adjusted_equity: NDArray[np.float64]
+    maintenance_margin: NDArray[np.float64]
+    initial_margin: NDArray[np.float64]
+    available: NDArray[np.float64]
+    uni_mmr: NDArray[np.float64]
+    status: NDArray[np.str_]
+    worst_group: NDArray[np.str_]
+    worst_price_move: NDArray[np.float64]
+    worst_vol_shock: NDArray[np.float64]
+    error: NDArray[np.str_]
 
 class _PositionMarginDict(TypedDict):
     """A contract's ``binance_pm`` figures, in its margin asset (settle units; coin
@@ -62,6 +177,69 @@ class _AssetMarginDict(TypedDict):
     loan_margin: float
     maintenance_margin: float
 
+class _PositionTermsDict(TypedDict):
+    """A position on a snapshot (``Engine.position_terms``). ``quantity``: signed,
+    as the position states it (``qty``; ``contracts`` of an inverse contract);
+    ``mark``: a contract's mark, an option's model value per unit (settle units);
+    ``notional`` and ``dollar_delta``: USD; ``value``: a contract's UPnL or an
+    option's ``qty · value``, in ``margin_asset`` units."""
+
+    type: Literal["linear", "inverse", "option"]
+    symbol: str
+    group: str
+    margin_asset: str
+    quantity: float
+    mark: float
+    notional: float
+    dollar_delta: float
+    value: float
+
+class _EligibilityDict(TypedDict):
+    """``[eligibility]`` as compiled; ``min_equity`` in USD."""
+
+    min_equity: float
+    min_kyc_level: int
+    require_futures_enabled: bool
+    require_quiz: bool
+    min_trading_days: int
+    restricted_jurisdictions: list[str]
+
+class _SwitchingDict(TypedDict):
+    """``[switching]`` as compiled; ``min_switch_interval`` in seconds."""
+
+    switch_min_ratio: float
+    switch_max_margin_ratio: float
+    min_switch_interval: float
+    allow_options_in_classic: bool
+
+class _ClassicParamsDict(TypedDict):
+    """``[classic]`` as compiled: margin levels, a margin ratio and a leverage."""
+
+    cross_margin_call: float
+    cross_margin_liquidation: float
+    futures_margin_call: float
+    default_leverage: float
+
+class _GroupParamsDict(TypedDict):
+    """A group's grid and add-ons as compiled; rates and ranges are fractions."""
+
+    price_range: float
+    price_points: int
+    vol_shocks: list[float]
+    extreme_multiple: float
+    extreme_cover: float
+    basis_rate: float
+    som_rate: float
+
+class _SystemicDict(TypedDict):
+    """A systemic scenario: ``multiple`` of each group's price range, a vol shock
+    (fraction) and absolute returns for named groups."""
+
+    name: str
+    multiple: float
+    vol_shock: float
+    overrides: dict[str, float]
+
 @final
 class RiskParams:
     """A compiled risk profile (METHODOLOGY.md §7)."""
@@ -88,9 +266,25 @@ class RiskParams:
     def vol_floor(self) -> float: ...
     @property
     def status_levels(self) -> list[tuple[str, float]]: ...
+    @property
+    def eligibility(self) -> _EligibilityDict: ...
+    @property
+    def switching(self) -> _SwitchingDict: ...
+    @property
+    def classic(self) -> _ClassicParamsDict: ...
+    @property
+    def assets(self) -> list[str]: ...
+    @property
+    def groups(self) -> dict[str, _GroupParamsDict]: ...
+    @property
+    def offsets(self) -> list[tuple[str, str, float]]: ...
+    @property
+    def systemic(self) -> list[_SystemicDict]: ...
     def group_of(self, asset: str) -> str: ...
     def is_collateral(self, asset: str) -> bool: ...
     def status_for(self, uni_mmr: float) -> str: ...
+    def status_rank(self, status: str) -> int:
+        """The ladder index of ``status`` (0 the healthiest), ``BANKRUPT`` one past the last."""
 
 @final
 class Market:
@@ -115,6 +309,9 @@ class Market:
         """Seconds since the epoch, UTC."""
     @time.setter
     def time(self, value: _Time) -> None: ...
+    @property
+    def iso_time(self) -> str:
+        """The time as ISO-8601 text, UTC (``2026-11-24T00:00:00Z``)."""
     @property
     def prices(self) -> dict[str, float]:
         """Index prices, USD (a copy, in key order)."""
@@ -168,7 +365,7 @@ class Portfolio:
         self,
         symbol: str,
         underlying: str,
-        kind: str,
+        kind: _OptionKind,
         strike: float,
         expiry: _Time,
         qty: float,
@@ -262,10 +459,12 @@ class Engine:
     def params(self) -> RiskParams: ...
     def margin(self, portfolio: Portfolio, market: Market) -> MarginResult: ...
     def risk_groups(self, portfolio: Portfolio, market: Market) -> list[str]: ...
-    def greeks(self, portfolio: Portfolio, market: Market) -> dict[str, Any]: ...
+    def greeks(self, portfolio: Portfolio, market: Market) -> _GreeksResultDict: ...
+    def position_terms(self, portfolio: Portfolio, market: Market) -> list[_PositionTermsDict]: ...
     def classic(
-        self, portfolio: Portfolio, market: Market, mode: str = "as_given"
+        self, portfolio: Portfolio, market: Market, mode: _ClassicMode = "as_given"
     ) -> ClassicResult: ...
+    @overload
     def margin_batch(
         self,
         positions: Any,
@@ -273,15 +472,28 @@ class Engine:
         market: Market,
         *,
         threads: int | None = None,
-        errors: str = "raise",
-        output: str = "arrow",
+        errors: _OnError = "raise",
+        output: Literal["numpy"],
+        chunk_size: int = 512,
+        first_rows: tuple[int, int] = ...,
+    ) -> _BatchArrays: ...
+    @overload
+    def margin_batch(
+        self,
+        positions: Any,
+        balances: Any,
+        market: Market,
+        *,
+        threads: int | None = None,
+        errors: _OnError = "raise",
+        output: Literal["arrow"] = "arrow",
         chunk_size: int = 512,
         first_rows: tuple[int, int] = ...,
     ) -> Any:
-        """Margin of every account of a columnar book (``pmengine.batch`` documents the
+        """Margin of every account of a columnar book (``pmengine.book.batch`` documents the
         columns): a ``pyarrow.Table``, or a dict of numpy arrays with ``output="numpy"``.
         A ``pyarrow.RecordBatchReader`` of positions is margined as a stream (rows
-        sorted by account, ``pmengine.batch.margin_stream``) into a reader of results.
+        sorted by account, ``pmengine.book.batch.margin_stream``) into a reader of results.
         ``first_rows``: row numbers of the first position and balance rows, for
         messages naming rows of a longer stream."""
     def sweep(
@@ -293,13 +505,13 @@ class Engine:
         *,
         vol_shifts: Any = None,
         threads: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> _SweepDict:
         """The account under many market moves: ``moves`` a scenarios x assets array of
         relative price moves (``P * (1 + r)``) whose columns ``assets`` names, or
         ``{asset: 1-D array}``; ``vol_shifts`` one relative vol shift or one per
         scenario. A dict of numpy arrays, one row per scenario: ``equity``,
         ``adjusted_equity``, ``maintenance_margin``, ``initial_margin``, ``available``
-        (USD), ``uni_mmr``, ``status`` (uint8 index into the ``status_names`` tuple);
+        (USD), ``uni_mmr``, ``status`` (uint16 index into the ``status_names`` tuple);
         row ``k`` equals ``margin`` on the moved market."""
     def crossings(
         self,
@@ -338,7 +550,7 @@ class ClassicResult:
     """Classic (isolated / cross) margin of an account, USD (METHODOLOGY.md §5)."""
 
     @property
-    def mode(self) -> str: ...
+    def mode(self) -> _ClassicMode: ...
     @property
     def equity(self) -> float: ...
     @property
@@ -348,15 +560,15 @@ class ClassicResult:
     @property
     def available(self) -> float: ...
     @property
-    def status(self) -> str: ...
+    def status(self) -> _ClassicStatus: ...
     @property
-    def usdm(self) -> dict[str, Any]: ...
+    def usdm(self) -> _WalletDict: ...
     @property
-    def coinm(self) -> list[dict[str, Any]]: ...
+    def coinm(self) -> list[_WalletDict]: ...
     @property
-    def cross_margin(self) -> dict[str, Any]: ...
+    def cross_margin(self) -> _CrossMarginDict: ...
     @property
-    def positions(self) -> list[dict[str, Any]]: ...
+    def positions(self) -> list[_ClassicPositionDict]: ...
     def to_dict(self) -> dict[str, Any]: ...
     def to_json(self, indent: int | None = None) -> str: ...
 
@@ -367,7 +579,7 @@ class OrderCheck:
     @property
     def allowed(self) -> bool: ...
     @property
-    def reason(self) -> str | None:
+    def reason(self) -> _Refusal | None:
         """None, "liquidation", "reduce_only" or "insufficient_available_margin"."""
     @property
     def result(self) -> MarginResult: ...
@@ -414,7 +626,7 @@ class LiveAccount:
     def max_order_size(
         self,
         symbol: str,
-        side: str,
+        side: _Side,
         *,
         target_ratio: float | None = None,
         price: float | None = None,

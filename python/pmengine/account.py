@@ -23,9 +23,12 @@ import time as _time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pmengine._core import Engine, Market, Portfolio
+from pmengine._core import Engine, Market, Portfolio, parse_time
+
+if TYPE_CHECKING:
+    from pmengine._core import _ClassicMode
 from pmengine.errors import InvalidInputError, MissingMarketDataError, ModeSwitchError
 
 MODES = ("classic", "portfolio")
@@ -57,18 +60,24 @@ class AccountProfile:
         def integer(key: str) -> int:
             x = d.get(key, 0)
             if isinstance(x, bool) or not isinstance(x, int | float) or x < 0 or x != int(x):
-                raise InvalidInputError(f"account.{key}: must be a whole number >= 0, got {x!r}")
+                raise InvalidInputError.at(
+                    f"account.{key}", f"must be a whole number >= 0, got {x!r}", "wrong_type"
+                )
             return int(x)
 
         def flag(key: str) -> bool:
             x = d.get(key, False)
             if not isinstance(x, bool):
-                raise InvalidInputError(f"account.{key}: must be true or false, got {x!r}")
+                raise InvalidInputError.at(
+                    f"account.{key}", f"must be true or false, got {x!r}", "wrong_type"
+                )
             return x
 
         j = d.get("jurisdiction")
         if j is not None and not isinstance(j, str):
-            raise InvalidInputError(f"account.jurisdiction: must be a string, got {j!r}")
+            raise InvalidInputError.at(
+                "account.jurisdiction", f"must be a string, got {j!r}", "wrong_type"
+            )
         return AccountProfile(
             kyc_level=integer("kyc_level"),
             futures_enabled=flag("futures_enabled"),
@@ -126,15 +135,15 @@ def _time_of(now: float | str | datetime | None) -> float:
         return _time.time()
     if isinstance(now, str):  # ISO-8601, read as a market's time is
         try:
-            return Market(now).time
+            return parse_time(now, "now")
         except InvalidInputError:
-            raise InvalidInputError(
-                f"now: must be an ISO-8601 time, a datetime or epoch seconds, got {now!r}"
+            raise InvalidInputError.at(
+                "now", f"must be an ISO-8601 time, a datetime or epoch seconds, got {now!r}"
             ) from None
     if isinstance(now, datetime):
-        return now.timestamp() if now.tzinfo else now.replace(tzinfo=UTC).timestamp()
+        return parse_time(now, "now")
     if not math.isfinite(now):
-        raise InvalidInputError(f"now: must be finite, got {now!r}")
+        raise InvalidInputError.at("now", f"must be finite, got {now!r}", "out_of_range")
     return float(now)
 
 
@@ -144,7 +153,7 @@ def figures(
     portfolio: Portfolio,
     market: Market,
     *,
-    classic_mode: str = "as_given",
+    classic_mode: _ClassicMode = "as_given",
 ) -> dict[str, Any]:
     """What decides an account's health in `mode`, JSON-ready (ratios: None when
     infinite). ``classic_mode``: which positions are isolated in classic (an
@@ -186,8 +195,8 @@ class Account:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise InvalidInputError(
-                f'account.mode: must be "classic" or "portfolio", got {self.mode!r}'
+            raise InvalidInputError.at(
+                "account.mode", f'must be "classic" or "portfolio", got {self.mode!r}'
             )
 
     @staticmethod
@@ -201,14 +210,16 @@ class Account:
         known = {"kyc_level", "futures_enabled", "quiz_passed", "trading_days", "jurisdiction"}
         for k in info:
             if k not in known:
-                raise InvalidInputError(f"account.{k}: unknown key")
+                raise InvalidInputError.at(f"account.{k}", "unknown key", "unknown_key")
         last_switch = None
         if last is not None:
             try:
-                last_switch = datetime.fromisoformat(str(last).replace("Z", "+00:00"))
-            except ValueError:
-                raise InvalidInputError(
-                    f"account.last_switch: not an ISO-8601 time: {last!r}"
+                last_switch = datetime.fromtimestamp(
+                    parse_time(str(last), "account.last_switch"), UTC
+                )
+            except InvalidInputError:
+                raise InvalidInputError.at(
+                    "account.last_switch", f"not an ISO-8601 time: {last!r}"
                 ) from None
         return Account(
             portfolio=Portfolio.from_dict(d),
@@ -227,17 +238,19 @@ class Account:
         for asset, qty in self.portfolio.balances:
             if qty > 0 and params.is_collateral(asset):
                 if asset not in prices:
-                    raise MissingMarketDataError(
-                        f"market.prices.{asset}: no price for {asset} in market.prices"
+                    raise MissingMarketDataError.at(
+                        f"market.prices.{asset}",
+                        f"no price for {asset} in market.prices",
+                        "missing_price",
                     )
                 total += qty * prices[asset]
         return total
 
     def check_eligibility(self, engine: Engine, market: Market) -> list[Reason]:
         """Every failed eligibility rule of ``[eligibility]`` (empty: eligible)."""
-        e = engine.params.to_dict().get("eligibility", {})
+        e = engine.params.eligibility
         a, reasons = self.profile, []
-        min_equity = float(e.get("min_equity", 0))
+        min_equity = e["min_equity"]
         equity = self.qualifying_equity(engine, market)
         if equity < min_equity:
             reasons.append(
@@ -246,24 +259,24 @@ class Account:
                     f"qualifying equity {equity:,.2f} USD is below {min_equity:,.2f} USD",
                 )
             )
-        if a.kyc_level < int(e.get("min_kyc_level", 0)):
+        if a.kyc_level < e["min_kyc_level"]:
             reasons.append(
                 Reason("kyc_level", f"KYC level {a.kyc_level} is below {e['min_kyc_level']}")
             )
-        if e.get("require_futures_enabled", False) and not a.futures_enabled:
+        if e["require_futures_enabled"] and not a.futures_enabled:
             reasons.append(Reason("futures_disabled", "the futures account is not enabled"))
-        if e.get("require_quiz", False) and not a.quiz_passed:
+        if e["require_quiz"] and not a.quiz_passed:
             reasons.append(
                 Reason("quiz_not_passed", "the portfolio margin quiz has not been passed")
             )
-        if a.trading_days < int(e.get("min_trading_days", 0)):
+        if a.trading_days < e["min_trading_days"]:
             reasons.append(
                 Reason(
                     "trading_days",
                     f"{a.trading_days} trading days, {e['min_trading_days']} required",
                 )
             )
-        if a.jurisdiction is not None and a.jurisdiction in e.get("restricted_jurisdictions", []):
+        if a.jurisdiction is not None and a.jurisdiction in e["restricted_jurisdictions"]:
             reasons.append(
                 Reason("restricted_jurisdiction", f"jurisdiction {a.jurisdiction} is restricted")
             )
@@ -278,11 +291,11 @@ class Account:
         before: dict[str, Any],
         after: dict[str, Any],
     ) -> list[Reason]:
-        s = engine.params.to_dict().get("switching", {})
+        s = engine.params.switching
         reasons: list[Reason] = []
         if target == self.mode:
             reasons.append(Reason("same_mode", f"the account is already in {target} mode"))
-        interval = float(s.get("min_switch_interval", 0))
+        interval = s["min_switch_interval"]
         if self.last_switch is not None and now - self.last_switch < interval:
             wait = interval - (now - self.last_switch)
             reasons.append(
@@ -299,7 +312,7 @@ class Account:
                 reasons.append(
                     Reason("isolated_positions", f"isolated positions: {', '.join(isolated)}")
                 )
-            known = set(engine.params.to_dict().get("assets", {}))
+            known = set(engine.params.assets)
             unknown = [a for a, _ in self.portfolio.balances if a not in known]
             if unknown:
                 reasons.append(
@@ -307,7 +320,7 @@ class Account:
                         "unknown_asset", f"assets the profile does not list: {', '.join(unknown)}"
                     )
                 )
-            floor = float(s.get("switch_min_ratio", engine.params.status_levels[0][1]))
+            floor = s["switch_min_ratio"]
             ratio = after["uni_mmr"]
             if ratio is not None and ratio < floor:
                 reasons.append(
@@ -317,7 +330,7 @@ class Account:
                     )
                 )
         else:
-            cap = float(s.get("switch_max_margin_ratio", 0.8))
+            cap = s["switch_max_margin_ratio"]
             wallets = {"usdm": after["usdm_margin_ratio"], **after["coinm_margin_ratios"]}
             for name, ratio in wallets.items():
                 r = math.inf if ratio is None else ratio
@@ -328,7 +341,7 @@ class Account:
                             f"the {name} futures wallet's margin ratio {r:.4g} is at or above {cap:.4g}",
                         )
                     )
-            call = float(engine.params.to_dict().get("classic", {}).get("cross_margin_call", 1.3))
+            call = engine.params.classic["cross_margin_call"]
             level = math.inf if after["cross_margin_level"] is None else after["cross_margin_level"]
             if level <= call:
                 reasons.append(
@@ -338,7 +351,7 @@ class Account:
                     )
                 )
             options = [p["symbol"] for p in positions if p["type"] == "option"]
-            if options and not s.get("allow_options_in_classic", True):
+            if options and not s["allow_options_in_classic"]:
                 reasons.append(
                     Reason(
                         "options_in_classic",
@@ -363,7 +376,9 @@ class Account:
         epoch, ISO-8601 text or a datetime (default: the clock). ``dry_run``: check and
         audit, but do not switch."""
         if target not in MODES:
-            raise InvalidInputError(f'target: must be "classic" or "portfolio", got {target!r}')
+            raise InvalidInputError.at(
+                "target", f'must be "classic" or "portfolio", got {target!r}'
+            )
         t = _time_of(now)
         before = figures(self.mode, engine, self.portfolio, market)
         after = figures(target, engine, self.portfolio, market, classic_mode="cross")

@@ -65,20 +65,17 @@ def portfolio_liquidation_prices(
     does. Symbols held long and short net to the sign of their total."""
     from pmengine.risk import liquidation_prices
 
-    params = engine.params
-    last = params.status_levels[-1][0]
+    last = engine.params.status_levels[-1][0]
     found = {
         (x.group, x.direction): x.price
         for x in liquidation_prices(engine, portfolio, market)
         if x.status == last
     }
     held: dict[str, tuple[str, float]] = {}
-    for p in portfolio.positions:
-        if p["type"] == "option":
-            continue
-        qty = p["contracts"] if p["type"] == "inverse" else p["qty"]
-        group, total = held.get(p["symbol"], (params.group_of(p["underlying"]), 0.0))
-        held[p["symbol"]] = (group, total + qty)
+    for t in engine.position_terms(portfolio, market):
+        if t["type"] != "option":
+            group, total = held.get(t["symbol"], (t["group"], 0.0))
+            held[t["symbol"]] = (group, total + t["quantity"])
     return {
         symbol: found.get((group, "down" if qty > 0 else "up")) if qty != 0 else None
         for symbol, (group, qty) in held.items()
@@ -118,6 +115,26 @@ def compare(engine: Engine, portfolio: Portfolio, market: Market) -> dict[str, A
     except PmError as e:
         out["binance_pm"] = {"error": str(e)}
     return out
+
+
+def initial_margins(
+    engine: Engine, portfolio: Portfolio, market: Market, result: MarginResult
+) -> dict[str, Any]:
+    """Initial margin (USD) of the account under classic cross margin
+    (``classic_cross``, with its ``classic_status``), portfolio margin
+    (``portfolio``: ``result``, the engine's margin of it) and Binance's portfolio
+    margin (``binance_pm``; None where its formula cannot margin the account)."""
+    c = engine.classic(portfolio, market, "cross")
+    try:
+        b: float | None = engine_for(engine, "binance_pm").margin(portfolio, market).initial_margin
+    except PmError:
+        b = None
+    return {
+        "classic_cross": c.initial_margin,
+        "classic_status": c.status,
+        "portfolio": result.initial_margin,
+        "binance_pm": b,
+    }
 
 
 def usd(x: float) -> str:

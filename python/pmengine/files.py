@@ -53,12 +53,12 @@ def _kind(mode: int) -> str:
 
 def _fail(path: str | Path, message: str) -> InputFileError:
     """The file cannot be read (as a file: its kind, its size, the system)."""
-    return InputFileError(f"{path}: {message}")
+    return InputFileError.at(path, message)
 
 
 def _bad(path: str | Path, message: str) -> InvalidInputError:
     """The file was read; what it holds is not valid input."""
-    return InvalidInputError(f"{path}: {message}")
+    return InvalidInputError.at(path, message)
 
 
 def check_regular(path: str | Path) -> None:

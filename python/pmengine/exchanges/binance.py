@@ -48,6 +48,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from pmengine._core import BANKRUPT, parse_time
 from pmengine.errors import InputFileError, InvalidInputError, PmError
 from pmengine.exchanges import toml_dumps, write_files_atomically
 from pmengine.files import parse_json, read_text
@@ -108,7 +109,7 @@ def _at(file: str, path: str) -> str:
 
 
 def _bad(file: str, path: str, msg: str) -> InvalidInputError:
-    return InvalidInputError(f"{_at(file, path)}: {msg}")
+    return InvalidInputError.at(_at(file, path), msg)
 
 
 def _decimal(v: Any, file: str, path: str) -> Decimal | None:
@@ -356,23 +357,25 @@ def _read_source(source: str | Path | dict[str, Any]) -> dict[str, Any]:
         for k, v in source.items():
             name = str(k).removesuffix(".json")
             if name not in ENDPOINTS:
-                raise InvalidInputError(
-                    f"export.{k}: unknown endpoint file (expected one of {', '.join(ENDPOINTS)})"
+                raise InvalidInputError.at(
+                    f"export.{k}",
+                    f"unknown endpoint file (expected one of {', '.join(ENDPOINTS)})",
+                    "unknown_key",
                 )
             files[name] = v
         for name in REQUIRED:
             if name not in files:
-                raise InvalidInputError(f"{name}.json: missing from the export")
+                raise InvalidInputError.at(f"{name}.json", "missing from the export", "missing")
         return files
     folder = Path(source)
     if not folder.is_dir():
-        raise InputFileError(f"{folder}: not a folder of Binance export files")
+        raise InputFileError.at(folder, "not a folder of Binance export files")
     files = {}
     for name in ENDPOINTS:
         path = folder / f"{name}.json"
         if not os.path.lexists(path):
             if name in REQUIRED:
-                raise InvalidInputError(f"{name}.json: missing from {folder}")
+                raise InvalidInputError.at(f"{name}.json", f"missing from {folder}", "missing")
             continue
         # Content errors name the endpoint file, as every error of its fields does;
         # each endpoint's parser checks the top level's shape.
@@ -422,8 +425,8 @@ def load_export(source: str | Path | dict[str, Any]) -> BinanceAccount:
         _account_positions(files.get(f"{market}_account"), market, reported_positions, times)
 
     if not times:
-        raise InvalidInputError(
-            "balance.json: no updateTime in the export (the market's time is the newest one)"
+        raise InvalidInputError.at(
+            "balance.json", "no updateTime in the export (the market's time is the newest one)"
         )
     time = iso_from_ms(max(times))
 
@@ -1131,11 +1134,11 @@ def parity(account: BinanceAccount) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 # pmengine's status → Binance's accountStatus, and back (SUPPLY_MARGIN is a reminder: reading).
-STATUS_TO_BINANCE = {"LIQUIDATION": "ACTIVE_LIQUIDATION", "BANKRUPT": "BANKRUPTED"}
+STATUS_TO_BINANCE = {"LIQUIDATION": "ACTIVE_LIQUIDATION", BANKRUPT: "BANKRUPTED"}
 STATUS_FROM_BINANCE = {
     "ACTIVE_LIQUIDATION": "LIQUIDATION",
     "FORCE_LIQUIDATION": "LIQUIDATION",
-    "BANKRUPTED": "BANKRUPT",
+    "BANKRUPTED": BANKRUPT,
     "SUPPLY_MARGIN": "MARGIN_CALL",
 }
 
@@ -1185,7 +1188,7 @@ def with_reported(export: dict[str, Any]) -> dict[str, Any]:
     p, m = acct.portfolio, acct.market
     result = reference.margin(p, m, reference.load_profile(acct.profile))
     figs = model_figures(result, p, m)
-    stamp = max(int(datetime.fromisoformat(m["time"].replace("Z", "+00:00")).timestamp() * 1000), 0)
+    stamp = max(int(parse_time(m["time"], "market.time") * 1000), 0)
 
     upnl_by_asset: dict[tuple[str, str], float] = {}
     account_rows: dict[str, list[dict[str, Any]]] = {"um": [], "cm": []}

@@ -41,9 +41,9 @@ def parse_symbol(symbol: Any, at: str) -> tuple[str, str, str, str | None]:
     """
     m = _SYMBOL.match(symbol) if isinstance(symbol, str) else None
     if m is None:
-        raise InvalidInputError(
-            f"{at}: must be a ccxt futures symbol such as 'BTC/USDT:USDT' or "
-            f"'BTC/USD:BTC-250627', got {symbol!r}"
+        raise InvalidInputError.at(
+            at,
+            f"must be a ccxt futures symbol such as 'BTC/USDT:USDT' or 'BTC/USD:BTC-250627', got {symbol!r}",
         )
     base, quote, settle, expiry = m.groups()
     return base, quote, settle, expiry
@@ -61,18 +61,18 @@ def binance_symbol(symbol: str, at: str = "symbol") -> str:
 def _number(v: Any, at: str, *, positive: bool = False, required: bool = True) -> float | None:
     if v is None or v == "":
         if required:
-            raise InvalidInputError(f"{at}: required, got {v!r}")
+            raise InvalidInputError.at(at, f"required, got {v!r}", "missing")
         return None
     if isinstance(v, bool):
-        raise InvalidInputError(f"{at}: must be a number, got {v!r}")
+        raise InvalidInputError.at(at, f"must be a number, got {v!r}", "wrong_type")
     try:
         x = float(v.replace(",", "") if isinstance(v, str) else v)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"{at}: must be a number, got {v!r}") from None
+        raise InvalidInputError.at(at, f"must be a number, got {v!r}", "wrong_type") from None
     if not math.isfinite(x):
-        raise InvalidInputError(f"{at}: must be finite, got {v!r}")
+        raise InvalidInputError.at(at, f"must be finite, got {v!r}", "out_of_range")
     if positive and x <= 0:
-        raise InvalidInputError(f"{at}: must be > 0, got {v!r}")
+        raise InvalidInputError.at(at, f"must be > 0, got {v!r}", "out_of_range")
     return x
 
 
@@ -93,8 +93,8 @@ def _time(time: Any, positions: list[dict[str, Any]], balance: dict[str, Any]) -
         return time
     if isinstance(time, int | float) and not isinstance(time, bool) and math.isfinite(time):
         return iso_from_ms(time)
-    raise InvalidInputError(
-        f"time: must be milliseconds since the epoch or an ISO time, got {time!r}"
+    raise InvalidInputError.at(
+        "time", f"must be milliseconds since the epoch or an ISO time, got {time!r}"
     )
 
 
@@ -130,12 +130,14 @@ def from_ccxt(
     ``maintenanceMargin``, ``unrealizedPnl`` and ``liquidationPrice`` are not read.
     """
     if not isinstance(positions, list):
-        raise InvalidInputError(
-            f"positions: must be a list of ccxt positions, got {type(positions).__name__}"
+        raise InvalidInputError.at(
+            "positions",
+            f"must be a list of ccxt positions, got {type(positions).__name__}",
+            "wrong_type",
         )
     if not isinstance(balance, dict):
-        raise InvalidInputError(
-            f"balance: must be a ccxt balance dict, got {type(balance).__name__}"
+        raise InvalidInputError.at(
+            "balance", f"must be a ccxt balance dict, got {type(balance).__name__}"
         )
     out_positions: list[dict[str, Any]] = []
     mark_of: dict[str, float] = {}
@@ -143,7 +145,7 @@ def from_ccxt(
     for i, p in enumerate(positions):
         at = f"positions[{i}]"
         if not isinstance(p, dict):
-            raise InvalidInputError(f"{at}: must be a ccxt position dict, got {p!r}")
+            raise InvalidInputError.at(at, f"must be a ccxt position dict, got {p!r}")
         base, quote, settle, _ = parse_symbol(p.get("symbol"), f"{at}.symbol")
         contracts = _number(p.get("contracts"), f"{at}.contracts")
         assert contracts is not None
@@ -155,7 +157,7 @@ def from_ccxt(
         elif isinstance(side, str) and side.lower() in ("long", "short"):
             sign = 1.0 if side.lower() == "long" else -1.0
         else:
-            raise InvalidInputError(f"{at}.side: must be 'long' or 'short', got {side!r}")
+            raise InvalidInputError.at(f"{at}.side", f"must be 'long' or 'short', got {side!r}")
         n = abs(contracts) * sign
         info = p.get("info")
         raw_symbol = info.get("symbol") if isinstance(info, dict) else None
@@ -195,9 +197,9 @@ def from_ccxt(
                 "entry_price": entry,
             }
         else:
-            raise InvalidInputError(
-                f"{at}.symbol: settles in {settle}, neither the quote {quote} (linear) "
-                f"nor the base {base} (inverse), got {p['symbol']!r}"
+            raise InvalidInputError.at(
+                f"{at}.symbol",
+                f"settles in {settle}, neither the quote {quote} (linear) nor the base {base} (inverse), got {p['symbol']!r}",
             )
         if lev is not None:
             pos["leverage"] = lev
@@ -214,7 +216,9 @@ def from_ccxt(
     loans: dict[str, dict[str, float]] = {}
     total = balance.get("total")
     if total is not None and not isinstance(total, dict):
-        raise InvalidInputError(f"balance.total: must be a dict of asset → amount, got {total!r}")
+        raise InvalidInputError.at(
+            "balance.total", f"must be a dict of asset → amount, got {total!r}", "wrong_type"
+        )
     for a, q in (total or {}).items():
         x = _number(q, f"balance.total.{a}", required=False)
         if x:
@@ -226,7 +230,9 @@ def from_ccxt(
             debt = _number(entry_["debt"], f"balance.{a}.debt")
             assert debt is not None
             if debt < 0:
-                raise InvalidInputError(f"balance.{a}.debt: must be >= 0, got {entry_['debt']!r}")
+                raise InvalidInputError.at(
+                    f"balance.{a}.debt", f"must be >= 0, got {entry_['debt']!r}", "out_of_range"
+                )
             if debt > 0:
                 loans[a] = {"borrowed": debt}
 
@@ -248,8 +254,10 @@ def from_ccxt(
                 px[pos["underlying"]] = m * px[pos["settle"]]
         for a in dict.fromkeys(held):
             if a not in px:
-                raise InvalidInputError(
-                    f"prices.{a}: no price for {a} (no contract on it has a mark): pass prices="
+                raise InvalidInputError.at(
+                    f"prices.{a}",
+                    f"no price for {a} (no contract on it has a mark): pass prices=",
+                    "missing_price",
                 )
     else:
         px = {}
@@ -289,9 +297,9 @@ def binance_export_from_ccxt(
       ``papiGetUmAccount()``, ``papiGetCmAccount()``. They are passed as they are.
     """
     if not isinstance(balance, dict) or "info" not in balance:
-        raise InvalidInputError(
-            "balance.info: missing (fetch the balance with portfolioMargin=True; info holds "
-            "Binance's GET /papi/v1/balance reply)"
+        raise InvalidInputError.at(
+            "balance.info",
+            "missing (fetch the balance with portfolioMargin=True; info holds Binance's GET /papi/v1/balance reply)",
         )
     export: dict[str, Any] = {
         "balance": balance["info"],
@@ -302,12 +310,12 @@ def binance_export_from_ccxt(
     for i, p in enumerate(positions):
         at = f"positions[{i}]"
         if not isinstance(p, dict):
-            raise InvalidInputError(f"{at}: must be a ccxt position dict, got {p!r}")
+            raise InvalidInputError.at(at, f"must be a ccxt position dict, got {p!r}")
         base, quote, settle, _ = parse_symbol(p.get("symbol"), f"{at}.symbol")
         info = p.get("info")
         if info is not None and not isinstance(info, dict):
-            raise InvalidInputError(
-                f"{at}.info: must be Binance's raw positionRisk row, got {info!r}"
+            raise InvalidInputError.at(
+                f"{at}.info", f"must be Binance's raw positionRisk row, got {info!r}"
             )
         row = dict(info or {})
         if not row.get("symbol"):
@@ -332,7 +340,9 @@ def binance_export_from_ccxt(
         elif settle == quote:
             export["um_positionRisk"].append(row)
         else:
-            raise InvalidInputError(f"{at}.symbol: neither linear nor inverse, got {p['symbol']!r}")
+            raise InvalidInputError.at(
+                f"{at}.symbol", f"neither linear nor inverse, got {p['symbol']!r}"
+            )
     if sizes:
         export["cm_exchangeInfo"] = {
             "symbols": [{"symbol": s, "contractSize": c} for s, c in sizes.items()]
@@ -340,14 +350,16 @@ def binance_export_from_ccxt(
     for name, reply in (endpoints or {}).items():
         key = name.removesuffix(".json")
         if key not in ENDPOINTS or key in ("balance", "um_positionRisk", "cm_positionRisk"):
-            raise InvalidInputError(
-                f"endpoints.{name}: not an endpoint file to pass through (expected one of "
+            raise InvalidInputError.at(
+                f"endpoints.{name}",
+                "not an endpoint file to pass through (expected one of "
                 + ", ".join(
                     e
                     for e in ENDPOINTS
                     if e not in ("balance", "um_positionRisk", "cm_positionRisk")
                 )
-                + ")"
+                + ")",
+                "unknown_key",
             )
         export[key] = reply
     return export

@@ -1,7 +1,8 @@
 //! A batch scan of a linear book (like `benches/batch.py`'s 100k × 20) to time
 //! and profile without Python:
 //! `cargo build --profile profiling --example profile_batch`, then
-//! `perf record -g target/profiling/examples/profile_batch [accounts] [repeat] [threads]`.
+//! `perf record -g target/profiling/examples/profile_batch [accounts] [repeat] [threads]`
+//! (`PM_COLUMNAR=0`: without the columnar path).
 use pmengine_core::batch::{BalanceColumns, BatchOptions, PositionColumns, Strings};
 use pmengine_core::{Engine, Market, RiskParams};
 use std::time::Instant;
@@ -96,7 +97,9 @@ fn main() {
         borrowed: None,
         interest: None,
     };
-    let options = BatchOptions { threads, ..Default::default() };
+    // PM_COLUMNAR=0: every account on the per-account path, to compare the two.
+    let columnar = std::env::var("PM_COLUMNAR").map_or(true, |v| v != "0");
+    let options = BatchOptions { threads, columnar, ..Default::default() };
     let mut best = f64::INFINITY;
     let mut sink = 0.0;
     for _ in 0..repeat {

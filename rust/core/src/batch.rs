@@ -16,21 +16,28 @@
 //! (its book built straight from the columns, then `Engine::evaluate_into`
 //! with a worker's reused buffers) and written to its own output row, so the
 //! output is bit-identical to `Engine::margin` on the same portfolio and
-//! whatever the thread count or chunk size. Option series are priced once per
-//! snapshot and shared through the market's cache. Memory: the input is
+//! whatever the thread count or chunk size. An account of balances, loans and
+//! linear or inverse contracts has its book assembled by ids on the columnar
+//! path (`batch/columnar.rs`); the others (options, bad rows) take the
+//! per-account builder, which prices option series once per snapshot through
+//! the market's cache and names a bad row's field. Memory: the input is
 //! borrowed, not copied; beside it the call holds one `u32` row index per input
-//! row (only when the rows are not grouped by account) and the output rows.
+//! row (only when the rows are not grouped by account) and per account 189
+//! bytes (its row ranges, its output row, the output columns); a worker's
+//! buffers grow with the names of the call, not with the book.
 
 use crate::engine::{AssetTerms, BookBuilder, Engine, Scratch};
-use crate::error::{CoreError, Result};
+use crate::error::{Code, CoreError, Result};
 use crate::market::Market;
 use crate::portfolio::{validate_ref, Loan, OptionKind, PositionRef, DEFAULT_SETTLE};
-use crate::result::MarginResult;
+use crate::result::{GroupResult, MarginResult};
+use crate::status::BANKRUPT;
 use rayon::prelude::*;
 pub use rayon::ThreadPool;
 use rustc_hash::FxHashMap as HashMap;
 use std::ops::Range;
-use std::sync::Arc;
+
+mod columnar;
 
 /// A dictionary-encoded string column: `values[codes[row]]`, a negative code is null.
 #[derive(Debug, Clone, Copy)]
@@ -268,11 +275,15 @@ pub struct BatchOptions {
     /// Row numbers of the first position and balance rows, for messages naming a
     /// row when these columns are one part of a longer stream (0 otherwise).
     pub first_rows: (usize, usize),
+    /// Assemble the books of the accounts it can take on the columnar path
+    /// (`batch/columnar.rs`); off, every account takes the per-account path.
+    /// Never changes a result; off only to compare the two.
+    pub columnar: bool,
 }
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        BatchOptions { threads: 0, chunk_size: 512, on_error: OnError::Raise, first_rows: (0, 0) }
+        BatchOptions { threads: 0, chunk_size: 512, on_error: OnError::Raise, first_rows: (0, 0), columnar: true }
     }
 }
 
@@ -291,7 +302,8 @@ pub struct BatchResult {
     pub initial_margin: Vec<f64>,
     pub available: Vec<f64>,
     pub uni_mmr: Vec<f64>,
-    pub status: Vec<u8>,
+    /// Codes into `statuses` (a ladder of any allowed length fits).
+    pub status: Vec<u16>,
     /// The group with the largest requirement (first on ties).
     pub worst_group: Vec<i32>,
     /// That group's worst scenario: price return and relative vol shock (NaN without one).
@@ -313,7 +325,7 @@ struct Row {
     im: f64,
     available: f64,
     uni_mmr: f64,
-    status: u8,
+    status: u16,
     worst_group: i32,
     worst_price_move: f64,
     worst_vol_shock: f64,
@@ -350,7 +362,6 @@ struct Scan<'a> {
     bal_order: Option<&'a [u32]>,
     /// `BatchOptions::first_rows`: added to a row's index where a message names it.
     first_rows: (usize, usize),
-    statuses: &'a [String],
     group_codes: HashMap<&'a str, i32>,
     /// Per code of `pos.type` / `pos.kind`: what it names (`None`: not a valid value).
     instrument: Vec<Option<Instrument>>,
@@ -488,12 +499,13 @@ impl Engine {
         let (pos_order, bal_order) = (pos_sorted.as_deref(), bal_sorted.as_deref());
         let accounts = accounts(grouped_ids(pos_order, positions.account), grouped_ids(bal_order, balances.account));
 
-        let mut statuses: Vec<String> = self.params().status.iter().map(|s| s.name.to_string()).collect();
-        statuses.push("BANKRUPT".into());
+        let mut statuses: Vec<String> = self.params().status.iter().map(|s| s.name.clone()).collect();
+        statuses.push(BANKRUPT.into());
         statuses.push(ERROR_STATUS.into());
         let groups = self.group_dictionary(positions, balances);
-        let mut scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &statuses, &groups);
+        let mut scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &groups);
         scan.first_rows = options.first_rows;
+        let layout = columnar::Layout::new(self, &scan, &groups);
 
         let chunk = options.chunk_size.max(1);
         let error_row = Row {
@@ -503,7 +515,7 @@ impl Engine {
             im: f64::NAN,
             available: f64::NAN,
             uni_mmr: f64::NAN,
-            status: (statuses.len() - 1) as u8,
+            status: (statuses.len() - 1) as u16,
             worst_group: -1,
             worst_price_move: f64::NAN,
             worst_vol_shock: f64::NAN,
@@ -513,16 +525,22 @@ impl Engine {
         let errors: Vec<Vec<(usize, CoreError)>> = pool.install(|| {
             (rows.par_chunks_mut(chunk).zip(accounts.par_chunks(chunk)).enumerate())
                 .map(|(k, (out, part))| {
-                    let engine = self.replica();
                     let mut worker = Worker {
-                        engine: &engine,
-                        builder: BookBuilder::without_detail(&engine, market),
+                        engine: self,
+                        builder: BookBuilder::without_detail(self, market),
                         scratch: Scratch::default(),
                         result: MarginResult::default(),
                     };
+                    let mut fast = columnar::Builder::new(self, &layout);
                     let mut errors = Vec::new();
                     for (i, (row, a)) in out.iter_mut().zip(part).enumerate() {
-                        match scan.account(a, &mut worker) {
+                        let r = if options.columnar && fast.build(&scan, &layout, a) {
+                            self.evaluate_into(&fast.book, &mut worker.scratch, &mut worker.result);
+                            Ok(scan.row(self, &worker.result, |i, _| fast.listed_group(i)))
+                        } else {
+                            scan.account(a, &mut worker)
+                        };
+                        match r {
                             Ok(r) => *row = r,
                             Err(e) => errors.push((k * chunk + i, e)),
                         }
@@ -539,7 +557,7 @@ impl Engine {
         }
 
         let column = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
-        let mut out = BatchResult {
+        let out = BatchResult {
             account: accounts.iter().map(|a| a.id).collect(),
             equity: column(|r| r.equity),
             adjusted_equity: column(|r| r.adjusted_equity),
@@ -551,11 +569,10 @@ impl Engine {
             worst_group: rows.iter().map(|r| r.worst_group).collect(),
             worst_price_move: column(|r| r.worst_price_move),
             worst_vol_shock: column(|r| r.worst_vol_shock),
-            statuses: Vec::new(),
+            statuses,
             groups,
             errors: errors.map(|(i, e)| (i, e.to_string())).collect(),
         };
-        out.statuses = statuses;
         Ok(out)
     }
 
@@ -586,7 +603,6 @@ impl<'a> Scan<'a> {
         bal: &BalanceColumns<'a>,
         pos_order: Option<&'a [u32]>,
         bal_order: Option<&'a [u32]>,
-        statuses: &'a [String],
         groups: &'a [String],
     ) -> Self {
         let mut asset_ids: HashMap<&'a str, u32> = HashMap::default();
@@ -609,7 +625,6 @@ impl<'a> Scan<'a> {
             pos_order,
             bal_order,
             first_rows: (0, 0),
-            statuses,
             group_codes: groups.iter().enumerate().map(|(i, g)| (g.as_str(), i as i32)).collect(),
             instrument: (pos.kind_of_instrument.values.iter())
                 .map(|t| match t.as_str() {
@@ -636,18 +651,50 @@ impl<'a> Scan<'a> {
     /// The terms of asset id `id`, or an error naming `field` when the market has no price.
     fn asset(&self, id: u32, field: impl FnOnce() -> String) -> Result<AssetTerms<'a>> {
         let (name, terms) = self.assets[id as usize];
-        terms.ok_or_else(|| CoreError::missing(field(), format!("no price for {name} in market.prices")))
+        terms.ok_or_else(|| CoreError::no_price(field(), name))
+    }
+
+    /// Validate balance row `row`: its asset id and quantity (asset units).
+    #[inline]
+    fn balance(&self, row: usize) -> Result<(u32, f64)> {
+        let n = row + self.first_rows.1;
+        let code = self.bal.asset.codes[row];
+        if code < 0 {
+            return Err(CoreError::invalid(format!("balances[{n}].asset"), "required").with_code(Code::Missing));
+        }
+        let qty = self.bal.qty[row];
+        if qty.is_nan() || qty.abs() > crate::input::MAX_MAGNITUDE {
+            crate::input::amount(qty, &format!("balances[{n}].qty"))?;
+        }
+        Ok((self.balance_asset[code as usize], qty))
+    }
+
+    /// Validate balance row `row`'s margin loan (none without the columns).
+    #[inline]
+    fn loan(&self, row: usize) -> Result<Loan> {
+        let owed = |col: Option<&[f64]>, key: &str| match col.map(|c| c[row]) {
+            Some(x) if !((0.0..=crate::input::MAX_MAGNITUDE).contains(&x)) => {
+                crate::input::loan_amount(x, &format!("balances[{}].{key}", row + self.first_rows.1))
+            }
+            x => Ok(x.unwrap_or(0.0)),
+        };
+        Ok(Loan { borrowed: owed(self.bal.borrowed, "borrowed")?, interest: owed(self.bal.interest, "interest")? })
     }
 
     /// Validate one position row and borrow its terms, with the ids of its underlying
     /// and settle assets; errors name `positions[row].field`.
+    #[inline(always)]
     fn position(&self, row: usize) -> Result<(PositionRef<'a>, u32, u32)> {
         let c = &self.pos;
         let at = |k: &str| format!("positions[{}].{k}", row + self.first_rows.0);
         let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[row]);
         let lev = c.leverage.map(|x| x[row]).filter(|x| !x.is_nan());
-        let symbol = c.symbol.get(row).ok_or_else(|| CoreError::invalid(at("symbol"), "required"))?;
-        let underlying = c.underlying.get(row).ok_or_else(|| CoreError::invalid(at("underlying"), "required"))?;
+        let symbol =
+            c.symbol.get(row).ok_or_else(|| CoreError::invalid(at("symbol"), "required").with_code(Code::Missing))?;
+        let underlying = c
+            .underlying
+            .get(row)
+            .ok_or_else(|| CoreError::invalid(at("underlying"), "required").with_code(Code::Missing))?;
         let u = self.underlying_asset[c.underlying.codes[row] as usize];
         let settle_code = c.settle.map_or(-1, |s| s.codes[row]);
         let (settle, s) = match settle_code {
@@ -681,7 +728,9 @@ impl<'a> Scan<'a> {
             }
             Some(Instrument::Option) => {
                 let kind = match c.option_kind.map_or(-1, |k| k.codes[row]) {
-                    k if k < 0 => return Err(CoreError::invalid(at("kind"), "required for an option")),
+                    k if k < 0 => {
+                        return Err(CoreError::invalid(at("kind"), "required for an option").with_code(Code::Missing))
+                    }
                     k => match self.option_kind[k as usize] {
                         Some(kind) => kind,
                         // Not a valid kind: parsing it again gives the error.
@@ -690,10 +739,7 @@ impl<'a> Scan<'a> {
                 };
                 let (sc, uc) = (c.symbol.codes[row] as usize, c.underlying.codes[row] as usize);
                 if !self.symbol_vol[sc] && !self.underlying_vol[uc] {
-                    return Err(CoreError::missing(
-                        at("symbol"),
-                        format!("no vol for {symbol} or {underlying} in market.vols"),
-                    ));
+                    return Err(CoreError::no_vol(at("symbol"), symbol, underlying));
                 }
                 let pos = PositionRef::Option {
                     symbol,
@@ -712,7 +758,7 @@ impl<'a> Scan<'a> {
                         at("type"),
                         format!("must be \"linear\", \"inverse\" or \"option\", got {other:?}"),
                     ),
-                    None => CoreError::invalid(at("type"), "required"),
+                    None => CoreError::invalid(at("type"), "required").with_code(Code::Missing),
                 })
             }
         };
@@ -739,27 +785,10 @@ impl<'a> Scan<'a> {
         b.clear();
         for k in a.balances.clone() {
             let r = self.bal_order.map_or(k, |o| o[k] as usize);
-            let n = r + self.first_rows.1;
-            let field = || format!("balances[{n}].asset");
-            let code = self.bal.asset.codes[r];
-            if code < 0 {
-                return Err(CoreError::invalid(field(), "required"));
-            }
-            let qty = self.bal.qty[r];
-            if qty.is_nan() || qty.abs() > crate::input::MAX_MAGNITUDE {
-                crate::input::amount(qty, &format!("balances[{n}].qty"))?;
-            }
-            let id = self.balance_asset[code as usize];
-            let slot = b.asset(id, || self.asset(id, field))?;
+            let (id, qty) = self.balance(r)?;
+            let slot = b.asset(id, || self.asset(id, || format!("balances[{}].asset", r + self.first_rows.1)))?;
             b.balance(slot, qty);
-            let owed = |col: Option<&[f64]>, key: &str| match col.map(|c| c[r]) {
-                Some(x) if !((0.0..=crate::input::MAX_MAGNITUDE).contains(&x)) => {
-                    crate::input::loan_amount(x, &format!("balances[{n}].{key}"))
-                }
-                x => Ok(x.unwrap_or(0.0)),
-            };
-            let loan =
-                Loan { borrowed: owed(self.bal.borrowed, "borrowed")?, interest: owed(self.bal.interest, "interest")? };
+            let loan = self.loan(r)?;
             if loan.owed() != 0.0 {
                 b.loan(slot, loan);
             }
@@ -776,20 +805,17 @@ impl<'a> Scan<'a> {
         }
         b.finish();
         w.engine.evaluate_into(&b.book, &mut w.scratch, &mut w.result);
-        Ok(self.row(w.engine, &w.result))
+        Ok(self.row(w.engine, &w.result, |_, g| self.group_codes.get(&*g.name).copied().unwrap_or(-1)))
     }
 
-    fn row(&self, engine: &Engine, r: &MarginResult) -> Row {
-        // The result's status is one of the engine's names: compared by address first.
-        let levels = &engine.params().status;
-        let status = match levels.iter().position(|s| Arc::ptr_eq(&s.name, &r.status)) {
-            Some(i) => i,
-            None => self.statuses.iter().position(|s| **s == *r.status).unwrap_or(self.statuses.len() - 1),
-        } as u8;
-        let mut worst: Option<&crate::result::GroupResult> = None;
-        for g in &r.groups {
-            if g.requirement > 0.0 && worst.is_none_or(|w| g.requirement > w.requirement) {
-                worst = Some(g);
+    /// An account's output row from its result; `group_code(i, g)`: the code in
+    /// the call's group dictionary of `r.groups[i]`.
+    fn row(&self, engine: &Engine, r: &MarginResult, group_code: impl Fn(usize, &GroupResult) -> i32) -> Row {
+        let status = r.status.code(engine.params().status.len());
+        let mut worst: Option<(usize, &GroupResult)> = None;
+        for (i, g) in r.groups.iter().enumerate() {
+            if g.requirement > 0.0 && worst.is_none_or(|(_, w)| g.requirement > w.requirement) {
+                worst = Some((i, g));
             }
         }
         Row {
@@ -800,9 +826,9 @@ impl<'a> Scan<'a> {
             available: r.available,
             uni_mmr: r.uni_mmr,
             status,
-            worst_group: worst.map_or(-1, |g| self.group_codes.get(&*g.name).copied().unwrap_or(-1)),
-            worst_price_move: worst.map_or(f64::NAN, |g| g.worst_price_move),
-            worst_vol_shock: worst.map_or(f64::NAN, |g| g.worst_vol_shock),
+            worst_group: worst.map_or(-1, |(i, g)| group_code(i, g)),
+            worst_price_move: worst.map_or(f64::NAN, |(_, g)| g.worst_price_move),
+            worst_vol_shock: worst.map_or(f64::NAN, |(_, g)| g.worst_vol_shock),
         }
     }
 }

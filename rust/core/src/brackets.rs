@@ -3,8 +3,8 @@
 //! (caps on notional in the margin asset) and `[brackets.coinm]` (caps on the
 //! quantity in the base coin, `cum` in coin). docs/BINANCE.md "Brackets".
 
-use crate::error::{CoreError, Result};
-use crate::input::{array, fmt_num, positive, table, Fields, Source};
+use crate::error::{Code, CoreError, Result};
+use crate::input::{array, fmt_num, positive, table, tier_table, up_to, Fields, Source};
 use serde_json::Value;
 
 const P: Source = Source::Profile;
@@ -115,51 +115,27 @@ pub fn bracket_of(table: &[Bracket], size: f64) -> usize {
 /// A table of brackets, sorted by cap; `cum` as given, else derived from the
 /// previous bracket: `cum_1 = 0`, `cum_k = cum_{k−1} + up_to_{k−1}·(mmr_k − mmr_{k−1})`.
 fn parse_table(v: &Value, at: &str) -> Result<Vec<Bracket>> {
-    let arr = array(v, at, P)?;
-    if arr.is_empty() {
-        return Err(P.err(at, "must list at least one bracket".into()));
+    if array(v, at, P)?.is_empty() {
+        return Err(P.err(at, "must list at least one bracket".into()).with_code(Code::OutOfRange));
     }
-    let mut out: Vec<Bracket> = Vec::with_capacity(arr.len());
-    for (i, b) in arr.iter().enumerate() {
-        let bat = format!("{at}[{i}]");
-        let mut f = Fields::new(b, &bat, P)?;
-        let up_to = f.opt_f64("up_to")?;
+    // `cum` as exported, else derived from the bracket below (once all are read).
+    let rows = tier_table(v, at, P, ("brackets", "up_to"), |f, bat, last| {
         let mmr = f.f64("mmr")?;
         if !(mmr.is_finite() && (0.0..=1.0).contains(&mmr)) {
-            return Err(P.err(&format!("{bat}.mmr"), format!("must be a rate in [0, 1], got {}", fmt_num(mmr))));
+            return Err(P
+                .err(&format!("{bat}.mmr"), format!("must be a rate in [0, 1], got {}", fmt_num(mmr)))
+                .with_code(Code::OutOfRange));
         }
         let max_leverage = positive(f.f64("max_leverage")?, &format!("{bat}.max_leverage"), P)?;
-        let cum = f.opt_f64("cum")?;
-        f.finish()?;
-        let last = i + 1 == arr.len();
-        let up_to = match (up_to, last) {
-            (None, true) => f64::INFINITY,
-            (None, false) => {
-                return Err(P.err(&format!("{bat}.up_to"), "required on every bracket but the last".into()))
-            }
-            (Some(c), _) => positive(c, &format!("{bat}.up_to"), P)?,
-        };
-        let derived = match out.last() {
-            Some(prev) => prev.cum + prev.up_to * (mmr - prev.mmr),
-            None => 0.0,
-        };
-        let cum = match cum {
-            Some(c) => crate::input::finite(c, &format!("{bat}.cum"), P)?,
-            None => derived,
-        };
-        if let Some(prev) = out.last() {
-            if up_to <= prev.up_to {
-                return Err(P.err(
-                    &format!("{bat}.up_to"),
-                    format!(
-                        "brackets must be sorted by increasing up_to, got {} after {}",
-                        fmt_num(up_to),
-                        fmt_num(prev.up_to)
-                    ),
-                ));
-            }
-        }
-        out.push(Bracket { up_to, mmr, max_leverage, cum });
+        let cum = f.opt_f64("cum")?.map(|c| crate::input::finite(c, &format!("{bat}.cum"), P)).transpose()?;
+        let up_to = up_to(f, bat, last, "bracket", P)?;
+        Ok((up_to, (Bracket { up_to, mmr, max_leverage, cum: 0.0 }, cum)))
+    })?;
+    let mut out: Vec<Bracket> = Vec::with_capacity(rows.len());
+    for (mut b, cum) in rows {
+        let derived = out.last().map_or(0.0, |prev| prev.cum + prev.up_to * (b.mmr - prev.mmr));
+        b.cum = cum.unwrap_or(derived);
+        out.push(b);
     }
     Ok(out)
 }

@@ -21,6 +21,7 @@ use crate::brackets::{bracket_of, Bracket, BracketKind};
 use crate::engine::Engine;
 use crate::error::{CoreError, Result};
 use crate::input::fmt_num;
+use crate::instrument::{contract_terms, mark_or_index, notional_usd};
 use crate::market::Market;
 use crate::portfolio::{Portfolio, Position};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -176,11 +177,7 @@ impl Engine {
     pub fn classic(&self, portfolio: &Portfolio, market: &Market, mode: ClassicMode) -> Result<ClassicResult> {
         let cp = &self.params().classic;
         let price = |a: &str, at: &dyn Fn() -> String| {
-            market
-                .prices
-                .get(a)
-                .copied()
-                .ok_or_else(|| CoreError::missing(at(), format!("no price for {a} in market.prices")))
+            market.prices.get(a).copied().ok_or_else(|| CoreError::no_price(at(), a))
         };
         for (a, _) in &portfolio.balances {
             price(a, &|| crate::input::path("balances", a))?;
@@ -228,23 +225,15 @@ impl Engine {
                     continue;
                 }
             };
-            let mark = if inverse {
-                market.marks.get(p.symbol()).copied().unwrap_or(pb)
-            } else {
-                market.marks.get(p.symbol()).copied().unwrap_or(pb / ps)
-            };
-            let (notional, upnl_asset, asset, asset_price) = if inverse {
-                (size.abs() * pb / mark, size * (1.0 / entry - 1.0 / mark), p.underlying(), pb)
-            } else {
-                (size.abs() * mark * ps, size * (mark - entry), p.settle(), ps)
-            };
-            // A linear contract is bracketed on its notional in the margin asset, an
-            // inverse one on its coin quantity, MM and cum in those units (docs/BINANCE.md).
-            let (kind, bracketed) = if inverse {
-                (BracketKind::Coinm, (size / mark).abs())
-            } else {
-                (BracketKind::Usdm, (size * mark).abs())
-            };
+            let mark = mark_or_index(market.marks.get(p.symbol()).copied(), inverse, pb, ps);
+            let terms = contract_terms(p.view(), Some(mark), pb, ps);
+            let notional = notional_usd(size, inverse, mark, pb, ps);
+            // The margin asset: the settle asset, an inverse contract's coin. A linear
+            // contract is bracketed on its notional in it, an inverse one on its coin
+            // quantity, MM and cum in those units (docs/BINANCE.md).
+            let (upnl_asset, bracketed) = (terms.upnl, terms.size);
+            let (asset, asset_price) = if inverse { (p.underlying(), pb) } else { (p.settle(), ps) };
+            let kind = if inverse { BracketKind::Coinm } else { BracketKind::Usdm };
             let brackets = self.params().brackets.for_symbol(kind, p.symbol())?;
             let (k, cum) = bracket(brackets, bracketed);
             let cum = cum * asset_price; // reported in USD, as MM is: MM = notional · mmr − cum

@@ -20,6 +20,7 @@ use crate::brackets::BracketKind;
 use crate::collateral::adjusted_value;
 use crate::error::{CoreError, Result};
 use crate::grid::{scan, Grid, Scenario};
+use crate::instrument::contract_terms;
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
 use crate::params::{AssetParams, GroupParams, Model, RiskParams, SystemicScenario};
@@ -27,6 +28,7 @@ use crate::portfolio::{Loan, OptionKind, Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult, Names};
 use crate::series::{Revaluation, Series, SeriesReader, SeriesTerms};
+use crate::status::Status;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -58,7 +60,6 @@ pub struct Engine {
     asset_index: HashMap<String, u32>,
     /// Identifies this engine's entries in a market's series cache.
     id: u64,
-    bankrupt: Arc<str>,
 }
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
@@ -169,7 +170,8 @@ pub struct Book {
     pub assets: Vec<AssetSlot>,
     pub groups: Vec<GroupSlot>,
     pub options: Vec<OptionSlot>,
-    /// One entry per position, in the portfolio's order.
+    /// One entry per position, in the portfolio's order (none in the batch's
+    /// books for the scenario model, which reads none).
     pub slots: Vec<BookSlot>,
     pub contracts: Vec<NettedContract>,
     /// The profile's offsets between listed groups, as group indices, in the profile's order.
@@ -246,7 +248,6 @@ impl Engine {
             asset_table,
             asset_index,
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
-            bankrupt: Arc::from("BANKRUPT"),
             params,
         }
     }
@@ -255,35 +256,10 @@ impl Engine {
         &self.params
     }
 
-    /// Identifies this engine (and its replicas): a book resolved by one engine
-    /// is evaluated only by an engine with the same id.
+    /// Identifies this engine: a book resolved by one engine is evaluated only
+    /// by an engine with the same id.
     pub fn id(&self) -> u64 {
         self.id
-    }
-
-    /// A copy whose shared names (groups, statuses) are fresh allocations, with the
-    /// same id (it reads and fills the same series cache). Parallel batch workers
-    /// each take one, so the names every result clones do not bounce one reference
-    /// count between cores.
-    pub fn replica(&self) -> Engine {
-        let fresh = |s: &Arc<str>| Arc::<str>::from(&**s);
-        let mut params = self.params.clone();
-        for level in &mut params.status {
-            level.name = fresh(&level.name);
-        }
-        Engine {
-            params,
-            tables: (self.tables.iter())
-                .map(|t| GroupTable { name: fresh(&t.name), params: t.params.clone(), grid: t.grid.clone() })
-                .collect(),
-            table_index: self.table_index.clone(),
-            offset_tables: self.offset_tables.clone(),
-            systemic_by_table: self.systemic_by_table.clone(),
-            asset_table: self.asset_table.clone(),
-            asset_index: self.asset_index.clone(),
-            id: self.id,
-            bankrupt: fresh(&self.bankrupt),
-        }
     }
 
     /// The profile's parameters of asset index `i` (an `AssetSlot::params`).
@@ -322,6 +298,17 @@ impl Engine {
         Ok(crate::greeks::greeks(portfolio, &self.book(portfolio, market)?))
     }
 
+    /// The terms of every position on the snapshot, in order (`instrument.rs`):
+    /// mark, notional, dollar delta and value, whichever margin model the
+    /// profile evaluates with.
+    pub fn position_terms(
+        &self,
+        portfolio: &Portfolio,
+        market: &Market,
+    ) -> Result<Vec<crate::instrument::PositionTerms>> {
+        Ok(crate::instrument::position_terms(portfolio, market, &self.scenario_book(portfolio, market)?))
+    }
+
     /// Resolve a portfolio against a market (step 1 of the module doc). Asset
     /// slots are created in the order of [`Portfolio::assets`].
     pub fn book(&self, portfolio: &Portfolio, market: &Market) -> Result<Book> {
@@ -348,8 +335,7 @@ impl Engine {
         let mut symbol_ids: HashMap<&str, u32> =
             HashMap::with_capacity_and_hasher(portfolio.positions.len(), Default::default());
         let resolve = |name: &'p str, field: &dyn Fn() -> String| {
-            self.asset_terms(name, market)
-                .ok_or_else(|| CoreError::missing(field(), format!("no price for {name} in market.prices")))
+            self.asset_terms(name, market).ok_or_else(|| CoreError::no_price(field(), name))
         };
         for (asset, qty) in &portfolio.balances {
             let a = b.asset(asset, || resolve(asset, &|| crate::input::path("balances", asset)))?;
@@ -377,6 +363,18 @@ impl Engine {
         Ok(b.book)
     }
 
+    /// The profile's offsets between a book's listed groups (`groups`), in the
+    /// profile's order; `find(name, table)`: the book's slot of a group, if any.
+    pub(crate) fn offset_pairs<'s>(
+        &'s self,
+        find: impl Fn(&str, usize) -> Option<usize> + 's,
+        groups: &'s [GroupSlot],
+    ) -> impl Iterator<Item = OffsetPair> + 's {
+        let listed = move |name: &str, t: usize| find(name, t).filter(|&g| groups[g].listed);
+        (self.offset_tables.iter().zip(&self.params.offsets))
+            .filter_map(move |(&(a, b), o)| Some(OffsetPair { a: listed(&o.a, a)?, b: listed(&o.b, b)?, rate: o.rate }))
+    }
+
     /// An asset as a book needs it, or `None` when the market has no price for it.
     pub fn asset_terms<'a>(&'a self, name: &'a str, market: &Market) -> Option<AssetTerms<'a>> {
         let price = *market.prices.get(name)?;
@@ -401,12 +399,8 @@ impl Engine {
         if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, kind, strike, expiry) {
             return Ok(s);
         }
-        let price = |a: &str| {
-            market.prices.get(a).copied().ok_or_else(|| {
-                CoreError::missing(crate::input::path("market.prices", a), format!("no price for {a} in market.prices"))
-            })
-        };
-        let (terms, series) = self.price_option(book, g, pos, market, price(underlying)?, price(settle)?)?;
+        let (terms, series) =
+            self.price_option(book, g, pos, market, market.price(underlying)?, market.price(settle)?)?;
         let series = Arc::new(series);
         market.series.insert_all([(symbol, terms, Arc::clone(&series))]);
         Ok(series)
@@ -425,15 +419,7 @@ impl Engine {
         let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             unreachable!("options only")
         };
-        let vol = match market.vols.get(symbol).or_else(|| market.vols.get(underlying)) {
-            Some(&v) => v,
-            None => {
-                return Err(CoreError::missing(
-                    crate::input::path("market.vols", symbol),
-                    format!("no vol for {symbol} or {underlying} in market.vols"),
-                ))
-            }
-        };
+        let vol = market.vol(symbol, underlying)?;
         let tau = (expiry - market.time) / YEAR_SECONDS;
         let series = self.price_series(&book.groups[g], &book.group_names[g], kind, pb, ps, strike, vol, tau);
         let terms = SeriesTerms {
@@ -633,9 +619,9 @@ impl Engine {
             f64::NEG_INFINITY
         };
         out.status = if equity < 0.0 || (equity == 0.0 && negative_wallet) {
-            Arc::clone(&self.bankrupt)
+            Status::BANKRUPT
         } else {
-            Arc::clone(self.params.status_for(uni_mmr))
+            self.params.status_for(uni_mmr)
         };
         out.equity = equity;
         out.adjusted_equity = adjusted_equity;
@@ -647,9 +633,8 @@ impl Engine {
 
     /// A status's rank on the profile's ladder: 0 the healthiest, the ladder's
     /// length for `BANKRUPT`.
-    pub fn status_rank(&self, status: &str) -> usize {
-        let ladder = &self.params.status;
-        ladder.iter().position(|l| &*l.name == status).unwrap_or(ladder.len())
+    pub fn status_rank(&self, status: Status) -> usize {
+        usize::from(status.code(self.params.status.len()))
     }
 
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0.
@@ -699,42 +684,22 @@ fn systemic_return(s: &SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
     s.overrides.iter().find(|(n, _)| n == group).map_or(s.multiple * gp.price_range, |(_, r)| *r)
 }
 
-/// A linear or inverse contract on a snapshot, as both models read it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ContractTerms {
-    /// Dollar delta (USD).
-    pub dollar_delta: f64,
-    /// UPnL in the margin asset (settle units; coin for an inverse contract).
-    pub upnl: f64,
-    /// What its bracket is chosen on: `|qty · mark|` in the margin asset for a
-    /// linear contract, `|contracts · contract_size / mark|` in coin for an
-    /// inverse one (docs/BINANCE.md).
-    pub size: f64,
-}
-
-/// A linear or inverse contract's terms given its mark (the market's, if any)
-/// and the underlying and settle prices `pb`, `ps` (USD). Without a mark, a
-/// linear contract marks at `pb / ps` and an inverse one at `pb`.
-pub fn contract_terms(pos: PositionRef<'_>, mark: Option<f64>, pb: f64, ps: f64) -> ContractTerms {
-    match pos {
-        PositionRef::Linear { qty, entry_price, .. } => {
-            let mark = mark.unwrap_or(pb / ps);
-            ContractTerms { dollar_delta: qty * mark * ps, upnl: qty * (mark - entry_price), size: (qty * mark).abs() }
-        }
-        PositionRef::Inverse { contract_size, contracts, entry_price, .. } => {
-            let mark = mark.unwrap_or(pb);
-            let notional = contracts * contract_size;
-            ContractTerms {
-                dollar_delta: notional * pb / entry_price,
-                upnl: notional * (1.0 / entry_price - 1.0 / mark),
-                size: (notional / mark).abs(),
-            }
-        }
-        PositionRef::Option { .. } => ContractTerms { dollar_delta: 0.0, upnl: 0.0, size: 0.0 },
-    }
-}
-
 impl GroupSlot {
+    /// The empty slot of a group whose parameters are the engine's table `table`.
+    pub(crate) fn new(table: usize) -> Self {
+        GroupSlot {
+            listed: false,
+            table,
+            d_contracts: 0.0,
+            d_options: 0.0,
+            abs_options: 0.0,
+            has_options: false,
+            short_option_notional: 0.0,
+            option_pnl: Vec::new(),
+            option_systemic: Vec::new(),
+        }
+    }
+
     /// Copy into `dst`, reusing its vectors' storage (a what-if saves and
     /// restores a group this way without allocating).
     pub fn save_into(&self, dst: &mut GroupSlot) {
@@ -750,7 +715,82 @@ impl GroupSlot {
     }
 }
 
+impl AssetSlot {
+    /// The empty slot of an asset with terms `t`, in the book's group `group`.
+    pub(crate) fn new(t: &AssetTerms<'_>, group: usize) -> Self {
+        AssetSlot {
+            params: t.params,
+            price: t.price,
+            wallet: 0.0,
+            loan: Loan::default(),
+            settled: 0.0,
+            group,
+            collateral: t.collateral,
+        }
+    }
+}
+
 impl Book {
+    /// A margin loan of asset slot `a`: netted in its wallet, kept gross for
+    /// `binance_pm`; its group is listed, as a negative balance's is.
+    pub(crate) fn add_loan(&mut self, a: usize, loan: Loan) {
+        self.groups[self.assets[a].group].listed = true;
+        let slot = &mut self.assets[a];
+        slot.wallet -= loan.owed();
+        slot.loan.borrowed += loan.borrowed;
+        slot.loan.interest += loan.interest;
+    }
+
+    /// A wallet balance of asset slot `a` (asset units): its group is listed.
+    pub(crate) fn add_balance(&mut self, a: usize, qty: f64) {
+        self.groups[self.assets[a].group].listed = true;
+        self.assets[a].wallet += qty;
+    }
+
+    /// Add linear or inverse contract `pos` (marked at `mark`, the market's if
+    /// any) on underlying slot `b`, settling in slot `s`: its UPnL to its margin
+    /// asset, its dollar delta to its group and to netted entry `netted`. Returns
+    /// its slot (`symbol`: its interned symbol; `brackets`: see
+    /// `BookSlot::Contract`) for the caller to push to `slots`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn add_contract(
+        &mut self,
+        engine: &Engine,
+        pos: PositionRef<'_>,
+        mark: Option<f64>,
+        b: usize,
+        s: usize,
+        netted: usize,
+        symbol: u32,
+        brackets: u32,
+    ) -> BookSlot {
+        let (pb, ps) = (self.assets[b].price, self.assets[s].price);
+        let t = contract_terms(pos, mark, pb, ps);
+        let (inverse, leverage) = match pos {
+            PositionRef::Inverse { leverage, .. } => (true, leverage),
+            PositionRef::Linear { leverage, .. } => (false, leverage),
+            PositionRef::Option { .. } => unreachable!("contracts only"),
+        };
+        let receiver = if inverse { b } else { s };
+        let g = self.assets[b].group;
+        self.assets[receiver].settled += t.upnl;
+        self.add_contract_delta(g, netted, t.dollar_delta);
+        BookSlot::Contract {
+            group: g,
+            dollar_delta: t.dollar_delta,
+            underlying_price: pb,
+            symbol,
+            netted,
+            receiver,
+            upnl: t.upnl,
+            size: t.size,
+            inverse,
+            leverage: leverage.unwrap_or(engine.params.classic.default_leverage),
+            brackets,
+        }
+    }
+
     /// Recompute group `g`'s contract and option aggregates from its slots, in
     /// the portfolio's order, exactly as `Engine::book` sums them (so a live
     /// account re-summed after a tick is bit-identical to a rebuild).
@@ -945,6 +985,8 @@ pub(crate) struct BookBuilder<'e, 'm, K> {
     asset_keys: Lookup<K>,
     /// Each of `book.groups` by name (a group with a table of its own has the table's name).
     group_keys: HashMap<Arc<str>, usize>,
+    /// The builder's own copies of the tables' names (empty: the engine's are shared).
+    table_names: Vec<Arc<str>>,
     /// Each of `book.contracts` by (group, symbol id).
     netted_keys: Lookup<(usize, u32)>,
     /// The snapshot's priced series, read-locked at the book's first option (a book
@@ -973,6 +1015,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
             market,
             asset_keys: Lookup::new(),
             group_keys: HashMap::default(),
+            table_names: Vec::new(),
             netted_keys: Lookup::new(),
             cache: None,
             priced: Vec::new(),
@@ -995,9 +1038,12 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
     }
 
     /// A builder of books that keep no names: account figures only (the batch).
+    /// Its books name their groups with the builder's own copies of the tables'
+    /// names, so parallel workers do not share one reference count.
     pub(crate) fn without_detail(engine: &'e Engine, market: &'m Market) -> Self {
         let mut b = Self::new(engine, market);
         b.book.detail = false;
+        b.table_names = engine.tables.iter().map(|t| Arc::from(&*t.name)).collect();
         b
     }
 
@@ -1040,7 +1086,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
         if let Some(i) = self.find_group(name, table) {
             return i;
         }
-        let shared = &self.engine.tables[table].name;
+        let shared = self.table_names.get(table).unwrap_or(&self.engine.tables[table].name);
         self.book.group_names.push(if &**shared == name { Arc::clone(shared) } else { Arc::from(name) });
         let names = &self.book.group_names;
         if names.len() > LINEAR_LOOKUP {
@@ -1050,17 +1096,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
                 self.group_keys.insert(Arc::clone(&names[names.len() - 1]), names.len() - 1);
             }
         }
-        self.book.groups.push(GroupSlot {
-            listed: false,
-            table,
-            d_contracts: 0.0,
-            d_options: 0.0,
-            abs_options: 0.0,
-            has_options: false,
-            short_option_notional: 0.0,
-            option_pnl: Vec::new(),
-            option_systemic: Vec::new(),
-        });
+        self.book.groups.push(GroupSlot::new(table));
         self.book.groups.len() - 1
     }
 
@@ -1079,32 +1115,18 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
         }
         let group = self.group(t.group, t.table);
         self.asset_keys.push(key);
-        self.book.assets.push(AssetSlot {
-            params: t.params,
-            price: t.price,
-            wallet: 0.0,
-            loan: Loan::default(),
-            settled: 0.0,
-            group,
-            collateral: t.collateral,
-        });
+        self.book.assets.push(AssetSlot::new(&t, group));
         Ok(self.book.assets.len() - 1)
     }
 
-    /// A margin loan of asset slot `a`: netted in its wallet, kept gross for
-    /// `binance_pm`; its group is listed, as a negative balance's is.
+    /// See [`Book::add_loan`].
     pub(crate) fn loan(&mut self, a: usize, loan: Loan) {
-        self.book.groups[self.book.assets[a].group].listed = true;
-        let slot = &mut self.book.assets[a];
-        slot.wallet -= loan.owed();
-        slot.loan.borrowed += loan.borrowed;
-        slot.loan.interest += loan.interest;
+        self.book.add_loan(a, loan);
     }
 
-    /// A wallet balance of asset slot `a` (asset units): its group is listed.
+    /// See [`Book::add_balance`].
     pub(crate) fn balance(&mut self, a: usize, qty: f64) {
-        self.book.groups[self.book.assets[a].group].listed = true;
-        self.book.assets[a].wallet += qty;
+        self.book.add_balance(a, qty);
     }
 
     /// Position `i` of the input, its underlying and settle asset slots `b`, `s`;
@@ -1126,17 +1148,14 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
             self.names.push_symbol(pos.symbol());
         }
         match pos {
-            PositionRef::Linear { leverage, .. } | PositionRef::Inverse { leverage, .. } => {
-                let t = contract_terms(pos, mark, pb, ps);
-                let inverse = matches!(pos, PositionRef::Inverse { .. });
-                let receiver = if inverse { b } else { s };
+            PositionRef::Linear { .. } | PositionRef::Inverse { .. } => {
                 let brackets = if binance {
-                    let kind = if inverse { BracketKind::Coinm } else { BracketKind::Usdm };
+                    let kind =
+                        if matches!(pos, PositionRef::Inverse { .. }) { BracketKind::Coinm } else { BracketKind::Usdm };
                     self.bracket_table(kind, symbol, pos.symbol())?
                 } else {
                     u32::MAX
                 };
-                self.book.assets[receiver].settled += t.upnl;
                 let netted = match self.netted_keys.get((g, symbol)) {
                     Some(n) => n,
                     None => {
@@ -1145,20 +1164,8 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
                         self.book.contracts.len() - 1
                     }
                 };
-                self.book.add_contract_delta(g, netted, t.dollar_delta);
-                self.book.slots.push(BookSlot::Contract {
-                    group: g,
-                    dollar_delta: t.dollar_delta,
-                    underlying_price: pb,
-                    symbol,
-                    netted,
-                    receiver,
-                    upnl: t.upnl,
-                    size: t.size,
-                    inverse,
-                    leverage: leverage.unwrap_or(self.engine.params.classic.default_leverage),
-                    brackets,
-                });
+                let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
+                self.book.slots.push(slot);
             }
             PositionRef::Option { .. } if binance => {
                 return Err(CoreError::invalid(
@@ -1216,10 +1223,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
         // Into the buffer the last book left (the batch reuses one builder per worker).
         let mut buffer = std::mem::take(&mut self.offset_buffer);
         buffer.clear();
-        let listed = |name: &str, t: usize| self.find_group(name, t).filter(|&g| self.book.groups[g].listed);
-        let pairs = (self.engine.offset_tables.iter().zip(&self.engine.params.offsets))
-            .filter_map(|(&(a, b), o)| Some(OffsetPair { a: listed(&o.a, a)?, b: listed(&o.b, b)?, rate: o.rate }));
-        buffer.extend(pairs);
+        buffer.extend(self.engine.offset_pairs(|name, t| self.find_group(name, t), &self.book.groups));
         self.offset_buffer = std::mem::replace(&mut self.book.offset_pairs, buffer);
     }
 

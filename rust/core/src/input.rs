@@ -2,7 +2,7 @@
 //! every error. Shared by the portfolio, market and profile parsers so each
 //! rule ("finite and > 0", "a string", "no unknown keys") is written once.
 
-use crate::error::{CoreError, Result};
+use crate::error::{Code, CoreError, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value};
 
@@ -91,7 +91,7 @@ impl<'a> Fields<'a> {
     pub fn new(v: &'a Value, at: &str, src: Source) -> Result<Self> {
         match v {
             Value::Object(map) => Ok(Fields { at: at.to_string(), src, map, seen: Vec::new() }),
-            other => Err(src.err(at, format!("must be a table, got {}", show(other)))),
+            other => Err(src.err(at, format!("must be a table, got {}", show(other))).with_code(Code::WrongType)),
         }
     }
 
@@ -106,7 +106,7 @@ impl<'a> Fields<'a> {
 
     pub fn req(&mut self, key: &'static str) -> Result<&'a Value> {
         let at = self.path(key);
-        self.get(key).ok_or_else(|| self.src.err(&at, "required".into()))
+        self.get(key).ok_or_else(|| self.src.err(&at, "required".into()).with_code(Code::Missing))
     }
 
     pub fn f64(&mut self, key: &'static str) -> Result<f64> {
@@ -143,7 +143,10 @@ impl<'a> Fields<'a> {
     pub fn opt_bool(&mut self, key: &'static str) -> Result<Option<bool>> {
         match self.get(key) {
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(v) => Err(self.src.err(&self.path(key), format!("must be true or false, got {}", show(v)))),
+            Some(v) => Err(self
+                .src
+                .err(&self.path(key), format!("must be true or false, got {}", show(v)))
+                .with_code(Code::WrongType)),
             None => Ok(None),
         }
     }
@@ -152,7 +155,7 @@ impl<'a> Fields<'a> {
     pub fn finish(self) -> Result<()> {
         for k in self.map.keys() {
             if !self.seen.iter().any(|s| s == k) {
-                return Err(self.src.err(&path(&self.at, k), "unknown key".into()));
+                return Err(self.src.err(&path(&self.at, k), "unknown key".into()).with_code(Code::UnknownKey));
             }
         }
         Ok(())
@@ -161,7 +164,9 @@ impl<'a> Fields<'a> {
 
 pub fn number(v: &Value, at: &str, src: Source) -> Result<f64> {
     match v {
-        Value::Number(n) => n.as_f64().ok_or_else(|| src.err(at, format!("must be a number, got {n}"))),
+        Value::Number(n) => {
+            n.as_f64().ok_or_else(|| src.err(at, format!("must be a number, got {n}")).with_code(Code::WrongType))
+        }
         // JSON has no inf/nan; accept the strings Python's json module writes for them so the
         // finiteness check below, not a type error, reports them.
         Value::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity" | "nan" | "inf" | "-inf") => Ok(s
@@ -169,28 +174,71 @@ pub fn number(v: &Value, at: &str, src: Source) -> Result<f64> {
             .parse::<f64>()
             .map(|x| if s.starts_with('-') { -x } else { x })
             .unwrap_or(f64::NAN)),
-        other => Err(src.err(at, format!("must be a number, got {}", show(other)))),
+        other => Err(src.err(at, format!("must be a number, got {}", show(other))).with_code(Code::WrongType)),
     }
 }
 
 pub fn string<'a>(v: &'a Value, at: &str, src: Source) -> Result<&'a str> {
     match v {
         Value::String(s) => Ok(s),
-        other => Err(src.err(at, format!("must be a string, got {}", show(other)))),
+        other => Err(src.err(at, format!("must be a string, got {}", show(other))).with_code(Code::WrongType)),
     }
 }
 
 pub fn array<'a>(v: &'a Value, at: &str, src: Source) -> Result<&'a Vec<Value>> {
     match v {
         Value::Array(a) => Ok(a),
-        other => Err(src.err(at, format!("must be an array, got {}", show(other)))),
+        other => Err(src.err(at, format!("must be an array, got {}", show(other))).with_code(Code::WrongType)),
+    }
+}
+
+/// A tier table (collateral tiers, concentration tiers, brackets): an array
+/// of tables, each read by `one(fields, path, is_last)` into its bound and its
+/// tier; bounds strictly increasing (`bound` names the key in the message,
+/// `noun` the rows).
+pub fn tier_table<T>(
+    v: &Value,
+    at: &str,
+    src: Source,
+    (noun, bound): (&str, &str),
+    mut one: impl FnMut(&mut Fields<'_>, &str, bool) -> Result<(f64, T)>,
+) -> Result<Vec<T>> {
+    let arr = array(v, at, src)?;
+    let mut out = Vec::with_capacity(arr.len());
+    let mut prev: Option<f64> = None;
+    for (i, t) in arr.iter().enumerate() {
+        let tat = format!("{at}[{i}]");
+        let mut f = Fields::new(t, &tat, src)?;
+        let (b, tier) = one(&mut f, &tat, i + 1 == arr.len())?;
+        f.finish()?;
+        if let Some(p) = prev.filter(|p| b <= *p) {
+            return Err(src.err(
+                &format!("{tat}.{bound}"),
+                format!("{noun} must be sorted by increasing {bound}, got {} after {}", fmt_num(b), fmt_num(p)),
+            ));
+        }
+        prev = Some(b);
+        out.push(tier);
+    }
+    Ok(out)
+}
+
+/// A tier's `up_to`: required on every row of `noun` but the last, whose
+/// missing `up_to` is no cap (infinity).
+pub fn up_to(f: &mut Fields<'_>, tat: &str, last: bool, noun: &str, src: Source) -> Result<f64> {
+    match (f.opt_f64("up_to")?, last) {
+        (None, true) => Ok(f64::INFINITY),
+        (None, false) => Err(src
+            .err(&format!("{tat}.up_to"), format!("required on every {noun} but the last"))
+            .with_code(Code::Missing)),
+        (Some(c), _) => positive(c, &format!("{tat}.up_to"), src),
     }
 }
 
 pub fn table<'a>(v: &'a Value, at: &str, src: Source) -> Result<&'a Map<String, Value>> {
     match v {
         Value::Object(m) => Ok(m),
-        other => Err(src.err(at, format!("must be a table, got {}", show(other)))),
+        other => Err(src.err(at, format!("must be a table, got {}", show(other))).with_code(Code::WrongType)),
     }
 }
 
@@ -198,7 +246,7 @@ pub fn finite(x: f64, at: &str, src: Source) -> Result<f64> {
     if x.is_finite() {
         Ok(x)
     } else {
-        Err(src.err(at, format!("must be finite, got {}", fmt_num(x))))
+        Err(src.err(at, format!("must be finite, got {}", fmt_num(x))).with_code(Code::OutOfRange))
     }
 }
 
@@ -206,7 +254,7 @@ pub fn positive(x: f64, at: &str, src: Source) -> Result<f64> {
     if x.is_finite() && x > 0.0 {
         Ok(x)
     } else {
-        Err(src.err(at, format!("must be > 0, got {}", fmt_num(x))))
+        Err(src.err(at, format!("must be > 0, got {}", fmt_num(x))).with_code(Code::OutOfRange))
     }
 }
 
@@ -214,7 +262,7 @@ pub fn non_negative(x: f64, at: &str, src: Source) -> Result<f64> {
     if x.is_finite() && x >= 0.0 {
         Ok(x)
     } else {
-        Err(src.err(at, format!("must be >= 0, got {}", fmt_num(x))))
+        Err(src.err(at, format!("must be >= 0, got {}", fmt_num(x))).with_code(Code::OutOfRange))
     }
 }
 
@@ -237,7 +285,8 @@ pub const MAX_EPOCH_SECONDS: f64 = 1e11;
 pub fn amount(x: f64, at: &str) -> Result<f64> {
     finite(x, at, Source::Input)?;
     if x.abs() > MAX_MAGNITUDE {
-        return Err(CoreError::invalid(at, format!("must be within ±1e15 (no real account holds more), got {x:e}")));
+        return Err(CoreError::invalid(at, format!("must be within ±1e15 (no real account holds more), got {x:e}"))
+            .with_code(Code::OutOfRange));
     }
     Ok(x)
 }
@@ -252,7 +301,9 @@ pub fn loan_amount(x: f64, at: &str) -> Result<f64> {
 pub fn price(x: f64, at: &str) -> Result<f64> {
     positive(x, at, Source::Input)?;
     if !(MIN_PRICE..=MAX_MAGNITUDE).contains(&x) {
-        return Err(CoreError::invalid(at, format!("must be from 1e-15 to 1e15, got {x:e}")));
+        return Err(
+            CoreError::invalid(at, format!("must be from 1e-15 to 1e15, got {x:e}")).with_code(Code::OutOfRange)
+        );
     }
     Ok(x)
 }
@@ -264,7 +315,8 @@ pub fn vol(x: f64, at: &str) -> Result<f64> {
         return Err(CoreError::invalid(
             at,
             format!("must be <= 10 (annualised: 0.5 = 50 %), got {}: is it in percent?", fmt_num(x)),
-        ));
+        )
+        .with_code(Code::OutOfRange));
     }
     Ok(x)
 }
@@ -276,7 +328,8 @@ pub fn epoch_seconds(x: f64, at: &str) -> Result<f64> {
         return Err(CoreError::invalid(
             at,
             format!("{} looks like milliseconds since the epoch: seconds expected (divide by 1000)", fmt_num(x)),
-        ));
+        )
+        .with_code(Code::OutOfRange));
     }
     Ok(x)
 }

@@ -29,12 +29,14 @@
 //! After every operation `margin()` equals `Engine::margin(portfolio, market)`
 //! (to rounding; the tests check rel 1e-9).
 
-use crate::engine::{contract_terms, Book, BookSlot, ContractTerms, Engine, GroupSlot, Scratch};
+use crate::engine::{Book, BookSlot, Engine, GroupSlot, Scratch};
 use crate::error::{CoreError, Result};
 use crate::input::{fmt_num, path};
+use crate::instrument::{contract_terms, mark_or_index, merge_fill, ContractTerms};
 use crate::market::Market;
 use crate::portfolio::{validate, Loan, Portfolio, Position, PositionRef};
 use crate::result::MarginResult;
+use crate::status::Status;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -357,7 +359,7 @@ impl LiveAccount {
     /// Change a wallet balance by `qty` asset units (any sign).
     fn wallet(&mut self, asset: &str, qty: f64, field: &str) -> Result<()> {
         crate::input::finite(qty, field, crate::input::Source::Input)?;
-        let listed = self.portfolio.balances.iter().any(|(a, _)| a == asset);
+        let listed = self.portfolio.balances.contains(asset);
         match self.assets.get(asset) {
             // The slot exists and its group is already listed: one field.
             Some(&a) if listed => {
@@ -379,8 +381,8 @@ impl LiveAccount {
         let name = self.asset_names[a].as_str();
         let loan = self.portfolio.loan(name);
         let slot = &mut self.book.assets[a];
-        slot.wallet = self.portfolio.balances.iter().find(|(b, _)| b == name).map_or(0.0, |(_, q)| 0.0 + *q);
-        if self.portfolio.loans.iter().any(|(b, _)| b == name) {
+        slot.wallet = self.portfolio.balance(name).map_or(0.0, |q| 0.0 + q);
+        if self.portfolio.loans.contains(name) {
             slot.wallet -= loan.owed();
         }
         slot.loan = loan;
@@ -444,7 +446,7 @@ impl LiveAccount {
     /// negative): the net wallet stays, the gross loan moves. All or nothing, as
     /// `wallet`: a new asset is tried on a copy of the portfolio first.
     fn loan_change(&mut self, asset: &str, qty: f64, loan: Loan) -> Result<()> {
-        let listed = self.portfolio.balances.iter().any(|(b, _)| b == asset);
+        let listed = self.portfolio.balances.contains(asset);
         match self.assets.get(asset) {
             Some(&a) if listed => {
                 self.portfolio.add_balance(asset, qty)?;
@@ -462,7 +464,7 @@ impl LiveAccount {
     }
 
     pub fn balance(&self, asset: &str) -> f64 {
-        self.portfolio.balances.iter().find(|(a, _)| a == asset).map_or(0.0, |(_, q)| *q)
+        self.portfolio.balance(asset).unwrap_or(0.0)
     }
 
     // -- orders ----------------------------------------------------------------------
@@ -542,14 +544,13 @@ impl LiveAccount {
     /// what-if buffer, as in `what_if`).
     pub fn check_order(&mut self, order: &Order) -> Result<(Option<Refusal>, &MarginResult)> {
         let before = self.margin_ref();
-        let (mm_before, status) = (before.maintenance_margin, Arc::clone(&before.status));
-        let engine = Arc::clone(&self.engine);
+        let (mm_before, status) = (before.maintenance_margin, before.status);
+        // The ladder's last level liquidates and the one above it is reduce-only.
+        let levels = self.engine.params().status.len();
         let after = self.what_if(order)?;
         let adds_risk = after.maintenance_margin > mm_before;
-        let levels = &engine.params().status;
-        let last = levels.last().map(|s| &*s.name).unwrap_or("");
-        let reduce_only = levels.len() >= 2 && status == levels[levels.len() - 2].name;
-        let refusal = if &*status == "BANKRUPT" || &*status == last {
+        let reduce_only = levels >= 2 && status == Status::level(levels - 2);
+        let refusal = if status >= Status::level(levels - 1) {
             Some(Refusal::Liquidation)
         } else if reduce_only && adds_risk {
             Some(Refusal::ReduceOnly)
@@ -597,6 +598,17 @@ impl LiveAccount {
         Ok(lo)
     }
 
+    /// The first position holding `symbol`, from the name tables (a contract's
+    /// first position, an option's slot) rather than a search of the positions.
+    fn held(&self, symbol: &str) -> Option<usize> {
+        let contract = self.symbols.get(symbol).map(|&(_, i)| i);
+        let option = self.options.get(symbol).map(|&o| self.book.options[o].position);
+        match (contract, option) {
+            (Some(c), Some(o)) => Some(c.min(o)),
+            (c, o) => c.or(o),
+        }
+    }
+
     /// The fill's effect: the edit to the portfolio and the change to the book.
     /// Nothing is cloned on the fast path (a what-if on a held symbol).
     fn plan<'a>(&'a self, order: &'a Order) -> Result<(Edit<'a>, Change)> {
@@ -630,29 +642,23 @@ impl LiveAccount {
                 ))
             }
         };
-        let prices = |a: &str| -> Result<f64> {
-            self.market.prices.get(a).copied().ok_or_else(|| {
-                CoreError::missing(path("market.prices", a), format!("no price for {a} in market.prices"))
-            })
-        };
-        let (pb, ps) = (prices(template.underlying())?, prices(template.settle())?);
+        let (pb, ps) = (self.market.price(template.underlying())?, self.market.price(template.settle())?);
         let symbol = template.symbol();
         match template {
             Position::Linear { settle, .. } | Position::Inverse { underlying: settle, .. } => {
                 let inverse = matches!(template, Position::Inverse { .. });
-                let mark = self.market.marks.get(symbol).copied().unwrap_or(if inverse { pb } else { pb / ps });
+                let mark = mark_or_index(self.market.marks.get(symbol).copied(), inverse, pb, ps);
                 let price = order.price.unwrap_or(mark);
                 let (old_size, old_e) = match held.map(|i| self.portfolio.positions[i].view()) {
                     Some(PositionRef::Linear { qty, entry_price, .. }) => (qty, entry_price),
                     Some(PositionRef::Inverse { contracts, entry_price, .. }) => (contracts, entry_price),
                     _ => (0.0, price),
                 };
-                let (new_size, new_e, realized) = match template {
-                    Position::Inverse { contract_size, .. } => {
-                        merge_inverse(old_size, old_e, qty, price, *contract_size)
-                    }
-                    _ => merge_linear(old_size, old_e, qty, price),
+                let contract_size = match template {
+                    Position::Inverse { contract_size, .. } => *contract_size,
+                    _ => 1.0,
                 };
+                let (new_size, new_e, realized) = merge_fill(inverse, old_size, old_e, qty, price, contract_size);
                 // The position's terms before and after, as the book resolves them.
                 let terms = |size: f64, e: f64| {
                     let mut pos = template.view();
@@ -687,7 +693,7 @@ impl LiveAccount {
                 let series = &self.book.options[slot].series;
                 let cost = order.price.unwrap_or(series.value) * qty;
                 let new_q = self.book.options[slot].qty + qty;
-                let settle_listed = self.portfolio.balances.iter().any(|(a, _)| a == settle);
+                let settle_listed = self.portfolio.balances.contains(settle);
                 let edit = Edit {
                     position: if new_q == 0.0 { PositionEdit::Remove(i) } else { PositionEdit::AddQty(i, qty) },
                     wallet: Some((settle.into(), -cost)),
@@ -697,17 +703,6 @@ impl LiveAccount {
                 }
                 Ok((edit, Change::Option { slot, dq: qty, settle: self.assets[settle.as_str()], wallet: -cost }))
             }
-        }
-    }
-
-    /// The first position holding `symbol`, found by the name tables rather than
-    /// by comparing it with every position's symbol.
-    fn held(&self, symbol: &str) -> Option<usize> {
-        let contract = self.symbols.get(symbol).map(|&(_, i)| i);
-        let option = self.options.get(symbol).map(|&o| self.book.options[o].position);
-        match (contract, option) {
-            (Some(c), Some(o)) => Some(c.min(o)),
-            (c, o) => c.or(o),
         }
     }
 
@@ -734,7 +729,7 @@ impl LiveAccount {
             }
         };
         let edit = Edit { position, wallet: (realized != 0.0).then_some((settle.into(), realized)) };
-        let wallet_listed = realized == 0.0 || self.portfolio.balances.iter().any(|(a, _)| a == settle);
+        let wallet_listed = realized == 0.0 || self.portfolio.balances.contains(settle);
         let fast = (held.is_some() && !closed && wallet_listed)
             .then(|| {
                 Some((
@@ -857,41 +852,6 @@ fn same_terms(held: &Position, inst: &Position) -> bool {
             Position::Option { underlying: b, settle: t, kind: l, strike: y, expiry: f, .. },
         ) => a == b && s == t && k == l && x == y && e == f,
         _ => false,
-    }
-}
-
-/// Merge a linear fill: `(qty, entry, realised P&L in settle units)`.
-fn merge_linear(q: f64, e: f64, dq: f64, price: f64) -> (f64, f64, f64) {
-    if q == 0.0 || q.signum() == dq.signum() {
-        let nq = q + dq;
-        return (nq, if nq == 0.0 { price } else { (q * e + dq * price) / nq }, 0.0);
-    }
-    // Reducing: the closed part realises at `price`; a flip opens the rest at `price`.
-    let close = if dq.abs() <= q.abs() { dq } else { -q };
-    let realized = -close * (price - e);
-    let rest = dq - close;
-    let nq = q + close;
-    if rest != 0.0 {
-        (rest, price, realized)
-    } else {
-        (nq, e, realized)
-    }
-}
-
-/// Merge an inverse fill: `(contracts, entry, realised P&L in coin)`; the
-/// average entry of an increase is harmonic (contracts are USD notionals).
-fn merge_inverse(n: f64, e: f64, dn: f64, price: f64, size: f64) -> (f64, f64, f64) {
-    if n == 0.0 || n.signum() == dn.signum() {
-        let nn = n + dn;
-        return (nn, if nn == 0.0 { price } else { nn / (n / e + dn / price) }, 0.0);
-    }
-    let close = if dn.abs() <= n.abs() { dn } else { -n };
-    let realized = -close * size * (1.0 / e - 1.0 / price);
-    let rest = dn - close;
-    if rest != 0.0 {
-        (rest, price, realized)
-    } else {
-        (n + close, e, realized)
     }
 }
 

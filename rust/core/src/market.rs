@@ -1,6 +1,6 @@
 //! A market snapshot: index prices, contract marks and implied vols at a time.
 
-use crate::error::{CoreError, Result};
+use crate::error::{Code, CoreError, Result};
 use crate::input::{epoch_seconds, number, parse_time, path, price, table, vol, Fields, Source};
 use crate::input::{MAX_MAGNITUDE, MAX_VOL, MIN_PRICE};
 use crate::series::SeriesCache;
@@ -31,8 +31,8 @@ impl Market {
     }
 
     pub fn from_json_str(text: &str) -> Result<Self> {
-        let v: Value =
-            serde_json::from_str(text).map_err(|e| CoreError::invalid("market", format!("not valid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| CoreError::invalid("market", format!("not valid JSON: {e}")).with_code(Code::Syntax))?;
         Self::from_value(&v)
     }
 
@@ -63,6 +63,20 @@ impl Market {
         Ok(m)
     }
 
+    /// The index price of `asset` (USD), or the error naming `market.prices.{asset}`.
+    pub fn price(&self, asset: &str) -> Result<f64> {
+        self.prices.get(asset).copied().ok_or_else(|| CoreError::no_price(path("market.prices", asset), asset))
+    }
+
+    /// The implied vol of option `symbol`, else of its `underlying`, or the error
+    /// naming `market.vols.{symbol}`.
+    pub fn vol(&self, symbol: &str, underlying: &str) -> Result<f64> {
+        match self.vols.get(symbol).or_else(|| self.vols.get(underlying)) {
+            Some(&v) => Ok(v),
+            None => Err(CoreError::no_vol(path("market.vols", symbol), symbol, underlying)),
+        }
+    }
+
     pub fn set_price(&mut self, asset: &str, price: f64) -> Result<()> {
         set_checked(&mut self.prices, "prices", asset, price)?;
         self.series.invalidate(asset);
@@ -87,11 +101,15 @@ impl Market {
         Ok(())
     }
 
+    /// The time as RFC 3339 text, UTC (`2026-11-24T00:00:00Z`), as the market JSON writes it.
+    pub fn iso_time(&self) -> String {
+        chrono::DateTime::from_timestamp(self.time.floor() as i64, ((self.time - self.time.floor()) * 1e9) as u32)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_default()
+    }
+
     pub fn to_value(&self) -> Value {
-        let t =
-            chrono::DateTime::from_timestamp(self.time.floor() as i64, ((self.time - self.time.floor()) * 1e9) as u32)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-                .unwrap_or_default();
+        let t = self.iso_time();
         let obj = |m: &HashMap<String, f64>| {
             let mut keys: Vec<_> = m.keys().collect();
             keys.sort();

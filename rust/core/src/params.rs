@@ -3,8 +3,11 @@
 //! of the model: every number comes from the profile (METHODOLOGY.md §7).
 
 use crate::brackets::BracketTables;
-use crate::error::Result;
-use crate::input::{array, float_value, fmt_num, non_negative, number, path, positive, string, table, Fields, Source};
+use crate::error::{Code, Result};
+use crate::input::{
+    array, float_value, fmt_num, non_negative, number, path, positive, string, table, tier_table, up_to, Fields, Source,
+};
+use crate::status::{Status, BANKRUPT};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
@@ -20,8 +23,7 @@ pub const DEFAULT_PROFILE_TOML: &str = include_str!("../profiles/default.toml");
 /// bounds stop a few bytes of profile from asking for gigabytes.
 pub const MAX_GROUP_SCENARIOS: usize = 100_001;
 pub const MAX_TOTAL_SCENARIOS: usize = 1_000_000;
-/// Most status levels a profile may list (a batch stores a status in one byte).
-pub const MAX_STATUS_LEVELS: usize = 64;
+pub use crate::status::MAX_STATUS_LEVELS;
 
 /// TOML text as the JSON-shaped value the profile parser reads. Floats go
 /// through [`float_value`], so `nan` or `inf` is reported by the finiteness
@@ -39,8 +41,9 @@ pub fn toml_value(text: &str) -> Result<Value> {
             toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, json(v))).collect()),
         }
     }
-    let v: toml::Value = toml::from_str(text)
-        .map_err(|e| crate::error::CoreError::profile("profile", format!("not valid TOML: {}", e.message())))?;
+    let v: toml::Value = toml::from_str(text).map_err(|e| {
+        crate::error::CoreError::profile("profile", format!("not valid TOML: {}", e.message())).with_code(Code::Syntax)
+    })?;
     Ok(json(v))
 }
 
@@ -137,7 +140,7 @@ pub struct SystemicScenario {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusLevel {
-    pub name: std::sync::Arc<str>,
+    pub name: String,
     /// uniMMR must be strictly above this; `-inf` for the last entry.
     pub above: f64,
 }
@@ -152,6 +155,19 @@ pub struct ClassicParams {
     /// Leverage of a futures position that does not set one (classic and
     /// `binance_pm` initial margin).
     pub default_leverage: f64,
+}
+
+/// Binance's levels: a margin call at 1.3 and liquidation at 1.1 (cross
+/// margin level), a futures call at a margin ratio of 0.8, 20x leverage.
+impl Default for ClassicParams {
+    fn default() -> Self {
+        ClassicParams {
+            cross_margin_call: 1.3,
+            cross_margin_liquidation: 1.1,
+            futures_margin_call: 0.8,
+            default_leverage: 20.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -215,8 +231,9 @@ impl RiskParams {
     }
 
     pub fn from_json_str(text: &str) -> Result<Self> {
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| crate::error::CoreError::profile("profile", format!("not valid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            crate::error::CoreError::profile("profile", format!("not valid JSON: {e}")).with_code(Code::Syntax)
+        })?;
         Self::from_value(&v)
     }
 
@@ -228,7 +245,11 @@ impl RiskParams {
             None => String::new(),
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
-            Some(o) => return Err(P.err("version", format!("must be a string, got {}", crate::input::show(o)))),
+            Some(o) => {
+                return Err(P
+                    .err("version", format!("must be a string, got {}", crate::input::show(o)))
+                    .with_code(Code::WrongType))
+            }
         };
         let model = match f.opt_str("model")? {
             None | Some("scenario") => Model::Scenario,
@@ -242,7 +263,9 @@ impl RiskParams {
                 let im = m.f64_or("im_factor", 1.5)?;
                 let im = positive(im, "margin.im_factor", P)?;
                 if im < 1.0 {
-                    return Err(P.err("margin.im_factor", format!("must be >= 1, got {}", fmt_num(im))));
+                    return Err(P
+                        .err("margin.im_factor", format!("must be >= 1, got {}", fmt_num(im)))
+                        .with_code(Code::OutOfRange));
                 }
                 let floor = non_negative(m.f64_or("vol_floor", 0.0)?, "margin.vol_floor", P)?;
                 let bm = non_negative(m.f64_or("borrow_mmr", 0.0)?, "margin.borrow_mmr", P)?;
@@ -255,9 +278,9 @@ impl RiskParams {
         // Groups: "*" first, then each named table over it.
         let groups_v = f.req("groups")?;
         let groups_t = table(groups_v, "groups", P)?;
-        let star = groups_t
-            .get("*")
-            .ok_or_else(|| P.err("groups.\"*\"", "required: the parameters of every other group".into()))?;
+        let star = groups_t.get("*").ok_or_else(|| {
+            P.err("groups.\"*\"", "required: the parameters of every other group".into()).with_code(Code::Missing)
+        })?;
         let default_group = parse_group(star, "groups.\"*\"", None)?;
         let mut groups = HashMap::default();
         for (g, gv) in groups_t {
@@ -312,7 +335,9 @@ impl RiskParams {
                     return Err(P.err(&format!("{at}.b"), format!("must differ from a, got {b:?}")));
                 }
                 if !(rate.is_finite() && (0.0..=1.0).contains(&rate)) {
-                    return Err(P.err(&format!("{at}.rate"), format!("must be in [0, 1], got {}", fmt_num(rate))));
+                    return Err(P
+                        .err(&format!("{at}.rate"), format!("must be in [0, 1], got {}", fmt_num(rate)))
+                        .with_code(Code::OutOfRange));
                 }
                 offsets.push(Offset { a, b, rate });
             }
@@ -329,7 +354,9 @@ impl RiskParams {
                 let multiple = finite_p(sf.f64("multiple")?, &sf.path("multiple"))?;
                 let vol_shock = finite_p(sf.f64_or("vol_shock", 0.0)?, &sf.path("vol_shock"))?;
                 if 1.0 + vol_shock <= 0.0 {
-                    return Err(P.err(&sf.path("vol_shock"), format!("must be > -1, got {}", fmt_num(vol_shock))));
+                    return Err(P
+                        .err(&sf.path("vol_shock"), format!("must be > -1, got {}", fmt_num(vol_shock)))
+                        .with_code(Code::OutOfRange));
                 }
                 let mut overrides = Vec::new();
                 if let Some(ov) = sf.get("overrides") {
@@ -364,19 +391,13 @@ impl RiskParams {
         }
 
         let status = parse_status(f.req("status")?)?;
-        let classic = match f.get("classic") {
-            Some(c) => parse_classic(c)?,
-            None => ClassicParams {
-                cross_margin_call: 1.3,
-                cross_margin_liquidation: 1.1,
-                futures_margin_call: 0.8,
-                default_leverage: 20.0,
-            },
-        };
+        let classic = f.get("classic").map(parse_classic).transpose()?.unwrap_or_default();
         let brackets = BracketTables::parse(f.get("brackets"))?;
         let binance = f.get("binance").map(|b| parse_binance(b, &assets)).transpose()?;
         if model == Model::BinancePm && binance.is_none() {
-            return Err(P.err("binance", "required under model = \"binance_pm\" (loan leverage and MM rates)".into()));
+            return Err(P
+                .err("binance", "required under model = \"binance_pm\" (loan leverage and MM rates)".into())
+                .with_code(Code::Missing));
         }
         let eligibility = parse_eligibility(f.get("eligibility"))?;
         let switching = parse_switching(f.get("switching"), &status)?;
@@ -426,15 +447,29 @@ impl RiskParams {
         self.assets.get(asset).and_then(|a| a.borrow_mmr).unwrap_or(self.borrow_mmr)
     }
 
-    /// Status name for a uniMMR: the first level it is strictly above, else the last.
-    pub fn status_for(&self, uni_mmr: f64) -> &std::sync::Arc<str> {
+    /// The ladder's status for a uniMMR: the first level it is strictly above, else
+    /// the last (`BANKRUPT` is decided by equity, not here).
+    pub fn status_for(&self, uni_mmr: f64) -> Status {
         let last = self.status.len() - 1;
-        &self.status[..last].iter().find(|s| uni_mmr > s.above).unwrap_or(&self.status[last]).name
+        Status::level(self.status[..last].iter().position(|s| uni_mmr > s.above).unwrap_or(last))
+    }
+
+    /// The name of a status: its ladder level's, or [`BANKRUPT`].
+    pub fn status_name(&self, s: Status) -> &str {
+        s.index().map_or(BANKRUPT, |i| &self.status[i].name)
+    }
+
+    /// The status named `name` (a ladder level or `BANKRUPT`), if any.
+    pub fn status_named(&self, name: &str) -> Option<Status> {
+        if name == BANKRUPT {
+            return Some(Status::BANKRUPT);
+        }
+        self.status.iter().position(|s| s.name == name).map(Status::level)
     }
 
     /// The uniMMR threshold of a named status (the margin-call threshold, say).
     pub fn status_threshold(&self, name: &str) -> Option<f64> {
-        self.status.iter().find(|s| &*s.name == name).map(|s| s.above)
+        self.status.iter().find(|s| s.name == name).map(|s| s.above)
     }
 }
 
@@ -462,7 +497,7 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
             match (f.opt_f64($key)?, base) {
                 (Some(x), _) => x,
                 (None, Some(b)) => b.$field as f64,
-                (None, None) => return Err(P.err(&path(at, $key), "required".into())),
+                (None, None) => return Err(P.err(&path(at, $key), "required".into()).with_code(Code::Missing)),
             }
         };
     }
@@ -477,21 +512,21 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
             let vat = path(at, "vol_shocks");
             let arr = array(v, &vat, P)?;
             if arr.is_empty() {
-                return Err(P.err(&vat, "must list at least one shock".into()));
+                return Err(P.err(&vat, "must list at least one shock".into()).with_code(Code::OutOfRange));
             }
             let mut out = Vec::with_capacity(arr.len());
             for (i, x) in arr.iter().enumerate() {
                 let xat = format!("{vat}[{i}]");
                 let x = finite_p(number(x, &xat, P)?, &xat)?;
                 if x <= -1.0 {
-                    return Err(P.err(&xat, format!("must be > -1, got {}", fmt_num(x))));
+                    return Err(P.err(&xat, format!("must be > -1, got {}", fmt_num(x))).with_code(Code::OutOfRange));
                 }
                 out.push(x);
             }
             out
         }
         (None, Some(b)) => b.vol_shocks.clone(),
-        (None, None) => return Err(P.err(&path(at, "vol_shocks"), "required".into())),
+        (None, None) => return Err(P.err(&path(at, "vol_shocks"), "required".into()).with_code(Code::Missing)),
     };
     let concentration = match (f.get("concentration"), base) {
         (Some(v), _) => parse_concentration(v, &path(at, "concentration"))?,
@@ -501,16 +536,24 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
     f.finish()?;
 
     if !(price_range.is_finite() && (0.0..1.0).contains(&price_range)) {
-        return Err(P.err(&path(at, "price_range"), format!("must be in [0, 1), got {}", fmt_num(price_range))));
+        return Err(P
+            .err(&path(at, "price_range"), format!("must be in [0, 1), got {}", fmt_num(price_range)))
+            .with_code(Code::OutOfRange));
     }
     if !(points.is_finite() && points >= 3.0 && points.fract() == 0.0 && (points as i64) % 2 == 1) {
-        return Err(P.err(&path(at, "price_points"), format!("must be odd and >= 3, got {}", fmt_num(points))));
+        return Err(P
+            .err(&path(at, "price_points"), format!("must be odd and >= 3, got {}", fmt_num(points)))
+            .with_code(Code::OutOfRange));
     }
     if points > 100_001.0 {
-        return Err(P.err(&path(at, "price_points"), format!("must be <= 100001, got {}", fmt_num(points))));
+        return Err(P
+            .err(&path(at, "price_points"), format!("must be <= 100001, got {}", fmt_num(points)))
+            .with_code(Code::OutOfRange));
     }
     if !(extreme_multiple.is_finite() && extreme_multiple >= 1.0) {
-        return Err(P.err(&path(at, "extreme_multiple"), format!("must be >= 1, got {}", fmt_num(extreme_multiple))));
+        return Err(P
+            .err(&path(at, "extreme_multiple"), format!("must be >= 1, got {}", fmt_num(extreme_multiple)))
+            .with_code(Code::OutOfRange));
     }
     if extreme_multiple * price_range >= 1.0 {
         return Err(P.err(
@@ -550,73 +593,37 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
 }
 
 fn parse_collateral(v: &Value, at: &str) -> Result<Vec<CollateralTier>> {
-    let arr = array(v, at, P)?;
-    let mut tiers: Vec<CollateralTier> = Vec::with_capacity(arr.len());
-    for (i, t) in arr.iter().enumerate() {
-        let tat = format!("{at}[{i}]");
-        let mut f = Fields::new(t, &tat, P)?;
+    tier_table(v, at, P, ("tiers", "up_to"), |f, tat, last| {
         let rate = f.f64("rate")?;
-        let up_to = f.opt_f64("up_to")?;
-        f.finish()?;
         if !(rate.is_finite() && (0.0..=1.0).contains(&rate)) {
-            return Err(P.err(&format!("{tat}.rate"), format!("must be in [0, 1], got {}", fmt_num(rate))));
+            return Err(P
+                .err(&format!("{tat}.rate"), format!("must be in [0, 1], got {}", fmt_num(rate)))
+                .with_code(Code::OutOfRange));
         }
-        let last = i + 1 == arr.len();
-        let up_to = match (up_to, last) {
-            (None, true) => f64::INFINITY,
-            (None, false) => return Err(P.err(&format!("{tat}.up_to"), "required on every tier but the last".into())),
-            (Some(c), _) => positive(c, &format!("{tat}.up_to"), P)?,
-        };
-        if let Some(prev) = tiers.last() {
-            if up_to <= prev.up_to {
-                return Err(P.err(
-                    &format!("{tat}.up_to"),
-                    format!(
-                        "tiers must be sorted by increasing up_to, got {} after {}",
-                        fmt_num(up_to),
-                        fmt_num(prev.up_to)
-                    ),
-                ));
-            }
-        }
-        tiers.push(CollateralTier { rate, up_to });
-    }
-    Ok(tiers)
+        let up_to = up_to(f, tat, last, "tier", P)?;
+        Ok((up_to, CollateralTier { rate, up_to }))
+    })
 }
 
 fn parse_concentration(v: &Value, at: &str) -> Result<Vec<ConcentrationTier>> {
-    let arr = array(v, at, P)?;
-    let mut tiers: Vec<ConcentrationTier> = Vec::with_capacity(arr.len());
-    for (i, t) in arr.iter().enumerate() {
-        let tat = format!("{at}[{i}]");
-        let mut f = Fields::new(t, &tat, P)?;
+    tier_table(v, at, P, ("tiers", "above"), |f, tat, _| {
         let above = non_negative(f.f64("above")?, &format!("{tat}.above"), P)?;
         let rate = rate_p(f.f64("rate")?, &format!("{tat}.rate"))?;
-        f.finish()?;
-        if let Some(prev) = tiers.last() {
-            if above <= prev.above {
-                return Err(P.err(
-                    &format!("{tat}.above"),
-                    format!(
-                        "tiers must be sorted by increasing above, got {} after {}",
-                        fmt_num(above),
-                        fmt_num(prev.above)
-                    ),
-                ));
-            }
-        }
-        tiers.push(ConcentrationTier { above, rate });
-    }
-    Ok(tiers)
+        Ok((above, ConcentrationTier { above, rate }))
+    })
 }
 
 fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
     let arr = array(v, "status", P)?;
     if arr.len() < 2 {
-        return Err(P.err("status", format!("must list at least two levels, got {}", arr.len())));
+        return Err(P
+            .err("status", format!("must list at least two levels, got {}", arr.len()))
+            .with_code(Code::OutOfRange));
     }
     if arr.len() > MAX_STATUS_LEVELS {
-        return Err(P.err("status", format!("must list at most {MAX_STATUS_LEVELS} levels, got {}", arr.len())));
+        return Err(P
+            .err("status", format!("must list at most {MAX_STATUS_LEVELS} levels, got {}", arr.len()))
+            .with_code(Code::OutOfRange));
     }
     let mut out: Vec<StatusLevel> = Vec::with_capacity(arr.len());
     for (i, s) in arr.iter().enumerate() {
@@ -630,11 +637,15 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
                 return Err(P.err(&format!("{at}.above"), "the last level catches everything: no threshold".into()))
             }
             None if last => f64::NEG_INFINITY,
-            None => return Err(P.err(&format!("{at}.above"), "required on every level but the last".into())),
+            None => {
+                return Err(P
+                    .err(&format!("{at}.above"), "required on every level but the last".into())
+                    .with_code(Code::Missing))
+            }
         };
         f.finish()?;
-        if name == "BANKRUPT" {
-            return Err(P.err(&format!("{at}.name"), "BANKRUPT is reserved (E < 0)".into()));
+        if name == BANKRUPT {
+            return Err(P.err(&format!("{at}.name"), format!("{BANKRUPT} is reserved (E < 0)")));
         }
         if let Some(prev) = out.last() {
             if above >= prev.above {
@@ -648,25 +659,33 @@ fn parse_status(v: &Value) -> Result<Vec<StatusLevel>> {
                 ));
             }
         }
-        out.push(StatusLevel { name: name.into(), above });
+        out.push(StatusLevel { name, above });
     }
     Ok(out)
 }
 
 fn parse_classic(v: &Value) -> Result<ClassicParams> {
+    let d = ClassicParams::default();
     let mut f = Fields::new(v, "classic", P)?;
-    let call = positive(f.f64_or("cross_margin_call", 1.3)?, "classic.cross_margin_call", P)?;
-    let liq = positive(f.f64_or("cross_margin_liquidation", 1.1)?, "classic.cross_margin_liquidation", P)?;
+    let call = positive(f.f64_or("cross_margin_call", d.cross_margin_call)?, "classic.cross_margin_call", P)?;
+    let liq = positive(
+        f.f64_or("cross_margin_liquidation", d.cross_margin_liquidation)?,
+        "classic.cross_margin_liquidation",
+        P,
+    )?;
     if liq >= call {
-        return Err(
-            P.err("classic.cross_margin_liquidation", format!("must be < cross_margin_call, got {}", fmt_num(liq)))
-        );
+        return Err(P
+            .err("classic.cross_margin_liquidation", format!("must be < cross_margin_call, got {}", fmt_num(liq)))
+            .with_code(Code::OutOfRange));
     }
-    let futures_call = positive(f.f64_or("futures_margin_call", 0.8)?, "classic.futures_margin_call", P)?;
+    let futures_call =
+        positive(f.f64_or("futures_margin_call", d.futures_margin_call)?, "classic.futures_margin_call", P)?;
     if futures_call >= 1.0 {
-        return Err(P.err("classic.futures_margin_call", format!("must be < 1, got {}", fmt_num(futures_call))));
+        return Err(P
+            .err("classic.futures_margin_call", format!("must be < 1, got {}", fmt_num(futures_call)))
+            .with_code(Code::OutOfRange));
     }
-    let default_leverage = positive(f.f64_or("default_leverage", 20.0)?, "classic.default_leverage", P)?;
+    let default_leverage = positive(f.f64_or("default_leverage", d.default_leverage)?, "classic.default_leverage", P)?;
     if f.get("brackets").is_some() {
         return Err(P.err("classic.brackets", "moved to [brackets.usdm] and [brackets.coinm]".into()));
     }
@@ -693,7 +712,9 @@ fn parse_binance(v: &Value, assets: &HashMap<String, AssetParams>) -> Result<Bin
         }
         let r = number(r, &at, P)?;
         if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
-            return Err(P.err(&at, format!("must be a rate in [0, 1], got {}", fmt_num(r))));
+            return Err(P
+                .err(&at, format!("must be a rate in [0, 1], got {}", fmt_num(r)))
+                .with_code(Code::OutOfRange));
         }
         loan_mmr.push((lev, r));
     }
@@ -701,7 +722,9 @@ fn parse_binance(v: &Value, assets: &HashMap<String, AssetParams>) -> Result<Bin
     let default_collateral_rate = f.opt_f64("default_collateral_rate")?;
     if let Some(r) = default_collateral_rate {
         if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
-            return Err(P.err("binance.default_collateral_rate", format!("must be in [0, 1], got {}", fmt_num(r))));
+            return Err(P
+                .err("binance.default_collateral_rate", format!("must be in [0, 1], got {}", fmt_num(r)))
+                .with_code(Code::OutOfRange));
         }
     }
     f.finish()?;
@@ -730,7 +753,7 @@ fn int_p(x: f64, at: &str) -> Result<i64> {
     if x.is_finite() && x.fract() == 0.0 && x >= 0.0 {
         Ok(x as i64)
     } else {
-        Err(P.err(at, format!("must be a whole number >= 0, got {}", fmt_num(x))))
+        Err(P.err(at, format!("must be a whole number >= 0, got {}", fmt_num(x))).with_code(Code::WrongType))
     }
 }
 
@@ -745,11 +768,12 @@ fn parse_eligibility(v: Option<&Value>) -> Result<EligibilityParams> {
     };
     let Some(v) = v else { return Ok(e) };
     let mut f = Fields::new(v, "eligibility", P)?;
-    e.min_equity = non_negative(f.f64_or("min_equity", 0.0)?, "eligibility.min_equity", P)?;
-    e.min_kyc_level = int_p(f.f64_or("min_kyc_level", 0.0)?, "eligibility.min_kyc_level")?;
-    e.require_futures_enabled = f.opt_bool("require_futures_enabled")?.unwrap_or(false);
-    e.require_quiz = f.opt_bool("require_quiz")?.unwrap_or(false);
-    e.min_trading_days = int_p(f.f64_or("min_trading_days", 0.0)?, "eligibility.min_trading_days")?;
+    e.min_equity = non_negative(f.f64_or("min_equity", e.min_equity)?, "eligibility.min_equity", P)?;
+    e.min_kyc_level = int_p(f.f64_or("min_kyc_level", e.min_kyc_level as f64)?, "eligibility.min_kyc_level")?;
+    e.require_futures_enabled = f.opt_bool("require_futures_enabled")?.unwrap_or(e.require_futures_enabled);
+    e.require_quiz = f.opt_bool("require_quiz")?.unwrap_or(e.require_quiz);
+    e.min_trading_days =
+        int_p(f.f64_or("min_trading_days", e.min_trading_days as f64)?, "eligibility.min_trading_days")?;
     if let Some(j) = f.get("restricted_jurisdictions") {
         for (i, x) in array(j, "eligibility.restricted_jurisdictions", P)?.iter().enumerate() {
             e.restricted_jurisdictions
@@ -771,10 +795,14 @@ fn parse_switching(v: Option<&Value>, status: &[StatusLevel]) -> Result<Switchin
     let Some(v) = v else { return Ok(s) };
     let mut f = Fields::new(v, "switching", P)?;
     s.switch_min_ratio = positive(f.f64_or("switch_min_ratio", s.switch_min_ratio)?, "switching.switch_min_ratio", P)?;
-    s.switch_max_margin_ratio =
-        positive(f.f64_or("switch_max_margin_ratio", 0.8)?, "switching.switch_max_margin_ratio", P)?;
-    s.min_switch_interval = non_negative(f.f64_or("min_switch_interval", 0.0)?, "switching.min_switch_interval", P)?;
-    s.allow_options_in_classic = f.opt_bool("allow_options_in_classic")?.unwrap_or(true);
+    s.switch_max_margin_ratio = positive(
+        f.f64_or("switch_max_margin_ratio", s.switch_max_margin_ratio)?,
+        "switching.switch_max_margin_ratio",
+        P,
+    )?;
+    s.min_switch_interval =
+        non_negative(f.f64_or("min_switch_interval", s.min_switch_interval)?, "switching.min_switch_interval", P)?;
+    s.allow_options_in_classic = f.opt_bool("allow_options_in_classic")?.unwrap_or(s.allow_options_in_classic);
     f.finish()?;
     Ok(s)
 }
@@ -805,10 +833,15 @@ mod tests {
         assert!(p.is_collateral("USDC") && !p.is_collateral("DOGE"));
         assert_eq!(p.offsets[0].rate, 0.5);
         assert_eq!(p.offsets.iter().map(|o| o.rate).collect::<Vec<_>>(), [0.5, 0.3, 0.3, 0.3, 0.3]);
-        assert_eq!(&**p.status_for(1.5), "MARGIN_CALL");
-        assert_eq!(&**p.status_for(1.5000001), "NORMAL");
-        assert_eq!(&**p.status_for(1.05), "LIQUIDATION");
-        assert_eq!(&**p.status_for(f64::NEG_INFINITY), "LIQUIDATION");
+        assert_eq!(p.status_name(p.status_for(1.5)), "MARGIN_CALL");
+        assert_eq!(p.status_name(p.status_for(1.5000001)), "NORMAL");
+        assert_eq!(p.status_name(p.status_for(1.05)), "LIQUIDATION");
+        assert_eq!(p.status_name(p.status_for(f64::NEG_INFINITY)), "LIQUIDATION");
+        assert_eq!(p.status_name(Status::BANKRUPT), BANKRUPT);
+        for name in ["NORMAL", "LIQUIDATION", BANKRUPT] {
+            assert_eq!(p.status_named(name).map(|s| p.status_name(s)), Some(name));
+        }
+        assert_eq!(p.status_named("ERROR"), None);
         assert_eq!(p.switching.switch_min_ratio, 1.5);
     }
 

@@ -1,10 +1,12 @@
 //! Accounts: wallet balances and positions (linear and inverse futures and
 //! perpetuals, European options), and their JSON format (METHODOLOGY.md §8).
 
-use crate::error::{CoreError, Result};
+use crate::error::{Code, CoreError, Result};
 use crate::input::{amount, epoch_seconds, loan_amount, number, parse_time, path, positive, price, show, table};
 use crate::input::{Fields, Source, MAX_EPOCH_SECONDS, MAX_MAGNITUDE, MIN_PRICE};
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
+use std::ops::Deref;
 
 const I: Source = Source::Input;
 pub const DEFAULT_SETTLE: &str = "USDT";
@@ -196,13 +198,103 @@ impl Loan {
     }
 }
 
+/// Values per asset name, in the order the names came, each found by name in
+/// O(1). The order is the account's (a book creates its asset slots in it, so
+/// sums run in it); the index beside it keeps building an account one
+/// `add_balance` at a time linear in its size, not quadratic. Reads see a
+/// slice of `(name, value)` pairs.
+#[derive(Debug, Clone)]
+pub struct AssetMap<T> {
+    entries: Vec<(String, T)>,
+    index: FxHashMap<String, usize>,
+}
+
+impl<T> Default for AssetMap<T> {
+    fn default() -> Self {
+        AssetMap { entries: Vec::new(), index: FxHashMap::default() }
+    }
+}
+
+/// Equal when the same names hold the same values in the same order.
+impl<T: PartialEq> PartialEq for AssetMap<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl<T> Deref for AssetMap<T> {
+    type Target = [(String, T)];
+    fn deref(&self) -> &Self::Target {
+        &self.entries
+    }
+}
+
+impl<'a, T> IntoIterator for &'a AssetMap<T> {
+    type Item = &'a (String, T);
+    type IntoIter = std::slice::Iter<'a, (String, T)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
+}
+
+impl<T> AssetMap<T> {
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
+        self.index.reserve(n);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&T> {
+        self.index.get(name).map(|&i| &self.entries[i].1)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut T> {
+        self.index.get(name).map(|&i| &mut self.entries[i].1)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// Set `name`'s value: in place when it is held, else appended.
+    pub fn insert(&mut self, name: &str, value: T) {
+        match self.get_mut(name) {
+            Some(v) => *v = value,
+            None => {
+                self.index.insert(name.to_string(), self.entries.len());
+                self.entries.push((name.to_string(), value));
+            }
+        }
+    }
+
+    /// Take `name` out, keeping the others' order (linear in the entries after it).
+    pub fn remove(&mut self, name: &str) -> Option<T> {
+        let i = self.index.remove(name)?;
+        let (_, value) = self.entries.remove(i);
+        for (k, (a, _)) in self.entries.iter().enumerate().skip(i) {
+            *self.index.get_mut(a.as_str()).expect("every entry is indexed") = k;
+        }
+        Some(value)
+    }
+}
+
+impl<T> FromIterator<(String, T)> for AssetMap<T> {
+    /// A later value of a repeated name replaces the earlier one, in the earlier one's place.
+    fn from_iter<I: IntoIterator<Item = (String, T)>>(iter: I) -> Self {
+        let mut m = AssetMap::default();
+        for (name, value) in iter {
+            m.insert(&name, value);
+        }
+        m
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Portfolio {
     /// What the wallets hold per asset (borrowed coins included), in order; a
     /// negative quantity is a loan too (the scenario model's original form).
-    pub balances: Vec<(String, f64)>,
+    pub balances: AssetMap<f64>,
     /// Margin loans per asset, in order: the net wallet is `balance − borrowed − interest`.
-    pub loans: Vec<(String, Loan)>,
+    pub loans: AssetMap<Loan>,
     pub positions: Vec<Position>,
     pub account: AccountInfo,
     /// Informational `name` and `description` of the format; the model ignores them.
@@ -216,16 +308,14 @@ impl Portfolio {
     }
 
     pub fn from_json_str(text: &str) -> Result<Self> {
-        let v: Value =
-            serde_json::from_str(text).map_err(|e| CoreError::invalid("portfolio", format!("not valid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| CoreError::invalid("portfolio", format!("not valid JSON: {e}")).with_code(Code::Syntax))?;
         Self::from_value(&v)
     }
 
     pub fn from_value(v: &Value) -> Result<Self> {
         let mut f = Fields::new(v, "", I)?;
         let mut p = Portfolio::new();
-        // A table's keys are distinct: each asset is checked and appended, not
-        // searched for (a linear search per asset made 40,000 assets quadratic).
         if let Some(b) = f.get("balances") {
             let t = table(b, "balances", I)?;
             p.balances.reserve(t.len());
@@ -233,7 +323,7 @@ impl Portfolio {
                 let at = path("balances", asset);
                 let qty = number(q, &at, I)?;
                 check_balance(asset, qty)?;
-                p.balances.push((asset.clone(), qty));
+                p.balances.insert(asset, qty);
             }
         }
         if let Some(l) = f.get("loans") {
@@ -246,13 +336,16 @@ impl Portfolio {
                 let interest = lf.f64_or("interest", 0.0)?;
                 lf.finish()?;
                 check_loan(asset, borrowed, interest)?;
-                p.loans.push((asset.clone(), Loan { borrowed, interest }));
+                p.loans.insert(asset, Loan { borrowed, interest });
             }
         }
         if let Some(ps) = f.get("positions") {
             let arr = match ps {
                 Value::Array(a) => a,
-                other => return Err(CoreError::invalid("positions", format!("must be an array, got {}", show(other)))),
+                other => {
+                    return Err(CoreError::invalid("positions", format!("must be an array, got {}", show(other)))
+                        .with_code(Code::WrongType))
+                }
             };
             for (i, pv) in arr.iter().enumerate() {
                 let pos = parse_position(pv, &format!("positions[{i}]"))?;
@@ -271,10 +364,10 @@ impl Portfolio {
     /// Add to the wallet balance of `asset` (a negative quantity is a loan).
     pub fn add_balance(&mut self, asset: &str, qty: f64) -> Result<()> {
         check_balance(asset, qty)?;
-        match self.balances.iter_mut().find(|(a, _)| a == asset) {
-            Some((_, q)) if (*q + qty).abs() <= MAX_MAGNITUDE => *q += qty,
-            Some((_, q)) => return amount(*q + qty, &path("balances", asset)).map(drop),
-            None => self.balances.push((asset.to_string(), qty)),
+        match self.balances.get_mut(asset) {
+            Some(q) if (*q + qty).abs() <= MAX_MAGNITUDE => *q += qty,
+            Some(q) => return amount(*q + qty, &path("balances", asset)).map(drop),
+            None => self.balances.insert(asset, qty),
         }
         Ok(())
     }
@@ -282,12 +375,12 @@ impl Portfolio {
     /// Add to the margin loan of `asset` (asset units, each ≥ 0); errors name `loans.<asset>`.
     pub fn add_loan(&mut self, asset: &str, borrowed: f64, interest: f64) -> Result<()> {
         check_loan(asset, borrowed, interest)?;
-        match self.loans.iter_mut().find(|(a, _)| a == asset) {
-            Some((_, l)) => {
+        match self.loans.get_mut(asset) {
+            Some(l) => {
                 l.borrowed += borrowed;
                 l.interest += interest;
             }
-            None => self.loans.push((asset.to_string(), Loan { borrowed, interest })),
+            None => self.loans.insert(asset, Loan { borrowed, interest }),
         }
         Ok(())
     }
@@ -295,25 +388,28 @@ impl Portfolio {
     /// Change the loan of `asset` by `delta` (each part may be negative, as a
     /// repayment is; the caller keeps each part ≥ 0). A loan repaid in full is removed.
     pub fn change_loan(&mut self, asset: &str, delta: Loan) {
-        match self.loans.iter().position(|(a, _)| a == asset) {
-            Some(i) => {
-                let l = &mut self.loans[i].1;
+        match self.loans.get_mut(asset) {
+            Some(l) => {
                 l.borrowed = (l.borrowed + delta.borrowed).max(0.0);
                 l.interest = (l.interest + delta.interest).max(0.0);
                 if l.owed() == 0.0 {
-                    self.loans.remove(i);
+                    self.loans.remove(asset);
                 }
             }
-            None => self.loans.push((
-                asset.to_string(),
-                Loan { borrowed: delta.borrowed.max(0.0), interest: delta.interest.max(0.0) },
-            )),
+            None => {
+                self.loans.insert(asset, Loan { borrowed: delta.borrowed.max(0.0), interest: delta.interest.max(0.0) })
+            }
         }
     }
 
     /// The loan of `asset` (zero when there is none).
     pub fn loan(&self, asset: &str) -> Loan {
-        self.loans.iter().find(|(a, _)| a == asset).map_or(Loan::default(), |(_, l)| *l)
+        self.loans.get(asset).copied().unwrap_or_default()
+    }
+
+    /// The wallet balance of `asset`, if the account lists one.
+    pub fn balance(&self, asset: &str) -> Option<f64> {
+        self.balances.get(asset).copied()
     }
 
     /// Every asset the account touches, in the order a book creates its slots:
@@ -491,22 +587,43 @@ pub fn validate(p: &Position, at: &str) -> Result<()> {
 }
 
 /// [`validate`] on borrowed terms (batch rows are checked without building a `Position`).
+#[inline(always)]
 pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
     // Checked first, the field's path built only for an error: batches validate every row.
-    let field = |k: &str| format!("{at}.{k}");
-    let is_finite = |x: f64, k: &str| if x.abs() <= MAX_MAGNITUDE { Ok(()) } else { amount(x, &field(k)).map(drop) };
+    // The errors are built out of line, so the checks inline into a batch's row loop.
+    #[cold]
+    #[inline(never)]
+    fn not_amount(x: f64, at: &str, k: &str) -> Result<()> {
+        amount(x, &format!("{at}.{k}")).map(drop)
+    }
+    #[cold]
+    #[inline(never)]
+    fn not_price(x: f64, at: &str, k: &str) -> Result<()> {
+        price(x, &format!("{at}.{k}")).map(drop)
+    }
+    #[cold]
+    #[inline(never)]
+    fn empty(at: &str, k: &str) -> Result<()> {
+        Err(CoreError::invalid(format!("{at}.{k}"), "must not be empty"))
+    }
+    #[cold]
+    #[inline(never)]
+    fn not_epoch(x: f64, at: &str) -> Result<()> {
+        epoch_seconds(x, &format!("{at}.expiry")).map(drop)
+    }
+    let is_finite = |x: f64, k: &str| if x.abs() <= MAX_MAGNITUDE { Ok(()) } else { not_amount(x, at, k) };
     let is_positive = |x: f64, k: &str| {
         if (MIN_PRICE..=MAX_MAGNITUDE).contains(&x) {
             Ok(())
         } else {
-            price(x, &field(k)).map(drop)
+            not_price(x, at, k)
         }
     };
     if p.symbol().is_empty() {
-        return Err(CoreError::invalid(field("symbol"), "must not be empty"));
+        return empty(at, "symbol");
     }
     if p.underlying().is_empty() {
-        return Err(CoreError::invalid(field("underlying"), "must not be empty"));
+        return empty(at, "underlying");
     }
     match *p {
         PositionRef::Linear { qty, entry_price, leverage, .. } => {
@@ -523,10 +640,61 @@ pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
         PositionRef::Option { strike, expiry, qty, .. } => {
             is_positive(strike, "strike")?;
             if expiry.is_nan() || expiry.abs() > MAX_EPOCH_SECONDS {
-                epoch_seconds(expiry, &field("expiry"))?;
+                not_epoch(expiry, at)?;
             }
             is_finite(qty, "qty")?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names<T>(m: &AssetMap<T>) -> Vec<&str> {
+        m.iter().map(|(a, _)| a.as_str()).collect()
+    }
+
+    #[test]
+    fn asset_map_keeps_order_and_finds_by_name() {
+        let mut m: AssetMap<f64> = ["C", "A", "B", "D"].iter().map(|a| (a.to_string(), 1.0)).collect();
+        m.insert("A", 2.0);
+        m.insert("E", 3.0);
+        assert_eq!(names(&m), ["C", "A", "B", "D", "E"]);
+        assert_eq!(m.get("A"), Some(&2.0));
+        assert_eq!(m.remove("A"), Some(2.0));
+        assert_eq!(m.remove("A"), None);
+        assert_eq!(names(&m), ["C", "B", "D", "E"]);
+        // The index follows the shifted entries.
+        for (i, (a, _)) in m.iter().enumerate() {
+            assert_eq!(m.index[a.as_str()], i);
+        }
+        *m.get_mut("E").unwrap() += 1.0;
+        assert_eq!(m.get("E"), Some(&4.0));
+        assert!(m.contains("D") && !m.contains("A"));
+    }
+
+    #[test]
+    fn loans_repaid_in_full_leave_the_rest_in_order() {
+        let mut p = Portfolio::new();
+        for a in ["BTC", "ETH", "USDT"] {
+            p.add_loan(a, 1.0, 0.0).unwrap();
+            p.add_balance(a, 1.0).unwrap();
+        }
+        p.change_loan("ETH", Loan { borrowed: -1.0, interest: 0.0 });
+        assert_eq!(names(&p.loans), ["BTC", "USDT"]);
+        p.add_loan("USDT", 0.5, 0.1).unwrap();
+        assert_eq!(p.loan("USDT"), Loan { borrowed: 1.5, interest: 0.1 });
+        assert_eq!(p.balance("ETH"), Some(1.0));
+        assert_eq!(p.balance("SOL"), None);
+    }
+
+    #[test]
+    fn equality_is_order_sensitive_as_a_list() {
+        let a: AssetMap<f64> = [("X".to_string(), 1.0), ("Y".to_string(), 2.0)].into_iter().collect();
+        let b: AssetMap<f64> = [("Y".to_string(), 2.0), ("X".to_string(), 1.0)].into_iter().collect();
+        assert_ne!(a, b);
+        assert_eq!(a, a.clone());
+    }
 }

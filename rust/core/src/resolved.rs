@@ -14,8 +14,9 @@
 //! (the Python objects count their mutations); this type only holds the layout
 //! and refreshes it.
 
-use crate::engine::{contract_terms, Book, BookSlot, Engine, Scratch};
+use crate::engine::{Book, BookSlot, Engine, Scratch};
 use crate::error::Result;
+use crate::instrument::contract_terms;
 use crate::market::Market;
 use crate::portfolio::Portfolio;
 use crate::result::MarginResult;
@@ -67,12 +68,10 @@ impl Resolved {
     pub fn refresh(&mut self, engine: &Engine, portfolio: &Portfolio, market: &Market) -> Result<()> {
         let book = &mut self.book;
         for (slot, name) in book.assets.iter_mut().zip(&self.assets) {
-            slot.price = *market.prices.get(name.as_str()).ok_or_else(|| {
-                crate::error::CoreError::missing(
-                    crate::input::path("market.prices", name),
-                    format!("no price for {name} in market.prices"),
-                )
-            })?;
+            slot.price = *market
+                .prices
+                .get(name.as_str())
+                .ok_or_else(|| crate::error::CoreError::no_price(crate::input::path("market.prices", name), name))?;
         }
         let no_marks = market.marks.is_empty();
         for (i, pos) in portfolio.positions.iter().enumerate() {

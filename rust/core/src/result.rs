@@ -1,6 +1,7 @@
 //! The margin result of one account (METHODOLOGY.md §8 "Result JSON").
 
-use crate::params::Model;
+use crate::params::{Model, RiskParams};
+use crate::status::Status;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -116,7 +117,8 @@ pub struct MarginResult {
     pub initial_margin: f64,
     pub available: f64,
     pub uni_mmr: f64,
-    pub status: std::sync::Arc<str>,
+    /// An index into the profile's ladder, or `BANKRUPT`: named by [`RiskParams::status_name`].
+    pub status: Status,
     pub scan: f64,
     pub systemic: f64,
     pub offset_credit: f64,
@@ -192,7 +194,8 @@ impl GroupResult {
 }
 
 impl MarginResult {
-    pub fn to_value(&self) -> Value {
+    /// The result JSON, the status named by `params` (the profile that evaluated it).
+    pub fn to_value(&self, params: &RiskParams) -> Value {
         let groups: Map<String, Value> = self.groups.iter().map(|g| (g.name.to_string(), g.to_value())).collect();
         let mut out = json!({
             "equity": self.equity,
@@ -201,7 +204,7 @@ impl MarginResult {
             "initial_margin": self.initial_margin,
             "available": self.available,
             "uni_mmr": finite_or_null(self.uni_mmr),
-            "status": &*self.status,
+            "status": params.status_name(self.status),
             "scan": self.scan,
             "systemic": self.systemic,
             "offset_credit": self.offset_credit,

@@ -124,10 +124,7 @@ impl Engine {
         let mut moved = Vec::new();
         for (asset, e) in path.exponents {
             let at = || format!("paths[{i}].exponents.{asset}");
-            let price = *market
-                .prices
-                .get(asset)
-                .ok_or_else(|| CoreError::missing(at(), format!("no price for {asset} in market.prices")))?;
+            let price = *market.prices.get(asset).ok_or_else(|| CoreError::no_price(at(), asset))?;
             if !e.is_finite() {
                 return Err(CoreError::invalid(at(), format!("must be finite, got {}", fmt_num(*e))));
             }
@@ -176,10 +173,10 @@ struct WalletProbe {
 impl WalletProbe {
     fn new(engine: &Engine, portfolio: &Portfolio, market: &Market, asset: &str) -> Result<Self> {
         let mut p = portfolio.clone();
-        let held = match p.balances.iter().find(|(a, _)| a == asset) {
-            Some(&(_, q)) => q,
+        let held = match p.balances.get(asset) {
+            Some(&q) => q,
             None => {
-                p.balances.push((asset.to_string(), 0.0));
+                p.balances.insert(asset, 0.0);
                 0.0
             }
         };
@@ -188,7 +185,7 @@ impl WalletProbe {
         let mut seen = rustc_hash::FxHashSet::default();
         let slot =
             (p.assets().filter(|a| seen.insert(*a))).position(|a| a == asset).expect("the balance entry has a slot");
-        let owed = p.loans.iter().find(|(a, _)| a == asset).map(|(_, l)| l.owed());
+        let owed = p.loans.get(asset).map(|l| l.owed());
         Ok(WalletProbe {
             book,
             slot,
@@ -213,7 +210,7 @@ impl WalletProbe {
         }
         self.book.assets[self.slot].wallet = wallet;
         engine.evaluate_into(&self.book, &mut self.scratch, &mut self.out);
-        Ok(engine.status_rank(&self.out.status))
+        Ok(engine.status_rank(self.out.status))
     }
 }
 
@@ -236,13 +233,10 @@ impl Engine {
         target: usize,
         rel_tol: f64,
     ) -> Result<Option<f64>> {
-        if self.status_rank(&self.margin(portfolio, stressed)?.status) <= target {
+        if self.status_rank(self.margin(portfolio, stressed)?.status) <= target {
             return Ok(Some(0.0));
         }
-        let price = *market
-            .prices
-            .get(asset)
-            .ok_or_else(|| CoreError::missing("asset", format!("no price for {asset} in market.prices")))?;
+        let price = *market.prices.get(asset).ok_or_else(|| CoreError::no_price("asset", asset))?;
         let base = self.margin(portfolio, market)?;
         let mut probe = WalletProbe::new(self, portfolio, stressed, asset)?;
         let mut hi = 1.0_f64.max(base.equity.abs()).max(base.maintenance_margin) / price;
@@ -277,7 +271,7 @@ impl Engine {
         rel_tol: f64,
     ) -> Result<f64> {
         let balance = portfolio.balances.iter().find(|(a, _)| a == asset).map_or(0.0, |(_, q)| *q);
-        if balance <= 0.0 || self.status_rank(&self.margin(portfolio, stressed)?.status) > target {
+        if balance <= 0.0 || self.status_rank(self.margin(portfolio, stressed)?.status) > target {
             return Ok(0.0);
         }
         let mut probe = WalletProbe::new(self, portfolio, stressed, asset)?;
@@ -319,7 +313,7 @@ mod tests {
         let mut m = market.clone();
         m.set_price("BTC", 60_000.0 * f).unwrap();
         let r = engine.margin(portfolio, &m).unwrap();
-        if engine.status_rank(&r.status) >= engine.params().status.len() {
+        if engine.status_rank(r.status) >= engine.params().status.len() {
             f64::NEG_INFINITY
         } else {
             r.uni_mmr
@@ -356,14 +350,14 @@ mod tests {
         let with = |q: f64| {
             let mut p = portfolio.clone();
             p.add_balance("USDT", q).unwrap();
-            engine.status_rank(&engine.margin(&p, &stressed).unwrap().status)
+            engine.status_rank(engine.margin(&p, &stressed).unwrap().status)
         };
         assert!(x > 0.0 && with(x) == 0 && with(0.999 * x) > 0);
         let w = engine.max_withdrawal(&portfolio, &market, "USDT", 0, 1e-9).unwrap();
         let rank = |q: f64| {
             let mut p = portfolio.clone();
             p.add_balance("USDT", -q).unwrap();
-            engine.status_rank(&engine.margin(&p, &market).unwrap().status)
+            engine.status_rank(engine.margin(&p, &market).unwrap().status)
         };
         assert!(w > 0.0 && w < 60_000.0 && rank(w) == 0 && rank(1.001 * w) > 0);
     }

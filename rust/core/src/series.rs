@@ -10,7 +10,7 @@
 use crate::lanes::black76_many;
 use crate::portfolio::OptionKind;
 use crate::pricing::{at_expiry, black76, black76_delta, norm_pdf, shocked_vol};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, RwLock};
 
 /// One option series on one snapshot, per unit of quantity.
@@ -157,7 +157,29 @@ type Entries = Vec<(SeriesTerms, Arc<Series>)>;
 /// entries when engines or terms differ).
 #[derive(Debug, Default)]
 pub struct SeriesCache {
-    map: RwLock<FxHashMap<String, Entries>>,
+    map: RwLock<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    by_symbol: FxHashMap<String, Entries>,
+    /// The symbols with an entry on each asset (as underlying or settle): what a
+    /// price or vol change of the asset drops, found without a scan of the whole
+    /// cache (a scan per `set_price` made setting many prices quadratic). A symbol
+    /// whose entries went another way stays listed until the asset changes.
+    by_asset: FxHashMap<String, FxHashSet<String>>,
+}
+
+impl Table {
+    fn list(&mut self, asset: &str, symbol: &str) {
+        let symbols = match self.by_asset.get_mut(asset) {
+            Some(s) => s,
+            None => self.by_asset.entry(asset.to_string()).or_default(),
+        };
+        if !symbols.contains(symbol) {
+            symbols.insert(symbol.to_string());
+        }
+    }
 }
 
 impl SeriesCache {
@@ -168,33 +190,43 @@ impl SeriesCache {
 
     /// Insert priced series (a series already present is kept).
     pub fn insert_all<'a>(&self, items: impl IntoIterator<Item = (&'a str, SeriesTerms, Arc<Series>)>) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
         for (symbol, terms, series) in items {
-            let entries = map.entry(symbol.to_string()).or_default();
+            let entries = table.by_symbol.entry(symbol.to_string()).or_default();
             if !entries.iter().any(|(t, _)| *t == terms) {
+                let (underlying, settle) = (terms.underlying.clone(), terms.settle.clone());
                 entries.push((terms, series));
+                table.list(&underlying, symbol);
+                table.list(&settle, symbol);
             }
         }
     }
 
     /// Drop the series a changed price or vol touches: `key` is an asset (as an
-    /// underlying or a settle asset) or an option symbol.
+    /// underlying or a settle asset) or an option symbol. Costs the series on
+    /// `key`, not the whole cache.
     pub fn invalidate(&self, key: &str) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
-        map.retain(|_, entries| {
-            entries.retain(|(t, _)| t.underlying != key && t.settle != key);
-            !entries.is_empty()
-        });
+        let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
+        table.by_symbol.remove(key);
+        for symbol in table.by_asset.remove(key).unwrap_or_default() {
+            if let Some(entries) = table.by_symbol.get_mut(&symbol) {
+                entries.retain(|(t, _)| t.underlying != key && t.settle != key);
+                if entries.is_empty() {
+                    table.by_symbol.remove(&symbol);
+                }
+            }
+        }
     }
 
     pub fn clear(&self) {
-        self.map.write().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
+        table.by_symbol.clear();
+        table.by_asset.clear();
     }
 
     /// Number of priced series held.
     pub fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).values().map(Vec::len).sum()
+        self.map.read().unwrap_or_else(|p| p.into_inner()).by_symbol.values().map(Vec::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -203,7 +235,7 @@ impl SeriesCache {
 }
 
 /// The cache locked for reading.
-pub struct SeriesReader<'a>(std::sync::RwLockReadGuard<'a, FxHashMap<String, Entries>>);
+pub struct SeriesReader<'a>(std::sync::RwLockReadGuard<'a, Table>);
 
 impl SeriesReader<'_> {
     #[allow(clippy::too_many_arguments)]
@@ -218,6 +250,7 @@ impl SeriesReader<'_> {
         expiry: f64,
     ) -> Option<Arc<Series>> {
         self.0
+            .by_symbol
             .get(symbol)?
             .iter()
             .find(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry))
@@ -316,6 +349,53 @@ mod tests {
         drop(r);
         assert_eq!(c.clone().len(), 0);
         c.clear();
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn invalidate_drops_what_the_key_touches_and_keeps_the_rest() {
+        let c = SeriesCache::default();
+        let at = Revaluation { grid: &[], systemic: &[], vol_floor: 0.05 };
+        let s = Arc::new(Series::price(OptionKind::Call, 100.0, 1.0, 90.0, 0.5, 0.1, &at));
+        let terms = |underlying: &str, settle: &str, strike: f64| SeriesTerms {
+            engine: 1,
+            underlying: underlying.into(),
+            settle: settle.into(),
+            kind: OptionKind::Call,
+            strike,
+            expiry: 5.0,
+        };
+        let all = || {
+            [
+                ("B1", terms("BTC", "USDT", 90.0), Arc::clone(&s)),
+                ("B1", terms("BTC", "USDC", 90.0), Arc::clone(&s)), // one symbol, two settles
+                ("B2", terms("BTC", "USDT", 95.0), Arc::clone(&s)),
+                ("E1", terms("ETH", "USDC", 90.0), Arc::clone(&s)),
+            ]
+        };
+        let held = |c: &SeriesCache| {
+            let r = c.read();
+            let get = |sym: &str, u: &str, st: &str, k: f64| r.get(1, sym, u, st, OptionKind::Call, k, 5.0).is_some();
+            [
+                get("B1", "BTC", "USDT", 90.0),
+                get("B1", "BTC", "USDC", 90.0),
+                get("B2", "BTC", "USDT", 95.0),
+                get("E1", "ETH", "USDC", 90.0),
+            ]
+        };
+        c.insert_all(all());
+        assert_eq!(c.len(), 4);
+        c.invalidate("USDC"); // a settle asset: one of B1's entries and E1
+        assert_eq!(held(&c), [true, false, true, false]);
+        c.invalidate("ETH"); // nothing left on it; E1 listed under ETH still: harmless
+        assert_eq!(held(&c), [true, false, true, false]);
+        c.invalidate("B2"); // an option symbol (a vol per symbol)
+        assert_eq!(held(&c), [true, false, false, false]);
+        c.insert_all(all());
+        c.invalidate("BTC");
+        assert_eq!(held(&c), [false, false, false, true]);
+        assert_eq!(c.len(), 1);
+        c.invalidate("USDC");
         assert!(c.is_empty());
     }
 }

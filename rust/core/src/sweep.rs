@@ -17,14 +17,16 @@
 //! evaluates it, the scenario model or `binance_pm`. Scenarios are independent
 //! and each writes its own row: the result is bit-identical at any thread count.
 
-use crate::engine::{contract_terms, Book, BookSlot, Engine, Scratch};
+use crate::engine::{Book, BookSlot, Engine, Scratch};
 use crate::error::{CoreError, Result};
 use crate::input::{fmt_num, MAX_MAGNITUDE, MAX_VOL, MIN_PRICE};
+use crate::instrument::{contract_terms, moved_mark};
 use crate::market::Market;
 use crate::portfolio::{Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::MarginResult;
 use crate::series::Series;
+use crate::status::BANKRUPT;
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -50,10 +52,10 @@ pub struct SweepResult {
     pub initial_margin: Vec<f64>,
     pub available: Vec<f64>,
     pub uni_mmr: Vec<f64>,
-    /// Index into `status_names`.
-    pub status: Vec<u8>,
+    /// Index into `status_names` ([`crate::Status::code`]).
+    pub status: Vec<u16>,
     /// The profile's status ladder, healthiest first, then `BANKRUPT`.
-    pub status_names: Vec<Arc<str>>,
+    pub status_names: Vec<String>,
 }
 
 /// Scenarios per unit of parallel work: large enough that a worker's set-up
@@ -149,8 +151,8 @@ impl Engine {
                 )
             });
         }
-        let mut status_names: Vec<Arc<str>> = self.params().status.iter().map(|l| Arc::clone(&l.name)).collect();
-        status_names.push(Arc::from("BANKRUPT"));
+        let mut status_names: Vec<String> = self.params().status.iter().map(|l| l.name.clone()).collect();
+        status_names.push(BANKRUPT.into());
         let column = |f: fn(&Row) -> f64| rows.iter().map(f).collect();
         Ok(SweepResult {
             equity: column(|r| r.equity),
@@ -181,7 +183,7 @@ pub(crate) struct Row {
     available: f64,
     pub(crate) uni_mmr: f64,
     /// Index into the profile's ladder; its length: `BANKRUPT`.
-    pub(crate) status: u8,
+    pub(crate) status: u16,
 }
 
 impl<'a> Plan<'a> {
@@ -210,9 +212,7 @@ impl<'a> Plan<'a> {
             if moves.assets[..j].contains(a) {
                 return Err(CoreError::invalid(format!("assets[{j}]"), format!("{a} is already column {}", j - 1)));
             }
-            let p = market.prices.get(a).copied().ok_or_else(|| {
-                CoreError::missing(format!("assets[{j}]"), format!("no price for {a} in market.prices"))
-            })?;
+            let p = market.prices.get(a).copied().ok_or_else(|| CoreError::no_price(format!("assets[{j}]"), a))?;
             prices.push(p);
         }
         // Every moved price within the input bounds (as `Market.set_price` checks it).
@@ -348,21 +348,8 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// A mark moved as `pmengine.risk.moved_market` moves it: `mark·(fb/fs)` for a
-/// linear contract, `mark·fb` for an inverse one.
-#[inline]
-fn moved_mark(mark: f64, fb: f64, fs: f64, inverse: bool) -> f64 {
-    if inverse {
-        mark * fb
-    } else {
-        mark * (fb / fs)
-    }
-}
-
 /// A worker's copy of the book and its buffers, reused from scenario to scenario.
 pub(crate) struct Worker {
-    /// The engine itself, or a replica whose shared names (statuses) are this worker's own.
-    replica: Option<Engine>,
     book: Book,
     /// Each book asset slot's price factor in the scenario `run` evaluates.
     pub(crate) factors: Vec<f64>,
@@ -383,7 +370,6 @@ impl Worker {
             book.group_names = book.group_names.iter().map(|n| Arc::from(&**n)).collect();
         }
         Worker {
-            replica: own_names.then(|| plan.engine.replica()),
             factors: vec![1.0; book.assets.len()],
             series: vec![None; book.options.len()],
             priced_at: vec![(f64::NAN, f64::NAN, f64::NAN); book.options.len()],
@@ -443,10 +429,8 @@ impl Worker {
             }
         }
         book.resum_all();
-        let engine = self.replica.as_ref().unwrap_or(plan.engine);
-        engine.evaluate_into(book, &mut self.scratch, &mut self.out);
+        plan.engine.evaluate_into(book, &mut self.scratch, &mut self.out);
         let r = &self.out;
-        let status = engine.status_rank(&r.status);
         Row {
             equity: r.equity,
             adjusted_equity: r.adjusted_equity,
@@ -454,7 +438,7 @@ impl Worker {
             initial_margin: r.initial_margin,
             available: r.available,
             uni_mmr: r.uni_mmr,
-            status: status as u8,
+            status: r.status.code(plan.engine.params().status.len()),
         }
     }
 }

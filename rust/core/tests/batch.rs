@@ -122,6 +122,10 @@ struct Columns {
     bal_account: Vec<i64>,
     asset: Dict,
     bal_qty: Vec<f64>,
+    /// Read only by `run_with_loans`: per balance row, per position row.
+    borrowed: Vec<f64>,
+    interest: Vec<f64>,
+    leverage: Vec<f64>,
 }
 
 impl Columns {
@@ -130,6 +134,8 @@ impl Columns {
             self.bal_account.push(id);
             self.asset.push(Some(a));
             self.bal_qty.push(*q);
+            self.borrowed.push(0.0);
+            self.interest.push(0.0);
         }
         for pos in &p.positions {
             self.account.push(id);
@@ -155,7 +161,39 @@ impl Columns {
             self.contract_size.push(size);
             self.strike.push(strike);
             self.expiry.push(expiry);
+            self.leverage.push(f64::NAN);
         }
+    }
+
+    /// `run` with the loan and leverage columns.
+    fn run_with_loans(
+        &self,
+        engine: &Engine,
+        market: &Market,
+        options: &BatchOptions,
+    ) -> pmengine_core::Result<BatchResult> {
+        let positions = PositionColumns {
+            account: &self.account,
+            kind_of_instrument: self.ty.view(),
+            symbol: self.symbol.view(),
+            underlying: self.underlying.view(),
+            settle: Some(self.settle.view()),
+            qty: &self.qty,
+            entry_price: Some(&self.entry_price),
+            contract_size: Some(&self.contract_size),
+            strike: Some(&self.strike),
+            expiry: Some(&self.expiry),
+            option_kind: Some(self.kind.view()),
+            leverage: Some(&self.leverage),
+        };
+        let balances = BalanceColumns {
+            account: &self.bal_account,
+            asset: self.asset.view(),
+            qty: &self.bal_qty,
+            borrowed: Some(&self.borrowed),
+            interest: Some(&self.interest),
+        };
+        engine.margin_batch(&positions, &balances, market, options)
     }
 
     fn run(&self, engine: &Engine, market: &Market, options: &BatchOptions) -> pmengine_core::Result<BatchResult> {
@@ -223,7 +261,7 @@ fn batch_equals_single_account_margin() {
         assert!(same(out.initial_margin[i], r.initial_margin));
         assert!(same(out.available[i], r.available));
         assert!(same(out.uni_mmr[i], r.uni_mmr));
-        assert_eq!(out.statuses[out.status[i] as usize], &*r.status);
+        assert_eq!(out.statuses[out.status[i] as usize], engine.params().status_name(r.status));
     }
 }
 
@@ -273,4 +311,73 @@ fn bad_rows_are_named_or_collected() {
     let r = cols.bal_account.len() - 1;
     let err = cols.run(&engine, &market(), &opts(1, 4)).unwrap_err();
     assert_eq!(err.to_string(), format!("balances[{r}].asset: no price for XYZ in market.prices"));
+}
+
+/// Every column of two results, bit for bit (NaN included), and their errors.
+fn assert_same_bits(a: &BatchResult, b: &BatchResult, what: &str) {
+    let columns = |r: &BatchResult| {
+        [
+            &r.equity,
+            &r.adjusted_equity,
+            &r.maintenance_margin,
+            &r.initial_margin,
+            &r.available,
+            &r.uni_mmr,
+            &r.worst_price_move,
+            &r.worst_vol_shock,
+        ]
+        .iter()
+        .map(|c| c.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(a.account, b.account, "{what}");
+    assert_eq!(columns(a), columns(b), "{what}");
+    assert_eq!(
+        (&a.status, &a.worst_group, &a.statuses, &a.groups),
+        (&b.status, &b.worst_group, &b.statuses, &b.groups)
+    );
+    assert_eq!(a.errors, b.errors, "{what}");
+}
+
+#[test]
+fn columnar_path_equals_per_account_path() {
+    // Both models; loans, leverage, unsorted rows, an untabled group (DOGE),
+    // options (the per-account path) and bad rows (collected) mixed in.
+    let mut binance: toml::Table = toml::from_str(pmengine_core::params::DEFAULT_PROFILE_TOML).unwrap();
+    binance.insert("model".into(), "binance_pm".into());
+    let binance = RiskParams::from_toml_str(&toml::to_string(&binance).unwrap()).unwrap();
+    for (profile, seed) in [(RiskParams::default_profile(), 11), (binance, 12)] {
+        let engine = Engine::new(profile);
+        let market = market();
+        let (_, mut cols) = book(600, seed);
+        let mut rnd = Lcg(seed);
+        for i in 0..cols.borrowed.len() {
+            if rnd.next() < 0.3 {
+                cols.borrowed[i] = rnd.next() * cols.bal_qty[i].abs();
+                cols.interest[i] = rnd.next() * 0.01 * cols.bal_qty[i].abs();
+            }
+        }
+        for l in cols.leverage.iter_mut() {
+            if rnd.next() < 0.3 {
+                *l = (1.0 + rnd.next() * 20.0).round();
+            }
+        }
+        for q in cols.qty.iter_mut().step_by(97) {
+            *q = f64::NAN; // a bad row every 97
+        }
+        for (threads, chunk) in [(1, 1000), (2, 3)] {
+            let on = BatchOptions { on_error: OnError::Collect, ..opts(threads, chunk) };
+            let off = BatchOptions { columnar: false, ..on };
+            let fast = cols.run_with_loans(&engine, &market, &on).unwrap();
+            let slow = cols.run_with_loans(&engine, &market, &off).unwrap();
+            assert!(fast.errors.len() >= cols.qty.len() / 97, "bad rows are collected");
+            assert!(fast.errors.len() < fast.account.len(), "most accounts are margined");
+            assert_same_bits(&fast, &slow, &format!("{:?} {threads} {chunk}", engine.params().model));
+            // In raise mode both name the same first bad row.
+            let raise = |columnar| BatchOptions { on_error: OnError::Raise, columnar, ..on };
+            let e1 = cols.run_with_loans(&engine, &market, &raise(true)).unwrap_err().to_string();
+            let e2 = cols.run_with_loans(&engine, &market, &raise(false)).unwrap_err().to_string();
+            assert_eq!(e1, e2);
+        }
+    }
 }

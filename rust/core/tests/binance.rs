@@ -63,7 +63,7 @@ fn binance_worked_example_tv1() {
     assert!(close(r.maintenance_margin, mm_usd), "{}", r.maintenance_margin);
     assert!(close(r.equity, 6186.0 + 0.11 * 40000.0 + 5.0 * 3000.0));
     assert!(close(r.uni_mmr, r.adjusted_equity / r.maintenance_margin));
-    assert_eq!(r.to_value()["model"], "binance_pm");
+    assert_eq!(r.to_value(engine.params())["model"], "binance_pm");
 }
 
 #[test]

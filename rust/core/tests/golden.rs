@@ -1,4 +1,4 @@
-//! The golden cases (tests/golden/edge-cases.json): worked accounts with the
+//! The golden cases (tests/golden/edge-cases.json of this crate): worked accounts with the
 //! figures of METHODOLOGY.md, reproduced to rel 1e-9 / abs 1e-6 USD.
 
 use pmengine_core::{Engine, Market, Portfolio, RiskParams};
@@ -31,7 +31,7 @@ fn close(got: &Value, want: &Value, at: &str, errors: &mut Vec<String>) {
 
 #[test]
 fn golden_cases() {
-    let text = include_str!("../../../tests/golden/edge-cases.json");
+    let text = include_str!("golden/edge-cases.json");
     let cases: Vec<Value> = serde_json::from_str(text).unwrap();
     let engine = Engine::new(RiskParams::default_profile());
     let mut failures = Vec::new();
@@ -39,7 +39,7 @@ fn golden_cases() {
         let name = case["name"].as_str().unwrap();
         let p = Portfolio::from_value(&case["portfolio"]).unwrap();
         let m = Market::from_value(&case["market"]).unwrap();
-        let got = engine.margin(&p, &m).unwrap().to_value();
+        let got = engine.margin(&p, &m).unwrap().to_value(engine.params());
         let mut errors = Vec::new();
         close(&got, &case["expected"], "", &mut errors);
         if !errors.is_empty() {

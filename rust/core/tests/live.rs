@@ -23,8 +23,8 @@ fn assert_same(live: &LiveAccount, engine: &Engine, step: &str) {
     // Ticks and fills re-sum in the portfolio's order, like a rebuild: bit-identical.
     let exact = engine.margin(live.portfolio(), live.market()).unwrap();
     assert_eq!(live.margin(), exact, "{step}: not bit-identical to a rebuild");
-    let got = live.margin().to_value();
-    let want = engine.margin(live.portfolio(), live.market()).unwrap().to_value();
+    let got = live.margin().to_value(engine.params());
+    let want = engine.margin(live.portfolio(), live.market()).unwrap().to_value(engine.params());
     fn walk(g: &serde_json::Value, w: &serde_json::Value, at: &str, step: &str) {
         match (g, w) {
             (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
@@ -129,9 +129,13 @@ fn random_sequences_match_full_recompute() {
                     } else {
                         order
                     };
-                    let before = live.margin().to_value();
+                    let before = live.margin().to_value(live.engine().params());
                     let wi = live.what_if(&order).unwrap().clone();
-                    assert_eq!(live.margin().to_value(), before, "seed {seed} step {step}: what_if changed the state");
+                    assert_eq!(
+                        live.margin().to_value(live.engine().params()),
+                        before,
+                        "seed {seed} step {step}: what_if changed the state"
+                    );
                     live.apply_fill(&order).unwrap();
                     let after = live.margin();
                     assert!(

@@ -114,7 +114,7 @@ fn check_rows(
         for (g, w) in got.iter().zip(exp) {
             assert_eq!(g.to_bits(), w.to_bits(), "scenario {k}: {got:?} != {exp:?}");
         }
-        assert_eq!(&*out.status_names[out.status[k] as usize], &*want.status, "scenario {k}");
+        assert_eq!(out.status_names[out.status[k] as usize], engine.params().status_name(want.status), "scenario {k}");
     }
 }
 
@@ -184,7 +184,7 @@ fn no_move_is_the_margin_itself_and_no_scenario_is_empty() {
         .sweep(&p, &market(), &Moves { scenarios: 1, assets: &[], returns: &[], vol_shifts: Some(&[0.5]) }, 0)
         .unwrap();
     check_rows(&engine, &p, &[], &[], Some(&[0.5]), &out);
-    assert_eq!(out.status_names.last().map(|s| &**s), Some("BANKRUPT"));
+    assert_eq!(out.status_names.last().map(String::as_str), Some("BANKRUPT"));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! place; strings are dictionary-encoded once (a code per row). The compute
 //! runs with the GIL released.
 
-use crate::errors::{guard, InvalidInputError};
+use crate::errors::{guard, invalid};
 use arrow_array::cast::AsArray;
 use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
@@ -19,6 +19,7 @@ use pmengine_core::batch::{
     encode_strings, thread_pool, BalanceColumns, BatchOptions, BatchResult, Encoded, OnError, PositionColumns, Strings,
     ThreadPool,
 };
+use pmengine_core::error::Code;
 use pmengine_core::{Engine, Market};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyMapping};
@@ -47,10 +48,6 @@ const IGNORED_COLUMNS: [&str; 1] = ["isolated_margin"];
 /// `borrowed` and `interest` are optional: a margin loan in the row's asset.
 pub const BALANCE_COLUMNS: [&str; 5] = ["account", "asset", "qty", "borrowed", "interest"];
 
-fn invalid(msg: String) -> PyErr {
-    InvalidInputError::new_err(msg)
-}
-
 /// A table's record batches, from an Arrow object or a mapping of columns.
 struct Table {
     name: &'static str,
@@ -71,18 +68,24 @@ impl Table {
             py.import("pyarrow")?.call_method1("table", (obj,))?
         } else {
             let ty = obj.get_type().name()?.to_string();
-            return Err(invalid(format!(
-                "{name}: must be an Arrow table or record batch, or a dict of columns, got {ty}"
-            )));
+            return Err(invalid(
+                Code::WrongType,
+                name,
+                format!("must be an Arrow table or record batch, or a dict of columns, got {ty}"),
+            ));
         };
         let reader = arrow.extract::<AnyRecordBatch>()?.into_reader()?;
         let schema = reader.schema();
         let batches = reader
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid(format!("{name}: cannot read the Arrow data: {e}")))?;
+            .map_err(|e| invalid(Code::InvalidValue, name, format!("cannot read the Arrow data: {e}")))?;
         for f in schema.fields() {
             if !known.contains(&f.name().as_str()) && !IGNORED_COLUMNS.contains(&f.name().as_str()) {
-                return Err(invalid(format!("{name}.{}: unknown column (expected {})", f.name(), known.join(", "))));
+                return Err(invalid(
+                    Code::UnknownKey,
+                    format!("{name}.{}", f.name()),
+                    format!("unknown column (expected {})", known.join(", ")),
+                ));
             }
         }
         Ok(Table { name, schema, batches, first_row })
@@ -94,7 +97,7 @@ impl Table {
     }
 
     fn required(&self, col: &str) -> PyResult<Vec<&ArrayRef>> {
-        self.chunks(col).ok_or_else(|| invalid(format!("{}.{col}: required column", self.name)))
+        self.chunks(col).ok_or_else(|| invalid(Code::Missing, format!("{}.{col}", self.name), "required column"))
     }
 
     /// Row offset of each chunk (for messages naming a row).
@@ -115,17 +118,17 @@ impl Table {
         let mut arrays = Vec::new();
         for (k, a) in self.required("account")?.into_iter().enumerate() {
             if !a.data_type().is_integer() {
-                return Err(invalid(format!(
-                    "{}.account: must be integers, got Arrow type {}",
-                    self.name,
-                    a.data_type()
-                )));
+                return Err(invalid(
+                    Code::WrongType,
+                    format!("{}.account", self.name),
+                    format!("must be integers, got Arrow type {}", a.data_type()),
+                ));
             }
-            let c =
-                arrow_cast::cast(a, &DataType::Int64).map_err(|e| invalid(format!("{}.account: {e}", self.name)))?;
+            let c = arrow_cast::cast(a, &DataType::Int64)
+                .map_err(|e| invalid(Code::WrongType, format!("{}.account", self.name), e.to_string()))?;
             let c = c.as_primitive::<Int64Type>();
             if let Some(r) = (0..c.len()).find(|&r| c.is_null(r)) {
-                return Err(invalid(format!("{}[{}].account: required", self.name, offsets[k] + r)));
+                return Err(invalid(Code::Missing, format!("{}[{}].account", self.name, offsets[k] + r), "required"));
             }
             arrays.push(c.clone());
         }
@@ -135,7 +138,7 @@ impl Table {
     /// A numeric column as f64, null = NaN; timestamps become seconds since the epoch.
     fn numbers(&self, col: &str) -> PyResult<Option<Column<Float64Type>>> {
         let Some(chunks) = self.chunks(col) else { return Ok(None) };
-        let err = |e: String| invalid(format!("{}.{col}: {e}", self.name));
+        let err = |e: String| invalid(Code::WrongType, format!("{}.{col}", self.name), e);
         let mut arrays = Vec::with_capacity(chunks.len());
         for a in chunks {
             let f = match a.data_type() {
@@ -167,7 +170,7 @@ impl Table {
     /// their keys, renumbered into one dictionary.
     fn strings(&self, col: &str, pool: &ThreadPool) -> PyResult<Option<Dict>> {
         let Some(chunks) = self.chunks(col) else { return Ok(None) };
-        let err = |e: String| invalid(format!("{}.{col}: {e}", self.name));
+        let err = |e: String| invalid(Code::WrongType, format!("{}.{col}", self.name), e);
         let target = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         let mut d = Dict { borrowed: None, codes: Vec::new(), values: Vec::new() };
         let mut index: HashMap<String, i32> = HashMap::default();
@@ -204,12 +207,11 @@ impl Table {
             let n = remap.len();
             let out_of_range = |k: i32| usize::try_from(k).map_or(true, |k| k >= n);
             if let Some(r) = (0..keys.len()).find(|&r| keys.is_valid(r) && out_of_range(keys.value(r))) {
-                return Err(invalid(format!(
-                    "{}.{col}[{}]: dictionary code {} out of range ({n} values)",
-                    self.name,
-                    offset + r,
-                    keys.value(r)
-                )));
+                return Err(invalid(
+                    Code::OutOfRange,
+                    format!("{}.{col}[{}]", self.name, offset + r),
+                    format!("dictionary code {} out of range ({n} values)", keys.value(r)),
+                ));
             }
             let identity = remap.iter().enumerate().all(|(i, &k)| k as usize == i);
             if single && identity && keys.null_count() == 0 {
@@ -286,18 +288,29 @@ const MAX_THREADS: usize = 1024;
 /// The `threads` argument: an integer (anything with `__index__`; another type
 /// is a `TypeError`) from 1 to [`MAX_THREADS`]; another value is an `InvalidInputError`.
 pub(crate) fn threads_arg(arg: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let int = arg.py().import("operator")?.call_method1("index", (arg,))?;
-    match int.extract::<i64>() {
-        Ok(n) if (1..=MAX_THREADS as i64).contains(&n) => Ok(n as usize),
-        _ => Err(invalid(format!("threads: must be >= 1 and <= {MAX_THREADS}, got {int}"))),
-    }
+    Ok(crate::convert::int_arg(arg, "threads", 1, Some(MAX_THREADS as i64))? as usize)
 }
 
 fn parse_errors(errors: &str) -> PyResult<OnError> {
     match errors {
         "raise" => Ok(OnError::Raise),
         "collect" => Ok(OnError::Collect),
-        other => Err(invalid(format!("errors: must be \"raise\" or \"collect\", got {other:?}"))),
+        other => Err(invalid(Code::InvalidValue, "errors", format!("must be \"raise\" or \"collect\", got {other:?}"))),
+    }
+}
+
+/// The `output` argument: what the result is made of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Arrow,
+    Numpy,
+}
+
+fn parse_output(output: &str) -> PyResult<Output> {
+    match output {
+        "arrow" => Ok(Output::Arrow),
+        "numpy" => Ok(Output::Numpy),
+        other => Err(invalid(Code::InvalidValue, "output", format!("must be \"arrow\" or \"numpy\", got {other:?}"))),
     }
 }
 
@@ -315,28 +328,28 @@ pub fn margin_batch<'py>(
     first_rows: (i128, i128),
 ) -> PyResult<Bound<'py, PyAny>> {
     let on_error = parse_errors(errors)?;
-    if !matches!(output, "arrow" | "numpy") {
-        return Err(invalid(format!("output: must be \"arrow\" or \"numpy\", got {output:?}")));
-    }
+    let output = parse_output(output)?;
     let threads = threads.filter(|t| !t.is_none()).map(threads_arg).transpose()?;
     if chunk_size < 1 {
-        return Err(invalid(format!("chunk_size: must be >= 1, got {chunk_size}")));
+        return Err(invalid(Code::OutOfRange, "chunk_size", format!("must be >= 1, got {chunk_size}")));
     }
     let chunk_size = usize::try_from(chunk_size).unwrap_or(usize::MAX);
-    let row = |x: i128| usize::try_from(x).map_err(|_| invalid(format!("first_rows: must be >= 0, got {x}")));
+    let row = |x: i128| {
+        usize::try_from(x).map_err(|_| invalid(Code::OutOfRange, "first_rows", format!("must be >= 0, got {x}")))
+    };
     let first_rows = (row(first_rows.0)?, row(first_rows.1)?);
     let pos = Table::read(positions, "positions", &POSITION_COLUMNS, first_rows.0)?;
     let bal = match balances {
         Some(b) if !b.is_none() => Some(Table::read(b, "balances", &BALANCE_COLUMNS, first_rows.1)?),
         _ => None,
     };
-    let options = BatchOptions { threads: threads.unwrap_or(0), chunk_size, on_error, first_rows };
+    let options =
+        BatchOptions { threads: threads.unwrap_or(0), chunk_size, on_error, first_rows, ..Default::default() };
     // Columns are converted (strings encoded on the pool) and margined with the GIL released.
     let result = py.detach(|| compute(engine, &pos, bal.as_ref(), market, &options))?;
-    if output == "numpy" {
-        to_numpy(py, result)
-    } else {
-        to_arrow(py, result)
+    match output {
+        Output::Numpy => to_numpy(py, result),
+        Output::Arrow => to_arrow(py, result),
     }
 }
 
@@ -350,8 +363,9 @@ fn compute(
 ) -> PyResult<BatchResult> {
     let pool = guard(|| thread_pool(options.threads))?;
     let pool = &pool;
-    let required =
-        |t: &Table, c: &str, x: Option<Dict>| x.ok_or_else(|| invalid(format!("{}.{c}: required column", t.name)));
+    let required = |t: &Table, c: &str, x: Option<Dict>| {
+        x.ok_or_else(|| invalid(Code::Missing, format!("{}.{c}", t.name), "required column"))
+    };
     let p_account = pos.ids()?;
     let p_account = p_account.slice();
     let p_type = required(pos, "type", pos.strings("type", pool)?)?;
@@ -359,7 +373,7 @@ fn compute(
     let p_underlying = required(pos, "underlying", pos.strings("underlying", pool)?)?;
     let p_settle = pos.strings("settle", pool)?;
     let p_kind = pos.strings("kind", pool)?;
-    let p_qty = pos.numbers("qty")?.ok_or_else(|| invalid("positions.qty: required column".into()))?;
+    let p_qty = pos.numbers("qty")?.ok_or_else(|| invalid(Code::Missing, "positions.qty", "required column"))?;
     let p_entry = pos.numbers("entry_price")?;
     let p_size = pos.numbers("contract_size")?;
     let p_strike = pos.numbers("strike")?;
@@ -369,7 +383,7 @@ fn compute(
         Some(b) => (
             b.ids()?,
             required(b, "asset", b.strings("asset", pool)?)?,
-            Some(b.numbers("qty")?.ok_or_else(|| invalid("balances.qty: required column".into()))?),
+            Some(b.numbers("qty")?.ok_or_else(|| invalid(Code::Missing, "balances.qty", "required column"))?),
             b.numbers("borrowed")?,
             b.numbers("interest")?,
         ),
@@ -445,7 +459,10 @@ fn to_arrow(py: Python<'_>, r: BatchResult) -> PyResult<Bound<'_, PyAny>> {
     let dict = |codes: &[i32], names: &[String]| -> PyResult<ArrayRef> {
         let keys = arrow_array::Int32Array::from_iter(codes.iter().map(|&c| (c >= 0).then_some(c)));
         let values: ArrayRef = Arc::new(StringArray::from_iter_values(names));
-        Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values).map_err(|e| invalid(e.to_string()))?))
+        Ok(Arc::new(
+            DictionaryArray::<Int32Type>::try_new(keys, values)
+                .map_err(|e| invalid(Code::InvalidValue, "output", e.to_string()))?,
+        ))
     };
     let status: Vec<i32> = r.status.iter().map(|&s| i32::from(s)).collect();
     let errors: ArrayRef = Arc::new(StringArray::from(error_column(&r)));
@@ -474,7 +491,8 @@ fn to_arrow(py: Python<'_>, r: BatchResult) -> PyResult<Bound<'_, PyAny>> {
         })
         .collect();
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|e| invalid(e.to_string()))?;
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)
+        .map_err(|e| invalid(Code::InvalidValue, "output", e.to_string()))?;
     PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)
 }
 

@@ -64,9 +64,10 @@ impl PyClassicResult {
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         guard(|| to_py(py, &self.inner.to_value()))
     }
+    /// The result as JSON, indented by `indent` spaces (0 to 64).
     #[pyo3(signature = (indent=None))]
-    fn to_json(&self, indent: Option<usize>) -> String {
-        crate::result::json_text(&self.inner.to_value(), indent)
+    fn to_json(&self, indent: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+        Ok(crate::result::json_text(&self.inner.to_value(), crate::result::indent_arg(indent)?))
     }
     fn __repr__(&self) -> String {
         format!(

@@ -1,6 +1,7 @@
 //! `Engine`: a compiled profile that margins accounts.
 
 use crate::classic::PyClassicResult;
+use crate::convert::{float_arg, int_arg};
 use crate::errors::{entry, guard};
 use crate::market::PyMarket;
 use crate::params::PyRiskParams;
@@ -22,6 +23,15 @@ pub struct PyEngine {
 impl PyEngine {
     pub fn core(&self) -> Arc<Engine> {
         Arc::clone(&self.inner)
+    }
+}
+
+impl PyEngine {
+    /// A status rank argument: 0 (the ladder's first level) to the ladder's
+    /// length (BANKRUPT).
+    fn status_rank_arg(&self, target: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let levels = self.inner.params().status.len() as i64;
+        Ok(int_arg(target, "target", 0, Some(levels))? as usize)
     }
 }
 
@@ -51,7 +61,7 @@ impl PyEngine {
     /// portfolio, or margining it with another engine, resolves it again.
     fn margin(&self, portfolio: PyRef<'_, PyPortfolio>, market: PyRef<'_, PyMarket>) -> PyResult<PyMarginResult> {
         let inner = guard(|| portfolio.margin(&self.inner, &market))?;
-        Ok(PyMarginResult { inner })
+        Ok(PyMarginResult::new(inner, &self.inner))
     }
 
     /// The risk groups the account touches (a balance, a loan or a position's
@@ -73,6 +83,22 @@ impl PyEngine {
         let (portfolio, market) = (&portfolio.inner, &market.inner);
         let g = py.detach(|| guard(|| self.inner.greeks(portfolio, market)))?;
         entry(|| crate::convert::to_py(py, &g.to_value()))
+    }
+
+    /// Every position's terms on the snapshot, in the portfolio's order: type,
+    /// symbol, group, margin asset, signed quantity, mark (an option's model
+    /// value per unit), notional and dollar delta (USD) and value (UPnL of a
+    /// contract, `qty · value` of an option, in the margin asset).
+    fn position_terms<'py>(
+        &self,
+        py: Python<'py>,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (portfolio, market) = (&portfolio.inner, &market.inner);
+        let terms = py.detach(|| guard(|| self.inner.position_terms(portfolio, market)))?;
+        let rows: Vec<_> = terms.iter().map(|t| t.to_value()).collect();
+        entry(|| crate::convert::to_py(py, &serde_json::Value::Array(rows)))
     }
 
     /// Classic margin of the account (METHODOLOGY.md §5), USD, computed with the
@@ -119,11 +145,14 @@ impl PyEngine {
     /// `threads` is at most 1,024.
     ///
     /// A `pyarrow.RecordBatchReader` of positions (balances: a reader or a
-    /// table) is margined as it is read, part by part (`pmengine.batch.margin_stream`:
+    /// table) is margined as it is read, part by part (`pmengine.book.batch.margin_stream`:
     /// rows sorted by account), and gives a `pyarrow.RecordBatchReader` of results.
     /// `first_rows`: the row numbers of the first position and balance rows, for
     /// messages naming rows of a longer stream.
-    #[pyo3(signature = (positions, balances, market, *, threads=None, errors="raise", output="arrow", chunk_size=512, first_rows=(0, 0)))]
+    #[pyo3(
+        signature = (positions, balances, market, *, threads=None, errors="raise", output="arrow", chunk_size=None, first_rows=None),
+        text_signature = "($self, positions, balances, market, *, threads=None, errors=\"raise\", output=\"arrow\", chunk_size=512, first_rows=...)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn margin_batch<'py>(
         slf: &Bound<'py, Self>,
@@ -133,17 +162,27 @@ impl PyEngine {
         threads: Option<&Bound<'py, PyAny>>,
         errors: &str,
         output: &str,
-        chunk_size: i128,
-        first_rows: (i128, i128),
+        chunk_size: Option<&Bound<'py, PyAny>>,
+        first_rows: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
+        let chunk_size = chunk_size.map_or(Ok(512), |c| int_arg(c, "chunk_size", 1, None))? as i128;
+        let first_rows = match first_rows {
+            None => (0, 0),
+            Some(f) => {
+                let (a, b) = f.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>()?;
+                // Bounded so that a row number added to either never overflows.
+                let row = |x: &Bound<'py, PyAny>| int_arg(x, "first_rows", 0, Some(1 << 62)).map(i128::from);
+                (row(&a)?, row(&b)?)
+            }
+        };
         if crate::batch::is_reader(positions)? {
             let kwargs = pyo3::types::PyDict::new(py);
             kwargs.set_item("threads", threads)?;
             kwargs.set_item("errors", errors)?;
             kwargs.set_item("output", output)?;
             kwargs.set_item("chunk_size", chunk_size)?;
-            let stream = py.import("pmengine.batch")?.getattr("margin_stream")?;
+            let stream = py.import("pmengine.book.batch")?.getattr("margin_stream")?;
             return stream.call((slf, positions, balances, market), Some(&kwargs));
         }
         let market = market.borrow();
@@ -177,7 +216,7 @@ impl PyEngine {
     ///
     /// Returns a dict of numpy arrays, one row per scenario: `equity`,
     /// `adjusted_equity`, `maintenance_margin`, `initial_margin`, `available`
-    /// (USD), `uni_mmr`, `status` (uint8 index into `status_names`, the
+    /// (USD), `uni_mmr`, `status` (uint16 index into `status_names`, the
     /// profile's ladder then "BANKRUPT"). Row `k` equals `margin` on the moved
     /// market, bit for bit, whatever `threads`.
     #[pyo3(signature = (portfolio, market, moves, assets=None, *, vol_shifts=None, threads=None))]
@@ -216,11 +255,24 @@ impl PyEngine {
         py: Python<'_>,
         portfolio: PyRef<'_, PyPortfolio>,
         market: PyRef<'_, PyMarket>,
-        paths: Vec<(Vec<(String, f64)>, Vec<f64>)>,
-        thresholds: Vec<f64>,
-        tol: f64,
+        paths: Vec<(Vec<(String, Bound<'_, PyAny>)>, Vec<Bound<'_, PyAny>>)>,
+        thresholds: Vec<Bound<'_, PyAny>>,
+        tol: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<Vec<Option<(f64, f64)>>>> {
         let (portfolio, market) = (&portfolio.inner, &market.inner);
+        let numbers = |xs: &[Bound<'_, PyAny>], at: &str| -> PyResult<Vec<f64>> {
+            xs.iter().enumerate().map(|(j, x)| float_arg(x, &format!("{at}[{j}]"))).collect()
+        };
+        let paths = (paths.iter().enumerate())
+            .map(|(i, (exponents, grid))| {
+                let exponents = (exponents.iter())
+                    .map(|(a, e)| Ok((a.clone(), float_arg(e, &format!("paths[{i}].exponents.{a}"))?)))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok((exponents, numbers(grid, &format!("paths[{i}].grid"))?))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let thresholds = numbers(&thresholds, "thresholds")?;
+        let tol = float_arg(tol, "tol")?;
         let found = py.detach(|| {
             let paths: Vec<PricePath<'_>> =
                 paths.iter().map(|(exponents, grid)| PricePath { exponents, grid }).collect();
@@ -243,10 +295,11 @@ impl PyEngine {
         portfolio: PyRef<'_, PyPortfolio>,
         market: PyRef<'_, PyMarket>,
         asset: &str,
-        target: usize,
+        target: &Bound<'_, PyAny>,
         stressed: Option<PyRef<'_, PyMarket>>,
-        rel_tol: f64,
+        rel_tol: &Bound<'_, PyAny>,
     ) -> PyResult<Option<f64>> {
+        let (target, rel_tol) = (self.status_rank_arg(target)?, float_arg(rel_tol, "rel_tol")?);
         let stressed = stressed.as_deref().map_or(&market.inner, |m| &m.inner);
         guard(|| self.inner.deposit_needed(&portfolio.inner, &market.inner, stressed, asset, target, rel_tol))
     }
@@ -261,9 +314,10 @@ impl PyEngine {
         portfolio: PyRef<'_, PyPortfolio>,
         market: PyRef<'_, PyMarket>,
         asset: &str,
-        target: usize,
-        rel_tol: f64,
+        target: &Bound<'_, PyAny>,
+        rel_tol: &Bound<'_, PyAny>,
     ) -> PyResult<f64> {
+        let (target, rel_tol) = (self.status_rank_arg(target)?, float_arg(rel_tol, "rel_tol")?);
         guard(|| self.inner.max_withdrawal(&portfolio.inner, &market.inner, asset, target, rel_tol))
     }
 

@@ -1,6 +1,7 @@
 //! The one conversion from core errors to Python exceptions. The classes live
 //! in `pmengine/errors.py`, shared with the pure-Python reference.
 
+use pmengine_core::error::Code;
 use pmengine_core::CoreError;
 use pyo3::prelude::*;
 
@@ -9,14 +10,25 @@ pyo3::import_exception!(pmengine.errors, InvalidInputError);
 pyo3::import_exception!(pmengine.errors, ProfileError);
 pyo3::import_exception!(pmengine.errors, MissingMarketDataError);
 
+/// The Python exception of a core error: its class, with the message, and the
+/// field path and code as the `field` and `code` attributes (`PmError.__init__`).
 pub fn to_py(e: CoreError) -> PyErr {
-    let msg = e.to_string();
+    let args = (e.to_string(), e.field().to_string(), e.code().as_str());
     match e {
-        CoreError::InvalidInput { .. } => InvalidInputError::new_err(msg),
-        CoreError::MissingMarketData { .. } => MissingMarketDataError::new_err(msg),
-        CoreError::Profile { .. } => ProfileError::new_err(msg),
+        CoreError::InvalidInput { .. } => InvalidInputError::new_err(args),
+        CoreError::MissingMarketData { .. } => MissingMarketDataError::new_err(args),
+        CoreError::Profile { .. } => ProfileError::new_err(args),
     }
 }
+
+/// An `InvalidInputError` raised by the binding itself (an argument the core
+/// never sees: a column, an option string, a thread count).
+pub fn invalid(code: Code, field: impl Into<String>, message: impl Into<String>) -> PyErr {
+    to_py(CoreError::invalid(field, message).with_code(code))
+}
+
+/// The code of an error that is a bug in pmengine, never a bad input.
+pub const INTERNAL: &str = "internal";
 
 /// What the body of an entry point may fail with: a core error (mapped by
 /// [`to_py`]) or an error already raised in Python.
@@ -50,7 +62,7 @@ pub fn guard<T, E: Failure>(f: impl FnOnce() -> Result<T, E>) -> PyResult<T> {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(PmError::new_err(format!("internal error in pmengine core: {what}")))
+            Err(PmError::new_err((format!("internal error in pmengine core: {what}"), "", INTERNAL)))
         }
     }
 }

@@ -7,10 +7,10 @@ use crate::market::PyMarket;
 use crate::portfolio::PyPortfolio;
 use crate::result::PyMarginResult;
 use pmengine_core::portfolio::{parse_position, Position};
-use pmengine_core::{CoreError, LiveAccount, Order};
+use pmengine_core::{CoreError, Engine, LiveAccount, Order};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use std::sync::{RwLock, TryLockError};
+use std::sync::{Arc, RwLock, TryLockError};
 
 /// An account kept live in Rust for a trading bot: ticks, fills, deposits and
 /// loans update it in place, and `margin()` is as fresh as a full recompute.
@@ -24,6 +24,8 @@ use std::sync::{RwLock, TryLockError};
 #[pyclass(name = "LiveAccount", module = "pmengine._core", frozen)]
 pub struct PyLiveAccount {
     inner: RwLock<LiveAccount>,
+    /// The account's engine (fixed for its life): it names its results' statuses.
+    engine: Arc<Engine>,
 }
 
 /// The outcome of `LiveAccount.check_order`.
@@ -153,13 +155,13 @@ impl PyLiveAccount {
         market: PyRef<'_, PyMarket>,
     ) -> PyResult<Self> {
         let (engine, portfolio, market) = (engine.core(), portfolio.inner.clone(), market.inner.clone());
-        let live = py.detach(|| guard(|| LiveAccount::new(engine, portfolio, market)))?;
-        Ok(PyLiveAccount { inner: RwLock::new(live) })
+        let live = py.detach(|| guard(|| LiveAccount::new(Arc::clone(&engine), portfolio, market)))?;
+        Ok(PyLiveAccount { inner: RwLock::new(live), engine })
     }
 
     /// The account's margin now.
     fn margin(&self, py: Python<'_>) -> PyResult<PyMarginResult> {
-        Ok(PyMarginResult { inner: self.read(py, |l| l.margin())? })
+        Ok(PyMarginResult::new(self.read(py, |l| l.margin())?, &self.engine))
     }
 
     /// A new index price (USD per unit of `asset`).
@@ -245,7 +247,7 @@ impl PyLiveAccount {
     ) -> PyResult<PyMarginResult> {
         let (qty, price) = order_numbers(qty, price)?;
         let o = order(symbol, qty, price, instrument)?;
-        Ok(PyMarginResult { inner: self.write(py, Work::Light, |l| l.what_if(&o).cloned())? })
+        Ok(PyMarginResult::new(self.write(py, Work::Light, |l| l.what_if(&o).cloned())?, &self.engine))
     }
 
     /// Whether the order may be sent, why not, and the margin after it.
@@ -265,7 +267,7 @@ impl PyLiveAccount {
         Ok(PyOrderCheck {
             allowed: refusal.is_none(),
             reason: refusal.map(|r| r.code()),
-            result: Py::new(py, PyMarginResult { inner: after })?,
+            result: Py::new(py, PyMarginResult::new(after, &self.engine))?,
         })
     }
 

@@ -1,7 +1,8 @@
 //! `Market`: a market snapshot held in Rust, converted once.
 
-use crate::convert::{to_py, to_value};
+use crate::convert::{float_arg, to_py, to_value};
 use crate::errors::{entry, guard};
+use pmengine_core::input::path;
 use pmengine_core::Market;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -38,16 +39,7 @@ fn sorted<'a>(m: impl IntoIterator<Item = (&'a String, &'a f64)>) -> BTreeMap<St
 }
 
 fn time_value(time: &Bound<'_, PyAny>) -> PyResult<f64> {
-    if let Ok(x) = time.extract::<f64>() {
-        return guard(|| pmengine_core::input::finite(x, "market.time", pmengine_core::input::Source::Input));
-    }
-    let v = to_value(time, "market.time")?;
-    match v.as_str() {
-        Some(s) => guard(|| pmengine_core::input::parse_time(s, "market.time")),
-        None => {
-            guard(|| Err(pmengine_core::CoreError::invalid("market.time", "must be an ISO-8601 time or epoch seconds")))
-        }
-    }
+    crate::convert::time_arg(time, "market.time")
 }
 
 #[pymethods]
@@ -92,17 +84,20 @@ impl PyMarket {
     }
 
     /// Set an index price (USD per unit of `asset`).
-    fn set_price(&mut self, asset: &str, price: f64) -> PyResult<()> {
+    fn set_price(&mut self, asset: &str, price: &Bound<'_, PyAny>) -> PyResult<()> {
+        let price = float_arg(price, &path("market.prices", asset))?;
         self.moved();
         guard(|| self.inner.set_price(asset, price))
     }
     /// Set a contract mark (in the contract's quote units).
-    fn set_mark(&mut self, symbol: &str, mark: f64) -> PyResult<()> {
+    fn set_mark(&mut self, symbol: &str, mark: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mark = float_arg(mark, &path("market.marks", symbol))?;
         self.moved();
         guard(|| self.inner.set_mark(symbol, mark))
     }
     /// Set an implied vol (annualised, 0.5 = 50 %) for an option symbol or an underlying.
-    fn set_vol(&mut self, key: &str, vol: f64) -> PyResult<()> {
+    fn set_vol(&mut self, key: &str, vol: &Bound<'_, PyAny>) -> PyResult<()> {
+        let vol = float_arg(vol, &path("market.vols", key))?;
         self.moved();
         guard(|| self.inner.set_vol(key, vol))
     }
@@ -111,6 +106,11 @@ impl PyMarket {
     #[getter]
     fn time(&self) -> f64 {
         self.inner.time
+    }
+    /// Snapshot time as ISO-8601 text, UTC (``2026-11-24T00:00:00Z``), as ``to_dict`` writes it.
+    #[getter]
+    fn iso_time(&self) -> String {
+        self.inner.iso_time()
     }
     #[setter(time)]
     fn set_time(&mut self, time: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -163,8 +163,8 @@ impl PyMarket {
 
     fn __repr__(&self) -> String {
         format!(
-            "Market(time={}, {} prices, {} marks, {} vols)",
-            self.inner.to_value()["time"],
+            "Market(time={:?}, {} prices, {} marks, {} vols)",
+            self.inner.iso_time(),
             self.inner.prices.len(),
             self.inner.marks.len(),
             self.inner.vols.len()

@@ -1,11 +1,11 @@
 //! `RiskParams`: a compiled, immutable risk profile.
 
 use crate::convert::{to_profile_value, to_py};
-use crate::errors::{entry, guard, ProfileError};
+use crate::errors::{entry, guard};
 use pmengine_core::params::{toml_value, DEFAULT_PROFILE_TOML};
 use pmengine_core::{CoreError, RiskParams};
 use pyo3::prelude::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// A risk profile (METHODOLOGY.md §7), compiled once and shared by engines.
@@ -40,11 +40,12 @@ impl PyRiskParams {
     #[staticmethod]
     fn from_toml(path: std::path::PathBuf) -> PyResult<Self> {
         entry(|| {
-            let fail = |m: String| ProfileError::new_err(format!("{}: {m}", path.display()));
+            let file = path.display().to_string();
+            let fail = |m: String| crate::errors::to_py(CoreError::profile(file.as_str(), m));
             let text = read_text(&path).map_err(fail)?;
-            let source = toml_value(&text).map_err(|e| match e {
-                CoreError::Profile { field, message } if field == "profile" => fail(message),
-                e => crate::errors::to_py(e),
+            let source = toml_value(&text).map_err(|e| match e.field() {
+                "profile" => crate::errors::to_py(CoreError::profile(file.as_str(), e.message()).with_code(e.code())),
+                _ => crate::errors::to_py(e),
             })?;
             longest_string(&source).map_err(fail)?;
             Self::compile(source)
@@ -109,6 +110,94 @@ impl PyRiskParams {
     fn status_levels(&self) -> Vec<(String, f64)> {
         self.inner.status.iter().map(|s| (s.name.to_string(), s.above)).collect()
     }
+    /// `[eligibility]` as compiled (every key, defaults filled): ``min_equity``
+    /// (USD), ``min_kyc_level``, ``require_futures_enabled``, ``require_quiz``,
+    /// ``min_trading_days``, ``restricted_jurisdictions``.
+    #[getter]
+    fn eligibility<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let e = &self.inner.eligibility;
+        to_py(
+            py,
+            &json!({
+                "min_equity": e.min_equity, "min_kyc_level": e.min_kyc_level,
+                "require_futures_enabled": e.require_futures_enabled, "require_quiz": e.require_quiz,
+                "min_trading_days": e.min_trading_days, "restricted_jurisdictions": e.restricted_jurisdictions,
+            }),
+        )
+    }
+    /// `[switching]` as compiled: ``switch_min_ratio`` (uniMMR), ``switch_max_margin_ratio``,
+    /// ``min_switch_interval`` (seconds), ``allow_options_in_classic``.
+    #[getter]
+    fn switching<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let s = &self.inner.switching;
+        to_py(
+            py,
+            &json!({
+                "switch_min_ratio": s.switch_min_ratio, "switch_max_margin_ratio": s.switch_max_margin_ratio,
+                "min_switch_interval": s.min_switch_interval, "allow_options_in_classic": s.allow_options_in_classic,
+            }),
+        )
+    }
+    /// `[classic]` as compiled: ``cross_margin_call``, ``cross_margin_liquidation``
+    /// (margin levels), ``futures_margin_call`` (margin ratio), ``default_leverage``.
+    #[getter]
+    fn classic<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = &self.inner.classic;
+        to_py(
+            py,
+            &json!({
+                "cross_margin_call": c.cross_margin_call, "cross_margin_liquidation": c.cross_margin_liquidation,
+                "futures_margin_call": c.futures_margin_call, "default_leverage": c.default_leverage,
+            }),
+        )
+    }
+    /// The assets the profile lists (`[assets.*]`), sorted.
+    #[getter]
+    fn assets(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inner.assets.keys().cloned().collect();
+        names.sort_unstable();
+        names
+    }
+    /// Every group's grid and add-on parameters as compiled, ``"*"`` for the
+    /// groups without a table of their own: ``price_range`` (fraction),
+    /// ``price_points``, ``vol_shocks``, ``extreme_multiple``, ``extreme_cover``,
+    /// ``basis_rate``, ``som_rate``.
+    #[getter]
+    fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let one = |g: &pmengine_core::params::GroupParams| {
+            json!({
+                "price_range": g.price_range, "price_points": g.price_points, "vol_shocks": g.vol_shocks,
+                "extreme_multiple": g.extreme_multiple, "extreme_cover": g.extreme_cover,
+                "basis_rate": g.basis_rate, "som_rate": g.som_rate,
+            })
+        };
+        let mut names: Vec<&String> = self.inner.groups.keys().collect();
+        names.sort_unstable();
+        let mut out = serde_json::Map::new();
+        out.insert("*".into(), one(&self.inner.default_group));
+        for n in names {
+            out.insert(n.clone(), one(&self.inner.groups[n]));
+        }
+        to_py(py, &Value::Object(out))
+    }
+    /// Correlation offsets, highest rate first: ``(group a, group b, rate)``.
+    #[getter]
+    fn offsets(&self) -> Vec<(String, String, f64)> {
+        self.inner.offsets.iter().map(|o| (o.a.clone(), o.b.clone(), o.rate)).collect()
+    }
+    /// Systemic scenarios in order: ``name``, ``multiple`` (of each group's
+    /// price range), ``vol_shock`` and ``overrides`` (group → absolute return).
+    #[getter]
+    fn systemic<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rows: Vec<Value> = (self.inner.systemic.iter())
+            .map(|s| {
+                let overrides: serde_json::Map<String, Value> =
+                    s.overrides.iter().map(|(g, r)| (g.clone(), json!(r))).collect();
+                json!({"name": s.name, "multiple": s.multiple, "vol_shock": s.vol_shock, "overrides": overrides})
+            })
+            .collect();
+        to_py(py, &Value::Array(rows))
+    }
     /// The risk group of an asset.
     fn group_of(&self, asset: &str) -> String {
         self.inner.group_of(asset).to_string()
@@ -118,8 +207,25 @@ impl PyRiskParams {
         self.inner.is_collateral(asset)
     }
     /// The status a uniMMR falls in (BANKRUPT is decided by equity, not here).
-    fn status_for(&self, uni_mmr: f64) -> String {
-        self.inner.status_for(uni_mmr).to_string()
+    fn status_for(&self, uni_mmr: &Bound<'_, PyAny>) -> PyResult<&str> {
+        let uni_mmr = crate::convert::float_arg(uni_mmr, "uni_mmr")?;
+        Ok(self.inner.status_name(self.inner.status_for(uni_mmr)))
+    }
+    /// A status's rank: its index on the ladder (0 the healthiest), BANKRUPT one
+    /// past the last level. Raises `InvalidInputError` naming `status` for a name
+    /// that is neither.
+    fn status_rank(&self, status: &str) -> PyResult<usize> {
+        let p = &self.inner;
+        let rank = p.status_named(status).map(|s| usize::from(s.code(p.status.len())));
+        guard(|| {
+            rank.ok_or_else(|| {
+                let names: Vec<&str> = p.status.iter().map(|s| s.name.as_str()).collect();
+                CoreError::invalid(
+                    "status",
+                    format!("unknown status {status:?}, expected one of {names:?} or BANKRUPT"),
+                )
+            })
+        })
     }
 
     fn __repr__(&self) -> String {
@@ -135,7 +241,7 @@ impl PyRiskParams {
 pub fn toml_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     entry(|| {
         let v = toml_value(text).map_err(|e| match e {
-            CoreError::Profile { message, .. } => crate::errors::InvalidInputError::new_err(message),
+            CoreError::Profile { message, code, .. } => crate::errors::invalid(code, "", message),
             e => crate::errors::to_py(e),
         })?;
         to_py(py, &v)

@@ -1,8 +1,9 @@
 //! `Portfolio`: an account's balances and positions, held in Rust.
 
-use crate::convert::{to_py, to_value};
+use crate::convert::{float_arg, opt_float_arg, to_py, to_value};
 use crate::errors::{entry, guard};
 use crate::market::PyMarket;
+use pmengine_core::input::path;
 use pmengine_core::resolved::Resolved;
 use pmengine_core::{ClassicTerms, CoreError, Engine, MarginResult, OptionKind, Portfolio, Position};
 use pyo3::prelude::*;
@@ -64,15 +65,22 @@ impl PyPortfolio {
     }
 }
 
-fn expiry_seconds(expiry: &Bound<'_, PyAny>, at: &str) -> PyResult<f64> {
-    if let Ok(x) = expiry.extract::<f64>() {
-        return Ok(x);
-    }
-    match to_value(expiry, at)? {
-        serde_json::Value::String(s) => guard(|| pmengine_core::input::parse_time(&s, at)),
-        _ => guard(|| {
-            Err(pmengine_core::CoreError::invalid(at, "must be an ISO-8601 time, a datetime or epoch seconds"))
-        }),
+/// A contract's classic terms, each named `at.<key>` when it is not a number.
+fn classic_terms(
+    at: &str,
+    isolated_margin: Option<&Bound<'_, PyAny>>,
+    leverage: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ClassicTerms> {
+    Ok(ClassicTerms {
+        isolated_margin: opt_float_arg(isolated_margin, &path(at, "isolated_margin"))?,
+        leverage: opt_float_arg(leverage, &path(at, "leverage"))?,
+    })
+}
+
+impl PyPortfolio {
+    /// The path of the position the next `add_*` appends (errors name it).
+    fn next_position(&self) -> String {
+        format!("positions[{}]", self.inner.positions.len())
     }
 }
 
@@ -99,7 +107,8 @@ impl PyPortfolio {
     }
 
     /// Add `qty` units of `asset` to its wallet balance (negative: borrow).
-    fn add_balance(&mut self, asset: &str, qty: f64) -> PyResult<()> {
+    fn add_balance(&mut self, asset: &str, qty: &Bound<'_, PyAny>) -> PyResult<()> {
+        let qty = float_arg(qty, &path("balances", asset))?;
         self.changed();
         guard(|| self.inner.add_balance(asset, qty))
     }
@@ -107,8 +116,16 @@ impl PyPortfolio {
     /// A margin loan of `asset`: `borrowed` principal and accrued `interest`
     /// (asset units, each ≥ 0). The balance holds the borrowed coins; the net
     /// wallet is balance − borrowed − interest (docs/BINANCE.md §3).
-    #[pyo3(signature = (asset, borrowed, interest=0.0))]
-    fn add_loan(&mut self, asset: &str, borrowed: f64, interest: f64) -> PyResult<()> {
+    #[pyo3(signature = (asset, borrowed, interest=None), text_signature = "($self, asset, borrowed, interest=0.0)")]
+    fn add_loan(
+        &mut self,
+        asset: &str,
+        borrowed: &Bound<'_, PyAny>,
+        interest: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let at = path("loans", asset);
+        let borrowed = float_arg(borrowed, &path(&at, "borrowed"))?;
+        let interest = opt_float_arg(interest, &path(&at, "interest"))?.unwrap_or(0.0);
         self.changed();
         guard(|| self.inner.add_loan(asset, borrowed, interest))
     }
@@ -116,73 +133,78 @@ impl PyPortfolio {
     /// A USDⓈ-margined future or perpetual: `qty` in base units (negative
     /// short), `entry_price` in settle units per base unit.
     #[pyo3(signature = (symbol, underlying, qty, entry_price, *, settle="USDT", isolated_margin=None, leverage=None))]
+    #[allow(clippy::too_many_arguments)]
     fn add_linear(
         &mut self,
         symbol: &str,
         underlying: &str,
-        qty: f64,
-        entry_price: f64,
+        qty: &Bound<'_, PyAny>,
+        entry_price: &Bound<'_, PyAny>,
         settle: &str,
-        isolated_margin: Option<f64>,
-        leverage: Option<f64>,
+        isolated_margin: Option<&Bound<'_, PyAny>>,
+        leverage: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         self.changed();
-        guard(|| {
-            self.inner.add_position(Position::Linear {
-                symbol: symbol.into(),
-                underlying: underlying.into(),
-                settle: settle.into(),
-                qty,
-                entry_price,
-                classic: ClassicTerms { isolated_margin, leverage },
-            })
-        })
+        let at = self.next_position();
+        let position = Position::Linear {
+            symbol: symbol.into(),
+            underlying: underlying.into(),
+            settle: settle.into(),
+            qty: float_arg(qty, &path(&at, "qty"))?,
+            entry_price: float_arg(entry_price, &path(&at, "entry_price"))?,
+            classic: classic_terms(&at, isolated_margin, leverage)?,
+        };
+        guard(|| self.inner.add_position(position))
     }
 
     /// A coin-margined future or perpetual: `contracts` (negative short) of
     /// `contract_size` USD each, `entry_price` in USD per coin; settles in the underlying.
     #[pyo3(signature = (symbol, underlying, contract_size, contracts, entry_price, *, isolated_margin=None, leverage=None))]
+    #[allow(clippy::too_many_arguments)]
     fn add_inverse(
         &mut self,
         symbol: &str,
         underlying: &str,
-        contract_size: f64,
-        contracts: f64,
-        entry_price: f64,
-        isolated_margin: Option<f64>,
-        leverage: Option<f64>,
+        contract_size: &Bound<'_, PyAny>,
+        contracts: &Bound<'_, PyAny>,
+        entry_price: &Bound<'_, PyAny>,
+        isolated_margin: Option<&Bound<'_, PyAny>>,
+        leverage: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         self.changed();
-        guard(|| {
-            self.inner.add_position(Position::Inverse {
-                symbol: symbol.into(),
-                underlying: underlying.into(),
-                contract_size,
-                contracts,
-                entry_price,
-                classic: ClassicTerms { isolated_margin, leverage },
-            })
-        })
+        let at = self.next_position();
+        let position = Position::Inverse {
+            symbol: symbol.into(),
+            underlying: underlying.into(),
+            contract_size: float_arg(contract_size, &path(&at, "contract_size"))?,
+            contracts: float_arg(contracts, &path(&at, "contracts"))?,
+            entry_price: float_arg(entry_price, &path(&at, "entry_price"))?,
+            classic: classic_terms(&at, isolated_margin, leverage)?,
+        };
+        guard(|| self.inner.add_position(position))
     }
 
     /// A European option: `qty` in underlying units (negative short), `strike`
     /// in settle units, `expiry` ISO-8601 text, a datetime or epoch seconds.
     #[pyo3(signature = (symbol, underlying, kind, strike, expiry, qty, *, settle="USDT"))]
+    #[allow(clippy::too_many_arguments)]
     fn add_option(
         &mut self,
         symbol: &str,
         underlying: &str,
         kind: &str,
-        strike: f64,
+        strike: &Bound<'_, PyAny>,
         expiry: &Bound<'_, PyAny>,
-        qty: f64,
+        qty: &Bound<'_, PyAny>,
         settle: &str,
     ) -> PyResult<()> {
         self.changed();
         entry(|| {
-            let at = format!("positions[{}]", self.inner.positions.len());
-            let kind = guard(|| OptionKind::parse(kind, &format!("{at}.kind")))?;
-            let expiry = expiry_seconds(expiry, &format!("{at}.expiry"))?;
+            let at = self.next_position();
+            let kind = guard(|| OptionKind::parse(kind, &path(&at, "kind")))?;
+            let strike = float_arg(strike, &path(&at, "strike"))?;
+            let expiry = crate::convert::time_arg(expiry, &path(&at, "expiry"))?;
+            let qty = float_arg(qty, &path(&at, "qty"))?;
             guard(|| {
                 self.inner.add_position(Position::Option {
                     symbol: symbol.into(),
@@ -212,7 +234,7 @@ impl PyPortfolio {
     /// Wallet balances, asset units (a copy).
     #[getter]
     fn balances(&self) -> Vec<(String, f64)> {
-        self.inner.balances.clone()
+        self.inner.balances.to_vec()
     }
 
     /// Margin loans: asset -> (borrowed, interest), asset units (a copy).

@@ -2,9 +2,10 @@
 
 use crate::convert::to_py;
 use crate::errors::guard;
-use pmengine_core::{GroupResult, MarginResult};
+use pmengine_core::{Engine, GroupResult, MarginResult};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::sync::Arc;
 
 /// Per risk group figures, USD (`worst_scenario` is a return and a vol shock).
 #[pyclass(name = "GroupResult", module = "pmengine._core", frozen, freelist = 64)]
@@ -81,6 +82,18 @@ impl PyGroupResult {
 #[pyclass(name = "MarginResult", module = "pmengine._core", frozen, freelist = 64)]
 pub struct PyMarginResult {
     pub inner: MarginResult,
+    /// The engine that evaluated it: its profile names the status.
+    engine: Arc<Engine>,
+}
+
+impl PyMarginResult {
+    pub fn new(inner: MarginResult, engine: &Arc<Engine>) -> Self {
+        PyMarginResult { inner, engine: Arc::clone(engine) }
+    }
+
+    fn status_name(&self) -> &str {
+        self.engine.params().status_name(self.inner.status)
+    }
 }
 
 #[pymethods]
@@ -115,7 +128,7 @@ impl PyMarginResult {
     /// NORMAL, MARGIN_CALL, REDUCE_ONLY, LIQUIDATION (the profile's ladder) or BANKRUPT.
     #[getter]
     fn status(&self) -> &str {
-        &self.inner.status
+        self.status_name()
     }
     /// Scan requirement after offsets, floored by the short-option minimum, USD.
     #[getter]
@@ -164,20 +177,33 @@ impl PyMarginResult {
     }
     /// The result JSON of METHODOLOGY.md §8 as a dict (`uni_mmr` None when infinite).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        guard(|| to_py(py, &self.inner.to_value()))
+        guard(|| to_py(py, &self.inner.to_value(self.engine.params())))
     }
-    /// The result JSON of METHODOLOGY.md §8.
+    /// The result JSON of METHODOLOGY.md §8, indented by `indent` spaces (0 to 64).
     #[pyo3(signature = (indent=None))]
-    fn to_json(&self, indent: Option<usize>) -> String {
-        json_text(&self.inner.to_value(), indent)
+    fn to_json(&self, indent: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+        Ok(json_text(&self.inner.to_value(self.engine.params()), indent_arg(indent)?))
     }
     fn __repr__(&self) -> String {
         let r = &self.inner;
         format!(
             "MarginResult(status={:?}, equity={}, maintenance_margin={}, uni_mmr={})",
-            r.status, r.equity, r.maintenance_margin, r.uni_mmr
+            self.status_name(),
+            r.equity,
+            r.maintenance_margin,
+            r.uni_mmr
         )
     }
+}
+
+/// Most spaces `to_json` indents by: the text grows with the indent times the
+/// lines, so a huge one is an allocation bomb, not a layout.
+const MAX_INDENT: i64 = 64;
+
+/// The `indent` argument of `to_json`: `None`, or 0 to [`MAX_INDENT`].
+pub fn indent_arg(indent: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+    let indent = indent.filter(|i| !i.is_none());
+    Ok(indent.map(|i| crate::convert::int_arg(i, "indent", 0, Some(MAX_INDENT))).transpose()?.map(|n| n as usize))
 }
 
 /// JSON text of a result, compact or indented by `indent` spaces.

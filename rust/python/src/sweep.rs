@@ -1,45 +1,59 @@
 //! `Engine.sweep`: one account under many market moves, numpy in and out.
 
-use crate::errors::{guard, InvalidInputError};
+use crate::errors::{guard, invalid};
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
+use pmengine_core::error::Code;
 use pmengine_core::{Engine, Market, Moves, Portfolio};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyMapping, PyTuple};
 
-fn invalid(msg: String) -> PyErr {
-    InvalidInputError::new_err(msg)
-}
-
 /// `x` as a C-contiguous float64 numpy array (a copy only when it is not one).
-fn float_array<'py>(x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// A number beyond a float's range in it (numpy's `OverflowError`) is an
+/// `InvalidInputError` naming `field`.
+fn float_array<'py>(x: &Bound<'py, PyAny>, field: &str) -> PyResult<Bound<'py, PyAny>> {
     let np = x.py().import("numpy")?;
-    np.call_method1("ascontiguousarray", (x, "float64"))
+    np.call_method1("ascontiguousarray", (x, "float64")).map_err(|e| {
+        if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(x.py()) {
+            invalid(Code::OutOfRange, field, format!("must hold numbers within a float's range, {}", e.value(x.py())))
+        } else {
+            e
+        }
+    })
 }
 
 /// The moves as `(scenarios, assets, row-major returns)`.
 fn read_moves(moves: &Bound<'_, PyAny>, assets: Option<Vec<String>>) -> PyResult<(usize, Vec<String>, Vec<f64>)> {
     if let Ok(columns) = moves.cast::<PyMapping>() {
         if assets.is_some() {
-            return Err(invalid("assets: give the columns by the mapping's keys or by assets, not both".into()));
+            return Err(invalid(
+                Code::InvalidValue,
+                "assets",
+                "give the columns by the mapping's keys or by assets, not both",
+            ));
         }
         let mut names = Vec::new();
         let mut cols: Vec<Vec<f64>> = Vec::new();
         for item in columns.items()?.iter() {
             let (k, v) = item.extract::<(String, Bound<'_, PyAny>)>()?;
-            let a = float_array(&v)?;
+            let a = float_array(&v, &format!("moves[{k:?}]"))?;
             let a = a.cast::<numpy::PyArrayDyn<f64>>()?;
             if a.ndim() != 1 {
-                return Err(invalid(format!(
-                    "moves[{k:?}]: must be 1-D (one move per scenario), got {} dimensions",
-                    a.ndim()
-                )));
+                return Err(invalid(
+                    Code::WrongType,
+                    format!("moves[{k:?}]"),
+                    format!("must be 1-D (one move per scenario), got {} dimensions", a.ndim()),
+                ));
             }
             cols.push(a.readonly().as_slice()?.to_vec());
             names.push(k);
         }
         let n = cols.first().map_or(0, Vec::len);
         if let Some((k, c)) = names.iter().zip(&cols).find(|(_, c)| c.len() != n) {
-            return Err(invalid(format!("moves[{k:?}]: {} scenarios, the first column has {n}", c.len())));
+            return Err(invalid(
+                Code::InvalidValue,
+                format!("moves[{k:?}]"),
+                format!("{} scenarios, the first column has {n}", c.len()),
+            ));
         }
         let m = cols.len();
         let mut returns = vec![0.0; n * m];
@@ -51,9 +65,9 @@ fn read_moves(moves: &Bound<'_, PyAny>, assets: Option<Vec<String>>) -> PyResult
         return Ok((n, names, returns));
     }
     let Some(assets) = assets else {
-        return Err(invalid("assets: name the columns of moves (or give moves as {asset: column})".into()));
+        return Err(invalid(Code::Missing, "assets", "name the columns of moves (or give moves as {asset: column})"));
     };
-    let a = float_array(moves)?;
+    let a = float_array(moves, "moves")?;
     let a = a.cast::<numpy::PyArrayDyn<f64>>()?;
     let m = assets.len();
     let shape = a.shape().to_vec();
@@ -61,9 +75,11 @@ fn read_moves(moves: &Bound<'_, PyAny>, assets: Option<Vec<String>>) -> PyResult
         [n, c] if c == m => n,
         [n] if m == 1 => n,
         _ => {
-            return Err(invalid(format!(
-                "moves: must be scenarios x assets, {m} column(s) for assets {assets:?}, got shape {shape:?}"
-            )))
+            return Err(invalid(
+                Code::InvalidValue,
+                "moves",
+                format!("must be scenarios x assets, {m} column(s) for assets {assets:?}, got shape {shape:?}"),
+            ))
         }
     };
     Ok((n, assets, a.readonly().as_slice()?.to_vec()))
@@ -72,13 +88,17 @@ fn read_moves(moves: &Bound<'_, PyAny>, assets: Option<Vec<String>>) -> PyResult
 /// `vol_shifts`: None, one number for every scenario, or one per scenario.
 fn read_vol_shifts(v: Option<&Bound<'_, PyAny>>, n: usize) -> PyResult<Option<Vec<f64>>> {
     let Some(v) = v.filter(|v| !v.is_none()) else { return Ok(None) };
-    if let Ok(x) = v.extract::<f64>() {
-        return Ok(Some(vec![x; n]));
+    if v.cast::<pyo3::types::PyInt>().is_ok() || v.extract::<f64>().is_ok() {
+        return Ok(Some(vec![crate::convert::float_arg(v, "vol_shifts")?; n]));
     }
-    let a = float_array(v)?;
+    let a = float_array(v, "vol_shifts")?;
     let a = a.cast::<numpy::PyArrayDyn<f64>>()?;
     if a.ndim() != 1 || a.len() != n {
-        return Err(invalid(format!("vol_shifts: one per scenario ({n}), got shape {:?}", a.shape())));
+        return Err(invalid(
+            Code::InvalidValue,
+            "vol_shifts",
+            format!("one per scenario ({n}), got shape {:?}", a.shape()),
+        ));
     }
     Ok(Some(a.readonly().as_slice()?.to_vec()))
 }
@@ -110,7 +130,7 @@ pub fn sweep<'py>(
     d.set_item("available", PyArray1::from_vec(py, r.available))?;
     d.set_item("uni_mmr", PyArray1::from_vec(py, r.uni_mmr))?;
     d.set_item("status", PyArray1::from_vec(py, r.status))?;
-    let names: Vec<&str> = r.status_names.iter().map(|s| &**s).collect();
+    let names: Vec<&str> = r.status_names.iter().map(String::as_str).collect();
     d.set_item("status_names", PyTuple::new(py, names)?)?;
     Ok(d)
 }

@@ -26,8 +26,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pmengine import reference, reference_classic
+from pmengine import reference
 from pmengine.errors import InvalidInputError, ProfileError
+from pmengine.reference import classic as reference_classic
 
 MODEL = "binance_pm"
 
@@ -62,8 +63,8 @@ class Asset:
 def binance_params(p: reference.Profile) -> reference.Binance:
     """The profile's ``[binance]`` table (loan leverage and MM rates)."""
     if p.binance is None:  # load_profile refuses binance_pm without it; a hand-built profile
-        raise ProfileError(
-            'binance: required under model = "binance_pm" (loan leverage and MM rates)'
+        raise ProfileError.at(
+            "binance", 'required under model = "binance_pm" (loan leverage and MM rates)', "missing"
         )
     return p.binance
 
@@ -76,9 +77,9 @@ def collateral_bands(a: str, p: reference.Profile) -> list[tuple[float, float]]:
         return tiers
     rate = binance_params(p).default_collateral_rate
     if rate is None:
-        raise ProfileError(
-            f"assets.{a}.collateral: no collateral rate for {a}: give its bands,"
-            " or [binance] default_collateral_rate"
+        raise ProfileError.at(
+            f"assets.{a}.collateral",
+            f"no collateral rate for {a}: give its bands, or [binance] default_collateral_rate",
         )
     return [(rate, math.inf)]
 
@@ -122,7 +123,7 @@ def leverage(pos: dict[str, Any], at: str, p: reference.Profile) -> float:
     """The position's ``leverage``, else ``[classic] default_leverage`` (no cap here)."""
     if "leverage" in pos:
         return reference.positive(pos["leverage"], f"{at}.leverage")
-    return float(p.raw.get("classic", {}).get("default_leverage", 20.0))
+    return reference_classic.classic_table(p)["default_leverage"]
 
 
 def bracketed(
@@ -207,8 +208,8 @@ def contracts(
         b = pos["underlying"]
         s = b if kind == "inverse" else pos.get("settle", "USDT")
         if kind == "inverse" and pos.get("settle", b) != b:
-            raise InvalidInputError(
-                f"{at}.settle: an inverse contract settles in its underlying {b}"
+            raise InvalidInputError.at(
+                f"{at}.settle", f"an inverse contract settles in its underlying {b}"
             )
         touch(assets, market, p, b, f"{at}.underlying")
         touch(assets, market, p, s, f"{at}.settle")
@@ -218,13 +219,13 @@ def contracts(
             row = inverse_contract(i, pos, market, assets, p)
         elif kind == "option":
             # Binance's published formula has none (PM Pro SPAN is unpublished).
-            raise InvalidInputError(
-                f"{at}.type: binance_pm has no option formula (Binance publishes none),"
-                f" got option {pos['symbol']}"
+            raise InvalidInputError.at(
+                f"{at}.type",
+                f"binance_pm has no option formula (Binance publishes none), got option {pos['symbol']}",
             )
         else:
-            raise InvalidInputError(
-                f'{at}.type: must be "linear" or "inverse" under binance_pm, got {kind!r}'
+            raise InvalidInputError.at(
+                f"{at}.type", f'must be "linear" or "inverse" under binance_pm, got {kind!r}'
             )
         assets[row["asset"]].upnl += row["upnl"]
         assets[row["asset"]].positions_mm += row["maintenance_margin"]

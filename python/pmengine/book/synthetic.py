@@ -160,7 +160,7 @@ def _block(start: int, n: int, k: int, option_share: float, seed: int) -> tuple[
     import numpy as np
     import pyarrow as pa
 
-    from pmengine.batch import epoch_seconds
+    from pmengine.book.batch import epoch_seconds
 
     m = market_dict()
     prices = m["prices"]

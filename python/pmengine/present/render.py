@@ -6,19 +6,19 @@ Programs should use ``MarginResult.to_json()`` (``pmengine ... --json``) instead
 from __future__ import annotations
 
 import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pmengine._core import Engine, MarginResult, Market, Portfolio
-from pmengine.compare import binance_recognised, engine_for, recognised
+from pmengine._core import BANKRUPT, MarginResult, Portfolio
+from pmengine.compare import binance_recognised, recognised
 from pmengine.compare import usd as usd  # re-exported: the CLI formats with render.usd
-from pmengine.errors import PmError
 from pmengine.risk import Exposure, LiquidationPlan, LiquidationPrice, RiskReport, StressResult
 
 STATUS_STYLE = {
@@ -26,9 +26,84 @@ STATUS_STYLE = {
     "MARGIN_CALL": "bold yellow",
     "REDUCE_ONLY": "bold dark_orange",
     "LIQUIDATION": "bold red",
-    "BANKRUPT": "bold white on red",
+    BANKRUPT: "bold white on red",
     "ERROR": "bold magenta",
 }
+
+
+class FitTable:
+    """A table laid out for the width it is printed at: a number is never cut.
+
+    Columns made with ``wrap=False`` (numbers, statuses, names) are exactly as
+    wide as their widest cell, so no cell of theirs is wrapped or shortened. When the columns do not fit side by side, the
+    table is printed as several tables, each repeating the first ``keys``
+    columns, with as many of the others as fit; headers wrap at spaces.
+    ``legend`` is printed under the last part (what jargon headers mean).
+    """
+
+    def __init__(self, title: str = "", keys: int = 1, legend: str = "") -> None:
+        self.title, self.keys, self.legend = title, keys, legend
+        self.columns: list[tuple[str, dict[str, Any]]] = []
+        self.rows: list[tuple[list[Any], dict[str, Any]]] = []
+
+    def add_column(self, header: str, *, wrap: bool = False, **kwargs: Any) -> None:
+        self.columns.append((header, {"wrap": wrap, **kwargs}))
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        self.rows.append((list(cells), kwargs))
+
+    def _need(self, i: int, tight: bool) -> int:
+        """Column ``i``'s width with padding (2): its widest unbreakable cell and its
+        header (``tight``: the header's longest word, the header wrapping)."""
+        header, opts = self.columns[i]
+        cells = [Text(r[i]) if isinstance(r[i], str) else r[i] for r, _ in self.rows]
+        lens = [
+            max((len(w) for w in c.plain.split()), default=0) if opts["wrap"] else c.cell_len
+            for c in cells
+            if isinstance(c, Text)
+        ]
+        head = max((len(w) for w in header.split()), default=0) if tight else len(header)
+        return max([*lens, head, 1]) + 2
+
+    def parts(self, width: int) -> list[Table]:
+        """The tables that print this one in ``width`` columns of text."""
+        n = len(self.columns)
+        tight = sum(self._need(i, False) + 1 for i in range(n)) + 1 > width
+        need = [self._need(i, tight) + 1 for i in range(n)]  # + its left border
+        keys = list(range(min(self.keys, n)))
+        widest = max(need[len(keys) :], default=0)
+        while len(keys) > 1 and sum(need[i] for i in keys) + 1 + widest > width:
+            keys.pop()  # the repeated columns leave no room: repeat fewer of them
+        base = sum(need[i] for i in keys) + 1
+        chunks: list[list[int]] = []
+        for i in range(len(keys), n):
+            if chunks and base + sum(need[j] for j in chunks[-1]) + need[i] <= width:
+                chunks[-1].append(i)
+            else:
+                chunks.append([i])
+        out = []
+        for k, chunk in enumerate(chunks or [[]]):
+            cont = " (cont.)" if k else ""
+            t = Table(title=self.title + cont if self.title else None, title_justify="left")
+            for i in keys + chunk:
+                header, opts = self.columns[i]
+                opts = dict(opts)
+                if not opts.pop("wrap"):  # as wide as its widest cell: never cut
+                    opts["width"] = need[i] - 3
+                t.add_column(header, **opts)
+            for cells, kwargs in self.rows:
+                t.add_row(*(cells[i] for i in keys + chunk), **kwargs)
+            out.append(t)
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        parts = self.parts(options.max_width)
+        for k, t in enumerate(parts):
+            if k:
+                yield Text("")
+            yield t
+        if self.legend:
+            yield Text(self.legend, style="dim")
 
 
 def ratio(x: float) -> str:
@@ -63,8 +138,14 @@ def summary_table(r: MarginResult) -> Table:
     return t
 
 
-def groups_table(r: MarginResult) -> Table:
-    t = Table(title="risk groups (USD)", title_justify="left")
+def groups_table(r: MarginResult) -> FitTable:
+    t = FitTable(
+        title="risk groups (USD)",
+        legend="in use: long spot netted against short contracts; financed: spot bought "
+        "with loans, scanned; scan loss: the group's worst grid loss; SOM: short-option "
+        "minimum; basis: add-on between hedged instruments; conc.: concentration add-on; "
+        "worst move: the price move (and vol shock) of the scan loss",
+    )
     for col in (
         "group",
         "delta",
@@ -94,8 +175,8 @@ def groups_table(r: MarginResult) -> Table:
     return t
 
 
-def binance_positions_table(r: MarginResult) -> Table:
-    t = Table(title="contracts (margin asset units; COIN-M size in coin)", title_justify="left")
+def binance_positions_table(r: MarginResult) -> FitTable:
+    t = FitTable(title="contracts (margin asset units; COIN-M size in coin)")
     for col in ("symbol", "asset", "size", "bracket", "MMR", "cum", "MM", "IM", "UPnL"):
         t.add_column(col, justify="left" if col in ("symbol", "asset") else "right")
     for p in r.positions:
@@ -113,10 +194,8 @@ def binance_positions_table(r: MarginResult) -> Table:
     return t
 
 
-def binance_assets_table(r: MarginResult) -> Table:
-    t = Table(
-        title="assets (v, loan and MM in asset units; USD columns marked)", title_justify="left"
-    )
+def binance_assets_table(r: MarginResult) -> FitTable:
+    t = FitTable(title="assets (v, loan and MM in asset units; USD columns marked)")
     for col in ("asset", "v", "equity USD", "collateral USD", "loan", "loan MM", "MM"):
         t.add_column(col, justify="left" if col == "asset" else "right")
     for name, a in r.assets.items():
@@ -152,14 +231,16 @@ def margin_panel(r: MarginResult, title: str = "portfolio margin") -> Panel:
 
 
 def console(*, stderr: bool = False) -> Console:
-    # A pipe or a CI log has no width: use one that fits the tables.
+    # A pipe or a CI log has no width: use one that fits the tables, unless
+    # COLUMNS names one (rich reads it).
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 120)
+    sized = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(stderr=stderr, highlight=False, width=None if sized else 120)
 
 
-def comparison_table(rows: Sequence[tuple[str, Portfolio, MarginResult, float]]) -> Table:
+def comparison_table(rows: Sequence[tuple[str, Portfolio, MarginResult, float]]) -> FitTable:
     """One line per account: portfolio MM against the position-by-position MM."""
-    t = Table(title="portfolio margin against position by position (USD)", title_justify="left")
+    t = FitTable(title="portfolio margin against position by position (USD)")
     for col in ("account", "status", "uniMMR", "portfolio MM", "position by position", "saving"):
         t.add_column(col, justify="left" if col in ("account", "status") else "right")
     for name, _, r, alone in rows:
@@ -175,38 +256,32 @@ def comparison_table(rows: Sequence[tuple[str, Portfolio, MarginResult, float]])
     return t
 
 
-def classic_comparison_table(
-    engine: Engine, rows: Sequence[tuple[str, Portfolio, MarginResult, float]], market: Market
-) -> Table:
+def classic_comparison_table(rows: Sequence[tuple[str, dict[str, Any]]]) -> FitTable:
     """One line per account: initial margin under classic cross margin against
     portfolio margin, and Binance's portfolio margin ("—" where its formula cannot
-    margin the account: options)."""
-    t = Table(
-        title="initial margin: classic cross against portfolio margin (USD)", title_justify="left"
-    )
+    margin the account: options); ``rows`` as :func:`pmengine.compare.initial_margins`
+    gives them."""
+    t = FitTable(title="initial margin: classic cross against portfolio margin (USD)")
     cols = ("account", "classic status", "classic IM", "portfolio IM", "classic / portfolio")
     for col in (*cols, "Binance PM IM"):
         t.add_column(col, justify="left" if col in ("account", "classic status") else "right")
-    try:
-        binance: Engine | None = engine_for(engine, "binance_pm")
-    except PmError:
-        binance = None
-    for name, portfolio, r, _ in rows:
-        c = engine.classic(portfolio, market, "cross")
-        times = f"{c.initial_margin / r.initial_margin:.1f}×" if r.initial_margin > 0 else "—"
-        try:
-            b = usd(binance.margin(portfolio, market).initial_margin) if binance else "—"
-        except PmError:
-            b = "—"
+    for name, m in rows:
+        pm, classic, b = m["portfolio"], m["classic_cross"], m["binance_pm"]
+        times = f"{classic / pm:.1f}×" if pm > 0 else "—"
         t.add_row(
-            name, status_text(c.status), usd(c.initial_margin), usd(r.initial_margin), times, b
+            name,
+            status_text(m["classic_status"]),
+            usd(classic),
+            usd(pm),
+            times,
+            "—" if b is None else usd(b),
         )
     return t
 
 
-def greeks_table(greeks: dict[str, Any]) -> Table:
+def greeks_table(greeks: Mapping[str, Any]) -> FitTable:
     """Greeks per position, then per group (units in the column headers)."""
-    t = Table(title="greeks", title_justify="left")
+    t = FitTable(title="greeks")
     cols = (
         "",
         "group",
@@ -250,10 +325,10 @@ def move(x: float) -> str:
     return f"{x * 100:+.2f} %"
 
 
-def liquidation_table(lps: Sequence[LiquidationPrice], co_move: bool = False) -> Table:
+def liquidation_table(lps: Sequence[LiquidationPrice], co_move: bool = False) -> FitTable:
     """Per group and threshold: the price down and up at which uniMMR crosses it."""
     how = "the others in the systemic proportions" if co_move else "the others fixed"
-    t = Table(title=f"liquidation prices (one group moves, {how})", title_justify="left")
+    t = FitTable(title=f"liquidation prices (one group moves, {how})")
     for col in ("group", "uniMMR threshold", "status beyond", "down to", "move", "up to", "move "):
         t.add_column(col, justify="left" if col in ("group", "status beyond") else "right")
     rows: dict[tuple[str, float], dict[str, LiquidationPrice]] = {}
@@ -274,8 +349,8 @@ def liquidation_table(lps: Sequence[LiquidationPrice], co_move: bool = False) ->
     return t
 
 
-def stress_table(stresses: Sequence[StressResult]) -> Table:
-    t = Table(title="stress tests (USD)", title_justify="left")
+def stress_table(stresses: Sequence[StressResult]) -> FitTable:
+    t = FitTable(title="stress tests (USD)")
     for col in ("scenario", "P&L", "equity", "adj. equity", "MM", "uniMMR", "status"):
         t.add_column(col, justify="left" if col in ("scenario", "status") else "right")
     for s in stresses:
@@ -291,9 +366,9 @@ def stress_table(stresses: Sequence[StressResult]) -> Table:
     return t
 
 
-def exposure_table(x: Exposure) -> Table:
-    t = Table(title="leverage and concentration", title_justify="left")
-    t.add_column("figure", style="dim")
+def exposure_table(x: Exposure) -> FitTable:
+    t = FitTable(title="leverage and concentration")
+    t.add_column("figure", style="dim", wrap=True)
     t.add_column("value", justify="right")
     lev = "∞" if math.isinf(x.leverage) else f"{x.leverage:.2f}×"
     t.add_row("gross notional, USD", usd(x.gross_notional))
@@ -309,13 +384,10 @@ def exposure_table(x: Exposure) -> Table:
     return t
 
 
-def plan_table(plan: LiquidationPlan) -> Table:
-    t = Table(
-        title=f"liquidation plan, to uniMMR ≥ {ratio(plan.target_ratio)} ({plan.target})",
-        title_justify="left",
-    )
+def plan_table(plan: LiquidationPlan) -> FitTable:
+    t = FitTable(title=f"liquidation plan, to uniMMR ≥ {ratio(plan.target_ratio)} ({plan.target})")
     for col in ("step", "action", "uniMMR before", "after", "MM after, USD"):
-        t.add_column(col, justify="left" if col == "action" else "right")
+        t.add_column(col, justify="left" if col == "action" else "right", wrap=col == "action")
     for a in plan.actions:
         t.add_row(
             str(a.step),
@@ -379,14 +451,14 @@ def _opt_ratio(x: float | None, *, percent: bool = True) -> str:
     return f"{x * 100:,.1f} %" if percent else f"{x:,.3f}"
 
 
-def mode_comparison_table(c: dict[str, Any]) -> Table:
+def mode_comparison_table(c: dict[str, Any]) -> FitTable:
     """Isolated, cross and both portfolio-margin models side by side
     (`pmengine.compare.compare`); a model that cannot margin the account shows "—"."""
     iso, cross, pm = c["isolated"], c["cross"], c["portfolio"]
     bn = c.get("binance_pm", {"error": "not computed"})
     ok = "error" not in bn
-    t = Table(title="isolated, cross and portfolio margin (USD)", title_justify="left")
-    t.add_column("")
+    t = FitTable(title="isolated, cross and portfolio margin (USD)")
+    t.add_column("", wrap=True)
     for col in ("isolated", "cross", "portfolio (scenario)", "Binance PM"):
         t.add_column(col, justify="right")
 
@@ -475,14 +547,14 @@ def scan_summary(s: dict[str, Any]) -> Group:
         f"{s['seconds']:.2f} s, {rate:,.0f} accounts/s" if math.isfinite(rate) else "—",
     )
     head.add_row("results", s["out"])
-    by = Table(title="accounts by status", title_justify="left")
+    by = FitTable(title="accounts by status")
     by.add_column("status")
     by.add_column("accounts", justify="right")
     by.add_column("share", justify="right")
     for status, n in sorted(s["by_status"].items(), key=lambda kv: -kv[1]):
         share = f"{n / s['accounts'] * 100:.1f} %" if s["accounts"] else "—"
         by.add_row(status_text(status), f"{n:,}", share)
-    risky = Table(title="riskiest accounts (lowest uniMMR)", title_justify="left")
+    risky = FitTable(title="riskiest accounts (lowest uniMMR)")
     for col in ("account", "status", "uniMMR", "MM", "worst group"):
         risky.add_column(col, justify="right" if col in ("uniMMR", "MM") else "left")
     for r in s["riskiest"]:
@@ -494,3 +566,93 @@ def scan_summary(s: dict[str, Any]) -> Group:
             r["worst_group"] or "—",
         )
     return Group(head, Text(""), by, Text(""), risky)
+
+
+# -- parity with Binance (pmengine parity) -------------------------------------------------
+
+
+def _parity_value(x: Any, unit: str) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, str):
+        return x
+    if unit == "ratio":
+        return ratio(x)
+    if unit in ("USD", "USDT", "USDC"):
+        return usd(x)
+    return f"{x:,.8f}"
+
+
+def _parity_check(row: dict[str, Any]) -> Any:
+    if row["binance"] is None:
+        return Text("not reported", style="dim")
+    if row["pmengine"] is None:
+        return Text("no figure", style="dim")
+    if row["differs"]:
+        rel = row["rel_diff"]
+        how = f"differs by {rel:.2e} relative" if rel is not None else "differs"
+        return Text(how, style="bold red")
+    if row["rel_diff"] is None and not isinstance(row["binance"], str):
+        return Text("—", style="dim")
+    rel = row["rel_diff"]
+    if rel and rel > 1e-6:  # above the relative tolerance, within Binance's last digit
+        return Text(f"matches to 8 decimals ({rel:.1e})", style="green")
+    return Text("matches" + (f" ({rel:.1e})" if rel else ""), style="green")
+
+
+PARITY_LABELS = {
+    "equity": "actual equity",
+    "adjusted_equity": "account equity",
+    "maintenance_margin": "maintenance margin",
+    "initial_margin": "initial margin",
+    "available": "available",
+    "uni_mmr": "uniMMR",
+    "status": "status",
+    "upnl": "unrealised P&L",
+}
+
+
+def parity_tables(report: dict[str, Any]) -> list[Any]:
+    """The parity report for people: the account, then each position (rich tables)."""
+    cols = ("figure", "unit", "Binance", "pmengine binance_pm", "check", "pmengine scenario")
+    acct = FitTable(title=f"account at {report['time']}")
+    for c in cols:
+        acct.add_column(
+            c, justify="left" if c in ("figure", "unit", "check") else "right", wrap=c == "check"
+        )
+    for r in report["account"]:
+        cells: list[Any] = [_parity_value(r[k], r["unit"]) for k in ("binance", "pmengine")]
+        scen = _parity_value(r["scenario"], r["unit"])
+        if r["figure"] == "status":
+            cells = [status_text(x) if x not in (None, "—") else Text("—") for x in cells]
+        acct.add_row(
+            PARITY_LABELS.get(r["figure"], r["figure"]), r["unit"], *cells, _parity_check(r), scen
+        )
+    pos = FitTable(
+        title="positions (margin asset units; scenario: the position margined alone)", keys=2
+    )
+    for c in ("position", *cols):
+        pos.add_column(
+            c,
+            justify="left" if c in ("position", "figure", "unit", "check") else "right",
+            wrap=c == "check",
+        )
+    for p in report["positions"]:
+        for k, r in enumerate(p["figures"]):
+            pos.add_row(
+                f"{p['market'].upper()} {p['label']}" if k == 0 else "",
+                PARITY_LABELS.get(r["figure"], r["figure"]),
+                r["unit"],
+                _parity_value(r["binance"], r["unit"]),
+                _parity_value(r["pmengine"], r["unit"]),
+                _parity_check(r),
+                _parity_value(r["scenario"], r["unit"]),
+                end_section=k == len(p["figures"]) - 1,
+            )
+    s = report["summary"]
+    style = "bold red" if s["differ"] else "bold green"
+    out: list[Any] = [acct, pos, Text(s["text"], style=style)]
+    if s["scenario_error"]:
+        out.append(Text(f"scenario model: {s['scenario_error']}", style="yellow"))
+    out += [Text(f"! {w}", style="yellow") for w in s["warnings"]]
+    return out

@@ -2,7 +2,7 @@
 
 Files sorted by account (as ``pmengine gen`` writes them) are streamed: their
 row groups are read in order and margined part by part
-(``pmengine.batch.margin_stream``: an account's rows may span row groups), each
+(``pmengine.book.batch.margin_stream``: an account's rows may span row groups), each
 part's results appended to the output file as it is done. Memory holds one
 part (about ``part_rows`` position rows and their results) and one row group
 of each file, whatever the book's size; a first pass reads the account column
@@ -24,10 +24,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pmengine._core import Engine, Market
 from pmengine.errors import InputFileError
+
+if TYPE_CHECKING:
+    from pmengine._core import _OnError
 
 
 @dataclass
@@ -69,7 +72,7 @@ def _dataset(path: str | Path) -> Any:
     try:
         return ds.dataset(str(path), format="parquet")
     except (OSError, ValueError) as e:
-        raise InputFileError(f"{path}: cannot read as Parquet: {e}") from None
+        raise InputFileError.at(path, f"cannot read as Parquet: {e}") from None
 
 
 def _account_ids(*datasets: Any) -> Any:
@@ -85,7 +88,7 @@ def _parquet(path: str | Path) -> Any:
     try:
         return pq.ParquetFile(str(path))
     except (OSError, ValueError) as e:
-        raise InputFileError(f"{path}: cannot read as Parquet: {e}") from None
+        raise InputFileError.at(path, f"cannot read as Parquet: {e}") from None
 
 
 def _sorted_by_account(f: Any) -> bool:
@@ -115,7 +118,7 @@ def scan_files(
     out: str | Path,
     *,
     threads: int | None = None,
-    errors: str = "raise",
+    errors: _OnError = "raise",
     accounts_per_part: int = 50_000,
     part_rows: int | None = None,
     top: int = 10,
@@ -123,14 +126,14 @@ def scan_files(
 ) -> ScanSummary:
     """Margin every account of the Parquet files into ``out`` (Parquet), part by
     part: streamed when both files are sorted by account (parts of ``part_rows``
-    position rows, default ``pmengine.batch.PART_ROWS``), else split by account id
+    position rows, default ``pmengine.book.batch.PART_ROWS``), else split by account id
     (``accounts_per_part``)."""
     pf = _parquet(positions)
     bf = _parquet(balances) if balances is not None else None
     if "account" not in pf.schema_arrow.names:
-        raise InputFileError(f"{positions}: no account column")
+        raise InputFileError.at(positions, "no account column")
     if bf is not None and "account" not in bf.schema_arrow.names:
-        raise InputFileError(f"{balances}: no account column")
+        raise InputFileError.at(str(balances), "no account column")
     if _sorted_by_account(pf) and (bf is None or _sorted_by_account(bf)):
         return _scan_stream(
             engine, pf, bf, market, out, threads, errors, part_rows, top, on_progress
@@ -156,7 +159,7 @@ def _scan_stream(
     market: Market,
     out: str | Path,
     threads: int | None,
-    errors: str,
+    errors: _OnError,
     part_rows: int | None,
     top: int,
     on_progress: Progress | None,
@@ -164,7 +167,7 @@ def _scan_stream(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pmengine.batch import PART_ROWS, margin_stream
+    from pmengine.book.batch import PART_ROWS, margin_stream
 
     start = time.perf_counter()
     summary = ScanSummary(out=str(out))
@@ -233,7 +236,7 @@ def _scan_parts(
     market: Market,
     out: str | Path,
     threads: int | None,
-    errors: str,
+    errors: _OnError,
     accounts_per_part: int,
     top: int,
     on_progress: Progress | None,

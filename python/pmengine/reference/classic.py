@@ -19,7 +19,7 @@ Brackets (docs/BINANCE.md "Brackets"): a linear contract on ``[brackets.usdm]``
 (caps on its notional in the margin asset), an inverse one on
 ``[brackets.coinm]`` (caps on its quantity in the coin, ``cum`` in coin).
 
-    from pmengine import reference_classic
+    from pmengine.reference import classic as reference_classic
     result = reference_classic.classic(portfolio_dict, market_dict, profile, mode="cross")
 """
 
@@ -50,7 +50,7 @@ def brackets_for(
     for name in (symbol, pair, "default"):
         if name in tables:
             return tables[name]
-    raise ProfileError(f"brackets.{kind}: no table for {symbol} and no default")
+    raise ProfileError.at(f"brackets.{kind}", f"no table for {symbol} and no default")
 
 
 def bracket(brackets: list[reference.Bracket], size: float) -> tuple[int, float]:
@@ -141,6 +141,21 @@ def futures_wallet(
     }
 
 
+#: ``[classic]`` keys a profile may leave out, and what they then are.
+CLASSIC_DEFAULTS = {
+    "cross_margin_call": 1.3,
+    "cross_margin_liquidation": 1.1,
+    "futures_margin_call": 0.8,
+    "default_leverage": 20.0,
+}
+
+
+def classic_table(p: reference.Profile) -> dict[str, float]:
+    """The profile's ``[classic]`` levels, defaults filled in."""
+    given = p.raw.get("classic", {})
+    return {k: float(given.get(k, v)) for k, v in CLASSIC_DEFAULTS.items()}
+
+
 def classic(
     portfolio: dict[str, Any],
     market: dict[str, Any],
@@ -151,9 +166,11 @@ def classic(
     (infinite ratios as ``math.inf`` rather than ``None``)."""
     p = profile or reference.default_profile()
     if mode not in ("as_given", "cross", "isolated"):
-        raise InvalidInputError(f'mode: must be "as_given", "cross" or "isolated", got {mode!r}')
-    cp = p.raw.get("classic", {})
-    default_leverage = float(cp.get("default_leverage", 20.0))
+        raise InvalidInputError.at(
+            "mode", f'must be "as_given", "cross" or "isolated", got {mode!r}'
+        )
+    cp = classic_table(p)
+    default_leverage = cp["default_leverage"]
     prices = market.get("prices", {})
     marks = market.get("marks", {})
     owed = reference.margin_loans(portfolio)
@@ -206,8 +223,8 @@ def classic(
         max_leverage = brackets[k][2]
         leverage = float(pos.get("leverage", min(default_leverage, max_leverage)))
         if leverage > max_leverage:
-            raise InvalidInputError(
-                f"{at}.leverage: above the bracket's maximum {max_leverage:g}x, got {leverage:g}"
+            raise InvalidInputError.at(
+                f"{at}.leverage", f"above the bracket's maximum {max_leverage:g}x, got {leverage:g}"
             )
         im = notional / leverage
         isolated = {
@@ -287,7 +304,7 @@ def classic(
         sum(g["pos"]["upnl"] for g in usdm_legs) + sum(v * prices[s] for s, v in options_value),
         sum(g["pos"]["maintenance_margin"] for g in usdm_legs) + options_mm,
         sum(g["pos"]["initial_margin"] for g in usdm_legs) + p.im_factor * options_mm,
-        float(cp.get("futures_margin_call", 0.8)),
+        cp["futures_margin_call"],
     )
     for g in usdm_legs:
         pos = g["pos"]
@@ -312,7 +329,7 @@ def classic(
         upnl_coin = sum(g["upnl_asset"] for g in members)
         mm_usd = sum(g["pos"]["maintenance_margin"] for g in members)
         im_usd = sum(g["pos"]["initial_margin"] for g in members)
-        call = float(cp.get("futures_margin_call", 0.8))
+        call = cp["futures_margin_call"]
         coinm.append(
             futures_wallet(
                 f"coinm:{coin}", coin_balance[coin] * pc, upnl_coin * pc, mm_usd, im_usd, call
@@ -348,10 +365,7 @@ def classic(
         status = worse(status, w["status"])
 
     # Cross margin (spot and loans).
-    call, liq = (
-        float(cp.get("cross_margin_call", 1.3)),
-        float(cp.get("cross_margin_liquidation", 1.1)),
-    )
+    call, liq = cp["cross_margin_call"], cp["cross_margin_liquidation"]
     level = cm_assets / cm_liabilities if cm_liabilities > 0 else math.inf
     cm_status = LIQUIDATION if level <= liq else MARGIN_CALL if level <= call else NORMAL
     cross_margin = {

@@ -29,12 +29,16 @@ Python and is meant for tests and small books, not for the fast path.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from pmengine._core import BATCH_BALANCE_COLUMNS, BATCH_POSITION_COLUMNS, BATCH_RESULT_COLUMNS
+from pmengine._core import (
+    BATCH_BALANCE_COLUMNS,
+    BATCH_POSITION_COLUMNS,
+    BATCH_RESULT_COLUMNS,
+    parse_time,
+)
 
 #: The input's columns (the native module's own lists).
 POSITION_COLUMNS: tuple[str, ...] = BATCH_POSITION_COLUMNS
@@ -44,13 +48,9 @@ RESULT_COLUMNS: tuple[str, ...] = BATCH_RESULT_COLUMNS
 
 
 def epoch_seconds(t: str | float | int) -> float:
-    """ISO-8601 text (no zone: UTC; a bare date: midnight UTC) or epoch seconds."""
-    if isinstance(t, int | float):
-        return float(t)
-    d = _dt.datetime.fromisoformat(t.strip())
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=_dt.UTC)
-    return d.timestamp()
+    """ISO-8601 text (no zone: UTC; a bare date: midnight UTC) or epoch seconds,
+    read by the core's parser as ``Market`` and ``Portfolio`` read times."""
+    return parse_time(t, "expiry")
 
 
 def to_columns(
@@ -138,7 +138,7 @@ class _Rows:
             if batch.num_rows == 0:
                 continue
             if "account" not in batch.schema.names:
-                raise InvalidInputError(f"{self.name}.account: required column")
+                raise InvalidInputError.at(f"{self.name}.account", "required column", "missing")
             ids = np.asarray(batch.column("account").to_numpy(zero_copy_only=False))
             at = self.first + self.rows
             prev = np.concatenate(
@@ -147,9 +147,9 @@ class _Rows:
             bad = np.flatnonzero(ids < prev)
             if len(bad):
                 r = int(bad[0])
-                raise InvalidInputError(
-                    f"{self.name}[{at + r}].account: a stream must be sorted by account, "
-                    f"got {int(ids[r])} after {int(prev[r])}"
+                raise InvalidInputError.at(
+                    f"{self.name}[{at + r}].account",
+                    f"a stream must be sorted by account, got {int(ids[r])} after {int(prev[r])}",
                 )
             self.last_id = int(ids[-1])
             self.pending.append(batch)
@@ -218,7 +218,7 @@ def margin_stream(
     if output not in ("arrow", "numpy"):
         from pmengine.errors import InvalidInputError
 
-        raise InvalidInputError(f'output: must be "arrow" or "numpy", got {output!r}')
+        raise InvalidInputError.at("output", f'must be "arrow" or "numpy", got {output!r}')
 
     def parts() -> Iterator[Any]:
         while True:

@@ -112,7 +112,7 @@ class Profile:
 def _group(d: dict[str, Any], base: Group | None, at: str) -> Group:
     for k in d:
         if k not in GROUP_KEYS:
-            raise ProfileError(f"{at}.{k}: unknown key")
+            raise ProfileError.at(f"{at}.{k}", "unknown key", "unknown_key")
     get = lambda k: d[k] if k in d else getattr(base, k)  # noqa: E731
     g = Group(
         price_range=float(get("price_range")),
@@ -127,12 +127,18 @@ def _group(d: dict[str, Any], base: Group | None, at: str) -> Group:
         else (list(base.concentration) if base else []),
     )
     if not 0 <= g.price_range < 1:
-        raise ProfileError(f"{at}.price_range: must be in [0, 1), got {g.price_range}")
+        raise ProfileError.at(
+            f"{at}.price_range", f"must be in [0, 1), got {g.price_range}", "out_of_range"
+        )
     if g.price_points < 3 or g.price_points % 2 == 0:
-        raise ProfileError(f"{at}.price_points: must be odd and >= 3, got {g.price_points}")
+        raise ProfileError.at(
+            f"{at}.price_points", f"must be odd and >= 3, got {g.price_points}", "out_of_range"
+        )
     if g.extreme_multiple < 1 or g.extreme_multiple * g.price_range >= 1:
-        raise ProfileError(
-            f"{at}.extreme_multiple: must be >= 1 with extreme_multiple·price_range < 1"
+        raise ProfileError.at(
+            f"{at}.extreme_multiple",
+            "must be >= 1 with extreme_multiple·price_range < 1",
+            "out_of_range",
         )
     return g
 
@@ -146,36 +152,46 @@ def _bracket_table(rows: Any, at: str) -> list[Bracket]:
     """One bracket table, ``cum`` as given, else derived so MM is continuous:
     ``cum_1 = 0``, ``cum_k = cum_{k−1} + up_to_{k−1}·(mmr_k − mmr_{k−1})``."""
     if not isinstance(rows, list) or not rows:
-        raise ProfileError(f"{at}: must list at least one bracket")
+        raise ProfileError.at(at, "must list at least one bracket", "out_of_range")
     out: list[Bracket] = []
     for i, b in enumerate(rows):
         bat = f"{at}[{i}]"
         for k in b:
             if k not in ("up_to", "mmr", "max_leverage", "cum"):
-                raise ProfileError(f"{bat}.{k}: unknown key")
+                raise ProfileError.at(f"{bat}.{k}", "unknown key", "unknown_key")
         mmr = float(b["mmr"])
         if not (math.isfinite(mmr) and 0 <= mmr <= 1):
-            raise ProfileError(f"{bat}.mmr: must be a rate in [0, 1], got {_num(mmr)}")
+            raise ProfileError.at(
+                f"{bat}.mmr", f"must be a rate in [0, 1], got {_num(mmr)}", "out_of_range"
+            )
         max_leverage = float(b["max_leverage"])
         if not (math.isfinite(max_leverage) and max_leverage > 0):
-            raise ProfileError(f"{bat}.max_leverage: must be > 0, got {_num(max_leverage)}")
+            raise ProfileError.at(
+                f"{bat}.max_leverage", f"must be > 0, got {_num(max_leverage)}", "out_of_range"
+            )
         if "up_to" in b:
             up_to = float(b["up_to"])
             if not (math.isfinite(up_to) and up_to > 0):
-                raise ProfileError(f"{bat}.up_to: must be > 0, got {_num(up_to)}")
+                raise ProfileError.at(
+                    f"{bat}.up_to", f"must be > 0, got {_num(up_to)}", "out_of_range"
+                )
         elif i + 1 == len(rows):
             up_to = math.inf
         else:
-            raise ProfileError(f"{bat}.up_to: required on every bracket but the last")
+            raise ProfileError.at(
+                f"{bat}.up_to", "required on every bracket but the last", "missing"
+            )
         if out and up_to <= out[-1][0]:
-            raise ProfileError(
-                f"{bat}.up_to: brackets must be sorted by increasing up_to,"
-                f" got {_num(up_to)} after {_num(out[-1][0])}"
+            raise ProfileError.at(
+                f"{bat}.up_to",
+                f"brackets must be sorted by increasing up_to, got {_num(up_to)} after {_num(out[-1][0])}",
             )
         if "cum" in b:  # Binance's exported cum is used as it is
             cum = float(b["cum"])
             if not math.isfinite(cum):
-                raise ProfileError(f"{bat}.cum: must be finite, got {_num(cum)}")
+                raise ProfileError.at(
+                    f"{bat}.cum", f"must be finite, got {_num(cum)}", "out_of_range"
+                )
         elif out:
             prev_up_to, prev_mmr, _, prev_cum = out[-1]
             cum = prev_cum + prev_up_to * (mmr - prev_mmr)
@@ -187,11 +203,11 @@ def _bracket_table(rows: Any, at: str) -> list[Bracket]:
 
 def _brackets(d: dict[str, Any]) -> dict[str, dict[str, list[Bracket]]]:
     if "brackets" in d.get("classic", {}):
-        raise ProfileError("classic.brackets: moved to [brackets.usdm] and [brackets.coinm]")
+        raise ProfileError.at("classic.brackets", "moved to [brackets.usdm] and [brackets.coinm]")
     t = d.get("brackets", {})
     for k in t:
         if k not in ("usdm", "coinm"):
-            raise ProfileError(f"brackets.{k}: unknown key")
+            raise ProfileError.at(f"brackets.{k}", "unknown key", "unknown_key")
     return {
         kind: {
             sym: _bracket_table(rows, f"brackets.{kind}.{sym}")
@@ -206,44 +222,50 @@ def _binance(d: dict[str, Any], loan_leverage: dict[str, float]) -> Binance | No
     has an MM rate. Required under ``model = "binance_pm"``."""
     if "binance" not in d:
         if d.get("model") == "binance_pm":
-            raise ProfileError(
-                'binance: required under model = "binance_pm" (loan leverage and MM rates)'
+            raise ProfileError.at(
+                "binance",
+                'required under model = "binance_pm" (loan leverage and MM rates)',
+                "missing",
             )
         return None
     t = d["binance"]
     for k in t:
         if k not in ("loan_leverage", "loan_mmr", "default_collateral_rate"):
-            raise ProfileError(f"binance.{k}: unknown key")
+            raise ProfileError.at(f"binance.{k}", "unknown key", "unknown_key")
     for k in ("loan_leverage", "loan_mmr"):
         if k not in t:
-            raise ProfileError(f"binance.{k}: required")
+            raise ProfileError.at(f"binance.{k}", "required", "missing")
     rates: dict[float, float] = {}
     for key, r in t["loan_mmr"].items():
         at = f"binance.loan_mmr.{key}"
         try:
             lev = float(key)
         except ValueError:
-            raise ProfileError(f"{at}: the key must be a leverage, got {key!r}") from None
+            raise ProfileError.at(at, f"the key must be a leverage, got {key!r}") from None
         if not (math.isfinite(lev) and lev > 1):
-            raise ProfileError(f"{at}: a loan's leverage must be > 1, got {_num(lev)}")
+            raise ProfileError.at(at, f"a loan's leverage must be > 1, got {_num(lev)}")
         if not (math.isfinite(float(r)) and 0 <= float(r) <= 1):
-            raise ProfileError(f"{at}: must be a rate in [0, 1], got {_num(float(r))}")
+            raise ProfileError.at(
+                at, f"must be a rate in [0, 1], got {_num(float(r))}", "out_of_range"
+            )
         rates[lev] = float(r)
     default_rate = t.get("default_collateral_rate")
     if default_rate is not None and not (0 <= float(default_rate) <= 1):
-        raise ProfileError(
-            f"binance.default_collateral_rate: must be in [0, 1], got {_num(float(default_rate))}"
+        raise ProfileError.at(
+            "binance.default_collateral_rate",
+            f"must be in [0, 1], got {_num(float(default_rate))}",
+            "out_of_range",
         )
     lev = float(t["loan_leverage"])
     if lev not in rates:
-        raise ProfileError(
-            f"binance.loan_leverage: has no rate in binance.loan_mmr, got {_num(lev)}"
+        raise ProfileError.at(
+            "binance.loan_leverage", f"has no rate in binance.loan_mmr, got {_num(lev)}"
         )
     for a in sorted(loan_leverage):
         if loan_leverage[a] not in rates:
-            raise ProfileError(
-                f"assets.{a}.loan_leverage: has no rate in binance.loan_mmr,"
-                f" got {_num(loan_leverage[a])}"
+            raise ProfileError.at(
+                f"assets.{a}.loan_leverage",
+                f"has no rate in binance.loan_mmr, got {_num(loan_leverage[a])}",
             )
     return Binance(
         loan_leverage=lev,
@@ -259,9 +281,9 @@ def load_profile(source: str | Path | dict[str, Any]) -> Profile:
     d = source if isinstance(source, dict) else tomllib.loads(Path(source).read_text())
     model = d.get("model", "scenario")
     if not isinstance(model, str):
-        raise ProfileError(f"model: must be a string, got {model!r}")
+        raise ProfileError.at("model", f"must be a string, got {model!r}", "wrong_type")
     if model not in MODELS:
-        raise ProfileError(f'model: must be "scenario" or "binance_pm", got "{model}"')
+        raise ProfileError.at("model", f'must be "scenario" or "binance_pm", got "{model}"')
     margin_t = d.get("margin", {})
     star = _group(d["groups"]["*"], None, 'groups."*"')
     groups = {
@@ -319,14 +341,14 @@ def default_profile() -> Profile:
 def parse_time(text: str, at: str) -> float:
     """ISO-8601 to epoch seconds: a zone is honoured, none means UTC, a bare date is midnight."""
     if not isinstance(text, str):
-        raise InvalidInputError(f"{at}: must be an ISO-8601 time, got {text!r}")
+        raise InvalidInputError.at(at, f"must be an ISO-8601 time, got {text!r}")
     try:
         t = datetime.fromisoformat(text.strip())
     except ValueError:
         try:
             t = datetime.combine(date.fromisoformat(text.strip()), datetime.min.time())
         except ValueError:
-            raise InvalidInputError(f"{at}: must be an ISO-8601 time, got {text!r}") from None
+            raise InvalidInputError.at(at, f"must be an ISO-8601 time, got {text!r}") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return t.timestamp()
@@ -334,25 +356,27 @@ def parse_time(text: str, at: str) -> float:
 
 def positive(x: Any, at: str) -> float:
     if not isinstance(x, int | float) or isinstance(x, bool) or not math.isfinite(x) or x <= 0:
-        raise InvalidInputError(f"{at}: must be > 0, got {x}")
+        raise InvalidInputError.at(at, f"must be > 0, got {x}", "out_of_range")
     return float(x)
 
 
 def finite(x: Any, at: str) -> float:
     if not isinstance(x, int | float) or isinstance(x, bool) or not math.isfinite(x):
-        raise InvalidInputError(f"{at}: must be finite, got {x}")
+        raise InvalidInputError.at(at, f"must be finite, got {x}", "out_of_range")
     return float(x)
 
 
 def non_negative(x: Any, at: str) -> float:
     if not isinstance(x, int | float) or isinstance(x, bool) or not math.isfinite(x) or x < 0:
-        raise InvalidInputError(f"{at}: must be >= 0, got {x}")
+        raise InvalidInputError.at(at, f"must be >= 0, got {x}", "out_of_range")
     return float(x)
 
 
 def price(market: dict[str, Any], asset: str, at: str) -> float:
     if asset not in market.get("prices", {}):
-        raise MissingMarketDataError(f"{at}: no price for {asset} in market.prices")
+        raise MissingMarketDataError.at(
+            at, f"no price for {asset} in market.prices", "missing_price"
+        )
     return positive(market["prices"][asset], f"market.prices.{asset}")
 
 
@@ -369,17 +393,17 @@ def margin_loans(portfolio: dict[str, Any]) -> dict[str, tuple[float, float]]:
     """``portfolio.loans``: asset -> (borrowed, interest), asset units, each >= 0."""
     t = portfolio.get("loans", {})
     if not isinstance(t, dict):
-        raise InvalidInputError(f"loans: must be a table, got {t!r}")
+        raise InvalidInputError.at("loans", f"must be a table, got {t!r}", "wrong_type")
     out = {}
     for a, loan in t.items():
         at = f"loans.{a}"
         if not isinstance(loan, dict):
-            raise InvalidInputError(f"{at}: must be a table, got {loan!r}")
+            raise InvalidInputError.at(at, f"must be a table, got {loan!r}", "wrong_type")
         for k in loan:
             if k not in ("borrowed", "interest"):
-                raise InvalidInputError(f"{at}.{k}: unknown key")
+                raise InvalidInputError.at(f"{at}.{k}", "unknown key", "unknown_key")
         if "borrowed" not in loan:
-            raise InvalidInputError(f"{at}.borrowed: required")
+            raise InvalidInputError.at(f"{at}.borrowed", "required", "missing")
         borrowed = non_negative(loan["borrowed"], f"{at}.borrowed")
         interest = non_negative(loan.get("interest", 0.0), f"{at}.interest")
         out[a] = (borrowed, interest)
@@ -499,7 +523,7 @@ def margin(
     METHODOLOGY.md §8 (scenario), or of docs/BINANCE.md (``binance_pm``)."""
     p = profile or default_profile()
     if p.model == "binance_pm":
-        from pmengine import reference_binance  # it builds on this module
+        from pmengine.reference import binance as reference_binance  # it builds on this module
 
         return reference_binance.margin(portfolio, market, p)
     return scenario_margin(portfolio, market, p)
@@ -555,8 +579,8 @@ def scenario_margin(
         b = pos["underlying"]
         s = b if kind_of == "inverse" else pos.get("settle", "USDT")
         if kind_of == "inverse" and pos.get("settle", b) != b:
-            raise InvalidInputError(
-                f"{at}.settle: an inverse contract settles in its underlying {b}"
+            raise InvalidInputError.at(
+                f"{at}.settle", f"an inverse contract settles in its underlying {b}"
             )
         asset(b, f"{at}.underlying")
         asset(s, f"{at}.settle")
@@ -580,18 +604,18 @@ def scenario_margin(
         elif kind_of == "option":
             kind = pos["kind"]
             if kind not in ("call", "put"):
-                raise InvalidInputError(f'{at}.kind: must be "call" or "put", got {kind!r}')
+                raise InvalidInputError.at(f"{at}.kind", f'must be "call" or "put", got {kind!r}')
             k = positive(pos["strike"], f"{at}.strike")
             q = finite(pos["qty"], f"{at}.qty")
             expiry = parse_time(pos["expiry"], f"{at}.expiry")
             if p.group(p.group_of(s)).price_range != 0:
-                raise InvalidInputError(
-                    f"{at}.settle: an option must settle in a stablecoin, got {s!r}"
+                raise InvalidInputError.at(
+                    f"{at}.settle", f"an option must settle in a stablecoin, got {s!r}"
                 )
             vols = market.get("vols", {})
             if sym not in vols and b not in vols:
-                raise MissingMarketDataError(
-                    f"market.vols.{sym}: no vol for {sym} or {b} in market.vols"
+                raise MissingMarketDataError.at(
+                    f"market.vols.{sym}", f"no vol for {sym} or {b} in market.vols", "missing_vol"
                 )
             vol = vols.get(sym, vols.get(b))
             tau = (expiry - now) / YEAR_SECONDS
@@ -606,8 +630,8 @@ def scenario_margin(
             has_options.add(g)
             options.append(Option(g, q, kind, f, k, vol, tau, ps, value))
         else:
-            raise InvalidInputError(
-                f'{at}.type: must be "linear", "inverse" or "option", got {kind_of!r}'
+            raise InvalidInputError.at(
+                f"{at}.type", f'must be "linear", "inverse" or "option", got {kind_of!r}'
             )
 
     all_groups = list(dict.fromkeys([*listed, *(p.group_of(a) for a in prices)]))

@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pmengine._core import Engine, Market, Portfolio
+from pmengine._core import BANKRUPT, Engine, Market, Portfolio
 from pmengine.errors import MissingExtraError
 from pmengine.risk import RiskReport, moved_market, price_groups, price_range, warning_thresholds
 
@@ -28,7 +28,7 @@ STATUS_COLOURS = {
     "MARGIN_CALL": "#f9a825",
     "REDUCE_ONLY": "#ef6c00",
     "LIQUIDATION": "#c62828",
-    "BANKRUPT": "#4a0000",
+    BANKRUPT: "#4a0000",
 }
 #: uniMMR is drawn between these bounds (the ratio is unbounded as MM → 0).
 UNI_MIN, UNI_MAX = -0.5, 3.0
@@ -67,10 +67,10 @@ def _group_moves(engine: Engine, group: str) -> list[float]:
 
 
 def _vol_shocks(engine: Engine, group: str) -> list[float]:
-    d = engine.params.to_dict()
-    g = {**d["groups"]["*"], **d["groups"].get(group, {})}
-    shocks = {0.0, *map(float, g["vol_shocks"])}
-    shocks |= {float(s["vol_shock"]) for s in d["systemic"]}
+    params = engine.params
+    groups = params.groups
+    shocks = {0.0, *groups.get(group, groups["*"])["vol_shocks"]}
+    shocks |= {s["vol_shock"] for s in params.systemic}
     return sorted(shocks)
 
 
@@ -110,7 +110,7 @@ def uni_curve(
     ys = []
     for r in xs:
         res = engine.margin(portfolio, moved_market(market, portfolio, {a: 1 + r for a in members}))
-        u = -math.inf if res.status == "BANKRUPT" else res.uni_mmr
+        u = -math.inf if res.status == BANKRUPT else res.uni_mmr
         ys.append(u)
     return xs, ys
 
@@ -124,7 +124,7 @@ def _bands(ax: Any, engine: Engine) -> None:
         if math.isfinite(above):
             ax.axhline(above, color=STATUS_COLOURS.get(name, "#999"), lw=0.8, ls="--")
         ax.text(
-            1.01, (bottom + top) / 2, name, transform=ax.get_yaxis_transform(), fontsize=7,
+            1.01, (bottom + top) / 2, name, transform=ax.get_yaxis_transform(), fontsize=8,
             va="center",
         )  # fmt: skip
         top = bottom
@@ -134,73 +134,132 @@ def _clip(u: float) -> float:
     return min(max(u, UNI_MIN), UNI_MAX)
 
 
+def _k(x: float) -> str:
+    """A P&L cell for people, at most six characters: USD below a thousand, else
+    thousands (k) to three significant digits."""
+    return f"{x:.0f}" if abs(x) < 999.5 else f"{x / 1000:.3g}k"
+
+
 def heatmap_png(
     moves: Sequence[float], vols: Sequence[float], pnl: Sequence[Sequence[float]], group: str
 ) -> str:
     plt = _pyplot()
     from matplotlib.colors import TwoSlopeNorm
 
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(vols) + 1.6))
+    # a row per vol shock, each tall enough for its text; one row is a strip
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(vols) + 1.5))
     span = max((abs(x) for row in pnl for x in row), default=0.0) or 1.0
     im = ax.imshow(
         pnl, cmap="RdYlGn", norm=TwoSlopeNorm(0.0, -span, span), aspect="auto", origin="lower"
     )
-    ax.set_xticks(range(len(moves)), [f"{m * 100:+.0f}%" for m in moves], fontsize=7)
-    ax.set_yticks(range(len(vols)), [f"{v * 100:+.0f}%" for v in vols], fontsize=7)
+    ax.set_xticks(range(len(moves)), [f"{m * 100:+.0f}%" for m in moves], fontsize=9)
+    ax.set_yticks(range(len(vols)), [f"{v * 100:+.0f}%" for v in vols], fontsize=9)
     ax.set_xlabel(f"{group} price move")
-    ax.set_ylabel("vol shock")
+    ax.set_ylabel("vol shock" if len(vols) > 1 else "vol shock\n(no option)")
     for i, row in enumerate(pnl):
         for j, x in enumerate(row):
-            ax.text(j, i, f"{x / 1000:,.1f}k", ha="center", va="center", fontsize=6)
-    fig.colorbar(im, ax=ax, label="P&L, USD")
-    ax.set_title(f"risk matrix {group}: P&L (USD)")
+            dark = abs(x) > 0.6 * span  # the ends of the colour map: white text reads better
+            colour = "white" if dark else "black"
+            ax.text(j, i, _k(x), ha="center", va="center", fontsize=8.5, color=colour)
+    fig.colorbar(im, ax=ax, label="P&L, USD", pad=0.02)
+    ax.set_title(f"risk matrix {group}: P&L (USD; k = thousand)")
     return _png(fig)
 
 
 def uni_png(
-    engine: Engine, curves: dict[str, tuple[list[float], list[float]]], marks: dict[str, float]
+    engine: Engine,
+    curves: dict[str, tuple[list[float], list[float]]],
+    crossings: Sequence[tuple[str, float, float]],
 ) -> str:
+    """uniMMR against each group's move over the status bands; ``crossings``
+    (group, move, threshold) are marked on the curves (the table under the figure
+    gives their prices), not labelled, so that close ones cannot overlap."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     _bands(ax, engine)
+    colours = {}
+    above = []
     for g, (xs, ys) in curves.items():
-        ax.plot([x * 100 for x in xs], [_clip(y) for y in ys], lw=1.6, label=g)
+        (line,) = ax.plot([x * 100 for x in xs], [_clip(y) for y in ys], lw=1.8, label=g)
+        colours[g] = line.get_color()
+        if all(y > UNI_MAX for y in ys):
+            above.append(g)
+    if above:  # drawn along the top edge, where it is easy to miss
+        ax.text(
+            0.5, 0.93, f"{', '.join(above)}: uniMMR above {UNI_MAX * 100:.0f} % over the whole range",
+            transform=ax.transAxes, ha="center", fontsize=9,
+        )  # fmt: skip
     ax.axvline(0, color="k", lw=0.6)
-    for label, x in marks.items():
-        ax.axvline(x * 100, color="#555", lw=0.6, ls=":")
-        ax.text(x * 100, UNI_MAX, label, rotation=90, fontsize=6, va="top")
+    for k, (g, x, threshold) in enumerate(crossings):
+        ax.plot(
+            x * 100, _clip(threshold), "o", ms=6, mfc="white", mec=colours.get(g, "k"), mew=1.8,
+            label="threshold crossed (table below)" if k == 0 else None,
+        )  # fmt: skip
     ax.set_ylim(UNI_MIN, UNI_MAX)
     ax.set_xlabel("price move of the group, % (others fixed)")
-    ax.set_ylabel("uniMMR")
+    ax.set_ylabel("uniMMR (BANKRUPT at the bottom edge)")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("uniMMR against price moves, with the status bands")
     return _png(fig)
 
 
 def usage_png(values: dict[str, float], lines: dict[str, float]) -> str:
-    """Horizontal bars of margin usage (fractions, drawn up to 3), with threshold lines."""
+    """Horizontal bars of margin usage (fractions, drawn up to 3), each with its
+    value; threshold lines labelled above the axes, staggered so they cannot overlap."""
     plt = _pyplot()
     labels = list(values)
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.2))
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(labels) + 1.6))
     vals = [min(v, 3.0) if math.isfinite(v) else 3.0 for v in values.values()]
     ax.barh(labels, [v * 100 for v in vals], color="#1565c0")
-    for name, x in lines.items():
+    right = max([*vals, *lines.values()]) * 100 * 1.18
+    for k, (v, shown) in enumerate(zip(values.values(), vals, strict=True)):
+        more = "" if math.isfinite(v) and v <= 3.0 else " (off scale)"
+        ax.text(shown * 100, k, f" {_pct(v)}{more}", va="center", fontsize=9)
+    for k, (name, x) in enumerate(sorted(lines.items(), key=lambda kv: kv[1])):
         ax.axvline(x * 100, color="#c62828", lw=0.8, ls="--")
-        ax.text(x * 100, -0.45, name, fontsize=7, rotation=90, va="top")
+        ax.annotate(
+            f"{name} ({x * 100:.0f} %)", (x * 100, 1.0), xycoords=("data", "axes fraction"),
+            xytext=(0, 4 + 11 * (k % 2)), textcoords="offset points", ha="center", fontsize=8,
+            color="#c62828",
+        )  # fmt: skip
+    ax.set_xlim(0, right)
     ax.set_xlabel("% of adjusted equity")
     ax.invert_yaxis()
-    ax.set_title("margin usage")
+    ax.set_title("margin usage", pad=30)
     return _png(fig)
 
 
-def stress_png(engine: Engine, names: Sequence[str], unis: Sequence[float]) -> str:
+def stress_png(
+    engine: Engine, names: Sequence[str], unis: Sequence[float], statuses: Sequence[str]
+) -> str:
+    """uniMMR after each scenario over the status bands, each bar in its status's
+    colour and labelled with its value; a bar beyond the drawn range ends in an
+    arrow at the edge (a BANKRUPT one at the bottom) and says so."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.4))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     _bands(ax, engine)
-    ax.bar(names, [_clip(u) for u in unis], color="#1565c0")
+    shown = [
+        _clip(u) if status != "BANKRUPT" else UNI_MIN
+        for u, status in zip(unis, statuses, strict=True)
+    ]
+    colours = [STATUS_COLOURS.get(status, "#1565c0") for status in statuses]
+    ax.bar(names, shown, color=colours, edgecolor="black", lw=0.6)
+    for k, (u, y, status) in enumerate(zip(unis, shown, statuses, strict=True)):
+        if status == "BANKRUPT":
+            text, y_at, va = "▼ BANKRUPT", UNI_MIN, "bottom"
+        elif y != u:
+            text = f"{_pct(u)} {'▲' if u > y else '▼'}"
+            y_at, va = y, "top" if u > y else "bottom"
+        elif y > 0.9 * UNI_MAX:  # no room above the bar: inside its top
+            text, y_at, va = _pct(u), y, "top"
+        else:
+            text, y_at, va = _pct(u), y, "bottom" if y >= 0 else "top"
+        inside = status == "BANKRUPT" or y != u or y > 0.9 * UNI_MAX
+        ax.text(k, y_at, text, ha="center", va=va, fontsize=9, fontweight="bold",
+                color="white" if inside else "black")  # fmt: skip
     ax.set_ylim(UNI_MIN, UNI_MAX)
     ax.set_ylabel("uniMMR after the move")
-    ax.tick_params(axis="x", labelsize=7, rotation=20)
+    ax.tick_params(axis="x", labelsize=9)
     ax.set_title("stress tests")
     return _png(fig)
 
@@ -250,7 +309,7 @@ def html_page(
         f"<style>{CSS}</style></head><body>",
         f"<h1>Risk report: {html.escape(title)}</h1>",
         f"<p>Profile {html.escape(params.name)} {html.escape(params.version)}; "
-        f"market time {html.escape(str(market.to_dict()['time']))}. Money in USD.</p>",
+        f"market time {html.escape(market.iso_time)}. Money in USD.</p>",
         f'<p>Status <span class="status" style="background:{colour}">'
         f"{html.escape(r.status)}</span> uniMMR {_pct(r.uni_mmr)}</p>",
         _table(
@@ -275,12 +334,12 @@ def html_page(
     out.append("<h2>uniMMR against price moves</h2>")
     if groups:
         curves = {g: uni_curve(engine, portfolio, market, g) for g in groups}
-        marks = {
-            f"{lp.group} {lp.status}": lp.move
+        crossings = [
+            (lp.group, lp.move, lp.threshold)
             for lp in facts.liquidation_prices
             if lp.move is not None and abs(lp.move) <= 0.95
-        }
-        out.append(_img(uni_png(engine, curves, marks), "uniMMR against price moves"))
+        ]
+        out.append(_img(uni_png(engine, curves, crossings), "uniMMR against price moves"))
     lp_rows = [
         [
             lp.group,
@@ -306,7 +365,7 @@ def html_page(
                 {
                     "MM warning": limits["mm_usage"],
                     "IM warning": limits["im_usage"],
-                    "100 %": 1.0,
+                    "all of it": 1.0,
                 },
             ),
             "margin usage",
@@ -334,7 +393,10 @@ def html_page(
     out.append(
         _img(
             stress_png(
-                engine, [s.name for s in facts.stresses], [s.uni_mmr for s in facts.stresses]
+                engine,
+                [s.name for s in facts.stresses],
+                [s.uni_mmr for s in facts.stresses],
+                [s.status for s in facts.stresses],
             ),
             "stress tests",
         )

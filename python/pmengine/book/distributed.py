@@ -2,7 +2,7 @@
 ``pmengine[dask]``).
 
 A book is a directory (or URI) holding ``positions.parquet`` and, optionally,
-``balances.parquet`` in the columns of ``pmengine.batch`` (what ``pmengine
+``balances.parquet`` in the columns of ``pmengine.book.batch`` (what ``pmengine
 gen`` writes). The driver reads the ``account`` column only, cuts the sorted
 account ids into parts of ``accounts_per_part`` and hands each part to a
 worker, which reads that part's rows with a filter and margins them with

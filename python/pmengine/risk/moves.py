@@ -1,0 +1,195 @@
+"""Moving the market: index prices, the marks that quote on them and implied
+vols, and the account margined on many moved markets at once (``Engine.sweep``
+when numpy is installed).
+
+A move of asset ``a`` by return ``r`` multiplies its index
+price by ``1 + r``. The mark of a contract moves with its quote: a linear
+contract's mark (settle units) by ``(1 + r_b) / (1 + r_s)``, an inverse
+contract's (USD) by ``1 + r_b``; contracts without a mark follow ``P_b / P_s``
+in the engine anyway. Moving a risk group moves every priced asset of the group
+(``RiskParams.group_of``) by the same return. A vol shock ``v`` multiplies every
+implied vol of the market by ``1 + v``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pmengine._core import BANKRUPT, Engine, MarginResult, Market, Portfolio, RiskParams
+from pmengine.errors import InvalidInputError
+from pmengine.risk.profile import group_table
+
+if TYPE_CHECKING:
+    from pmengine.risk.scenarios import Scenario
+
+
+def _numpy() -> Any:
+    """numpy, or None without it (the risk tools then copy the market per
+    evaluation). Imported on first use: ``import pmengine`` does not load it."""
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
+
+
+def price_range(params: RiskParams, group: str) -> float:
+    """The group's grid price range (fraction), as the profile compiled it."""
+    gp = group_table(params)
+    return gp.get(group, gp["*"])["price_range"]
+
+
+def scenario_factors(scenario: Scenario, market: Market, params: RiskParams) -> dict[str, float]:
+    """Price factor ``1 + r`` per priced asset that the scenario moves."""
+    return _factor_rows([scenario], market, params)[0]
+
+
+def _factor_rows(
+    scenarios: Sequence[Scenario], market: Market, params: RiskParams
+) -> list[dict[str, float]]:
+    """:func:`scenario_factors` of each scenario, the market and profile read once."""
+    gp = group_table(params)
+    prices = market.prices
+    group_of = {a: params.group_of(a) for a in prices}
+    groups_of_prices = set(group_of.values())
+    moving = {g for g in groups_of_prices if gp.get(g, gp["*"])["price_range"] > 0}
+    rows = []
+    for scenario in scenarios:
+        out: dict[str, float] = {}
+        groups, assets = scenario.groups, scenario.assets
+        for asset, g in group_of.items():
+            if asset in assets:
+                r = assets[asset]
+            elif asset in groups and asset not in groups_of_prices:
+                r = groups[asset]  # an asset named where a group was expected
+            elif g in groups:
+                r = groups[g]
+            elif "*" in groups and g in moving:
+                r = groups["*"]
+            else:
+                continue
+            out[asset] = 1.0 + r
+        rows.append(out)
+    return rows
+
+
+def moved_market(
+    market: Market, portfolio: Portfolio, factors: Mapping[str, float], vol_factor: float = 1.0
+) -> Market:
+    """A copy of ``market`` with index prices times ``factors`` (per asset), the
+    marks of the portfolio's contracts moved with them, every vol times ``vol_factor``."""
+    m = copy.copy(market)
+    prices = market.prices
+    for asset, f in factors.items():
+        if f != 1.0:
+            m.set_price(asset, prices[asset] * f)
+    marks = market.marks
+    done: set[str] = set()
+    for p in portfolio.positions:
+        sym = p["symbol"]
+        if sym not in marks or sym in done or p["type"] == "option":
+            continue
+        done.add(sym)
+        fb = factors.get(p["underlying"], 1.0)
+        fs = fb if p["type"] == "inverse" else factors.get(p.get("settle", "USDT"), 1.0)
+        f = fb if p["type"] == "inverse" else fb / fs
+        if f != 1.0:
+            m.set_mark(sym, marks[sym] * f)
+    if vol_factor != 1.0:
+        for key, vol in market.vols.items():
+            m.set_vol(key, vol * vol_factor)
+    return m
+
+
+def apply_scenario(
+    scenario: Scenario, portfolio: Portfolio, market: Market, params: RiskParams
+) -> Market:
+    """The market after ``scenario``."""
+    return moved_market(
+        market, portfolio, scenario_factors(scenario, market, params), 1.0 + scenario.vol_shock
+    )
+
+
+def price_groups(engine: Engine, portfolio: Portfolio, market: Market) -> list[str]:
+    """The risk groups the account touches whose price moves (``price_range > 0``
+    in the profile), in the order it first touches them."""
+    params = engine.params
+    return [g for g in engine.risk_groups(portfolio, market) if price_range(params, g) > 0]
+
+
+class MovedMargin(NamedTuple):
+    """The account's figures on one moved market (USD; ``status`` by name)."""
+
+    equity: float
+    adjusted_equity: float
+    maintenance_margin: float
+    initial_margin: float
+    uni_mmr: float
+    status: str
+
+
+def margins_on_moved_markets(
+    engine: Engine,
+    portfolio: Portfolio,
+    market: Market,
+    factors: Sequence[Mapping[str, float]],
+    vol_factors: Sequence[float] | None = None,
+    *,
+    sweep: bool | None = None,
+) -> list[MovedMargin]:
+    """The account on ``market`` moved by each entry of ``factors`` (price factor
+    ``1 + r`` per asset, as :func:`moved_market` takes them) and of
+    ``vol_factors``: row ``i`` is ``engine.margin(portfolio, moved_market(market,
+    portfolio, factors[i], vol_factors[i]))``.
+
+    With numpy installed (``sweep`` None or True) the rows are one
+    :meth:`Engine.sweep` call: no market copy and no dict round trip per row. The
+    sweep takes the return ``f − 1`` and prices ``P·(1 + (f − 1))``, which is
+    ``P·f`` exactly for any factor from 0.5 up (below, within an ulp of it)."""
+    np = _numpy()
+    if sweep is None:
+        sweep = np is not None
+    if not factors:
+        return []
+    if not sweep:
+        out = []
+        for i, f in enumerate(factors):
+            vf = 1.0 if vol_factors is None else vol_factors[i]
+            r = engine.margin(portfolio, moved_market(market, portfolio, f, vf))
+            out.append(
+                MovedMargin(
+                    r.equity,
+                    r.adjusted_equity,
+                    r.maintenance_margin,
+                    r.initial_margin,
+                    r.uni_mmr,
+                    r.status,
+                )
+            )
+        return out
+    if np is None:
+        raise InvalidInputError.at("sweep", "needs numpy (pip install 'pmengine[numpy]')")
+    assets = sorted({a for f in factors for a in f})
+    # An asset a row does not move has the return 1.0 - 1.0 = 0.
+    moves = np.array([[f.get(a, 1.0) - 1.0 for a in assets] for f in factors], dtype=float)
+    moves = moves.reshape(len(factors), len(assets))
+    vol_shifts = None if vol_factors is None else np.asarray(vol_factors, dtype=float) - 1.0
+    swept = engine.sweep(portfolio, market, moves, assets, vol_shifts=vol_shifts, threads=1)
+    names = swept["status_names"]
+    columns = (
+        swept["equity"].tolist(),
+        swept["adjusted_equity"].tolist(),
+        swept["maintenance_margin"].tolist(),
+        swept["initial_margin"].tolist(),
+        swept["uni_mmr"].tolist(),
+        [names[s] for s in swept["status"].tolist()],
+    )
+    return [MovedMargin(*row) for row in zip(*columns, strict=True)]
+
+
+def _uni(result: MarginResult | MovedMargin) -> float:
+    # BANKRUPT is below every threshold whatever the ratio says.
+    return -math.inf if result.status == BANKRUPT else result.uni_mmr

@@ -1,0 +1,290 @@
+//! The batch's columnar path: an account's book assembled straight from the
+//! columns by ids, then netted by the same `Engine::evaluate_into` as every
+//! other path (one model: this file holds no formula).
+//!
+//! The per-account builder (`BookBuilder`) finds an asset, a group or a
+//! netted symbol by searching what the book holds so far. Here every name of
+//! the call already has an id (the scan resolved each dictionary value once),
+//! so a worker keeps one slot per id and finds it by indexing: a position
+//! costs its validation (the per-account path's own), a few loads, its
+//! contract terms and three sums, and the book's buffers are reused from one
+//! account to the next, so nothing is allocated per account. Rows are read in
+//! the account's order and the book is laid out as the per-account builder
+//! lays it out (assets and groups by first use, symbols netted by first use,
+//! every sum in row order), so the result is the same bit for bit.
+//!
+//! An account holding an option, a bad row, an asset the book cannot take
+//! (no price; under `binance_pm`, no collateral rate) or more netted symbols
+//! than [`NETTED_SEARCH`] takes the per-account path instead, which prices
+//! its series through the market's cache and names the error of a bad row.
+
+use super::{Account, Scan};
+use crate::brackets::BracketKind;
+use crate::engine::{AssetSlot, Book, Engine, GroupSlot};
+use crate::instrument::mark_or_index;
+use crate::params::Model;
+use crate::portfolio::PositionRef;
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::Arc;
+
+/// No slot (an id the book does not hold yet), or no group (an asset that cannot enter a book).
+const NONE: u32 = u32::MAX;
+
+/// Most netted symbols an account may hold on this path (each is found by a
+/// linear search; the per-account builder hashes them past this many).
+const NETTED_SEARCH: usize = 64;
+
+/// The call's names as the columnar path needs them, by the scan's ids.
+pub(super) struct Layout<'a> {
+    /// Per asset id: its group id (an index of the call's group dictionary), or
+    /// `NONE` when it cannot enter a book.
+    asset_group: Vec<u32>,
+    /// Per group id: its name and the engine's table of its parameters.
+    groups: Vec<(&'a str, usize)>,
+    /// Group ids by name, and by engine table for a group with a table of its own.
+    group_ids: HashMap<&'a str, u32>,
+    table_group: Vec<u32>,
+    /// `mark_or_index` of a linear contract without a mark, per (underlying, settle) asset id pair
+    /// (`u · assets + s`), when the call names at most [`MARK_TABLE`] assets:
+    /// the division leaves the row loop.
+    linear_marks: Vec<f64>,
+    binance: bool,
+}
+
+/// Most assets a call may name for [`Layout::linear_marks`] (a table of their square).
+const MARK_TABLE: usize = 64;
+
+impl<'a> Layout<'a> {
+    pub(super) fn new(engine: &Engine, scan: &Scan<'a>, groups: &'a [String]) -> Self {
+        let binance = engine.params().model == Model::BinancePm;
+        let group_ids: HashMap<&'a str, u32> = groups.iter().enumerate().map(|(i, g)| (g.as_str(), i as u32)).collect();
+        let mut tables: Vec<(&'a str, usize)> = groups.iter().map(|g| (g.as_str(), 0)).collect();
+        let mut table_group = Vec::new();
+        let asset_group = (scan.assets.iter())
+            .map(|(_, terms)| match terms {
+                Some(t) if !binance || crate::binance::check_asset(engine, t).is_ok() => {
+                    let Some(&id) = group_ids.get(t.group) else { return NONE };
+                    tables[id as usize].1 = t.table;
+                    if t.table > 0 {
+                        if table_group.len() <= t.table {
+                            table_group.resize(t.table + 1, NONE);
+                        }
+                        table_group[t.table] = id;
+                    }
+                    id
+                }
+                _ => NONE,
+            })
+            .collect();
+        let n = scan.assets.len();
+        let price = |(_, t): &(&str, Option<crate::engine::AssetTerms<'_>>)| t.map_or(f64::NAN, |t| t.price);
+        let linear_marks = match n <= MARK_TABLE {
+            true => (scan.assets.iter())
+                .flat_map(|u| scan.assets.iter().map(move |s| mark_or_index(None, false, price(u), price(s))))
+                .collect(),
+            false => Vec::new(),
+        };
+        Layout { asset_group, groups: tables, group_ids, table_group, linear_marks, binance }
+    }
+
+    /// The mark of a contract without one in the market, when the table has it.
+    #[inline]
+    fn default_linear_mark(&self, u: u32, s: u32) -> Option<f64> {
+        self.linear_marks.get(u as usize * self.asset_group.len() + s as usize).copied()
+    }
+
+    /// The id of group `name` whose parameters are table `table`, if the call names it.
+    fn group_id(&self, name: &str, table: usize) -> Option<u32> {
+        match table {
+            0 => self.group_ids.get(name).copied(),
+            t => self.table_group.get(t).copied().filter(|&g| g != NONE),
+        }
+    }
+}
+
+/// A worker's book and its slots by id, reused from one account to the next.
+pub(super) struct Builder<'e> {
+    engine: &'e Engine,
+    /// Per group id: the name its results carry, made once per builder.
+    names: Vec<Option<Arc<str>>>,
+    /// Per asset id and per group id: its slot in the current book, or `NONE`.
+    asset_slot: Vec<u32>,
+    group_slot: Vec<u32>,
+    /// The id of each of the book's assets and groups, in order.
+    asset_ids: Vec<u32>,
+    group_ids: Vec<u32>,
+    /// `binance_pm`: each symbol id's bracket table, as `BookBuilder::bracket_table` keeps them.
+    bracket_tables: Vec<u32>,
+    pub(super) book: Book,
+}
+
+impl<'e> Builder<'e> {
+    pub(super) fn new(engine: &'e Engine, layout: &Layout<'_>) -> Self {
+        Builder {
+            engine,
+            names: vec![None; layout.groups.len()],
+            asset_slot: vec![NONE; layout.asset_group.len()],
+            group_slot: vec![NONE; layout.groups.len()],
+            asset_ids: Vec::new(),
+            group_ids: Vec::new(),
+            bracket_tables: Vec::new(),
+            book: Book {
+                group_names: Vec::new(),
+                assets: Vec::new(),
+                groups: Vec::new(),
+                options: Vec::new(),
+                slots: Vec::new(),
+                contracts: Vec::new(),
+                offset_pairs: Vec::new(),
+                names: None,
+                detail: false,
+            },
+        }
+    }
+
+    /// Assemble account `a`'s book; `false`: the account takes the per-account path.
+    pub(super) fn build(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, a: &Account) -> bool {
+        self.clear();
+        for k in a.balances.clone() {
+            let r = scan.bal_order.map_or(k, |o| o[k] as usize);
+            let Ok((id, qty)) = scan.balance(r) else { return false };
+            let Some(slot) = self.asset(scan, layout, id) else { return false };
+            self.book.add_balance(slot, qty);
+            let Ok(loan) = scan.loan(r) else { return false };
+            if loan.owed() != 0.0 {
+                self.book.add_loan(slot, loan);
+            }
+        }
+        for k in a.positions.clone() {
+            let r = scan.pos_order.map_or(k, |o| o[k] as usize);
+            let Ok((pos, u, s_id)) = scan.position(r) else { return false };
+            let inverse = match pos {
+                PositionRef::Linear { .. } => false,
+                PositionRef::Inverse { .. } => true,
+                PositionRef::Option { .. } => return false,
+            };
+            let Some(b) = self.asset(scan, layout, u) else { return false };
+            let Some(s) = self.asset(scan, layout, s_id) else { return false };
+            let g = self.book.assets[b].group;
+            self.book.groups[g].listed = true;
+            let symbol = scan.pos.symbol.codes[r] as u32;
+            let brackets = match layout.binance {
+                true => match self.bracket_table(inverse, symbol, pos.symbol()) {
+                    Some(t) => t,
+                    None => return false,
+                },
+                false => u32::MAX,
+            };
+            let Some(netted) = self.netted(g, symbol) else { return false };
+            let mark = match scan.symbol_mark[symbol as usize] {
+                None if !inverse => layout.default_linear_mark(u, s_id),
+                mark => mark,
+            };
+            let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
+            if layout.binance {
+                self.book.slots.push(slot); // the scenario model reads no slots: its books keep none
+            }
+        }
+        self.finish(layout);
+        true
+    }
+
+    /// The call's group id of the `i`-th listed group of the book (the `i`-th
+    /// group of its result).
+    pub(super) fn listed_group(&self, i: usize) -> i32 {
+        let listed = self.book.groups.iter().zip(&self.group_ids).filter(|(g, _)| g.listed);
+        listed.map(|(_, &id)| id as i32).nth(i).unwrap_or(-1)
+    }
+
+    fn clear(&mut self) {
+        for &id in &self.asset_ids {
+            self.asset_slot[id as usize] = NONE;
+        }
+        for &id in &self.group_ids {
+            self.group_slot[id as usize] = NONE;
+        }
+        self.asset_ids.clear();
+        self.group_ids.clear();
+        let b = &mut self.book;
+        b.group_names.clear();
+        b.assets.clear();
+        b.groups.clear();
+        b.slots.clear();
+        b.contracts.clear();
+        b.offset_pairs.clear();
+    }
+
+    /// The slot of asset id `id`, created (with its group) on first use;
+    /// `None` when the asset cannot enter a book.
+    #[inline(always)]
+    fn asset(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, id: u32) -> Option<usize> {
+        let slot = self.asset_slot[id as usize];
+        if slot != NONE {
+            return Some(slot as usize);
+        }
+        let group = layout.asset_group[id as usize];
+        let terms = scan.assets[id as usize].1.filter(|_| group != NONE)?;
+        let g = self.group(layout, group);
+        self.asset_slot[id as usize] = self.book.assets.len() as u32;
+        self.asset_ids.push(id);
+        self.book.assets.push(AssetSlot::new(&terms, g));
+        Some(self.book.assets.len() - 1)
+    }
+
+    /// The slot of group id `id`, created on first use.
+    #[cold]
+    fn group(&mut self, layout: &Layout<'_>, id: u32) -> usize {
+        let slot = self.group_slot[id as usize];
+        if slot != NONE {
+            return slot as usize;
+        }
+        let (name, table) = layout.groups[id as usize];
+        let name = self.names[id as usize].get_or_insert_with(|| Arc::from(name));
+        self.book.group_names.push(Arc::clone(name));
+        self.book.groups.push(GroupSlot::new(table));
+        self.group_slot[id as usize] = self.group_ids.len() as u32;
+        self.group_ids.push(id);
+        self.book.groups.len() - 1
+    }
+
+    /// The netted entry of `symbol` in group slot `g`, created on first use;
+    /// `None` past [`NETTED_SEARCH`] entries.
+    #[inline(always)]
+    fn netted(&mut self, g: usize, symbol: u32) -> Option<usize> {
+        let contracts = &mut self.book.contracts;
+        if let Some(i) = contracts.iter().position(|c| c.symbol == symbol && c.group == g) {
+            return Some(i);
+        }
+        if contracts.len() >= NETTED_SEARCH {
+            return None;
+        }
+        contracts.push(crate::engine::NettedContract { group: g, symbol, delta: 0.0 });
+        Some(contracts.len() - 1)
+    }
+
+    /// `binance_pm`: the bracket table of contract symbol id `symbol` (named
+    /// `name`), looked up once per id and kind; `None` when it has none.
+    fn bracket_table(&mut self, inverse: bool, symbol: u32, name: &str) -> Option<u32> {
+        let slot = 2 * symbol as usize + usize::from(inverse);
+        if let Some(&t) = self.bracket_tables.get(slot).filter(|&&t| t != NONE) {
+            return Some(t);
+        }
+        let kind = if inverse { BracketKind::Coinm } else { BracketKind::Usdm };
+        let t = crate::binance::bracket_table(self.engine, kind, name).ok()?;
+        if self.bracket_tables.len() <= slot {
+            self.bracket_tables.resize(slot + 1, NONE);
+        }
+        self.bracket_tables[slot] = t;
+        Some(t)
+    }
+
+    /// The profile's offsets between the book's listed groups.
+    fn finish(&mut self, layout: &Layout<'_>) {
+        let slots = &self.group_slot;
+        let find = |name: &str, table: usize| {
+            layout.group_id(name, table).map(|id| slots[id as usize]).filter(|&s| s != NONE).map(|s| s as usize)
+        };
+        let Book { groups, offset_pairs, .. } = &mut self.book;
+        offset_pairs.extend(self.engine.offset_pairs(find, groups));
+    }
+}

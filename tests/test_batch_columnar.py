@@ -1,0 +1,159 @@
+"""Engine.margin_batch's columnar path (rust/core/src/batch/columnar.rs): every
+figure of every account bit for bit Engine.margin's, under both models, on
+books that mix what the path takes (balances, loans, linear and inverse
+contracts, own leverages) with what it leaves to the per-account path
+(options, bad rows), at any thread count and chunk size."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pmengine as pm
+from pmengine.book.batch import RESULT_COLUMNS, to_columns
+
+from . import strategies as s
+from . import strategies_binance as sb
+
+pa = pytest.importorskip("pyarrow")
+pc = pytest.importorskip("pyarrow.compute")
+
+FIGURES = (
+    "equity",
+    "adjusted_equity",
+    "maintenance_margin",
+    "initial_margin",
+    "available",
+    "uni_mmr",
+)
+
+
+def _bits(x: float) -> int:
+    return int(np.float64(x).view(np.uint64))
+
+
+def scenario_market() -> dict:
+    """The scenario strategies' market with the binance strategies' assets priced too."""
+    m = s.market({"BTCUSDT": 60100.0, "BTCUSD_PERP": 59900.0, "ETHUSDC": 3002.0})
+    m["prices"] = sb.PRICES | m["prices"]
+    return m
+
+
+@st.composite
+def scaled(draw, book: dict) -> dict:
+    """``book`` with every size times 1, 1,000 or 100,000: collateral tiers and
+    concentration add-ons in play."""
+    k = draw(st.sampled_from((1.0, 1e3, 1e5)))
+    out = dict(book)
+    out["balances"] = {a: q * k for a, q in book.get("balances", {}).items()}
+    if "loans" in book:
+        out["loans"] = {a: {f: x * k for f, x in loan.items()} for a, loan in book["loans"].items()}
+    sized = []
+    for p in book.get("positions", []):
+        p = dict(p)
+        key = "contracts" if p["type"] == "inverse" else "qty"
+        p[key] = p[key] * k
+        sized.append(p)
+    out["positions"] = sized
+    return out
+
+
+# Loans, leverages, hedge pairs and wide balances (binance strategies); options,
+# inverse contracts, USDC settlement and an unlisted asset (scenario strategies).
+scenario_books = st.lists(
+    st.one_of(sb.portfolio(), s.portfolio(max_positions=6)).flatmap(scaled), min_size=1, max_size=10
+)
+
+
+def check(engine: pm.Engine, market: pm.Market, books: list[dict], out) -> None:
+    """Each output row against Engine.margin on the account alone, bit for bit."""
+    ids = out["account"].to_pylist()
+    assert ids == [
+        i for i, b in enumerate(books) if b.get("balances") or b.get("loans") or b.get("positions")
+    ]
+    for k, i in enumerate(ids):
+        want = engine.margin(pm.Portfolio.from_dict(books[i]), market)
+        for f in FIGURES:
+            got = out[f][k].as_py()
+            assert _bits(got) == _bits(getattr(want, f)), (i, f, got, getattr(want, f))
+        assert out["status"][k].as_py() == want.status
+        assert out["error"][k].as_py() is None
+        reqs = [(g.requirement, n) for n, g in want.groups.items() if g.requirement > 0]
+        worst = out["worst_group"][k].as_py()
+        if reqs:
+            top = max(r for r, _ in reqs)
+            name = next(n for r, n in reqs if r == top)
+            assert worst == name
+            move, shock = want.groups[name].worst_scenario
+            assert _bits(out["worst_price_move"][k].as_py()) == _bits(move)
+            assert _bits(out["worst_vol_shock"][k].as_py()) == _bits(shock)
+        else:
+            assert worst is None
+
+
+def tables(books: list[dict]):
+    pos, bal = to_columns(enumerate(books))
+    return pa.table(pos), pa.table(bal)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books=scenario_books, threads=st.sampled_from((1, 2)), chunk=st.sampled_from((1, 2, 512)))
+def test_scenario_model_bit_for_bit(engine, books, threads, chunk):
+    market = pm.Market.from_dict(scenario_market())
+    positions, balances = tables(books)
+    out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
+    check(engine, market, books, out)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    books=st.lists(sb.portfolio().flatmap(scaled), min_size=1, max_size=8),
+    market=sb.market(),
+    profile=sb.profile(),
+    threads=st.sampled_from((1, 2)),
+    chunk=st.sampled_from((1, 3, 512)),
+)
+def test_binance_pm_bit_for_bit(books, market, profile, threads, chunk):
+    engine = pm.Engine(pm.RiskParams.from_dict(profile))
+    m = pm.Market.from_dict(market)
+    positions, balances = tables(books)
+    out = engine.margin_batch(positions, balances, m, threads=threads, chunk_size=chunk)
+    check(engine, m, books, out)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books=scenario_books, bad=st.data())
+def test_bad_rows_beside_good_accounts(engine, books, bad):
+    """A bad row is named (raise) or marks its account alone (collect), whichever
+    path its neighbours take; the others keep Engine.margin's figures."""
+    market = pm.Market.from_dict(scenario_market())
+    positions, balances = tables(books)
+    if positions.num_rows == 0:
+        return
+    row = bad.draw(st.integers(0, positions.num_rows - 1))
+    field, value = bad.draw(st.sampled_from((("qty", math.nan), ("qty", 1e16))))
+    qty = positions.column(field).to_pylist()
+    qty[row] = value
+    positions = positions.set_column(positions.schema.get_field_index(field), field, pa.array(qty))
+    with pytest.raises(pm.InvalidInputError, match=rf"^positions\[{row}\]\.qty: "):
+        engine.margin_batch(positions, balances, market, threads=2, chunk_size=2)
+    out = engine.margin_batch(
+        positions, balances, market, threads=2, chunk_size=2, errors="collect"
+    )
+    bad_account = positions.column("account")[row].as_py()
+    ids = out["account"].to_pylist()
+    k = ids.index(bad_account)
+    assert out["status"][k].as_py() == "ERROR"
+    assert out["error"][k].as_py().startswith(f"positions[{row}].qty: ")
+    good = [i for i in ids if i != bad_account]
+    rest = out.filter(pc.not_equal(out["account"], bad_account))
+    assert rest["account"].to_pylist() == good
+    assert rest.column_names == list(RESULT_COLUMNS)
+    for k, i in enumerate(good):
+        want = engine.margin(pm.Portfolio.from_dict(books[i]), market)
+        for f in FIGURES:
+            assert _bits(rest[f][k].as_py()) == _bits(getattr(want, f)), (i, f)
