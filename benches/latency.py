@@ -4,10 +4,14 @@ pytest-benchmark reports means and medians of batches; a bot cares about the
 tail of single calls, so this times each call alone (time.perf_counter_ns),
 after a warm-up, and prints a Markdown table. Accounts: 50 linear positions
 over BTC, ETH and SOL (under the scenario model and under ``binance_pm``),
-and 20 options on BTC and ETH. Compared with a full
-`engine.margin` recompute and the pure-Python reference on the same account.
+and 20 options on BTC and ETH. Compared with `engine.margin` on the same
+Portfolio and Market (which keeps the portfolio's resolution: an evaluation)
+and the pure-Python reference on the same account.
+A second table times the risk tools (`pmengine.risk`) on the example accounts:
+all liquidation prices, 1,000 user stress scenarios, the stablecoin buffer and
+the whole `risk_report`.
 
-    python benches/latency.py [--readme README.md]
+    python benches/latency.py [--readme README.md] [--risk-rounds N]
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 import pmengine as pm
-from pmengine import reference
+from pmengine import reference, risk
 from readme import rewrite
 
 PRICES = {"BTC": 60000.0, "ETH": 3000.0, "SOL": 150.0, "USDT": 1.0}
@@ -96,7 +101,7 @@ def account_rows(
         ("what_if", lambda: live.what_if(symbol, qty), n),
         ("check_order", lambda: live.check_order(symbol, qty), n),
         ("margin (live)", live.margin, n),
-        ("engine.margin (full)", lambda: engine.margin(portfolio, market), n),
+        ("engine.margin (kept resolution)", lambda: engine.margin(portfolio, market), n),
         ("reference.margin", lambda: reference.margin(account, MARKET, profile), max(n // 100, 50)),
     ]
     return [(name, call, *percentiles(f, k)) for call, f, k in calls]
@@ -119,17 +124,71 @@ def table(rows: list[tuple[str, str, float, float]]) -> str:
     return "\n".join(out)
 
 
+RISK_ACCOUNTS = ("near_liquidation", "btc_eth_spread", "covered_call", "short_straddle")
+
+
+def risk_rows(rounds: int) -> list[tuple[str, str, float, float]]:
+    """The risk tools on the example accounts, with the default profile."""
+    examples = resources.files("pmengine") / "examples"
+    market = pm.Market.from_json((examples / "market.json").read_text())
+    engine = pm.Engine()
+    rnd = random.Random(5)
+    stresses = [
+        risk.Scenario(
+            f"user {i}", groups={"*": rnd.uniform(-0.5, 0.5)}, vol_shock=rnd.uniform(-0.3, 1.0)
+        )
+        for i in range(1000)
+    ]
+    crash = next(s for s in risk.builtin_scenarios() if s.name == "crash_30")
+    rows = []
+    for name in RISK_ACCOUNTS:
+        p = pm.Portfolio.from_json((examples / f"{name}.json").read_text())
+        calls: list[tuple[str, Callable[[], object]]] = [
+            ("liquidation_prices", lambda p=p: risk.liquidation_prices(engine, p, market)),
+            (
+                "stress_test, 1,000 scenarios",
+                lambda p=p: risk.stress_test(engine, p, market, stresses),
+            ),
+            (
+                "deposit_needed, crash_30",
+                lambda p=p: risk.deposit_needed(engine, p, market, scenario=crash),
+            ),
+            ("max_withdrawal", lambda p=p: risk.max_withdrawal(engine, p, market)),
+            ("risk_report", lambda p=p: risk.risk_report(engine, p, market)),
+        ]
+        for call, f in calls:
+            p50, p99 = percentiles(f, rounds)
+            rows.append((name, call, p50 / 1000, p99 / 1000))
+    return rows
+
+
+def risk_table(rows: list[tuple[str, str, float, float]]) -> str:
+    out = ["| account | call | p50 ms | p99 ms |", "| --- | --- | ---: | ---: |"]
+    out += [f"| {a} | {c} | {p50:,.3f} | {p99:,.3f} |" for a, c, p50, p99 in rows]
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=20000, help="calls timed per row")
     ap.add_argument(
-        "--readme", type=Path, help="rewrite the README section between the latency markers"
+        "--risk-rounds", type=int, default=30, help="calls timed per risk-tool row (0: none)"
+    )
+    ap.add_argument(
+        "--readme",
+        type=Path,
+        help="rewrite the README sections between the latency and risk-latency markers",
     )
     args = ap.parse_args(argv)
-    text = table(measure(args.n))
+    text = table(measure(args.n)) if args.n else ""
     print(text)
+    risk_text = risk_table(risk_rows(args.risk_rounds)) if args.risk_rounds else ""
+    print(risk_text)
     if args.readme:
-        rewrite(args.readme, "latency", text)
+        if text:
+            rewrite(args.readme, "latency", text)
+        if risk_text:
+            rewrite(args.readme, "risk-latency", risk_text)
     return 0
 
 

@@ -117,6 +117,16 @@ def test_every_market_change_is_seen(change):
     check(ENGINE, p, m)
 
 
+def test_a_cleared_series_cache_is_priced_again():
+    p, m = fresh()
+    assert m.cached_series > 0
+    m.clear_cache()
+    assert m.cached_series == 0
+    ENGINE.margin(p, m)
+    assert m.cached_series > 0  # the reused resolution priced its series on the market again
+    check(ENGINE, p, m)
+
+
 def test_a_reused_result_equals_a_first_one_through_many_ticks():
     p, m = fresh()
     for i in range(50):

@@ -102,3 +102,44 @@ impl Resolved {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RiskParams;
+
+    const PORTFOLIO: &str = r#"{"balances": {"USDT": 20000, "BTC": 0.5},
+        "positions": [
+          {"type": "linear", "symbol": "BTCUSDT", "underlying": "BTC", "qty": -0.7, "entry_price": 59000},
+          {"type": "inverse", "symbol": "BTCUSD_PERP", "underlying": "BTC", "contract_size": 100,
+           "contracts": 30, "entry_price": 61000},
+          {"type": "option", "symbol": "BTC-C", "underlying": "BTC", "kind": "call", "strike": 65000,
+           "expiry": "2026-12-25T08:00:00Z", "qty": -1.5}]}"#;
+
+    fn market() -> Market {
+        Market::from_json_str(
+            r#"{"time": "2026-11-24T00:00:00Z", "prices": {"BTC": 60000, "USDT": 1},
+                "marks": {"BTCUSDT": 60030}, "vols": {"BTC": 0.5}}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_refreshed_book_is_a_rebuilt_one() {
+        let engine = Engine::new(RiskParams::default_profile());
+        let portfolio = Portfolio::from_json_str(PORTFOLIO).unwrap();
+        let mut m = market();
+        let mut resolved = Resolved::new(&engine, &portfolio, &m).unwrap();
+        assert_eq!(resolved.evaluate(&engine), engine.margin(&portfolio, &m).unwrap());
+        for (btc, mark, vol) in [(57_000.0, 57_100.0, 0.6), (63_000.0, 62_900.0, 0.45)] {
+            m.set_price("BTC", btc).unwrap();
+            m.set_mark("BTCUSDT", mark).unwrap();
+            m.set_vol("BTC", vol).unwrap();
+            resolved.refresh(&engine, &portfolio, &m).unwrap();
+            assert_eq!(resolved.evaluate(&engine), engine.margin(&portfolio, &m).unwrap());
+        }
+        // Another market lacking a price: an error, not a stale answer.
+        let bare = Market::from_json_str(r#"{"time": "2026-11-24T00:00:00Z", "prices": {"BTC": 1}}"#).unwrap();
+        assert!(resolved.refresh(&engine, &portfolio, &bare).is_err());
+    }
+}

@@ -290,3 +290,75 @@ impl Engine {
         Ok(lo)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RiskParams;
+
+    fn account() -> (Engine, Portfolio, Market) {
+        let engine = Engine::new(RiskParams::default_profile());
+        let portfolio = Portfolio::from_json_str(
+            r#"{"balances": {"USDT": 60000},
+                "positions": [{"type": "linear", "symbol": "BTCUSDT", "underlying": "BTC", "qty": -2,
+                               "entry_price": 60000}]}"#,
+        )
+        .unwrap();
+        let market =
+            Market::from_json_str(r#"{"time": "2026-11-24T00:00:00Z", "prices": {"BTC": 60000, "USDT": 1}}"#).unwrap();
+        (engine, portfolio, market)
+    }
+
+    fn uni_at(engine: &Engine, portfolio: &Portfolio, market: &Market, f: f64) -> f64 {
+        let mut m = market.clone();
+        m.set_price("BTC", 60_000.0 * f).unwrap();
+        let r = engine.margin(portfolio, &m).unwrap();
+        if engine.status_rank(r.status) >= engine.params().status.len() {
+            f64::NEG_INFINITY
+        } else {
+            r.uni_mmr
+        }
+    }
+
+    #[test]
+    fn a_short_crosses_each_threshold_going_up_within_the_tolerance() {
+        let (engine, portfolio, market) = account();
+        let thresholds: Vec<f64> = engine.params().status[..3].iter().map(|l| l.above).collect();
+        let up: Vec<f64> = (1..400).map(|k| 1.0 + 0.005 * k as f64).collect();
+        let down: Vec<f64> = (1..200).map(|k| 1.0 - 0.005 * k as f64).collect();
+        let exponents = [("BTC".to_string(), 1.0)];
+        let paths = [PricePath { exponents: &exponents, grid: &up }, PricePath { exponents: &exponents, grid: &down }];
+        let found = engine.crossings(&portfolio, &market, &paths, &thresholds, 1e-10).unwrap();
+        let u0 = uni_at(&engine, &portfolio, &market, 1.0);
+        for (j, &t) in thresholds.iter().enumerate() {
+            assert!(u0 > t, "the account starts above every threshold");
+            let c = found[0][j].expect("a short crosses going up");
+            assert!(c.factor > 1.0 && c.uni_mmr <= t);
+            assert_eq!(c.uni_mmr, uni_at(&engine, &portfolio, &market, c.factor));
+            // Just inside the crossing the account is still above the threshold.
+            assert!(uni_at(&engine, &portfolio, &market, c.factor * (1.0 - 1e-9)) > t);
+            assert!(found[1][j].is_none(), "falling prices only help a short");
+        }
+    }
+
+    #[test]
+    fn the_buffer_lands_on_the_target() {
+        let (engine, portfolio, market) = account();
+        let mut stressed = market.clone();
+        stressed.set_price("BTC", 84_000.0).unwrap();
+        let x = engine.deposit_needed(&portfolio, &market, &stressed, "USDT", 0, 1e-9).unwrap().unwrap();
+        let with = |q: f64| {
+            let mut p = portfolio.clone();
+            p.add_balance("USDT", q).unwrap();
+            engine.status_rank(engine.margin(&p, &stressed).unwrap().status)
+        };
+        assert!(x > 0.0 && with(x) == 0 && with(0.999 * x) > 0);
+        let w = engine.max_withdrawal(&portfolio, &market, "USDT", 0, 1e-9).unwrap();
+        let rank = |q: f64| {
+            let mut p = portfolio.clone();
+            p.add_balance("USDT", -q).unwrap();
+            engine.status_rank(engine.margin(&p, &market).unwrap().status)
+        };
+        assert!(w > 0.0 && w < 60_000.0 && rank(w) == 0 && rank(1.001 * w) > 0);
+    }
+}

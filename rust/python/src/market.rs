@@ -178,8 +178,10 @@ impl PyMarket {
         self.inner.series.len()
     }
 
-    /// Drop the priced option series (they are rebuilt on the next call).
-    fn clear_cache(&self) {
+    /// Drop the priced option series (they are rebuilt on the next call: a
+    /// portfolio's kept resolution re-reads this market).
+    fn clear_cache(&mut self) {
+        self.moved();
         self.inner.series.clear();
     }
 
