@@ -181,7 +181,7 @@ impl PyMarket {
     /// Drop the priced option series (they are rebuilt on the next call: a
     /// portfolio's kept resolution re-reads this market).
     fn clear_cache(&mut self) {
-        self.moved();
+        self.touched();
         self.inner.series.clear();
     }
 
