@@ -14,7 +14,7 @@ implied vol of the market by ``1 + v``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pmengine._core import BANKRUPT, Engine, MarginResult, Market, Portfolio, RiskParams
@@ -49,29 +49,40 @@ def scenario_factors(scenario: Scenario, market: Market, params: RiskParams) -> 
 def _factor_rows(
     scenarios: Sequence[Scenario], market: Market, params: RiskParams
 ) -> list[dict[str, float]]:
-    """:func:`scenario_factors` of each scenario, the market and profile read once."""
+    """:func:`scenario_factors` of each scenario, the market and profile read once.
+
+    Which key of a scenario moves an asset (the asset itself, its group, ``"*"``,
+    or none) depends only on the keys the scenario names: it is worked out once
+    per such shape, so a thousand scenarios of one shape cost one dict each."""
     gp = group_table(params)
-    prices = market.prices
-    group_of = {a: params.group_of(a) for a in prices}
+    group_of = {a: params.group_of(a) for a in market.prices}
     groups_of_prices = set(group_of.values())
     moving = {g for g in groups_of_prices if gp.get(g, gp["*"])["price_range"] > 0}
+
+    def sources(groups: Iterable[str], assets: Iterable[str]) -> list[tuple[str, bool, str]]:
+        """Per moved asset: (asset, from the scenario's assets table?, the key)."""
+        named_groups, named_assets = set(groups), set(assets)
+        out = []
+        for asset, g in group_of.items():
+            if asset in named_assets:
+                out.append((asset, True, asset))
+            elif asset in named_groups and asset not in groups_of_prices:
+                out.append((asset, False, asset))  # an asset named where a group was expected
+            elif g in named_groups:
+                out.append((asset, False, g))
+            elif "*" in named_groups and g in moving:
+                out.append((asset, False, "*"))
+        return out
+
+    by_shape: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, bool, str]]] = {}
     rows = []
     for scenario in scenarios:
-        out: dict[str, float] = {}
         groups, assets = scenario.groups, scenario.assets
-        for asset, g in group_of.items():
-            if asset in assets:
-                r = assets[asset]
-            elif asset in groups and asset not in groups_of_prices:
-                r = groups[asset]  # an asset named where a group was expected
-            elif g in groups:
-                r = groups[g]
-            elif "*" in groups and g in moving:
-                r = groups["*"]
-            else:
-                continue
-            out[asset] = 1.0 + r
-        rows.append(out)
+        shape = (tuple(groups), tuple(assets))
+        src = by_shape.get(shape)
+        if src is None:
+            src = by_shape[shape] = sources(groups, assets)
+        rows.append({a: 1.0 + (assets[k] if own else groups[k]) for a, own, k in src})
     return rows
 
 
