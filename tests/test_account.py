@@ -312,3 +312,19 @@ def test_compare_portfolio_liquidation_prices() -> None:
         assert price is not None
         current = MARKET.prices["BTC"]
         assert (price < current) if direction == "down" else (price > current)
+
+
+def test_standalone_margin_keeps_the_wallets_loans():
+    """The wallet margined alone is the balances and the margin loans: a loan's
+    MM does not vanish from the standalone figure."""
+    from pmengine.compare import standalone_margin
+
+    engine = pm.Engine(pm.RiskParams.default())
+    p = pm.Portfolio()
+    p.add_balance("USDT", 1000.0)
+    p.add_balance("BTC", 0.5)
+    p.add_loan("BTC", 0.5, 0.01)
+    m = pm.Market(0, prices={"BTC": 60_000.0, "USDT": 1.0})
+    wallet_alone = engine.margin(p, m).maintenance_margin  # no positions: the wallet is all of it
+    assert wallet_alone > 0
+    assert standalone_margin(engine, p, m) == wallet_alone

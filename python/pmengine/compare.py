@@ -189,8 +189,9 @@ def _unit_usd(r: MarginResult, asset: str) -> float:
 
 
 def standalone_margin(engine: Engine, portfolio: Portfolio, market: Market) -> float:
-    """MM with every position margined alone and the wallet alone (no netting), USD."""
+    """MM with every position margined alone and the wallet (balances and margin
+    loans) alone, no netting between them, USD."""
     d = portfolio.to_dict()
-    parts = [{"balances": d["balances"], "positions": []}]
+    parts = [{"balances": d["balances"], "loans": d.get("loans", {}), "positions": []}]
     parts += [{"balances": {}, "positions": [p]} for p in d["positions"]]
     return sum(engine.margin(Portfolio.from_dict(p), market).maintenance_margin for p in parts)
