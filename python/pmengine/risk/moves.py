@@ -163,9 +163,16 @@ def margins_on_moved_markets(
         return out
     if np is None:
         raise InvalidInputError.at("sweep", "needs numpy (pip install 'pmengine[numpy]')")
-    assets = sorted({a for f in factors for a in f})
-    # An asset a row does not move has the return 1.0 - 1.0 = 0.
-    moves = np.array([[f.get(a, 1.0) - 1.0 for a in assets] for f in factors], dtype=float)
+    first = list(factors[0])
+    if all(list(f) == first for f in factors):
+        # Every row moves the same assets in the same order (as `_factor_rows` gives
+        # them): the matrix is the rows' values, minus 1 elementwise.
+        assets = first
+        moves = np.array([list(f.values()) for f in factors], dtype=float) - 1.0
+    else:
+        assets = sorted({a for f in factors for a in f})
+        # An asset a row does not move has the return 1.0 - 1.0 = 0.
+        moves = np.array([[f.get(a, 1.0) - 1.0 for a in assets] for f in factors], dtype=float)
     moves = moves.reshape(len(factors), len(assets))
     vol_shifts = None if vol_factors is None else np.asarray(vol_factors, dtype=float) - 1.0
     swept = engine.sweep(portfolio, market, moves, assets, vol_shifts=vol_shifts, threads=1)
