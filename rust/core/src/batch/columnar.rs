@@ -130,17 +130,7 @@ impl<'e> Builder<'e> {
             asset_ids: Vec::new(),
             group_ids: Vec::new(),
             bracket_tables: Vec::new(),
-            book: Book {
-                group_names: Vec::new(),
-                assets: Vec::new(),
-                groups: Vec::new(),
-                options: Vec::new(),
-                slots: Vec::new(),
-                contracts: Vec::new(),
-                offset_pairs: Vec::new(),
-                names: None,
-                detail: false,
-            },
+            book: Book::empty(false),
         }
     }
 

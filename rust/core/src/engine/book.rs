@@ -171,6 +171,22 @@ impl AssetSlot {
 }
 
 impl Book {
+    /// A book with nothing in it; `detail`: keep the names of its contracts and
+    /// assets for the result's rows (`binance_pm`).
+    pub(crate) fn empty(detail: bool) -> Self {
+        Book {
+            group_names: Vec::new(),
+            assets: Vec::new(),
+            groups: Vec::new(),
+            options: Vec::new(),
+            slots: Vec::new(),
+            contracts: Vec::new(),
+            offset_pairs: Vec::new(),
+            names: None,
+            detail,
+        }
+    }
+
     /// A margin loan of asset slot `a`: netted in its wallet, kept gross for
     /// `binance_pm`; its group is listed, as a negative balance's is.
     pub(crate) fn add_loan(&mut self, a: usize, loan: Loan) {

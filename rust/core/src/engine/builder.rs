@@ -120,17 +120,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
             priced_index: HashMap::default(),
             offset_buffer: Vec::new(),
             bracket_tables: Vec::new(),
-            book: Book {
-                group_names: Vec::new(),
-                assets: Vec::new(),
-                groups: Vec::new(),
-                options: Vec::new(),
-                slots: Vec::new(),
-                contracts: Vec::new(),
-                offset_pairs: Vec::new(),
-                names: None,
-                detail: true,
-            },
+            book: Book::empty(true),
         }
     }
 
