@@ -235,3 +235,24 @@ def test_reuse_equals_first_margin_binance_pm(acct, moves):
         asset = sorted(prices)[i % len(prices)]
         market.set_price(asset, prices[asset] * f)
         check(engine, portfolio, market)
+
+
+def test_copies_and_pickles_start_unresolved_and_equal():
+    """deepcopy and pickle give an equal object with a fresh resolution."""
+    import copy
+    import pickle
+
+    engine = pm.Engine()
+    p = pm.Portfolio()
+    p.add_balance("USDT", 10_000.0)
+    p.add_linear("BTCUSDT", "BTC", -1.0, 60_000.0)
+    m = pm.Market(0, prices={"BTC": 60_000.0, "USDT": 1.0}, marks={"BTCUSDT": 59_990.0})
+    first = engine.margin(p, m).to_dict()
+    for q, n in (
+        (copy.deepcopy(p), copy.deepcopy(m)),
+        (pickle.loads(pickle.dumps(p)), pickle.loads(pickle.dumps(m))),
+    ):
+        assert (q.to_json(), n.to_json()) == (p.to_json(), m.to_json())
+        assert engine.margin(q, n).to_dict() == first
+        n.set_price("BTC", 61_000.0)  # the copy moves alone
+        assert engine.margin(p, m).to_dict() == first

@@ -220,3 +220,44 @@ def test_buffer_core_equals_old_binance_pm(acct, stress, target):
     scenario = None if stress is None else BUILTIN[stress]
     asset = sorted(market.prices)[0]
     same_buffer(engine, portfolio, market, asset, target, scenario)
+
+
+@pytest.mark.parametrize("tol", [0.0, -1.0, float("nan"), float("inf"), 1.0])
+def test_a_tolerance_that_would_never_stop_is_refused(tol):
+    """A bisection tolerance outside (0, 1) is an InvalidInputError naming it, not
+    a search that never ends (0, below 0) or one that never starts (NaN)."""
+    engine = pm.Engine()
+    p = pm.Portfolio()
+    p.add_balance("USDT", 5_000.0)
+    p.add_linear("BTCUSDT", "BTC", -1.0, 60_000.0)
+    m = pm.Market(0, prices={"BTC": 60_000.0, "USDT": 1.0})
+    stressed = pm.Market(0, prices={"BTC": 90_000.0, "USDT": 1.0})
+    calls = {
+        "rel_tol": (
+            lambda: engine.deposit_needed(p, m, "USDT", 0, stressed=stressed, rel_tol=tol),
+            lambda: engine.max_withdrawal(p, m, "USDT", 0, rel_tol=tol),
+        ),
+        "tol": (
+            lambda: engine.crossings(p, m, [([("BTC", 1.0)], [1.1, 1.5, 2.0])], [0.5], tol=tol),
+        ),
+    }
+    for field, fs in calls.items():
+        for f in fs:
+            with pytest.raises(pm.InvalidInputError) as e:
+                f()
+            assert (e.value.field, e.value.code) == (field, "out_of_range")
+
+
+def test_a_tiny_tolerance_ends_at_adjacent_floats():
+    """A tolerance below a float's resolution stops where the bracket cannot
+    narrow, with the answer still on the safe side."""
+    engine = pm.Engine()
+    p = pm.Portfolio()
+    p.add_balance("USDT", 5_000.0)
+    p.add_linear("BTCUSDT", "BTC", -1.0, 60_000.0)
+    m = pm.Market(0, prices={"BTC": 60_000.0, "USDT": 1.0})
+    stressed = pm.Market(0, prices={"BTC": 90_000.0, "USDT": 1.0})
+    tight = engine.deposit_needed(p, m, "USDT", 0, stressed=stressed, rel_tol=1e-300)
+    loose = engine.deposit_needed(p, m, "USDT", 0, stressed=stressed, rel_tol=1e-9)
+    assert tight == pytest.approx(loose, rel=1e-8) and tight <= loose
+    assert engine.crossings(p, m, [([("BTC", 1.0)], [1.1, 1.5, 2.0])], [0.5], tol=1e-300)[0][0]

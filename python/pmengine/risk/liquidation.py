@@ -216,7 +216,12 @@ def liquidation_prices(
                 found.append(None if hi is None else (status, t, side, [lo, hi]))
             open_ = [b for b in found if b is not None]
             while True:
-                stepping = [b for b in open_ if abs(b[3][1] - b[3][0]) > tol * max(b[3])]
+                stepping = [
+                    b
+                    for b in open_
+                    if abs(b[3][1] - b[3][0]) > tol * max(b[3])
+                    and 0.5 * (b[3][0] + b[3][1]) not in b[3]  # not yet adjacent floats
+                ]
                 if not stepping:
                     break
                 mids = [0.5 * (b[3][0] + b[3][1]) for b in stepping]

@@ -199,6 +199,8 @@ def liquidation_plan(
         lo, hi = 0.0, 1.0
         while hi - lo > rel_tol:
             mid = 0.5 * (lo + hi)
+            if mid in (lo, hi):
+                break  # adjacent floats: a tolerance of 0 or below ends here
             if reached(margin(step(mid))):
                 hi = mid
             else:

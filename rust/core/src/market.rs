@@ -104,16 +104,23 @@ impl Market {
     }
 
     /// The snapshot after a move: each `(asset, factor)` multiplies the asset's
-    /// index price (the last factor of an asset named twice counts), the marks
-    /// of `portfolio`'s contracts move with their prices
+    /// index price (an asset named twice: its last factor), the marks of
+    /// `portfolio`'s contracts move with their prices
     /// ([`moved_mark`](crate::instrument::moved_mark)), and every vol is
-    /// multiplied by `vol_factor`. Option series the move leaves alone stay priced.
+    /// multiplied by `vol_factor`. The new snapshot starts with an empty series
+    /// cache (a clone's).
     pub fn moved(&self, portfolio: &Portfolio, factors: &[(String, f64)], vol_factor: f64) -> Result<Market> {
         let mut m = self.clone();
         let mut by_asset: HashMap<&str, f64> = HashMap::default();
+        let mut order: Vec<&str> = Vec::with_capacity(factors.len());
         for (asset, f) in factors {
-            by_asset.insert(asset, *f);
-            if *f != 1.0 {
+            if by_asset.insert(asset, *f).is_none() {
+                order.push(asset);
+            }
+        }
+        for asset in order {
+            let f = by_asset[asset];
+            if f != 1.0 {
                 m.set_price(asset, self.price(asset)? * f)?;
             }
         }
@@ -129,9 +136,9 @@ impl Market {
             if !done.insert(sym) {
                 continue;
             }
-            let (fb, fs) = (factor(pos.underlying()), factor(pos.settle()));
-            if (if inverse { fb } else { fb / fs }) != 1.0 {
-                m.set_mark(sym, moved_mark(mark, fb, fs, inverse))?;
+            let moved = moved_mark(mark, factor(pos.underlying()), factor(pos.settle()), inverse);
+            if moved != mark {
+                m.set_mark(sym, moved)?;
             }
         }
         if vol_factor != 1.0 {

@@ -18,7 +18,7 @@
 //! sweep given the returns `x − 1`.
 
 use crate::engine::Engine;
-use crate::error::{CoreError, Result};
+use crate::error::{Code, CoreError, Result};
 use crate::input::{fmt_num, MAX_MAGNITUDE, MIN_PRICE};
 use crate::market::Market;
 use crate::portfolio::Portfolio;
@@ -67,6 +67,7 @@ impl Engine {
         thresholds: &[f64],
         tol: f64,
     ) -> Result<Vec<Vec<Option<Crossing>>>> {
+        let tol = tolerance(tol, "tol")?;
         let plan = Plan::new(self, portfolio, market)?;
         let mut worker = Worker::new(&plan, false);
         let ladder = self.params().status.len();
@@ -103,6 +104,9 @@ impl Engine {
                 found.push(brackets[j].map(|(mut lo, mut hi, mut u_hi)| {
                     while (hi - lo).abs() > tol * lo.max(hi) {
                         let mid = 0.5 * (lo + hi);
+                        if mid == lo || mid == hi {
+                            break; // adjacent floats: as close as it gets
+                        }
                         let u = eval(&mut worker, &moved, mid);
                         if (u > t) == sides[j] {
                             lo = mid;
@@ -233,6 +237,7 @@ impl Engine {
         target: usize,
         rel_tol: f64,
     ) -> Result<Option<f64>> {
+        let rel_tol = tolerance(rel_tol, "rel_tol")?;
         if self.status_rank(self.margin(portfolio, stressed)?.status) <= target {
             return Ok(Some(0.0));
         }
@@ -249,6 +254,9 @@ impl Engine {
         let mut lo = 0.0;
         while hi - lo > rel_tol * hi {
             let mid = 0.5 * (lo + hi);
+            if mid == lo || mid == hi {
+                break;
+            }
             if probe.rank(self, mid)? <= target {
                 hi = mid;
             } else {
@@ -270,7 +278,8 @@ impl Engine {
         target: usize,
         rel_tol: f64,
     ) -> Result<f64> {
-        let balance = portfolio.balances.iter().find(|(a, _)| a == asset).map_or(0.0, |(_, q)| *q);
+        let rel_tol = tolerance(rel_tol, "rel_tol")?;
+        let balance = portfolio.balances.get(asset).copied().unwrap_or(0.0);
         if balance <= 0.0 || self.status_rank(self.margin(portfolio, stressed)?.status) > target {
             return Ok(0.0);
         }
@@ -281,6 +290,9 @@ impl Engine {
         let (mut lo, mut hi) = (0.0, balance);
         while hi - lo > rel_tol * balance {
             let mid = 0.5 * (lo + hi);
+            if mid == lo || mid == hi {
+                break;
+            }
             if probe.rank(self, -mid)? <= target {
                 lo = mid;
             } else {
@@ -288,6 +300,17 @@ impl Engine {
             }
         }
         Ok(lo)
+    }
+}
+
+/// A bisection's relative tolerance: finite, in (0, 1). A zero, negative or
+/// NaN one would never stop the loop or would skip it.
+fn tolerance(tol: f64, field: &str) -> Result<f64> {
+    if tol.is_finite() && tol > 0.0 && tol < 1.0 {
+        Ok(tol)
+    } else {
+        Err(CoreError::invalid(field, format!("must be a relative tolerance in (0, 1), got {}", fmt_num(tol)))
+            .with_code(Code::OutOfRange))
     }
 }
 

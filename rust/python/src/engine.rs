@@ -292,6 +292,7 @@ impl PyEngine {
     #[allow(clippy::too_many_arguments)]
     fn deposit_needed(
         &self,
+        py: Python<'_>,
         portfolio: PyRef<'_, PyPortfolio>,
         market: PyRef<'_, PyMarket>,
         asset: &str,
@@ -301,7 +302,8 @@ impl PyEngine {
     ) -> PyResult<Option<f64>> {
         let (target, rel_tol) = (self.status_rank_arg(target)?, float_arg(rel_tol, "rel_tol")?);
         let stressed = stressed.as_deref().map_or(&market.inner, |m| &m.inner);
-        guard(|| self.inner.deposit_needed(&portfolio.inner, &market.inner, stressed, asset, target, rel_tol))
+        let (portfolio, market) = (&portfolio.inner, &market.inner);
+        py.detach(|| guard(|| self.inner.deposit_needed(portfolio, market, stressed, asset, target, rel_tol)))
     }
 
     /// The largest withdrawal of `asset` (asset units, at most its positive
@@ -311,6 +313,7 @@ impl PyEngine {
     #[pyo3(signature = (portfolio, market, asset, target, *, rel_tol))]
     fn max_withdrawal(
         &self,
+        py: Python<'_>,
         portfolio: PyRef<'_, PyPortfolio>,
         market: PyRef<'_, PyMarket>,
         asset: &str,
@@ -318,7 +321,8 @@ impl PyEngine {
         rel_tol: &Bound<'_, PyAny>,
     ) -> PyResult<f64> {
         let (target, rel_tol) = (self.status_rank_arg(target)?, float_arg(rel_tol, "rel_tol")?);
-        guard(|| self.inner.max_withdrawal(&portfolio.inner, &market.inner, asset, target, rel_tol))
+        let (portfolio, market) = (&portfolio.inner, &market.inner);
+        py.detach(|| guard(|| self.inner.max_withdrawal(portfolio, market, asset, target, rel_tol)))
     }
 
     fn __repr__(&self) -> String {

@@ -171,6 +171,14 @@ impl PyMarket {
     fn __copy__(&self) -> Self {
         self.clone()
     }
+    /// A deep copy is a copy: the object holds no Python objects.
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        self.clone()
+    }
+    /// Pickled as its JSON document, read back by `from_json`.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        Ok((slf.get_type().getattr("from_json")?, (slf.borrow().to_json(),)))
+    }
 
     /// Number of option series priced on this snapshot and kept for reuse.
     #[getter]

@@ -264,6 +264,14 @@ impl PyPortfolio {
     fn __copy__(&self) -> Self {
         self.clone()
     }
+    /// A deep copy is a copy: the object holds no Python objects.
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        self.clone()
+    }
+    /// Pickled as its JSON document, read back by `from_json`.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        Ok((slf.get_type().getattr("from_json")?, (slf.borrow().to_json(),)))
+    }
 
     fn __repr__(&self) -> String {
         format!("Portfolio({} balances, {} positions)", self.inner.balances.len(), self.inner.positions.len())
