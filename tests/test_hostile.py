@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import tomllib
 from pathlib import Path
 
@@ -297,6 +298,78 @@ def test_non_finite_toml_values_name_the_key(value):
         ProfileError, match=r"^groups\.BTC\.price_range: must be in \[0, 1\), got -?(nan|inf)$"
     ):
         pm.RiskParams.from_toml_str(text)
+
+
+# -- found by the long fuzz pass: a finite but absurd profile factor made MM or IM inf ---
+
+
+def profile_setting(path: tuple, value: float) -> dict:
+    d = json.loads(json.dumps(DEFAULT))
+    target = d
+    for k in path[:-1]:
+        target = target[k]
+    target[path[-1]] = value
+    return d
+
+
+PROFILE_FACTORS = [
+    (("margin", "im_factor"), r"margin\.im_factor: must be >= 1 and <= 1000"),
+    (("margin", "borrow_mmr"), r"margin\.borrow_mmr: must be a rate >= 0 and <= 1000"),
+    (("margin", "vol_floor"), r"margin\.vol_floor: must be <= 10"),
+    (("groups", "BTC", "extreme_cover"), r"groups\.BTC\.extreme_cover: must be a rate"),
+    (("groups", "BTC", "basis_rate"), r"groups\.BTC\.basis_rate: must be a rate"),
+    (("groups", "BTC", "som_rate"), r"groups\.BTC\.som_rate: must be a rate"),
+    (("groups", "BTC", "vol_shocks"), r"groups\.BTC\.vol_shocks\[0\]: must be within ±1000"),
+    (("systemic", 0, "multiple"), r"systemic\[0\]\.multiple: must be within ±1000"),
+    (("systemic", 0, "vol_shock"), r"systemic\[0\]\.vol_shock: must be within ±1000"),
+]
+
+
+@pytest.mark.parametrize(("path", "message"), PROFILE_FACTORS)
+@pytest.mark.parametrize("value", [1.7976931348623157e308, 1e4])
+def test_profile_factors_are_bounded(path, message, value):
+    # The fuzz pass's repros: im_factor and extreme_cover at 1.8e308 gave IM or MM = inf.
+    v = [value] if path[-1] == "vol_shocks" else value
+    with pytest.raises(ProfileError, match=rf"^{message}"):
+        pm.RiskParams.from_dict(profile_setting(path, v))
+
+
+@pytest.mark.parametrize(("path", "message"), PROFILE_FACTORS)
+def test_profile_factors_at_their_bound_keep_figures_finite(engine, path, message):
+    value = 10.0 if path[-1] == "vol_floor" else 1000.0
+    v = [value] if path[-1] == "vol_shocks" else value
+    params = pm.RiskParams.from_dict(profile_setting(path, v))
+    e = pm.Engine(params)
+    p = pm.Portfolio.from_dict(START_BIG)
+    r = e.margin(p, pm.Market.from_dict(MARKET))
+    for x in (r.equity, r.adjusted_equity, r.maintenance_margin, r.initial_margin, r.available):
+        assert math.isfinite(x), (path, r.to_dict())
+    assert r.status == "BANKRUPT" or r.status == params.status_for(r.uni_mmr)
+
+
+# A book at the input bounds (±1e15): the profile's bounds keep its products finite.
+START_BIG = {
+    "balances": {"BTC": 1e15, "USDT": -1e15},
+    "loans": {"ETH": {"borrowed": 1e15, "interest": 1e15}},
+    "positions": [
+        {
+            "type": "linear",
+            "symbol": "BTCUSDT",
+            "underlying": "BTC",
+            "qty": -1e15,
+            "entry_price": 1e15,
+        },
+        {
+            "type": "option",
+            "symbol": "BTC-C",
+            "underlying": "BTC",
+            "kind": "call",
+            "strike": 60000,
+            "expiry": "2026-12-25T08:00:00Z",
+            "qty": -1e15,
+        },
+    ],
+}
 
 
 def test_toml_profile_keeps_its_key_order():

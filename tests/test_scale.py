@@ -106,10 +106,15 @@ def test_many_option_series(engine):
         for a in others:
             m.set_price(a, 1.0)
         kept = m.cached_series
+        swept = engine.sweep(p, m, {"BTC": [-0.01]}, threads=1)
         live = pm.LiveAccount(engine, p, m)
         live.update_vol("BTC", 0.55)
     assert r.to_dict() == again.to_dict()
     assert kept == n
+    moved = pm.Market.from_dict(
+        {**m.to_dict(), "prices": {**m.prices, "BTC": 60000.0 * (1 - 0.01)}}
+    )
+    assert swept["maintenance_margin"][0] == engine.margin(p, moved).maintenance_margin
     assert live.margin().to_dict() == engine.margin(live.portfolio, live.market).to_dict()
 
 
@@ -132,9 +137,14 @@ def test_many_contract_symbols(engine, model):
         m = market([])
         r = e.margin(p, m)
         e.classic(p, m)
+        swept = e.sweep(p, m, {"BTC": [0.01]}, threads=1)
         live = pm.LiveAccount(e, p, m)
         live.update_price("BTC", 61_000.0)
         live.what_if("S5", 1.0)
         live.apply_fill("S5", -0.5)
     assert r.maintenance_margin > 0
+    moved = pm.Market.from_dict(
+        {**m.to_dict(), "prices": {**m.prices, "BTC": 60000.0 * (1 + 0.01)}}
+    )
+    assert swept["maintenance_margin"][0] == e.margin(p, moved).maintenance_margin
     assert live.margin().to_dict() == e.margin(live.portfolio, live.market).to_dict()

@@ -261,14 +261,18 @@ impl RiskParams {
             Some(m) => {
                 let mut m = Fields::new(m, "margin", P)?;
                 let im = m.f64_or("im_factor", 1.5)?;
-                let im = positive(im, "margin.im_factor", P)?;
-                if im < 1.0 {
+                if !(im.is_finite() && (1.0..=MAX_FACTOR).contains(&im)) {
+                    let bounds = format!("must be >= 1 and <= {}", fmt_num(MAX_FACTOR));
                     return Err(P
-                        .err("margin.im_factor", format!("must be >= 1, got {}", fmt_num(im)))
+                        .err("margin.im_factor", format!("{bounds}, got {}", fmt_num(im)))
                         .with_code(Code::OutOfRange));
                 }
                 let floor = non_negative(m.f64_or("vol_floor", 0.0)?, "margin.vol_floor", P)?;
-                let bm = non_negative(m.f64_or("borrow_mmr", 0.0)?, "margin.borrow_mmr", P)?;
+                if floor > crate::input::MAX_VOL {
+                    let bounds = format!("must be <= {} (a vol)", fmt_num(crate::input::MAX_VOL));
+                    return Err(P.err("margin.vol_floor", format!("{bounds}, got {}", fmt_num(floor))));
+                }
+                let bm = rate_p(m.f64_or("borrow_mmr", 0.0)?, "margin.borrow_mmr")?;
                 m.finish()?;
                 (im, floor, bm)
             }
@@ -306,8 +310,7 @@ impl RiskParams {
                     Some(c) => parse_collateral(c, &af.path("collateral"))?,
                     None => Vec::new(),
                 };
-                let borrow =
-                    af.opt_f64("borrow_mmr")?.map(|x| non_negative(x, &af.path("borrow_mmr"), P)).transpose()?;
+                let borrow = af.opt_f64("borrow_mmr")?.map(|x| rate_p(x, &af.path("borrow_mmr"))).transpose()?;
                 let loan_leverage = af.opt_f64("loan_leverage")?;
                 af.finish()?;
                 assets.insert(a.clone(), AssetParams { group, collateral, borrow_mmr: borrow, loan_leverage });
@@ -351,8 +354,8 @@ impl RiskParams {
                 let at = format!("systemic[{i}]");
                 let mut sf = Fields::new(s, &at, P)?;
                 let name = sf.opt_str("name")?.map(str::to_string).unwrap_or_else(|| format!("systemic{i}"));
-                let multiple = finite_p(sf.f64("multiple")?, &sf.path("multiple"))?;
-                let vol_shock = finite_p(sf.f64_or("vol_shock", 0.0)?, &sf.path("vol_shock"))?;
+                let multiple = factor_p(sf.f64("multiple")?, &sf.path("multiple"))?;
+                let vol_shock = factor_p(sf.f64_or("vol_shock", 0.0)?, &sf.path("vol_shock"))?;
                 if 1.0 + vol_shock <= 0.0 {
                     return Err(P
                         .err(&sf.path("vol_shock"), format!("must be > -1, got {}", fmt_num(vol_shock)))
@@ -363,7 +366,7 @@ impl RiskParams {
                     let oat = sf.path("overrides");
                     for (g, r) in table(ov, &oat, P)? {
                         let rat = path(&oat, g);
-                        let r = finite_p(number(r, &rat, P)?, &rat)?;
+                        let r = factor_p(number(r, &rat, P)?, &rat)?;
                         if !exists(g) {
                             return Err(P.err(&rat, format!("names no group of the profile, got {g:?}")));
                         }
@@ -481,11 +484,27 @@ fn finite_p(x: f64, at: &str) -> Result<f64> {
     crate::input::finite(x, at, P)
 }
 
+/// The largest rate or factor a profile may give (a cover, an add-on rate, an MM
+/// rate, `im_factor`, a systemic multiple or vol shock). Real ones are fractions
+/// or single digits; with the input bounds (`input::MAX_MAGNITUDE`) this keeps
+/// every product of the model finite: an `im_factor` of 1e308 passed every check
+/// and made IM infinite.
+pub const MAX_FACTOR: f64 = 1000.0;
+
 fn rate_p(x: f64, at: &str) -> Result<f64> {
-    if x.is_finite() && x >= 0.0 {
+    if x.is_finite() && (0.0..=MAX_FACTOR).contains(&x) {
         Ok(x)
     } else {
-        Err(P.err(at, format!("must be a rate >= 0, got {}", fmt_num(x))))
+        Err(P.err(at, format!("must be a rate >= 0 and <= {}, got {}", fmt_num(MAX_FACTOR), fmt_num(x))))
+    }
+}
+
+/// A finite number of magnitude at most [`MAX_FACTOR`].
+fn factor_p(x: f64, at: &str) -> Result<f64> {
+    if x.is_finite() && x.abs() <= MAX_FACTOR {
+        Ok(x)
+    } else {
+        Err(P.err(at, format!("must be within ±{}, got {}", fmt_num(MAX_FACTOR), fmt_num(x))))
     }
 }
 
@@ -517,7 +536,7 @@ fn parse_group(v: &Value, at: &str, base: Option<&GroupParams>) -> Result<GroupP
             let mut out = Vec::with_capacity(arr.len());
             for (i, x) in arr.iter().enumerate() {
                 let xat = format!("{vat}[{i}]");
-                let x = finite_p(number(x, &xat, P)?, &xat)?;
+                let x = factor_p(number(x, &xat, P)?, &xat)?;
                 if x <= -1.0 {
                     return Err(P.err(&xat, format!("must be > -1, got {}", fmt_num(x))).with_code(Code::OutOfRange));
                 }

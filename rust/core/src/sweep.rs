@@ -22,12 +22,14 @@ use crate::error::{CoreError, Result};
 use crate::input::{fmt_num, MAX_MAGNITUDE, MAX_VOL, MIN_PRICE};
 use crate::instrument::{contract_terms, moved_mark};
 use crate::market::Market;
+use crate::portfolio::OptionKind;
 use crate::portfolio::{Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::MarginResult;
 use crate::series::Series;
 use crate::status::BANKRUPT;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// The market moves of a sweep.
@@ -283,31 +285,30 @@ impl<'a> Plan<'a> {
     pub(crate) fn new(engine: &'a Engine, portfolio: &'a Portfolio, market: &Market) -> Result<Self> {
         let mut base = engine.book(portfolio, market)?;
         base.detail = false;
+        // Names to slots by a hash map keeping each name's first place (a search
+        // per position made a 20,000-symbol account's plan take seconds).
         let mut names: Vec<&str> = Vec::new();
+        let mut slots: FxHashMap<&str, usize> = FxHashMap::default();
         for a in portfolio.assets() {
-            if !names.contains(&a) {
+            slots.entry(a).or_insert_with(|| {
                 names.push(a);
-            }
+                names.len() - 1
+            });
         }
         debug_assert_eq!(names.len(), base.assets.len());
-        let slot_of = |a: &str| names.iter().position(|x| *x == a).expect("every position's asset has a slot");
+        let slot_of = |a: &str| *slots.get(a).expect("every position's asset has a slot");
 
         let mut contracts = Vec::new();
         let mut options: Vec<OptionPlan> = Vec::new();
-        let mut first_of_symbol: Vec<(&str, usize, usize, bool)> = Vec::new();
+        let mut first_of_symbol: FxHashMap<&str, (usize, usize, bool)> = FxHashMap::default();
+        // An option's terms (bits of strike and expiry) -> the first option slot with them.
+        let mut first_of_series: FxHashMap<(&str, &str, &str, bool, u64, u64), usize> = FxHashMap::default();
         for (i, pos) in portfolio.positions.iter().enumerate() {
             let (u, s) = (slot_of(pos.underlying()), slot_of(pos.settle()));
             match base.slots[i] {
                 BookSlot::Contract { inverse, .. } => {
                     let sym = pos.symbol();
-                    let (_, mark_base, mark_quote, mark_inverse) =
-                        match first_of_symbol.iter().find(|(x, ..)| *x == sym) {
-                            Some(&f) => f,
-                            None => {
-                                first_of_symbol.push((sym, u, s, inverse));
-                                (sym, u, s, inverse)
-                            }
-                        };
+                    let (mark_base, mark_quote, mark_inverse) = *first_of_symbol.entry(sym).or_insert((u, s, inverse));
                     contracts.push(ContractPlan {
                         slot: i,
                         position: pos.view(),
@@ -326,13 +327,10 @@ impl<'a> Plan<'a> {
                     };
                     let vol =
                         *market.vols.get(symbol).or_else(|| market.vols.get(underlying)).expect("the book priced it");
-                    let same_as = (options.iter())
-                        .find(|p| {
-                            let q = portfolio.positions[base.options[p.option].position].view();
-                            matches!(q, PositionRef::Option { symbol: s2, underlying: u2, settle: st2, kind: k2, strike: x2, expiry: e2, .. }
-                                if s2 == symbol && u2 == underlying && st2 == settle && k2 == kind && x2 == strike && e2 == expiry)
-                        })
-                        .map_or(o, |p| p.option);
+                    // `+ 0.0`: -0.0 and 0.0 are the same term, as `==` has them.
+                    let call = kind == OptionKind::Call;
+                    let terms = (symbol, underlying, settle, call, (strike + 0.0).to_bits(), (expiry + 0.0).to_bits());
+                    let same_as = *first_of_series.entry(terms).or_insert(o);
                     options.push(OptionPlan {
                         option: o,
                         underlying: u,
