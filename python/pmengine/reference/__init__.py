@@ -529,6 +529,19 @@ def margin(
     return scenario_margin(portfolio, market, p)
 
 
+def underlying_and_settle(pos: dict[str, Any], at: str) -> tuple[str, str]:
+    """A position's underlying and the asset its value is paid in: its ``settle``
+    (default USDT), an inverse contract's underlying."""
+    b = pos["underlying"]
+    if pos.get("type") != "inverse":
+        return b, pos.get("settle", "USDT")
+    if pos.get("settle", b) != b:
+        raise InvalidInputError.at(
+            f"{at}.settle", f"an inverse contract settles in its underlying {b}"
+        )
+    return b, b
+
+
 def scenario_margin(
     portfolio: dict[str, Any], market: dict[str, Any], profile: Profile | None = None
 ) -> dict[str, Any]:
@@ -576,12 +589,7 @@ def scenario_margin(
     for i, pos in enumerate(portfolio.get("positions", [])):
         at = f"positions[{i}]"
         kind_of = pos.get("type")
-        b = pos["underlying"]
-        s = b if kind_of == "inverse" else pos.get("settle", "USDT")
-        if kind_of == "inverse" and pos.get("settle", b) != b:
-            raise InvalidInputError.at(
-                f"{at}.settle", f"an inverse contract settles in its underlying {b}"
-            )
+        b, s = underlying_and_settle(pos, at)
         asset(b, f"{at}.underlying")
         asset(s, f"{at}.settle")
         g = p.group_of(b)

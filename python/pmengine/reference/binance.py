@@ -205,12 +205,7 @@ def contracts(
     for i, pos in enumerate(portfolio.get("positions", [])):
         at = f"positions[{i}]"
         kind = pos.get("type")
-        b = pos["underlying"]
-        s = b if kind == "inverse" else pos.get("settle", "USDT")
-        if kind == "inverse" and pos.get("settle", b) != b:
-            raise InvalidInputError.at(
-                f"{at}.settle", f"an inverse contract settles in its underlying {b}"
-            )
+        b, s = reference.underlying_and_settle(pos, at)
         touch(assets, market, p, b, f"{at}.underlying")
         touch(assets, market, p, s, f"{at}.settle")
         if kind == "linear":
