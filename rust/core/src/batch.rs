@@ -31,7 +31,6 @@ use crate::error::{Code, CoreError, Result};
 use crate::market::Market;
 use crate::portfolio::{validate_ref, Loan, OptionKind, PositionRef, DEFAULT_SETTLE};
 use crate::result::{GroupResult, MarginResult};
-use crate::status::BANKRUPT;
 use rayon::prelude::*;
 pub use rayon::ThreadPool;
 use rustc_hash::FxHashMap as HashMap;
@@ -499,8 +498,7 @@ impl Engine {
         let (pos_order, bal_order) = (pos_sorted.as_deref(), bal_sorted.as_deref());
         let accounts = accounts(grouped_ids(pos_order, positions.account), grouped_ids(bal_order, balances.account));
 
-        let mut statuses: Vec<String> = self.params().status.iter().map(|s| s.name.clone()).collect();
-        statuses.push(BANKRUPT.into());
+        let mut statuses = self.params().status_names();
         statuses.push(ERROR_STATUS.into());
         let groups = self.group_dictionary(positions, balances);
         let mut scan = Scan::new(self, market, positions, balances, pos_order, bal_order, &groups);

@@ -457,6 +457,14 @@ impl RiskParams {
         Status::level(self.status[..last].iter().position(|s| uni_mmr > s.above).unwrap_or(last))
     }
 
+    /// Every status name indexed by its code ([`Status::code`]): the ladder,
+    /// healthiest first, then [`BANKRUPT`].
+    pub fn status_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.status.iter().map(|l| l.name.clone()).collect();
+        names.push(BANKRUPT.into());
+        names
+    }
+
     /// The name of a status: its ladder level's, or [`BANKRUPT`].
     pub fn status_name(&self, s: Status) -> &str {
         s.index().map_or(BANKRUPT, |i| &self.status[i].name)

@@ -27,7 +27,6 @@ use crate::portfolio::{Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::MarginResult;
 use crate::series::Series;
-use crate::status::BANKRUPT;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -153,8 +152,7 @@ impl Engine {
                 )
             });
         }
-        let mut status_names: Vec<String> = self.params().status.iter().map(|l| l.name.clone()).collect();
-        status_names.push(BANKRUPT.into());
+        let status_names = self.params().status_names();
         let column = |f: fn(&Row) -> f64| rows.iter().map(f).collect();
         Ok(SweepResult {
             equity: column(|r| r.equity),
