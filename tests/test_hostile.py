@@ -898,6 +898,15 @@ NUMERIC_ARGUMENTS: dict[str, tuple] = {
         for m in ("deposit_needed", "max_withdrawal")
         for arg in ("target", "rel_tol")
     },
+    **{
+        f"Engine.liquidation_plan.{arg}": (
+            lambda e, x, arg=arg: e.engine.liquidation_plan(
+                new_portfolio(), e.m, **{"target": 0, "rel_tol": 1e-9, arg: x}
+            ),
+            arg,
+        )
+        for arg in ("target", "rel_tol")
+    },
 }
 
 

@@ -2,7 +2,7 @@
 
 import datetime
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict, final, overload
 
 import numpy as np
@@ -119,6 +119,37 @@ class _ClassicPositionDict(TypedDict):
     liquidation_price: float | None
     status: _ClassicStatus | None
     margin_ratio: float | None
+
+class _PlanStepDict(TypedDict):
+    """A liquidation plan's step: ``position`` indexes the original portfolio (a
+    close), ``asset`` is the collateral sold and ``loan_asset`` the loan repaid (a
+    repayment); ``qty`` the signed quantity closed (contracts of an inverse
+    contract) or minus the units sold; ``usd`` and MM in USD."""
+
+    kind: Literal["cancel_orders", "close_position", "repay_loan"]
+    position: int | None
+    asset: str | None
+    loan_asset: str | None
+    fraction: float
+    qty: float
+    usd: float
+    repaid: float
+    uni_mmr_before: float
+    uni_mmr_after: float
+    mm_before: float
+    mm_after: float
+
+class _PlanDict(TypedDict):
+    """``Engine.liquidation_plan``: the account before (``status``, ``uni_mmr``), the
+    target, the steps and the portfolio after them."""
+
+    status: str
+    uni_mmr: float
+    target_ratio: float
+    needed: bool
+    reached: bool
+    steps: list[_PlanStepDict]
+    portfolio: Portfolio
 
 class _SweepDict(TypedDict):
     """One row per scenario: money in USD, ``uni_mmr`` a ratio, ``status`` an index
@@ -554,6 +585,25 @@ class Engine:
     ) -> float:
         """The largest withdrawal of ``asset`` (asset units, at most its positive balance)
         keeping the status at rank ``target`` or healthier on ``market``."""
+    def liquidation_plan(
+        self,
+        portfolio: Portfolio,
+        market: Market,
+        target: int,
+        *,
+        force: bool = False,
+        rel_tol: float,
+    ) -> _PlanDict:
+        """The greedy liquidation plan until uniMMR reaches the threshold of status
+        rank ``target``; no steps above the liquidation level unless ``force``."""
+    def apply_plan(
+        self,
+        portfolio: Portfolio,
+        market: Market,
+        actions: Iterable[Mapping[str, Any]],
+    ) -> Portfolio:
+        """``portfolio`` after the plan steps ``actions`` (``_PlanStepDict``s, or any
+        mappings with the keys a replay reads); errors name ``actions[i]``."""
 
 @final
 class ClassicResult:

@@ -31,6 +31,7 @@ pub mod live;
 pub mod market;
 pub mod offsets;
 pub mod params;
+pub mod plan;
 pub mod portfolio;
 pub mod pricing;
 pub mod resolved;

@@ -305,7 +305,7 @@ impl Engine {
 
 /// A bisection's relative tolerance: finite, in (0, 1). A zero, negative or
 /// NaN one would never stop the loop or would skip it.
-fn tolerance(tol: f64, field: &str) -> Result<f64> {
+pub(crate) fn tolerance(tol: f64, field: &str) -> Result<f64> {
     if tol.is_finite() && tol > 0.0 && tol < 1.0 {
         Ok(tol)
     } else {

@@ -325,6 +325,53 @@ impl PyEngine {
         py.detach(|| guard(|| self.inner.max_withdrawal(portfolio, market, asset, target, rel_tol)))
     }
 
+    /// The liquidation plan of the account, computed with the GIL released:
+    /// the greedy steps (cancel open orders; close the position whose close
+    /// lowers MM the most, partially when a fraction reaches the target; sell
+    /// collateral at index to repay loans) until uniMMR is at least the
+    /// threshold of status rank `target` (0: the ladder's first level), each
+    /// bisected to `rel_tol`. No step raises MM or lowers adjusted equity. An
+    /// account above the liquidation level gets no steps unless `force`.
+    ///
+    /// Returns a dict: the account's `status` and `uni_mmr` before, the
+    /// `target_ratio`, `needed` (at or below the liquidation level), `reached`,
+    /// `steps` (dicts: `kind`, `position` (an index into `portfolio`, for a
+    /// close), `asset` and `loan_asset` (for a repayment), `fraction`, `qty`
+    /// (signed quantity closed, or minus the collateral sold), `usd` (USD
+    /// traded), `repaid`, and uniMMR and MM (USD) before and after) and the
+    /// `portfolio` after them. Both margin models.
+    #[pyo3(signature = (portfolio, market, target, *, force=false, rel_tol))]
+    fn liquidation_plan<'py>(
+        &self,
+        py: Python<'py>,
+        portfolio: PyRef<'py, PyPortfolio>,
+        market: PyRef<'py, PyMarket>,
+        target: &Bound<'py, PyAny>,
+        force: bool,
+        rel_tol: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let levels = self.inner.params().status.len() as i64;
+        let target = int_arg(target, "target", 0, Some(levels - 1))? as usize;
+        let rel_tol = float_arg(rel_tol, "rel_tol")?;
+        crate::plan::liquidation_plan(py, &self.inner, &portfolio, &market.inner, target, force, rel_tol)
+    }
+
+    /// `portfolio` after the plan steps `actions` (dicts as `liquidation_plan`
+    /// gives them; a replay reads `kind`, and `position` and `fraction` of a
+    /// close, `asset`, `loan_asset`, `qty` and `repaid` of a repayment), on
+    /// `market`. A close takes its fraction of what is left of the position at
+    /// its mark and credits its value to its margin asset. Errors name
+    /// `actions[i].field`.
+    fn apply_plan(
+        &self,
+        py: Python<'_>,
+        portfolio: PyRef<'_, PyPortfolio>,
+        market: PyRef<'_, PyMarket>,
+        actions: &Bound<'_, PyAny>,
+    ) -> PyResult<PyPortfolio> {
+        crate::plan::apply_plan(py, &self.inner, &portfolio, &market.inner, actions)
+    }
+
     fn __repr__(&self) -> String {
         format!("Engine(params={:?})", self.inner.params().name)
     }

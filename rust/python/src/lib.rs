@@ -12,6 +12,7 @@ mod errors;
 mod live;
 mod market;
 mod params;
+mod plan;
 mod portfolio;
 mod result;
 mod sweep;
