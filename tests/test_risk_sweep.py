@@ -113,6 +113,55 @@ def test_stress_fast_equals_old_binance_pm(acct):
     same_stresses(engine, pm.Portfolio.from_dict(p), pm.Market.from_dict(m), None)
 
 
+def stresses_by_rows(engine, p, m, scenarios) -> list[risk.StressResult]:
+    """The stress test as it ran before its columns came straight from the sweep:
+    a factor dict per scenario, the sweep's rows as MovedMargin tuples, one
+    StressResult built per row."""
+    from pmengine.risk.moves import _factor_rows
+
+    e0 = engine.margin(p, m).equity
+    factors = _factor_rows(scenarios, m, engine.params)
+    vols = [1.0 + s.vol_shock for s in scenarios]
+    rows = risk.margins_on_moved_markets(engine, p, m, factors, vols, sweep=True)
+    return [
+        risk.StressResult(s.name, s.description, *r, r.equity - e0)
+        for s, r in zip(scenarios, rows, strict=True)
+    ]
+
+
+def same_columns(engine, p, m, scenarios) -> None:
+    fast = risk.stress_test(engine, p, m, scenarios)
+    old = stresses_by_rows(engine, p, m, scenarios)
+    # The same returns reach the sweep: the same results, bit for bit, and the same objects.
+    assert fast == old
+    assert [type(r) for r in fast] == [risk.StressResult] * len(old)
+    assert [r.to_dict() for r in fast] == [r.to_dict() for r in old]
+    assert [hash(r) for r in fast] == [hash(r) for r in old]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    p=strategies.portfolio(max_positions=6),
+    marks=strategies.marks(),
+    scenarios=st.lists(scenario, max_size=8),
+    builtin=st.booleans(),
+)
+def test_stress_columns_equal_the_rows(p, marks, scenarios, builtin):
+    portfolio = pm.Portfolio.from_dict(p)
+    market = pm.Market.from_dict(strategies.market(marks))
+    chosen = [*risk.builtin_scenarios(), *scenarios] if builtin else scenarios
+    same_columns(ENGINE, portfolio, market, chosen)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(acct=strategies_binance.account(max_positions=4), scenarios=st.lists(scenario, max_size=4))
+def test_stress_columns_equal_the_rows_binance_pm(acct, scenarios):
+    p, m, profile = acct
+    engine = pm.Engine(pm.RiskParams.from_dict(profile))
+    chosen = [*risk.builtin_scenarios(), *scenarios]
+    same_columns(engine, pm.Portfolio.from_dict(p), pm.Market.from_dict(m), chosen)
+
+
 @pytest.mark.parametrize("name", ["near_liquidation", "btc_eth_spread", "covered_call"])
 def test_examples_fast_equal_old(name):
     from .conftest import EXAMPLES

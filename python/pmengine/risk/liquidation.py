@@ -4,6 +4,7 @@ fixed (or moving with it, ``co_move``)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,17 +27,19 @@ MAX_FACTOR = 10.0
 PRICE_TOL = 1e-10
 
 
-def _search_grid(direction: str) -> list[float]:
-    """Price factors scanned from the current price outwards (excluding 1)."""
+@functools.cache
+def _search_grid(direction: str) -> tuple[float, ...]:
+    """Price factors scanned from the current price outwards (excluding 1); built
+    once per process."""
     if direction == "down":
         pts = [1.0 - 0.005 * k for k in range(1, 200)]  # 0.995 .. 0.005
-        return [*pts, 0.0025, MIN_FACTOR]
+        return (*pts, 0.0025, MIN_FACTOR)
     pts = [1.0 + 0.005 * k for k in range(1, 401)]  # 1.005 .. 3.0
     f = 3.0
     while f < MAX_FACTOR:
         f = min(f * 1.02, MAX_FACTOR)
         pts.append(f)
-    return pts
+    return tuple(pts)
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def liquidation_prices(
         u0 = _uni(base)
         grids = {d: _search_grid(d) for d in ("down", "up")}
         keys: list[tuple[str, str, str]] = []
-        paths: list[tuple[list[tuple[str, float]], list[float]]] = []
+        paths: list[tuple[list[tuple[str, float]], Sequence[float]]] = []
         for g in names:
             asset = reference_asset(params, market, g)
             for direction in ("down", "up"):

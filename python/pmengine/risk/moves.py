@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pmengine._core import BANKRUPT, Engine, MarginResult, Market, Portfolio, RiskParams
@@ -46,21 +47,25 @@ def scenario_factors(scenario: Scenario, market: Market, params: RiskParams) -> 
     return _factor_rows([scenario], market, params)[0]
 
 
-def _factor_rows(
-    scenarios: Sequence[Scenario], market: Market, params: RiskParams
-) -> list[dict[str, float]]:
-    """:func:`scenario_factors` of each scenario, the market and profile read once.
+Source = tuple[str, bool, str]
+"""How a scenario moves one asset: (asset, from the scenario's ``assets`` table?, the key)."""
 
-    Which key of a scenario moves an asset (the asset itself, its group, ``"*"``,
-    or none) depends only on the keys the scenario names: it is worked out once
-    per such shape, so a thousand scenarios of one shape cost one dict each."""
+
+def _shapes(
+    scenarios: Sequence[Scenario], market: Market, params: RiskParams
+) -> tuple[list[list[Source]], list[int]]:
+    """Which key of each scenario moves each priced asset (the asset itself, its
+    group, ``"*"``, or none): the sources of each distinct shape of scenario, and
+    the shape of each scenario, the market and profile read once.
+
+    The sources depend only on the keys a scenario names, so they are worked
+    out once per such shape: a thousand scenarios of one shape cost one lookup each."""
     gp = group_table(params)
     group_of = {a: params.group_of(a) for a in market.prices}
     groups_of_prices = set(group_of.values())
     moving = {g for g in groups_of_prices if gp.get(g, gp["*"])["price_range"] > 0}
 
-    def sources(groups: Iterable[str], assets: Iterable[str]) -> list[tuple[str, bool, str]]:
-        """Per moved asset: (asset, from the scenario's assets table?, the key)."""
+    def sources(groups: Iterable[str], assets: Iterable[str]) -> list[Source]:
         named_groups, named_assets = set(groups), set(assets)
         out = []
         for asset, g in group_of.items():
@@ -74,16 +79,67 @@ def _factor_rows(
                 out.append((asset, False, "*"))
         return out
 
-    by_shape: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, bool, str]]] = {}
-    rows = []
-    for scenario in scenarios:
-        groups, assets = scenario.groups, scenario.assets
-        shape = (tuple(groups), tuple(assets))
-        src = by_shape.get(shape)
-        if src is None:
-            src = by_shape[shape] = sources(groups, assets)
-        rows.append({a: 1.0 + (assets[k] if own else groups[k]) for a, own, k in src})
-    return rows
+    index: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+    shapes: list[list[Source]] = []
+    shape_of = []
+    keys = zip(
+        map(tuple, map(attrgetter("groups"), scenarios)),
+        map(tuple, map(attrgetter("assets"), scenarios)),
+        strict=True,
+    )
+    for key in keys:
+        k = index.get(key)
+        if k is None:
+            k = index[key] = len(shapes)
+            shapes.append(sources(*key))
+        shape_of.append(k)
+    return shapes, shape_of
+
+
+def _factor_rows(
+    scenarios: Sequence[Scenario], market: Market, params: RiskParams
+) -> list[dict[str, float]]:
+    """:func:`scenario_factors` of each scenario, the market and profile read once."""
+    shapes, shape_of = _shapes(scenarios, market, params)
+    return [
+        {a: 1.0 + (s.assets[k] if own else s.groups[k]) for a, own, k in shapes[j]}
+        for s, j in zip(scenarios, shape_of, strict=True)
+    ]
+
+
+def _scenario_moves(
+    scenarios: Sequence[Scenario], market: Market, params: RiskParams
+) -> tuple[list[str], Any, Any]:
+    """The scenarios as :meth:`Engine.sweep` takes them: the assets moved, the
+    returns (scenarios x assets, numpy) and the vol shifts (one per scenario),
+    built column by column from each shape's keys.
+
+    A return is ``(1 + r) - 1``, as the factor rows give it (``f − 1`` of the
+    factor ``f = 1 + r``), so the sweep's prices are those of the rows bit for
+    bit; an asset a scenario does not move has the return 0."""
+    np = _numpy()
+    shapes, shape_of = _shapes(scenarios, market, params)
+    assets = list(dict.fromkeys(a for src in shapes for a, _, _ in src))
+    column = {a: j for j, a in enumerate(assets)}
+    n = len(scenarios)
+    moves = np.zeros((n, len(assets)))
+    shape_array = np.fromiter(shape_of, np.intp, n)
+    for j, src in enumerate(shapes):
+        rows: Any = slice(None)  # every row: one shape (the common case)
+        members = scenarios
+        if len(shapes) > 1:
+            rows = np.flatnonzero(shape_array == j)
+            members = [scenarios[i] for i in rows.tolist()]
+        values: dict[tuple[bool, str], Any] = {}
+        for a, own, k in src:
+            v = values.get((own, k))
+            if v is None:
+                tables = map(attrgetter("assets" if own else "groups"), members)
+                v = np.fromiter(map(itemgetter(k), tables), float, len(members))
+                v = values[(own, k)] = (1.0 + v) - 1.0
+            moves[rows, column[a]] = v
+    vols = np.fromiter(map(attrgetter("vol_shock"), scenarios), float, n)
+    return assets, moves, (1.0 + vols) - 1.0
 
 
 def moved_market(

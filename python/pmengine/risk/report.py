@@ -71,8 +71,9 @@ def risk_report(
     params = engine.params
     _check_target(params, target, "target")
     _check_target(params, plan_target, "plan target")
-    all_scenarios = list(builtin_scenarios() if scenarios is None else scenarios)
-    by_name = {s.name: s for s in [*builtin_scenarios(), *all_scenarios]}
+    builtin = builtin_scenarios()
+    all_scenarios = builtin if scenarios is None else list(scenarios)
+    by_name = {s.name: s for s in [*builtin, *all_scenarios]}
     stress = None
     if buffer_scenario is not None:
         if buffer_scenario not in by_name:

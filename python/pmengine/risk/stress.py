@@ -3,13 +3,18 @@ each scenario."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from pmengine._core import Engine, Market, Portfolio
 from pmengine.risk._json import _json_dict
-from pmengine.risk.moves import _factor_rows, margins_on_moved_markets
+from pmengine.risk.moves import (
+    _factor_rows,
+    _numpy,
+    _scenario_moves,
+    margins_on_moved_markets,
+)
 from pmengine.risk.scenarios import Scenario, builtin_scenarios
 
 
@@ -30,6 +35,23 @@ class StressResult:
     def to_dict(self) -> dict[str, Any]:
         return _json_dict(asdict(self))
 
+    @classmethod
+    def _rows(cls, columns: Iterable[Iterable[Any]]) -> list[StressResult]:
+        """One result per row of ``columns`` (the fields in order). A thousand
+        scenarios make a thousand results: each is filled in directly rather than
+        through the frozen ``__init__``, whose per-field ``object.__setattr__``
+        would cost more than the sweep that computed them."""
+        new, names = object.__new__, _FIELDS
+        out = []
+        for row in zip(*columns, strict=True):
+            r = new(cls)
+            r.__dict__.update(zip(names, row, strict=True))
+            out.append(r)
+        return out
+
+
+_FIELDS = tuple(f.name for f in fields(StressResult))
+
 
 def stress_test(
     engine: Engine,
@@ -40,26 +62,40 @@ def stress_test(
     sweep: bool | None = None,
 ) -> list[StressResult]:
     """The account after each scenario (default: the built-in ones), in order:
-    all of them in one :func:`margins_on_moved_markets` (``sweep``: see there)."""
+    all of them in one :meth:`Engine.sweep` when numpy is installed (``sweep``
+    None or True), its columns read once; else (``sweep`` False) one margin call
+    per scenario on a moved copy of the market (:func:`margins_on_moved_markets`).
+    The figures are the same either way."""
     params = engine.params
     e0 = engine.margin(portfolio, market).equity
     chosen = builtin_scenarios() if scenarios is None else list(scenarios)
-    factors = _factor_rows(chosen, market, params)
-    vol_factors = [1.0 + s.vol_shock for s in chosen]
-    moved = margins_on_moved_markets(engine, portfolio, market, factors, vol_factors, sweep=sweep)
-    out = []
-    for s, r in zip(chosen, moved, strict=True):
-        out.append(
-            StressResult(
-                s.name,
-                s.description,
-                r.equity,
-                r.adjusted_equity,
-                r.maintenance_margin,
-                r.initial_margin,
-                r.uni_mmr,
-                r.status,
-                r.equity - e0,
-            )
+    names = [s.name for s in chosen]
+    descriptions = [s.description for s in chosen]
+    np = _numpy()
+    if sweep is None:
+        sweep = np is not None
+    if not sweep or not chosen or np is None:
+        factors = _factor_rows(chosen, market, params)
+        vol_factors = [1.0 + s.vol_shock for s in chosen]
+        moved = margins_on_moved_markets(
+            engine, portfolio, market, factors, vol_factors, sweep=sweep
         )
-    return out
+        columns = [list(c) for c in zip(*moved, strict=True)] or [[]] * 6
+        pnl = [e - e0 for e in columns[0]]
+        return StressResult._rows([names, descriptions, *columns, pnl])
+    assets, moves, vol_shifts = _scenario_moves(chosen, market, params)
+    swept = engine.sweep(portfolio, market, moves, assets, vol_shifts=vol_shifts, threads=1)
+    status = np.asarray(swept["status_names"], dtype=object)[swept["status"]]
+    figures = [
+        swept[k]
+        for k in ("equity", "adjusted_equity", "maintenance_margin", "initial_margin", "uni_mmr")
+    ]
+    return StressResult._rows(
+        [
+            names,
+            descriptions,
+            *(f.tolist() for f in figures),
+            status.tolist(),
+            (figures[0] - e0).tolist(),
+        ]
+    )
