@@ -9,7 +9,8 @@ Portfolio and Market (which keeps the portfolio's resolution: an evaluation)
 and the pure-Python reference on the same account.
 A second table times the risk tools (`pmengine.risk`) on the example accounts:
 all liquidation prices, 1,000 user stress scenarios, the stablecoin buffer and
-the whole `risk_report`.
+the whole `risk_report`, and the liquidation plan of example accounts moved
+into liquidation.
 
     python benches/latency.py [--readme README.md] [--risk-rounds N]
 """
@@ -125,6 +126,9 @@ def table(rows: list[tuple[str, str, float, float]]) -> str:
 
 
 RISK_ACCOUNTS = ("near_liquidation", "btc_eth_spread", "covered_call", "short_straddle")
+#: Example accounts moved into liquidation, for the liquidation plan: contracts
+#: closed (linear, then options) and collateral sold to repay a loan.
+PLAN_CASES = (("near_liquidation", -0.05), ("leveraged_spot", -0.24), ("short_straddle", 0.5))
 
 
 def risk_rows(rounds: int) -> list[tuple[str, str, float, float]]:
@@ -159,6 +163,12 @@ def risk_rows(rounds: int) -> list[tuple[str, str, float, float]]:
         for call, f in calls:
             p50, p99 = percentiles(f, rounds)
             rows.append((name, call, p50 / 1000, p99 / 1000))
+    for name, move in PLAN_CASES:
+        p = pm.Portfolio.from_json((examples / f"{name}.json").read_text())
+        scenario = risk.Scenario("m", groups={"*": move})
+        m = risk.apply_scenario(scenario, p, market, engine.params)
+        p50, p99 = percentiles(lambda p=p, m=m: risk.liquidation_plan(engine, p, m), rounds)
+        rows.append((name, f"liquidation_plan, every group {move:+.0%}", p50 / 1000, p99 / 1000))
     return rows
 
 

@@ -79,20 +79,16 @@ def _shapes(
                 out.append((asset, False, "*"))
         return out
 
-    index: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
-    shapes: list[list[Source]] = []
-    shape_of = []
-    keys = zip(
-        map(tuple, map(attrgetter("groups"), scenarios)),
-        map(tuple, map(attrgetter("assets"), scenarios)),
-        strict=True,
+    keys = list(
+        zip(
+            map(tuple, map(attrgetter("groups"), scenarios)),
+            map(tuple, map(attrgetter("assets"), scenarios)),
+            strict=True,
+        )
     )
-    for key in keys:
-        k = index.get(key)
-        if k is None:
-            k = index[key] = len(shapes)
-            shapes.append(sources(*key))
-        shape_of.append(k)
+    index = {key: k for k, key in enumerate(dict.fromkeys(keys))}
+    shapes = [sources(*key) for key in index]
+    shape_of = list(map(index.__getitem__, keys))
     return shapes, shape_of
 
 
