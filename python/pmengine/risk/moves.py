@@ -79,16 +79,17 @@ def _shapes(
                 out.append((asset, False, "*"))
         return out
 
-    keys = list(
-        zip(
-            map(tuple, map(attrgetter("groups"), scenarios)),
-            map(tuple, map(attrgetter("assets"), scenarios)),
-            strict=True,
-        )
-    )
-    index = {key: k for k, key in enumerate(dict.fromkeys(keys))}
-    shapes = [sources(*key) for key in index]
-    shape_of = list(map(index.__getitem__, keys))
+    index: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+    shapes: list[list[Source]] = []
+    shape_of = []
+    for scenario in scenarios:
+        groups, assets = scenario.groups, scenario.assets
+        key = (tuple(groups), tuple(assets))
+        k = index.get(key)
+        if k is None:
+            k = index[key] = len(shapes)
+            shapes.append(sources(groups, assets))
+        shape_of.append(k)
     return shapes, shape_of
 
 
