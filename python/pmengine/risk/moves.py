@@ -120,11 +120,11 @@ def _scenario_moves(
     column = {a: j for j, a in enumerate(assets)}
     n = len(scenarios)
     moves = np.zeros((n, len(assets)))
-    shape_array = np.fromiter(shape_of, np.intp, n)
+    shape_array = np.fromiter(shape_of, np.intp, n) if len(shapes) > 1 else None
     for j, src in enumerate(shapes):
         rows: Any = slice(None)  # every row: one shape (the common case)
         members = scenarios
-        if len(shapes) > 1:
+        if shape_array is not None:
             rows = np.flatnonzero(shape_array == j)
             members = [scenarios[i] for i in rows.tolist()]
         values: dict[tuple[bool, str], Any] = {}

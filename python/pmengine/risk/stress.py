@@ -4,7 +4,7 @@ each scenario."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pmengine._core import Engine, Market, Portfolio
@@ -36,21 +36,28 @@ class StressResult:
         return _json_dict(asdict(self))
 
     @classmethod
-    def _rows(cls, columns: Iterable[Iterable[Any]]) -> list[StressResult]:
-        """One result per row of ``columns`` (the fields in order). A thousand
-        scenarios make a thousand results: each is filled in directly rather than
-        through the frozen ``__init__``, whose per-field ``object.__setattr__``
-        would cost more than the sweep that computed them."""
-        new, names = object.__new__, _FIELDS
+    def _rows(cls, columns: Sequence[Iterable[Any]]) -> list[StressResult]:
+        """One result per row of ``columns`` (one column per field, in order). A
+        thousand scenarios make a thousand results: each is filled in directly
+        rather than through the frozen ``__init__``, whose per-field
+        ``object.__setattr__`` would cost more than the sweep that computed them."""
+        new = object.__new__
         out = []
-        for row in zip(*columns, strict=True):
+        for name, description, e, ae, mm, im, uni, status, pnl in zip(*columns, strict=True):
             r = new(cls)
-            r.__dict__.update(zip(names, row, strict=True))
+            r.__dict__.update(
+                name=name,
+                description=description,
+                equity=e,
+                adjusted_equity=ae,
+                maintenance_margin=mm,
+                initial_margin=im,
+                uni_mmr=uni,
+                status=status,
+                pnl=pnl,
+            )
             out.append(r)
         return out
-
-
-_FIELDS = tuple(f.name for f in fields(StressResult))
 
 
 def stress_test(
