@@ -260,8 +260,14 @@ impl PyEngine {
         tol: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<Vec<Option<(f64, f64)>>>> {
         let (portfolio, market) = (&portfolio.inner, &market.inner);
+        // A grid is hundreds of floats a call: each one's field name is built only
+        // when it does not convert (`float_arg` reads a float the same way).
         let numbers = |xs: &[Bound<'_, PyAny>], at: &str| -> PyResult<Vec<f64>> {
-            xs.iter().enumerate().map(|(j, x)| float_arg(x, &format!("{at}[{j}]"))).collect()
+            let number = |(j, x): (usize, &Bound<'_, PyAny>)| match x.extract::<f64>() {
+                Ok(v) => Ok(v),
+                Err(_) => float_arg(x, &format!("{at}[{j}]")),
+            };
+            xs.iter().enumerate().map(number).collect()
         };
         let paths = (paths.iter().enumerate())
             .map(|(i, (exponents, grid))| {
