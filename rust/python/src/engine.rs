@@ -356,10 +356,12 @@ impl PyEngine {
         force: bool,
         rel_tol: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-        let levels = self.inner.params().status.len() as i64;
-        let target = int_arg(target, "target", 0, Some(levels - 1))? as usize;
-        let rel_tol = float_arg(rel_tol, "rel_tol")?;
-        crate::plan::liquidation_plan(py, &self.inner, &portfolio, &market.inner, target, force, rel_tol)
+        entry(|| {
+            let levels = self.inner.params().status.len() as i64;
+            let target = int_arg(target, "target", 0, Some(levels - 1))? as usize;
+            let rel_tol = float_arg(rel_tol, "rel_tol")?;
+            crate::plan::liquidation_plan(py, &self.inner, &portfolio, &market.inner, target, force, rel_tol)
+        })
     }
 
     /// `portfolio` after the plan steps `actions` (dicts as `liquidation_plan`
@@ -375,7 +377,7 @@ impl PyEngine {
         market: PyRef<'_, PyMarket>,
         actions: &Bound<'_, PyAny>,
     ) -> PyResult<PyPortfolio> {
-        crate::plan::apply_plan(py, &self.inner, &portfolio, &market.inner, actions)
+        entry(|| crate::plan::apply_plan(py, &self.inner, &portfolio, &market.inner, actions))
     }
 
     fn __repr__(&self) -> String {
