@@ -74,33 +74,56 @@ unsafe fn revalue_avx2(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], syst
 #[inline(always)]
 fn revalue_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) {
     let root = s.tau.sqrt();
-    let n_grid = grid.len();
-    let mut put = |i: usize, v: f64| {
-        let pnl = (v - s.value) * s.settle_price;
-        if i < n_grid {
-            grid[i] = pnl;
-        } else {
-            systemic[i - n_grid] = pnl;
-        }
+    // Each level's deviation; an expiring one (σ√τ below the floor) is priced with a
+    // stand-in deviation of 1 and its points replaced by their intrinsic value below.
+    // On the stack for a profile's usual handful of levels.
+    let levels = at.shocks().len();
+    let (mut stack, mut heap) = ([(Deviation::new(1.0), false); 8], Vec::new());
+    let devs = if levels <= stack.len() {
+        &mut stack[..levels]
+    } else {
+        heap.resize(levels, (Deviation::new(1.0), false));
+        &mut heap[..]
     };
-    for level in at.levels() {
-        let sigma = shocked_vol(s.vol, level.shock, at.vol_floor);
-        let (growth, ln_growth) = (level.growth(), level.ln_growth());
-        if at_expiry(sigma, s.tau) {
-            for (&i, &g) in level.index.iter().zip(growth) {
-                put(i as usize, intrinsic(s.kind, s.forward * g, s.strike));
-            }
-            continue;
+    for ((dev, expiring), &shock) in devs.iter_mut().zip(at.shocks()) {
+        let sigma = shocked_vol(s.vol, shock, at.vol_floor);
+        *expiring = at_expiry(sigma, s.tau);
+        if !*expiring {
+            *dev = Deviation::new(sigma * root);
         }
-        let dev = Deviation::new(sigma * root);
-        // The level's points are padded to whole steps of LANES.
-        for (step, (g, lg)) in growth.chunks_exact(LANES).zip(ln_growth.chunks_exact(LANES)).enumerate() {
-            let mut v = [0.0; LANES];
+    }
+    let devs = &*devs;
+    let any_expiring = devs.iter().any(|&(_, e)| e);
+    let n_grid = grid.len();
+    let n = n_grid + systemic.len();
+    let steps =
+        at.growth().chunks_exact(LANES).zip(at.ln_growth().chunks_exact(LANES)).zip(at.level().chunks_exact(LANES));
+    for (step, ((g, lg), level)) in steps.enumerate() {
+        let (mut sd, mut inv, mut half) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+        for j in 0..LANES {
+            let dev = &devs[level[j] as usize].0;
+            (sd[j], inv[j], half[j]) = (dev.sd, dev.inv, dev.half);
+        }
+        let mut pnl = [0.0; LANES];
+        for j in 0..LANES {
+            let dev = Deviation { sd: sd[j], inv: inv[j], half: half[j] };
+            let v = black76_at(s.kind, s.forward * g[j], s.strike, s.ln_moneyness + lg[j], dev);
+            pnl[j] = (v - s.value) * s.settle_price;
+        }
+        if any_expiring {
             for j in 0..LANES {
-                v[j] = black76_at(s.kind, s.forward * g[j], s.strike, s.ln_moneyness + lg[j], dev);
+                if devs[level[j] as usize].1 {
+                    pnl[j] = (intrinsic(s.kind, s.forward * g[j], s.strike) - s.value) * s.settle_price;
+                }
             }
-            for (&i, &v) in level.index[step * LANES..].iter().take(LANES).zip(&v) {
-                put(i as usize, v);
+        }
+        let first = step * LANES;
+        for (j, &p) in pnl.iter().enumerate().take(n.saturating_sub(first)) {
+            let i = first + j;
+            if i < n_grid {
+                grid[i] = p;
+            } else {
+                systemic[i - n_grid] = p;
             }
         }
     }
@@ -137,8 +160,10 @@ mod tests {
                 grid.push(Scenario { r: *r, v: *v, w: 1.0 });
             }
         }
-        let systemic = [(-0.2, 0.5), (0.2, 0.0), (0.05, -0.2)];
+        // Ten vol levels: more than the kernel keeps on the stack.
+        let systemic = [(-0.2, 0.5), (0.2, 0.0), (0.05, -0.2), (0.01, 0.1), (0.02, 0.15), (-0.05, 0.7)];
         let at = Revaluation::new(&grid, &systemic, 0.05);
+        assert_eq!(at.shocks().len(), 10);
         let mut taus = spread(1e-12, 30.0, 17);
         taus.extend([0.0, -0.5, 1.0 / 365.0 / 86400.0]);
         let mut vols = spread(1e-16, 10.0, 15);

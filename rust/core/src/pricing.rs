@@ -174,8 +174,9 @@ pub fn intrinsic(kind: OptionKind, f: f64, k: f64) -> f64 {
 #[derive(Debug, Clone, Copy)]
 pub struct Deviation {
     pub sd: f64,
-    inv: f64,
-    half: f64,
+    /// `1/sd` and `sd/2`: [`Deviation::new`] computes them.
+    pub(crate) inv: f64,
+    pub(crate) half: f64,
 }
 
 impl Deviation {

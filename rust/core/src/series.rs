@@ -45,74 +45,77 @@ pub struct Series {
 
 /// Where a series is revalued: its group's grid and systemic scenarios,
 /// arranged once per profile for the lanes (`lanes.rs`). A point `(r, v)` moves
-/// the forward by `g = 1 + r` and shocks the vol by `v`; the points are grouped
-/// by vol shock into levels (one `σ√τ` each) and carry `ln g`, so pricing a
-/// series takes one logarithm, `ln(F/K)`, and none a point.
+/// the forward by `g = 1 + r` and shocks the vol by `v`; each point carries
+/// `ln g`, so pricing a series takes one logarithm, `ln(F/K)`, and none a
+/// point, and the index of its vol shock among the distinct ones (its level),
+/// so points of one level share `σ√τ`. The points are in output order (the
+/// grid's, then the systemic scenarios), padded to whole steps of [`LANES`]
+/// with the last point (the padding is priced and dropped).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Revaluation {
-    levels: Vec<Level>,
+    growth: Vec<f64>,
+    ln_growth: Vec<f64>,
+    level: Vec<u32>,
+    /// The distinct vol shocks, in order of first appearance.
+    shocks: Vec<f64>,
     grid_len: usize,
     /// The group's return in each systemic scenario, in order.
     systemic_returns: Vec<f64>,
     pub vol_floor: f64,
 }
 
-/// The points of one vol shock, padded to whole steps of [`LANES`] with their
-/// first point (the padding is priced and dropped).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Level {
-    pub shock: f64,
-    growth: Vec<f64>,
-    ln_growth: Vec<f64>,
-    /// Each point's place in the output: grid order, then the systemic scenarios.
-    pub index: Vec<u32>,
-}
+impl Revaluation {
+    /// `grid` in grid order, then `systemic` as `(return of the group, vol shock)` per scenario.
+    pub fn new(grid: &[crate::grid::Scenario], systemic: &[(f64, f64)], vol_floor: f64) -> Self {
+        let mut at = Revaluation {
+            growth: Vec::new(),
+            ln_growth: Vec::new(),
+            level: Vec::new(),
+            shocks: Vec::new(),
+            grid_len: grid.len(),
+            systemic_returns: systemic.iter().map(|&(r, _)| r).collect(),
+            vol_floor,
+        };
+        for (r, v) in grid.iter().map(|s| (s.r, s.v)).chain(systemic.iter().copied()) {
+            let level = match at.shocks.iter().position(|s| s.to_bits() == v.to_bits()) {
+                Some(l) => l,
+                None => {
+                    at.shocks.push(v);
+                    at.shocks.len() - 1
+                }
+            };
+            let g = 1.0 + r;
+            at.growth.push(g);
+            at.ln_growth.push(libm::log(g));
+            at.level.push(level as u32);
+        }
+        let n = at.growth.len().div_ceil(LANES) * LANES;
+        if let (Some(&g), Some(&lg), Some(&l)) = (at.growth.last(), at.ln_growth.last(), at.level.last()) {
+            at.growth.resize(n, g);
+            at.ln_growth.resize(n, lg);
+            at.level.resize(n, l);
+        }
+        at
+    }
 
-impl Level {
+    /// Each point's growth factor `1 + r`, padded.
     pub fn growth(&self) -> &[f64] {
         &self.growth
     }
 
+    /// Each point's `ln(1 + r)`, padded.
     pub fn ln_growth(&self) -> &[f64] {
         &self.ln_growth
     }
-}
 
-impl Revaluation {
-    /// `grid` in grid order, then `systemic` as `(return of the group, vol shock)` per scenario.
-    pub fn new(grid: &[crate::grid::Scenario], systemic: &[(f64, f64)], vol_floor: f64) -> Self {
-        let mut levels: Vec<Level> = Vec::new();
-        let points = grid.iter().map(|s| (s.r, s.v)).chain(systemic.iter().copied());
-        for (i, (r, v)) in points.enumerate() {
-            let at = match levels.iter().position(|l| l.shock.to_bits() == v.to_bits()) {
-                Some(at) => at,
-                None => {
-                    levels.push(Level { shock: v, growth: Vec::new(), ln_growth: Vec::new(), index: Vec::new() });
-                    levels.len() - 1
-                }
-            };
-            let g = 1.0 + r;
-            let level = &mut levels[at];
-            level.growth.push(g);
-            level.ln_growth.push(libm::log(g));
-            level.index.push(i as u32);
-        }
-        for level in &mut levels {
-            let n = level.growth.len().div_ceil(LANES) * LANES;
-            let (g, lg) = (level.growth[0], level.ln_growth[0]);
-            level.growth.resize(n, g);
-            level.ln_growth.resize(n, lg);
-        }
-        Revaluation {
-            levels,
-            grid_len: grid.len(),
-            systemic_returns: systemic.iter().map(|&(r, _)| r).collect(),
-            vol_floor,
-        }
+    /// Each point's level: its index in [`Self::shocks`], padded.
+    pub fn level(&self) -> &[u32] {
+        &self.level
     }
 
-    pub fn levels(&self) -> &[Level] {
-        &self.levels
+    /// The distinct vol shocks.
+    pub fn shocks(&self) -> &[f64] {
+        &self.shocks
     }
 
     pub fn grid_len(&self) -> usize {
