@@ -3,12 +3,15 @@
 //! - margin of a 50-position linear account (book + evaluate), and evaluate alone;
 //! - an option book of 20 series on 2 underlyings (63 grid scenarios), cold
 //!   (series priced on every call) and warm (series from the snapshot's cache);
-//! - one Black-76 valuation, and a 64-point grid of one series priced point by
-//!   point (scalar) and in SIMD lanes (`lanes.rs`).
+//! - one Black-76 valuation, and one series revalued on the default profile's
+//!   BTC grid with its systemic scenarios (67 points) point by point (scalar)
+//!   and in SIMD lanes (`lanes.rs`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use pmengine_core::lanes::black76_many;
-use pmengine_core::pricing::black76;
+use pmengine_core::grid::Grid;
+use pmengine_core::lanes::{revalue, SeriesPoint};
+use pmengine_core::pricing::{black76, black76_at, shocked_vol, Deviation};
+use pmengine_core::series::Revaluation;
 use pmengine_core::{ClassicTerms, Engine, Market, OptionKind, Portfolio, Position, RiskParams};
 use std::hint::black_box;
 
@@ -110,24 +113,39 @@ fn kernels(c: &mut Criterion) {
         b.iter(|| black76(OptionKind::Call, black_box(60000.0), black_box(65000.0), black_box(0.5), black_box(0.1)))
     });
 
-    // 21 price points × 3 vol shocks and one more: a series' grid.
-    let points: Vec<(f64, f64)> =
-        (0..64).map(|i| (60000.0 * (0.9 + 0.01 * (i / 3) as f64), 0.5 * (0.7 + 0.3 * (i % 3) as f64))).collect();
-    c.bench_function("black76/grid-64/scalar", |b| {
+    // 21 price points × 3 vol shocks, the two extremes and the systemic scenarios.
+    let params = RiskParams::default_profile();
+    let grid = Grid::new(params.group_params("BTC"));
+    let systemic: Vec<(f64, f64)> = params.systemic.iter().map(|s| (s.multiple * 0.1, s.vol_shock)).collect();
+    let at = Revaluation::new(grid.scenarios(true), &systemic, params.vol_floor);
+    let (k, forward, vol, tau): (f64, f64, f64, f64) = (65000.0, 60000.0, 0.5, 0.1);
+    let ln_moneyness = (forward / k).ln();
+    c.bench_function("black76/grid-67/scalar", |b| {
+        let points: Vec<(f64, f64)> = grid.scenarios(true).iter().map(|s| (s.r, s.v)).chain(systemic.clone()).collect();
         b.iter(|| {
             let mut sum = 0.0;
-            for &(f, s) in black_box(&points) {
-                sum += black76(OptionKind::Put, f, 65000.0, s, 0.1);
+            for &(r, v) in black_box(&points) {
+                let dev = Deviation::new(shocked_vol(vol, v, params.vol_floor) * tau.sqrt());
+                sum += black76_at(OptionKind::Put, forward * (1.0 + r), k, ln_moneyness + (1.0 + r).ln(), dev);
             }
             sum
         })
     });
-    c.bench_function("black76/grid-64/lanes", |b| {
-        let (f, s): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
-        let mut out = vec![0.0; f.len()];
+    c.bench_function("black76/grid-67/lanes", |b| {
+        let point = SeriesPoint {
+            kind: OptionKind::Put,
+            strike: k,
+            forward,
+            ln_moneyness,
+            vol,
+            tau,
+            value: 0.0,
+            settle_price: 1.0,
+        };
+        let (mut g, mut s) = (vec![0.0; at.grid_len()], vec![0.0; at.systemic_len()]);
         b.iter(|| {
-            black76_many(OptionKind::Put, 65000.0, 0.1, black_box(&f), black_box(&s), &mut out);
-            out.iter().sum::<f64>()
+            revalue(black_box(&point), &at, &mut g, &mut s);
+            g.iter().sum::<f64>() + s.iter().sum::<f64>()
         })
     });
 }

@@ -7,9 +7,9 @@
 //! clears it. Entries are keyed by the engine that priced them (grids belong
 //! to a profile) and by the series' terms.
 
-use crate::lanes::black76_many;
+use crate::lanes::{revalue, SeriesPoint, LANES};
 use crate::portfolio::OptionKind;
-use crate::pricing::{at_expiry, black76, black76_delta, norm_pdf, shocked_vol};
+use crate::pricing::{self, at_expiry, black76_delta, black76_parts, intrinsic, Deviation};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, RwLock};
 
@@ -43,15 +43,98 @@ pub struct Series {
     pub systemic_pnl: Vec<f64>,
 }
 
-/// Where the series is revalued: the group's grid and systemic returns.
-pub struct Revaluation<'a> {
-    pub grid: &'a [crate::grid::Scenario],
-    /// `(return of the series' group, vol shock)` per systemic scenario.
-    pub systemic: &'a [(f64, f64)],
+/// Where a series is revalued: its group's grid and systemic scenarios,
+/// arranged once per profile for the lanes (`lanes.rs`). A point `(r, v)` moves
+/// the forward by `g = 1 + r` and shocks the vol by `v`; each point carries
+/// `ln g`, so pricing a series takes one logarithm, `ln(F/K)`, and none a
+/// point, and the index of its vol shock among the distinct ones (its level),
+/// so points of one level share `σ√τ`. The points are in output order (the
+/// grid's, then the systemic scenarios), padded to whole steps of [`LANES`]
+/// with the last point (the padding is priced and dropped).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revaluation {
+    growth: Vec<f64>,
+    ln_growth: Vec<f64>,
+    level: Vec<u32>,
+    /// The distinct vol shocks, in order of first appearance.
+    shocks: Vec<f64>,
+    grid_len: usize,
+    /// The group's return in each systemic scenario, in order.
+    systemic_returns: Vec<f64>,
     pub vol_floor: f64,
 }
 
+impl Revaluation {
+    /// `grid` in grid order, then `systemic` as `(return of the group, vol shock)` per scenario.
+    pub fn new(grid: &[crate::grid::Scenario], systemic: &[(f64, f64)], vol_floor: f64) -> Self {
+        let mut at = Revaluation {
+            growth: Vec::new(),
+            ln_growth: Vec::new(),
+            level: Vec::new(),
+            shocks: Vec::new(),
+            grid_len: grid.len(),
+            systemic_returns: systemic.iter().map(|&(r, _)| r).collect(),
+            vol_floor,
+        };
+        for (r, v) in grid.iter().map(|s| (s.r, s.v)).chain(systemic.iter().copied()) {
+            let level = match at.shocks.iter().position(|s| s.to_bits() == v.to_bits()) {
+                Some(l) => l,
+                None => {
+                    at.shocks.push(v);
+                    at.shocks.len() - 1
+                }
+            };
+            let g = 1.0 + r;
+            at.growth.push(g);
+            at.ln_growth.push(libm::log(g));
+            at.level.push(level as u32);
+        }
+        let n = at.growth.len().div_ceil(LANES) * LANES;
+        if let (Some(&g), Some(&lg), Some(&l)) = (at.growth.last(), at.ln_growth.last(), at.level.last()) {
+            at.growth.resize(n, g);
+            at.ln_growth.resize(n, lg);
+            at.level.resize(n, l);
+        }
+        at
+    }
+
+    /// Each point's growth factor `1 + r`, padded.
+    pub fn growth(&self) -> &[f64] {
+        &self.growth
+    }
+
+    /// Each point's `ln(1 + r)`, padded.
+    pub fn ln_growth(&self) -> &[f64] {
+        &self.ln_growth
+    }
+
+    /// Each point's level: its index in [`Self::shocks`], padded.
+    pub fn level(&self) -> &[u32] {
+        &self.level
+    }
+
+    /// The distinct vol shocks.
+    pub fn shocks(&self) -> &[f64] {
+        &self.shocks
+    }
+
+    pub fn grid_len(&self) -> usize {
+        self.grid_len
+    }
+
+    pub fn systemic_len(&self) -> usize {
+        self.systemic_returns.len()
+    }
+
+    /// The group's return in each systemic scenario, in order.
+    pub fn systemic_returns(&self) -> &[f64] {
+        &self.systemic_returns
+    }
+}
+
 impl Series {
+    /// Price a series: its value and greeks once, at the snapshot, then its
+    /// scenario P&L at every point of `at` in lanes.
     #[allow(clippy::too_many_arguments)]
     pub fn price(
         kind: OptionKind,
@@ -60,30 +143,28 @@ impl Series {
         strike: f64,
         vol: f64,
         tau: f64,
-        at: &Revaluation<'_>,
+        at: &Revaluation,
     ) -> Self {
         let forward = underlying_price / settle_price;
-        let value = black76(kind, forward, strike, vol, tau);
-        let delta = black76_delta(kind, forward, strike, vol, tau);
-        let (gamma, vega, theta) = if !at_expiry(vol, tau) {
-            let sd = vol * tau.sqrt();
-            let d1 = (libm::log(forward / strike) + 0.5 * sd * sd) / sd;
-            let pdf = norm_pdf(d1);
-            // Γ_F = φ(d1)/(F σ √τ) per forward unit; dF/dP_b = 1/P_s.
-            let gamma = pdf / (forward * sd) / settle_price;
-            let vega = forward * pdf * tau.sqrt() * settle_price * 0.01;
-            let theta = -forward * pdf * vol / (2.0 * tau.sqrt()) * settle_price / 365.0;
-            (gamma, vega, theta)
+        let ln_moneyness = pricing::ln_moneyness(forward, strike);
+        let (value, delta, gamma, vega, theta) = if at_expiry(vol, tau) {
+            let delta = black76_delta(kind, forward, strike, vol, tau);
+            (intrinsic(kind, forward, strike), delta, 0.0, 0.0, 0.0)
         } else {
-            (0.0, 0.0, 0.0)
+            let root = tau.sqrt();
+            let dev = Deviation::new(vol * root);
+            let parts = black76_parts(kind, forward, strike, ln_moneyness, dev);
+            let (value, delta, pdf) = (parts.value, parts.delta(kind), parts.pdf());
+            // Γ_F = φ(d1)/(F σ √τ) per forward unit; dF/dP_b = 1/P_s.
+            let gamma = pdf / (forward * dev.sd) / settle_price;
+            let vega = forward * pdf * root * settle_price * 0.01;
+            let theta = -forward * pdf * vol / (2.0 * root) * settle_price / 365.0;
+            (value, delta, gamma, vega, theta)
         };
-        // A scenario `(r, v)` is priced at the forward `F(1+r)` and the shocked vol; the
-        // grid and the systemic scenarios in one pass (the lanes' last step is shared).
-        let at_point = |(r, v): (f64, f64)| (forward * (1.0 + r), shocked_vol(vol, v, at.vol_floor));
-        let grid = at.grid.iter().map(|s| (s.r, s.v));
-        let mut grid_pnl =
-            revalue(kind, strike, tau, value, settle_price, &mut grid.chain(at.systemic.iter().copied()).map(at_point));
-        let systemic_pnl = grid_pnl.split_off(at.grid.len());
+        let point = SeriesPoint { kind, strike, forward, ln_moneyness, vol, tau, value, settle_price };
+        let mut grid_pnl = vec![0.0; at.grid_len()];
+        let mut systemic_pnl = vec![0.0; at.systemic_len()];
+        revalue(&point, at, &mut grid_pnl, &mut systemic_pnl);
         Series {
             kind,
             forward,
@@ -101,23 +182,6 @@ impl Series {
             systemic_pnl,
         }
     }
-}
-
-/// `(black76(kind, f, strike, σ, tau) − value) · settle_price` at each point
-/// `(f, σ)`, priced together in SIMD lanes (bit for bit the scalar pricer's values).
-fn revalue(
-    kind: OptionKind,
-    strike: f64,
-    tau: f64,
-    value: f64,
-    settle_price: f64,
-    points: &mut dyn Iterator<Item = (f64, f64)>,
-) -> Vec<f64> {
-    let (f, sigma): (Vec<f64>, Vec<f64>) = points.unzip();
-    let mut out = vec![0.0; f.len()];
-    black76_many(kind, strike, tau, &f, &sigma, &mut out);
-    out.iter_mut().for_each(|v| *v = (*v - value) * settle_price);
-    out
 }
 
 /// What identifies a series within one snapshot, beside its symbol.
@@ -150,8 +214,12 @@ impl SeriesTerms {
     }
 }
 
-/// The priced series sharing one symbol.
-type Entries = Vec<(SeriesTerms, Arc<Series>)>;
+/// The series sharing one symbol, each under its terms. An entry that a
+/// price or vol change dropped keeps its terms with no series (`None`), so
+/// pricing the series again on the next tick finds its place without
+/// allocating; the entries go with [`SeriesCache::clear`] (a new time) or the
+/// snapshot.
+type Entries = Vec<(SeriesTerms, Option<Arc<Series>>)>;
 
 /// Priced series of one snapshot, by symbol (a symbol may carry several
 /// entries when engines or terms differ).
@@ -166,7 +234,7 @@ struct Table {
     /// The symbols with an entry on each asset (as underlying or settle): what a
     /// price or vol change of the asset drops, found without a scan of the whole
     /// cache (a scan per `set_price` made setting many prices quadratic). A symbol
-    /// whose entries went another way stays listed until the asset changes.
+    /// whose entries went another way stays listed until the cache is cleared.
     by_asset: FxHashMap<String, FxHashSet<String>>,
 }
 
@@ -178,6 +246,34 @@ impl Table {
         };
         if !symbols.contains(symbol) {
             symbols.insert(symbol.to_string());
+        }
+    }
+
+    /// The entries of `symbol`, created empty if it has none.
+    fn entries(&mut self, symbol: &str) -> &mut Entries {
+        if !self.by_symbol.contains_key(symbol) {
+            self.by_symbol.insert(symbol.to_string(), Vec::new());
+        }
+        self.by_symbol.get_mut(symbol).expect("inserted above")
+    }
+
+    /// Put `series` at entry `at` of `symbol` if that entry holds none (a series
+    /// already present is kept); `terms()` makes the entry when there is none.
+    fn put(&mut self, symbol: &str, at: Option<usize>, terms: impl FnOnce() -> SeriesTerms, series: Arc<Series>) {
+        match at {
+            Some(i) => {
+                let slot = &mut self.by_symbol.get_mut(symbol).expect("an entry of the symbol")[i].1;
+                if slot.is_none() {
+                    *slot = Some(series);
+                }
+            }
+            None => {
+                let terms = terms();
+                let (underlying, settle) = (terms.underlying.clone(), terms.settle.clone());
+                self.entries(symbol).push((terms, Some(series)));
+                self.list(&underlying, symbol);
+                self.list(&settle, symbol);
+            }
         }
     }
 }
@@ -192,14 +288,31 @@ impl SeriesCache {
     pub fn insert_all<'a>(&self, items: impl IntoIterator<Item = (&'a str, SeriesTerms, Arc<Series>)>) {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
         for (symbol, terms, series) in items {
-            let entries = table.by_symbol.entry(symbol.to_string()).or_default();
-            if !entries.iter().any(|(t, _)| *t == terms) {
-                let (underlying, settle) = (terms.underlying.clone(), terms.settle.clone());
-                entries.push((terms, series));
-                table.list(&underlying, symbol);
-                table.list(&settle, symbol);
-            }
+            let at = table.by_symbol.get(symbol).and_then(|e| e.iter().position(|(t, _)| *t == terms));
+            table.put(symbol, at, || terms, series);
         }
+    }
+
+    /// Insert one priced series by its terms (kept if one is present), without
+    /// allocating when the series was priced on this snapshot before (a tick's case).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert(
+        &self,
+        symbol: &str,
+        engine: u64,
+        underlying: &str,
+        settle: &str,
+        kind: OptionKind,
+        strike: f64,
+        expiry: f64,
+        series: Arc<Series>,
+    ) {
+        let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let at = (table.by_symbol.get(symbol))
+            .and_then(|e| e.iter().position(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry)));
+        let terms =
+            || SeriesTerms { engine, underlying: underlying.into(), settle: settle.into(), kind, strike, expiry };
+        table.put(symbol, at, terms, series);
     }
 
     /// Drop the series a changed price or vol touches: `key` is an asset (as an
@@ -207,12 +320,14 @@ impl SeriesCache {
     /// `key`, not the whole cache.
     pub fn invalidate(&self, key: &str) {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
-        table.by_symbol.remove(key);
-        for symbol in table.by_asset.remove(key).unwrap_or_default() {
-            if let Some(entries) = table.by_symbol.get_mut(&symbol) {
-                entries.retain(|(t, _)| t.underlying != key && t.settle != key);
-                if entries.is_empty() {
-                    table.by_symbol.remove(&symbol);
+        let Table { by_symbol, by_asset } = &mut *table;
+        if let Some(entries) = by_symbol.get_mut(key) {
+            entries.iter_mut().for_each(|(_, s)| *s = None);
+        }
+        for symbol in by_asset.get(key).into_iter().flatten() {
+            for (t, s) in by_symbol.get_mut(symbol).into_iter().flatten() {
+                if t.underlying == key || t.settle == key {
+                    *s = None;
                 }
             }
         }
@@ -226,7 +341,8 @@ impl SeriesCache {
 
     /// Number of priced series held.
     pub fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).by_symbol.values().map(Vec::len).sum()
+        let table = self.map.read().unwrap_or_else(|p| p.into_inner());
+        table.by_symbol.values().flatten().filter(|(_, s)| s.is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -253,8 +369,9 @@ impl SeriesReader<'_> {
             .by_symbol
             .get(symbol)?
             .iter()
-            .find(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry))
-            .map(|(_, s)| Arc::clone(s))
+            .find(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry))?
+            .1
+            .clone()
     }
 }
 
@@ -278,7 +395,7 @@ mod tests {
 
     #[test]
     fn greeks_match_finite_differences() {
-        let at = Revaluation { grid: &[], systemic: &[], vol_floor: 0.05 };
+        let at = Revaluation::new(&[], &[], 0.05);
         let (pb, ps, k, s, t) = (60000.0, 1.0, 65000.0, 0.5, 0.25);
         let v = |pb: f64, s: f64, t: f64| black76(OptionKind::Call, pb / ps, k, s, t) * ps;
         let x = Series::price(OptionKind::Call, pb, ps, k, s, t, &at);
@@ -294,10 +411,12 @@ mod tests {
     }
 
     /// The grid priced in lanes is the scalar pricer scenario by scenario, bit
-    /// for bit: odd grid lengths (a padded last chunk), the vol floor, a
-    /// vanishing σ√τ, expiry.
+    /// for bit, on log-moneyness `ln(F/K) + ln(1+r)`: odd grid lengths (a padded
+    /// last step), the vol floor, a vanishing σ√τ, expiry; and within 1e-12 of
+    /// the pricer on the moved forward itself (`ln(F(1+r)/K)`, a logarithm a point).
     #[test]
     fn grid_pnl_is_the_scalar_revaluation() {
+        use crate::pricing::{black76_at, shocked_vol};
         let mut grid = Vec::new();
         for i in 0..21 {
             for v in [-0.3, 0.0, 0.3, -0.99] {
@@ -310,12 +429,22 @@ mod tests {
             for kind in [OptionKind::Call, OptionKind::Put] {
                 for strike in [30_000.0, 59_000.0, 60_000.0, 90_000.0, 600_000.0] {
                     for n in [grid.len(), grid.len() - 1, 3, 1] {
-                        let at = Revaluation { grid: &grid[..n], systemic: &systemic, vol_floor: 0.05 };
+                        let at = Revaluation::new(&grid[..n], &systemic, 0.05);
                         let (pb, ps) = (60_000.0, 0.999);
                         let x = Series::price(kind, pb, ps, strike, vol, tau, &at);
+                        assert_eq!(x.value, black76(kind, x.forward, strike, vol, tau));
                         let reval = |r: f64, v: f64| {
                             let sigma = shocked_vol(vol, v, at.vol_floor);
-                            (black76(kind, x.forward * (1.0 + r), strike, sigma, tau) - x.value) * ps
+                            let (f, g) = (x.forward * (1.0 + r), 1.0 + r);
+                            let value = if at_expiry(sigma, tau) {
+                                intrinsic(kind, f, strike)
+                            } else {
+                                let x_log = pricing::ln_moneyness(x.forward, strike) + libm::log(g);
+                                black76_at(kind, f, strike, x_log, Deviation::new(sigma * tau.sqrt()))
+                            };
+                            let moved = black76(kind, f, strike, sigma, tau);
+                            assert!((value - moved).abs() <= 1e-12 * moved.abs() + 1e-15 * (f + strike));
+                            (value - x.value) * ps
                         };
                         let want: Vec<f64> = grid[..n].iter().map(|s| reval(s.r, s.v)).collect();
                         let want_sys: Vec<f64> = systemic.iter().map(|&(r, v)| reval(r, v)).collect();
@@ -331,7 +460,7 @@ mod tests {
     #[test]
     fn cache_keys_on_terms_and_engine() {
         let c = SeriesCache::default();
-        let at = Revaluation { grid: &[], systemic: &[], vol_floor: 0.05 };
+        let at = Revaluation::new(&[], &[], 0.05);
         let s = Arc::new(Series::price(OptionKind::Put, 100.0, 1.0, 90.0, 0.5, 0.1, &at));
         let terms = SeriesTerms {
             engine: 1,
@@ -355,7 +484,7 @@ mod tests {
     #[test]
     fn invalidate_drops_what_the_key_touches_and_keeps_the_rest() {
         let c = SeriesCache::default();
-        let at = Revaluation { grid: &[], systemic: &[], vol_floor: 0.05 };
+        let at = Revaluation::new(&[], &[], 0.05);
         let s = Arc::new(Series::price(OptionKind::Call, 100.0, 1.0, 90.0, 0.5, 0.1, &at));
         let terms = |underlying: &str, settle: &str, strike: f64| SeriesTerms {
             engine: 1,

@@ -55,6 +55,20 @@ struct GroupTable {
     name: Arc<str>,
     params: GroupParams,
     grid: Grid,
+    /// Where the group's option series are revalued (its grid with the vol
+    /// dimension, none when the range is 0, and its systemic returns).
+    revaluation: Revaluation,
+}
+
+impl GroupTable {
+    fn new(name: &str, gp: &GroupParams, params: &RiskParams) -> Self {
+        let grid = Grid::new(gp);
+        let points = if gp.price_range > 0.0 { grid.scenarios(true) } else { &[] };
+        let systemic: Vec<(f64, f64)> =
+            params.systemic.iter().map(|s| (systemic_return(s, name, gp), s.vol_shock)).collect();
+        let revaluation = Revaluation::new(points, &systemic, params.vol_floor);
+        GroupTable { name: Arc::from(name), params: gp.clone(), grid, revaluation }
+    }
 }
 
 /// A compiled risk profile: grids and tables built once, shared by every call.
@@ -79,18 +93,14 @@ static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Engine {
     pub fn new(params: RiskParams) -> Self {
-        let mut tables = vec![GroupTable {
-            name: Arc::from("*"),
-            grid: Grid::new(&params.default_group),
-            params: params.default_group.clone(),
-        }];
+        let mut tables = vec![GroupTable::new("*", &params.default_group, &params)];
         let mut table_index = HashMap::default();
         let mut names: Vec<&String> = params.groups.keys().collect();
         names.sort();
         for g in names {
             let gp = &params.groups[g];
             table_index.insert(g.clone(), tables.len());
-            tables.push(GroupTable { name: Arc::from(g.as_str()), grid: Grid::new(gp), params: gp.clone() });
+            tables.push(GroupTable::new(g, gp, &params));
         }
         let mut asset_names: Vec<&String> = params.assets.keys().collect();
         asset_names.sort();
@@ -260,14 +270,14 @@ impl Engine {
         if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, kind, strike, expiry) {
             return Ok(s);
         }
-        let (terms, series) =
-            self.price_option(book, g, pos, market, market.price(underlying)?, market.price(settle)?)?;
-        let series = Arc::new(series);
-        market.series.insert_all([(symbol, terms, Arc::clone(&series))]);
+        let series =
+            Arc::new(self.price_position(book, g, pos, market, market.price(underlying)?, market.price(settle)?)?);
+        market.series.insert(symbol, self.id, underlying, settle, kind, strike, expiry, Arc::clone(&series));
         Ok(series)
     }
 
-    /// Price option `pos` of group `g` (its vol looked up per symbol, then per underlying).
+    /// Price option `pos` of group `g` (its vol looked up per symbol, then per
+    /// underlying), with the terms that key it in the snapshot's cache.
     fn price_option(
         &self,
         book: &Book,
@@ -277,12 +287,10 @@ impl Engine {
         pb: f64,
         ps: f64,
     ) -> Result<(SeriesTerms, Series)> {
-        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+        let series = self.price_position(book, g, pos, market, pb, ps)?;
+        let PositionRef::Option { underlying, settle, kind, strike, expiry, .. } = pos else {
             unreachable!("options only")
         };
-        let vol = market.vol(symbol, underlying)?;
-        let tau = (expiry - market.time) / YEAR_SECONDS;
-        let series = self.price_series(&book.groups[g], &book.group_names[g], kind, pb, ps, strike, vol, tau);
         let terms = SeriesTerms {
             engine: self.id,
             underlying: underlying.to_string(),
@@ -292,6 +300,24 @@ impl Engine {
             expiry,
         };
         Ok((terms, series))
+    }
+
+    /// [`Self::price_option`] without the terms.
+    fn price_position(
+        &self,
+        book: &Book,
+        g: usize,
+        pos: PositionRef<'_>,
+        market: &Market,
+        pb: f64,
+        ps: f64,
+    ) -> Result<Series> {
+        let PositionRef::Option { symbol, underlying, kind, strike, expiry, .. } = pos else {
+            unreachable!("options only")
+        };
+        let vol = market.vol(symbol, underlying)?;
+        let tau = (expiry - market.time) / YEAR_SECONDS;
+        Ok(self.price_series(&book.groups[g], &book.group_names[g], kind, pb, ps, strike, vol, tau))
     }
 
     /// Price an option series for a group: value, greeks, P&L per unit on the
@@ -309,11 +335,15 @@ impl Engine {
         tau: f64,
     ) -> Series {
         let table = &self.tables[group.table];
-        let grid = if table.params.price_range > 0.0 { table.grid.scenarios(true) } else { &[] };
-        let systemic: Vec<(f64, f64)> =
-            self.params.systemic.iter().map(|s| (systemic_return(s, group_name, &table.params), s.vol_shock)).collect();
-        let at = Revaluation { grid, systemic: &systemic, vol_floor: self.params.vol_floor };
-        Series::price(kind, underlying_price, settle_price, strike, vol, tau, &at)
+        // The table's points, unless a systemic override names this group and not the
+        // table (a group without a table of its own shares the default one).
+        let own = table.revaluation.systemic_returns();
+        let returns = self.params.systemic.iter().map(|s| systemic_return(s, group_name, &table.params));
+        if returns.zip(own).all(|(r, &o)| r.to_bits() == o.to_bits()) {
+            return Series::price(kind, underlying_price, settle_price, strike, vol, tau, &table.revaluation);
+        }
+        let table = GroupTable::new(group_name, &table.params, &self.params);
+        Series::price(kind, underlying_price, settle_price, strike, vol, tau, &table.revaluation)
     }
 }
 
