@@ -141,20 +141,24 @@ def deposit_new_asset(live: pm.LiveAccount, asset: str) -> None:
 
 def test_heavy_calls_release_the_gil():
     # A large account (1,000 options, 1,000 wallet assets): each call below takes
-    # milliseconds to tens of milliseconds in Rust. With the GIL released the counter
-    # thread runs meanwhile; a held GIL keeps it still for the whole call, every time.
+    # milliseconds in Rust. With the GIL released the counter thread runs meanwhile;
+    # a held GIL keeps it still for the whole call, every time.
     engine, p, m = option_account(1000)
     coins = {f"C{i}": 1.0 for i in range(1000)}
     for c in coins:
         p.add_balance(c, 1.0)
         m.set_price(c, 1.0)
     live = pm.LiveAccount(engine, p, m)
+    # A tick reprices only the series of one asset, a fraction of a millisecond on
+    # 500 series: those run on a larger account (2,000 series an asset), so that a
+    # counter thread woken by the released GIL finds a core within the call.
+    ticked = pm.LiveAccount(*option_account(4000))
     # A new price, vol or time on every try: a repeated one finds its series cached.
     ticks = itertools.count(1)
     heavy = {
         "set_time": lambda: live.set_time(1_795_500_000.0 + next(ticks)),
-        "update_price": lambda: live.update_price("BTC", 60500.0 + next(ticks)),
-        "update_vol": lambda: live.update_vol("ETH", 0.65 + next(ticks) * 1e-4),
+        "update_price": lambda: ticked.update_price("BTC", 60500.0 + next(ticks)),
+        "update_vol": lambda: ticked.update_vol("ETH", 0.65 + next(ticks) * 1e-4),
         "max_order_size": lambda: live.max_order_size("BTCUSDT", "buy"),
         "deposit": lambda: deposit_new_asset(live, f"N{next(ticks)}"),  # a rebuild
         "classic": lambda: engine.classic(p, m),
@@ -162,9 +166,9 @@ def test_heavy_calls_release_the_gil():
         "LiveAccount": lambda: pm.LiveAccount(engine, p, m),
     }
     for name, call in heavy.items():
-        # The shortest (a tick repricing 500 series) takes about a millisecond: on a
-        # loaded machine the counter thread may not get a core that soon, so many tries.
-        assert any(progress_during(call) > 0 for _ in range(30)), name
+        # On a loaded machine the counter thread may not get a core during a
+        # millisecond call: many tries, of which one is enough.
+        assert any(progress_during(call) > 0 for _ in range(60)), name
 
 
 def test_writers_and_readers_on_a_small_account_stay_consistent():
