@@ -34,6 +34,7 @@ use crate::error::{CoreError, Result};
 use crate::input::{fmt_num, path};
 use crate::instrument::{contract_terms, mark_or_index, merge_fill, ContractTerms};
 use crate::market::Market;
+use crate::params::Model;
 use crate::portfolio::{validate, Loan, Portfolio, Position, PositionRef};
 use crate::result::MarginResult;
 use crate::status::Status;
@@ -533,12 +534,28 @@ impl LiveAccount {
                 self.probe = Arc::new(self.engine.margin(&portfolio, &self.market)?);
             }
             Change::Contract { position, group, netted, asset, .. } => {
+                // Under binance_pm the other contracts' rows are the current margin's.
+                let reuse_rows = self.engine.params().model == Model::BinancePm && self.book.detail;
+                if reuse_rows {
+                    self.margin_ref();
+                }
                 let saved_slot = self.book.slots[position].clone();
                 let saved_group = self.book.groups[group].d_contracts;
                 let saved_asset = self.book.assets[asset];
                 let saved_delta = self.book.contracts[netted].delta;
                 self.commit(&change);
-                self.engine.evaluate_into(&self.book, &mut self.scratch, Arc::make_mut(&mut self.probe));
+                let probe = Arc::make_mut(&mut self.probe);
+                if reuse_rows {
+                    crate::binance::evaluate_reusing(
+                        &self.engine,
+                        &self.book,
+                        &self.current.positions,
+                        position,
+                        probe,
+                    );
+                } else {
+                    self.engine.evaluate_into(&self.book, &mut self.scratch, probe);
+                }
                 self.book.slots[position] = saved_slot;
                 self.book.groups[group].d_contracts = saved_group;
                 self.book.assets[asset] = saved_asset;
