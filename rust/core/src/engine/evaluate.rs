@@ -109,6 +109,34 @@ struct Net {
     contracts_short: f64,
 }
 
+/// Row `k` of a result's groups, named `name`: the row already there when it
+/// names the same group (a live account rewrites the same groups call after
+/// call without touching a reference count), else a new one; its figures are
+/// the caller's to write.
+fn group_row<'o>(groups: &'o mut Vec<GroupResult>, k: usize, name: &Arc<str>) -> &'o mut GroupResult {
+    if groups.get(k).is_none_or(|r| !Arc::ptr_eq(&r.name, name)) {
+        let row = GroupResult {
+            name: Arc::clone(name),
+            scan_loss: 0.0,
+            requirement: 0.0,
+            delta: 0.0,
+            spot_in_use: 0.0,
+            financed_spot: 0.0,
+            basis: 0.0,
+            concentration: 0.0,
+            som: 0.0,
+            worst_price_move: 0.0,
+            worst_vol_shock: 0.0,
+        };
+        if k < groups.len() {
+            groups[k] = row;
+        } else {
+            groups.push(row);
+        }
+    }
+    &mut groups[k]
+}
+
 impl Engine {
     /// Net a book into the account's margin (step 2 of the module doc).
     pub fn evaluate(&self, book: &Book) -> MarginResult {
@@ -195,7 +223,7 @@ impl Engine {
             }
         }
 
-        out.groups.clear();
+        let mut listed = 0;
         legs.clear();
         let (mut sum_req, mut sum_som, mut sum_basis, mut sum_conc) = (0.0, 0.0, 0.0, 0.0);
         for (g, group) in book.groups.iter().enumerate() {
@@ -235,21 +263,15 @@ impl Engine {
                 sum_som += som;
                 sum_basis += basis;
                 sum_conc += concentration;
-                out.groups.push(GroupResult {
-                    name: Arc::clone(&book.group_names[g]),
-                    scan_loss,
-                    requirement,
-                    delta,
-                    spot_in_use: n.in_use,
-                    financed_spot: financed,
-                    basis,
-                    concentration,
-                    som,
-                    worst_price_move: worst.0,
-                    worst_vol_shock: worst.1,
-                });
+                let r = group_row(&mut out.groups, listed, &book.group_names[g]);
+                (r.scan_loss, r.requirement, r.delta, r.spot_in_use, r.financed_spot) =
+                    (scan_loss, requirement, delta, n.in_use, financed);
+                (r.basis, r.concentration, r.som, r.worst_price_move, r.worst_vol_shock) =
+                    (basis, concentration, som, worst.0, worst.1);
+                listed += 1;
             }
         }
+        out.groups.truncate(listed);
 
         // Offsets, floored by the short-option minimum.
         let offset = offset_credit(&book.offset_pairs, legs, remainder, budget);
