@@ -550,10 +550,9 @@ impl LiveAccount {
             }
             Change::Contract { position, group, netted, asset, .. } => {
                 // Under binance_pm the other contracts' rows are the current margin's.
-                let reuse_rows = self.engine.params().model == Model::BinancePm && self.book.detail;
-                if reuse_rows {
-                    self.margin_ref();
-                }
+                let binance = self.engine.params().model == Model::BinancePm && self.book.detail;
+                // One row per slot (a binance_pm book holds no options).
+                let reuse_rows = binance && self.margin_ref().positions.len() == self.book.slots.len();
                 let saved_slot = self.book.slots[position].clone();
                 let saved_group = self.book.groups[group].d_contracts;
                 let saved_asset = self.book.assets[asset];
