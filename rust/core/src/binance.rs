@@ -61,7 +61,58 @@ fn loan_terms(engine: &Engine, a: &AssetSlot) -> (f64, f64) {
 /// Evaluate `book` with Binance's formula into `out`. Per-position and
 /// per-asset figures are written when the book keeps names (`Book::detail`).
 pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
-    let p = engine.params();
+    let rows = book.slots.iter().enumerate().filter_map(|(i, slot)| contract_row(engine, i, slot));
+    evaluate_rows(engine, book, out, |positions| positions.extend(rows));
+}
+
+/// [`evaluate`] of a book that differs from the one `kept` was evaluated on
+/// (with detail) only in contract `changed` and in asset wallets and UPnL (a
+/// what-if): every other contract's row is `kept`'s, so only the changed one
+/// is bracketed again. The same rows summed in the same order: the same bits.
+pub(crate) fn evaluate_reusing(
+    engine: &Engine,
+    book: &Book,
+    kept: &[PositionMargin],
+    changed: usize,
+    out: &mut MarginResult,
+) {
+    debug_assert!(book.detail && kept.len() == book.slots.len());
+    debug_assert!(kept.iter().enumerate().all(|(r, row)| row.index == r));
+    out.model = crate::params::Model::BinancePm;
+    evaluate_rows(engine, book, out, |positions| {
+        positions.extend_from_slice(kept);
+        if let Some(row) = contract_row(engine, changed, &book.slots[changed]) {
+            positions[changed] = row;
+        }
+    });
+}
+
+/// Position `i`'s row: its bracket, MM and IM in its margin asset (`None`: not a contract).
+#[inline]
+fn contract_row(engine: &Engine, i: usize, slot: &BookSlot) -> Option<PositionMargin> {
+    let BookSlot::Contract { receiver, size, inverse, leverage, brackets, upnl, .. } = *slot else {
+        return None; // options never enter a binance_pm book
+    };
+    let kind = if inverse { BracketKind::Coinm } else { BracketKind::Usdm };
+    let table = &engine.params().brackets.tables(kind)[brackets as usize].1;
+    let k = bracket_of(table, size);
+    Some(PositionMargin {
+        index: i,
+        asset: receiver as u32,
+        notional: size,
+        bracket: k + 1,
+        mmr: table[k].mmr,
+        cum: table[k].cum,
+        maintenance_margin: table[k].maintenance(size),
+        initial_margin: size / leverage,
+        leverage,
+        upnl,
+    })
+}
+
+/// [`evaluate`] with the contracts' rows, in portfolio order, written by `rows`.
+#[inline]
+fn evaluate_rows(engine: &Engine, book: &Book, out: &mut MarginResult, rows: impl FnOnce(&mut Vec<PositionMargin>)) {
     let detail = book.detail;
     out.groups.clear();
     out.names.clone_from(&book.names);
@@ -100,35 +151,20 @@ pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
         }
     }
 
-    // Each contract on its own bracket, in its margin asset.
+    // Each contract on its own bracket, in its margin asset (without detail the
+    // rows are summed, then dropped: the result has none).
     let (mut contract_mm, mut contract_im) = (0.0, 0.0);
-    for (i, slot) in book.slots.iter().enumerate() {
-        let BookSlot::Contract { receiver, size, inverse, leverage, brackets, upnl, .. } = *slot else {
-            continue; // options never enter a binance_pm book
-        };
-        let kind = if inverse { BracketKind::Coinm } else { BracketKind::Usdm };
-        let table = &p.brackets.tables(kind)[brackets as usize].1;
-        let k = bracket_of(table, size);
-        let mm = table[k].maintenance(size);
-        let im = size / leverage;
-        let price = book.assets[receiver].price;
-        contract_mm += mm * price;
-        contract_im += im * price;
+    rows(positions);
+    for row in positions.iter() {
+        let price = book.assets[row.asset as usize].price;
+        contract_mm += row.maintenance_margin * price;
+        contract_im += row.initial_margin * price;
         if detail {
-            assets[receiver].maintenance_margin += mm;
-            positions.push(PositionMargin {
-                index: i,
-                asset: receiver as u32,
-                notional: size,
-                bracket: k + 1,
-                mmr: table[k].mmr,
-                cum: table[k].cum,
-                maintenance_margin: mm,
-                initial_margin: im,
-                leverage,
-                upnl,
-            });
+            assets[row.asset as usize].maintenance_margin += row.maintenance_margin;
         }
+    }
+    if !detail {
+        positions.clear();
     }
 
     let im = contract_im + loan_im;

@@ -48,11 +48,19 @@ impl Grid {
 /// A loss below `tol` counts as 0.
 pub fn scan(pnl: &[f64], scenarios: &[Scenario], tol: f64) -> (f64, usize) {
     debug_assert_eq!(pnl.len(), scenarios.len());
+    scan_by(scenarios, tol, |k, _| pnl[k])
+}
+
+/// [`scan`] of the P&L vector whose scenario `k` is `pnl(k, &scenarios[k])`,
+/// without writing it out (a linear group's `D·r`: the same products, the
+/// same bits).
+#[inline]
+pub fn scan_by(scenarios: &[Scenario], tol: f64, pnl: impl Fn(usize, &Scenario) -> f64) -> (f64, usize) {
     let mut best = f64::NEG_INFINITY;
-    for (p, s) in pnl.iter().zip(scenarios) {
-        best = best.max(-s.w * p);
+    for (k, s) in scenarios.iter().enumerate() {
+        best = best.max(-s.w * pnl(k, s));
     }
-    let worst = pnl.iter().zip(scenarios).position(|(p, s)| -s.w * p >= best - tol).unwrap_or(0);
+    let worst = scenarios.iter().enumerate().position(|(k, s)| -s.w * pnl(k, s) >= best - tol).unwrap_or(0);
     let loss = if best < tol { 0.0 } else { best };
     (loss, worst)
 }

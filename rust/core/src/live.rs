@@ -10,7 +10,21 @@
 //!   takes the difference; an option fill adds its series' vectors times the
 //!   quantity, O(scenarios).
 //! - `what_if`: the same change applied to the book, evaluated and undone
-//!   (saved fields restored, so the state is bit-for-bit unchanged).
+//!   (saved fields restored, so the state is bit-for-bit unchanged). An order
+//!   on a held contract is planned from the book (one symbol lookup). The
+//!   evaluation keeps what it can from the last one: under the scenario model
+//!   each group's scan is reused while its inputs are the same bits
+//!   (`Scratch::keeping_scans`), so only the groups the order changes are
+//!   scanned; under `binance_pm` every other contract's row is the current
+//!   margin's, so only the changed contract is bracketed. Neither needs
+//!   invalidating: a kept scan is keyed by its inputs, and the current margin
+//!   is re-evaluated after any change. The held contract's group delta, netted
+//!   delta and settle asset take the fill's difference rather than a re-sum
+//!   of the positions, so a what-if agrees with a full evaluation of the
+//!   filled account to a few ulps of the book's size
+//!   (`tests/test_live_what_if.py` checks 1e-12), and bit for bit elsewhere.
+//! - The what-if buffer is shared (`what_if_result`): written in place while
+//!   nobody holds the last result, copied first when someone does.
 //! - A price, mark or vol update re-resolves only the positions it touches
 //!   (an option: its one series, from the snapshot's cache or priced now) and
 //!   re-sums the groups and assets they belong to, in the portfolio's order,
@@ -25,7 +39,8 @@
 //!   the market, the margin and the counters as they were.
 //!
 //! The buffers of an evaluation are kept between calls: a tick, a what-if or
-//! an order check on linear instruments allocates nothing (`tests/alloc.rs`).
+//! an order check on linear instruments allocates nothing, under either model
+//! (`tests/alloc.rs`).
 //! After every operation `margin()` equals `Engine::margin(portfolio, market)`
 //! (to rounding; the tests check rel 1e-9).
 
@@ -34,6 +49,7 @@ use crate::error::{CoreError, Result};
 use crate::input::{fmt_num, path};
 use crate::instrument::{contract_terms, mark_or_index, merge_fill, ContractTerms};
 use crate::market::Market;
+use crate::params::Model;
 use crate::portfolio::{validate, Loan, Portfolio, Position, PositionRef};
 use crate::result::MarginResult;
 use crate::status::Status;
@@ -52,6 +68,22 @@ pub struct Order {
     pub qty: f64,
     pub price: Option<f64>,
     pub instrument: Option<Position>,
+}
+
+/// An [`Order`] borrowed: what an order's check reads, so a caller holding the
+/// symbol as a `&str` checks an order without allocating.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderRef<'a> {
+    pub symbol: &'a str,
+    pub qty: f64,
+    pub price: Option<f64>,
+    pub instrument: Option<&'a Position>,
+}
+
+impl<'a> From<&'a Order> for OrderRef<'a> {
+    fn from(o: &'a Order) -> Self {
+        OrderRef { symbol: &o.symbol, qty: o.qty, price: o.price, instrument: o.instrument.as_ref() }
+    }
 }
 
 /// Why `check_order` refuses an order.
@@ -100,12 +132,12 @@ pub struct LiveAccount {
     portfolio: Portfolio,
     market: Market,
     book: Book,
-    /// Book asset slot by asset name; contract symbol id and position index by symbol.
+    /// Book asset slot by asset name; what the account holds of each symbol (one lookup an order).
     assets: FxHashMap<String, usize>,
-    symbols: FxHashMap<String, (u32, usize)>,
-    options: FxHashMap<String, usize>,
-    /// Each asset slot's name.
+    symbols: FxHashMap<String, Held>,
+    /// Each asset slot's name, and whether the portfolio lists a balance of it.
     asset_names: Vec<String>,
+    balance_listed: Vec<bool>,
     /// Positions (indices) whose underlying or settle asset is each asset slot.
     touching: Vec<Vec<usize>>,
     /// Operations that re-resolved the whole book (a diagnostic: the rest took the fast path).
@@ -114,7 +146,9 @@ pub struct LiveAccount {
     scratch: Scratch,
     current: MarginResult,
     fresh: bool,
-    probe: MarginResult,
+    /// The last what-if's result, shared with whoever keeps it (`what_if_result`):
+    /// written in place when nobody does, copied first when someone does.
+    probe: Arc<MarginResult>,
     saved_group: GroupSlot,
     dirty_groups: Vec<bool>,
     dirty_assets: Vec<bool>,
@@ -130,14 +164,14 @@ impl LiveAccount {
             book,
             assets: FxHashMap::default(),
             symbols: FxHashMap::default(),
-            options: FxHashMap::default(),
             asset_names: Vec::new(),
+            balance_listed: Vec::new(),
             touching: Vec::new(),
             rebuilds: 0,
-            scratch: Scratch::default(),
+            scratch: Scratch::keeping_scans(),
             current: MarginResult::default(),
             fresh: false,
-            probe: MarginResult::default(),
+            probe: Arc::default(),
             saved_group: GroupSlot::default(),
             dirty_groups: Vec::new(),
             dirty_assets: Vec::new(),
@@ -266,7 +300,6 @@ impl LiveAccount {
     fn index(&mut self) {
         self.assets.clear();
         self.symbols.clear();
-        self.options.clear();
         let add_asset = |assets: &mut FxHashMap<String, usize>, a: &str| {
             let n = assets.len();
             assets.entry(a.to_string()).or_insert(n);
@@ -280,6 +313,8 @@ impl LiveAccount {
         for (name, &a) in &self.assets {
             self.asset_names[a].clone_from(name);
         }
+        self.balance_listed.clear();
+        self.balance_listed.extend(self.asset_names.iter().map(|a| self.portfolio.balances.contains(a)));
         self.touching.clear();
         self.touching.resize(self.assets.len(), Vec::new());
         for (i, p) in self.portfolio.positions.iter().enumerate() {
@@ -288,14 +323,14 @@ impl LiveAccount {
             if s != b {
                 self.touching[s].push(i);
             }
+            let held = self.symbols.entry(p.symbol().to_string()).or_default();
             match p {
-                Position::Option { symbol, .. } => {
-                    self.options.entry(symbol.clone()).or_insert(option_slot);
+                Position::Option { .. } => {
+                    held.option.get_or_insert(option_slot);
                     option_slot += 1;
                 }
                 _ => {
-                    let n = self.symbols.len() as u32;
-                    self.symbols.entry(p.symbol().to_string()).or_insert((n, i));
+                    held.contract.get_or_insert(i);
                 }
             }
         }
@@ -470,8 +505,8 @@ impl LiveAccount {
     // -- orders ----------------------------------------------------------------------
 
     /// Apply a fill to the account.
-    pub fn apply_fill(&mut self, order: &Order) -> Result<()> {
-        let (edit, change) = self.plan(order)?;
+    pub fn apply_fill<'o>(&mut self, order: impl Into<OrderRef<'o>>) -> Result<()> {
+        let (edit, change) = self.plan(order.into())?;
         let edit = edit.into_owned();
         if let Change::Rebuild = change {
             let mut portfolio = self.portfolio.clone();
@@ -505,21 +540,36 @@ impl LiveAccount {
     /// The margin after `order`, leaving the account as it is. The result is
     /// the account's what-if buffer (clone it to keep it): on a held contract
     /// the change is applied to the book, evaluated and undone, allocating nothing.
-    pub fn what_if(&mut self, order: &Order) -> Result<&MarginResult> {
-        let (edit, change) = self.plan(order)?;
+    pub fn what_if<'o>(&mut self, order: impl Into<OrderRef<'o>>) -> Result<&MarginResult> {
+        let (edit, change) = self.plan(order.into())?;
         match change {
             Change::Rebuild => {
                 let mut portfolio = self.portfolio.clone();
                 edit.apply(&mut portfolio)?;
-                self.probe = self.engine.margin(&portfolio, &self.market)?;
+                self.probe = Arc::new(self.engine.margin(&portfolio, &self.market)?);
             }
             Change::Contract { position, group, netted, asset, .. } => {
+                // Under binance_pm the other contracts' rows are the current margin's.
+                let binance = self.engine.params().model == Model::BinancePm && self.book.detail;
+                // One row per slot (a binance_pm book holds no options).
+                let reuse_rows = binance && self.margin_ref().positions.len() == self.book.slots.len();
                 let saved_slot = self.book.slots[position].clone();
                 let saved_group = self.book.groups[group].d_contracts;
                 let saved_asset = self.book.assets[asset];
                 let saved_delta = self.book.contracts[netted].delta;
                 self.commit(&change);
-                self.engine.evaluate_into(&self.book, &mut self.scratch, &mut self.probe);
+                let probe = Arc::make_mut(&mut self.probe);
+                if reuse_rows {
+                    crate::binance::evaluate_reusing(
+                        &self.engine,
+                        &self.book,
+                        &self.current.positions,
+                        position,
+                        probe,
+                    );
+                } else {
+                    self.engine.evaluate_into(&self.book, &mut self.scratch, probe);
+                }
                 self.book.slots[position] = saved_slot;
                 self.book.groups[group].d_contracts = saved_group;
                 self.book.assets[asset] = saved_asset;
@@ -531,7 +581,7 @@ impl LiveAccount {
                 let saved_asset = self.book.assets[settle];
                 let saved_qty = self.book.options[slot].qty;
                 self.commit(&change);
-                self.engine.evaluate_into(&self.book, &mut self.scratch, &mut self.probe);
+                self.engine.evaluate_into(&self.book, &mut self.scratch, Arc::make_mut(&mut self.probe));
                 self.saved_group.save_into(&mut self.book.groups[g]);
                 self.book.assets[settle] = saved_asset;
                 self.book.options[slot].qty = saved_qty;
@@ -540,9 +590,16 @@ impl LiveAccount {
         Ok(&self.probe)
     }
 
+    /// The last `what_if`'s (or `check_order`'s) result, shared rather than
+    /// copied: the account writes its next what-if in place only when every
+    /// holder has dropped this one.
+    pub fn what_if_result(&self) -> Arc<MarginResult> {
+        Arc::clone(&self.probe)
+    }
+
     /// Whether the account may send `order`, and the margin after it (the
     /// what-if buffer, as in `what_if`).
-    pub fn check_order(&mut self, order: &Order) -> Result<(Option<Refusal>, &MarginResult)> {
+    pub fn check_order<'o>(&mut self, order: impl Into<OrderRef<'o>>) -> Result<(Option<Refusal>, &MarginResult)> {
         let before = self.margin_ref();
         let (mm_before, status) = (before.maintenance_margin, before.status);
         // The ladder's last level liquidates and the one above it is reduce-only.
@@ -598,26 +655,31 @@ impl LiveAccount {
         Ok(lo)
     }
 
-    /// The first position holding `symbol`, from the name tables (a contract's
-    /// first position, an option's slot) rather than a search of the positions.
-    fn held(&self, symbol: &str) -> Option<usize> {
-        let contract = self.symbols.get(symbol).map(|&(_, i)| i);
-        let option = self.options.get(symbol).map(|&o| self.book.options[o].position);
-        match (contract, option) {
-            (Some(c), Some(o)) => Some(c.min(o)),
-            (c, o) => c.or(o),
+    /// The first position holding `symbol`, from the name table (a contract's
+    /// first position, an option's slot) rather than a search of the positions,
+    /// and the option slot when that position is an option.
+    fn held(&self, symbol: &str) -> (Option<usize>, Option<usize>) {
+        let Some(&Held { contract, option }) = self.symbols.get(symbol) else { return (None, None) };
+        let option_at = option.map(|o| self.book.options[o].position);
+        match (contract, option_at) {
+            (Some(c), Some(o)) if c < o => (Some(c), None),
+            (_, Some(o)) => (Some(o), option),
+            (c, None) => (c, None),
         }
     }
 
     /// The fill's effect: the edit to the portfolio and the change to the book.
     /// Nothing is cloned on the fast path (a what-if on a held symbol).
-    fn plan<'a>(&'a self, order: &'a Order) -> Result<(Edit<'a>, Change)> {
+    fn plan<'a>(&'a self, order: OrderRef<'a>) -> Result<(Edit<'a>, Change)> {
         let qty = crate::input::amount(order.qty, "order.qty")?;
         if let Some(p) = order.price {
             crate::input::price(p, "order.price")?;
         }
-        let held = self.held(&order.symbol);
-        let template: &Position = match (held, &order.instrument) {
+        let (held, option_slot) = self.held(order.symbol);
+        if let (Some(i), None, None) = (held, option_slot, order.instrument) {
+            return self.plan_held_contract(i, qty, order.price);
+        }
+        let template: &Position = match (held, order.instrument) {
             (Some(i), Some(inst)) if !same_terms(&self.portfolio.positions[i], inst) => {
                 return Err(CoreError::invalid(
                     "order.instrument",
@@ -689,7 +751,7 @@ impl LiveAccount {
                         Change::Rebuild,
                     ));
                 };
-                let slot = self.options[symbol];
+                let slot = option_slot.expect("a held option has a slot");
                 let series = &self.book.options[slot].series;
                 let cost = order.price.unwrap_or(series.value) * qty;
                 let new_q = self.book.options[slot].qty + qty;
@@ -704,6 +766,55 @@ impl LiveAccount {
                 Ok((edit, Change::Option { slot, dq: qty, settle: self.assets[settle.as_str()], wallet: -cost }))
             }
         }
+    }
+
+    /// [`plan`](Self::plan) for position `i`, a contract the account holds, ordered
+    /// without an instrument description: its prices from the book (which every
+    /// update keeps equal to the market's) and its slots from the position's, so
+    /// the order costs one name lookup (the mark's) beyond the symbol's.
+    fn plan_held_contract(&self, i: usize, qty: f64, price: Option<f64>) -> Result<(Edit<'_>, Change)> {
+        let BookSlot::Contract { group, netted, receiver, underlying_price: pb, inverse, .. } = self.book.slots[i]
+        else {
+            unreachable!("a held contract has a contract slot")
+        };
+        // The asset receiving the UPnL: the settle asset, an inverse contract's coin (its settle asset too).
+        let ps = self.book.assets[receiver].price;
+        let pos = self.portfolio.positions[i].view();
+        let mark = mark_or_index(self.market.marks.get(pos.symbol()).copied(), inverse, pb, ps);
+        let (old_size, old_e, contract_size) = match pos {
+            PositionRef::Linear { qty, entry_price, .. } => (qty, entry_price, 1.0),
+            PositionRef::Inverse { contracts, entry_price, contract_size, .. } => {
+                (contracts, entry_price, contract_size)
+            }
+            PositionRef::Option { .. } => unreachable!("a contract slot holds a contract"),
+        };
+        let (size, entry, realized) = merge_fill(inverse, old_size, old_e, qty, price.unwrap_or(mark), contract_size);
+        let terms = |size: f64, e: f64| {
+            let mut pos = pos;
+            set_size(&mut pos, size, e);
+            contract_terms(pos, Some(mark), pb, ps)
+        };
+        let (old, new) = (terms(old_size, old_e), terms(size, entry));
+        let closed = size == 0.0;
+        let edit = Edit {
+            position: if closed { PositionEdit::Remove(i) } else { PositionEdit::SetContract(i, size, entry) },
+            wallet: (realized != 0.0).then(|| (self.asset_names[receiver].as_str().into(), realized)),
+        };
+        if closed || (realized != 0.0 && !self.balance_listed[receiver]) {
+            return Ok((edit, Change::Rebuild));
+        }
+        let (delta, settled) = (new.dollar_delta - old.dollar_delta, new.upnl - old.upnl);
+        let change = Change::Contract {
+            position: i,
+            group,
+            netted,
+            delta,
+            asset: receiver,
+            settled,
+            wallet: realized,
+            terms: new,
+        };
+        Ok((edit, change))
     }
 
     /// A contract fill's edit, and the book change when it is a held symbol that
@@ -733,7 +844,7 @@ impl LiveAccount {
         let fast = (held.is_some() && !closed && wallet_listed)
             .then(|| {
                 Some((
-                    self.symbols.get(template.symbol())?.0,
+                    self.symbols.get(template.symbol())?.contract?,
                     self.assets.get(settle)?,
                     self.assets.get(template.underlying())?,
                 ))
@@ -779,6 +890,13 @@ impl LiveAccount {
             Change::Rebuild => unreachable!("rebuilds do not commit fields"),
         }
     }
+}
+
+/// What the account holds of a symbol: its first contract position, its option slot.
+#[derive(Debug, Clone, Copy, Default)]
+struct Held {
+    contract: Option<usize>,
+    option: Option<usize>,
 }
 
 /// A fill's change to the portfolio.

@@ -38,6 +38,10 @@ fn allocations(f: impl FnOnce()) -> u64 {
 
 /// 50 linear and inverse positions on five underlyings, with a USDT loan.
 fn account() -> LiveAccount {
+    account_under(RiskParams::default_profile())
+}
+
+fn account_under(params: RiskParams) -> LiveAccount {
     let mut m = Market::new(1_795_478_400.0);
     let coins = [("BTC", 60_000.0), ("ETH", 3_000.0), ("SOL", 150.0), ("BNB", 600.0), ("XRP", 0.6)];
     for (a, p) in coins {
@@ -59,7 +63,7 @@ fn account() -> LiveAccount {
     let v = serde_json::json!({"type": "inverse", "symbol": "BTCUSD_PERP", "underlying": "BTC",
                                "contract_size": 100, "contracts": -300, "entry_price": 61_000});
     p.positions.push(pmengine_core::portfolio::parse_position(&v, "p").unwrap());
-    LiveAccount::new(Arc::new(Engine::new(RiskParams::default_profile())), p, m).unwrap()
+    LiveAccount::new(Arc::new(Engine::new(params)), p, m).unwrap()
 }
 
 #[test]
@@ -107,4 +111,26 @@ fn fills_on_held_contracts_stay_exact() {
     let full = live.engine().margin(live.portfolio(), live.market()).unwrap();
     assert_eq!(live.margin(), full);
     assert_eq!(live.rebuilds(), 0);
+}
+
+#[test]
+fn binance_pm_what_ifs_do_not_allocate() {
+    // The kept rows of the current margin are copied into the what-if buffer in place.
+    let mut params = RiskParams::default_profile();
+    params.model = pmengine_core::params::Model::BinancePm;
+    params.binance.as_mut().expect("the default profile has a [binance] table").default_collateral_rate = Some(0.9);
+    let mut live = account_under(params);
+    let order = |qty: f64| Order { symbol: "BTCUSDT-0".into(), qty, price: None, instrument: None };
+    let (buy, sell) = (order(0.25), order(-0.25));
+    live.update_price("BTC", 60_100.0).unwrap();
+    live.what_if(&buy).unwrap();
+    live.check_order(&sell).unwrap();
+    let n = allocations(|| {
+        for k in 0..200 {
+            live.update_price("BTC", 60_000.0 + k as f64).unwrap();
+            std::hint::black_box(live.what_if(&buy).unwrap().maintenance_margin);
+            std::hint::black_box(live.check_order(&sell).unwrap().0);
+        }
+    });
+    assert_eq!(n, 0, "{n} allocations in 200 rounds of tick, what-if and order check under binance_pm");
 }

@@ -19,10 +19,13 @@ fn close(a: f64, b: f64) -> bool {
     (a.is_infinite() && a == b) || (a - b).abs() <= 1e-6_f64.max(1e-9 * b.abs())
 }
 
-fn assert_same(live: &LiveAccount, engine: &Engine, step: &str) {
+fn assert_same(live: &mut LiveAccount, engine: &Engine, step: &str) {
     // Ticks and fills re-sum in the portfolio's order, like a rebuild: bit-identical.
     let exact = engine.margin(live.portfolio(), live.market()).unwrap();
     assert_eq!(live.margin(), exact, "{step}: not bit-identical to a rebuild");
+    // So is the account's own evaluation, which reuses the scans kept from its
+    // earlier evaluations and what-ifs wherever their inputs are the same bits.
+    assert_eq!(*live.margin_ref(), exact, "{step}: the kept scans are not a rebuild's");
     let got = live.margin().to_value(engine.params());
     let want = engine.margin(live.portfolio(), live.market()).unwrap().to_value(engine.params());
     fn walk(g: &serde_json::Value, w: &serde_json::Value, at: &str, step: &str) {
@@ -171,7 +174,7 @@ fn random_sequences_match_full_recompute() {
                     "withdraw".into()
                 }
             };
-            assert_same(&live, &engine, &format!("seed {seed} step {step} ({what})"));
+            assert_same(&mut live, &engine, &format!("seed {seed} step {step} ({what})"));
         }
         assert!(!calls.is_empty());
         fills += calls.len();

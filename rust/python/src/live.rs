@@ -7,8 +7,9 @@ use crate::market::PyMarket;
 use crate::portfolio::PyPortfolio;
 use crate::result::PyMarginResult;
 use pmengine_core::portfolio::{parse_position, Position};
-use pmengine_core::{CoreError, Engine, LiveAccount, Order};
+use pmengine_core::{CoreError, Engine, LiveAccount, MarginResult, Order, OrderRef};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 use std::sync::{Arc, RwLock, TryLockError};
 
@@ -36,13 +37,22 @@ pub struct PyOrderCheck {
     /// `None`, or `"liquidation"`, `"reduce_only"`, `"insufficient_available_margin"`.
     #[pyo3(get)]
     reason: Option<&'static str>,
-    /// The margin after the order.
-    #[pyo3(get)]
-    result: Py<PyMarginResult>,
+    /// The margin after the order, made a Python object when first asked for.
+    after: Arc<MarginResult>,
+    engine: Arc<Engine>,
+    result: PyOnceLock<Py<PyMarginResult>>,
 }
 
 #[pymethods]
 impl PyOrderCheck {
+    /// The margin after the order.
+    #[getter]
+    fn result(&self, py: Python<'_>) -> PyResult<Py<PyMarginResult>> {
+        let r = self
+            .result
+            .get_or_try_init(py, || Py::new(py, PyMarginResult::shared(Arc::clone(&self.after), &self.engine)))?;
+        Ok(r.clone_ref(py))
+    }
     fn __repr__(&self) -> String {
         format!("OrderCheck(allowed={}, reason={:?})", if self.allowed { "True" } else { "False" }, self.reason)
     }
@@ -54,11 +64,17 @@ fn order_numbers(qty: &Bound<'_, PyAny>, price: Option<&Bound<'_, PyAny>>) -> Py
 }
 
 fn order(symbol: &str, qty: f64, price: Option<f64>, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Order> {
-    entry(|| order_of(symbol, qty, price, instrument))
+    let instrument = instrument_of(symbol, instrument)?;
+    Ok(Order { symbol: symbol.to_string(), qty, price, instrument })
 }
 
-fn order_of(symbol: &str, qty: f64, price: Option<f64>, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Order> {
-    let instrument = match instrument {
+/// An order's `instrument` description parsed (errors name `order.instrument`).
+fn instrument_of(symbol: &str, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Position>> {
+    entry(|| instrument_parsed(symbol, instrument))
+}
+
+fn instrument_parsed(symbol: &str, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Position>> {
+    Ok(match instrument {
         None => None,
         Some(d) => {
             let mut v = to_value(d.as_any(), "order.instrument")?;
@@ -74,8 +90,7 @@ fn order_of(symbol: &str, qty: f64, price: Option<f64>, instrument: Option<&Boun
             }
             Some(guard(|| parse_position(&v, "order.instrument"))?)
         }
-    };
-    Ok(Order { symbol: symbol.to_string(), qty, price, instrument })
+    })
 }
 
 /// How much work an operation is on the account it is called on.
@@ -231,8 +246,9 @@ impl PyLiveAccount {
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let (qty, price) = order_numbers(qty, price)?;
-        let o = order(symbol, qty, price, instrument)?;
-        self.write(py, Work::Light, |l| l.apply_fill(&o))
+        let instrument = instrument_of(symbol, instrument)?;
+        let o = OrderRef { symbol, qty, price, instrument: instrument.as_ref() };
+        self.write(py, Work::Light, |l| l.apply_fill(o))
     }
 
     /// The margin after the order, without changing the account.
@@ -246,8 +262,13 @@ impl PyLiveAccount {
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyMarginResult> {
         let (qty, price) = order_numbers(qty, price)?;
-        let o = order(symbol, qty, price, instrument)?;
-        Ok(PyMarginResult::new(self.write(py, Work::Light, |l| l.what_if(&o).cloned())?, &self.engine))
+        let instrument = instrument_of(symbol, instrument)?;
+        let o = OrderRef { symbol, qty, price, instrument: instrument.as_ref() };
+        let after = self.write(py, Work::Light, |l| {
+            l.what_if(o)?;
+            Ok(l.what_if_result())
+        })?;
+        Ok(PyMarginResult::shared(after, &self.engine))
     }
 
     /// Whether the order may be sent, why not, and the margin after it.
@@ -261,13 +282,18 @@ impl PyLiveAccount {
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyOrderCheck> {
         let (qty, price) = order_numbers(qty, price)?;
-        let o = order(symbol, qty, price, instrument)?;
-        let (refusal, after) =
-            self.write(py, Work::Light, |l| l.check_order(&o).map(|(r, after)| (r, after.clone())))?;
+        let instrument = instrument_of(symbol, instrument)?;
+        let o = OrderRef { symbol, qty, price, instrument: instrument.as_ref() };
+        let (refusal, after) = self.write(py, Work::Light, |l| {
+            let (refusal, _) = l.check_order(o)?;
+            Ok((refusal, l.what_if_result()))
+        })?;
         Ok(PyOrderCheck {
             allowed: refusal.is_none(),
             reason: refusal.map(|r| r.code()),
-            result: Py::new(py, PyMarginResult::new(after, &self.engine))?,
+            after,
+            engine: Arc::clone(&self.engine),
+            result: PyOnceLock::new(),
         })
     }
 

@@ -81,14 +81,37 @@ impl PyGroupResult {
 /// (`inf` when MM = 0 and adjusted equity ≥ 0, `-inf` when below).
 #[pyclass(name = "MarginResult", module = "pmengine._core", frozen, freelist = 64)]
 pub struct PyMarginResult {
-    pub inner: MarginResult,
+    pub inner: Figures,
     /// The engine that evaluated it: its profile names the status.
     engine: Arc<Engine>,
 }
 
+/// A result's figures: its own, or shared with the live account that
+/// evaluated them (its what-if buffer, which the account copies before
+/// writing the next what-if while this result is alive).
+pub enum Figures {
+    Owned(MarginResult),
+    Shared(Arc<MarginResult>),
+}
+
+impl std::ops::Deref for Figures {
+    type Target = MarginResult;
+    fn deref(&self) -> &MarginResult {
+        match self {
+            Figures::Owned(r) => r,
+            Figures::Shared(r) => r,
+        }
+    }
+}
+
 impl PyMarginResult {
     pub fn new(inner: MarginResult, engine: &Arc<Engine>) -> Self {
-        PyMarginResult { inner, engine: Arc::clone(engine) }
+        PyMarginResult { inner: Figures::Owned(inner), engine: Arc::clone(engine) }
+    }
+
+    /// A result sharing a live account's what-if buffer.
+    pub fn shared(inner: Arc<MarginResult>, engine: &Arc<Engine>) -> Self {
+        PyMarginResult { inner: Figures::Shared(inner), engine: Arc::clone(engine) }
     }
 
     fn status_name(&self) -> &str {

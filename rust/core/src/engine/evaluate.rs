@@ -13,6 +13,79 @@ pub struct Scratch {
     legs: Vec<OffsetLeg>,
     remainder: Vec<f64>,
     budget: Vec<f64>,
+    /// Each group's last scan (see [`Scratch::keeping_scans`]); `None`: not kept.
+    scans: Option<Vec<KeptScan>>,
+}
+
+impl Scratch {
+    /// Buffers that also keep each group's last scan and reuse it while the
+    /// scan's inputs are the same bits (the engine, the group's table, its
+    /// linear delta, tolerance and option P&L vector): a live account's what-if
+    /// re-scans only the groups the order changes. A kept scan is the one the
+    /// same inputs give, so nothing has to invalidate it.
+    pub fn keeping_scans() -> Self {
+        Scratch { scans: Some(Vec::new()), ..Scratch::default() }
+    }
+}
+
+/// A group's scan and the inputs it was computed from.
+#[derive(Debug, Default)]
+struct KeptScan {
+    valid: bool,
+    engine: u64,
+    table: usize,
+    has_options: bool,
+    d_lin: u64,
+    tol: u64,
+    option_pnl: Vec<f64>,
+    loss: f64,
+    worst: usize,
+}
+
+/// §3 step 6 for group `group` (index `g`): the scan of `D·r` plus the group's
+/// option P&L, reusing `kept[g]` when its inputs are the same bits.
+#[allow(clippy::too_many_arguments)]
+fn scan_group(
+    engine: u64,
+    kept: Option<&mut Vec<KeptScan>>,
+    g: usize,
+    group: &GroupSlot,
+    sc: &[Scenario],
+    d_lin: f64,
+    tol: f64,
+    pnl: &mut Vec<f64>,
+) -> (f64, usize) {
+    let compute = |pnl: &mut Vec<f64>| {
+        if !group.has_options {
+            return crate::grid::scan_by(sc, tol, |_, s| d_lin * s.r);
+        }
+        pnl.clear();
+        pnl.extend(sc.iter().map(|s| d_lin * s.r));
+        for (x, o) in pnl.iter_mut().zip(&group.option_pnl) {
+            *x += o;
+        }
+        scan(pnl, sc, tol)
+    };
+    let Some(kept) = kept else { return compute(pnl) };
+    if kept.len() <= g {
+        kept.resize_with(g + 1, KeptScan::default);
+    }
+    let k = &mut kept[g];
+    let same_options = || k.option_pnl.iter().map(|x| x.to_bits()).eq(group.option_pnl.iter().map(|x| x.to_bits()));
+    if k.valid
+        && (k.engine, k.table, k.has_options) == (engine, group.table, group.has_options)
+        && (k.d_lin, k.tol) == (d_lin.to_bits(), tol.to_bits())
+        && (!group.has_options || same_options())
+    {
+        return (k.loss, k.worst);
+    }
+    let (loss, worst) = compute(pnl);
+    (k.valid, k.engine, k.table, k.has_options) = (true, engine, group.table, group.has_options);
+    (k.d_lin, k.tol, k.loss, k.worst) = (d_lin.to_bits(), tol.to_bits(), loss, worst);
+    if group.has_options {
+        k.option_pnl.clone_from(&group.option_pnl);
+    }
+    (loss, worst)
 }
 
 /// Per-group figures of `Engine::evaluate` before the scan.
@@ -34,6 +107,34 @@ struct Net {
     contracts_abs: f64,
     contracts_long: f64,
     contracts_short: f64,
+}
+
+/// Row `k` of a result's groups, named `name`: the row already there when it
+/// names the same group (a live account rewrites the same groups call after
+/// call without touching a reference count), else a new one; its figures are
+/// the caller's to write.
+fn group_row<'o>(groups: &'o mut Vec<GroupResult>, k: usize, name: &Arc<str>) -> &'o mut GroupResult {
+    if groups.get(k).is_none_or(|r| !Arc::ptr_eq(&r.name, name)) {
+        let row = GroupResult {
+            name: Arc::clone(name),
+            scan_loss: 0.0,
+            requirement: 0.0,
+            delta: 0.0,
+            spot_in_use: 0.0,
+            financed_spot: 0.0,
+            basis: 0.0,
+            concentration: 0.0,
+            som: 0.0,
+            worst_price_move: 0.0,
+            worst_vol_shock: 0.0,
+        };
+        if k < groups.len() {
+            groups[k] = row;
+        } else {
+            groups.push(row);
+        }
+    }
+    &mut groups[k]
 }
 
 impl Engine {
@@ -60,7 +161,7 @@ impl Engine {
         let p = &self.params;
         let ng = book.groups.len();
         let stable = |g: usize| self.group_params(&book.groups[g]).price_range == 0.0;
-        let Scratch { net, pnl, legs, remainder, budget } = scratch;
+        let Scratch { net, pnl, legs, remainder, budget, scans } = scratch;
 
         // §2 equity and adjusted equity; wallets by sign.
         let (mut equity, mut adjusted_equity, mut borrow_margin) = (0.0, 0.0, 0.0);
@@ -122,7 +223,7 @@ impl Engine {
             }
         }
 
-        out.groups.clear();
+        let mut listed = 0;
         legs.clear();
         let (mut sum_req, mut sum_som, mut sum_basis, mut sum_conc) = (0.0, 0.0, 0.0, 0.0);
         for (g, group) in book.groups.iter().enumerate() {
@@ -139,15 +240,9 @@ impl Engine {
             // §3 steps 5–6: the grid.
             let (scan_loss, worst) = if gp.price_range > 0.0 {
                 let sc = self.scenarios(group);
-                pnl.clear();
-                pnl.extend(sc.iter().map(|s| d_lin * s.r));
-                if group.has_options {
-                    for (x, o) in pnl.iter_mut().zip(&group.option_pnl) {
-                        *x += o;
-                    }
-                }
                 let abs_items: f64 = n.contracts_abs + group.abs_options - n.liabilities + scanned_spot;
-                let (loss, k) = scan(pnl, sc, SCAN_TOL * (1.0 + abs_items));
+                let tol = SCAN_TOL * (1.0 + abs_items);
+                let (loss, k) = scan_group(self.id, scans.as_mut(), g, group, sc, d_lin, tol, pnl);
                 (loss, (sc[k].r, sc[k].v))
             } else {
                 (0.0, (0.0, 0.0))
@@ -168,21 +263,15 @@ impl Engine {
                 sum_som += som;
                 sum_basis += basis;
                 sum_conc += concentration;
-                out.groups.push(GroupResult {
-                    name: Arc::clone(&book.group_names[g]),
-                    scan_loss,
-                    requirement,
-                    delta,
-                    spot_in_use: n.in_use,
-                    financed_spot: financed,
-                    basis,
-                    concentration,
-                    som,
-                    worst_price_move: worst.0,
-                    worst_vol_shock: worst.1,
-                });
+                let r = group_row(&mut out.groups, listed, &book.group_names[g]);
+                (r.scan_loss, r.requirement, r.delta, r.spot_in_use, r.financed_spot) =
+                    (scan_loss, requirement, delta, n.in_use, financed);
+                (r.basis, r.concentration, r.som, r.worst_price_move, r.worst_vol_shock) =
+                    (basis, concentration, som, worst.0, worst.1);
+                listed += 1;
             }
         }
+        out.groups.truncate(listed);
 
         // Offsets, floored by the short-option minimum.
         let offset = offset_credit(&book.offset_pairs, legs, remainder, budget);
