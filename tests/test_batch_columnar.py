@@ -146,9 +146,10 @@ def test_options_sharing_symbols_bit_for_bit(engine, books, threads, chunk):
 
 def test_an_option_the_columnar_path_refuses_is_named():
     """An option settling in a coin with a price range: its account alone gets the
-    per-account path's error (raise or collect), its neighbours their figures."""
+    per-account path's error (raise or collect), its neighbours their figures. The
+    account after it, in the same chunk, prices a new series into the cache while
+    the failed book's builder still had the cache open."""
     engine = pm.Engine()
-    market = pm.Market.from_dict(scenario_market())
     option = {
         "type": "option",
         "symbol": "BTC-261225-60000-C",
@@ -158,18 +159,23 @@ def test_an_option_the_columnar_path_refuses_is_named():
         "expiry": "2026-12-25T08:00:00Z",
         "qty": 1.0,
     }
-    good = {"balances": {"USDT": 1e5}, "positions": [option]}
+    other = dict(option, symbol="BTC-261225-65000-C", strike=65000)
+    good = [
+        {"balances": {"USDT": 1e5}, "positions": [option]},
+        {"balances": {"USDT": 1e5}, "positions": [other, option]},
+    ]
     bad = {"balances": {"USDT": 1e5}, "positions": [option, dict(option, settle="BTC")]}
-    positions, balances = tables([good, bad, good])
+    positions, balances = tables([good[0], bad, good[1]])
     with pytest.raises(
         pm.InvalidInputError, match=r"^positions\[2\]\.settle: an option must settle"
     ):
-        engine.margin_batch(positions, balances, market)
-    out = engine.margin_batch(positions, balances, market, errors="collect", chunk_size=1)
+        engine.margin_batch(positions, balances, pm.Market.from_dict(scenario_market()))
+    market = pm.Market.from_dict(scenario_market())
+    out = engine.margin_batch(positions, balances, market, errors="collect")
     assert out["status"].to_pylist()[1] == "ERROR"
     assert out["error"][1].as_py().startswith("positions[2].settle: ")
-    want = engine.margin(pm.Portfolio.from_dict(good), market)
-    for k in (0, 2):
+    for k, book in ((0, good[0]), (2, good[1])):
+        want = engine.margin(pm.Portfolio.from_dict(book), market)
         for f in FIGURES:
             assert _bits(out[f][k].as_py()) == _bits(getattr(want, f)), (k, f)
 

@@ -539,7 +539,12 @@ impl Engine {
                         };
                         match r {
                             Ok(r) => *row = r,
-                            Err(e) => errors.push((k * chunk + i, e)),
+                            Err(e) => {
+                                // A book left unfinished by a bad row still holds the series
+                                // cache's read lock; the columnar path may write to the cache.
+                                worker.builder.clear();
+                                errors.push((k * chunk + i, e))
+                            }
                         }
                     }
                     errors
