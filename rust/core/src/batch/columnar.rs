@@ -283,7 +283,8 @@ impl<'e> Builder<'e> {
     /// id `s`) as `BookBuilder::position` adds it, its series from the market's
     /// cache (priced there once per snapshot when not yet); `false` when the
     /// per-account path must name an error (a settle asset with a price range,
-    /// no vol).
+    /// a series that cannot be priced).
+    #[inline(never)] // out of the contract rows' loop: linear books pay nothing for it
     fn option(
         &mut self,
         scan: &Scan<'_>,
