@@ -1,8 +1,8 @@
 """Engine.margin_batch's columnar path (rust/core/src/batch/columnar.rs): every
 figure of every account bit for bit Engine.margin's, under both models, on
 books that mix what the path takes (balances, loans, linear and inverse
-contracts, own leverages) with what it leaves to the per-account path
-(options, bad rows), at any thread count and chunk size."""
+contracts, own leverages, options) with what it leaves to the per-account
+path (bad rows), at any thread count and chunk size."""
 
 from __future__ import annotations
 
@@ -107,6 +107,77 @@ def test_scenario_model_bit_for_bit(engine, books, threads, chunk):
     positions, balances = tables(books)
     out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
     check(engine, market, books, out)
+
+
+@st.composite
+def shared_option_symbols(draw) -> dict:
+    """A scenario book whose options share a few symbols across different terms
+    (strike, expiry, kind, stablecoin settle), so one symbol names several series:
+    the columnar path reads each series by its symbol and its terms."""
+    book = draw(s.portfolio(max_positions=4))
+    options = []
+    for _ in range(draw(st.integers(1, 5))):
+        o = draw(s.option())
+        o["symbol"] = draw(st.sampled_from(("OPT-A", "OPT-B", "ETH-261225-3000-C")))
+        o["settle"] = draw(st.sampled_from(("USDT", "USDC")))
+        options.append(o)
+    book["positions"] = draw(st.permutations(book["positions"] + options))
+    return book
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    books=st.lists(shared_option_symbols().flatmap(scaled), min_size=1, max_size=8),
+    threads=st.sampled_from((1, 2)),
+    chunk=st.sampled_from((1, 3, 512)),
+)
+def test_options_sharing_symbols_bit_for_bit(engine, books, threads, chunk):
+    market = pm.Market.from_dict(scenario_market())
+    positions, balances = tables(books)
+    out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
+    check(engine, market, books, out)
+    again = engine.margin_batch(positions, balances, market, threads=3 - threads, chunk_size=2)
+    for name in out.column_names:
+        a, b = out[name].to_pylist(), again[name].to_pylist()
+        if name in FIGURES or name.startswith("worst_price") or name.startswith("worst_vol"):
+            a, b = [_bits(x) for x in a], [_bits(x) for x in b]
+        assert a == b, name
+
+
+def test_an_option_the_columnar_path_refuses_is_named():
+    """An option settling in a coin with a price range: its account alone gets the
+    per-account path's error (raise or collect), its neighbours their figures. The
+    account after it, in the same chunk, prices a new series into the cache while
+    the failed book's builder still had the cache open."""
+    engine = pm.Engine()
+    option = {
+        "type": "option",
+        "symbol": "BTC-261225-60000-C",
+        "underlying": "BTC",
+        "kind": "call",
+        "strike": 60000,
+        "expiry": "2026-12-25T08:00:00Z",
+        "qty": 1.0,
+    }
+    other = dict(option, symbol="BTC-261225-65000-C", strike=65000)
+    good = [
+        {"balances": {"USDT": 1e5}, "positions": [option]},
+        {"balances": {"USDT": 1e5}, "positions": [other, option]},
+    ]
+    bad = {"balances": {"USDT": 1e5}, "positions": [option, dict(option, settle="BTC")]}
+    positions, balances = tables([good[0], bad, good[1]])
+    with pytest.raises(
+        pm.InvalidInputError, match=r"^positions\[2\]\.settle: an option must settle"
+    ):
+        engine.margin_batch(positions, balances, pm.Market.from_dict(scenario_market()))
+    market = pm.Market.from_dict(scenario_market())
+    out = engine.margin_batch(positions, balances, market, errors="collect")
+    assert out["status"].to_pylist()[1] == "ERROR"
+    assert out["error"][1].as_py().startswith("positions[2].settle: ")
+    for k, book in ((0, good[0]), (2, good[1])):
+        want = engine.margin(pm.Portfolio.from_dict(book), market)
+        for f in FIGURES:
+            assert _bits(out[f][k].as_py()) == _bits(getattr(want, f)), (k, f)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -2,7 +2,9 @@
 //! and profile without Python:
 //! `cargo build --profile profiling --example profile_batch`, then
 //! `perf record -g target/profiling/examples/profile_batch [accounts] [repeat] [threads]`
-//! (`PM_COLUMNAR=0`: without the columnar path).
+//! (`PM_COLUMNAR=0`: without the columnar path; `PM_OPTIONS=0.25`: that share
+//! of the rows options on BTC and ETH, nine strikes, three expiries, calls and puts;
+//! `PM_PER=20`: positions per account).
 use pmengine_core::batch::{BalanceColumns, BatchOptions, PositionColumns, Strings};
 use pmengine_core::{Engine, Market, RiskParams};
 use std::time::Instant;
@@ -22,7 +24,7 @@ impl Rng {
 fn main() {
     let arg = |i: usize, d: usize| std::env::args().nth(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     let (accounts, repeat, threads) = (arg(1, 100_000), arg(2, 10), arg(3, 1));
-    let per = 20;
+    let per: usize = std::env::var("PM_PER").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let engine = Engine::new(std::env::var("PM_PROFILE").map_or_else(
         |_| RiskParams::default_profile(),
         |path| RiskParams::from_toml_str(&std::fs::read_to_string(path).unwrap()).unwrap(),
@@ -32,15 +34,31 @@ fn main() {
     for (a, p) in prices {
         market.set_price(a, p).unwrap();
     }
+    market.set_vol("BTC", 0.5).unwrap();
+    market.set_vol("ETH", 0.6).unwrap();
+    let option_share: f64 = std::env::var("PM_OPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let expiries = [30.0, 90.0, 180.0].map(|d| 1_795_478_400.0 + d * 86_400.0);
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
-    let types = names(&["linear"]);
-    let symbols = names(&["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "BTCUSDT_261225"]);
+    let types = names(&["linear", "option"]);
+    let mut symbols = names(&["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "BTCUSDT_261225"]);
+    // Option series: underlying, strike, expiry, kind (one symbol each).
+    for u in ["BTC", "ETH"] {
+        for m in 0..9 {
+            for e in 0..3 {
+                for k in ["C", "P"] {
+                    symbols.push(format!("{u}-{e}-{m}-{k}"));
+                }
+            }
+        }
+    }
+    let kinds = names(&["call", "put"]);
     let underlyings = names(&["BTC", "ETH", "SOL", "BNB"]);
     let assets = names(&["BTC", "ETH", "SOL", "BNB", "USDT"]);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let rows = accounts * per;
     let (mut account, mut type_code, mut symbol, mut underlying) = (vec![], vec![], vec![], vec![]);
     let (mut qty, mut entry) = (vec![], vec![]);
+    let (mut strike, mut expiry, mut kind) = (vec![], vec![], vec![]);
     for a in 0..accounts {
         for _ in 0..per {
             let x = rng.next();
@@ -58,11 +76,28 @@ fn main() {
             let notional = 20_000.0 * (rng.next() * 2.0).exp();
             let sign = if rng.next() < 0.5 { -1.0 } else { 1.0 };
             account.push(a as i64);
+            if rng.next() < option_share {
+                let (u, m, e, k) =
+                    (u % 2, (rng.next() * 9.0) as i32, (rng.next() * 3.0) as i32, (rng.next() * 2.0) as i32);
+                let p = prices[u as usize].1;
+                type_code.push(1);
+                symbol.push(5 + ((u * 9 + m) * 3 + e) * 2 + k);
+                underlying.push(u);
+                qty.push((sign * notional / p * 100.0).round() / 100.0);
+                entry.push(f64::NAN);
+                strike.push((p * (0.8 + 0.05 * f64::from(m)) / 100.0).round() * 100.0);
+                expiry.push(expiries[e as usize]);
+                kind.push(k);
+                continue;
+            }
             type_code.push(0);
             symbol.push(s);
             underlying.push(u);
             qty.push(sign * notional / p);
             entry.push(p * (0.9 + 0.2 * rng.next()));
+            strike.push(f64::NAN);
+            expiry.push(f64::NAN);
+            kind.push(-1);
         }
     }
     let (mut b_account, mut b_asset, mut b_qty) = (vec![], vec![], vec![]);
@@ -85,9 +120,9 @@ fn main() {
         qty: &qty,
         entry_price: Some(&entry),
         contract_size: None,
-        strike: None,
-        expiry: None,
-        option_kind: None,
+        strike: Some(&strike),
+        expiry: Some(&expiry),
+        option_kind: Some(Strings { codes: &kind, values: &kinds }),
         leverage: None,
     };
     let balances = BalanceColumns {

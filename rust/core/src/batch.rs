@@ -16,11 +16,10 @@
 //! (its book built straight from the columns, then `Engine::evaluate_into`
 //! with a worker's reused buffers) and written to its own output row, so the
 //! output is bit-identical to `Engine::margin` on the same portfolio and
-//! whatever the thread count or chunk size. An account of balances, loans and
-//! linear or inverse contracts has its book assembled by ids on the columnar
-//! path (`batch/columnar.rs`); the others (options, bad rows) take the
-//! per-account builder, which prices option series once per snapshot through
-//! the market's cache and names a bad row's field. Memory: the input is
+//! whatever the thread count or chunk size. An account's book is assembled by
+//! ids on the columnar path (`batch/columnar.rs`), option series read from the
+//! market's cache (priced once per snapshot); an account with a bad row takes
+//! the per-account builder, which names the row's field. Memory: the input is
 //! borrowed, not copied; beside it the call holds one `u32` row index per input
 //! row (only when the rows are not grouped by account) and per account 189
 //! bytes (its row ranges, its output row, the output columns); a worker's
@@ -529,7 +528,7 @@ impl Engine {
                         scratch: Scratch::default(),
                         result: MarginResult::default(),
                     };
-                    let mut fast = columnar::Builder::new(self, &layout);
+                    let mut fast = columnar::Builder::new(self, market, &layout);
                     let mut errors = Vec::new();
                     for (i, (row, a)) in out.iter_mut().zip(part).enumerate() {
                         let r = if options.columnar && fast.build(&scan, &layout, a) {
@@ -540,7 +539,12 @@ impl Engine {
                         };
                         match r {
                             Ok(r) => *row = r,
-                            Err(e) => errors.push((k * chunk + i, e)),
+                            Err(e) => {
+                                // A book left unfinished by a bad row still holds the series
+                                // cache's read lock; the columnar path may write to the cache.
+                                worker.builder.clear();
+                                errors.push((k * chunk + i, e))
+                            }
                         }
                     }
                     errors

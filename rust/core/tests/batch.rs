@@ -342,7 +342,8 @@ fn assert_same_bits(a: &BatchResult, b: &BatchResult, what: &str) {
 #[test]
 fn columnar_path_equals_per_account_path() {
     // Both models; loans, leverage, unsorted rows, an untabled group (DOGE),
-    // options (the per-account path) and bad rows (collected) mixed in.
+    // options (the columnar path under the scenario model, the per-account path
+    // under binance_pm, which refuses them) and bad rows (collected) mixed in.
     let mut binance: toml::Table = toml::from_str(pmengine_core::params::DEFAULT_PROFILE_TOML).unwrap();
     binance.insert("model".into(), "binance_pm".into());
     let binance = RiskParams::from_toml_str(&toml::to_string(&binance).unwrap()).unwrap();

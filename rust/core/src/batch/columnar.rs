@@ -15,17 +15,24 @@
 //! lays it out (assets and groups by first use, symbols netted by first use,
 //! every sum in row order), so the result is the same bit for bit.
 //!
-//! An account holding an option, a bad row, an asset the book cannot take
-//! (no price; under `binance_pm`, no collateral rate) or more netted symbols
-//! than [`NETTED_SEARCH`] takes the per-account path instead, which prices
-//! its series through the market's cache and names the error of a bad row.
+//! An option (scenario model) adds its series' vectors, read from the
+//! market's cache (priced there once per snapshot) once per symbol id and
+//! terms, as the per-account builder adds them; group slots keep their
+//! option vectors' storage from one book to the next.
+//!
+//! A bad row, an option under `binance_pm` (which has no option formula), an
+//! asset the book cannot take (no price; under `binance_pm`, no collateral
+//! rate) or more netted symbols than [`NETTED_SEARCH`] sends the account to
+//! the per-account path instead, which names the error of a bad row.
 
 use super::{Account, Scan};
 use crate::brackets::BracketKind;
 use crate::engine::{AssetSlot, Book, Engine, GroupSlot};
 use crate::instrument::mark_or_index;
+use crate::market::Market;
 use crate::params::Model;
-use crate::portfolio::PositionRef;
+use crate::portfolio::{OptionKind, PositionRef};
+use crate::series::Series;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
@@ -104,9 +111,21 @@ impl<'a> Layout<'a> {
     }
 }
 
+/// The terms that, with its symbol, name an option series in the market's
+/// cache (`SeriesTerms`), by the call's asset ids; prices by their bits.
+#[derive(Clone, Copy, PartialEq)]
+struct SeriesKey {
+    underlying: u32,
+    settle: u32,
+    kind: OptionKind,
+    strike: u64,
+    expiry: u64,
+}
+
 /// A worker's book and its slots by id, reused from one account to the next.
 pub(super) struct Builder<'e> {
     engine: &'e Engine,
+    market: &'e Market,
     /// Per group id: the name its results carry, made once per builder.
     names: Vec<Option<Arc<str>>>,
     /// Per asset id and per group id: its slot in the current book, or `NONE`.
@@ -117,19 +136,28 @@ pub(super) struct Builder<'e> {
     group_ids: Vec<u32>,
     /// `binance_pm`: each symbol id's bracket table, as `BookBuilder::bracket_table` keeps them.
     bracket_tables: Vec<u32>,
+    /// Per option symbol id: the last series a row of it named, from the
+    /// market's cache (read once per id and terms, not once per row: the
+    /// cache's lock is shared by every worker).
+    series: Vec<Option<(SeriesKey, Arc<Series>)>>,
+    /// Option vectors of earlier books' group slots, kept for their storage.
+    spare_vectors: Vec<(Vec<f64>, Vec<f64>)>,
     pub(super) book: Book,
 }
 
 impl<'e> Builder<'e> {
-    pub(super) fn new(engine: &'e Engine, layout: &Layout<'_>) -> Self {
+    pub(super) fn new(engine: &'e Engine, market: &'e Market, layout: &Layout<'_>) -> Self {
         Builder {
             engine,
+            market,
             names: vec![None; layout.groups.len()],
             asset_slot: vec![NONE; layout.asset_group.len()],
             group_slot: vec![NONE; layout.groups.len()],
             asset_ids: Vec::new(),
             group_ids: Vec::new(),
             bracket_tables: Vec::new(),
+            series: Vec::new(),
+            spare_vectors: Vec::new(),
             book: Book::empty(false),
         }
     }
@@ -153,7 +181,12 @@ impl<'e> Builder<'e> {
             let inverse = match pos {
                 PositionRef::Linear { .. } => false,
                 PositionRef::Inverse { .. } => true,
-                PositionRef::Option { .. } => return false,
+                // binance_pm has no option formula: the per-account path names the row.
+                PositionRef::Option { .. } if layout.binance => return false,
+                PositionRef::Option { .. } => match self.option(scan, layout, r, pos, u, s_id) {
+                    true => continue,
+                    false => return false,
+                },
             };
             let Some(b) = self.asset(scan, layout, u) else { return false };
             let Some(s) = self.asset(scan, layout, s_id) else { return false };
@@ -200,6 +233,9 @@ impl<'e> Builder<'e> {
         let b = &mut self.book;
         b.group_names.clear();
         b.assets.clear();
+        for g in b.groups.iter_mut().filter(|g| g.option_pnl.capacity() + g.option_systemic.capacity() > 0) {
+            self.spare_vectors.push((std::mem::take(&mut g.option_pnl), std::mem::take(&mut g.option_systemic)));
+        }
         b.groups.clear();
         b.slots.clear();
         b.contracts.clear();
@@ -233,10 +269,55 @@ impl<'e> Builder<'e> {
         let (name, table) = layout.groups[id as usize];
         let name = self.names[id as usize].get_or_insert_with(|| Arc::from(name));
         self.book.group_names.push(Arc::clone(name));
-        self.book.groups.push(GroupSlot::new(table));
+        // A spare slot's option vectors keep their storage: an option book allocates nothing per account.
+        let (mut option_pnl, mut option_systemic) = self.spare_vectors.pop().unwrap_or_default();
+        option_pnl.clear();
+        option_systemic.clear();
+        self.book.groups.push(GroupSlot { option_pnl, option_systemic, ..GroupSlot::new(table) });
         self.group_slot[id as usize] = self.group_ids.len() as u32;
         self.group_ids.push(id);
         self.book.groups.len() - 1
+    }
+
+    /// Add option `pos` (position row `row`, on underlying id `u`, settling in
+    /// id `s`) as `BookBuilder::position` adds it, its series from the market's
+    /// cache (priced there once per snapshot when not yet); `false` when the
+    /// per-account path must name an error (a settle asset with a price range,
+    /// a series that cannot be priced).
+    #[inline(never)] // out of the contract rows' loop: linear books pay nothing for it
+    fn option(
+        &mut self,
+        scan: &Scan<'_>,
+        layout: &Layout<'_>,
+        row: usize,
+        pos: PositionRef<'_>,
+        u: u32,
+        s: u32,
+    ) -> bool {
+        let PositionRef::Option { kind, strike, expiry, qty, .. } = pos else { unreachable!("options only") };
+        let Some(b) = self.asset(scan, layout, u) else { return false };
+        let Some(s_slot) = self.asset(scan, layout, s) else { return false };
+        let g = self.book.assets[b].group;
+        self.book.groups[g].listed = true;
+        let settle_group = &self.book.groups[self.book.assets[s_slot].group];
+        if self.engine.group_params(settle_group).price_range != 0.0 {
+            return false;
+        }
+        let symbol = scan.pos.symbol.codes[row] as usize;
+        let key = SeriesKey { underlying: u, settle: s, kind, strike: strike.to_bits(), expiry: expiry.to_bits() };
+        if self.series.len() <= symbol {
+            self.series.resize(symbol + 1, None);
+        }
+        let known = matches!(&self.series[symbol], Some((k, _)) if *k == key);
+        if !known {
+            let Ok(series) = self.engine.option_series(&self.book, g, pos, self.market) else { return false };
+            self.series[symbol] = Some((key, series));
+        }
+        let Builder { series, book, .. } = self;
+        let Some((_, series)) = &series[symbol] else { unreachable!("set above") };
+        book.assets[s_slot].settled += qty * series.value;
+        book.add_option_terms(g, qty, series);
+        true
     }
 
     /// The netted entry of `symbol` in group slot `g`, created on first use;
