@@ -145,6 +145,39 @@ impl Series {
         tau: f64,
         at: &Revaluation,
     ) -> Self {
+        let mut series = Series {
+            kind,
+            forward: 0.0,
+            strike,
+            vol,
+            tau,
+            underlying_price,
+            settle_price,
+            value: 0.0,
+            delta: 0.0,
+            gamma: 0.0,
+            vega: 0.0,
+            theta: 0.0,
+            grid_pnl: Vec::new(),
+            systemic_pnl: Vec::new(),
+        };
+        series.reprice(kind, underlying_price, settle_price, strike, vol, tau, at);
+        series
+    }
+
+    /// [`Series::price`] into this series, reusing its P&L buffers: a tick
+    /// reprices the series it held without allocating.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reprice(
+        &mut self,
+        kind: OptionKind,
+        underlying_price: f64,
+        settle_price: f64,
+        strike: f64,
+        vol: f64,
+        tau: f64,
+        at: &Revaluation,
+    ) {
         let forward = underlying_price / settle_price;
         let ln_moneyness = pricing::ln_moneyness(forward, strike);
         let (value, delta, gamma, vega, theta) = if at_expiry(vol, tau) {
@@ -162,25 +195,13 @@ impl Series {
             (value, delta, gamma, vega, theta)
         };
         let point = SeriesPoint { kind, strike, forward, ln_moneyness, vol, tau, value, settle_price };
-        let mut grid_pnl = vec![0.0; at.grid_len()];
-        let mut systemic_pnl = vec![0.0; at.systemic_len()];
-        revalue(&point, at, &mut grid_pnl, &mut systemic_pnl);
-        Series {
-            kind,
-            forward,
-            strike,
-            vol,
-            tau,
-            underlying_price,
-            settle_price,
-            value,
-            delta,
-            gamma,
-            vega,
-            theta,
-            grid_pnl,
-            systemic_pnl,
-        }
+        // Every element is written by `revalue`: resizing only sets the lengths.
+        self.grid_pnl.resize(at.grid_len(), 0.0);
+        self.systemic_pnl.resize(at.systemic_len(), 0.0);
+        revalue(&point, at, &mut self.grid_pnl, &mut self.systemic_pnl);
+        (self.kind, self.forward, self.strike, self.vol, self.tau) = (kind, forward, strike, vol, tau);
+        (self.underlying_price, self.settle_price) = (underlying_price, settle_price);
+        (self.value, self.delta, self.gamma, self.vega, self.theta) = (value, delta, gamma, vega, theta);
     }
 }
 
