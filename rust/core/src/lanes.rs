@@ -57,7 +57,10 @@ pub fn revalue(
     assert!(grid.len() == at.grid_len() && systemic.len() == at.systemic_len(), "one output per point");
     let own = values(s, at, grid, systemic);
     let value = value(own);
-    for p in grid.iter_mut().chain(systemic.iter_mut()) {
+    for p in grid.iter_mut() {
+        *p = (*p - value) * s.settle_price;
+    }
+    for p in systemic.iter_mut() {
         *p = (*p - value) * s.settle_price;
     }
     value

@@ -329,10 +329,11 @@ impl SeriesCache {
         }
     }
 
-    /// Insert one priced series by its terms (kept if one is present), without
-    /// allocating when the series was priced on this snapshot before (a tick's case).
+    /// The series of `symbol` under its terms: the one cached, else the one
+    /// `price` gives, cached, under one lock and one lookup (a tick's case: the
+    /// entry is there, its series dropped by the price or vol change).
     #[allow(clippy::too_many_arguments)]
-    pub fn insert(
+    pub fn get_or_price<E>(
         &self,
         symbol: &str,
         engine: u64,
@@ -341,14 +342,28 @@ impl SeriesCache {
         kind: OptionKind,
         strike: f64,
         expiry: f64,
-        series: Arc<Series>,
-    ) {
+        price: impl FnOnce() -> Result<Arc<Series>, E>,
+    ) -> Result<Arc<Series>, E> {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
-        let at = (table.by_symbol.get(symbol))
-            .and_then(|e| e.iter().position(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry)));
-        let terms =
-            || SeriesTerms { engine, underlying: underlying.into(), settle: settle.into(), kind, strike, expiry };
-        table.put(symbol, at, terms, series);
+        let at = (table.by_symbol.get_mut(symbol))
+            .and_then(|e| e.iter_mut().find(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry)));
+        match at {
+            Some((_, Some(series))) => Ok(Arc::clone(series)),
+            Some((_, slot)) => Ok(Arc::clone(slot.insert(price()?))),
+            None => {
+                let series = price()?;
+                let terms = || SeriesTerms {
+                    engine,
+                    underlying: underlying.into(),
+                    settle: settle.into(),
+                    kind,
+                    strike,
+                    expiry,
+                };
+                table.put(symbol, None, terms, Arc::clone(&series));
+                Ok(series)
+            }
+        }
     }
 
     /// Drop the series a changed price or vol touches: `key` is an asset (as an

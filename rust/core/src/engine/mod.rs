@@ -268,18 +268,17 @@ impl Engine {
         let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             return Err(CoreError::invalid("position", format!("{} is not an option", pos.symbol())));
         };
-        if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, kind, strike, expiry) {
-            book.options[o].series = s;
-            return Ok(());
-        }
-        let (pb, ps) = (market.price(underlying)?, market.price(settle)?);
-        let vol = market.vol(symbol, underlying)?;
-        let tau = (expiry - market.time) / YEAR_SECONDS;
         let g = book.options[o].group;
         let Book { groups, group_names, options, .. } = book;
         let held = &mut options[o].series;
-        self.reprice_series(held, &groups[g], &group_names[g], kind, pb, ps, strike, vol, tau);
-        market.series.insert(symbol, self.id, underlying, settle, kind, strike, expiry, Arc::clone(held));
+        let series = market.series.get_or_price(symbol, self.id, underlying, settle, kind, strike, expiry, || {
+            let (pb, ps) = (market.price(underlying)?, market.price(settle)?);
+            let vol = market.vol(symbol, underlying)?;
+            let tau = (expiry - market.time) / YEAR_SECONDS;
+            self.reprice_series(held, &groups[g], &group_names[g], kind, pb, ps, strike, vol, tau);
+            Ok::<_, CoreError>(Arc::clone(held))
+        })?;
+        options[o].series = series;
         Ok(())
     }
 
