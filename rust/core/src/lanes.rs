@@ -102,7 +102,7 @@ fn values_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: 
     // stand-in deviation of 1 and its points replaced by their intrinsic value below.
     // On the stack for a profile's usual handful of levels.
     let levels = at.shocks().len();
-    let (mut stack, mut heap) = ([(Deviation::new(1.0), false); 8], Vec::new());
+    let (mut stack, mut heap) = ([(Deviation::new(1.0), false); LEVELS], Vec::new());
     let devs = if levels <= stack.len() {
         &mut stack[..levels]
     } else {
@@ -117,6 +117,36 @@ fn values_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: 
         }
     }
     let devs = &*devs;
+    if levels <= LEVELS {
+        // The levels' deviations as three arrays indexed within their bounds (a
+        // level is below `LEVELS`): the lanes load them as one gather each.
+        let mut table = [[1.0; LEVELS]; 3];
+        for (l, (dev, _)) in devs.iter().enumerate() {
+            (table[0][l], table[1][l], table[2][l]) = (dev.sd, dev.inv, dev.half);
+        }
+        let dev = |l: u32| {
+            let l = l as usize % LEVELS;
+            Deviation { sd: table[0][l], inv: table[1][l], half: table[2][l] }
+        };
+        return steps(s, at, grid, systemic, devs, dev);
+    }
+    steps(s, at, grid, systemic, devs, |l| devs[l as usize].0)
+}
+
+/// Levels whose deviations the kernel keeps on the stack.
+const LEVELS: usize = 8;
+
+/// The kernel's loop over the steps, given each level's deviation and whether
+/// it is expiring (`devs`), and `dev` giving a level's deviation.
+#[inline(always)]
+fn steps(
+    s: &SeriesPoint,
+    at: &Revaluation,
+    grid: &mut [f64],
+    systemic: &mut [f64],
+    devs: &[(Deviation, bool)],
+    dev: impl Fn(u32) -> Deviation,
+) -> Option<Parts> {
     let any_expiring = devs.iter().any(|&(_, e)| e);
     let n_grid = grid.len();
     let n = n_grid + systemic.len();
@@ -128,7 +158,7 @@ fn values_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: 
     for (step, ((g, lg), level)) in steps.enumerate() {
         let (mut sd, mut inv, mut half) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
         for j in 0..LANES {
-            let dev = &devs[level[j] as usize].0;
+            let dev = dev(level[j]);
             (sd[j], inv[j], half[j]) = (dev.sd, dev.inv, dev.half);
         }
         let (mut value, mut d1, mut exp_d1, mut tail_d1) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
@@ -147,6 +177,10 @@ fn values_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: 
                     value[j] = intrinsic(s.kind, s.forward * g[j], s.strike);
                 }
             }
+        }
+        if let Some(out) = grid.get_mut(first..first + LANES) {
+            out.copy_from_slice(&value); // a whole step of the grid: one store
+            continue;
         }
         for (j, &p) in value.iter().enumerate().take(n.saturating_sub(first)) {
             let i = first + j;
@@ -193,17 +227,23 @@ mod tests {
                 grid.push(Scenario { r: *r, v: *v, w: 1.0 });
             }
         }
-        // Ten vol levels: more than the kernel keeps on the stack.
         let systemic = [(-0.2, 0.5), (0.2, 0.0), (0.05, -0.2), (0.01, 0.1), (0.02, 0.15), (-0.05, 0.7)];
-        let at = Revaluation::new(&grid, &systemic, 0.05);
-        assert_eq!(at.shocks().len(), 10);
+        // Ten vol levels (more than the kernel keeps on the stack), and six.
+        let all = Revaluation::new(&grid, &systemic, 0.05);
+        let few = Revaluation::new(&grid, &systemic[..2], 0.05);
+        assert_eq!((all.shocks().len(), few.shocks().len()), (10, 6));
         let mut taus = spread(1e-12, 30.0, 17);
         taus.extend([0.0, -0.5, 1.0 / 365.0 / 86400.0]);
         let mut vols = spread(1e-16, 10.0, 15);
         vols.extend([0.05, 0.035, 1e-300, 1e-12]);
         let k = 60_000.0;
         let mut checked = 0;
-        for kind in [OptionKind::Call, OptionKind::Put] {
+        for (kind, at, systemic) in [
+            (OptionKind::Call, &all, &systemic[..]),
+            (OptionKind::Put, &all, &systemic[..]),
+            (OptionKind::Call, &few, &systemic[..2]),
+            (OptionKind::Put, &few, &systemic[..2]),
+        ] {
             for m in spread(1e-6, 1e6, 41) {
                 for &tau in &taus {
                     for &vol in &vols {
@@ -212,17 +252,17 @@ mod tests {
                         let s = SeriesPoint { kind, strike: k, forward, ln_moneyness, vol, tau, settle_price: 0.999 };
                         let (mut grid_out, mut sys_out) = (vec![0.0; grid.len()], vec![0.0; systemic.len()]);
                         let mut own = None;
-                        revalue(&s, &at, &mut grid_out, &mut sys_out, |parts| {
+                        revalue(&s, at, &mut grid_out, &mut sys_out, |parts| {
                             own = parts;
                             1.5
                         });
                         let (mut grid_base, mut sys_base) = (vec![0.0; grid.len()], vec![0.0; systemic.len()]);
-                        let own_base = values_kernel(&s, &at, &mut grid_base, &mut sys_base);
+                        let own_base = values_kernel(&s, at, &mut grid_base, &mut sys_base);
                         #[cfg(target_arch = "x86_64")]
                         if std::arch::is_x86_feature_detected!("avx2") {
                             // The AVX2 build too where AVX-512 took the dispatch.
                             let (mut g2, mut s2) = (vec![0.0; grid.len()], vec![0.0; systemic.len()]);
-                            let own2 = unsafe { values_avx2(&s, &at, &mut g2, &mut s2) };
+                            let own2 = unsafe { values_avx2(&s, at, &mut g2, &mut s2) };
                             let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                             assert_eq!((bits(&g2), bits(&s2)), (bits(&grid_base), bits(&sys_base)));
                             assert_eq!(format!("{own2:?}"), format!("{own_base:?}"));
