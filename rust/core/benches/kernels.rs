@@ -132,19 +132,11 @@ fn kernels(c: &mut Criterion) {
         })
     });
     c.bench_function("black76/grid-67/lanes", |b| {
-        let point = SeriesPoint {
-            kind: OptionKind::Put,
-            strike: k,
-            forward,
-            ln_moneyness,
-            vol,
-            tau,
-            value: 0.0,
-            settle_price: 1.0,
-        };
+        let point =
+            SeriesPoint { kind: OptionKind::Put, strike: k, forward, ln_moneyness, vol, tau, settle_price: 1.0 };
         let (mut g, mut s) = (vec![0.0; at.grid_len()], vec![0.0; at.systemic_len()]);
         b.iter(|| {
-            revalue(black_box(&point), &at, &mut g, &mut s);
+            revalue(black_box(&point), &at, &mut g, &mut s, |_| 0.0);
             g.iter().sum::<f64>() + s.iter().sum::<f64>()
         })
     });

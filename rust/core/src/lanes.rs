@@ -2,7 +2,7 @@
 //! is revalued at every point of its group's grid and systemic scenarios
 //! (`series.rs`), [`LANES`] points a step, in SIMD lanes.
 //!
-//! The lanes run the scalar pricer's own formula, [`black76_at`] (its normal
+//! The lanes run the scalar pricer's own formula, [`crate::pricing::black76_at`] (its normal
 //! CDF and exponential included), on an array of points: the functions are
 //! `#[inline(always)]` and branch-free, so the compiler vectorises the loop
 //! over the lanes, and with no fused multiply-add (Rust never contracts `a*b+c`)
@@ -14,16 +14,18 @@
 //! factor `g = 1 + r` fixed by the profile, so its log-moneyness is
 //! `ln(F/K) + ln g` with `ln g` computed once per profile, and no logarithm
 //! runs per point; points of one vol level share `σ√τ`, its inverse and half.
+//! The series' own point (`r = 0`, `v = 0`), where a grid has one, is the
+//! series itself: its lane gives the value, delta and density the series
+//! needs, in the bits of the scalar call, so the series is not priced twice.
 
 use crate::portfolio::OptionKind;
-use crate::pricing::{at_expiry, black76_at, intrinsic, shocked_vol, Deviation};
+use crate::pricing::{at_expiry, black76_parts, intrinsic, shocked_vol, Deviation, Parts};
 use crate::series::Revaluation;
 
 /// Scenario points a step.
 pub const LANES: usize = 8;
 
-/// What a series brings to its revaluation: its terms, its value and its
-/// market at the snapshot.
+/// What a series brings to its revaluation: its terms and its market at the snapshot.
 #[derive(Debug, Clone, Copy)]
 pub struct SeriesPoint {
     pub kind: OptionKind,
@@ -34,51 +36,73 @@ pub struct SeriesPoint {
     /// Market vol and years to expiry.
     pub vol: f64,
     pub tau: f64,
-    /// The series' own Black-76 value (settle units), subtracted from each point.
-    pub value: f64,
     pub settle_price: f64,
 }
 
 /// Scenario P&L in USD per unit at each point of `at`:
 /// `(black76_at(kind, F·g, K, ln(F/K) + ln g, σ_v√τ) − value) · settle_price`
 /// (intrinsic value where `σ_v√τ` is below the floor of [`at_expiry`]), the
-/// grid's points into `grid` and the systemic ones into `systemic`.
-pub fn revalue(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) {
+/// grid's points into `grid` and the systemic ones into `systemic`. `value`
+/// gives the series' own value (settle units), subtracted from each point: it
+/// is handed the parts of [`black76_parts`] at the series' own point
+/// ([`Revaluation::own_point`]) when `at` has one and its deviation is above
+/// the floor, the bits the scalar call on the series gives. Returns the value.
+pub fn revalue(
+    s: &SeriesPoint,
+    at: &Revaluation,
+    grid: &mut [f64],
+    systemic: &mut [f64],
+    value: impl FnOnce(Option<Parts>) -> f64,
+) -> f64 {
     assert!(grid.len() == at.grid_len() && systemic.len() == at.systemic_len(), "one output per point");
+    let own = values(s, at, grid, systemic);
+    let value = value(own);
+    for p in grid.iter_mut() {
+        *p = (*p - value) * s.settle_price;
+    }
+    for p in systemic.iter_mut() {
+        *p = (*p - value) * s.settle_price;
+    }
+    value
+}
+
+/// Each point's value (not yet P&L) into `grid` and `systemic`, and the parts
+/// at the own point: the kernel for this CPU.
+fn values(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) -> Option<Parts> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { revalue_avx512(s, at, grid, systemic) };
+            return unsafe { values_avx512(s, at, grid, systemic) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { revalue_avx2(s, at, grid, systemic) };
+            return unsafe { values_avx2(s, at, grid, systemic) };
         }
     }
-    revalue_kernel(s, at, grid, systemic)
+    values_kernel(s, at, grid, systemic)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn revalue_avx512(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) {
-    revalue_kernel(s, at, grid, systemic)
+unsafe fn values_avx512(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) -> Option<Parts> {
+    values_kernel(s, at, grid, systemic)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn revalue_avx2(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) {
-    revalue_kernel(s, at, grid, systemic)
+unsafe fn values_avx2(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) -> Option<Parts> {
+    values_kernel(s, at, grid, systemic)
 }
 
 #[inline(always)]
-fn revalue_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) {
+fn values_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) -> Option<Parts> {
     let root = s.tau.sqrt();
     // Each level's deviation; an expiring one (σ√τ below the floor) is priced with a
     // stand-in deviation of 1 and its points replaced by their intrinsic value below.
     // On the stack for a profile's usual handful of levels.
     let levels = at.shocks().len();
-    let (mut stack, mut heap) = ([(Deviation::new(1.0), false); 8], Vec::new());
+    let (mut stack, mut heap) = ([(Deviation::new(1.0), false); LEVELS], Vec::new());
     let devs = if levels <= stack.len() {
         &mut stack[..levels]
     } else {
@@ -93,32 +117,72 @@ fn revalue_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic:
         }
     }
     let devs = &*devs;
+    if levels <= LEVELS {
+        // The levels' deviations as three arrays indexed within their bounds (a
+        // level is below `LEVELS`): the lanes load them as one gather each.
+        let mut table = [[1.0; LEVELS]; 3];
+        for (l, (dev, _)) in devs.iter().enumerate() {
+            (table[0][l], table[1][l], table[2][l]) = (dev.sd, dev.inv, dev.half);
+        }
+        let dev = |l: u32| {
+            let l = l as usize % LEVELS;
+            Deviation { sd: table[0][l], inv: table[1][l], half: table[2][l] }
+        };
+        return steps(s, at, grid, systemic, devs, dev);
+    }
+    steps(s, at, grid, systemic, devs, |l| devs[l as usize].0)
+}
+
+/// Levels whose deviations the kernel keeps on the stack.
+const LEVELS: usize = 8;
+
+/// The kernel's loop over the steps, given each level's deviation and whether
+/// it is expiring (`devs`), and `dev` giving a level's deviation.
+#[inline(always)]
+fn steps(
+    s: &SeriesPoint,
+    at: &Revaluation,
+    grid: &mut [f64],
+    systemic: &mut [f64],
+    devs: &[(Deviation, bool)],
+    dev: impl Fn(u32) -> Deviation,
+) -> Option<Parts> {
     let any_expiring = devs.iter().any(|&(_, e)| e);
     let n_grid = grid.len();
     let n = n_grid + systemic.len();
+    // The own point's parts, unless its level is expiring (then the series is too).
+    let own = at.own_point().filter(|&i| !devs[at.level()[i] as usize].1).unwrap_or(usize::MAX);
+    let mut own_parts = None;
     let steps =
         at.growth().chunks_exact(LANES).zip(at.ln_growth().chunks_exact(LANES)).zip(at.level().chunks_exact(LANES));
     for (step, ((g, lg), level)) in steps.enumerate() {
         let (mut sd, mut inv, mut half) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
         for j in 0..LANES {
-            let dev = &devs[level[j] as usize].0;
+            let dev = dev(level[j]);
             (sd[j], inv[j], half[j]) = (dev.sd, dev.inv, dev.half);
         }
-        let mut pnl = [0.0; LANES];
+        let (mut value, mut d1, mut exp_d1, mut tail_d1) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
         for j in 0..LANES {
             let dev = Deviation { sd: sd[j], inv: inv[j], half: half[j] };
-            let v = black76_at(s.kind, s.forward * g[j], s.strike, s.ln_moneyness + lg[j], dev);
-            pnl[j] = (v - s.value) * s.settle_price;
+            let p = black76_parts(s.kind, s.forward * g[j], s.strike, s.ln_moneyness + lg[j], dev);
+            (value[j], d1[j], exp_d1[j], tail_d1[j]) = (p.value, p.d1, p.exp_d1, p.tail_d1);
+        }
+        let first = step * LANES;
+        if let Some(j) = own.checked_sub(first).filter(|&j| j < LANES) {
+            own_parts = Some(Parts { value: value[j], d1: d1[j], exp_d1: exp_d1[j], tail_d1: tail_d1[j] });
         }
         if any_expiring {
             for j in 0..LANES {
                 if devs[level[j] as usize].1 {
-                    pnl[j] = (intrinsic(s.kind, s.forward * g[j], s.strike) - s.value) * s.settle_price;
+                    value[j] = intrinsic(s.kind, s.forward * g[j], s.strike);
                 }
             }
         }
-        let first = step * LANES;
-        for (j, &p) in pnl.iter().enumerate().take(n.saturating_sub(first)) {
+        if let Some(out) = grid.get_mut(first..first + LANES) {
+            out.copy_from_slice(&value); // a whole step of the grid: one store
+            continue;
+        }
+        for (j, &p) in value.iter().enumerate().take(n.saturating_sub(first)) {
             let i = first + j;
             if i < n_grid {
                 grid[i] = p;
@@ -127,12 +191,14 @@ fn revalue_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic:
             }
         }
     }
+    own_parts
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::grid::Scenario;
+    use crate::pricing::black76_at;
 
     /// A deterministic spread of `n` doubles from `lo` to `hi` (> 0) on a log
     /// scale, each nudged off the grid.
@@ -148,7 +214,8 @@ mod tests {
     }
 
     /// Every lane is the scalar formula on its point, bit for bit, in the
-    /// dispatched kernel, the AVX2 one and the baseline one: moneyness from 1e-6 to 1e6,
+    /// dispatched kernel, the AVX2 one and the baseline one, and so are the
+    /// parts handed over at the own point: moneyness from 1e-6 to 1e6,
     /// τ from 1e-12 years to 30 and at or past expiry, vols from a vanishing
     /// deviation through the floor to 10, calls and puts, levels of every
     /// length modulo the lanes.
@@ -160,45 +227,56 @@ mod tests {
                 grid.push(Scenario { r: *r, v: *v, w: 1.0 });
             }
         }
-        // Ten vol levels: more than the kernel keeps on the stack.
         let systemic = [(-0.2, 0.5), (0.2, 0.0), (0.05, -0.2), (0.01, 0.1), (0.02, 0.15), (-0.05, 0.7)];
-        let at = Revaluation::new(&grid, &systemic, 0.05);
-        assert_eq!(at.shocks().len(), 10);
+        // Ten vol levels (more than the kernel keeps on the stack), and six.
+        let all = Revaluation::new(&grid, &systemic, 0.05);
+        let few = Revaluation::new(&grid, &systemic[..2], 0.05);
+        assert_eq!((all.shocks().len(), few.shocks().len()), (10, 6));
         let mut taus = spread(1e-12, 30.0, 17);
         taus.extend([0.0, -0.5, 1.0 / 365.0 / 86400.0]);
         let mut vols = spread(1e-16, 10.0, 15);
         vols.extend([0.05, 0.035, 1e-300, 1e-12]);
         let k = 60_000.0;
         let mut checked = 0;
-        for kind in [OptionKind::Call, OptionKind::Put] {
+        for (kind, at, systemic) in [
+            (OptionKind::Call, &all, &systemic[..]),
+            (OptionKind::Put, &all, &systemic[..]),
+            (OptionKind::Call, &few, &systemic[..2]),
+            (OptionKind::Put, &few, &systemic[..2]),
+        ] {
             for m in spread(1e-6, 1e6, 41) {
                 for &tau in &taus {
                     for &vol in &vols {
                         let forward = m * k;
                         let ln_moneyness = crate::pricing::ln_moneyness(forward, k);
-                        let s = SeriesPoint {
-                            kind,
-                            strike: k,
-                            forward,
-                            ln_moneyness,
-                            vol,
-                            tau,
-                            value: 1.5,
-                            settle_price: 0.999,
-                        };
+                        let s = SeriesPoint { kind, strike: k, forward, ln_moneyness, vol, tau, settle_price: 0.999 };
                         let (mut grid_out, mut sys_out) = (vec![0.0; grid.len()], vec![0.0; systemic.len()]);
-                        revalue(&s, &at, &mut grid_out, &mut sys_out);
+                        let mut own = None;
+                        revalue(&s, at, &mut grid_out, &mut sys_out, |parts| {
+                            own = parts;
+                            1.5
+                        });
                         let (mut grid_base, mut sys_base) = (vec![0.0; grid.len()], vec![0.0; systemic.len()]);
-                        revalue_kernel(&s, &at, &mut grid_base, &mut sys_base);
+                        let own_base = values_kernel(&s, at, &mut grid_base, &mut sys_base);
                         #[cfg(target_arch = "x86_64")]
                         if std::arch::is_x86_feature_detected!("avx2") {
                             // The AVX2 build too where AVX-512 took the dispatch.
                             let (mut g2, mut s2) = (vec![0.0; grid.len()], vec![0.0; systemic.len()]);
-                            unsafe { revalue_avx2(&s, &at, &mut g2, &mut s2) };
-                            assert_eq!(
-                                g2.iter().chain(&s2).map(|v| v.to_bits()).collect::<Vec<_>>(),
-                                grid_out.iter().chain(&sys_out).map(|v| v.to_bits()).collect::<Vec<_>>()
-                            );
+                            let own2 = unsafe { values_avx2(&s, at, &mut g2, &mut s2) };
+                            let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                            assert_eq!((bits(&g2), bits(&s2)), (bits(&grid_base), bits(&sys_base)));
+                            assert_eq!(format!("{own2:?}"), format!("{own_base:?}"));
+                        }
+                        // The own point's parts are the scalar call's, bit for bit.
+                        let dev = Deviation::new(vol * tau.sqrt());
+                        match own {
+                            Some(p) => {
+                                let want = black76_parts(kind, forward, k, ln_moneyness, dev);
+                                let bits = |p: Parts| [p.value, p.d1, p.exp_d1, p.tail_d1].map(f64::to_bits);
+                                assert_eq!(bits(p), bits(want));
+                                assert_eq!(format!("{own_base:?}"), format!("{own:?}"));
+                            }
+                            None => assert!(at_expiry(vol, tau), "the grid has an own point"),
                         }
                         let points = grid.iter().map(|p| (p.r, p.v)).chain(systemic.iter().copied());
                         let got = grid_out.iter().chain(&sys_out).zip(grid_base.iter().chain(&sys_base));
@@ -212,7 +290,7 @@ mod tests {
                             };
                             let want = (value - 1.5) * 0.999;
                             assert_eq!(got.to_bits(), want.to_bits(), "{kind:?} F={forward} σ={sigma} τ={tau} r={r}");
-                            assert_eq!(base.to_bits(), want.to_bits());
+                            assert_eq!(base.to_bits(), value.to_bits());
                             checked += 1;
                         }
                     }

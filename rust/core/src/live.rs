@@ -253,9 +253,7 @@ impl LiveAccount {
             }
             BookSlot::Option(o) => {
                 let (g, settle) = (self.book.options[o].group, self.book.options[o].settle);
-                let series =
-                    self.engine.option_series(&self.book, g, self.portfolio.positions[i].view(), &self.market)?;
-                self.book.options[o].series = series;
+                self.engine.option_series(&mut self.book, o, self.portfolio.positions[i].view(), &self.market)?;
                 self.dirty_groups[g] = true;
                 self.dirty_assets[settle] = true;
             }

@@ -86,8 +86,7 @@ impl Resolved {
                     }
                 }
                 BookSlot::Option(o) => {
-                    let g = book.options[o].group;
-                    book.options[o].series = engine.option_series(book, g, pos.view(), market)?;
+                    engine.option_series(book, o, pos.view(), market)?;
                 }
             }
         }

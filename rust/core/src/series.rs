@@ -9,7 +9,7 @@
 
 use crate::lanes::{revalue, SeriesPoint, LANES};
 use crate::portfolio::OptionKind;
-use crate::pricing::{self, at_expiry, black76_delta, black76_parts, intrinsic, Deviation};
+use crate::pricing::{self, at_expiry, black76_delta, black76_parts, intrinsic, Deviation, Parts};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, RwLock};
 
@@ -61,6 +61,7 @@ pub struct Revaluation {
     grid_len: usize,
     /// The group's return in each systemic scenario, in order.
     systemic_returns: Vec<f64>,
+    own_point: Option<usize>,
     pub vol_floor: f64,
 }
 
@@ -74,6 +75,7 @@ impl Revaluation {
             shocks: Vec::new(),
             grid_len: grid.len(),
             systemic_returns: systemic.iter().map(|&(r, _)| r).collect(),
+            own_point: None,
             vol_floor,
         };
         for (r, v) in grid.iter().map(|s| (s.r, s.v)).chain(systemic.iter().copied()) {
@@ -89,6 +91,7 @@ impl Revaluation {
             at.ln_growth.push(libm::log(g));
             at.level.push(level as u32);
         }
+        at.own_point = (0..at.growth.len()).find(|&i| at.growth[i] == 1.0 && at.shocks[at.level[i] as usize] == 0.0);
         let n = at.growth.len().div_ceil(LANES) * LANES;
         if let (Some(&g), Some(&lg), Some(&l)) = (at.growth.last(), at.ln_growth.last(), at.level.last()) {
             at.growth.resize(n, g);
@@ -96,6 +99,12 @@ impl Revaluation {
             at.level.resize(n, l);
         }
         at
+    }
+
+    /// The first point with `r = 0` and `v = 0`, where a series is priced at
+    /// its own forward and vol (`1 + r` is exactly 1 and the vol shock 0), if any.
+    pub fn own_point(&self) -> Option<usize> {
+        self.own_point
     }
 
     /// Each point's growth factor `1 + r`, padded.
@@ -145,42 +154,69 @@ impl Series {
         tau: f64,
         at: &Revaluation,
     ) -> Self {
-        let forward = underlying_price / settle_price;
-        let ln_moneyness = pricing::ln_moneyness(forward, strike);
-        let (value, delta, gamma, vega, theta) = if at_expiry(vol, tau) {
-            let delta = black76_delta(kind, forward, strike, vol, tau);
-            (intrinsic(kind, forward, strike), delta, 0.0, 0.0, 0.0)
-        } else {
-            let root = tau.sqrt();
-            let dev = Deviation::new(vol * root);
-            let parts = black76_parts(kind, forward, strike, ln_moneyness, dev);
-            let (value, delta, pdf) = (parts.value, parts.delta(kind), parts.pdf());
-            // Γ_F = φ(d1)/(F σ √τ) per forward unit; dF/dP_b = 1/P_s.
-            let gamma = pdf / (forward * dev.sd) / settle_price;
-            let vega = forward * pdf * root * settle_price * 0.01;
-            let theta = -forward * pdf * vol / (2.0 * root) * settle_price / 365.0;
-            (value, delta, gamma, vega, theta)
-        };
-        let point = SeriesPoint { kind, strike, forward, ln_moneyness, vol, tau, value, settle_price };
-        let mut grid_pnl = vec![0.0; at.grid_len()];
-        let mut systemic_pnl = vec![0.0; at.systemic_len()];
-        revalue(&point, at, &mut grid_pnl, &mut systemic_pnl);
-        Series {
+        let mut series = Series {
             kind,
-            forward,
+            forward: 0.0,
             strike,
             vol,
             tau,
             underlying_price,
             settle_price,
-            value,
-            delta,
-            gamma,
-            vega,
-            theta,
-            grid_pnl,
-            systemic_pnl,
-        }
+            value: 0.0,
+            delta: 0.0,
+            gamma: 0.0,
+            vega: 0.0,
+            theta: 0.0,
+            grid_pnl: Vec::new(),
+            systemic_pnl: Vec::new(),
+        };
+        series.reprice(kind, underlying_price, settle_price, strike, vol, tau, at);
+        series
+    }
+
+    /// [`Series::price`] into this series, reusing its P&L buffers: a tick
+    /// reprices the series it held without allocating.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reprice(
+        &mut self,
+        kind: OptionKind,
+        underlying_price: f64,
+        settle_price: f64,
+        strike: f64,
+        vol: f64,
+        tau: f64,
+        at: &Revaluation,
+    ) {
+        let forward = underlying_price / settle_price;
+        let ln_moneyness = pricing::ln_moneyness(forward, strike);
+        let point = SeriesPoint { kind, strike, forward, ln_moneyness, vol, tau, settle_price };
+        let mut greeks = (0.0, 0.0, 0.0, 0.0);
+        // The value and greeks at the snapshot: from the lanes' own point when
+        // the grid has one (the same bits), else priced here.
+        let value = |own: Option<Parts>| {
+            if at_expiry(vol, tau) {
+                greeks.0 = black76_delta(kind, forward, strike, vol, tau);
+                return intrinsic(kind, forward, strike);
+            }
+            let root = tau.sqrt();
+            let dev = Deviation::new(vol * root);
+            let parts = own.unwrap_or_else(|| black76_parts(kind, forward, strike, ln_moneyness, dev));
+            let pdf = parts.pdf();
+            // Γ_F = φ(d1)/(F σ √τ) per forward unit; dF/dP_b = 1/P_s.
+            let gamma = pdf / (forward * dev.sd) / settle_price;
+            let vega = forward * pdf * root * settle_price * 0.01;
+            let theta = -forward * pdf * vol / (2.0 * root) * settle_price / 365.0;
+            greeks = (parts.delta(kind), gamma, vega, theta);
+            parts.value
+        };
+        // Every element is written by `revalue`: resizing only sets the lengths.
+        self.grid_pnl.resize(at.grid_len(), 0.0);
+        self.systemic_pnl.resize(at.systemic_len(), 0.0);
+        let value = revalue(&point, at, &mut self.grid_pnl, &mut self.systemic_pnl, value);
+        let (delta, gamma, vega, theta) = greeks;
+        (self.kind, self.forward, self.strike, self.vol, self.tau) = (kind, forward, strike, vol, tau);
+        (self.underlying_price, self.settle_price) = (underlying_price, settle_price);
+        (self.value, self.delta, self.gamma, self.vega, self.theta) = (value, delta, gamma, vega, theta);
     }
 }
 
@@ -293,10 +329,11 @@ impl SeriesCache {
         }
     }
 
-    /// Insert one priced series by its terms (kept if one is present), without
-    /// allocating when the series was priced on this snapshot before (a tick's case).
+    /// The series of `symbol` under its terms: the one cached, else the one
+    /// `price` gives, cached, under one lock and one lookup (a tick's case: the
+    /// entry is there, its series dropped by the price or vol change).
     #[allow(clippy::too_many_arguments)]
-    pub fn insert(
+    pub fn get_or_price<E>(
         &self,
         symbol: &str,
         engine: u64,
@@ -305,14 +342,28 @@ impl SeriesCache {
         kind: OptionKind,
         strike: f64,
         expiry: f64,
-        series: Arc<Series>,
-    ) {
+        price: impl FnOnce() -> Result<Arc<Series>, E>,
+    ) -> Result<Arc<Series>, E> {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
-        let at = (table.by_symbol.get(symbol))
-            .and_then(|e| e.iter().position(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry)));
-        let terms =
-            || SeriesTerms { engine, underlying: underlying.into(), settle: settle.into(), kind, strike, expiry };
-        table.put(symbol, at, terms, series);
+        let at = (table.by_symbol.get_mut(symbol))
+            .and_then(|e| e.iter_mut().find(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry)));
+        match at {
+            Some((_, Some(series))) => Ok(Arc::clone(series)),
+            Some((_, slot)) => Ok(Arc::clone(slot.insert(price()?))),
+            None => {
+                let series = price()?;
+                let terms = || SeriesTerms {
+                    engine,
+                    underlying: underlying.into(),
+                    settle: settle.into(),
+                    kind,
+                    strike,
+                    expiry,
+                };
+                table.put(symbol, None, terms, Arc::clone(&series));
+                Ok(series)
+            }
+        }
     }
 
     /// Drop the series a changed price or vol touches: `key` is an asset (as an
@@ -452,6 +503,30 @@ mod tests {
                         assert_eq!(bits(&x.grid_pnl), bits(&want), "{kind:?} K={strike} σ={vol} τ={tau}");
                         assert_eq!(bits(&x.systemic_pnl), bits(&want_sys));
                     }
+                }
+            }
+        }
+    }
+
+    /// A grid with the own point (`r = 0`, `v = 0`) hands its lane's parts to
+    /// the series: value and greeks are the bits of the scalar pricer's.
+    #[test]
+    fn own_point_gives_the_scalar_value_and_greeks() {
+        let grid: Vec<_> = [(-0.1, 0.0), (0.0, 0.3), (0.0, 0.0), (0.1, 0.0)]
+            .iter()
+            .map(|&(r, v)| crate::grid::Scenario { r, v, w: 1.0 })
+            .collect();
+        let with = Revaluation::new(&grid, &[(0.2, 0.0)], 0.05);
+        let without = Revaluation::new(&grid[..2], &[], 0.05);
+        assert_eq!((with.own_point(), without.own_point()), (Some(2), None));
+        for (vol, tau) in [(0.5, 0.25), (0.06, 1e-4), (0.04, 2.0), (1e-13, 0.5), (0.5, 0.0), (3.0, 1e-9)] {
+            for kind in [OptionKind::Call, OptionKind::Put] {
+                for strike in [30_000.0, 59_999.0, 60_000.0, 90_000.0] {
+                    let a = Series::price(kind, 60_000.0, 0.999, strike, vol, tau, &with);
+                    let b = Series::price(kind, 60_000.0, 0.999, strike, vol, tau, &without);
+                    let bits = |s: &Series| [s.value, s.delta, s.gamma, s.vega, s.theta].map(f64::to_bits);
+                    assert_eq!(bits(&a), bits(&b), "{kind:?} K={strike} σ={vol} τ={tau}");
+                    assert_eq!(a.grid_pnl[2], 0.0);
                 }
             }
         }

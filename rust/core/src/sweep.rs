@@ -26,7 +26,6 @@ use crate::portfolio::OptionKind;
 use crate::portfolio::{Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::MarginResult;
-use crate::series::Series;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -349,7 +348,6 @@ pub(crate) struct Worker {
     book: Book,
     /// Each book asset slot's price factor in the scenario `run` evaluates.
     pub(crate) factors: Vec<f64>,
-    series: Vec<Option<Arc<Series>>>,
     /// The underlying price, settle price and vol each option slot's `series`
     /// was priced at: a scenario that leaves them (an option on an asset it
     /// does not move) keeps the series, the one pricing them again would give.
@@ -367,7 +365,6 @@ impl Worker {
         }
         Worker {
             factors: vec![1.0; book.assets.len()],
-            series: vec![None; book.options.len()],
             priced_at: vec![(f64::NAN, f64::NAN, f64::NAN); book.options.len()],
             book,
             scratch: Scratch::default(),
@@ -396,32 +393,29 @@ impl Worker {
             for o in &plan.options {
                 let (pb, ps) = (book.assets[o.underlying].price, book.assets[o.settle].price);
                 let vol = vol_factor.map_or(o.vol, |f| o.vol * f);
-                let series = match (&self.series[o.same_as], &self.series[o.option]) {
-                    (Some(s), _) if o.same_as != o.option => Arc::clone(s),
-                    (_, Some(s)) if self.priced_at[o.option] == (pb, ps, vol) => Arc::clone(s),
-                    _ => {
-                        let PositionRef::Option { kind, strike, .. } =
-                            plan.portfolio.positions[book.options[o.option].position].view()
-                        else {
-                            unreachable!("an option slot holds an option")
-                        };
-                        let g = book.options[o.option].group;
-                        self.priced_at[o.option] = (pb, ps, vol);
-                        let s = plan.engine.price_series(
-                            &book.groups[g],
-                            &book.group_names[g],
-                            kind,
-                            pb,
-                            ps,
-                            strike,
-                            vol,
-                            o.tau,
-                        );
-                        Arc::new(s)
-                    }
-                };
-                self.series[o.option] = Some(Arc::clone(&series));
-                book.options[o.option].series = series;
+                if o.same_as != o.option {
+                    book.options[o.option].series = Arc::clone(&book.options[o.same_as].series);
+                } else if self.priced_at[o.option] != (pb, ps, vol) {
+                    let PositionRef::Option { kind, strike, .. } =
+                        plan.portfolio.positions[book.options[o.option].position].view()
+                    else {
+                        unreachable!("an option slot holds an option")
+                    };
+                    let g = book.options[o.option].group;
+                    self.priced_at[o.option] = (pb, ps, vol);
+                    let Book { groups, group_names, options, .. } = book;
+                    plan.engine.reprice_series(
+                        &mut options[o.option].series,
+                        &groups[g],
+                        &group_names[g],
+                        kind,
+                        pb,
+                        ps,
+                        strike,
+                        vol,
+                        o.tau,
+                    );
+                }
             }
         }
         book.resum_all();

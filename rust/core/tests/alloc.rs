@@ -1,5 +1,6 @@
-//! The live account's hot paths on linear instruments allocate nothing once
-//! warm: a tick, a what-if, an order check, re-margining, a deposit. Counted with a
+//! The live account's hot paths allocate nothing once warm: on linear
+//! instruments a tick, a what-if, an order check, re-margining, a deposit; on
+//! options a tick (each series it touches is repriced in place). Counted with a
 //! global allocator that tallies this thread's allocations.
 
 use pmengine_core::{Engine, LiveAccount, Market, Order, Portfolio, RiskParams};
@@ -133,4 +134,44 @@ fn binance_pm_what_ifs_do_not_allocate() {
         }
     });
     assert_eq!(n, 0, "{n} allocations in 200 rounds of tick, what-if and order check under binance_pm");
+}
+
+/// Option ticks reprice the series they touch in place: calls and puts on two
+/// underlyings, price and vol ticks. (A series two positions hold is shared,
+/// so a tick prices it anew.)
+#[test]
+fn option_ticks_do_not_allocate() {
+    let mut m = Market::new(1_795_478_400.0);
+    for (a, p) in [("BTC", 60_000.0), ("ETH", 3_000.0), ("USDT", 1.0)] {
+        m.set_price(a, p).unwrap();
+    }
+    m.set_vol("BTC", 0.5).unwrap();
+    m.set_vol("ETH", 0.6).unwrap();
+    let mut p = Portfolio::new();
+    p.add_balance("USDT", 200_000.0).unwrap();
+    for i in 0..12 {
+        let (coin, price) = if i % 2 == 0 { ("BTC", 60_000.0) } else { ("ETH", 3_000.0) };
+        let strike = (price * (0.8 + 0.04 * (i / 2) as f64)).round();
+        let kind = if i % 4 < 2 { "call" } else { "put" };
+        let v = serde_json::json!({"type": "option", "symbol": format!("{coin}-{i}"), "underlying": coin,
+                                   "kind": kind, "strike": strike, "expiry": "2026-12-25T08:00:00Z",
+                                   "qty": 1.5 - 0.3 * i as f64});
+        p.positions.push(pmengine_core::portfolio::parse_position(&v, "p").unwrap());
+    }
+    let mut live = LiveAccount::new(Arc::new(Engine::new(RiskParams::default_profile())), p, m).unwrap();
+    // Warm up: the cache's entries and the series' buffers exist once.
+    live.update_price("BTC", 60_100.0).unwrap();
+    live.update_vol("BTC-4", 0.55).unwrap();
+    live.margin_ref();
+    let n = allocations(|| {
+        for k in 0..100 {
+            live.update_price("BTC", 60_000.0 + k as f64).unwrap();
+            live.update_price("ETH", 3_000.0 - k as f64 * 0.1).unwrap();
+            live.update_vol("BTC-4", 0.55 + 1e-4 * k as f64).unwrap();
+            std::hint::black_box(live.margin_ref().uni_mmr);
+        }
+    });
+    assert_eq!(n, 0, "{n} allocations in 100 rounds of option ticks");
+    let full = live.engine().margin(live.portfolio(), live.market()).unwrap();
+    assert_eq!(live.margin(), full);
 }

@@ -260,20 +260,26 @@ impl Engine {
         })
     }
 
-    /// The series of option `pos` (in group `g` of `book`) on `market`: from the
-    /// snapshot's cache, or priced now and cached. The live account's path to
-    /// reprice the one series a tick touches.
-    pub fn option_series(&self, book: &Book, g: usize, pos: PositionRef<'_>, market: &Market) -> Result<Arc<Series>> {
+    /// Set option slot `o` of `book` (position `pos`) to its series on `market`:
+    /// from the snapshot's cache, or priced now and cached. The live account's
+    /// path to reprice the one series a tick touches: a series the slot alone
+    /// holds (the cache dropped it) is repriced in place, without allocating.
+    pub fn option_series(&self, book: &mut Book, o: usize, pos: PositionRef<'_>, market: &Market) -> Result<()> {
         let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             return Err(CoreError::invalid("position", format!("{} is not an option", pos.symbol())));
         };
-        if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, kind, strike, expiry) {
-            return Ok(s);
-        }
-        let series =
-            Arc::new(self.price_position(book, g, pos, market, market.price(underlying)?, market.price(settle)?)?);
-        market.series.insert(symbol, self.id, underlying, settle, kind, strike, expiry, Arc::clone(&series));
-        Ok(series)
+        let g = book.options[o].group;
+        let Book { groups, group_names, options, .. } = book;
+        let held = &mut options[o].series;
+        let series = market.series.get_or_price(symbol, self.id, underlying, settle, kind, strike, expiry, || {
+            let (pb, ps) = (market.price(underlying)?, market.price(settle)?);
+            let vol = market.vol(symbol, underlying)?;
+            let tau = (expiry - market.time) / YEAR_SECONDS;
+            self.reprice_series(held, &groups[g], &group_names[g], kind, pb, ps, strike, vol, tau);
+            Ok::<_, CoreError>(Arc::clone(held))
+        })?;
+        options[o].series = series;
+        Ok(())
     }
 
     /// Price option `pos` of group `g` (its vol looked up per symbol, then per
@@ -334,16 +340,56 @@ impl Engine {
         vol: f64,
         tau: f64,
     ) -> Series {
+        self.with_revaluation(group, group_name, |at| {
+            Series::price(kind, underlying_price, settle_price, strike, vol, tau, at)
+        })
+    }
+
+    /// Set `held` to [`Self::price_series`] of the arguments: in place when
+    /// `held` is its series' only holder (no allocation), else a new series.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn reprice_series(
+        &self,
+        held: &mut Arc<Series>,
+        group: &GroupSlot,
+        group_name: &str,
+        kind: OptionKind,
+        underlying_price: f64,
+        settle_price: f64,
+        strike: f64,
+        vol: f64,
+        tau: f64,
+    ) {
+        match Arc::get_mut(held) {
+            Some(series) => self.with_revaluation(group, group_name, |at| {
+                series.reprice(kind, underlying_price, settle_price, strike, vol, tau, at)
+            }),
+            None => {
+                *held = Arc::new(self.price_series(
+                    group,
+                    group_name,
+                    kind,
+                    underlying_price,
+                    settle_price,
+                    strike,
+                    vol,
+                    tau,
+                ))
+            }
+        }
+    }
+
+    /// `f` on the points a group's series are revalued at: its table's, unless a
+    /// systemic override names this group and not the table (a group without a
+    /// table of its own shares the default one).
+    fn with_revaluation<R>(&self, group: &GroupSlot, group_name: &str, f: impl FnOnce(&Revaluation) -> R) -> R {
         let table = &self.tables[group.table];
-        // The table's points, unless a systemic override names this group and not the
-        // table (a group without a table of its own shares the default one).
         let own = table.revaluation.systemic_returns();
         let returns = self.params.systemic.iter().map(|s| systemic_return(s, group_name, &table.params));
         if returns.zip(own).all(|(r, &o)| r.to_bits() == o.to_bits()) {
-            return Series::price(kind, underlying_price, settle_price, strike, vol, tau, &table.revaluation);
+            return f(&table.revaluation);
         }
-        let table = GroupTable::new(group_name, &table.params, &self.params);
-        Series::price(kind, underlying_price, settle_price, strike, vol, tau, &table.revaluation)
+        f(&GroupTable::new(group_name, &table.params, &self.params).revaluation)
     }
 }
 
