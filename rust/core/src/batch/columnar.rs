@@ -310,7 +310,7 @@ impl<'e> Builder<'e> {
         }
         let known = matches!(&self.series[symbol], Some((k, _)) if *k == key);
         if !known {
-            let Ok(series) = self.engine.option_series(&self.book, g, pos, self.market) else { return false };
+            let Ok(series) = self.engine.cached_series(&self.book, g, pos, self.market) else { return false };
             self.series[symbol] = Some((key, series));
         }
         let Builder { series, book, .. } = self;

@@ -260,6 +260,22 @@ impl Engine {
         })
     }
 
+    /// The series of option `pos` (in group `g` of `book`) on `market`: from the
+    /// snapshot's cache, or priced now and cached. The batch's path, which reads
+    /// a series once per symbol and terms and keeps it for the accounts after.
+    pub fn cached_series(&self, book: &Book, g: usize, pos: PositionRef<'_>, market: &Market) -> Result<Arc<Series>> {
+        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
+            return Err(CoreError::invalid("position", format!("{} is not an option", pos.symbol())));
+        };
+        if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, kind, strike, expiry) {
+            return Ok(s);
+        }
+        market.series.get_or_price(symbol, self.id, underlying, settle, kind, strike, expiry, || {
+            let (pb, ps) = (market.price(underlying)?, market.price(settle)?);
+            Ok(Arc::new(self.price_position(book, g, pos, market, pb, ps)?))
+        })
+    }
+
     /// Set option slot `o` of `book` (position `pos`) to its series on `market`:
     /// from the snapshot's cache, or priced now and cached. The live account's
     /// path to reprice the one series a tick touches: a series the slot alone
