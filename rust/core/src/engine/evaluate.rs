@@ -104,8 +104,9 @@ pub struct Kept {
     figures: Vec<GroupFigures>,
     offset: f64,
     systemic: Vec<f64>,
-    /// Systemic scenario `e`'s P&L in group `g`, at `e · groups + g`.
+    /// Systemic scenario `e`'s P&L in group `g`, and its return for the group, at `e · groups + g`.
     parts: Vec<f64>,
+    returns: Vec<f64>,
 }
 
 /// What a change touched since a [`Kept`] evaluation: group `group`'s fields
@@ -376,7 +377,7 @@ impl Engine {
         let scan_total = (sum_req - offset).max(sum_som);
         let systemic = match &mut pass {
             Pass::Full(kept) => self.systemic_loss(book, net, kept.as_deref_mut()),
-            Pass::After(kept, _) => self.systemic_after(book, net, kept, changed),
+            Pass::After(kept, _) => Self::systemic_after(book, net, kept, changed),
         };
         let mm_risk = scan_total.max(systemic);
 
@@ -546,11 +547,10 @@ impl Engine {
         }
     }
 
-    /// Group `g`'s P&L under systemic scenario `e`: its scanned exposure times
-    /// the scenario's return, plus its options' repriced P&L.
-    fn systemic_pnl(&self, book: &Book, net: &[Net], e: usize, g: usize) -> (f64, f64) {
-        let linear = net[g].scanned_delta * self.systemic_return_of(book, e, g);
-        (linear, book.groups[g].option_systemic.get(e).copied().unwrap_or(0.0))
+    /// Group `g`'s P&L under systemic scenario `e` of return `r` for the
+    /// group: its scanned exposure times `r`, plus its options' repriced P&L.
+    fn systemic_pnl(book: &Book, net: &[Net], e: usize, g: usize, r: f64) -> (f64, f64) {
+        (net[g].scanned_delta * r, book.groups[g].option_systemic.get(e).copied().unwrap_or(0.0))
     }
 
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0;
@@ -562,15 +562,18 @@ impl Engine {
             k.systemic.clear();
             k.parts.clear();
             k.parts.resize(self.params.systemic.len() * ng, 0.0);
+            k.returns.clear();
+            k.returns.resize(self.params.systemic.len() * ng, 0.0);
         }
         for e in 0..self.params.systemic.len() {
             let mut pnl = 0.0;
             for g in 0..ng {
-                let (linear, options) = self.systemic_pnl(book, net, e, g);
+                let r = self.systemic_return_of(book, e, g);
+                let (linear, options) = Self::systemic_pnl(book, net, e, g, r);
                 pnl += linear;
                 pnl += options;
                 if let Some(k) = kept.as_deref_mut() {
-                    k.parts[e * ng + g] = linear + options;
+                    (k.parts[e * ng + g], k.returns[e * ng + g]) = (linear + options, r);
                 }
             }
             if let Some(k) = kept.as_deref_mut() {
@@ -583,14 +586,14 @@ impl Engine {
 
     /// [`systemic_loss`](Self::systemic_loss) from the kept P&L of each
     /// scenario, with the `changed` groups' parts replaced (a difference: to a
-    /// few ulps of the scenario's gross P&L).
-    fn systemic_after(&self, book: &Book, net: &[Net], kept: &Kept, changed: &[usize]) -> f64 {
+    /// few ulps of the scenario's gross P&L) at the kept returns.
+    fn systemic_after(book: &Book, net: &[Net], kept: &Kept, changed: &[usize]) -> f64 {
         let ng = book.groups.len();
         let mut worst = 0.0_f64;
         for (e, &kept_pnl) in kept.systemic.iter().enumerate() {
             let mut pnl = kept_pnl;
             for &g in changed {
-                let (linear, options) = self.systemic_pnl(book, net, e, g);
+                let (linear, options) = Self::systemic_pnl(book, net, e, g, kept.returns[e * ng + g]);
                 pnl += (linear + options) - kept.parts[e * ng + g];
             }
             worst = worst.max(-pnl);
