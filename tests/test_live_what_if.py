@@ -9,8 +9,11 @@ flip positions.
 
 Exact except where summation order differs: a what-if on a held contract adds
 the fill's difference to its group's and its netted symbol's dollar delta and
-to its settle asset's UPnL, where a full evaluation sums the positions in order
-(a few ulps of the book's gross size). So figures agree to 1e-12 of the larger
+to its settle asset's UPnL, where a full evaluation sums the positions in order;
+and it starts from the current margin's evaluation, updating the order's
+group's netted-contract sums and each systemic scenario's P&L by differences
+(each a few ulps of the book's gross size). A what-if is checked right after
+changes as well as after a warm order check. So figures agree to 1e-12 of the larger
 of the figure and the book's gross USD size, and uniMMR to the same bound
 scaled by gross size over MM."""
 

@@ -12,17 +12,22 @@
 //! - `what_if`: the same change applied to the book, evaluated and undone
 //!   (saved fields restored, so the state is bit-for-bit unchanged). An order
 //!   on a held contract is planned from the book (one symbol lookup). The
-//!   evaluation keeps what it can from the last one: under the scenario model
-//!   each group's scan is reused while its inputs are the same bits
-//!   (`Scratch::keeping_scans`), so only the groups the order changes are
-//!   scanned; under `binance_pm` every other contract's row is the current
-//!   margin's, so only the changed contract is bracketed. Neither needs
-//!   invalidating: a kept scan is keyed by its inputs, and the current margin
-//!   is re-evaluated after any change. The held contract's group delta, netted
-//!   delta and settle asset take the fill's difference rather than a re-sum
-//!   of the positions, so a what-if agrees with a full evaluation of the
-//!   filled account to a few ulps of the book's size
-//!   (`tests/test_live_what_if.py` checks 1e-12), and bit for bit elsewhere.
+//!   evaluation starts from the current margin's (`Engine::evaluate_keeping`,
+//!   re-run after any change, so nothing else needs invalidating): under the
+//!   scenario model `Engine::evaluate_after` re-runs the O(assets) passes,
+//!   recomputes the order's group and any group whose netted sums change,
+//!   keeps every other group's figures, re-runs offsets only when a
+//!   recomputed group is in a pair, and takes the systemic P&L from the kept
+//!   one by difference; each group's scan is also reused while its inputs are
+//!   the same bits (`Scratch::keeping_scans`). Under `binance_pm` every other
+//!   contract's row is the current margin's, so only the changed contract is
+//!   bracketed. Sums updated by differences: the held contract's group delta,
+//!   netted delta and settle asset UPnL (the fill's difference rather than a
+//!   re-sum of the positions), the order's group's netted-contract sums (Σ|d|,
+//!   Σ long, Σ short) and each systemic scenario's P&L. So a what-if agrees
+//!   with a full evaluation of the filled account to a few ulps of the book's
+//!   gross size (`tests/test_live_what_if.py` and `tests/live.rs` check
+//!   1e-12), and bit for bit elsewhere.
 //! - The what-if buffer is shared (`what_if_result`): written in place while
 //!   nobody holds the last result, copied first when someone does.
 //! - A price, mark or vol update re-resolves only the positions it touches
