@@ -9,8 +9,11 @@ flip positions.
 
 Exact except where summation order differs: a what-if on a held contract adds
 the fill's difference to its group's and its netted symbol's dollar delta and
-to its settle asset's UPnL, where a full evaluation sums the positions in order
-(a few ulps of the book's gross size). So figures agree to 1e-12 of the larger
+to its settle asset's UPnL, where a full evaluation sums the positions in order;
+and it starts from the current margin's evaluation, updating the order's
+group's netted-contract sums and each systemic scenario's P&L by differences
+(each a few ulps of the book's gross size). A what-if is checked right after
+changes as well as after a warm order check. So figures agree to 1e-12 of the larger
 of the figure and the book's gross USD size, and uniMMR to the same bound
 scaled by gross size over MM."""
 
@@ -197,22 +200,33 @@ def run(data, engine: pm.Engine, portfolio: dict, market: dict, instruments: lis
         mutate(live, step)
         scale, now = gross(live.portfolio, live.market), engine.margin(live.portfolio, live.market)
         assert_near(live.margin().to_dict(), now.to_dict(), scale, now.maintenance_margin)
+        # A what-if right after the change: the evaluation it starts from is the changed account's.
+        if data.draw(st.booleans(), label="what-if after the change"):
+            check_what_if(engine, live, data.draw(order(live, instruments), label="after"))
     for _ in range(2):
         o = data.draw(order(live, instruments), label="order")
-        if not o:
+        if not o or not check_what_if(engine, live, o):
             return
-        before = live.margin().to_dict()
-        try:
-            want = after_fill(engine, live, o)
-        except pm.PmError:
-            return
-        got = live.what_if(o["symbol"], o["qty"], o["price"], instrument=o["instrument"])
-        check = live.check_order(o["symbol"], o["qty"], o["price"], instrument=o["instrument"])
-        assert live.margin().to_dict() == before, "a what-if changed the account"
-        scale = max(gross(live.portfolio, live.market), 1.0)
-        mm = min(got.maintenance_margin, want["maintenance_margin"])
-        assert_near(got.to_dict(), want, scale, mm)
-        assert check.result.to_dict() == got.to_dict()
+
+
+def check_what_if(engine: pm.Engine, live: pm.LiveAccount, o: dict) -> bool:
+    """`o`'s what-if and order check equal a full evaluation of the filled
+    account and leave the account as it was; False when the fill is refused."""
+    if not o:
+        return False
+    before = live.margin().to_dict()
+    try:
+        want = after_fill(engine, live, o)
+    except pm.PmError:
+        return False
+    got = live.what_if(o["symbol"], o["qty"], o["price"], instrument=o["instrument"])
+    check = live.check_order(o["symbol"], o["qty"], o["price"], instrument=o["instrument"])
+    assert live.margin().to_dict() == before, "a what-if changed the account"
+    scale = max(gross(live.portfolio, live.market), 1.0)
+    mm = min(got.maintenance_margin, want["maintenance_margin"])
+    assert_near(got.to_dict(), want, scale, mm)
+    assert check.result.to_dict() == got.to_dict()
+    return True
 
 
 def instruments_of(portfolio: dict, extra: list[dict]) -> list[dict]:

@@ -1,6 +1,7 @@
 //! A warm what-if loop on a 48-contract linear account (the latency
 //! benchmark's) to profile: `cargo build --profile profiling --example profile_whatif`,
-//! then `valgrind --tool=callgrind target/profiling/examples/profile_whatif [n] [binance]`.
+//! then `valgrind --tool=callgrind target/profiling/examples/profile_whatif [n] [binance|vary]`
+//! (`vary`: each order a different size, so the order's group is re-scanned every time).
 use pmengine_core::portfolio::parse_position;
 use pmengine_core::{Engine, LiveAccount, Market, Order, Portfolio, RiskParams};
 use std::sync::Arc;
@@ -30,10 +31,14 @@ fn main() {
     }
     let symbol = p.positions[0].symbol().to_string();
     let mut live = LiveAccount::new(Arc::new(Engine::new(params)), p, m).unwrap();
-    let order = Order { symbol, qty: 0.1, price: None, instrument: None };
+    let vary = args.get(2).is_some_and(|a| a == "vary");
+    let mut order = Order { symbol, qty: 0.1, price: None, instrument: None };
     live.margin_ref();
     let mut sink = 0.0;
-    for _ in 0..n {
+    for i in 0..n {
+        if vary {
+            order.qty = 0.1 + (i % 7) as f64 * 0.01;
+        }
         sink += live.what_if(&order).unwrap().maintenance_margin;
     }
     println!("{sink}");

@@ -17,6 +17,10 @@ pub struct Scenario {
 pub struct Grid {
     pub flat: Vec<Scenario>,
     pub with_vol: Vec<Scenario>,
+    /// How many leading scenarios of `flat` have weight 1 and strictly
+    /// ascending returns, the rest being two of one weight (the extremes):
+    /// the layout [`Grid::scan_linear`] reads; 0 when `flat` is not laid out so.
+    ascending: usize,
 }
 
 impl Grid {
@@ -25,13 +29,37 @@ impl Grid {
         let returns: Vec<f64> = (0..n).map(|i| g.price_range * (2.0 * i as f64 / (n - 1) as f64 - 1.0)).collect();
         let extremes =
             [-1.0, 1.0].map(|s| Scenario { r: s * g.extreme_multiple * g.price_range, v: 0.0, w: g.extreme_cover });
-        let flat = returns.iter().map(|&r| Scenario { r, v: 0.0, w: 1.0 }).chain(extremes).collect();
+        let flat: Vec<Scenario> = returns.iter().map(|&r| Scenario { r, v: 0.0, w: 1.0 }).chain(extremes).collect();
         let with_vol = returns
             .iter()
             .flat_map(|&r| g.vol_shocks.iter().map(move |&v| Scenario { r, v, w: 1.0 }))
             .chain(extremes)
             .collect();
-        Grid { flat, with_vol }
+        let ascending = linear_layout(&flat);
+        Grid { flat, with_vol, ascending }
+    }
+
+    /// [`scan`] of a linear group's P&L `d·r` over `flat`, bit for bit, in
+    /// O(log points): a product by `d` then by `−w` is monotone in `r` (each
+    /// rounding is), so each weight's largest loss is at its smallest or
+    /// largest return, and the first scenario within `tol` of the maximum is
+    /// the first point (`d ≥ 0`), found by bisection (`d < 0`), or an extreme.
+    pub fn scan_linear(&self, d: f64, tol: f64) -> (f64, usize) {
+        let (sc, n) = (self.flat.as_slice(), self.ascending);
+        if n == 0 || !d.is_finite() {
+            return scan_by(sc, tol, |_, s| d * s.r);
+        }
+        let loss = |k: usize| -sc[k].w * (d * sc[k].r);
+        let best = loss(0).max(loss(n - 1)).max(loss(n)).max(loss(n + 1));
+        let floor = best - tol;
+        let worst = if d >= 0.0 {
+            (loss(0) >= floor).then_some(0)
+        } else {
+            let k = sc[..n].partition_point(|s| -s.w * (d * s.r) < floor);
+            (k < n).then_some(k)
+        };
+        let worst = worst.or_else(|| (n..n + 2).find(|&k| loss(k) >= floor)).unwrap_or(0);
+        (if best < tol { 0.0 } else { best }, worst)
     }
 
     pub fn scenarios(&self, has_options: bool) -> &[Scenario] {
@@ -40,6 +68,19 @@ impl Grid {
         } else {
             &self.flat
         }
+    }
+}
+
+/// [`Grid::ascending`] of `flat`.
+fn linear_layout(flat: &[Scenario]) -> usize {
+    let Some(n) = flat.len().checked_sub(2).filter(|&n| n > 0) else { return 0 };
+    let (points, extremes) = flat.split_at(n);
+    let ascending = points.iter().all(|s| s.w == 1.0) && points.windows(2).all(|p| p[0].r < p[1].r);
+    let extremes_ok = extremes[0].w == extremes[1].w && extremes.iter().all(|s| s.w.is_finite() && s.r.is_finite());
+    if ascending && points.iter().all(|s| s.r.is_finite()) && extremes_ok {
+        n
+    } else {
+        0
     }
 }
 
@@ -82,6 +123,38 @@ mod tests {
         assert!((g.flat[21].r + 0.3).abs() < 1e-15 && g.flat[21].w == 0.33);
         assert_eq!((g.with_vol[0].r, g.with_vol[0].v), (-0.1, -0.3));
         assert_eq!((g.with_vol[2].r, g.with_vol[2].v), (-0.1, 0.3));
+    }
+
+    #[test]
+    fn linear_scan_is_the_full_scan() {
+        let p = RiskParams::default_profile();
+        let mut x = 0x2545f4914f6cdd1d_u64;
+        let mut f = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for name in ["BTC", "ETH", "SOL", "DOGE"] {
+            let g = Grid::new(p.group_params(name));
+            assert!(g.ascending > 0);
+            let r_max = g.flat.iter().map(|s| s.r.abs()).fold(0.0, f64::max);
+            for i in 0..20_000 {
+                let d = match i % 5 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => (f() - 0.5) * 1e-6,
+                    _ => (f() - 0.5) * 10f64.powf(12.0 * f()),
+                };
+                // Tolerances from none to ones that cover several points (ties).
+                let tol = match i % 4 {
+                    0 => 1e-9 * (1.0 + d.abs()),
+                    1 => 0.0,
+                    _ => f() * d.abs() * r_max,
+                };
+                assert_eq!(g.scan_linear(d, tol), scan_by(&g.flat, tol, |_, s| d * s.r), "{name} d={d} tol={tol}");
+            }
+        }
     }
 
     #[test]

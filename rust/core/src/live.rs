@@ -12,17 +12,22 @@
 //! - `what_if`: the same change applied to the book, evaluated and undone
 //!   (saved fields restored, so the state is bit-for-bit unchanged). An order
 //!   on a held contract is planned from the book (one symbol lookup). The
-//!   evaluation keeps what it can from the last one: under the scenario model
-//!   each group's scan is reused while its inputs are the same bits
-//!   (`Scratch::keeping_scans`), so only the groups the order changes are
-//!   scanned; under `binance_pm` every other contract's row is the current
-//!   margin's, so only the changed contract is bracketed. Neither needs
-//!   invalidating: a kept scan is keyed by its inputs, and the current margin
-//!   is re-evaluated after any change. The held contract's group delta, netted
-//!   delta and settle asset take the fill's difference rather than a re-sum
-//!   of the positions, so a what-if agrees with a full evaluation of the
-//!   filled account to a few ulps of the book's size
-//!   (`tests/test_live_what_if.py` checks 1e-12), and bit for bit elsewhere.
+//!   evaluation starts from the current margin's (`Engine::evaluate_keeping`,
+//!   re-run after any change, so nothing else needs invalidating): under the
+//!   scenario model `Engine::evaluate_after` re-runs the O(assets) passes,
+//!   recomputes the order's group and any group whose netted sums change,
+//!   keeps every other group's figures, re-runs offsets only when a
+//!   recomputed group is in a pair, and takes the systemic P&L from the kept
+//!   one by difference; each group's scan is also reused while its inputs are
+//!   the same bits (`Scratch::keeping_scans`). Under `binance_pm` every other
+//!   contract's row is the current margin's, so only the changed contract is
+//!   bracketed. Sums updated by differences: the held contract's group delta,
+//!   netted delta and settle asset UPnL (the fill's difference rather than a
+//!   re-sum of the positions), the order's group's netted-contract sums (Σ|d|,
+//!   Σ long, Σ short) and each systemic scenario's P&L. So a what-if agrees
+//!   with a full evaluation of the filled account to a few ulps of the book's
+//!   gross size (`tests/test_live_what_if.py` and `tests/live.rs` check
+//!   1e-12), and bit for bit elsewhere.
 //! - The what-if buffer is shared (`what_if_result`): written in place while
 //!   nobody holds the last result, copied first when someone does.
 //! - A price, mark or vol update re-resolves only the positions it touches
@@ -44,7 +49,7 @@
 //! After every operation `margin()` equals `Engine::margin(portfolio, market)`
 //! (to rounding; the tests check rel 1e-9).
 
-use crate::engine::{Book, BookSlot, Engine, GroupSlot, Scratch};
+use crate::engine::{Book, BookSlot, Engine, GroupSlot, Kept, Scratch, Touched};
 use crate::error::{CoreError, Result};
 use crate::input::{fmt_num, path};
 use crate::instrument::{contract_terms, mark_or_index, merge_fill, ContractTerms};
@@ -146,6 +151,8 @@ pub struct LiveAccount {
     scratch: Scratch,
     current: MarginResult,
     fresh: bool,
+    /// What the current margin's evaluation kept for a what-if's (valid when `fresh`).
+    kept: Kept,
     /// The last what-if's result, shared with whoever keeps it (`what_if_result`):
     /// written in place when nobody does, copied first when someone does.
     probe: Arc<MarginResult>,
@@ -171,6 +178,7 @@ impl LiveAccount {
             scratch: Scratch::keeping_scans(),
             current: MarginResult::default(),
             fresh: false,
+            kept: Kept::default(),
             probe: Arc::default(),
             saved_group: GroupSlot::default(),
             dirty_groups: Vec::new(),
@@ -210,7 +218,7 @@ impl LiveAccount {
     /// (no allocation once they have grown).
     pub fn margin_ref(&mut self) -> &MarginResult {
         if !self.fresh {
-            self.engine.evaluate_into(&self.book, &mut self.scratch, &mut self.current);
+            self.engine.evaluate_keeping(&self.book, &mut self.scratch, &mut self.kept, &mut self.current);
             self.fresh = true;
         }
         &self.current
@@ -549,8 +557,10 @@ impl LiveAccount {
             Change::Contract { position, group, netted, asset, .. } => {
                 // Under binance_pm the other contracts' rows are the current margin's.
                 let binance = self.engine.params().model == Model::BinancePm && self.book.detail;
-                // One row per slot (a binance_pm book holds no options).
-                let reuse_rows = binance && self.margin_ref().positions.len() == self.book.slots.len();
+                // One row per slot (a binance_pm book holds no options). Under the
+                // scenario model the current margin's evaluation is the kept one.
+                let rows = self.margin_ref().positions.len();
+                let reuse_rows = binance && rows == self.book.slots.len();
                 let saved_slot = self.book.slots[position].clone();
                 let saved_group = self.book.groups[group].d_contracts;
                 let saved_asset = self.book.assets[asset];
@@ -566,7 +576,8 @@ impl LiveAccount {
                         probe,
                     );
                 } else {
-                    self.engine.evaluate_into(&self.book, &mut self.scratch, probe);
+                    let touched = Touched { group, netted: Some((netted, saved_delta)) };
+                    self.engine.evaluate_after(&self.book, &mut self.scratch, &self.kept, touched, probe);
                 }
                 self.book.slots[position] = saved_slot;
                 self.book.groups[group].d_contracts = saved_group;
@@ -575,11 +586,14 @@ impl LiveAccount {
             }
             Change::Option { slot, settle, .. } => {
                 let g = self.book.options[slot].group;
+                self.margin_ref();
                 self.book.groups[g].save_into(&mut self.saved_group);
                 let saved_asset = self.book.assets[settle];
                 let saved_qty = self.book.options[slot].qty;
                 self.commit(&change);
-                self.engine.evaluate_into(&self.book, &mut self.scratch, Arc::make_mut(&mut self.probe));
+                let touched = Touched { group: g, netted: None };
+                let probe = Arc::make_mut(&mut self.probe);
+                self.engine.evaluate_after(&self.book, &mut self.scratch, &self.kept, touched, probe);
                 self.saved_group.save_into(&mut self.book.groups[g]);
                 self.book.assets[settle] = saved_asset;
                 self.book.options[slot].qty = saved_qty;

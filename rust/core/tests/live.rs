@@ -202,3 +202,142 @@ fn bad_orders_name_the_field() {
     let e = live.update_price("BTC", f64::NAN).unwrap_err();
     assert_eq!(e.to_string(), "market.prices.BTC: must be > 0, got nan");
 }
+
+/// The book's gross USD size: what rounding in a what-if's difference-updated
+/// sums is relative to.
+fn gross(live: &LiveAccount) -> f64 {
+    let (p, m) = (live.portfolio(), live.market());
+    let price = |a: &str| m.price(a).unwrap_or(1.0);
+    let mut total = 1.0;
+    for a in ["USDT", "BTC", "ETH", "USDC"] {
+        total += (p.balance(a).unwrap_or(0.0).abs() + p.loan(a).owed()) * price(a);
+    }
+    for pos in &p.positions {
+        total += match pos {
+            Position::Linear { qty, underlying, .. } => qty.abs() * price(underlying),
+            Position::Inverse { contracts, contract_size, .. } => (contracts * contract_size).abs(),
+            Position::Option { qty, underlying, strike, .. } => qty.abs() * price(underlying).max(*strike),
+        };
+    }
+    total
+}
+
+/// Every figure of `got` within 1e-12 of `want`'s, relative to the larger of
+/// the figure and `scale` (uniMMR: scaled by gross size over MM as well).
+fn assert_near(got: &serde_json::Value, want: &serde_json::Value, scale: f64, mm: f64, at: &str) {
+    use serde_json::Value;
+    match (got, want) {
+        (Value::Object(a), Value::Object(b)) => {
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{at}");
+            for (k, v) in b {
+                assert_near(&a[k], v, scale, mm, &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{at}");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_near(x, y, scale, mm, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Number(a), Value::Number(b)) => {
+            let (x, y) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            let bound = if at.ends_with("uni_mmr") {
+                1e-12 * x.abs().max(y.abs()) * (scale / mm.max(1e-300)).max(1.0)
+            } else {
+                1e-12 * x.abs().max(y.abs()).max(scale)
+            };
+            assert!((x - y).abs() <= bound, "{at}: got {x}, want {y}");
+        }
+        (a, b) => assert_eq!(a, b, "{at}"),
+    }
+}
+
+/// A what-if (evaluated from the current margin's kept figures) equals a full
+/// evaluation of the filled account, right after any change to the account:
+/// offsets (BTC against ETH), financed spot (loans), systemic scenarios,
+/// options, inverse contracts, closing and flipping orders.
+#[test]
+fn what_if_equals_a_full_evaluation_after_every_change() {
+    let engine = Arc::new(Engine::new(RiskParams::default_profile()));
+    let symbols = ["BTCUSDT", "ETHUSDT", "BTCUSD_PERP", "BTC-C1", "BTC-P1"];
+    let mut checked = 0;
+    for seed in 1..=12u64 {
+        let mut rnd = Lcg(seed);
+        let mut m = Market::new(1_795_478_400.0);
+        for (a, p) in [("BTC", 60000.0), ("ETH", 3000.0), ("USDT", 1.0), ("USDC", 1.0)] {
+            m.set_price(a, p).unwrap();
+        }
+        m.set_vol("BTC", 0.5).unwrap();
+        let mut p = Portfolio::new();
+        p.add_balance("USDT", 50_000.0).unwrap();
+        p.add_balance("BTC", 1.0).unwrap();
+        p.add_balance("USDC", 1.0).unwrap();
+        let mut live = LiveAccount::new(Arc::clone(&engine), p, m).unwrap();
+        let order = |rnd: &mut Lcg, live: &LiveAccount| {
+            let sym = *rnd.pick(&symbols);
+            let held = live.portfolio().positions.iter().find(|p| p.symbol() == sym).cloned();
+            let size = match &held {
+                Some(Position::Linear { qty, .. }) | Some(Position::Option { qty, .. }) => *qty,
+                Some(Position::Inverse { contracts, .. }) => *contracts,
+                None => 0.0,
+            };
+            let scale = if sym == "BTCUSD_PERP" { 400.0 } else { 4.0 };
+            let qty = match (rnd.f() * 4.0) as u32 {
+                0 if size != 0.0 => -size,
+                1 if size != 0.0 => -2.0 * size,
+                _ => (rnd.f() - 0.5) * scale,
+            };
+            let described = rnd.f() < 0.5 || held.is_none();
+            let instrument = described.then(|| held.clone().unwrap_or_else(|| instrument(rnd, sym)));
+            Order { symbol: sym.into(), qty, price: None, instrument }
+        };
+        for step in 0..40 {
+            match (rnd.f() * 7.0) as u32 {
+                0 => {
+                    let (a, base) = *rnd.pick(&[("BTC", 60000.0), ("ETH", 3000.0)]);
+                    live.update_price(a, base * (0.9 + 0.2 * rnd.f())).unwrap();
+                }
+                1 => {
+                    let a = *rnd.pick(&["USDT", "BTC", "USDC"]);
+                    live.deposit(a, 0.1 + rnd.f() * 2e4).unwrap()
+                }
+                2 => {
+                    let a = *rnd.pick(&["USDT", "BTC", "ETH"]);
+                    live.borrow(a, 0.1 + rnd.f() * 3.0).unwrap()
+                }
+                3 => {
+                    let loan = live.portfolio().loan("BTC").owed().min(live.balance("BTC"));
+                    if loan > 0.0 {
+                        live.repay("BTC", loan * rnd.f().max(0.01)).unwrap();
+                    }
+                }
+                4 => live.update_vol("BTC", 0.3 + 0.4 * rnd.f()).unwrap(),
+                _ => {
+                    let o = order(&mut rnd, &live);
+                    if o.qty != 0.0 {
+                        live.apply_fill(&o).unwrap();
+                    }
+                }
+            }
+            for _ in 0..3 {
+                let o = order(&mut rnd, &live);
+                if o.qty == 0.0 {
+                    continue;
+                }
+                let before = live.margin();
+                let mut filled =
+                    LiveAccount::new(Arc::clone(&engine), live.portfolio().clone(), live.market().clone()).unwrap();
+                filled.apply_fill(&o).unwrap();
+                let want = engine.margin(filled.portfolio(), filled.market()).unwrap();
+                let got = live.what_if(&o).unwrap().clone();
+                assert_eq!(live.margin(), before, "seed {seed} step {step}: a what-if changed the account");
+                let mm = got.maintenance_margin.min(want.maintenance_margin);
+                let at = format!("seed {seed} step {step} {} {}", o.symbol, o.qty);
+                let params = engine.params();
+                assert_near(&got.to_value(params), &want.to_value(params), gross(&filled).max(gross(&live)), mm, &at);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked} what-ifs checked");
+}

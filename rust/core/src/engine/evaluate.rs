@@ -15,6 +15,8 @@ pub struct Scratch {
     budget: Vec<f64>,
     /// Each group's last scan (see [`Scratch::keeping_scans`]); `None`: not kept.
     scans: Option<Vec<KeptScan>>,
+    /// The groups an evaluation from a [`Kept`] one recomputed.
+    changed: Vec<usize>,
 }
 
 impl Scratch {
@@ -50,14 +52,15 @@ fn scan_group(
     kept: Option<&mut Vec<KeptScan>>,
     g: usize,
     group: &GroupSlot,
-    sc: &[Scenario],
+    grid: &crate::grid::Grid,
     d_lin: f64,
     tol: f64,
     pnl: &mut Vec<f64>,
 ) -> (f64, usize) {
+    let sc = grid.scenarios(group.has_options);
     let compute = |pnl: &mut Vec<f64>| {
         if !group.has_options {
-            return crate::grid::scan_by(sc, tol, |_, s| d_lin * s.r);
+            return grid.scan_linear(d_lin, tol);
         }
         pnl.clear();
         pnl.extend(sc.iter().map(|s| d_lin * s.r));
@@ -86,6 +89,117 @@ fn scan_group(
         k.option_pnl.clone_from(&group.option_pnl);
     }
     (loss, worst)
+}
+
+/// What a scenario-model evaluation keeps for the next evaluation of the
+/// same book with a few fields changed ([`Engine::evaluate_after`]): each
+/// group's netted sums and figures, the offset credit, each systemic
+/// scenario's P&L and each group's part of it. Valid for the book it was
+/// kept from only: its owner evaluates again after any change of its own.
+#[derive(Debug, Default)]
+pub struct Kept {
+    valid: bool,
+    engine: u64,
+    net: Vec<Net>,
+    figures: Vec<GroupFigures>,
+    offset: f64,
+    systemic: Vec<f64>,
+    /// Systemic scenario `e`'s P&L in group `g`, and its return for the group, at `e · groups + g`.
+    parts: Vec<f64>,
+    returns: Vec<f64>,
+}
+
+/// What a change touched since a [`Kept`] evaluation: group `group`'s fields
+/// (its contract or option sums), and the netted contract `netted.0`, whose
+/// delta was `netted.1`. Asset slots may change too (they are re-read whole).
+#[derive(Debug, Clone, Copy)]
+pub struct Touched {
+    pub group: usize,
+    pub netted: Option<(usize, f64)>,
+}
+
+/// How `scenario_pass` runs: every group (keeping the figures when asked), or
+/// from a kept evaluation of the same book.
+enum Pass<'k> {
+    Full(Option<&'k mut Kept>),
+    After(&'k Kept, Touched),
+}
+
+/// One group's figures (USD), the inputs of the group row, the offset leg and the sums.
+#[derive(Debug, Clone, Copy, Default)]
+struct GroupFigures {
+    /// Linear coefficient of the group's P&L: contracts, liabilities, scanned spot.
+    scanned_delta: f64,
+    delta: f64,
+    scan_loss: f64,
+    /// The worst scenario's (price move, vol shock).
+    worst: (f64, f64),
+    som: f64,
+    requirement: f64,
+    basis: f64,
+    concentration: f64,
+    price_range: f64,
+}
+
+/// The account sums of the asset pass (USD).
+#[derive(Debug, Default)]
+struct AccountSums {
+    equity: f64,
+    adjusted_equity: f64,
+    borrow_margin: f64,
+    negative_wallet: bool,
+}
+
+/// §3 steps 1–2: spot in use.
+fn spot_in_use(book: &Book, net: &mut [Net]) {
+    for (n, g) in net.iter_mut().zip(&book.groups) {
+        let d_rest = g.d_contracts + g.d_options + n.liabilities;
+        n.in_use = if d_rest < 0.0 && n.spot_long > 0.0 { n.spot_long.min(-d_rest) } else { 0.0 };
+    }
+}
+
+/// Per-group sums over the netted contracts, in order.
+fn contract_sums(book: &Book, net: &mut [Net]) {
+    for c in &book.contracts {
+        let n = &mut net[c.group];
+        n.contracts_abs += c.delta.abs();
+        if c.delta > 0.0 {
+            n.contracts_long += c.delta;
+        } else {
+            n.contracts_short -= c.delta;
+        }
+    }
+}
+
+/// [`contract_sums`] from the kept ones: the touched netted contract's group
+/// takes the difference of its delta (to a few ulps of the group's gross sum).
+fn kept_contract_sums(book: &Book, net: &mut [Net], kept: &Kept, touched: Touched) {
+    for (n, k) in net.iter_mut().zip(&kept.net) {
+        (n.contracts_abs, n.contracts_long, n.contracts_short) = (k.contracts_abs, k.contracts_long, k.contracts_short);
+    }
+    let Some((c, old)) = touched.netted else { return };
+    let (new, n) = (book.contracts[c].delta, &mut net[book.contracts[c].group]);
+    n.contracts_abs += new.abs() - old.abs();
+    n.contracts_long += new.max(0.0) - old.max(0.0);
+    n.contracts_short += (-new).max(0.0) - (-old).max(0.0);
+}
+
+/// The same netted sums (bit for bit) before the scan, `scanned_delta` aside.
+fn same_net(a: &Net, b: &Net) -> bool {
+    let bits = |n: &Net| {
+        [
+            n.spot_long,
+            n.liabilities,
+            n.borrowing,
+            n.in_use,
+            n.financed,
+            n.contracts_abs,
+            n.contracts_long,
+            n.contracts_short,
+        ]
+        .map(f64::to_bits)
+    };
+    bits(a) == bits(b)
 }
 
 /// Per-group figures of `Engine::evaluate` before the scan.
@@ -158,41 +272,162 @@ impl Engine {
 
     /// The scenario model (METHODOLOGY.md §2–§4).
     pub(super) fn evaluate_scenario(&self, book: &Book, scratch: &mut Scratch, out: &mut MarginResult) {
-        let p = &self.params;
-        let ng = book.groups.len();
-        let stable = |g: usize| self.group_params(&book.groups[g]).price_range == 0.0;
-        let Scratch { net, pnl, legs, remainder, budget, scans } = scratch;
+        self.scenario_pass(book, scratch, Pass::Full(None), out);
+    }
 
-        // §2 equity and adjusted equity; wallets by sign.
-        let (mut equity, mut adjusted_equity, mut borrow_margin) = (0.0, 0.0, 0.0);
-        let mut negative_wallet = false;
+    /// [`evaluate`](Self::evaluate_into) under the scenario model, also keeping
+    /// in `kept` the per-group figures and account partial sums an
+    /// [`evaluate_after`](Self::evaluate_after) of a change to this book starts from.
+    pub fn evaluate_keeping(&self, book: &Book, scratch: &mut Scratch, kept: &mut Kept, out: &mut MarginResult) {
+        out.model = self.params.model;
+        kept.valid = false;
+        if self.params.model != Model::Scenario {
+            return crate::binance::evaluate(self, book, out);
+        }
+        self.scenario_pass(book, scratch, Pass::Full(Some(kept)), out);
+        kept.engine = self.id;
+    }
+
+    /// The margin of `book`, which is the book `kept` was kept from
+    /// ([`evaluate_keeping`](Self::evaluate_keeping)) with only `touched`
+    /// changed: that group's fields, the netted contract's delta, and any asset
+    /// slots' wallets or settled amounts. The asset passes run whole (they are
+    /// O(assets)); a group whose netted figures are the kept ones' bits and that
+    /// is not the touched group keeps its kept figures (scan, add-ons); offsets
+    /// are re-run only when a recomputed group is in a pair. Bit for bit a full
+    /// evaluation except two sums updated by differences (the touched group's
+    /// netted-contract sums and each systemic scenario's P&L): those agree to
+    /// a few ulps of the book's gross size. Falls back to a full evaluation
+    /// when `kept` is not this engine's scenario-model evaluation.
+    pub fn evaluate_after(
+        &self,
+        book: &Book,
+        scratch: &mut Scratch,
+        kept: &Kept,
+        touched: Touched,
+        out: &mut MarginResult,
+    ) {
+        if !kept.valid || kept.engine != self.id || kept.net.len() != book.groups.len() {
+            return self.evaluate_into(book, scratch, out);
+        }
+        out.model = self.params.model;
+        self.scenario_pass(book, scratch, Pass::After(kept, touched), out);
+    }
+
+    /// The scenario model's passes, in full or from a kept evaluation (one
+    /// copy of every formula; `pass` decides only what is recomputed).
+    fn scenario_pass(&self, book: &Book, scratch: &mut Scratch, mut pass: Pass<'_>, out: &mut MarginResult) {
+        let p = &self.params;
+        let Scratch { net, pnl, legs, remainder, budget, scans, changed } = scratch;
+
+        let account = self.asset_pass(book, net);
+        spot_in_use(book, net);
+        self.financing(book, net);
+        match &pass {
+            Pass::After(kept, touched) => kept_contract_sums(book, net, kept, *touched),
+            Pass::Full(_) => contract_sums(book, net),
+        }
+
+        let mut listed = 0;
+        legs.clear();
+        changed.clear();
+        let (mut sum_req, mut sum_som, mut sum_basis, mut sum_conc) = (0.0, 0.0, 0.0, 0.0);
+        for (g, group) in book.groups.iter().enumerate() {
+            let f = match &pass {
+                Pass::After(kept, touched) if g != touched.group && same_net(&net[g], &kept.net[g]) => kept.figures[g],
+                _ => {
+                    changed.push(g);
+                    self.group_figures(g, group, &net[g], scans.as_mut(), pnl)
+                }
+            };
+            net[g].scanned_delta = f.scanned_delta;
+            let n = &net[g];
+            // Offset legs by group index; only listed groups appear in `offset_pairs`.
+            legs.push(OffsetLeg { requirement: f.requirement, delta: f.delta, price_range: f.price_range });
+            if group.listed {
+                sum_req += f.requirement;
+                sum_som += f.som;
+                sum_basis += f.basis;
+                sum_conc += f.concentration;
+                let r = group_row(&mut out.groups, listed, &book.group_names[g]);
+                (r.scan_loss, r.requirement, r.delta, r.spot_in_use, r.financed_spot) =
+                    (f.scan_loss, f.requirement, f.delta, n.in_use, n.financed);
+                (r.basis, r.concentration, r.som, r.worst_price_move, r.worst_vol_shock) =
+                    (f.basis, f.concentration, f.som, f.worst.0, f.worst.1);
+                listed += 1;
+            }
+            if let Pass::Full(Some(kept)) = &mut pass {
+                if g == 0 {
+                    kept.figures.clear();
+                }
+                kept.figures.push(f);
+            }
+        }
+        out.groups.truncate(listed);
+
+        // Offsets, floored by the short-option minimum; a pair of kept legs gives the kept credit.
+        let offset = match &pass {
+            Pass::After(kept, _)
+                if !book.offset_pairs.iter().any(|q| changed.contains(&q.a) || changed.contains(&q.b)) =>
+            {
+                kept.offset
+            }
+            _ => offset_credit(&book.offset_pairs, legs, remainder, budget),
+        };
+        let scan_total = (sum_req - offset).max(sum_som);
+        let systemic = match &mut pass {
+            Pass::Full(kept) => self.systemic_loss(book, net, kept.as_deref_mut()),
+            Pass::After(kept, _) => Self::systemic_after(book, net, kept, changed),
+        };
+        let mm_risk = scan_total.max(systemic);
+
+        let mm = mm_risk + sum_basis + sum_conc + account.borrow_margin;
+        self.write_account(out, account.equity, account.adjusted_equity, account.negative_wallet, mm, |mm| {
+            p.im_factor * mm
+        });
+        out.scan = scan_total;
+        out.systemic = systemic;
+        out.offset_credit = offset;
+        out.borrow_margin = account.borrow_margin;
+        if let Pass::Full(Some(kept)) = pass {
+            kept.net.clone_from(net);
+            kept.offset = offset;
+            kept.valid = true;
+        }
+    }
+
+    /// §2 equity and adjusted equity; wallets by sign into each group's `net`
+    /// (reset first).
+    fn asset_pass(&self, book: &Book, net: &mut Vec<Net>) -> AccountSums {
+        let p = &self.params;
+        let mut s = AccountSums::default();
         net.clear();
-        net.resize(ng, Net::default());
+        net.resize(book.groups.len(), Net::default());
         for a in &book.assets {
             let value = a.equity() * a.price;
             let params = a.params.map(|i| &self.asset_table[i as usize]);
-            equity += value;
-            adjusted_equity += adjusted_value(value, params.map_or(&[], |ap| ap.collateral.as_slice()));
+            s.equity += value;
+            s.adjusted_equity += adjusted_value(value, params.map_or(&[], |ap| ap.collateral.as_slice()));
             let n = &mut net[a.group];
             n.borrowing += (-value).max(0.0);
             if a.wallet > 0.0 {
                 n.spot_long += a.wallet * a.price;
             } else if a.wallet < 0.0 {
-                negative_wallet = true;
+                s.negative_wallet = true;
                 n.liabilities += a.wallet * a.price;
                 let rate = params.and_then(|ap| ap.borrow_mmr).unwrap_or(p.borrow_mmr);
-                borrow_margin += rate * (-a.wallet) * a.price;
+                s.borrow_margin += rate * (-a.wallet) * a.price;
             }
         }
+        s
+    }
 
-        // §3 steps 1–2: spot in use.
-        for (n, g) in net.iter_mut().zip(&book.groups) {
-            let d_rest = g.d_contracts + g.d_options + n.liabilities;
-            n.in_use = if d_rest < 0.0 && n.spot_long > 0.0 { n.spot_long.min(-d_rest) } else { 0.0 };
-        }
+    /// §3 step 3: financed spot, free stablecoins first, then the other free
+    /// collateral (per-group sums over assets in order, so each is the one a
+    /// per-group filter gives, bit for bit).
+    fn financing(&self, book: &Book, net: &mut [Net]) {
+        let stable = |g: usize| self.group_params(&book.groups[g]).price_range == 0.0;
         let in_use_fraction = |n: &Net| if n.spot_long > 0.0 { n.in_use / n.spot_long } else { 0.0 };
-
-        // §3 step 3: financed spot, free stablecoins first, then the other free collateral.
         let borrowed: f64 = net.iter().map(|n| (n.borrowing - n.in_use).max(0.0)).sum();
         let (mut free_stable, mut free_risky) = (0.0, 0.0);
         for a in book.assets.iter().filter(|a| a.wallet > 0.0 && a.collateral) {
@@ -206,85 +441,57 @@ impl Engine {
         let fraction = |num: f64, den: f64| if den > 0.0 { (num / den).min(1.0) } else { 0.0 };
         let phi_stable = fraction(borrowed, free_stable);
         let phi_risky = fraction((borrowed - free_stable).max(0.0), free_risky);
-        // Per-group sums over assets and netted contracts, one pass each (in order, so
-        // each sum is the one a per-group filter gives, bit for bit).
         for a in book.assets.iter().filter(|a| a.wallet > 0.0 && a.collateral) {
             let n = &mut net[a.group];
             let phi = if stable(a.group) { phi_stable } else { phi_risky };
             n.financed += a.wallet * a.price * (1.0 - in_use_fraction(n)) * phi;
         }
-        for c in &book.contracts {
-            let n = &mut net[c.group];
-            n.contracts_abs += c.delta.abs();
-            if c.delta > 0.0 {
-                n.contracts_long += c.delta;
-            } else {
-                n.contracts_short -= c.delta;
-            }
+    }
+
+    /// One group's figures from its netted sums `n`: the scan (§3 steps 5–6),
+    /// the short-option minimum and requirement (step 7) and the §4 add-ons.
+    fn group_figures(
+        &self,
+        g: usize,
+        group: &GroupSlot,
+        n: &Net,
+        scans: Option<&mut Vec<KeptScan>>,
+        pnl: &mut Vec<f64>,
+    ) -> GroupFigures {
+        let gp = self.group_params(group);
+        // Long balances: the in-use fraction of each, plus the financed part of the
+        // free rest of each collateral balance.
+        let scanned_spot = n.in_use + n.financed;
+        let d_lin = group.d_contracts + n.liabilities + scanned_spot;
+        let delta = d_lin + group.d_options;
+        let (scan_loss, worst) = if gp.price_range > 0.0 {
+            let grid = &self.tables[group.table].grid;
+            let sc = grid.scenarios(group.has_options);
+            let abs_items: f64 = n.contracts_abs + group.abs_options - n.liabilities + scanned_spot;
+            let tol = SCAN_TOL * (1.0 + abs_items);
+            let (loss, k) = scan_group(self.id, scans, g, group, grid, d_lin, tol, pnl);
+            (loss, (sc[k].r, sc[k].v))
+        } else {
+            (0.0, (0.0, 0.0))
+        };
+        let som = gp.som_rate * group.short_option_notional;
+        let requirement = scan_loss.max(som);
+        // §4 add-ons. Liabilities are all negative and scanned long balances all
+        // positive, so each sum nets the same as its items one by one.
+        let contracts = (n.contracts_long, n.contracts_short);
+        let basis = addons::basis_after(gp.basis_rate, contracts, [n.liabilities, scanned_spot]);
+        let concentration = addons::concentration(delta.abs(), &gp.concentration);
+        GroupFigures {
+            scanned_delta: d_lin,
+            delta,
+            scan_loss,
+            worst,
+            som,
+            requirement,
+            basis,
+            concentration,
+            price_range: gp.price_range,
         }
-
-        let mut listed = 0;
-        legs.clear();
-        let (mut sum_req, mut sum_som, mut sum_basis, mut sum_conc) = (0.0, 0.0, 0.0, 0.0);
-        for (g, group) in book.groups.iter().enumerate() {
-            let gp = self.group_params(group);
-            let n = net[g];
-            // Long balances: the in-use fraction of each, plus the financed part of the
-            // free rest of each collateral balance.
-            let financed = n.financed;
-            let scanned_spot = n.in_use + financed;
-            let d_lin = group.d_contracts + n.liabilities + scanned_spot;
-            net[g].scanned_delta = d_lin;
-            let delta = d_lin + group.d_options;
-
-            // §3 steps 5–6: the grid.
-            let (scan_loss, worst) = if gp.price_range > 0.0 {
-                let sc = self.scenarios(group);
-                let abs_items: f64 = n.contracts_abs + group.abs_options - n.liabilities + scanned_spot;
-                let tol = SCAN_TOL * (1.0 + abs_items);
-                let (loss, k) = scan_group(self.id, scans.as_mut(), g, group, sc, d_lin, tol, pnl);
-                (loss, (sc[k].r, sc[k].v))
-            } else {
-                (0.0, (0.0, 0.0))
-            };
-            // §3 step 7.
-            let som = gp.som_rate * group.short_option_notional;
-            let requirement = scan_loss.max(som);
-            // §4 add-ons. Liabilities are all negative and scanned long balances all
-            // positive, so each sum nets the same as its items one by one.
-            let contracts = (n.contracts_long, n.contracts_short);
-            let basis = addons::basis_after(gp.basis_rate, contracts, [n.liabilities, scanned_spot]);
-            let concentration = addons::concentration(delta.abs(), &gp.concentration);
-
-            // Offset legs by group index; only listed groups appear in `offset_pairs`.
-            legs.push(OffsetLeg { requirement, delta, price_range: gp.price_range });
-            if group.listed {
-                sum_req += requirement;
-                sum_som += som;
-                sum_basis += basis;
-                sum_conc += concentration;
-                let r = group_row(&mut out.groups, listed, &book.group_names[g]);
-                (r.scan_loss, r.requirement, r.delta, r.spot_in_use, r.financed_spot) =
-                    (scan_loss, requirement, delta, n.in_use, financed);
-                (r.basis, r.concentration, r.som, r.worst_price_move, r.worst_vol_shock) =
-                    (basis, concentration, som, worst.0, worst.1);
-                listed += 1;
-            }
-        }
-        out.groups.truncate(listed);
-
-        // Offsets, floored by the short-option minimum.
-        let offset = offset_credit(&book.offset_pairs, legs, remainder, budget);
-        let scan_total = (sum_req - offset).max(sum_som);
-        let systemic = self.systemic_loss(book, net);
-        let mm_risk = scan_total.max(systemic);
-
-        let mm = mm_risk + sum_basis + sum_conc + borrow_margin;
-        self.write_account(out, equity, adjusted_equity, negative_wallet, mm, |mm| p.im_factor * mm);
-        out.scan = scan_total;
-        out.systemic = systemic;
-        out.offset_credit = offset;
-        out.borrow_margin = borrow_margin;
     }
 
     /// The account figures every model ends with, given equity, adjusted equity,
@@ -330,19 +537,64 @@ impl Engine {
         usize::from(status.code(self.params.status.len()))
     }
 
-    /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0.
-    fn systemic_loss(&self, book: &Book, net: &[Net]) -> f64 {
+    /// Systemic scenario `e`'s return for group `g`: a named group's is the one
+    /// its table gives; others may be overridden by name.
+    fn systemic_return_of(&self, book: &Book, e: usize, g: usize) -> f64 {
+        let group = &book.groups[g];
+        match group.table {
+            0 => systemic_return(&self.params.systemic[e], &book.group_names[g], self.group_params(group)),
+            t => self.systemic_by_table[e][t],
+        }
+    }
+
+    /// Group `g`'s P&L under systemic scenario `e` of return `r` for the
+    /// group: its scanned exposure times `r`, plus its options' repriced P&L.
+    fn systemic_pnl(book: &Book, net: &[Net], e: usize, g: usize, r: f64) -> (f64, f64) {
+        (net[g].scanned_delta * r, book.groups[g].option_systemic.get(e).copied().unwrap_or(0.0))
+    }
+
+    /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0;
+    /// into `kept`, each scenario's P&L and each group's part of it.
+    fn systemic_loss(&self, book: &Book, net: &[Net], mut kept: Option<&mut Kept>) -> f64 {
         let mut worst = 0.0_f64;
-        for (e, s) in self.params.systemic.iter().enumerate() {
+        let ng = book.groups.len();
+        if let Some(k) = kept.as_deref_mut() {
+            k.systemic.clear();
+            k.parts.clear();
+            k.parts.resize(self.params.systemic.len() * ng, 0.0);
+            k.returns.clear();
+            k.returns.resize(self.params.systemic.len() * ng, 0.0);
+        }
+        for e in 0..self.params.systemic.len() {
             let mut pnl = 0.0;
-            for (g, group) in book.groups.iter().enumerate() {
-                // A named group's return is the one its table gives; others may be overridden by name.
-                let r = match group.table {
-                    0 => systemic_return(s, &book.group_names[g], self.group_params(group)),
-                    t => self.systemic_by_table[e][t],
-                };
-                pnl += net[g].scanned_delta * r;
-                pnl += group.option_systemic.get(e).copied().unwrap_or(0.0);
+            for g in 0..ng {
+                let r = self.systemic_return_of(book, e, g);
+                let (linear, options) = Self::systemic_pnl(book, net, e, g, r);
+                pnl += linear;
+                pnl += options;
+                if let Some(k) = kept.as_deref_mut() {
+                    (k.parts[e * ng + g], k.returns[e * ng + g]) = (linear + options, r);
+                }
+            }
+            if let Some(k) = kept.as_deref_mut() {
+                k.systemic.push(pnl);
+            }
+            worst = worst.max(-pnl);
+        }
+        worst
+    }
+
+    /// [`systemic_loss`](Self::systemic_loss) from the kept P&L of each
+    /// scenario, with the `changed` groups' parts replaced (a difference: to a
+    /// few ulps of the scenario's gross P&L) at the kept returns.
+    fn systemic_after(book: &Book, net: &[Net], kept: &Kept, changed: &[usize]) -> f64 {
+        let ng = book.groups.len();
+        let mut worst = 0.0_f64;
+        for (e, &kept_pnl) in kept.systemic.iter().enumerate() {
+            let mut pnl = kept_pnl;
+            for &g in changed {
+                let (linear, options) = Self::systemic_pnl(book, net, e, g, kept.returns[e * ng + g]);
+                pnl += (linear + options) - kept.parts[e * ng + g];
             }
             worst = worst.max(-pnl);
         }
