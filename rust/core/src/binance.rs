@@ -154,6 +154,7 @@ fn evaluate_rows(engine: &Engine, book: &Book, out: &mut MarginResult, rows: imp
     // Each contract on its own bracket, in its margin asset (without detail the
     // rows are summed, then dropped: the result has none).
     let (mut contract_mm, mut contract_im) = (0.0, 0.0);
+    positions.reserve(book.slots.len());
     rows(positions);
     for row in positions.iter() {
         let price = book.assets[row.asset as usize].price;

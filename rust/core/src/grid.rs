@@ -89,7 +89,8 @@ fn linear_layout(flat: &[Scenario]) -> usize {
 /// A loss below `tol` counts as 0.
 pub fn scan(pnl: &[f64], scenarios: &[Scenario], tol: f64) -> (f64, usize) {
     debug_assert_eq!(pnl.len(), scenarios.len());
-    scan_by(scenarios, tol, |k, _| pnl[k])
+    // Zipped slices: the maximum runs in SIMD lanes (an indexed closure keeps it scalar).
+    scan_pairs(|| pnl.iter().zip(scenarios).map(|(&p, s)| (p, s)), tol)
 }
 
 /// [`scan`] of the P&L vector whose scenario `k` is `pnl(k, &scenarios[k])`,
@@ -97,11 +98,18 @@ pub fn scan(pnl: &[f64], scenarios: &[Scenario], tol: f64) -> (f64, usize) {
 /// same bits).
 #[inline]
 pub fn scan_by(scenarios: &[Scenario], tol: f64, pnl: impl Fn(usize, &Scenario) -> f64) -> (f64, usize) {
+    scan_pairs(|| scenarios.iter().enumerate().map(|(k, s)| (pnl(k, s), s)), tol)
+}
+
+/// The scan over `(pnl_k, scenario_k)` pairs, walked twice: the maximum, then
+/// the first scenario within `tol` of it.
+#[inline(always)]
+fn scan_pairs<'s, I: Iterator<Item = (f64, &'s Scenario)>>(pairs: impl Fn() -> I, tol: f64) -> (f64, usize) {
     let mut best = f64::NEG_INFINITY;
-    for (k, s) in scenarios.iter().enumerate() {
-        best = best.max(-s.w * pnl(k, s));
+    for (p, s) in pairs() {
+        best = best.max(-s.w * p);
     }
-    let worst = scenarios.iter().enumerate().position(|(k, s)| -s.w * pnl(k, s) >= best - tol).unwrap_or(0);
+    let worst = pairs().position(|(p, s)| -s.w * p >= best - tol).unwrap_or(0);
     let loss = if best < tol { 0.0 } else { best };
     (loss, worst)
 }
