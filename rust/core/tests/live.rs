@@ -4,6 +4,16 @@
 use pmengine_core::{ClassicTerms, Engine, LiveAccount, Market, OptionKind, Order, Portfolio, Position, RiskParams};
 use std::sync::Arc;
 
+/// The market the random-sequence tests start from: BTC, ETH and two stablecoins, BTC's vol.
+fn random_walk_market() -> Market {
+    let mut m = Market::new(1_795_478_400.0);
+    for (a, p) in [("BTC", 60000.0), ("ETH", 3000.0), ("USDT", 1.0), ("USDC", 1.0)] {
+        m.set_price(a, p).unwrap();
+    }
+    m.set_vol("BTC", 0.5).unwrap();
+    m
+}
+
 struct Lcg(u64);
 impl Lcg {
     fn f(&mut self) -> f64 {
@@ -82,11 +92,7 @@ fn random_sequences_match_full_recompute() {
     let (mut fills, mut rebuilds) = (0, 0);
     for seed in 1..=20u64 {
         let mut rnd = Lcg(seed);
-        let mut m = Market::new(1_795_478_400.0);
-        for (a, p) in [("BTC", 60000.0), ("ETH", 3000.0), ("USDT", 1.0), ("USDC", 1.0)] {
-            m.set_price(a, p).unwrap();
-        }
-        m.set_vol("BTC", 0.5).unwrap();
+        let m = random_walk_market();
         let mut p = Portfolio::new();
         p.add_balance("USDT", 50_000.0).unwrap();
         p.add_balance("BTC", 1.0).unwrap();
@@ -263,11 +269,7 @@ fn what_if_equals_a_full_evaluation_after_every_change() {
     let mut checked = 0;
     for seed in 1..=12u64 {
         let mut rnd = Lcg(seed);
-        let mut m = Market::new(1_795_478_400.0);
-        for (a, p) in [("BTC", 60000.0), ("ETH", 3000.0), ("USDT", 1.0), ("USDC", 1.0)] {
-            m.set_price(a, p).unwrap();
-        }
-        m.set_vol("BTC", 0.5).unwrap();
+        let m = random_walk_market();
         let mut p = Portfolio::new();
         p.add_balance("USDT", 50_000.0).unwrap();
         p.add_balance("BTC", 1.0).unwrap();
