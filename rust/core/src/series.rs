@@ -141,27 +141,32 @@ impl Revaluation {
     }
 }
 
+/// What a series is priced from: its kind and strike, and the snapshot's
+/// numbers for it (USD prices, annualised vol, years to expiry).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quote {
+    pub kind: OptionKind,
+    /// Underlying and settle index prices, USD.
+    pub underlying_price: f64,
+    pub settle_price: f64,
+    pub strike: f64,
+    pub vol: f64,
+    /// Years to expiry; ≤ 0: expired.
+    pub tau: f64,
+}
+
 impl Series {
     /// Price a series: its value and greeks once, at the snapshot, then its
     /// scenario P&L at every point of `at` in lanes.
-    #[allow(clippy::too_many_arguments)]
-    pub fn price(
-        kind: OptionKind,
-        underlying_price: f64,
-        settle_price: f64,
-        strike: f64,
-        vol: f64,
-        tau: f64,
-        at: &Revaluation,
-    ) -> Self {
+    pub fn price(quote: Quote, at: &Revaluation) -> Self {
         let mut series = Series {
-            kind,
+            kind: quote.kind,
             forward: 0.0,
-            strike,
-            vol,
-            tau,
-            underlying_price,
-            settle_price,
+            strike: quote.strike,
+            vol: quote.vol,
+            tau: quote.tau,
+            underlying_price: quote.underlying_price,
+            settle_price: quote.settle_price,
             value: 0.0,
             delta: 0.0,
             gamma: 0.0,
@@ -170,23 +175,14 @@ impl Series {
             grid_pnl: Vec::new(),
             systemic_pnl: Vec::new(),
         };
-        series.reprice(kind, underlying_price, settle_price, strike, vol, tau, at);
+        series.reprice(quote, at);
         series
     }
 
     /// [`Series::price`] into this series, reusing its P&L buffers: a tick
     /// reprices the series it held without allocating.
-    #[allow(clippy::too_many_arguments)]
-    pub fn reprice(
-        &mut self,
-        kind: OptionKind,
-        underlying_price: f64,
-        settle_price: f64,
-        strike: f64,
-        vol: f64,
-        tau: f64,
-        at: &Revaluation,
-    ) {
+    pub fn reprice(&mut self, quote: Quote, at: &Revaluation) {
+        let Quote { kind, underlying_price, settle_price, strike, vol, tau } = quote;
         let forward = underlying_price / settle_price;
         let ln_moneyness = pricing::ln_moneyness(forward, strike);
         let point = SeriesPoint { kind, strike, forward, ln_moneyness, vol, tau, settle_price };
@@ -444,12 +440,16 @@ mod tests {
     use super::*;
     use crate::pricing::black76;
 
+    fn quote(kind: OptionKind, underlying_price: f64, settle_price: f64, strike: f64, vol: f64, tau: f64) -> Quote {
+        Quote { kind, underlying_price, settle_price, strike, vol, tau }
+    }
+
     #[test]
     fn greeks_match_finite_differences() {
         let at = Revaluation::new(&[], &[], 0.05);
         let (pb, ps, k, s, t) = (60000.0, 1.0, 65000.0, 0.5, 0.25);
         let v = |pb: f64, s: f64, t: f64| black76(OptionKind::Call, pb / ps, k, s, t) * ps;
-        let x = Series::price(OptionKind::Call, pb, ps, k, s, t, &at);
+        let x = Series::price(quote(OptionKind::Call, pb, ps, k, s, t), &at);
         let h = 1.0;
         let d_up = (v(pb + 2.0 * h, s, t) - v(pb, s, t)) / (2.0 * h);
         let d_dn = (v(pb, s, t) - v(pb - 2.0 * h, s, t)) / (2.0 * h);
@@ -482,7 +482,7 @@ mod tests {
                     for n in [grid.len(), grid.len() - 1, 3, 1] {
                         let at = Revaluation::new(&grid[..n], &systemic, 0.05);
                         let (pb, ps) = (60_000.0, 0.999);
-                        let x = Series::price(kind, pb, ps, strike, vol, tau, &at);
+                        let x = Series::price(quote(kind, pb, ps, strike, vol, tau), &at);
                         assert_eq!(x.value, black76(kind, x.forward, strike, vol, tau));
                         let reval = |r: f64, v: f64| {
                             let sigma = shocked_vol(vol, v, at.vol_floor);
@@ -522,8 +522,8 @@ mod tests {
         for (vol, tau) in [(0.5, 0.25), (0.06, 1e-4), (0.04, 2.0), (1e-13, 0.5), (0.5, 0.0), (3.0, 1e-9)] {
             for kind in [OptionKind::Call, OptionKind::Put] {
                 for strike in [30_000.0, 59_999.0, 60_000.0, 90_000.0] {
-                    let a = Series::price(kind, 60_000.0, 0.999, strike, vol, tau, &with);
-                    let b = Series::price(kind, 60_000.0, 0.999, strike, vol, tau, &without);
+                    let a = Series::price(quote(kind, 60_000.0, 0.999, strike, vol, tau), &with);
+                    let b = Series::price(quote(kind, 60_000.0, 0.999, strike, vol, tau), &without);
                     let bits = |s: &Series| [s.value, s.delta, s.gamma, s.vega, s.theta].map(f64::to_bits);
                     assert_eq!(bits(&a), bits(&b), "{kind:?} K={strike} σ={vol} τ={tau}");
                     assert_eq!(a.grid_pnl[2], 0.0);
@@ -536,7 +536,7 @@ mod tests {
     fn cache_keys_on_terms_and_engine() {
         let c = SeriesCache::default();
         let at = Revaluation::new(&[], &[], 0.05);
-        let s = Arc::new(Series::price(OptionKind::Put, 100.0, 1.0, 90.0, 0.5, 0.1, &at));
+        let s = Arc::new(Series::price(quote(OptionKind::Put, 100.0, 1.0, 90.0, 0.5, 0.1), &at));
         let terms = SeriesTerms {
             engine: 1,
             underlying: "BTC".into(),
@@ -560,7 +560,7 @@ mod tests {
     fn invalidate_drops_what_the_key_touches_and_keeps_the_rest() {
         let c = SeriesCache::default();
         let at = Revaluation::new(&[], &[], 0.05);
-        let s = Arc::new(Series::price(OptionKind::Call, 100.0, 1.0, 90.0, 0.5, 0.1, &at));
+        let s = Arc::new(Series::price(quote(OptionKind::Call, 100.0, 1.0, 90.0, 0.5, 0.1), &at));
         let terms = |underlying: &str, settle: &str, strike: f64| SeriesTerms {
             engine: 1,
             underlying: underlying.into(),

@@ -26,6 +26,7 @@ use crate::portfolio::OptionKind;
 use crate::portfolio::{Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::MarginResult;
+use crate::series::Quote;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -404,17 +405,8 @@ impl Worker {
                     let g = book.options[o.option].group;
                     self.priced_at[o.option] = (pb, ps, vol);
                     let Book { groups, group_names, options, .. } = book;
-                    plan.engine.reprice_series(
-                        &mut options[o.option].series,
-                        &groups[g],
-                        &group_names[g],
-                        kind,
-                        pb,
-                        ps,
-                        strike,
-                        vol,
-                        o.tau,
-                    );
+                    let quote = Quote { kind, underlying_price: pb, settle_price: ps, strike, vol, tau: o.tau };
+                    plan.engine.reprice_series(&mut options[o.option].series, &groups[g], &group_names[g], quote);
                 }
             }
         }

@@ -28,10 +28,10 @@ use crate::instrument::contract_terms;
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
 use crate::params::{AssetParams, GroupParams, Model, RiskParams, SystemicScenario};
-use crate::portfolio::{Loan, OptionKind, Portfolio, PositionRef};
+use crate::portfolio::{Loan, Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult, Names};
-use crate::series::{Revaluation, Series, SeriesReader, SeriesTerms};
+use crate::series::{Quote, Revaluation, Series, SeriesReader, SeriesTerms};
 use crate::status::Status;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -288,10 +288,8 @@ impl Engine {
         let Book { groups, group_names, options, .. } = book;
         let held = &mut options[o].series;
         let series = market.series.get_or_price(symbol, self.id, underlying, settle, kind, strike, expiry, || {
-            let (pb, ps) = (market.price(underlying)?, market.price(settle)?);
-            let vol = market.vol(symbol, underlying)?;
-            let tau = (expiry - market.time) / YEAR_SECONDS;
-            self.reprice_series(held, &groups[g], &group_names[g], kind, pb, ps, strike, vol, tau);
+            let quote = quote(pos, market, market.price(underlying)?, market.price(settle)?)?;
+            self.reprice_series(held, &groups[g], &group_names[g], quote);
             Ok::<_, CoreError>(Arc::clone(held))
         })?;
         options[o].series = series;
@@ -334,64 +332,21 @@ impl Engine {
         pb: f64,
         ps: f64,
     ) -> Result<Series> {
-        let PositionRef::Option { symbol, underlying, kind, strike, expiry, .. } = pos else {
-            unreachable!("options only")
-        };
-        let vol = market.vol(symbol, underlying)?;
-        let tau = (expiry - market.time) / YEAR_SECONDS;
-        Ok(self.price_series(&book.groups[g], &book.group_names[g], kind, pb, ps, strike, vol, tau))
+        Ok(self.price_series(&book.groups[g], &book.group_names[g], quote(pos, market, pb, ps)?))
     }
 
     /// Price an option series for a group: value, greeks, P&L per unit on the
     /// group's grid (none when the range is 0) and in each systemic scenario.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn price_series(
-        &self,
-        group: &GroupSlot,
-        group_name: &str,
-        kind: OptionKind,
-        underlying_price: f64,
-        settle_price: f64,
-        strike: f64,
-        vol: f64,
-        tau: f64,
-    ) -> Series {
-        self.with_revaluation(group, group_name, |at| {
-            Series::price(kind, underlying_price, settle_price, strike, vol, tau, at)
-        })
+    pub(crate) fn price_series(&self, group: &GroupSlot, group_name: &str, quote: Quote) -> Series {
+        self.with_revaluation(group, group_name, |at| Series::price(quote, at))
     }
 
     /// Set `held` to [`Self::price_series`] of the arguments: in place when
     /// `held` is its series' only holder (no allocation), else a new series.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn reprice_series(
-        &self,
-        held: &mut Arc<Series>,
-        group: &GroupSlot,
-        group_name: &str,
-        kind: OptionKind,
-        underlying_price: f64,
-        settle_price: f64,
-        strike: f64,
-        vol: f64,
-        tau: f64,
-    ) {
+    pub(crate) fn reprice_series(&self, held: &mut Arc<Series>, group: &GroupSlot, group_name: &str, quote: Quote) {
         match Arc::get_mut(held) {
-            Some(series) => self.with_revaluation(group, group_name, |at| {
-                series.reprice(kind, underlying_price, settle_price, strike, vol, tau, at)
-            }),
-            None => {
-                *held = Arc::new(self.price_series(
-                    group,
-                    group_name,
-                    kind,
-                    underlying_price,
-                    settle_price,
-                    strike,
-                    vol,
-                    tau,
-                ))
-            }
+            Some(series) => self.with_revaluation(group, group_name, |at| series.reprice(quote, at)),
+            None => *held = Arc::new(self.price_series(group, group_name, quote)),
         }
     }
 
@@ -412,4 +367,15 @@ impl Engine {
 /// A group's return in a systemic scenario: its override, else `multiple · price_range`.
 fn systemic_return(s: &SystemicScenario, group: &str, gp: &GroupParams) -> f64 {
     s.overrides.iter().find(|(n, _)| n == group).map_or(s.multiple * gp.price_range, |(_, r)| *r)
+}
+
+/// Option `pos` quoted on `market` at underlying and settle prices `pb`, `ps`
+/// (USD): its vol looked up per symbol, then per underlying; years to expiry.
+fn quote(pos: PositionRef<'_>, market: &Market, pb: f64, ps: f64) -> Result<Quote> {
+    let PositionRef::Option { symbol, underlying, kind, strike, expiry, .. } = pos else {
+        unreachable!("options only")
+    };
+    let vol = market.vol(symbol, underlying)?;
+    let tau = (expiry - market.time) / YEAR_SECONDS;
+    Ok(Quote { kind, underlying_price: pb, settle_price: ps, strike, vol, tau })
 }
