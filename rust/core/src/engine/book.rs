@@ -140,6 +140,17 @@ impl GroupSlot {
         }
     }
 
+    /// Zero the sums the slots feed (contract and option deltas, option
+    /// notional and P&L vectors, their lengths kept), before a re-sum.
+    fn clear_sums(&mut self) {
+        self.d_contracts = 0.0;
+        self.d_options = 0.0;
+        self.abs_options = 0.0;
+        self.short_option_notional = 0.0;
+        self.option_pnl.iter_mut().for_each(|x| *x = 0.0);
+        self.option_systemic.iter_mut().for_each(|x| *x = 0.0);
+    }
+
     /// Copy into `dst`, reusing its vectors' storage (a what-if saves and
     /// restores a group this way without allocating).
     pub fn save_into(&self, dst: &mut GroupSlot) {
@@ -251,13 +262,7 @@ impl Book {
     /// the portfolio's order, exactly as `Engine::book` sums them (so a live
     /// account re-summed after a tick is bit-identical to a rebuild).
     pub fn resum_group(&mut self, g: usize) {
-        let group = &mut self.groups[g];
-        group.d_contracts = 0.0;
-        group.d_options = 0.0;
-        group.abs_options = 0.0;
-        group.short_option_notional = 0.0;
-        group.option_pnl.iter_mut().for_each(|x| *x = 0.0);
-        group.option_systemic.iter_mut().for_each(|x| *x = 0.0);
+        self.groups[g].clear_sums();
         // 0 + d is d exactly, so restarting the netted entries at 0 sums as the book did.
         self.contracts.iter_mut().filter(|c| c.group == g).for_each(|c| c.delta = 0.0);
         for i in 0..self.slots.len() {
@@ -281,14 +286,7 @@ impl Book {
     /// A book whose prices were re-read (a sweep's scenario, a refreshed
     /// resolution) is summed again this way.
     pub fn resum_all(&mut self) {
-        for g in &mut self.groups {
-            g.d_contracts = 0.0;
-            g.d_options = 0.0;
-            g.abs_options = 0.0;
-            g.short_option_notional = 0.0;
-            g.option_pnl.iter_mut().for_each(|x| *x = 0.0);
-            g.option_systemic.iter_mut().for_each(|x| *x = 0.0);
-        }
+        self.groups.iter_mut().for_each(GroupSlot::clear_sums);
         self.contracts.iter_mut().for_each(|c| c.delta = 0.0);
         self.assets.iter_mut().for_each(|a| a.settled = 0.0);
         for i in 0..self.slots.len() {
