@@ -172,31 +172,21 @@ impl Columns {
         market: &Market,
         options: &BatchOptions,
     ) -> pmengine_core::Result<BatchResult> {
-        let positions = PositionColumns {
-            account: &self.account,
-            kind_of_instrument: self.ty.view(),
-            symbol: self.symbol.view(),
-            underlying: self.underlying.view(),
-            settle: Some(self.settle.view()),
-            qty: &self.qty,
-            entry_price: Some(&self.entry_price),
-            contract_size: Some(&self.contract_size),
-            strike: Some(&self.strike),
-            expiry: Some(&self.expiry),
-            option_kind: Some(self.kind.view()),
-            leverage: Some(&self.leverage),
-        };
-        let balances = BalanceColumns {
-            account: &self.bal_account,
-            asset: self.asset.view(),
-            qty: &self.bal_qty,
-            borrowed: Some(&self.borrowed),
-            interest: Some(&self.interest),
-        };
-        engine.margin_batch(&positions, &balances, market, options)
+        self.margin(engine, market, options, true)
     }
 
     fn run(&self, engine: &Engine, market: &Market, options: &BatchOptions) -> pmengine_core::Result<BatchResult> {
+        self.margin(engine, market, options, false)
+    }
+
+    /// The batch of these columns; `loans`: with the leverage, borrowed and interest columns.
+    fn margin(
+        &self,
+        engine: &Engine,
+        market: &Market,
+        options: &BatchOptions,
+        loans: bool,
+    ) -> pmengine_core::Result<BatchResult> {
         let positions = PositionColumns {
             account: &self.account,
             kind_of_instrument: self.ty.view(),
@@ -209,14 +199,14 @@ impl Columns {
             strike: Some(&self.strike),
             expiry: Some(&self.expiry),
             option_kind: Some(self.kind.view()),
-            leverage: None,
+            leverage: loans.then_some(&self.leverage[..]),
         };
         let balances = BalanceColumns {
             account: &self.bal_account,
             asset: self.asset.view(),
             qty: &self.bal_qty,
-            borrowed: None,
-            interest: None,
+            borrowed: loans.then_some(&self.borrowed[..]),
+            interest: loans.then_some(&self.interest[..]),
         };
         engine.margin_batch(&positions, &balances, market, options)
     }
