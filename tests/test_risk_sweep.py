@@ -271,16 +271,21 @@ def test_buffer_core_equals_old_binance_pm(acct, stress, target):
     same_buffer(engine, portfolio, market, asset, target, scenario)
 
 
-@pytest.mark.parametrize("tol", [0.0, -1.0, float("nan"), float("inf"), 1.0])
-def test_a_tolerance_that_would_never_stop_is_refused(tol):
-    """A bisection tolerance outside (0, 1) is an InvalidInputError naming it, not
-    a search that never ends (0, below 0) or one that never starts (NaN)."""
-    engine = pm.Engine()
+def short_btc() -> tuple[pm.Engine, pm.Portfolio, pm.Market, pm.Market]:
+    """A short BTC contract on 5,000 USDT, its market and the market after BTC +50 %."""
     p = pm.Portfolio()
     p.add_balance("USDT", 5_000.0)
     p.add_linear("BTCUSDT", "BTC", -1.0, 60_000.0)
     m = pm.Market(0, prices={"BTC": 60_000.0, "USDT": 1.0})
     stressed = pm.Market(0, prices={"BTC": 90_000.0, "USDT": 1.0})
+    return pm.Engine(), p, m, stressed
+
+
+@pytest.mark.parametrize("tol", [0.0, -1.0, float("nan"), float("inf"), 1.0])
+def test_a_tolerance_that_would_never_stop_is_refused(tol):
+    """A bisection tolerance outside (0, 1) is an InvalidInputError naming it, not
+    a search that never ends (0, below 0) or one that never starts (NaN)."""
+    engine, p, m, stressed = short_btc()
     calls = {
         "rel_tol": (
             lambda: engine.deposit_needed(p, m, "USDT", 0, stressed=stressed, rel_tol=tol),
@@ -300,12 +305,7 @@ def test_a_tolerance_that_would_never_stop_is_refused(tol):
 def test_a_tiny_tolerance_ends_at_adjacent_floats():
     """A tolerance below a float's resolution stops where the bracket cannot
     narrow, with the answer still on the safe side."""
-    engine = pm.Engine()
-    p = pm.Portfolio()
-    p.add_balance("USDT", 5_000.0)
-    p.add_linear("BTCUSDT", "BTC", -1.0, 60_000.0)
-    m = pm.Market(0, prices={"BTC": 60_000.0, "USDT": 1.0})
-    stressed = pm.Market(0, prices={"BTC": 90_000.0, "USDT": 1.0})
+    engine, p, m, stressed = short_btc()
     tight = engine.deposit_needed(p, m, "USDT", 0, stressed=stressed, rel_tol=1e-300)
     loose = engine.deposit_needed(p, m, "USDT", 0, stressed=stressed, rel_tol=1e-9)
     assert tight == pytest.approx(loose, rel=1e-8) and tight <= loose
