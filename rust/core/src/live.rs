@@ -576,7 +576,7 @@ impl LiveAccount {
                         probe,
                     );
                 } else {
-                    let touched = Touched { group, netted: Some((netted, saved_delta)) };
+                    let touched = Touched { group, netted: Some((netted, saved_delta)), asset: Some(asset) };
                     self.engine.evaluate_after(&self.book, &mut self.scratch, &self.kept, touched, probe);
                 }
                 self.book.slots[position] = saved_slot;
@@ -591,7 +591,7 @@ impl LiveAccount {
                 let saved_asset = self.book.assets[settle];
                 let saved_qty = self.book.options[slot].qty;
                 self.commit(&change);
-                let touched = Touched { group: g, netted: None };
+                let touched = Touched { group: g, netted: None, asset: Some(settle) };
                 let probe = Arc::make_mut(&mut self.probe);
                 self.engine.evaluate_after(&self.book, &mut self.scratch, &self.kept, touched, probe);
                 self.saved_group.save_into(&mut self.book.groups[g]);

@@ -15,8 +15,11 @@ pub struct Scratch {
     budget: Vec<f64>,
     /// Each group's last scan (see [`Scratch::keeping_scans`]); `None`: not kept.
     scans: Option<Vec<KeptScan>>,
-    /// The groups an evaluation from a [`Kept`] one recomputed.
+    /// The groups an evaluation from a [`Kept`] one recomputed, as a list and by group.
     changed: Vec<usize>,
+    changed_mask: Vec<bool>,
+    /// Each asset's figures, in book order.
+    assets: Vec<AssetFigures>,
 }
 
 impl Scratch {
@@ -101,6 +104,8 @@ pub struct Kept {
     valid: bool,
     engine: u64,
     net: Vec<Net>,
+    /// Each asset's figures, and the wallet they were computed from.
+    assets: Vec<AssetFigures>,
     figures: Vec<GroupFigures>,
     offset: f64,
     systemic: Vec<f64>,
@@ -110,12 +115,14 @@ pub struct Kept {
 }
 
 /// What a change touched since a [`Kept`] evaluation: group `group`'s fields
-/// (its contract or option sums), and the netted contract `netted.0`, whose
-/// delta was `netted.1`. Asset slots may change too (they are re-read whole).
+/// (its contract or option sums), the netted contract `netted.0`, whose
+/// delta was `netted.1`, and the asset slot `asset`'s wallet and settled
+/// amounts. No other asset slot may change.
 #[derive(Debug, Clone, Copy)]
 pub struct Touched {
     pub group: usize,
     pub netted: Option<(usize, f64)>,
+    pub asset: Option<usize>,
 }
 
 /// How `scenario_pass` runs: every group (keeping the figures when asked), or
@@ -141,6 +148,27 @@ struct GroupFigures {
     price_range: f64,
 }
 
+/// One asset's part of the account sums (USD), and the wallet (asset units)
+/// it was computed from.
+#[derive(Debug, Clone, Copy, Default)]
+struct AssetFigures {
+    wallet: f64,
+    value: f64,
+    adjusted: f64,
+    /// The loan's margin: 0 unless the wallet is negative.
+    borrow_margin: f64,
+}
+
+/// Asset `a` of value `value` (USD) into its group's netted sums `n`.
+fn net_asset(n: &mut Net, a: &AssetSlot, value: f64) {
+    n.borrowing += (-value).max(0.0);
+    if a.wallet > 0.0 {
+        n.spot_long += a.wallet * a.price;
+    } else if a.wallet < 0.0 {
+        n.liabilities += a.wallet * a.price;
+    }
+}
+
 /// The account sums of the asset pass (USD).
 #[derive(Debug, Default)]
 struct AccountSums {
@@ -148,6 +176,20 @@ struct AccountSums {
     adjusted_equity: f64,
     borrow_margin: f64,
     negative_wallet: bool,
+}
+
+/// The account sums over each asset's figures, in book order.
+fn account_sums(book: &Book, assets: &[AssetFigures]) -> AccountSums {
+    let mut s = AccountSums::default();
+    for (a, f) in book.assets.iter().zip(assets) {
+        s.equity += f.value;
+        s.adjusted_equity += f.adjusted;
+        if a.wallet < 0.0 {
+            s.negative_wallet = true;
+            s.borrow_margin += f.borrow_margin;
+        }
+    }
+    s
 }
 
 /// §3 steps 1–2: spot in use.
@@ -171,12 +213,10 @@ fn contract_sums(book: &Book, net: &mut [Net]) {
     }
 }
 
-/// [`contract_sums`] from the kept ones: the touched netted contract's group
-/// takes the difference of its delta (to a few ulps of the group's gross sum).
-fn kept_contract_sums(book: &Book, net: &mut [Net], kept: &Kept, touched: Touched) {
-    for (n, k) in net.iter_mut().zip(&kept.net) {
-        (n.contracts_abs, n.contracts_long, n.contracts_short) = (k.contracts_abs, k.contracts_long, k.contracts_short);
-    }
+/// [`contract_sums`] from the kept ones (already in `net`): the touched netted
+/// contract's group takes the difference of its delta (to a few ulps of the
+/// group's gross sum).
+fn kept_contract_sums(book: &Book, net: &mut [Net], touched: Touched) {
     let Some((c, old)) = touched.netted else { return };
     let (new, n) = (book.contracts[c].delta, &mut net[book.contracts[c].group]);
     n.contracts_abs += new.abs() - old.abs();
@@ -290,15 +330,19 @@ impl Engine {
 
     /// The margin of `book`, which is the book `kept` was kept from
     /// ([`evaluate_keeping`](Self::evaluate_keeping)) with only `touched`
-    /// changed: that group's fields, the netted contract's delta, and any asset
-    /// slots' wallets or settled amounts. The asset passes run whole (they are
-    /// O(assets)); a group whose netted figures are the kept ones' bits and that
-    /// is not the touched group keeps its kept figures (scan, add-ons); offsets
-    /// are re-run only when a recomputed group is in a pair. Bit for bit a full
-    /// evaluation except two sums updated by differences (the touched group's
+    /// changed: that group's fields, the netted contract's delta, and one
+    /// asset slot's wallet and settled amounts. Only that asset's figures are
+    /// recomputed (the account sums are re-summed in order from each asset's);
+    /// financing is re-run only when its inputs (a group's long spot, spot in
+    /// use or borrowing, the asset's wallet) are not the kept bits; a group
+    /// whose netted figures are the kept ones' bits and that is not the touched
+    /// group keeps its kept figures (scan, add-ons); offsets are re-run only
+    /// when a recomputed group is in a pair. Bit for bit a full evaluation
+    /// except two sums updated by differences (the touched group's
     /// netted-contract sums and each systemic scenario's P&L): those agree to
     /// a few ulps of the book's gross size. Falls back to a full evaluation
-    /// when `kept` is not this engine's scenario-model evaluation.
+    /// when `kept` is not this engine's scenario-model evaluation of a book
+    /// of this shape.
     pub fn evaluate_after(
         &self,
         book: &Book,
@@ -307,7 +351,11 @@ impl Engine {
         touched: Touched,
         out: &mut MarginResult,
     ) {
-        if !kept.valid || kept.engine != self.id || kept.net.len() != book.groups.len() {
+        if !kept.valid
+            || kept.engine != self.id
+            || kept.net.len() != book.groups.len()
+            || kept.assets.len() != book.assets.len()
+        {
             return self.evaluate_into(book, scratch, out);
         }
         out.model = self.params.model;
@@ -318,25 +366,45 @@ impl Engine {
     /// copy of every formula; `pass` decides only what is recomputed).
     fn scenario_pass(&self, book: &Book, scratch: &mut Scratch, mut pass: Pass<'_>, out: &mut MarginResult) {
         let p = &self.params;
-        let Scratch { net, pnl, legs, remainder, budget, scans, changed } = scratch;
+        let Scratch { net, pnl, legs, remainder, budget, scans, changed, changed_mask, assets } = scratch;
 
-        let account = self.asset_pass(book, net);
+        let account = match &pass {
+            Pass::Full(_) => self.asset_pass(book, net, assets),
+            Pass::After(kept, touched) => self.asset_pass_after(book, net, assets, kept, touched.asset),
+        };
         spot_in_use(book, net);
-        self.financing(book, net);
         match &pass {
-            Pass::After(kept, touched) => kept_contract_sums(book, net, kept, *touched),
-            Pass::Full(_) => contract_sums(book, net),
+            Pass::Full(_) => {
+                self.financing(book, net);
+                contract_sums(book, net);
+            }
+            Pass::After(kept, touched) => {
+                let wallet_kept = touched.asset.is_none_or(|a| kept.assets[a].wallet == book.assets[a].wallet);
+                let same = |n: &Net, k: &Net| {
+                    (n.spot_long.to_bits(), n.in_use.to_bits(), n.borrowing.to_bits())
+                        == (k.spot_long.to_bits(), k.in_use.to_bits(), k.borrowing.to_bits())
+                };
+                // Financing reads only these: when they are the kept bits, so is every group's financed spot.
+                if !(wallet_kept && net.iter().zip(&kept.net).all(|(n, k)| same(n, k))) {
+                    net.iter_mut().for_each(|n| n.financed = 0.0);
+                    self.financing(book, net);
+                }
+                kept_contract_sums(book, net, *touched);
+            }
         }
 
         let mut listed = 0;
         legs.clear();
         changed.clear();
+        changed_mask.clear();
+        changed_mask.resize(book.groups.len(), false);
         let (mut sum_req, mut sum_som, mut sum_basis, mut sum_conc) = (0.0, 0.0, 0.0, 0.0);
         for (g, group) in book.groups.iter().enumerate() {
             let f = match &pass {
                 Pass::After(kept, touched) if g != touched.group && same_net(&net[g], &kept.net[g]) => kept.figures[g],
                 _ => {
                     changed.push(g);
+                    changed_mask[g] = true;
                     self.group_figures(g, group, &net[g], scans.as_mut(), pnl)
                 }
             };
@@ -367,9 +435,7 @@ impl Engine {
 
         // Offsets, floored by the short-option minimum; a pair of kept legs gives the kept credit.
         let offset = match &pass {
-            Pass::After(kept, _)
-                if !book.offset_pairs.iter().any(|q| changed.contains(&q.a) || changed.contains(&q.b)) =>
-            {
+            Pass::After(kept, _) if !book.offset_pairs.iter().any(|q| changed_mask[q.a] || changed_mask[q.b]) => {
                 kept.offset
             }
             _ => offset_credit(&book.offset_pairs, legs, remainder, budget),
@@ -391,44 +457,75 @@ impl Engine {
         out.borrow_margin = account.borrow_margin;
         if let Pass::Full(Some(kept)) = pass {
             kept.net.clone_from(net);
+            kept.assets.clone_from(assets);
             kept.offset = offset;
             kept.valid = true;
         }
     }
 
+    /// Asset `a`'s figures (§2): its value, haircut value and loan margin.
+    fn asset_figures(&self, a: &AssetSlot) -> AssetFigures {
+        let value = a.equity() * a.price;
+        let params = a.params.map(|i| &self.asset_table[i as usize]);
+        let adjusted = adjusted_value(value, params.map_or(&[], |ap| ap.collateral.as_slice()));
+        let borrow_margin = if a.wallet < 0.0 {
+            let rate = params.and_then(|ap| ap.borrow_mmr).unwrap_or(self.params.borrow_mmr);
+            rate * (-a.wallet) * a.price
+        } else {
+            0.0
+        };
+        AssetFigures { wallet: a.wallet, value, adjusted, borrow_margin }
+    }
+
     /// §2 equity and adjusted equity; wallets by sign into each group's `net`
-    /// (reset first).
-    fn asset_pass(&self, book: &Book, net: &mut Vec<Net>) -> AccountSums {
-        let p = &self.params;
-        let mut s = AccountSums::default();
+    /// (reset first); each asset's figures into `assets`.
+    fn asset_pass(&self, book: &Book, net: &mut Vec<Net>, assets: &mut Vec<AssetFigures>) -> AccountSums {
         net.clear();
         net.resize(book.groups.len(), Net::default());
+        assets.clear();
         for a in &book.assets {
-            let value = a.equity() * a.price;
-            let params = a.params.map(|i| &self.asset_table[i as usize]);
-            s.equity += value;
-            s.adjusted_equity += adjusted_value(value, params.map_or(&[], |ap| ap.collateral.as_slice()));
-            let n = &mut net[a.group];
-            n.borrowing += (-value).max(0.0);
-            if a.wallet > 0.0 {
-                n.spot_long += a.wallet * a.price;
-            } else if a.wallet < 0.0 {
-                s.negative_wallet = true;
-                n.liabilities += a.wallet * a.price;
-                let rate = params.and_then(|ap| ap.borrow_mmr).unwrap_or(p.borrow_mmr);
-                s.borrow_margin += rate * (-a.wallet) * a.price;
+            let f = self.asset_figures(a);
+            net_asset(&mut net[a.group], a, f.value);
+            assets.push(f);
+        }
+        account_sums(book, assets)
+    }
+
+    /// [`asset_pass`](Self::asset_pass) from the kept one with asset `changed`
+    /// recomputed: the other assets' figures and groups' sums are the kept
+    /// ones, the changed asset's group is re-summed over its assets in order.
+    fn asset_pass_after(
+        &self,
+        book: &Book,
+        net: &mut Vec<Net>,
+        assets: &mut Vec<AssetFigures>,
+        kept: &Kept,
+        changed: Option<usize>,
+    ) -> AccountSums {
+        net.clone_from(&kept.net);
+        assets.clone_from(&kept.assets);
+        if let Some(c) = changed {
+            assets[c] = self.asset_figures(&book.assets[c]);
+            let g = book.assets[c].group;
+            let n = &mut net[g];
+            (n.spot_long, n.liabilities, n.borrowing) = (0.0, 0.0, 0.0);
+            for (a, f) in book.assets.iter().zip(assets.iter()).filter(|(a, _)| a.group == g) {
+                net_asset(n, a, f.value);
             }
         }
-        s
+        account_sums(book, assets)
     }
 
     /// §3 step 3: financed spot, free stablecoins first, then the other free
     /// collateral (per-group sums over assets in order, so each is the one a
-    /// per-group filter gives, bit for bit).
+    /// per-group filter gives, bit for bit). Adds to each group's `financed`.
     fn financing(&self, book: &Book, net: &mut [Net]) {
         let stable = |g: usize| self.group_params(&book.groups[g]).price_range == 0.0;
         let in_use_fraction = |n: &Net| if n.spot_long > 0.0 { n.in_use / n.spot_long } else { 0.0 };
         let borrowed: f64 = net.iter().map(|n| (n.borrowing - n.in_use).max(0.0)).sum();
+        if borrowed == 0.0 {
+            return; // nothing to finance: every φ is 0, so is every financed spot (already 0)
+        }
         let (mut free_stable, mut free_risky) = (0.0, 0.0);
         for a in book.assets.iter().filter(|a| a.wallet > 0.0 && a.collateral) {
             let free = a.wallet * a.price * (1.0 - in_use_fraction(&net[a.group]));
