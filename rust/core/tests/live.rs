@@ -349,12 +349,18 @@ fn what_if_equals_a_full_evaluation_after_every_change() {
 /// (loans financed by free collateral), several assets in one group (USDT and
 /// USDC), and orders that add to, reduce, close and flip a position (realised
 /// P&L into the settle wallet), it still equals a full evaluation of the filled
-/// account, and the financed spot it reports does move when a loan is financed.
+/// account; the financed spot it reports moves when a loan is financed, and the
+/// spot in use of a group it does not trade in moves with that group's wallets
+/// (a group is kept only while what its figures read is the kept bits).
 #[test]
 fn what_if_recomputes_the_settle_asset_and_financing_when_they_move() {
     let engine = Arc::new(Engine::new(RiskParams::default_profile()));
-    let mut financed_moved = 0;
-    for (k, loan) in [0.0, 0.5, 2.0, 6.0].into_iter().enumerate() {
+    let (mut financed_moved, mut in_use_moved) = (0, 0);
+    // A USDT loan spent: a liability in the stablecoin group larger than its USDC, all in use as
+    // a hedge, so P&L into USDT moves the liability and P&L into USDC the spot in use.
+    let loans =
+        [("ETH", 0.0, 0.5), ("ETH", 0.5, 0.5), ("ETH", 2.0, 0.5), ("ETH", 6.0, 0.5), ("USDT", 5_000.0, 2_500.0)];
+    for (k, (coin, loan, spent)) in loans.into_iter().enumerate() {
         let mut p = Portfolio::new();
         // Few stablecoins: a large loan is financed by the free BTC as well.
         p.add_balance("USDT", 3_000.0).unwrap();
@@ -370,8 +376,8 @@ fn what_if_recomputes_the_settle_asset_and_financing_when_they_move() {
         }
         let mut live = LiveAccount::new(Arc::clone(&engine), p, random_walk_market()).unwrap();
         if loan > 0.0 {
-            live.borrow("ETH", loan).unwrap();
-            live.withdraw("ETH", loan + 0.5).unwrap(); // the borrowed coins leave: a liability
+            live.borrow(coin, loan).unwrap();
+            live.withdraw(coin, loan + spent).unwrap(); // the borrowed coins leave: a liability
         }
         for (symbol, qty) in [
             ("BTCUSDT", 0.3),
@@ -392,7 +398,7 @@ fn what_if_recomputes_the_settle_asset_and_financing_when_they_move() {
             filled.apply_fill(&o).unwrap();
             let want = engine.margin(filled.portfolio(), filled.market()).unwrap();
             let got = live.what_if(&o).unwrap().clone();
-            let at = format!("loan {loan} {symbol} {qty}");
+            let at = format!("{coin} loan {loan} {symbol} {qty}");
             let mm = got.maintenance_margin.min(want.maintenance_margin);
             let params = engine.params();
             assert_near(&got.to_value(params), &want.to_value(params), gross(&filled).max(gross(&live)), mm, &at);
@@ -402,10 +408,15 @@ fn what_if_recomputes_the_settle_asset_and_financing_when_they_move() {
             if financed(&got) != financed(&before) {
                 financed_moved += 1;
             }
+            // The stablecoin group's spot in use, moved by the P&L into its USDC.
+            if coin == "USDT" && got.groups[0].spot_in_use != before.groups[0].spot_in_use {
+                in_use_moved += 1;
+            }
             if k == 0 {
                 assert!(got.groups.iter().all(|g| g.financed_spot == 0.0), "{at}: nothing borrowed, nothing financed");
             }
         }
     }
     assert!(financed_moved > 0, "no what-if moved the financed spot: financing was not exercised");
+    assert!(in_use_moved > 0, "no what-if moved the stablecoins' spot in use");
 }

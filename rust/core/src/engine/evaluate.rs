@@ -178,10 +178,15 @@ struct AccountSums {
     negative_wallet: bool,
 }
 
-/// The account sums over each asset's figures, in book order.
-fn account_sums(book: &Book, assets: &[AssetFigures]) -> AccountSums {
+/// The account sums over each asset's figures, in book order, with asset
+/// `replaced.0`'s figures `replaced.1` instead of those in `assets`.
+fn account_sums(book: &Book, assets: &[AssetFigures], replaced: Option<(usize, &AssetFigures)>) -> AccountSums {
     let mut s = AccountSums::default();
-    for (a, f) in book.assets.iter().zip(assets) {
+    for (i, (a, f)) in book.assets.iter().zip(assets).enumerate() {
+        let f = match replaced {
+            Some((c, r)) if c == i => r,
+            _ => f,
+        };
         s.equity += f.value;
         s.adjusted_equity += f.adjusted;
         if a.wallet < 0.0 {
@@ -224,20 +229,12 @@ fn kept_contract_sums(book: &Book, net: &mut [Net], touched: Touched) {
     n.contracts_short += (-new).max(0.0) - (-old).max(0.0);
 }
 
-/// The same netted sums (bit for bit) before the scan, `scanned_delta` aside.
+/// The same netted sums (bit for bit) where a group's figures and row read
+/// them ([`Engine::group_figures`]: not its long spot or borrowing, which only
+/// feed spot in use and financing, nor `scanned_delta`, which it computes).
 fn same_net(a: &Net, b: &Net) -> bool {
     let bits = |n: &Net| {
-        [
-            n.spot_long,
-            n.liabilities,
-            n.borrowing,
-            n.in_use,
-            n.financed,
-            n.contracts_abs,
-            n.contracts_long,
-            n.contracts_short,
-        ]
-        .map(f64::to_bits)
+        [n.liabilities, n.in_use, n.financed, n.contracts_abs, n.contracts_long, n.contracts_short].map(f64::to_bits)
     };
     bits(a) == bits(b)
 }
@@ -370,7 +367,7 @@ impl Engine {
 
         let account = match &pass {
             Pass::Full(_) => self.asset_pass(book, net, assets),
-            Pass::After(kept, touched) => self.asset_pass_after(book, net, assets, kept, touched.asset),
+            Pass::After(kept, touched) => self.asset_pass_after(book, net, kept, touched.asset),
         };
         spot_in_use(book, net);
         match &pass {
@@ -488,32 +485,23 @@ impl Engine {
             net_asset(&mut net[a.group], a, f.value);
             assets.push(f);
         }
-        account_sums(book, assets)
+        account_sums(book, assets, None)
     }
 
     /// [`asset_pass`](Self::asset_pass) from the kept one with asset `changed`
     /// recomputed: the other assets' figures and groups' sums are the kept
     /// ones, the changed asset's group is re-summed over its assets in order.
-    fn asset_pass_after(
-        &self,
-        book: &Book,
-        net: &mut Vec<Net>,
-        assets: &mut Vec<AssetFigures>,
-        kept: &Kept,
-        changed: Option<usize>,
-    ) -> AccountSums {
+    fn asset_pass_after(&self, book: &Book, net: &mut Vec<Net>, kept: &Kept, changed: Option<usize>) -> AccountSums {
         net.clone_from(&kept.net);
-        assets.clone_from(&kept.assets);
-        if let Some(c) = changed {
-            assets[c] = self.asset_figures(&book.assets[c]);
-            let g = book.assets[c].group;
-            let n = &mut net[g];
-            (n.spot_long, n.liabilities, n.borrowing) = (0.0, 0.0, 0.0);
-            for (a, f) in book.assets.iter().zip(assets.iter()).filter(|(a, _)| a.group == g) {
-                net_asset(n, a, f.value);
-            }
+        let Some(c) = changed else { return account_sums(book, &kept.assets, None) };
+        let figures = self.asset_figures(&book.assets[c]);
+        let g = book.assets[c].group;
+        let n = &mut net[g];
+        (n.spot_long, n.liabilities, n.borrowing) = (0.0, 0.0, 0.0);
+        for (i, a) in book.assets.iter().enumerate().filter(|(_, a)| a.group == g) {
+            net_asset(n, a, if i == c { figures.value } else { kept.assets[i].value });
         }
-        account_sums(book, assets)
+        account_sums(book, &kept.assets, Some((c, &figures)))
     }
 
     /// §3 step 3: financed spot, free stablecoins first, then the other free
