@@ -561,7 +561,9 @@ impl LiveAccount {
                 // scenario model the current margin's evaluation is the kept one.
                 let rows = self.margin_ref().positions.len();
                 let reuse_rows = binance && rows == self.book.slots.len();
-                let saved_slot = self.book.slots[position].clone();
+                let BookSlot::Contract { dollar_delta, upnl, size, .. } = self.book.slots[position] else {
+                    unreachable!("a contract change is on a contract slot")
+                };
                 let saved_group = self.book.groups[group].d_contracts;
                 let saved_asset = self.book.assets[asset];
                 let saved_delta = self.book.contracts[netted].delta;
@@ -579,7 +581,9 @@ impl LiveAccount {
                     let touched = Touched { group, netted: Some((netted, saved_delta)), asset: Some(asset) };
                     self.engine.evaluate_after(&self.book, &mut self.scratch, &self.kept, touched, probe);
                 }
-                self.book.slots[position] = saved_slot;
+                if let BookSlot::Contract { dollar_delta: d, upnl: u, size: z, .. } = &mut self.book.slots[position] {
+                    (*d, *u, *z) = (dollar_delta, upnl, size);
+                }
                 self.book.groups[group].d_contracts = saved_group;
                 self.book.assets[asset] = saved_asset;
                 self.book.contracts[netted].delta = saved_delta;
@@ -759,7 +763,7 @@ impl LiveAccount {
                         }
                     };
                     return Ok((
-                        Edit { position: PositionEdit::Push(pos), wallet: Some((settle.into(), -cost)) },
+                        Edit { position: PositionEdit::Push(Box::new(pos)), wallet: Some((settle.into(), -cost)) },
                         Change::Rebuild,
                     ));
                 };
@@ -848,7 +852,7 @@ impl LiveAccount {
             None => {
                 let mut pos = template.clone();
                 set_contract(&mut pos, size, entry);
-                PositionEdit::Push(pos)
+                PositionEdit::Push(Box::new(pos))
             }
         };
         let edit = Edit { position, wallet: (realized != 0.0).then_some((settle.into(), realized)) };
@@ -924,7 +928,8 @@ enum PositionEdit {
     /// An option's quantity change.
     AddQty(usize, f64),
     Remove(usize),
-    Push(Position),
+    /// A new position (boxed: the planned edit of every order stays small to move).
+    Push(Box<Position>),
 }
 
 impl Edit<'_> {
@@ -945,7 +950,7 @@ impl Edit<'_> {
                 }
             }
             PositionEdit::Remove(i) => drop(p.positions.remove(i)),
-            PositionEdit::Push(pos) => p.positions.push(pos),
+            PositionEdit::Push(pos) => p.positions.push(*pos),
         }
         Ok(())
     }
