@@ -70,7 +70,10 @@ fn order(symbol: &str, qty: f64, price: Option<f64>, instrument: Option<&Bound<'
 
 /// An order's `instrument` description parsed (errors name `order.instrument`).
 fn instrument_of(symbol: &str, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Position>> {
-    entry(|| instrument_parsed(symbol, instrument))
+    match instrument {
+        None => Ok(None), // the usual order, on a held symbol: nothing to parse
+        Some(_) => entry(|| instrument_parsed(symbol, instrument)),
+    }
 }
 
 fn instrument_parsed(symbol: &str, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Position>> {
