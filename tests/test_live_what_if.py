@@ -288,3 +288,61 @@ def test_a_what_if_result_outlives_the_next_one():
     assert check.result.to_dict() != second.to_dict()
     assert check.result is check.result
     assert not math.isclose(first.maintenance_margin, second.maintenance_margin)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    coin=st.sampled_from(("ETH", "USDT")),
+    loan_usd=st.floats(min_value=0.0, max_value=2e4),
+    stables=st.tuples(st.floats(100.0, 2e4), st.floats(0.0, 5e3)),
+    orders=st.lists(
+        st.tuples(
+            st.sampled_from(("BTCUSDT", "ETHUSDT", "ETHUSDC")),
+            st.floats(min_value=-3.0, max_value=3.0).filter(lambda x: abs(x) > 1e-3),
+            st.floats(min_value=0.97, max_value=1.03),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_loans_financed_and_stablecoins_in_use(coin, loan_usd, stables, orders):
+    """Orders whose P&L lands in one stablecoin wallet of a group holding two
+    (USDT and USDC), beside a spent loan (an ETH liability financed by free
+    collateral, or a USDT one hedged by the USDC): a what-if recomputes only
+    that wallet's asset and re-runs financing only when its inputs move, and
+    equals a full evaluation of the filled account."""
+    usdt, usdc = stables
+    borrowed = round(loan_usd / sc.PRICES[coin], 6)
+    balances = {"USDT": usdt, "USDC": usdc, "BTC": 0.5, "ETH": 1.0}
+    if borrowed > 0:
+        # The borrowed coins were spent: the wallet holds less than the loan.
+        balances[coin] = max(balances[coin] - borrowed, 0.0) if coin == "ETH" else usdt * 0.1
+    portfolio = {
+        "balances": balances,
+        "loans": {coin: {"borrowed": borrowed}} if borrowed > 0 else {},
+        "positions": [
+            {
+                "type": "linear",
+                "symbol": s,
+                "underlying": s[:3],
+                "settle": s[3:],
+                "qty": q,
+                "entry_price": e,
+            }
+            for s, q, e in (
+                ("BTCUSDT", 0.8, 58000.0),
+                ("ETHUSDT", -6.0, 3100.0),
+                ("ETHUSDC", 2.0, 2900.0),
+            )
+        ],
+    }
+    live = pm.LiveAccount(
+        ENGINE, pm.Portfolio.from_dict(portfolio), pm.Market.from_dict(sc.market())
+    )
+    for symbol, qty, slip in orders:
+        price = sc.PRICES[symbol[:3]] * slip
+        check_what_if(
+            engine=ENGINE,
+            live=live,
+            o={"symbol": symbol, "qty": qty, "price": price, "instrument": None},
+        )
