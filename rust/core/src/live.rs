@@ -14,8 +14,10 @@
 //!   on a held contract is planned from the book (one symbol lookup). The
 //!   evaluation starts from the current margin's (`Engine::evaluate_keeping`,
 //!   re-run after any change, so nothing else needs invalidating): under the
-//!   scenario model `Engine::evaluate_after` re-runs the O(assets) passes,
-//!   recomputes the order's group and any group whose netted sums change,
+//!   scenario model `Engine::evaluate_after` recomputes the settle asset's
+//!   figures (re-summing the account's in order), re-runs financing only when
+//!   its inputs move, recomputes the order's group and any group whose netted
+//!   sums change,
 //!   keeps every other group's figures, re-runs offsets only when a
 //!   recomputed group is in a pair, and takes the systemic P&L from the kept
 //!   one by difference; each group's scan is also reused while its inputs are
