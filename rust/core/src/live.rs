@@ -245,8 +245,10 @@ impl LiveAccount {
     }
 
     /// Re-resolve position `i` on the current snapshot (its slot only) and mark
-    /// its group and the asset it settles in for re-summing.
-    fn resolve_position(&mut self, i: usize) -> Result<()> {
+    /// its group and the asset it settles in for re-summing. `moved`: only
+    /// index prices changed since the slot was resolved (an option keeps its
+    /// series' vol and years, and looks up nothing but the cache).
+    fn resolve_position(&mut self, i: usize, moved: bool) -> Result<()> {
         let price = |a: usize| self.book.assets[a].price;
         match self.book.slots[i] {
             BookSlot::Contract { group, receiver, .. } => {
@@ -261,7 +263,13 @@ impl LiveAccount {
             }
             BookSlot::Option(o) => {
                 let (g, settle) = (self.book.options[o].group, self.book.options[o].settle);
-                self.engine.option_series(&mut self.book, o, self.portfolio.positions[i].view(), &self.market)?;
+                let pos = self.portfolio.positions[i].view();
+                if moved {
+                    let prices = (price(self.assets[pos.underlying()]), price(settle));
+                    self.engine.option_series_moved(&mut self.book, o, pos, &self.market, prices)?;
+                } else {
+                    self.engine.option_series(&mut self.book, o, pos, &self.market)?;
+                }
                 self.dirty_groups[g] = true;
                 self.dirty_assets[settle] = true;
             }
@@ -274,7 +282,7 @@ impl LiveAccount {
         self.begin_resum();
         for i in 0..self.portfolio.positions.len() {
             if select(&self.portfolio.positions[i]) {
-                self.resolve_position(i)?;
+                self.resolve_position(i, false)?;
             }
         }
         self.finish_resum();
@@ -354,7 +362,7 @@ impl LiveAccount {
         self.begin_resum();
         self.book.assets[a].price = price;
         for k in 0..self.touching[a].len() {
-            self.resolve_position(self.touching[a][k])?;
+            self.resolve_position(self.touching[a][k], true)?;
         }
         self.finish_resum();
         Ok(())
@@ -530,7 +538,7 @@ impl LiveAccount {
             Change::Rebuild => unreachable!("adopted above"),
             Change::Contract { position, asset, .. } => {
                 self.sync_wallet(asset);
-                self.resolve_position(position)?;
+                self.resolve_position(position, false)?;
             }
             Change::Option { slot, dq, settle, .. } => {
                 self.sync_wallet(settle);

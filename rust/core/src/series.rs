@@ -179,6 +179,18 @@ impl Series {
         series
     }
 
+    /// What the series was priced from.
+    pub fn quote(&self) -> Quote {
+        Quote {
+            kind: self.kind,
+            underlying_price: self.underlying_price,
+            settle_price: self.settle_price,
+            strike: self.strike,
+            vol: self.vol,
+            tau: self.tau,
+        }
+    }
+
     /// [`Series::price`] into this series, reusing its P&L buffers: a tick
     /// reprices the series it held without allocating.
     pub fn reprice(&mut self, quote: Quote, at: &Revaluation) {
