@@ -145,6 +145,8 @@ pub struct LiveAccount {
     balance_listed: Vec<bool>,
     /// Positions (indices) whose underlying or settle asset is each asset slot.
     touching: Vec<Vec<usize>>,
+    /// Each position's underlying and settle asset slots.
+    ends: Vec<(usize, usize)>,
     /// Operations that re-resolved the whole book (a diagnostic: the rest took the fast path).
     rebuilds: u64,
     /// Evaluation buffers, the current margin (valid when `fresh`) and the last what-if's.
@@ -174,6 +176,7 @@ impl LiveAccount {
             asset_names: Vec::new(),
             balance_listed: Vec::new(),
             touching: Vec::new(),
+            ends: Vec::new(),
             rebuilds: 0,
             scratch: Scratch::keeping_scans(),
             current: MarginResult::default(),
@@ -253,7 +256,7 @@ impl LiveAccount {
         match self.book.slots[i] {
             BookSlot::Contract { group, receiver, .. } => {
                 let pos = &self.portfolio.positions[i];
-                let (pb, ps) = (price(self.assets[pos.underlying()]), price(self.assets[pos.settle()]));
+                let (pb, ps) = (price(self.ends[i].0), price(self.ends[i].1));
                 let t = contract_terms(pos.view(), self.market.marks.get(pos.symbol()).copied(), pb, ps);
                 if let BookSlot::Contract { dollar_delta, underlying_price, upnl, size, .. } = &mut self.book.slots[i] {
                     (*dollar_delta, *underlying_price, *upnl, *size) = (t.dollar_delta, pb, t.upnl, t.size);
@@ -265,7 +268,7 @@ impl LiveAccount {
                 let (g, settle) = (self.book.options[o].group, self.book.options[o].settle);
                 let pos = self.portfolio.positions[i].view();
                 if moved {
-                    let prices = (price(self.assets[pos.underlying()]), price(settle));
+                    let prices = (price(self.ends[i].0), price(self.ends[i].1));
                     self.engine.option_series_moved(&mut self.book, o, pos, &self.market, prices)?;
                 } else {
                     self.engine.option_series(&mut self.book, o, pos, &self.market)?;
@@ -331,9 +334,11 @@ impl LiveAccount {
         self.balance_listed.extend(self.asset_names.iter().map(|a| self.portfolio.balances.contains(a)));
         self.touching.clear();
         self.touching.resize(self.assets.len(), Vec::new());
+        self.ends.clear();
         for (i, p) in self.portfolio.positions.iter().enumerate() {
             let (b, s) = (self.assets[p.underlying()], self.assets[p.settle()]);
             self.touching[b].push(i);
+            self.ends.push((b, s));
             if s != b {
                 self.touching[s].push(i);
             }
