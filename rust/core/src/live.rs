@@ -147,6 +147,8 @@ pub struct LiveAccount {
     balance_listed: Vec<bool>,
     /// Positions (indices) whose underlying or settle asset is each asset slot.
     touching: Vec<Vec<usize>>,
+    /// Each position's underlying and settle asset slots.
+    ends: Vec<(usize, usize)>,
     /// Operations that re-resolved the whole book (a diagnostic: the rest took the fast path).
     rebuilds: u64,
     /// Evaluation buffers, the current margin (valid when `fresh`) and the last what-if's.
@@ -176,6 +178,7 @@ impl LiveAccount {
             asset_names: Vec::new(),
             balance_listed: Vec::new(),
             touching: Vec::new(),
+            ends: Vec::new(),
             rebuilds: 0,
             scratch: Scratch::keeping_scans(),
             current: MarginResult::default(),
@@ -247,13 +250,15 @@ impl LiveAccount {
     }
 
     /// Re-resolve position `i` on the current snapshot (its slot only) and mark
-    /// its group and the asset it settles in for re-summing.
-    fn resolve_position(&mut self, i: usize) -> Result<()> {
+    /// its group and the asset it settles in for re-summing. `moved`: only
+    /// index prices changed since the slot was resolved (an option keeps its
+    /// series' vol and years, and looks up nothing but the cache).
+    fn resolve_position(&mut self, i: usize, moved: bool) -> Result<()> {
         let price = |a: usize| self.book.assets[a].price;
         match self.book.slots[i] {
             BookSlot::Contract { group, receiver, .. } => {
                 let pos = &self.portfolio.positions[i];
-                let (pb, ps) = (price(self.assets[pos.underlying()]), price(self.assets[pos.settle()]));
+                let (pb, ps) = (price(self.ends[i].0), price(self.ends[i].1));
                 let t = contract_terms(pos.view(), self.market.marks.get(pos.symbol()).copied(), pb, ps);
                 if let BookSlot::Contract { dollar_delta, underlying_price, upnl, size, .. } = &mut self.book.slots[i] {
                     (*dollar_delta, *underlying_price, *upnl, *size) = (t.dollar_delta, pb, t.upnl, t.size);
@@ -263,7 +268,13 @@ impl LiveAccount {
             }
             BookSlot::Option(o) => {
                 let (g, settle) = (self.book.options[o].group, self.book.options[o].settle);
-                self.engine.option_series(&mut self.book, o, self.portfolio.positions[i].view(), &self.market)?;
+                let pos = self.portfolio.positions[i].view();
+                if moved {
+                    let prices = (price(self.ends[i].0), price(self.ends[i].1));
+                    self.engine.option_series_moved(&mut self.book, o, pos, &self.market, prices)?;
+                } else {
+                    self.engine.option_series(&mut self.book, o, pos, &self.market)?;
+                }
                 self.dirty_groups[g] = true;
                 self.dirty_assets[settle] = true;
             }
@@ -276,7 +287,7 @@ impl LiveAccount {
         self.begin_resum();
         for i in 0..self.portfolio.positions.len() {
             if select(&self.portfolio.positions[i]) {
-                self.resolve_position(i)?;
+                self.resolve_position(i, false)?;
             }
         }
         self.finish_resum();
@@ -325,9 +336,11 @@ impl LiveAccount {
         self.balance_listed.extend(self.asset_names.iter().map(|a| self.portfolio.balances.contains(a)));
         self.touching.clear();
         self.touching.resize(self.assets.len(), Vec::new());
+        self.ends.clear();
         for (i, p) in self.portfolio.positions.iter().enumerate() {
             let (b, s) = (self.assets[p.underlying()], self.assets[p.settle()]);
             self.touching[b].push(i);
+            self.ends.push((b, s));
             if s != b {
                 self.touching[s].push(i);
             }
@@ -356,7 +369,7 @@ impl LiveAccount {
         self.begin_resum();
         self.book.assets[a].price = price;
         for k in 0..self.touching[a].len() {
-            self.resolve_position(self.touching[a][k])?;
+            self.resolve_position(self.touching[a][k], true)?;
         }
         self.finish_resum();
         Ok(())
@@ -532,7 +545,7 @@ impl LiveAccount {
             Change::Rebuild => unreachable!("adopted above"),
             Change::Contract { position, asset, .. } => {
                 self.sync_wallet(asset);
-                self.resolve_position(position)?;
+                self.resolve_position(position, false)?;
             }
             Change::Option { slot, dq, settle, .. } => {
                 self.sync_wallet(settle);

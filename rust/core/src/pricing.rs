@@ -36,71 +36,82 @@ pub fn upper_tail(a: f64) -> f64 {
     scaled_tail(a) * exp_half_square(a)
 }
 
-/// `Q(a)·e^(a²/2)` for `a ≥ 0` (a Mills ratio over √(2π)): `t·R(y)` with
-/// `t = c/(c+a)`, `y = (c−a)/(c+a)` and `R` a degree-22 polynomial, the
-/// Chebyshev interpolant of `Q(a)·e^(a²/2)/t` on the whole half-line (`c = 4.5`;
-/// the function is analytic in `t`, `t → 0` included; `tests/oracle/tail_fit.py`),
-/// within a relative 4e-16.
-/// One formula for every `a`: no ranges and no branch, so it runs the same in
-/// SIMD lanes (`lanes.rs`) as here.
+/// `Q(a)·e^(a²/2)` for `a ≥ 0` (a Mills ratio over √(2π)): `P(a)/D(a)`, a
+/// rational function of degrees 9 and 10 fitted to the relative error on
+/// `0 ≤ a ≤ 40` (`tests/oracle/tail_fit.py`: within 6e-17 before rounding),
+/// its argument clamped at 40. `Q(a)` underflows by `a ≈ 37.5`, so past the
+/// clamp only a factor that is exactly 0 multiplies the result (in
+/// [`black76_parts`], `k·Q(|d2|) = f·e^(−d1²/2)·scaled_tail(|d2|)` with
+/// `f·e^(−d1²/2) = k·e^(−d2²/2)`, far below 1e-15·k). Every coefficient is
+/// positive, so evaluating them adds no cancellation. One formula for every
+/// `a`: no ranges and no branch, so it runs the same in SIMD lanes
+/// (`lanes.rs`) as here.
 #[inline(always)]
 fn scaled_tail(a: f64) -> f64 {
-    scaled_tail_at(a, 1.0 / (TAIL_C + a))
+    let (p, d) = tail_ratio(clamp_tail(a));
+    p / d
 }
 
-/// The constant `c` of [`scaled_tail`].
-const TAIL_C: f64 = 4.5;
+/// Where [`scaled_tail`] stops following its argument.
+const TAIL_MAX: f64 = 40.0;
 
-/// [`scaled_tail`] of `a1` and `a2` on one division: `1/(c+a1)` and `1/(c+a2)`
-/// from `1/((c+a1)(c+a2))` (the arguments stay below 1e16, so the product is finite).
+/// `min(a, TAIL_MAX)` in one instruction (`minpd`: no NaN handling; a NaN
+/// argument makes the exponential beside it NaN anyway).
+#[inline(always)]
+fn clamp_tail(a: f64) -> f64 {
+    if a < TAIL_MAX {
+        a
+    } else {
+        TAIL_MAX
+    }
+}
+
+/// [`scaled_tail`] of `a1` and `a2` on one division: `1/D(a1)` and `1/D(a2)`
+/// from `1/(D(a1)·D(a2))` (below 1e11 each, so the product is finite).
 #[inline(always)]
 fn scaled_tails(a1: f64, a2: f64) -> (f64, f64) {
-    let (b1, b2) = (TAIL_C + a1, TAIL_C + a2);
-    let inv = 1.0 / (b1 * b2);
-    (scaled_tail_at(a1, b2 * inv), scaled_tail_at(a2, b1 * inv))
+    let ((p1, d1), (p2, d2)) = (tail_ratio(clamp_tail(a1)), tail_ratio(clamp_tail(a2)));
+    let inv = 1.0 / (d1 * d2);
+    (p1 * (d2 * inv), p2 * (d1 * inv))
 }
 
-/// [`scaled_tail`] given `inv = 1/(c+a)`.
+/// `P(a)` and `D(a)` of [`scaled_tail`], by Estrin's scheme on shared powers
+/// of `a` (a short dependency chain: the lanes are bound by latency).
 #[inline(always)]
-fn scaled_tail_at(a: f64, inv: f64) -> f64 {
-    const C: f64 = TAIL_C;
-    const R: [f64; 23] = [
-        0.1696067842156007,
-        0.14227950227835923,
-        0.09921167045681628,
-        0.056253733322449984,
-        0.024751688126762716,
-        0.0075269613723567014,
-        0.0009385807503998874,
-        -0.00038862901065328916,
-        -0.0002039436616309385,
-        -1.418065701159769e-06,
-        2.489835715380968e-05,
-        3.5408287589231553e-06,
-        -3.1634916369744754e-06,
-        -7.093474002485036e-07,
-        4.7615021789075115e-07,
-        1.119433231207208e-07,
-        -8.428015998992568e-08,
-        -1.4678239595429105e-08,
-        1.5689361922717583e-08,
-        1.3713045154938307e-09,
-        -2.5002872721573324e-09,
-        -5.916179479679329e-11,
-        2.320056008182222e-10,
+fn tail_ratio(a: f64) -> (f64, f64) {
+    const P: [f64; 10] = [
+        0.5,
+        0.7748631354412936,
+        0.5940186475366378,
+        0.28930512789640217,
+        0.09768342480923027,
+        0.02361638077722733,
+        0.004087749725609405,
+        0.0004901443962338278,
+        3.7224235214364995e-05,
+        1.3840679990273256e-06,
     ];
-    let (y, t) = ((C - a) * inv, C * inv);
-    // Estrin's scheme: a short dependency chain.
-    let y2 = y * y;
-    let y4 = y2 * y2;
-    let y8 = y4 * y4;
-    let p = |i: usize| R[i] + R[i + 1] * y;
-    let q = |i: usize| p(i) + p(i + 2) * y2;
-    let o = |i: usize| q(i) + q(i + 4) * y4;
-    // Degrees 0–15, then 16–19 and 20–22.
-    let low = o(0) + o(8) * y8;
-    let high = q(16) + (p(20) + R[22] * y2) * y4;
-    t * (low + high * (y8 * y8))
+    const D: [f64; 11] = [
+        1.0,
+        2.3476108316854436,
+        2.5611597324489597,
+        1.7142761684849976,
+        0.7819556169969879,
+        0.2549158774294128,
+        0.0604191593325794,
+        0.010339776351405906,
+        0.0012320791464248595,
+        9.330732048779644e-05,
+        3.469343980383616e-06,
+    ];
+    let a2 = a * a;
+    let a4 = a2 * a2;
+    let a8 = a4 * a4;
+    let pair = |c: &[f64], i: usize| c[i] + c[i + 1] * a;
+    let quad = |c: &[f64], i: usize| pair(c, i) + pair(c, i + 2) * a2;
+    let p = quad(&P, 0) + quad(&P, 4) * a4 + pair(&P, 8) * a8;
+    let d = quad(&D, 0) + quad(&D, 4) * a4 + (pair(&D, 8) + D[10] * a2) * a8;
+    (p, d)
 }
 
 /// `e^(−a²/2)` for `a ≥ 0`, within 1 ulp: the exponent in two parts, the

@@ -10,7 +10,7 @@
 use crate::lanes::{revalue, SeriesPoint, LANES};
 use crate::portfolio::OptionKind;
 use crate::pricing::{self, at_expiry, black76_delta, black76_parts, intrinsic, Deviation, Parts};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, RwLock};
 
 /// One option series on one snapshot, per unit of quantity.
@@ -179,6 +179,18 @@ impl Series {
         series
     }
 
+    /// What the series was priced from.
+    pub fn quote(&self) -> Quote {
+        Quote {
+            kind: self.kind,
+            underlying_price: self.underlying_price,
+            settle_price: self.settle_price,
+            strike: self.strike,
+            vol: self.vol,
+            tau: self.tau,
+        }
+    }
+
     /// [`Series::price`] into this series, reusing its P&L buffers: a tick
     /// reprices the series it held without allocating.
     pub fn reprice(&mut self, quote: Quote, at: &Revaluation) {
@@ -246,12 +258,11 @@ impl SeriesTerms {
     }
 }
 
-/// The series sharing one symbol, each under its terms. An entry that a
-/// price or vol change dropped keeps its terms with no series (`None`), so
-/// pricing the series again on the next tick finds its place without
-/// allocating; the entries go with [`SeriesCache::clear`] (a new time) or the
-/// snapshot.
-type Entries = Vec<(SeriesTerms, Option<Arc<Series>>)>;
+/// A series' terms and the series priced under them. An entry that a price
+/// or vol change dropped keeps its terms with no series (`None`), so pricing
+/// the series again on the next tick finds its place without allocating; the
+/// entries go with [`SeriesCache::clear`] (a new time) or the snapshot.
+type Entry = (SeriesTerms, Option<Arc<Series>>);
 
 /// Priced series of one snapshot, by symbol (a symbol may carry several
 /// entries when engines or terms differ).
@@ -262,50 +273,52 @@ pub struct SeriesCache {
 
 #[derive(Debug, Default)]
 struct Table {
-    by_symbol: FxHashMap<String, Entries>,
-    /// The symbols with an entry on each asset (as underlying or settle): what a
-    /// price or vol change of the asset drops, found without a scan of the whole
-    /// cache (a scan per `set_price` made setting many prices quadratic). A symbol
-    /// whose entries went another way stays listed until the cache is cleared.
-    by_asset: FxHashMap<String, FxHashSet<String>>,
+    /// Every entry, in the order they were made.
+    entries: Vec<Entry>,
+    /// The entries of each symbol.
+    by_symbol: FxHashMap<String, Vec<usize>>,
+    /// The entries on each asset (as underlying or settle): what a price or vol
+    /// change of the asset drops, found without a scan of the whole cache (a
+    /// scan per `set_price` made setting many prices quadratic) and without a
+    /// lookup per symbol.
+    by_asset: FxHashMap<String, Vec<usize>>,
 }
 
 impl Table {
-    fn list(&mut self, asset: &str, symbol: &str) {
-        let symbols = match self.by_asset.get_mut(asset) {
-            Some(s) => s,
-            None => self.by_asset.entry(asset.to_string()).or_default(),
-        };
-        if !symbols.contains(symbol) {
-            symbols.insert(symbol.to_string());
-        }
+    /// The entry of `symbol` whose terms `is` accepts.
+    fn find(&self, symbol: &str, is: impl Fn(&SeriesTerms) -> bool) -> Option<usize> {
+        self.by_symbol.get(symbol)?.iter().copied().find(|&i| is(&self.entries[i].0))
     }
 
-    /// The entries of `symbol`, created empty if it has none.
-    fn entries(&mut self, symbol: &str) -> &mut Entries {
-        if !self.by_symbol.contains_key(symbol) {
-            self.by_symbol.insert(symbol.to_string(), Vec::new());
-        }
-        self.by_symbol.get_mut(symbol).expect("inserted above")
-    }
-
-    /// Put `series` at entry `at` of `symbol` if that entry holds none (a series
-    /// already present is kept); `terms()` makes the entry when there is none.
+    /// Put `series` at entry `at` if that entry holds none (a series already
+    /// present is kept); `terms()` makes an entry of `symbol` when there is none.
     fn put(&mut self, symbol: &str, at: Option<usize>, terms: impl FnOnce() -> SeriesTerms, series: Arc<Series>) {
         match at {
             Some(i) => {
-                let slot = &mut self.by_symbol.get_mut(symbol).expect("an entry of the symbol")[i].1;
+                let slot = &mut self.entries[i].1;
                 if slot.is_none() {
                     *slot = Some(series);
                 }
             }
             None => {
-                let terms = terms();
-                let (underlying, settle) = (terms.underlying.clone(), terms.settle.clone());
-                self.entries(symbol).push((terms, Some(series)));
-                self.list(&underlying, symbol);
-                self.list(&settle, symbol);
+                let (terms, i) = (terms(), self.entries.len());
+                list(&mut self.by_symbol, symbol, i);
+                list(&mut self.by_asset, &terms.underlying, i);
+                if terms.settle != terms.underlying {
+                    list(&mut self.by_asset, &terms.settle, i);
+                }
+                self.entries.push((terms, Some(series)));
             }
+        }
+    }
+}
+
+/// Add entry `i` to the list of `key`.
+fn list(lists: &mut FxHashMap<String, Vec<usize>>, key: &str, i: usize) {
+    match lists.get_mut(key) {
+        Some(list) => list.push(i),
+        None => {
+            lists.insert(key.to_string(), vec![i]);
         }
     }
 }
@@ -320,7 +333,7 @@ impl SeriesCache {
     pub fn insert_all<'a>(&self, items: impl IntoIterator<Item = (&'a str, SeriesTerms, Arc<Series>)>) {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
         for (symbol, terms, series) in items {
-            let at = table.by_symbol.get(symbol).and_then(|e| e.iter().position(|(t, _)| *t == terms));
+            let at = table.find(symbol, |t| *t == terms);
             table.put(symbol, at, || terms, series);
         }
     }
@@ -341,11 +354,14 @@ impl SeriesCache {
         price: impl FnOnce() -> Result<Arc<Series>, E>,
     ) -> Result<Arc<Series>, E> {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
-        let at = (table.by_symbol.get_mut(symbol))
-            .and_then(|e| e.iter_mut().find(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry)));
-        match at {
-            Some((_, Some(series))) => Ok(Arc::clone(series)),
-            Some((_, slot)) => Ok(Arc::clone(slot.insert(price()?))),
+        match table.find(symbol, |t| t.matches(engine, underlying, settle, kind, strike, expiry)) {
+            Some(i) => {
+                let slot = &mut table.entries[i].1;
+                if let Some(series) = slot.as_ref() {
+                    return Ok(Arc::clone(series));
+                }
+                Ok(Arc::clone(slot.insert(price()?)))
+            }
             None => {
                 let series = price()?;
                 let terms = || SeriesTerms {
@@ -367,21 +383,15 @@ impl SeriesCache {
     /// `key`, not the whole cache.
     pub fn invalidate(&self, key: &str) {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
-        let Table { by_symbol, by_asset } = &mut *table;
-        if let Some(entries) = by_symbol.get_mut(key) {
-            entries.iter_mut().for_each(|(_, s)| *s = None);
-        }
-        for symbol in by_asset.get(key).into_iter().flatten() {
-            for (t, s) in by_symbol.get_mut(symbol).into_iter().flatten() {
-                if t.underlying == key || t.settle == key {
-                    *s = None;
-                }
-            }
+        let Table { entries, by_symbol, by_asset } = &mut *table;
+        for &i in by_symbol.get(key).into_iter().chain(by_asset.get(key)).flatten() {
+            entries[i].1 = None;
         }
     }
 
     pub fn clear(&self) {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
+        table.entries.clear();
         table.by_symbol.clear();
         table.by_asset.clear();
     }
@@ -389,7 +399,7 @@ impl SeriesCache {
     /// Number of priced series held.
     pub fn len(&self) -> usize {
         let table = self.map.read().unwrap_or_else(|p| p.into_inner());
-        table.by_symbol.values().flatten().filter(|(_, s)| s.is_some()).count()
+        table.entries.iter().filter(|(_, s)| s.is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -412,13 +422,8 @@ impl SeriesReader<'_> {
         strike: f64,
         expiry: f64,
     ) -> Option<Arc<Series>> {
-        self.0
-            .by_symbol
-            .get(symbol)?
-            .iter()
-            .find(|(t, _)| t.matches(engine, underlying, settle, kind, strike, expiry))?
-            .1
-            .clone()
+        let i = self.0.find(symbol, |t| t.matches(engine, underlying, settle, kind, strike, expiry))?;
+        self.0.entries[i].1.clone()
     }
 }
 

@@ -281,6 +281,41 @@ impl Engine {
     /// path to reprice the one series a tick touches: a series the slot alone
     /// holds (the cache dropped it) is repriced in place, without allocating.
     pub fn option_series(&self, book: &mut Book, o: usize, pos: PositionRef<'_>, market: &Market) -> Result<()> {
+        self.option_series_quoted(book, o, pos, market, |_| {
+            let (underlying, settle) = (pos.underlying(), pos.settle());
+            quote(pos, market, market.price(underlying)?, market.price(settle)?)
+        })
+    }
+
+    /// [`Self::option_series`] after a move of index prices alone, the vols and
+    /// the time being those slot `o` was last resolved on: the series is quoted
+    /// at the prices `pb` and `ps` (USD, the market's) with the vol and years
+    /// of the series the slot holds, so only the cache is looked up.
+    pub fn option_series_moved(
+        &self,
+        book: &mut Book,
+        o: usize,
+        pos: PositionRef<'_>,
+        market: &Market,
+        (pb, ps): (f64, f64),
+    ) -> Result<()> {
+        self.option_series_quoted(book, o, pos, market, |held| {
+            let q = Quote { underlying_price: pb, settle_price: ps, ..held.quote() };
+            debug_assert!(quote(pos, market, pb, ps).is_ok_and(|want| want == q), "{q:?}");
+            Ok(q)
+        })
+    }
+
+    /// [`Self::option_series`] with the quote, priced when the cache has no
+    /// series, given by `quote_of` from the series the slot holds.
+    fn option_series_quoted(
+        &self,
+        book: &mut Book,
+        o: usize,
+        pos: PositionRef<'_>,
+        market: &Market,
+        quote_of: impl FnOnce(&Series) -> Result<Quote>,
+    ) -> Result<()> {
         let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
             return Err(CoreError::invalid("position", format!("{} is not an option", pos.symbol())));
         };
@@ -288,7 +323,7 @@ impl Engine {
         let Book { groups, group_names, options, .. } = book;
         let held = &mut options[o].series;
         let series = market.series.get_or_price(symbol, self.id, underlying, settle, kind, strike, expiry, || {
-            let quote = quote(pos, market, market.price(underlying)?, market.price(settle)?)?;
+            let quote = quote_of(held)?;
             self.reprice_series(held, &groups[g], &group_names[g], quote);
             Ok::<_, CoreError>(Arc::clone(held))
         })?;
