@@ -144,6 +144,35 @@ def test_options_sharing_symbols_bit_for_bit(engine, books, threads, chunk):
         assert a == b, name
 
 
+@st.composite
+def symbols_on_two_underlyings(draw) -> dict:
+    """A scenario book whose contracts share a few symbols across underlyings
+    (one symbol in two groups), interleaved: the columnar path finds a symbol's
+    netted entry by its id, and searches only when the id's entry is another
+    group's."""
+    book = draw(s.portfolio(max_positions=3, options=False))
+    contracts = []
+    for _ in range(draw(st.integers(2, 8))):
+        c = draw(st.one_of(s.linear(), s.inverse()))
+        c["symbol"] = draw(st.sampled_from(("SHARED-A", "SHARED-B")))
+        contracts.append(c)
+    book["positions"] = draw(st.permutations(book["positions"] + contracts))
+    return book
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    books=st.lists(symbols_on_two_underlyings().flatmap(scaled), min_size=1, max_size=8),
+    threads=st.sampled_from((1, 2)),
+    chunk=st.sampled_from((1, 3, 512)),
+)
+def test_contracts_sharing_symbols_across_groups_bit_for_bit(engine, books, threads, chunk):
+    market = pm.Market.from_dict(scenario_market())
+    positions, balances = tables(books)
+    out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
+    check(engine, market, books, out)
+
+
 def test_an_option_the_columnar_path_refuses_is_named():
     """An option settling in a coin with a price range: its account alone gets the
     per-account path's error (raise or collect), its neighbours their figures. The

@@ -22,8 +22,8 @@
 //!
 //! A bad row, an option under `binance_pm` (which has no option formula), an
 //! asset the book cannot take (no price; under `binance_pm`, no collateral
-//! rate) or more netted symbols than [`NETTED_SEARCH`] sends the account to
-//! the per-account path instead, which names the error of a bad row.
+//! rate) sends the account to the per-account path instead, which names the
+//! error of a bad row.
 
 use super::{Account, Scan};
 use crate::brackets::BracketKind;
@@ -39,10 +39,6 @@ use std::sync::Arc;
 /// No slot (an id the book does not hold yet), or no group (an asset that cannot enter a book).
 const NONE: u32 = u32::MAX;
 
-/// Most netted symbols an account may hold on this path (each is found by a
-/// linear search; the per-account builder hashes them past this many).
-const NETTED_SEARCH: usize = 64;
-
 /// The call's names as the columnar path needs them, by the scan's ids.
 pub(super) struct Layout<'a> {
     /// Per asset id: its group id (an index of the call's group dictionary), or
@@ -57,6 +53,8 @@ pub(super) struct Layout<'a> {
     /// (`u · assets + s`), when the call names at most [`MARK_TABLE`] assets:
     /// the division leaves the row loop.
     linear_marks: Vec<f64>,
+    /// How many symbols the call names.
+    symbols: usize,
     binance: bool,
 }
 
@@ -93,7 +91,8 @@ impl<'a> Layout<'a> {
                 .collect(),
             false => Vec::new(),
         };
-        Layout { asset_group, groups: tables, group_ids, table_group, linear_marks, binance }
+        let symbols = scan.pos.symbol.values.len();
+        Layout { asset_group, groups: tables, group_ids, table_group, linear_marks, symbols, binance }
     }
 
     /// The mark of a contract without one in the market, when the table has it.
@@ -131,6 +130,9 @@ pub(super) struct Builder<'e> {
     /// Per asset id and per group id: its slot in the current book, or `NONE`.
     asset_slot: Vec<u32>,
     group_slot: Vec<u32>,
+    /// Per symbol id: the book's netted entry of the symbol, or `NONE` (an
+    /// entry of another group when one symbol names two underlyings).
+    netted_slot: Vec<u32>,
     /// The id of each of the book's assets and groups, in order.
     asset_ids: Vec<u32>,
     group_ids: Vec<u32>,
@@ -153,6 +155,7 @@ impl<'e> Builder<'e> {
             names: vec![None; layout.groups.len()],
             asset_slot: vec![NONE; layout.asset_group.len()],
             group_slot: vec![NONE; layout.groups.len()],
+            netted_slot: vec![NONE; layout.symbols],
             asset_ids: Vec::new(),
             group_ids: Vec::new(),
             bracket_tables: Vec::new(),
@@ -200,14 +203,16 @@ impl<'e> Builder<'e> {
                 },
                 false => u32::MAX,
             };
-            let Some(netted) = self.netted(g, symbol) else { return false };
+            let netted = self.netted(g, symbol);
             let mark = match scan.symbol_mark[symbol as usize] {
                 None if !inverse => layout.default_linear_mark(u, s_id),
                 mark => mark,
             };
-            let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
             if layout.binance {
-                self.book.slots.push(slot); // the scenario model reads no slots: its books keep none
+                let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
+                self.book.slots.push(slot);
+            } else {
+                self.book.add_contract_sums(pos, mark, b, s, netted); // the scenario model reads no slots
             }
         }
         self.finish(layout);
@@ -230,6 +235,9 @@ impl<'e> Builder<'e> {
         }
         self.asset_ids.clear();
         self.group_ids.clear();
+        for c in &self.book.contracts {
+            self.netted_slot[c.symbol as usize] = NONE;
+        }
         let b = &mut self.book;
         b.group_names.clear();
         b.assets.clear();
@@ -320,19 +328,25 @@ impl<'e> Builder<'e> {
         true
     }
 
-    /// The netted entry of `symbol` in group slot `g`, created on first use;
-    /// `None` past [`NETTED_SEARCH`] entries.
+    /// The netted entry of `symbol` in group slot `g`, created on first use
+    /// (found by the symbol's id; searched for only when the symbol's slot
+    /// holds another group's entry).
     #[inline(always)]
-    fn netted(&mut self, g: usize, symbol: u32) -> Option<usize> {
+    fn netted(&mut self, g: usize, symbol: u32) -> usize {
         let contracts = &mut self.book.contracts;
-        if let Some(i) = contracts.iter().position(|c| c.symbol == symbol && c.group == g) {
-            return Some(i);
+        let slot = &mut self.netted_slot[symbol as usize];
+        match *slot {
+            i if i != NONE && contracts[i as usize].group == g => return i as usize,
+            NONE => {}
+            _ => {
+                if let Some(i) = contracts.iter().position(|c| c.symbol == symbol && c.group == g) {
+                    return i;
+                }
+            }
         }
-        if contracts.len() >= NETTED_SEARCH {
-            return None;
-        }
+        *slot = contracts.len() as u32;
         contracts.push(crate::engine::NettedContract { group: g, symbol, delta: 0.0 });
-        Some(contracts.len() - 1)
+        contracts.len() - 1
     }
 
     /// `binance_pm`: the bracket table of contract symbol id `symbol` (named

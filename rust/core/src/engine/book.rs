@@ -232,21 +232,16 @@ impl Book {
         symbol: u32,
         brackets: u32,
     ) -> BookSlot {
-        let (pb, ps) = (self.assets[b].price, self.assets[s].price);
-        let t = contract_terms(pos, mark, pb, ps);
+        let (t, receiver) = self.add_contract_sums(pos, mark, b, s, netted);
         let (inverse, leverage) = match pos {
             PositionRef::Inverse { leverage, .. } => (true, leverage),
             PositionRef::Linear { leverage, .. } => (false, leverage),
             PositionRef::Option { .. } => unreachable!("contracts only"),
         };
-        let receiver = if inverse { b } else { s };
-        let g = self.assets[b].group;
-        self.assets[receiver].settled += t.upnl;
-        self.add_contract_delta(g, netted, t.dollar_delta);
         BookSlot::Contract {
-            group: g,
+            group: self.assets[b].group,
             dollar_delta: t.dollar_delta,
-            underlying_price: pb,
+            underlying_price: self.assets[b].price,
             symbol,
             netted,
             receiver,
@@ -256,6 +251,27 @@ impl Book {
             leverage: leverage.unwrap_or(engine.params.classic.default_leverage),
             brackets,
         }
+    }
+
+    /// [`add_contract`](Self::add_contract)'s sums alone (a book that keeps no
+    /// slots, as the batch's books for the scenario model): the contract's
+    /// terms and the asset slot receiving its UPnL.
+    #[inline(always)]
+    pub(crate) fn add_contract_sums(
+        &mut self,
+        pos: PositionRef<'_>,
+        mark: Option<f64>,
+        b: usize,
+        s: usize,
+        netted: usize,
+    ) -> (crate::instrument::ContractTerms, usize) {
+        let (pb, ps) = (self.assets[b].price, self.assets[s].price);
+        let t = contract_terms(pos, mark, pb, ps);
+        let receiver = if matches!(pos, PositionRef::Inverse { .. }) { b } else { s };
+        let g = self.assets[b].group;
+        self.assets[receiver].settled += t.upnl;
+        self.add_contract_delta(g, netted, t.dollar_delta);
+        (t, receiver)
     }
 
     /// Recompute group `g`'s contract and option aggregates from its slots, in
