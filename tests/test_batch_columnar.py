@@ -132,6 +132,13 @@ def shared_option_symbols(draw) -> dict:
     chunk=st.sampled_from((1, 3, 512)),
 )
 def test_options_sharing_symbols_bit_for_bit(engine, books, threads, chunk):
+    check_at_any_layout(engine, books, threads, chunk)
+
+
+def check_at_any_layout(engine, books, threads, chunk):
+    """``books`` margined by the batch at ``threads`` and ``chunk`` equal
+    ``engine.margin`` bit for bit, and the other thread count and another chunk
+    size give the same bits."""
     market = pm.Market.from_dict(scenario_market())
     positions, balances = tables(books)
     out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
@@ -167,10 +174,7 @@ def symbols_on_two_underlyings(draw) -> dict:
     chunk=st.sampled_from((1, 3, 512)),
 )
 def test_contracts_sharing_symbols_across_groups_bit_for_bit(engine, books, threads, chunk):
-    market = pm.Market.from_dict(scenario_market())
-    positions, balances = tables(books)
-    out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
-    check(engine, market, books, out)
+    check_at_any_layout(engine, books, threads, chunk)
 
 
 def test_an_option_the_columnar_path_refuses_is_named():
