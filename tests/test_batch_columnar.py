@@ -261,3 +261,69 @@ def test_bad_rows_beside_good_accounts(engine, books, bad):
         want = engine.margin(pm.Portfolio.from_dict(books[i]), market)
         for f in FIGURES:
             assert _bits(rest[f][k].as_py()) == _bits(getattr(want, f)), (i, f)
+
+
+# Bad values by the position type they apply to: (field, value, message start);
+# the columnar path reads names by dictionary code and checks numbers without a
+# field to name, so each of these must reach the per-account path's message.
+COMMON_BAD = (
+    ("symbol", "", "must not be empty"),
+    ("underlying", "", "must not be empty"),
+    ("type", "future", 'must be "linear", "inverse" or "option", got "future"'),
+    ("qty", math.nan, ""),
+    ("qty", -1e16, ""),
+)
+BAD_BY_TYPE = {
+    "linear": (("entry_price", 0.0, "must be > 0"), ("leverage", -2.0, "must be > 0")),
+    "inverse": (
+        ("entry_price", math.inf, ""),
+        ("contract_size", 0.0, "must be > 0"),
+        ("leverage", math.inf, ""),
+        ("settle", "XYZ", "an inverse contract settles in its underlying"),
+    ),
+    "option": (
+        ("strike", -1.0, "must be > 0"),
+        ("expiry", 1.8e12, ""),
+        ("kind", "straddle", ""),
+        ("kind", None, "required for an option"),
+    ),
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books=scenario_books, bad=st.data(), threads=st.sampled_from((1, 2)))
+def test_bad_names_and_numbers_are_named(engine, books, bad, threads):
+    """A bad value in one row (a name in a dictionary only that row uses, a
+    number of any checked field) is named ``positions[row].field`` (raise), or
+    marks its account alone with that message (collect); the other accounts
+    keep Engine.margin's figures bit for bit."""
+    market = pm.Market.from_dict(scenario_market())
+    positions, balances = tables(books)
+    if positions.num_rows == 0:
+        return
+    row = bad.draw(st.integers(0, positions.num_rows - 1))
+    kind = positions.column("type")[row].as_py()
+    field, value, message = bad.draw(st.sampled_from(COMMON_BAD + BAD_BY_TYPE[kind]))
+    values = positions.column(field).to_pylist()
+    values[row] = value
+    column = pa.array(values, type=positions.schema.field(field).type)
+    if pa.types.is_string(column.type):
+        column = column.dictionary_encode()  # the bad value: a code only this row uses
+    positions = positions.set_column(positions.schema.get_field_index(field), field, column)
+    named = rf"^positions\[{row}\]\.{field}: {message}"
+    with pytest.raises(pm.InvalidInputError, match=named) as raised:
+        engine.margin_batch(positions, balances, market, threads=threads, chunk_size=3)
+    out = engine.margin_batch(
+        positions, balances, market, threads=threads, chunk_size=3, errors="collect"
+    )
+    bad_account = positions.column("account")[row].as_py()
+    ids = out["account"].to_pylist()
+    k = ids.index(bad_account)
+    assert out["status"][k].as_py() == "ERROR"
+    assert out["error"][k].as_py() == str(raised.value)
+    for k, i in enumerate(ids):
+        if i == bad_account:
+            continue
+        want = engine.margin(pm.Portfolio.from_dict(books[i]), market)
+        for f in FIGURES:
+            assert _bits(out[f][k].as_py()) == _bits(getattr(want, f)), (i, f)

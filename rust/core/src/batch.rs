@@ -666,7 +666,7 @@ impl<'a> Scan<'a> {
             return Err(CoreError::invalid(format!("balances[{n}].asset"), "required").with_code(Code::Missing));
         }
         let qty = self.bal.qty[row];
-        if qty.is_nan() || qty.abs() > crate::input::MAX_MAGNITUDE {
+        if !crate::input::is_amount(qty) {
             crate::input::amount(qty, &format!("balances[{n}].qty"))?;
         }
         Ok((self.balance_asset[code as usize], qty))
@@ -676,12 +676,75 @@ impl<'a> Scan<'a> {
     #[inline]
     fn loan(&self, row: usize) -> Result<Loan> {
         let owed = |col: Option<&[f64]>, key: &str| match col.map(|c| c[row]) {
-            Some(x) if !((0.0..=crate::input::MAX_MAGNITUDE).contains(&x)) => {
+            Some(x) if !crate::input::is_loan_amount(x) => {
                 crate::input::loan_amount(x, &format!("balances[{}].{key}", row + self.first_rows.1))
             }
             x => Ok(x.unwrap_or(0.0)),
         };
         Ok(Loan { borrowed: owed(self.bal.borrowed, "borrowed")?, interest: owed(self.bal.interest, "interest")? })
+    }
+
+    /// Row `r`'s settle column: its code (< 0: null, or no column) and asset id
+    /// (the default settle asset when null).
+    #[inline(always)]
+    fn settle(&self, r: usize) -> (i32, u32) {
+        match self.pos.settle.map_or(-1, |s| s.codes[r]) {
+            k if k < 0 => (k, self.usdt),
+            k => (k, self.settle_asset[k as usize]),
+        }
+    }
+
+    /// Row `r`'s terms as a position of type `instrument` named `symbol`,
+    /// `underlying` and `settle` (`kind`: an option's, read by options only),
+    /// not checked. Numbers: `NaN` is null; a null leverage is the profile's.
+    #[inline(always)]
+    fn terms<'n>(
+        &self,
+        r: usize,
+        instrument: Instrument,
+        [symbol, underlying, settle]: [&'n str; 3],
+        kind: OptionKind,
+    ) -> PositionRef<'n> {
+        let c = &self.pos;
+        let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[r]);
+        let leverage = c.leverage.map(|x| x[r]).filter(|x| !x.is_nan());
+        let qty = c.qty[r];
+        match instrument {
+            Instrument::Linear => {
+                PositionRef::Linear { symbol, underlying, settle, qty, entry_price: num(c.entry_price), leverage }
+            }
+            Instrument::Inverse => PositionRef::Inverse {
+                symbol,
+                underlying,
+                contract_size: num(c.contract_size),
+                contracts: qty,
+                entry_price: num(c.entry_price),
+                leverage,
+            },
+            Instrument::Option => PositionRef::Option {
+                symbol,
+                underlying,
+                settle,
+                kind,
+                strike: num(c.strike),
+                expiry: num(c.expiry),
+                qty,
+            },
+        }
+    }
+
+    /// An inverse contract settles in its underlying: a settle value, when
+    /// given, names the underlying's asset (ids are per name).
+    #[inline(always)]
+    fn inverse_settle_holds(settle_code: i32, settle: u32, underlying: u32) -> bool {
+        settle_code < 0 || settle == underlying
+    }
+
+    /// Whether the market has a vol for an option of symbol code `symbol` on
+    /// underlying code `underlying` (its own, or its underlying's).
+    #[inline(always)]
+    fn has_vol(&self, symbol: usize, underlying: usize) -> bool {
+        self.symbol_vol[symbol] || self.underlying_vol[underlying]
     }
 
     /// Validate one position row and borrow its terms, with the ids of its underlying
@@ -690,8 +753,6 @@ impl<'a> Scan<'a> {
     fn position(&self, row: usize) -> Result<(PositionRef<'a>, u32, u32)> {
         let c = &self.pos;
         let at = |k: &str| format!("positions[{}].{k}", row + self.first_rows.0);
-        let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[row]);
-        let lev = c.leverage.map(|x| x[row]).filter(|x| !x.is_nan());
         let symbol =
             c.symbol.get(row).ok_or_else(|| CoreError::invalid(at("symbol"), "required").with_code(Code::Missing))?;
         let underlying = c
@@ -699,35 +760,24 @@ impl<'a> Scan<'a> {
             .get(row)
             .ok_or_else(|| CoreError::invalid(at("underlying"), "required").with_code(Code::Missing))?;
         let u = self.underlying_asset[c.underlying.codes[row] as usize];
-        let settle_code = c.settle.map_or(-1, |s| s.codes[row]);
-        let (settle, s) = match settle_code {
-            k if k < 0 => (DEFAULT_SETTLE, self.usdt),
-            k => (c.settle.and_then(|s| s.get(row)).unwrap_or(DEFAULT_SETTLE), self.settle_asset[k as usize]),
+        let (settle_code, s) = self.settle(row);
+        let settle = match settle_code {
+            k if k < 0 => DEFAULT_SETTLE,
+            k => c.settle.map_or(DEFAULT_SETTLE, |s| &s.values[k as usize]),
         };
-        let qty = c.qty[row];
         let type_code = c.kind_of_instrument.codes[row];
         let instrument = if type_code < 0 { None } else { self.instrument[type_code as usize] };
+        let names = [symbol, underlying, settle];
         let (pos, s) = match instrument {
-            Some(Instrument::Linear) => (
-                PositionRef::Linear { symbol, underlying, settle, qty, entry_price: num(c.entry_price), leverage: lev },
-                s,
-            ),
+            Some(Instrument::Linear) => (self.terms(row, Instrument::Linear, names, OptionKind::Call), s),
             Some(Instrument::Inverse) => {
-                if settle_code >= 0 && settle != underlying {
+                if !Self::inverse_settle_holds(settle_code, s, u) {
                     return Err(CoreError::invalid(
                         at("settle"),
                         format!("an inverse contract settles in its underlying {underlying}, got {settle:?}"),
                     ));
                 }
-                let pos = PositionRef::Inverse {
-                    symbol,
-                    underlying,
-                    contract_size: num(c.contract_size),
-                    contracts: qty,
-                    entry_price: num(c.entry_price),
-                    leverage: lev,
-                };
-                (pos, u)
+                (self.terms(row, Instrument::Inverse, names, OptionKind::Call), u)
             }
             Some(Instrument::Option) => {
                 let kind = match c.option_kind.map_or(-1, |k| k.codes[row]) {
@@ -740,20 +790,10 @@ impl<'a> Scan<'a> {
                         None => OptionKind::parse(c.option_kind.map_or("", |o| &o.values[k as usize]), &at("kind"))?,
                     },
                 };
-                let (sc, uc) = (c.symbol.codes[row] as usize, c.underlying.codes[row] as usize);
-                if !self.symbol_vol[sc] && !self.underlying_vol[uc] {
+                if !self.has_vol(c.symbol.codes[row] as usize, c.underlying.codes[row] as usize) {
                     return Err(CoreError::no_vol(at("symbol"), symbol, underlying));
                 }
-                let pos = PositionRef::Option {
-                    symbol,
-                    underlying,
-                    settle,
-                    kind,
-                    strike: num(c.strike),
-                    expiry: num(c.expiry),
-                    qty,
-                };
-                (pos, s)
+                (self.terms(row, Instrument::Option, names, kind), s)
             }
             None => {
                 return Err(match c.kind_of_instrument.get(row) {

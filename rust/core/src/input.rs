@@ -281,11 +281,38 @@ pub const MAX_VOL: f64 = 10.0;
 /// given in milliseconds (as ccxt gives it).
 pub const MAX_EPOCH_SECONDS: f64 = 1e11;
 
+// The rules of a number alone, without a field to name: the checks below and
+// the batch's row checks (which name a field only when one fails) both call them.
+
+/// [`amount`]'s rule: finite and within ±[`MAX_MAGNITUDE`].
+#[inline(always)]
+pub fn is_amount(x: f64) -> bool {
+    // One comparison (false for NaN and ±inf too).
+    x.abs() <= MAX_MAGNITUDE
+}
+
+/// [`loan_amount`]'s rule: an amount ≥ 0.
+#[inline(always)]
+pub fn is_loan_amount(x: f64) -> bool {
+    (0.0..=MAX_MAGNITUDE).contains(&x)
+}
+
+/// [`price`]'s rule: from [`MIN_PRICE`] to [`MAX_MAGNITUDE`] (false for NaN).
+#[inline(always)]
+pub fn is_price(x: f64) -> bool {
+    (MIN_PRICE..=MAX_MAGNITUDE).contains(&x)
+}
+
+/// [`epoch_seconds`]'s rule: finite and within ±[`MAX_EPOCH_SECONDS`].
+#[inline(always)]
+pub fn is_epoch_seconds(x: f64) -> bool {
+    x.abs() <= MAX_EPOCH_SECONDS
+}
+
 /// A quantity or a balance: finite and within ±[`MAX_MAGNITUDE`].
 #[inline]
 pub fn amount(x: f64, at: &str) -> Result<f64> {
-    // One comparison on the way every order takes (false for NaN and ±inf too).
-    if x.abs() <= MAX_MAGNITUDE {
+    if is_amount(x) {
         return Ok(x);
     }
     not_an_amount(x, at)
@@ -307,7 +334,7 @@ pub fn loan_amount(x: f64, at: &str) -> Result<f64> {
 /// [`MIN_PRICE`] to [`MAX_MAGNITUDE`].
 pub fn price(x: f64, at: &str) -> Result<f64> {
     positive(x, at, Source::Input)?;
-    if !(MIN_PRICE..=MAX_MAGNITUDE).contains(&x) {
+    if !is_price(x) {
         return Err(
             CoreError::invalid(at, format!("must be from 1e-15 to 1e15, got {x:e}")).with_code(Code::OutOfRange)
         );
@@ -331,7 +358,7 @@ pub fn vol(x: f64, at: &str) -> Result<f64> {
 /// A time in seconds since the epoch: finite and at most [`MAX_EPOCH_SECONDS`] in size.
 pub fn epoch_seconds(x: f64, at: &str) -> Result<f64> {
     finite(x, at, Source::Input)?;
-    if x.abs() > MAX_EPOCH_SECONDS {
+    if !is_epoch_seconds(x) {
         return Err(CoreError::invalid(
             at,
             format!("{} looks like milliseconds since the epoch: seconds expected (divide by 1000)", fmt_num(x)),

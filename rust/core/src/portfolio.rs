@@ -3,7 +3,7 @@
 
 use crate::error::{Code, CoreError, Result};
 use crate::input::{amount, epoch_seconds, loan_amount, number, parse_time, path, positive, price, show, table};
-use crate::input::{Fields, Source, MAX_EPOCH_SECONDS, MAX_MAGNITUDE, MIN_PRICE};
+use crate::input::{is_amount, is_epoch_seconds, is_price, Fields, Source, MAX_MAGNITUDE};
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 use std::ops::Deref;
@@ -453,7 +453,7 @@ impl Portfolio {
 
 /// The checks of a balance entry (the sum with a held balance is checked by `add_balance`).
 fn check_balance(asset: &str, qty: f64) -> Result<()> {
-    if qty.is_nan() || qty.abs() > MAX_MAGNITUDE {
+    if !is_amount(qty) {
         amount(qty, &path("balances", asset))?; // the path is built for the error only
     }
     if asset.is_empty() {
@@ -586,6 +586,82 @@ pub fn validate(p: &Position, at: &str) -> Result<()> {
     Ok(())
 }
 
+/// The rule a position's number keeps (`input`'s predicates; the error of a
+/// failed one is `input`'s check of the same name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberRule {
+    Amount,
+    Price,
+    EpochSeconds,
+}
+
+impl NumberRule {
+    #[inline(always)]
+    pub fn holds(self, x: f64) -> bool {
+        match self {
+            NumberRule::Amount => is_amount(x),
+            NumberRule::Price => is_price(x),
+            NumberRule::EpochSeconds => is_epoch_seconds(x),
+        }
+    }
+
+    /// The error of `x`, which breaks this rule, naming `{at}.{key}`.
+    #[cold]
+    #[inline(never)]
+    fn error(self, x: f64, at: &str, key: &str) -> Result<()> {
+        let at = format!("{at}.{key}");
+        match self {
+            NumberRule::Amount => amount(x, &at).map(drop),
+            NumberRule::Price => price(x, &at).map(drop),
+            NumberRule::EpochSeconds => epoch_seconds(x, &at).map(drop),
+        }
+    }
+}
+
+/// The rule of a position's symbol and underlying: not empty. The batch checks
+/// it once per distinct value of a column.
+#[inline(always)]
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+}
+
+/// Each number of `p` with the rule it keeps and its field, in the order
+/// [`validate_ref`] checks them: `check(x, rule, field)` on each until one
+/// fails. The one list of which number keeps which rule.
+#[inline(always)]
+pub fn check_numbers<E>(
+    p: &PositionRef<'_>,
+    mut check: impl FnMut(f64, NumberRule, &'static str) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    use NumberRule::{Amount, EpochSeconds, Price};
+    match *p {
+        PositionRef::Linear { qty, entry_price, leverage, .. } => {
+            check(qty, Amount, "qty")?;
+            check(entry_price, Price, "entry_price")?;
+            leverage.map_or(Ok(()), |l| check(l, Price, "leverage"))
+        }
+        PositionRef::Inverse { contract_size, contracts, entry_price, leverage, .. } => {
+            check(contract_size, Price, "contract_size")?;
+            check(contracts, Amount, "contracts")?;
+            check(entry_price, Price, "entry_price")?;
+            leverage.map_or(Ok(()), |l| check(l, Price, "leverage"))
+        }
+        PositionRef::Option { strike, expiry, qty, .. } => {
+            check(strike, Price, "strike")?;
+            check(expiry, EpochSeconds, "expiry")?;
+            check(qty, Amount, "qty")
+        }
+    }
+}
+
+/// Whether `p`'s numbers keep [`validate_ref`]'s rules: its checks without a
+/// field to name (the batch's columnar path, which reads names by id; a row
+/// that fails is validated again, and named, by the per-account path).
+#[inline(always)]
+pub fn numbers_hold(p: &PositionRef<'_>) -> bool {
+    check_numbers(p, |x, rule, _| if rule.holds(x) { Ok(()) } else { Err(()) }).is_ok()
+}
+
 /// [`validate`] on borrowed terms (batch rows are checked without building a `Position`).
 #[inline(always)]
 pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
@@ -593,59 +669,16 @@ pub fn validate_ref(p: &PositionRef<'_>, at: &str) -> Result<()> {
     // The errors are built out of line, so the checks inline into a batch's row loop.
     #[cold]
     #[inline(never)]
-    fn not_amount(x: f64, at: &str, k: &str) -> Result<()> {
-        amount(x, &format!("{at}.{k}")).map(drop)
-    }
-    #[cold]
-    #[inline(never)]
-    fn not_price(x: f64, at: &str, k: &str) -> Result<()> {
-        price(x, &format!("{at}.{k}")).map(drop)
-    }
-    #[cold]
-    #[inline(never)]
     fn empty(at: &str, k: &str) -> Result<()> {
         Err(CoreError::invalid(format!("{at}.{k}"), "must not be empty"))
     }
-    #[cold]
-    #[inline(never)]
-    fn not_epoch(x: f64, at: &str) -> Result<()> {
-        epoch_seconds(x, &format!("{at}.expiry")).map(drop)
-    }
-    let is_finite = |x: f64, k: &str| if x.abs() <= MAX_MAGNITUDE { Ok(()) } else { not_amount(x, at, k) };
-    let is_positive = |x: f64, k: &str| {
-        if (MIN_PRICE..=MAX_MAGNITUDE).contains(&x) {
-            Ok(())
-        } else {
-            not_price(x, at, k)
-        }
-    };
-    if p.symbol().is_empty() {
+    if !is_name(p.symbol()) {
         return empty(at, "symbol");
     }
-    if p.underlying().is_empty() {
+    if !is_name(p.underlying()) {
         return empty(at, "underlying");
     }
-    match *p {
-        PositionRef::Linear { qty, entry_price, leverage, .. } => {
-            is_finite(qty, "qty")?;
-            is_positive(entry_price, "entry_price")?;
-            leverage.map_or(Ok(()), |l| is_positive(l, "leverage"))?;
-        }
-        PositionRef::Inverse { contract_size, contracts, entry_price, leverage, .. } => {
-            is_positive(contract_size, "contract_size")?;
-            is_finite(contracts, "contracts")?;
-            is_positive(entry_price, "entry_price")?;
-            leverage.map_or(Ok(()), |l| is_positive(l, "leverage"))?;
-        }
-        PositionRef::Option { strike, expiry, qty, .. } => {
-            is_positive(strike, "strike")?;
-            if expiry.is_nan() || expiry.abs() > MAX_EPOCH_SECONDS {
-                not_epoch(expiry, at)?;
-            }
-            is_finite(qty, "qty")?;
-        }
-    }
-    Ok(())
+    check_numbers(p, |x, rule, key| if rule.holds(x) { Ok(()) } else { rule.error(x, at, key) })
 }
 
 #[cfg(test)]

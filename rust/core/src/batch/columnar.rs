@@ -6,14 +6,19 @@
 //! netted symbol by searching what the book holds so far. Here every name of
 //! the call already has an id (the scan resolved each dictionary value once),
 //! so a worker keeps one slot per id and finds it by indexing: a position
-//! costs its validation (the per-account path's own), its contract terms (a
-//! linear contract's default mark looked up, divided once per call) and
-//! three sums, and the book's buffers are reused from one account to the
+//! costs its checks, its contract terms (a linear contract's default mark
+//! looked up, divided once per call) and three sums, and the book's buffers are reused from one account to the
 //! next, so nothing is allocated per account. Books for the scenario model
 //! keep no per-position slots (it reads none). Rows are read in
 //! the account's order and the book is laid out as the per-account builder
 //! lays it out (assets and groups by first use, symbols netted by first use,
 //! every sum in row order), so the result is the same bit for bit.
+//!
+//! A row is read by ids, not names: the rule of a name (`portfolio::is_name`)
+//! is checked once per dictionary value, the rules of its numbers by
+//! `portfolio::numbers_hold` (the list `validate_ref` checks, with the
+//! predicates of `input`), the type, option kind, vol and an inverse
+//! contract's settle by the per-code tables and rules of `Scan::position`.
 //!
 //! An option (scenario model) adds its series' vectors, read from the
 //! market's cache (priced there once per snapshot) once per symbol id and
@@ -25,13 +30,13 @@
 //! rate) sends the account to the per-account path instead, which names the
 //! error of a bad row.
 
-use super::{Account, Scan};
+use super::{Account, Instrument, Scan};
 use crate::brackets::BracketKind;
 use crate::engine::{AssetSlot, Book, Engine, GroupSlot};
 use crate::instrument::mark_or_index;
 use crate::market::Market;
 use crate::params::Model;
-use crate::portfolio::{OptionKind, PositionRef};
+use crate::portfolio::{is_name, numbers_hold, OptionKind, PositionRef, DEFAULT_SETTLE};
 use crate::series::Series;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
@@ -55,6 +60,12 @@ pub(super) struct Layout<'a> {
     linear_marks: Vec<f64>,
     /// How many symbols the call names.
     symbols: usize,
+    /// Per code of `pos.symbol`: whether the value keeps the name rule
+    /// (`portfolio::is_name`, checked once per value, not once per row).
+    symbol_named: Vec<bool>,
+    /// Per code of `pos.underlying`: its asset id, or `NONE` when the value
+    /// breaks the name rule.
+    underlying: Vec<u32>,
     binance: bool,
 }
 
@@ -92,7 +103,21 @@ impl<'a> Layout<'a> {
             false => Vec::new(),
         };
         let symbols = scan.pos.symbol.values.len();
-        Layout { asset_group, groups: tables, group_ids, table_group, linear_marks, symbols, binance }
+        let symbol_named = scan.pos.symbol.values.iter().map(|v| is_name(v)).collect();
+        let underlying = (scan.pos.underlying.values.iter().zip(&scan.underlying_asset))
+            .map(|(v, &id)| if is_name(v) { id } else { NONE })
+            .collect();
+        Layout {
+            asset_group,
+            groups: tables,
+            group_ids,
+            table_group,
+            linear_marks,
+            symbols,
+            symbol_named,
+            underlying,
+            binance,
+        }
     }
 
     /// The mark of a contract without one in the market, when the table has it.
@@ -180,7 +205,7 @@ impl<'e> Builder<'e> {
         }
         for k in a.positions.clone() {
             let r = scan.pos_order.map_or(k, |o| o[k] as usize);
-            let Ok((pos, u, s_id)) = scan.position(r) else { return false };
+            let Some((pos, u, s_id, symbol)) = decode(scan, layout, r) else { return false };
             let inverse = match pos {
                 PositionRef::Linear { .. } => false,
                 PositionRef::Inverse { .. } => true,
@@ -195,9 +220,8 @@ impl<'e> Builder<'e> {
             let Some(s) = self.asset(scan, layout, s_id) else { return false };
             let g = self.book.assets[b].group;
             self.book.groups[g].listed = true;
-            let symbol = scan.pos.symbol.codes[r] as u32;
             let brackets = match layout.binance {
-                true => match self.bracket_table(inverse, symbol, pos.symbol()) {
+                true => match self.bracket_table(inverse, symbol, &scan.pos.symbol.values[symbol as usize]) {
                     Some(t) => t,
                     None => return false,
                 },
@@ -318,6 +342,14 @@ impl<'e> Builder<'e> {
         }
         let known = matches!(&self.series[symbol], Some((k, _)) if *k == key);
         if !known {
+            // The market's cache is keyed by names: read once per symbol id and terms.
+            let c = &scan.pos;
+            let settle = match scan.settle(row).0 {
+                k if k < 0 => DEFAULT_SETTLE,
+                k => c.settle.map_or(DEFAULT_SETTLE, |s| &s.values[k as usize]),
+            };
+            let names = [&*c.symbol.values[symbol], &*c.underlying.values[c.underlying.codes[row] as usize], settle];
+            let pos = scan.terms(row, Instrument::Option, names, kind);
             let Ok(series) = self.engine.cached_series(&self.book, g, pos, self.market) else { return false };
             self.series[symbol] = Some((key, series));
         }
@@ -374,4 +406,39 @@ impl<'e> Builder<'e> {
         let Book { groups, offset_pairs, .. } = &mut self.book;
         offset_pairs.extend(self.engine.offset_pairs(find, groups));
     }
+}
+
+/// Position row `r` read by ids, when it keeps every rule the per-account path
+/// checks (`Scan::position`), with the ids of its underlying and settle assets
+/// and of its symbol; `None`: the per-account path names what it breaks. The
+/// position carries no names (this path reads them by id): its names' rule
+/// was checked once per value, its numbers' rules by `numbers_hold`.
+#[inline(always)]
+fn decode(scan: &Scan<'_>, layout: &Layout<'_>, r: usize) -> Option<(PositionRef<'static>, u32, u32, u32)> {
+    let c = &scan.pos;
+    let (sc, uc, tc) = (c.symbol.codes[r], c.underlying.codes[r], c.kind_of_instrument.codes[r]);
+    if sc < 0 || uc < 0 || tc < 0 || !layout.symbol_named[sc as usize] {
+        return None;
+    }
+    let u = layout.underlying[uc as usize];
+    if u == NONE {
+        return None;
+    }
+    let (settle_code, s) = scan.settle(r);
+    let instrument = scan.instrument[tc as usize]?;
+    let (pos, s) = match instrument {
+        Instrument::Linear => (scan.terms(r, instrument, [""; 3], OptionKind::Call), s),
+        Instrument::Inverse if Scan::inverse_settle_holds(settle_code, s, u) => {
+            (scan.terms(r, instrument, [""; 3], OptionKind::Call), u)
+        }
+        Instrument::Inverse => return None,
+        Instrument::Option => {
+            let k = c.option_kind.map_or(-1, |k| k.codes[r]);
+            if k < 0 || !scan.has_vol(sc as usize, uc as usize) {
+                return None;
+            }
+            (scan.terms(r, instrument, [""; 3], scan.option_kind[k as usize]?), s)
+        }
+    };
+    numbers_hold(&pos).then_some((pos, u, s, sc as u32))
 }
