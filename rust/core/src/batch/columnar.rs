@@ -262,13 +262,9 @@ impl<'e> Builder<'e> {
         for c in &self.book.contracts {
             self.netted_slot[c.symbol as usize] = NONE;
         }
+        // The group slots and names stay, to be reused in place (`group`); `finish` cuts what is left.
         let b = &mut self.book;
-        b.group_names.clear();
         b.assets.clear();
-        for g in b.groups.iter_mut().filter(|g| g.option_pnl.capacity() + g.option_systemic.capacity() > 0) {
-            self.spare_vectors.push((std::mem::take(&mut g.option_pnl), std::mem::take(&mut g.option_systemic)));
-        }
-        b.groups.clear();
         b.slots.clear();
         b.contracts.clear();
         b.offset_pairs.clear();
@@ -300,15 +296,25 @@ impl<'e> Builder<'e> {
         }
         let (name, table) = layout.groups[id as usize];
         let name = self.names[id as usize].get_or_insert_with(|| Arc::from(name));
-        self.book.group_names.push(Arc::clone(name));
-        // A spare slot's option vectors keep their storage: an option book allocates nothing per account.
-        let (mut option_pnl, mut option_systemic) = self.spare_vectors.pop().unwrap_or_default();
-        option_pnl.clear();
-        option_systemic.clear();
-        self.book.groups.push(GroupSlot { option_pnl, option_systemic, ..GroupSlot::new(table) });
-        self.group_slot[id as usize] = self.group_ids.len() as u32;
+        // The slot of the same place in the previous book is reused in place, with
+        // its option vectors' storage: an option book allocates nothing per account.
+        let g = self.group_ids.len();
+        let b = &mut self.book;
+        if g < b.groups.len() {
+            b.groups[g].reset(table);
+            if !Arc::ptr_eq(&b.group_names[g], name) {
+                b.group_names[g] = Arc::clone(name);
+            }
+        } else {
+            let (mut option_pnl, mut option_systemic) = self.spare_vectors.pop().unwrap_or_default();
+            option_pnl.clear();
+            option_systemic.clear();
+            b.groups.push(GroupSlot { option_pnl, option_systemic, ..GroupSlot::new(table) });
+            b.group_names.push(Arc::clone(name));
+        }
+        self.group_slot[id as usize] = g as u32;
         self.group_ids.push(id);
-        self.book.groups.len() - 1
+        g
     }
 
     /// Add option `pos` (position row `row`, on underlying id `u`, settling in
@@ -397,8 +403,17 @@ impl<'e> Builder<'e> {
         Some(t)
     }
 
-    /// The profile's offsets between the book's listed groups.
+    /// Cut the group slots the previous book left beyond this one's (their
+    /// option vectors kept for their storage); the profile's offsets between
+    /// the book's listed groups.
     fn finish(&mut self, layout: &Layout<'_>) {
+        let n = self.group_ids.len();
+        let b = &mut self.book;
+        for g in b.groups.iter_mut().skip(n).filter(|g| g.option_pnl.capacity() + g.option_systemic.capacity() > 0) {
+            self.spare_vectors.push((std::mem::take(&mut g.option_pnl), std::mem::take(&mut g.option_systemic)));
+        }
+        b.groups.truncate(n);
+        b.group_names.truncate(n);
         let slots = &self.group_slot;
         let find = |name: &str, table: usize| {
             layout.group_id(name, table).map(|id| slots[id as usize]).filter(|&s| s != NONE).map(|s| s as usize)

@@ -140,6 +140,18 @@ impl GroupSlot {
         }
     }
 
+    /// Make this the empty slot of table `table` ([`new`](Self::new)) in
+    /// place, its option vectors emptied but keeping their storage (the batch
+    /// reuses a book's group slots from one account to the next).
+    #[inline]
+    pub(crate) fn reset(&mut self, table: usize) {
+        let (option_pnl, option_systemic) =
+            (std::mem::take(&mut self.option_pnl), std::mem::take(&mut self.option_systemic));
+        *self = GroupSlot { option_pnl, option_systemic, ..GroupSlot::new(table) };
+        self.option_pnl.clear();
+        self.option_systemic.clear();
+    }
+
     /// Zero the sums the slots feed (contract and option deltas, option
     /// notional and P&L vectors, their lengths kept), before a re-sum.
     fn clear_sums(&mut self) {
