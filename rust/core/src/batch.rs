@@ -437,34 +437,31 @@ fn group_rows(pool: &rayon::ThreadPool, account: &[i64]) -> Option<Vec<u32>> {
     Some(order)
 }
 
-/// Account ids of the rows in grouped order.
-fn grouped_ids<'a>(order: Option<&'a [u32]>, account: &'a [i64]) -> impl Iterator<Item = i64> + 'a {
-    let sorted = order.into_iter().flat_map(move |o| o.iter().map(move |&r| account[r as usize]));
-    let in_place = account.iter().copied().take(if order.is_none() { usize::MAX } else { 0 });
-    sorted.chain(in_place)
-}
-
-/// Accounts in ascending id, with their rows in each grouped order.
-fn accounts(pos_ids: impl Iterator<Item = i64>, bal_ids: impl Iterator<Item = i64>) -> Vec<Account> {
-    let (mut p, mut b) = (pos_ids.peekable(), bal_ids.peekable());
+/// Accounts in ascending id, with their rows in each grouped order: `pos` and
+/// `bal` are the two tables' account columns, `pos_order` and `bal_order`
+/// their grouped orders (`None`: in place). An account's rows are found by
+/// a run of equal ids, read straight from the column.
+fn accounts(pos: &[i64], pos_order: Option<&[u32]>, bal: &[i64], bal_order: Option<&[u32]>) -> Vec<Account> {
+    let id = |ids: &[i64], order: Option<&[u32]>, i: usize| ids[order.map_or(i, |o| o[i] as usize)];
+    let (np, nb) = (pos.len(), bal.len());
     let (mut pi, mut bi) = (0, 0);
     let mut out = Vec::new();
-    loop {
-        let id = match (p.peek(), b.peek()) {
-            (Some(&x), Some(&y)) => x.min(y),
-            (Some(&x), None) => x,
-            (None, Some(&y)) => y,
-            (None, None) => return out,
+    while pi < np || bi < nb {
+        let account = match (pi < np, bi < nb) {
+            (true, true) => id(pos, pos_order, pi).min(id(bal, bal_order, bi)),
+            (true, false) => id(pos, pos_order, pi),
+            _ => id(bal, bal_order, bi),
         };
         let (p0, b0) = (pi, bi);
-        while p.next_if(|&x| x == id).is_some() {
+        while pi < np && id(pos, pos_order, pi) == account {
             pi += 1;
         }
-        while b.next_if(|&x| x == id).is_some() {
+        while bi < nb && id(bal, bal_order, bi) == account {
             bi += 1;
         }
-        out.push(Account { id, positions: p0..pi, balances: b0..bi });
+        out.push(Account { id: account, positions: p0..pi, balances: b0..bi });
     }
+    out
 }
 
 impl Engine {
@@ -496,7 +493,7 @@ impl Engine {
         let pos_sorted = group_rows(pool, positions.account);
         let bal_sorted = group_rows(pool, balances.account);
         let (pos_order, bal_order) = (pos_sorted.as_deref(), bal_sorted.as_deref());
-        let accounts = accounts(grouped_ids(pos_order, positions.account), grouped_ids(bal_order, balances.account));
+        let accounts = accounts(positions.account, pos_order, balances.account, bal_order);
 
         let mut statuses = self.params().status_names();
         statuses.push(ERROR_STATUS.into());
