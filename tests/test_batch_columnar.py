@@ -327,3 +327,41 @@ def test_bad_names_and_numbers_are_named(engine, books, bad, threads):
         want = engine.margin(pm.Portfolio.from_dict(books[i]), market)
         for f in FIGURES:
             assert _bits(out[f][k].as_py()) == _bits(getattr(want, f)), (i, f)
+
+
+def _interleaved(table, rng):
+    """``table``'s rows with the accounts interleaved at random, each account's
+    own rows in their order (so every sum is taken in the same order)."""
+    account = np.asarray(table["account"])
+    keys = rng.random(len(account))
+    for a in np.unique(account):
+        rows = np.flatnonzero(account == a)
+        keys[rows] = np.sort(keys[rows])
+    return table.take(np.argsort(keys, kind="stable"))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    books=scenario_books,
+    seed=st.integers(0, 2**32 - 1),
+    which=st.sampled_from(("positions", "balances", "both")),
+)
+def test_rows_in_any_account_order(engine, books, seed, which):
+    """Rows not grouped by account (in one table, the other or both) give the
+    table of rows grouped in ascending order, bit for bit."""
+    market = pm.Market.from_dict(scenario_market())
+    positions, balances = tables(books)
+    want = engine.margin_batch(positions, balances, market)
+    rng = np.random.default_rng(seed)
+    if which != "balances":
+        positions = _interleaved(positions, rng)
+    if which != "positions":
+        balances = _interleaved(balances, rng)
+    got = engine.margin_batch(positions, balances, market, threads=2, chunk_size=2)
+    assert got.column_names == want.column_names
+    for name in want.column_names:
+        a, b = got[name].to_numpy(zero_copy_only=False), want[name].to_numpy(zero_copy_only=False)
+        if a.dtype == np.float64:
+            assert (a.view(np.uint64) == b.view(np.uint64)).all(), name
+        else:
+            assert list(a) == list(b), name

@@ -428,8 +428,7 @@ impl PositionColumns<'_> {
 
 /// Row indices grouped by account id, stable; `None` when already grouped in ascending order.
 fn group_rows(pool: &rayon::ThreadPool, account: &[i64]) -> Option<Vec<u32>> {
-    // Without an early exit, so the comparison vectorises (sorted input reads it whole anyway).
-    if account.windows(2).fold(true, |sorted, w| sorted & (w[0] <= w[1])) {
+    if account.is_sorted() {
         return None;
     }
     let mut order: Vec<u32> = (0..account.len() as u32).collect();
@@ -440,18 +439,24 @@ fn group_rows(pool: &rayon::ThreadPool, account: &[i64]) -> Option<Vec<u32>> {
 /// Accounts in ascending id, with their rows in each grouped order: `pos` and
 /// `bal` are the two tables' account columns, `pos_order` and `bal_order`
 /// their grouped orders (`None`: in place). An account's rows are found by
-/// a run of equal ids, read straight from the column.
-fn accounts(pos: &[i64], pos_order: Option<&[u32]>, bal: &[i64], bal_order: Option<&[u32]>) -> Vec<Account> {
+/// a run of equal ids, read straight from the column. `None` when a table's
+/// rows are not in ascending order (a run's id not above the one before it),
+/// which only a table read in place can be: the check costs a comparison per
+/// account, not a pass over the rows.
+fn accounts(pos: &[i64], pos_order: Option<&[u32]>, bal: &[i64], bal_order: Option<&[u32]>) -> Option<Vec<Account>> {
     let id = |ids: &[i64], order: Option<&[u32]>, i: usize| ids[order.map_or(i, |o| o[i] as usize)];
     let (np, nb) = (pos.len(), bal.len());
     let (mut pi, mut bi) = (0, 0);
-    let mut out = Vec::new();
+    let mut out: Vec<Account> = Vec::new();
     while pi < np || bi < nb {
         let account = match (pi < np, bi < nb) {
             (true, true) => id(pos, pos_order, pi).min(id(bal, bal_order, bi)),
             (true, false) => id(pos, pos_order, pi),
             _ => id(bal, bal_order, bi),
         };
+        if out.last().is_some_and(|a| a.id >= account) {
+            return None;
+        }
         let (p0, b0) = (pi, bi);
         while pi < np && id(pos, pos_order, pi) == account {
             pi += 1;
@@ -461,7 +466,7 @@ fn accounts(pos: &[i64], pos_order: Option<&[u32]>, bal: &[i64], bal_order: Opti
         }
         out.push(Account { id: account, positions: p0..pi, balances: b0..bi });
     }
-    out
+    Some(out)
 }
 
 impl Engine {
@@ -490,10 +495,18 @@ impl Engine {
         check_codes("balances.asset", &balances.asset, balances.account.len())?;
         check_len("balances.qty", balances.qty.len(), balances.account.len())?;
 
-        let pos_sorted = group_rows(pool, positions.account);
-        let bal_sorted = group_rows(pool, balances.account);
+        // Rows already grouped in ascending order (as `pmengine gen` writes them) are
+        // read in place; otherwise the tables that are not are grouped first.
+        let (pos_acc, bal_acc) = (positions.account, balances.account);
+        let (accounts, pos_sorted, bal_sorted) = match accounts(pos_acc, None, bal_acc, None) {
+            Some(accounts) => (accounts, None, None),
+            None => {
+                let (p, b) = (group_rows(pool, pos_acc), group_rows(pool, bal_acc));
+                let accounts = accounts(pos_acc, p.as_deref(), bal_acc, b.as_deref());
+                (accounts.unwrap_or_else(|| unreachable!("grouped rows are in ascending order")), p, b)
+            }
+        };
         let (pos_order, bal_order) = (pos_sorted.as_deref(), bal_sorted.as_deref());
-        let accounts = accounts(positions.account, pos_order, balances.account, bal_order);
 
         let mut statuses = self.params().status_names();
         statuses.push(ERROR_STATUS.into());
@@ -655,30 +668,46 @@ impl<'a> Scan<'a> {
     }
 
     /// Validate balance row `row`: its asset id and quantity (asset units).
-    #[inline]
+    #[inline(always)]
     fn balance(&self, row: usize) -> Result<(u32, f64)> {
-        let n = row + self.first_rows.1;
-        let code = self.bal.asset.codes[row];
-        if code < 0 {
-            return Err(CoreError::invalid(format!("balances[{n}].asset"), "required").with_code(Code::Missing));
-        }
-        let qty = self.bal.qty[row];
-        if !crate::input::is_amount(qty) {
-            crate::input::amount(qty, &format!("balances[{n}].qty"))?;
+        let (code, qty) = (self.bal.asset.codes[row], self.bal.qty[row]);
+        if code < 0 || !crate::input::is_amount(qty) {
+            return Err(self.bad_balance(row));
         }
         Ok((self.balance_asset[code as usize], qty))
     }
 
+    /// The error of balance row `row`, which [`balance`](Self::balance) refused.
+    #[cold]
+    #[inline(never)]
+    fn bad_balance(&self, row: usize) -> CoreError {
+        let n = row + self.first_rows.1;
+        if self.bal.asset.codes[row] < 0 {
+            return CoreError::invalid(format!("balances[{n}].asset"), "required").with_code(Code::Missing);
+        }
+        let e = crate::input::amount(self.bal.qty[row], &format!("balances[{n}].qty"));
+        e.err().unwrap_or_else(|| unreachable!("refused: not an amount"))
+    }
+
     /// Validate balance row `row`'s margin loan (none without the columns).
-    #[inline]
+    #[inline(always)]
     fn loan(&self, row: usize) -> Result<Loan> {
-        let owed = |col: Option<&[f64]>, key: &str| match col.map(|c| c[row]) {
-            Some(x) if !crate::input::is_loan_amount(x) => {
-                crate::input::loan_amount(x, &format!("balances[{}].{key}", row + self.first_rows.1))
-            }
-            x => Ok(x.unwrap_or(0.0)),
-        };
-        Ok(Loan { borrowed: owed(self.bal.borrowed, "borrowed")?, interest: owed(self.bal.interest, "interest")? })
+        let owed = |col: Option<&[f64]>| col.map_or(0.0, |c| c[row]);
+        let loan = Loan { borrowed: owed(self.bal.borrowed), interest: owed(self.bal.interest) };
+        if crate::input::is_loan_amount(loan.borrowed) && crate::input::is_loan_amount(loan.interest) {
+            return Ok(loan);
+        }
+        Err(self.bad_loan(row, loan))
+    }
+
+    /// The error of balance row `row`'s margin loan `loan`, which [`loan`](Self::loan) refused.
+    #[cold]
+    #[inline(never)]
+    fn bad_loan(&self, row: usize, loan: Loan) -> CoreError {
+        let at = |key: &str| format!("balances[{}].{key}", row + self.first_rows.1);
+        let e = crate::input::loan_amount(loan.borrowed, &at("borrowed"))
+            .and_then(|_| crate::input::loan_amount(loan.interest, &at("interest")));
+        e.err().unwrap_or_else(|| unreachable!("refused: not a loan amount"))
     }
 
     /// Row `r`'s settle column: its code (< 0: null, or no column) and asset id
