@@ -7,8 +7,9 @@
 //! the call already has an id (the scan resolved each dictionary value once),
 //! so a worker keeps one slot per id and finds it by indexing: a position
 //! costs its checks, its contract terms (a linear contract's default mark
-//! looked up, divided once per call) and three sums, and the book's buffers are reused from one account to the
-//! next, so nothing is allocated per account. Books for the scenario model
+//! looked up, divided once per call) and three sums, and the book's buffers
+//! (its group slots in place) are reused from one account to the next, so
+//! nothing is allocated per account. Books for the scenario model
 //! keep no per-position slots (it reads none). Rows are read in
 //! the account's order and the book is laid out as the per-account builder
 //! lays it out (assets and groups by first use, symbols netted by first use,
