@@ -3,6 +3,7 @@
 //! account figures both models share (dust, uniMMR, status, available).
 
 use super::*;
+use crate::offsets::Remaining;
 
 /// Buffers `Engine::evaluate_into` reuses from call to call, so re-margining a
 /// live account allocates nothing once they have grown to the book's size.
@@ -11,8 +12,7 @@ pub struct Scratch {
     net: Vec<Net>,
     pnl: Vec<f64>,
     legs: Vec<OffsetLeg>,
-    remainder: Vec<f64>,
-    budget: Vec<f64>,
+    left: Vec<Remaining>,
     /// Each group's last scan (see [`Scratch::keeping_scans`]); `None`: not kept.
     scans: Option<Vec<KeptScan>>,
     /// The groups an evaluation from a [`Kept`] one recomputed, as a list and by group.
@@ -467,7 +467,7 @@ impl Engine {
     /// The scenario model's passes, in full or from a kept evaluation (one
     /// copy of every formula; `pass` decides only what is recomputed).
     fn scenario_pass(&self, book: &Book, scratch: &mut Scratch, mut pass: Pass<'_>, out: &mut MarginResult) {
-        let Scratch { net, pnl, legs, remainder, budget, scans, changed, changed_mask, assets, rows } = scratch;
+        let Scratch { net, pnl, legs, left, scans, changed, changed_mask, assets, rows } = scratch;
         rows.generation = 0; // every row is rewritten
 
         let account = match &pass {
@@ -536,7 +536,7 @@ impl Engine {
             Pass::After(kept, _) if !book.offset_pairs.iter().any(|q| changed_mask[q.a] || changed_mask[q.b]) => {
                 kept.offset
             }
-            _ => offset_credit(&book.offset_pairs, legs, remainder, budget),
+            _ => offset_credit(&book.offset_pairs, legs, left),
         };
         let systemic = match &mut pass {
             Pass::Full(kept) => self.systemic_loss(book, net, kept.as_deref_mut()),
@@ -621,7 +621,7 @@ impl Engine {
             return false;
         }
         kept_contract_sums(book, &mut tn, touched);
-        let Scratch { pnl, legs, remainder, budget, scans, rows, .. } = scratch;
+        let Scratch { pnl, legs, left, scans, rows, .. } = scratch;
         let ft = self.group_figures(tg, &groups[tg], &tn, scans.as_mut(), pnl);
         tn.scanned_delta = ft.scanned_delta;
         let fa = if ag != tg && !same_net(&an, &kept.net[ag]) {
@@ -682,7 +682,7 @@ impl Engine {
             for &(g, f, _) in changed {
                 legs[g] = f.leg();
             }
-            offset_credit(&book.offset_pairs, legs, remainder, budget)
+            offset_credit(&book.offset_pairs, legs, left)
         } else {
             kept.offset
         };
