@@ -397,6 +397,7 @@ impl Engine {
     /// buffers: no allocation once both have grown to the book's size. The
     /// profile's model decides how the book is netted.
     pub fn evaluate_into(&self, book: &Book, scratch: &mut Scratch, out: &mut MarginResult) {
+        scratch.forget_rows(); // `out` is rewritten whatever the model
         out.model = self.params.model;
         match self.params.model {
             Model::Scenario => self.evaluate_scenario(book, scratch, out),
@@ -413,6 +414,7 @@ impl Engine {
     /// in `kept` the per-group figures and account partial sums an
     /// [`evaluate_after`](Self::evaluate_after) of a change to this book starts from.
     pub fn evaluate_keeping(&self, book: &Book, scratch: &mut Scratch, kept: &mut Kept, out: &mut MarginResult) {
+        scratch.forget_rows();
         out.model = self.params.model;
         kept.valid = false;
         if self.params.model != Model::Scenario {
