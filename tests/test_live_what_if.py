@@ -346,3 +346,56 @@ def test_loans_financed_and_stablecoins_in_use(coin, loan_usd, stables, orders):
             live=live,
             o={"symbol": symbol, "qty": qty, "price": price, "instrument": None},
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    orders=st.lists(
+        st.tuples(
+            st.sampled_from(("BTCUSDT", "ETHUSDT", "SOLUSDT", "ETHUSDC", "DOGEUSDT")),
+            st.floats(min_value=-4.0, max_value=4.0).filter(lambda x: abs(x) > 1e-3),
+            st.booleans(),
+        ),
+        min_size=2,
+        max_size=8,
+    ),
+    btc_spot=st.floats(min_value=0.0, max_value=3.0),
+    loan=st.sampled_from((0.0, 0.5)),
+)
+def test_what_ifs_across_groups_rewrite_only_what_they_change(orders, btc_spot, loan):
+    """Back-to-back what-ifs on different groups and settle assets, some on a
+    symbol not held (a rebuild), some on a group whose long spot hedges its
+    contracts (spot in use moves, nothing financed) or beside a loan (financing
+    re-runs): each result, its group rows included, equals a full evaluation
+    of the filled account, so no row a previous what-if changed is left over."""
+    portfolio = {
+        "balances": {"USDT": 5e4, "USDC": 1e4, "BTC": btc_spot, "ETH": 2.0},
+        "loans": {"ETH": {"borrowed": loan}} if loan else {},
+        "positions": [
+            {
+                "type": "linear",
+                "symbol": s,
+                "underlying": s[:3],
+                "settle": s[3:],
+                "qty": q,
+                "entry_price": sc.PRICES[s[:3]] * 1.01,
+            }
+            for s, q in (("BTCUSDT", -0.8), ("ETHUSDT", 5.0), ("SOLUSDT", -40.0), ("ETHUSDC", 1.0))
+        ],
+    }
+    live = pm.LiveAccount(
+        ENGINE, pm.Portfolio.from_dict(portfolio), pm.Market.from_dict(sc.market())
+    )
+    doge = {"type": "linear", "symbol": "DOGEUSDT", "underlying": "DOGE", "settle": "USDT"}
+    for symbol, qty, at_mark in orders:
+        price = (
+            None if at_mark else sc.PRICES[symbol.removesuffix("USDT").removesuffix("USDC")] * 1.02
+        )
+        described = doge if symbol == "DOGEUSDT" else None
+        o = {
+            "symbol": symbol,
+            "qty": qty * 1e4 if described else qty,
+            "price": price,
+            "instrument": described,
+        }
+        assert check_what_if(engine=ENGINE, live=live, o=o)

@@ -20,7 +20,9 @@
 //!   sums change,
 //!   keeps every other group's figures, re-runs offsets only when a
 //!   recomputed group is in a pair, and takes the systemic P&L from the kept
-//!   one by difference; each group's scan is also reused while its inputs are
+//!   one by difference (the usual order, on one group with financing
+//!   unchanged, in a narrow pass that reads and writes only those groups'
+//!   figures and result rows); each group's scan is also reused while its inputs are
 //!   the same bits (`Scratch::keeping_scans`). Under `binance_pm` every other
 //!   contract's row is the current margin's, so only the changed contract is
 //!   bracketed. Sums updated by differences: the held contract's group delta,
@@ -568,6 +570,7 @@ impl LiveAccount {
                 let mut portfolio = self.portfolio.clone();
                 edit.apply(&mut portfolio)?;
                 self.probe = Arc::new(self.engine.margin(&portfolio, &self.market)?);
+                self.scratch.forget_rows(); // the what-if buffer is another book's evaluation now
             }
             Change::Contract { position, group, netted, asset, .. } => {
                 // Under binance_pm the other contracts' rows are the current margin's.

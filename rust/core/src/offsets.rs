@@ -21,28 +21,33 @@ pub struct OffsetLeg {
     pub price_range: f64,
 }
 
+/// What is left of a leg while the pairs are applied: its requirement and
+/// its delta budget (USD).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Remaining {
+    requirement: f64,
+    budget: f64,
+}
+
 /// Total credit over the offsets between the legs (`pairs` index `legs`, in
-/// the profile's order: descending rate). `remainder` and `budget` are
-/// scratch buffers, reused so the hot path does not allocate.
-pub fn offset_credit(pairs: &[OffsetPair], legs: &[OffsetLeg], remainder: &mut Vec<f64>, budget: &mut Vec<f64>) -> f64 {
-    remainder.clear();
-    remainder.extend(legs.iter().map(|l| l.requirement));
-    budget.clear();
-    budget.extend(legs.iter().map(|l| l.delta.abs() * l.price_range));
+/// the profile's order: descending rate). `left` is a scratch buffer (what
+/// is left of each leg), reused so the hot path does not allocate.
+pub fn offset_credit(pairs: &[OffsetPair], legs: &[OffsetLeg], left: &mut Vec<Remaining>) -> f64 {
+    left.clear();
+    left.extend(legs.iter().map(|l| Remaining { requirement: l.requirement, budget: l.delta.abs() * l.price_range }));
     let mut credit = 0.0;
     for &OffsetPair { a, b, rate } in pairs {
         if legs[a].delta * legs[b].delta >= 0.0 {
             continue;
         }
-        let m = budget[a].min(budget[b]).min(remainder[a]).min(remainder[b]);
+        let (la, lb) = (left[a], left[b]);
+        let m = la.budget.min(lb.budget).min(la.requirement).min(lb.requirement);
         if m <= 0.0 {
             continue;
         }
         credit += rate * m;
-        remainder[a] -= m;
-        remainder[b] -= m;
-        budget[a] -= m;
-        budget[b] -= m;
+        left[a] = Remaining { requirement: la.requirement - m, budget: la.budget - m };
+        left[b] = Remaining { requirement: lb.requirement - m, budget: lb.budget - m };
     }
     credit
 }
@@ -55,7 +60,7 @@ mod tests {
     fn btc_long_eth_short() {
         // BTC +60k delta, R = 6000; ETH −60k, R = 7200 (12 %): m = min(6000, 7200, 6000, 7200)
         let offs = [OffsetPair { a: 0, b: 1, rate: 0.5 }];
-        let credit = |legs: &[OffsetLeg]| offset_credit(&offs, legs, &mut Vec::new(), &mut Vec::new());
+        let credit = |legs: &[OffsetLeg]| offset_credit(&offs, legs, &mut Vec::new());
         let legs = [
             OffsetLeg { requirement: 6000.0, delta: 60000.0, price_range: 0.10 },
             OffsetLeg { requirement: 7200.0, delta: -60000.0, price_range: 0.12 },

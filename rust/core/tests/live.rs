@@ -420,3 +420,82 @@ fn what_if_recomputes_the_settle_asset_and_financing_when_they_move() {
     assert!(financed_moved > 0, "no what-if moved the financed spot: financing was not exercised");
     assert!(in_use_moved > 0, "no what-if moved the stablecoins' spot in use");
 }
+
+/// The what-ifs a narrow pass evaluates (one group, one settle asset) equal a
+/// full evaluation of the filled account, their group rows included, however
+/// they follow each other: orders in one group then another (the rows the
+/// last one changed are restored), orders on a symbol not held in between
+/// (the what-if buffer replaced twice, so it may come back at the same
+/// address), orders whose spot in use crosses a spent loan in the same group
+/// (financing re-runs) and orders whose realised P&L moves a wallet in
+/// another group (that group's spot in use moves).
+#[test]
+fn narrow_what_ifs_equal_a_full_evaluation() {
+    let engine = Arc::new(Engine::new(RiskParams::default_profile()));
+    let (mut checked, mut other_group_moved, mut financed_moved) = (0, 0, 0);
+    for wbtc_spent in [0.0, 0.05, 0.3, 0.8] {
+        let mut m = random_walk_market();
+        m.set_price("WBTC", 59_950.0).unwrap();
+        let mut p = Portfolio::new();
+        p.add_balance("USDT", 50_000.0).unwrap();
+        p.add_balance("BTC", 0.5).unwrap();
+        for (symbol, underlying, settle, qty, entry) in [
+            ("BTCUSDT", "BTC", "USDT", -2.0, 58_000.0),
+            ("ETHUSDT", "ETH", "USDT", 5.0, 3_100.0),
+            ("ETHBTC", "ETH", "BTC", 30.0, 0.045),
+        ] {
+            let v = serde_json::json!({"type": "linear", "symbol": symbol, "underlying": underlying,
+                                       "settle": settle, "qty": qty, "entry_price": entry});
+            p.positions.push(pmengine_core::portfolio::parse_position(&v, "p").unwrap());
+        }
+        let mut live = LiveAccount::new(Arc::clone(&engine), p, m).unwrap();
+        if wbtc_spent > 0.0 {
+            // A WBTC loan spent: a liability in the BTC group beside its long BTC.
+            live.borrow("WBTC", wbtc_spent).unwrap();
+            live.withdraw("WBTC", wbtc_spent).unwrap();
+        }
+        let new_symbol = serde_json::json!({"type": "linear", "symbol": "BTCUSDC", "underlying": "BTC",
+                                            "settle": "USDC", "qty": 0.0, "entry_price": 1.0});
+        let new_symbol = pmengine_core::portfolio::parse_position(&new_symbol, "p").unwrap();
+        let orders: [(&str, f64, Option<f64>); 12] = [
+            ("BTCUSDT", 0.3, None),
+            ("ETHUSDT", -1.0, Some(3_050.0)),
+            ("BTCUSDC", 0.5, None),
+            ("BTCUSDC", -0.7, None),
+            ("ETHUSDT", 2.0, None),
+            ("BTCUSDT", 1.9, Some(61_000.0)),
+            ("ETHBTC", -10.0, Some(0.052)),
+            ("BTCUSDT", 2.5, None),
+            ("ETHBTC", -29.0, Some(0.04)),
+            ("BTCUSDT", -1.0, None),
+            ("ETHBTC", 5.0, None),
+            ("ETHUSDT", -6.0, Some(2_900.0)),
+        ];
+        for (round, &(symbol, qty, price)) in orders.iter().cycle().take(36).enumerate() {
+            let instrument = (symbol == "BTCUSDC").then(|| new_symbol.clone());
+            let o = Order { symbol: symbol.into(), qty: qty * (1.0 + round as f64 / 40.0), price, instrument };
+            let before = live.margin_ref().clone();
+            let mut filled =
+                LiveAccount::new(Arc::clone(&engine), live.portfolio().clone(), live.market().clone()).unwrap();
+            filled.apply_fill(&o).unwrap();
+            let want = engine.margin(filled.portfolio(), filled.market()).unwrap();
+            let got = live.what_if(&o).unwrap().clone();
+            let at = format!("WBTC spent {wbtc_spent} round {round} {symbol} {}", o.qty);
+            let mm = got.maintenance_margin.min(want.maintenance_margin);
+            let params = engine.params();
+            assert_near(&got.to_value(params), &want.to_value(params), gross(&filled).max(gross(&live)), mm, &at);
+            assert_eq!(*live.margin_ref(), before, "{at}: a what-if changed the account");
+            let btc = |r: &pmengine_core::MarginResult| r.groups.iter().find(|g| &*g.name == "BTC").cloned().unwrap();
+            if symbol == "ETHBTC" && btc(&got).spot_in_use != btc(&before).spot_in_use {
+                other_group_moved += 1;
+            }
+            if btc(&got).financed_spot != btc(&before).financed_spot {
+                financed_moved += 1;
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 144);
+    assert!(other_group_moved > 0, "no realised P&L moved another group's spot in use");
+    assert!(financed_moved > 0, "no what-if moved the financed spot");
+}

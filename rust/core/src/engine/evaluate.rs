@@ -3,6 +3,7 @@
 //! account figures both models share (dust, uniMMR, status, available).
 
 use super::*;
+use crate::offsets::Remaining;
 
 /// Buffers `Engine::evaluate_into` reuses from call to call, so re-margining a
 /// live account allocates nothing once they have grown to the book's size.
@@ -11,8 +12,7 @@ pub struct Scratch {
     net: Vec<Net>,
     pnl: Vec<f64>,
     legs: Vec<OffsetLeg>,
-    remainder: Vec<f64>,
-    budget: Vec<f64>,
+    left: Vec<Remaining>,
     /// Each group's last scan (see [`Scratch::keeping_scans`]); `None`: not kept.
     scans: Option<Vec<KeptScan>>,
     /// The groups an evaluation from a [`Kept`] one recomputed, as a list and by group.
@@ -20,6 +20,19 @@ pub struct Scratch {
     changed_mask: Vec<bool>,
     /// Each asset's figures, in book order.
     assets: Vec<AssetFigures>,
+    /// Which of a result's group rows a narrow pass left other than the kept evaluation's.
+    rows: KeptRows,
+}
+
+/// The result `out` (by address) whose group rows are those of the kept
+/// evaluation `generation` except the rows of the groups in `stale`: what
+/// lets a narrow pass rewrite only the rows that change from what-if to
+/// what-if. `generation` 0: nothing is known.
+#[derive(Debug, Default)]
+struct KeptRows {
+    generation: u64,
+    out: usize,
+    stale: [Option<usize>; 2],
 }
 
 impl Scratch {
@@ -31,6 +44,19 @@ impl Scratch {
     pub fn keeping_scans() -> Self {
         Scratch { scans: Some(Vec::new()), ..Scratch::default() }
     }
+
+    /// Forget what the buffers know of the result last written from a kept
+    /// evaluation: for a caller that wrote or replaced that result some other
+    /// way (an evaluation through these buffers forgets by itself).
+    pub fn forget_rows(&mut self) {
+        self.rows.generation = 0;
+    }
+}
+
+/// A fresh number for each kept evaluation (0 is never one).
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A group's scan and the inputs it was computed from.
@@ -103,11 +129,19 @@ fn scan_group(
 pub struct Kept {
     valid: bool,
     engine: u64,
+    /// This evaluation's number ([`next_generation`]).
+    generation: u64,
     net: Vec<Net>,
     /// Each asset's figures, and the wallet they were computed from.
     assets: Vec<AssetFigures>,
     figures: Vec<GroupFigures>,
+    /// Each group's offset leg, and its row in the result (`None`: not listed).
+    legs: Vec<OffsetLeg>,
+    rows: Vec<Option<usize>>,
+    listed: usize,
     offset: f64,
+    /// Nothing borrowed unhedged in any group ([`borrowed_unhedged`]): no spot financed.
+    unfinanced: bool,
     systemic: Vec<f64>,
     /// Systemic scenario `e`'s P&L in group `g`, and its return for the group, at `e · groups + g`.
     parts: Vec<f64>,
@@ -146,6 +180,31 @@ struct GroupFigures {
     basis: f64,
     concentration: f64,
     price_range: f64,
+}
+
+impl GroupFigures {
+    /// What the group brings to the offsets.
+    fn leg(&self) -> OffsetLeg {
+        OffsetLeg { requirement: self.requirement, delta: self.delta, price_range: self.price_range }
+    }
+}
+
+/// The sums over the listed groups' figures, in book order (USD).
+#[derive(Debug, Default)]
+struct GroupSums {
+    requirement: f64,
+    som: f64,
+    basis: f64,
+    concentration: f64,
+}
+
+impl GroupSums {
+    fn add(&mut self, f: &GroupFigures) {
+        self.requirement += f.requirement;
+        self.som += f.som;
+        self.basis += f.basis;
+        self.concentration += f.concentration;
+    }
 }
 
 /// One asset's part of the account sums (USD), and the wallet (asset units)
@@ -200,8 +259,17 @@ fn account_sums(book: &Book, assets: &[AssetFigures], replaced: Option<(usize, &
 /// §3 steps 1–2: spot in use.
 fn spot_in_use(book: &Book, net: &mut [Net]) {
     for (n, g) in net.iter_mut().zip(&book.groups) {
-        let d_rest = g.d_contracts + g.d_options + n.liabilities;
-        n.in_use = if d_rest < 0.0 && n.spot_long > 0.0 { n.spot_long.min(-d_rest) } else { 0.0 };
+        n.in_use = in_use_of(g, n);
+    }
+}
+
+/// Group `g`'s spot in use from its netted wallet sums `n`.
+fn in_use_of(g: &GroupSlot, n: &Net) -> f64 {
+    let d_rest = g.d_contracts + g.d_options + n.liabilities;
+    if d_rest < 0.0 && n.spot_long > 0.0 {
+        n.spot_long.min(-d_rest)
+    } else {
+        0.0
     }
 }
 
@@ -218,12 +286,12 @@ fn contract_sums(book: &Book, net: &mut [Net]) {
     }
 }
 
-/// [`contract_sums`] from the kept ones (already in `net`): the touched netted
-/// contract's group takes the difference of its delta (to a few ulps of the
-/// group's gross sum).
-fn kept_contract_sums(book: &Book, net: &mut [Net], touched: Touched) {
+/// [`contract_sums`] from the kept ones (already in `n`, the sums of the
+/// touched netted contract's group): the group takes the difference of the
+/// contract's delta (to a few ulps of the group's gross sum).
+fn kept_contract_sums(book: &Book, n: &mut Net, touched: Touched) {
     let Some((c, old)) = touched.netted else { return };
-    let (new, n) = (book.contracts[c].delta, &mut net[book.contracts[c].group]);
+    let new = book.contracts[c].delta;
     n.contracts_abs += new.abs() - old.abs();
     n.contracts_long += new.max(0.0) - old.max(0.0);
     n.contracts_short += (-new).max(0.0) - (-old).max(0.0);
@@ -237,6 +305,35 @@ fn same_net(a: &Net, b: &Net) -> bool {
         [n.liabilities, n.in_use, n.financed, n.contracts_abs, n.contracts_long, n.contracts_short].map(f64::to_bits)
     };
     bits(a) == bits(b)
+}
+
+/// A group's borrowing that its spot in use does not hedge (USD, ≥ 0): what
+/// financing finances. None in any group: every financed spot is 0.
+fn borrowed_unhedged(n: &Net) -> f64 {
+    (n.borrowing - n.in_use).max(0.0)
+}
+
+/// The inputs financing reads from a group's netted sums (besides the wallets).
+fn same_financing_inputs(n: &Net, k: &Net) -> bool {
+    (n.spot_long.to_bits(), n.in_use.to_bits(), n.borrowing.to_bits())
+        == (k.spot_long.to_bits(), k.in_use.to_bits(), k.borrowing.to_bits())
+}
+
+/// Group `g`'s wallet sums in `n` re-summed over its assets in order, asset
+/// `c`'s value `value` and the others' the kept ones (`assets`).
+fn renet_group(book: &Book, n: &mut Net, g: usize, c: usize, value: f64, assets: &[AssetFigures]) {
+    (n.spot_long, n.liabilities, n.borrowing) = (0.0, 0.0, 0.0);
+    for (i, a) in book.assets.iter().enumerate().filter(|(_, a)| a.group == g) {
+        net_asset(n, a, if i == c { value } else { assets[i].value });
+    }
+}
+
+/// A group's result row from its figures `f` and netted sums `n`.
+fn write_row(r: &mut GroupResult, f: &GroupFigures, n: &Net) {
+    (r.scan_loss, r.requirement, r.delta, r.spot_in_use, r.financed_spot) =
+        (f.scan_loss, f.requirement, f.delta, n.in_use, n.financed);
+    (r.basis, r.concentration, r.som, r.worst_price_move, r.worst_vol_shock) =
+        (f.basis, f.concentration, f.som, f.worst.0, f.worst.1);
 }
 
 /// Per-group figures of `Engine::evaluate` before the scan.
@@ -300,6 +397,7 @@ impl Engine {
     /// buffers: no allocation once both have grown to the book's size. The
     /// profile's model decides how the book is netted.
     pub fn evaluate_into(&self, book: &Book, scratch: &mut Scratch, out: &mut MarginResult) {
+        scratch.forget_rows(); // `out` is rewritten whatever the model
         out.model = self.params.model;
         match self.params.model {
             Model::Scenario => self.evaluate_scenario(book, scratch, out),
@@ -316,6 +414,7 @@ impl Engine {
     /// in `kept` the per-group figures and account partial sums an
     /// [`evaluate_after`](Self::evaluate_after) of a change to this book starts from.
     pub fn evaluate_keeping(&self, book: &Book, scratch: &mut Scratch, kept: &mut Kept, out: &mut MarginResult) {
+        scratch.forget_rows();
         out.model = self.params.model;
         kept.valid = false;
         if self.params.model != Model::Scenario {
@@ -323,6 +422,7 @@ impl Engine {
         }
         self.scenario_pass(book, scratch, Pass::Full(Some(kept)), out);
         kept.engine = self.id;
+        kept.generation = next_generation();
     }
 
     /// The margin of `book`, which is the book `kept` was kept from
@@ -337,9 +437,11 @@ impl Engine {
     /// when a recomputed group is in a pair. Bit for bit a full evaluation
     /// except two sums updated by differences (the touched group's
     /// netted-contract sums and each systemic scenario's P&L): those agree to
-    /// a few ulps of the book's gross size. Falls back to a full evaluation
-    /// when `kept` is not this engine's scenario-model evaluation of a book
-    /// of this shape.
+    /// a few ulps of the book's gross size. The common what-if (one group,
+    /// one asset, financing unchanged) takes a narrow pass that touches only
+    /// what it changes, rows included (`narrow_pass`).
+    /// Falls back to a full evaluation when `kept` is not this engine's
+    /// scenario-model evaluation of a book of this shape.
     pub fn evaluate_after(
         &self,
         book: &Book,
@@ -356,14 +458,19 @@ impl Engine {
             return self.evaluate_into(book, scratch, out);
         }
         out.model = self.params.model;
+        if let Some(c) = touched.asset {
+            if self.narrow_pass(book, scratch, kept, touched, c, out) {
+                return;
+            }
+        }
         self.scenario_pass(book, scratch, Pass::After(kept, touched), out);
     }
 
     /// The scenario model's passes, in full or from a kept evaluation (one
     /// copy of every formula; `pass` decides only what is recomputed).
     fn scenario_pass(&self, book: &Book, scratch: &mut Scratch, mut pass: Pass<'_>, out: &mut MarginResult) {
-        let p = &self.params;
-        let Scratch { net, pnl, legs, remainder, budget, scans, changed, changed_mask, assets } = scratch;
+        let Scratch { net, pnl, legs, left, scans, changed, changed_mask, assets, rows } = scratch;
+        rows.generation = 0; // every row is rewritten
 
         let account = match &pass {
             Pass::Full(_) => self.asset_pass(book, net, assets),
@@ -377,16 +484,14 @@ impl Engine {
             }
             Pass::After(kept, touched) => {
                 let wallet_kept = touched.asset.is_none_or(|a| kept.assets[a].wallet == book.assets[a].wallet);
-                let same = |n: &Net, k: &Net| {
-                    (n.spot_long.to_bits(), n.in_use.to_bits(), n.borrowing.to_bits())
-                        == (k.spot_long.to_bits(), k.in_use.to_bits(), k.borrowing.to_bits())
-                };
                 // Financing reads only these: when they are the kept bits, so is every group's financed spot.
-                if !(wallet_kept && net.iter().zip(&kept.net).all(|(n, k)| same(n, k))) {
+                if !(wallet_kept && net.iter().zip(&kept.net).all(|(n, k)| same_financing_inputs(n, k))) {
                     net.iter_mut().for_each(|n| n.financed = 0.0);
                     self.financing(book, net);
                 }
-                kept_contract_sums(book, net, *touched);
+                if let Some((c, _)) = touched.netted {
+                    kept_contract_sums(book, &mut net[book.contracts[c].group], *touched);
+                }
             }
         }
 
@@ -395,7 +500,7 @@ impl Engine {
         changed.clear();
         changed_mask.clear();
         changed_mask.resize(book.groups.len(), false);
-        let (mut sum_req, mut sum_som, mut sum_basis, mut sum_conc) = (0.0, 0.0, 0.0, 0.0);
+        let mut sums = GroupSums::default();
         for (g, group) in book.groups.iter().enumerate() {
             let f = match &pass {
                 Pass::After(kept, touched) if g != touched.group && same_net(&net[g], &kept.net[g]) => kept.figures[g],
@@ -408,56 +513,185 @@ impl Engine {
             net[g].scanned_delta = f.scanned_delta;
             let n = &net[g];
             // Offset legs by group index; only listed groups appear in `offset_pairs`.
-            legs.push(OffsetLeg { requirement: f.requirement, delta: f.delta, price_range: f.price_range });
+            legs.push(f.leg());
             if group.listed {
-                sum_req += f.requirement;
-                sum_som += f.som;
-                sum_basis += f.basis;
-                sum_conc += f.concentration;
-                let r = group_row(&mut out.groups, listed, &book.group_names[g]);
-                (r.scan_loss, r.requirement, r.delta, r.spot_in_use, r.financed_spot) =
-                    (f.scan_loss, f.requirement, f.delta, n.in_use, n.financed);
-                (r.basis, r.concentration, r.som, r.worst_price_move, r.worst_vol_shock) =
-                    (f.basis, f.concentration, f.som, f.worst.0, f.worst.1);
+                sums.add(&f);
+                write_row(group_row(&mut out.groups, listed, &book.group_names[g]), &f, n);
                 listed += 1;
             }
             if let Pass::Full(Some(kept)) = &mut pass {
                 if g == 0 {
                     kept.figures.clear();
+                    kept.rows.clear();
                 }
                 kept.figures.push(f);
+                kept.rows.push(group.listed.then(|| listed - 1));
             }
         }
         out.groups.truncate(listed);
+        if let Pass::Full(Some(kept)) = &mut pass {
+            kept.listed = listed;
+        }
 
         // Offsets, floored by the short-option minimum; a pair of kept legs gives the kept credit.
         let offset = match &pass {
             Pass::After(kept, _) if !book.offset_pairs.iter().any(|q| changed_mask[q.a] || changed_mask[q.b]) => {
                 kept.offset
             }
-            _ => offset_credit(&book.offset_pairs, legs, remainder, budget),
+            _ => offset_credit(&book.offset_pairs, legs, left),
         };
-        let scan_total = (sum_req - offset).max(sum_som);
         let systemic = match &mut pass {
             Pass::Full(kept) => self.systemic_loss(book, net, kept.as_deref_mut()),
-            Pass::After(kept, _) => Self::systemic_after(book, net, kept, changed),
+            Pass::After(kept, _) => {
+                Self::systemic_after(book, kept, changed.iter().map(|&g| (g, net[g].scanned_delta)))
+            }
         };
-        let mm_risk = scan_total.max(systemic);
+        self.write_margin(out, &account, &sums, offset, systemic);
+        if let Pass::Full(Some(kept)) = pass {
+            kept.net.clone_from(net);
+            kept.assets.clone_from(assets);
+            kept.legs.clone_from(legs);
+            kept.offset = offset;
+            kept.unfinanced = net.iter().all(|n| borrowed_unhedged(n) == 0.0);
+            kept.valid = true;
+        }
+    }
 
-        let mm = mm_risk + sum_basis + sum_conc + account.borrow_margin;
+    /// The account's margin (§3 step 8 on): the scan total after offsets, the
+    /// MM and the account figures, from the account sums, the listed groups'
+    /// sums, the offset credit and the systemic loss.
+    fn write_margin(
+        &self,
+        out: &mut MarginResult,
+        account: &AccountSums,
+        sums: &GroupSums,
+        offset: f64,
+        systemic: f64,
+    ) {
+        let scan_total = (sums.requirement - offset).max(sums.som);
+        let mm_risk = scan_total.max(systemic);
+        let mm = mm_risk + sums.basis + sums.concentration + account.borrow_margin;
+        let im_factor = self.params.im_factor;
         self.write_account(out, account.equity, account.adjusted_equity, account.negative_wallet, mm, |mm| {
-            p.im_factor * mm
+            im_factor * mm
         });
         out.scan = scan_total;
         out.systemic = systemic;
         out.offset_credit = offset;
         out.borrow_margin = account.borrow_margin;
-        if let Pass::Full(Some(kept)) = pass {
-            kept.net.clone_from(net);
-            kept.assets.clone_from(assets);
-            kept.offset = offset;
-            kept.valid = true;
+    }
+
+    /// [`scenario_pass`](Self::scenario_pass) from a kept evaluation for the
+    /// common what-if: a change to group `touched.group` and to asset `c`
+    /// (which may be in another group) that leaves financing's inputs the
+    /// kept bits. It recomputes what the general pass would and skips what it
+    /// would find unchanged without looking: the asset `c`'s figures, its
+    /// group's wallet sums, the two groups' spot in use, the touched group's
+    /// figures (and the asset's group's when its netted sums move), the
+    /// offsets when either is in a pair, and only their result rows (the
+    /// others are the kept evaluation's, see [`KeptRows`]). Every sum is
+    /// taken in the general pass's order, so the result is its bits. Returns
+    /// false, having written nothing, when financing must re-run: its inputs
+    /// move and something was or is borrowed unhedged (or the netted contract
+    /// is not in the touched group).
+    fn narrow_pass(
+        &self,
+        book: &Book,
+        scratch: &mut Scratch,
+        kept: &Kept,
+        touched: Touched,
+        c: usize,
+        out: &mut MarginResult,
+    ) -> bool {
+        let (tg, ag, groups) = (touched.group, book.assets[c].group, &book.groups);
+        if touched.netted.is_some_and(|(k, _)| book.contracts[k].group != tg) {
+            return false;
         }
+        let asset = self.asset_figures(&book.assets[c]);
+        let mut an = kept.net[ag];
+        renet_group(book, &mut an, ag, c, asset.value, &kept.assets);
+        an.in_use = in_use_of(&groups[ag], &an);
+        let mut tn = if tg == ag { an } else { kept.net[tg] };
+        tn.in_use = in_use_of(&groups[tg], &tn);
+        // Financing is the kept one when its inputs are the kept bits, or when nothing
+        // was nor is borrowed unhedged (every financed spot 0, whatever the wallets).
+        let wallet_kept = kept.assets[c].wallet == book.assets[c].wallet;
+        let same_inputs =
+            wallet_kept && same_financing_inputs(&tn, &kept.net[tg]) && same_financing_inputs(&an, &kept.net[ag]);
+        let unfinanced = || kept.unfinanced && borrowed_unhedged(&tn) == 0.0 && borrowed_unhedged(&an) == 0.0;
+        if !(same_inputs || unfinanced()) {
+            return false;
+        }
+        kept_contract_sums(book, &mut tn, touched);
+        let Scratch { pnl, legs, left, scans, rows, .. } = scratch;
+        let ft = self.group_figures(tg, &groups[tg], &tn, scans.as_mut(), pnl);
+        tn.scanned_delta = ft.scanned_delta;
+        let fa = if ag != tg && !same_net(&an, &kept.net[ag]) {
+            let f = self.group_figures(ag, &groups[ag], &an, scans.as_mut(), pnl);
+            an.scanned_delta = f.scanned_delta;
+            Some(f)
+        } else {
+            None
+        };
+        // The recomputed groups, their figures and netted sums: `tg`, and `other`
+        // (the asset's group when recomputed, else no group).
+        let other = if fa.is_some() { ag } else { usize::MAX };
+        let fa = fa.unwrap_or_default();
+        let changed = [(tg, &ft, &tn), (other, &fa, &an)];
+        let changed = &changed[..if other == usize::MAX { 1 } else { 2 }];
+        let figures = |g: usize| match g {
+            _ if g == tg => &ft,
+            _ if g == other => &fa,
+            _ => &kept.figures[g],
+        };
+
+        let mut sums = GroupSums::default();
+        for (g, group) in groups.iter().enumerate() {
+            if group.listed {
+                sums.add(figures(g));
+            }
+        }
+
+        // Rows: the kept evaluation's but for the recomputed groups (restore
+        // the rows the last narrow pass changed), or every row when that is
+        // not known of `out`.
+        let at = out as *const MarginResult as usize;
+        if rows.generation == kept.generation && rows.out == at && out.groups.len() == kept.listed {
+            for g in rows.stale.into_iter().flatten().filter(|&g| g != tg && g != other) {
+                if let Some(r) = kept.rows[g] {
+                    write_row(&mut out.groups[r], &kept.figures[g], &kept.net[g]);
+                }
+            }
+            for &(g, f, n) in changed {
+                if let Some(r) = kept.rows[g] {
+                    write_row(&mut out.groups[r], f, n);
+                }
+            }
+        } else {
+            for (g, row) in kept.rows.iter().enumerate() {
+                if let Some(r) = *row {
+                    let n = changed.iter().find(|c| c.0 == g).map_or(&kept.net[g], |c| c.2);
+                    write_row(group_row(&mut out.groups, r, &book.group_names[g]), figures(g), n);
+                }
+            }
+            out.groups.truncate(kept.listed);
+        }
+        let stale = [Some(tg), (other != usize::MAX).then_some(other)];
+        *rows = KeptRows { generation: kept.generation, out: at, stale };
+
+        let offset = if book.offset_pairs.iter().any(|q| changed.iter().any(|c| c.0 == q.a || c.0 == q.b)) {
+            legs.clone_from(&kept.legs);
+            for &(g, f, _) in changed {
+                legs[g] = f.leg();
+            }
+            offset_credit(&book.offset_pairs, legs, left)
+        } else {
+            kept.offset
+        };
+        let systemic = Self::systemic_after(book, kept, changed.iter().map(|c| (c.0, c.2.scanned_delta)));
+        let account = account_sums(book, &kept.assets, Some((c, &asset)));
+        self.write_margin(out, &account, &sums, offset, systemic);
+        true
     }
 
     /// Asset `a`'s figures (§2): its value, haircut value and loan margin.
@@ -496,11 +730,7 @@ impl Engine {
         let Some(c) = changed else { return account_sums(book, &kept.assets, None) };
         let figures = self.asset_figures(&book.assets[c]);
         let g = book.assets[c].group;
-        let n = &mut net[g];
-        (n.spot_long, n.liabilities, n.borrowing) = (0.0, 0.0, 0.0);
-        for (i, a) in book.assets.iter().enumerate().filter(|(_, a)| a.group == g) {
-            net_asset(n, a, if i == c { figures.value } else { kept.assets[i].value });
-        }
+        renet_group(book, &mut net[g], g, c, figures.value, &kept.assets);
         account_sums(book, &kept.assets, Some((c, &figures)))
     }
 
@@ -510,7 +740,7 @@ impl Engine {
     fn financing(&self, book: &Book, net: &mut [Net]) {
         let stable = |g: usize| self.group_params(&book.groups[g]).price_range == 0.0;
         let in_use_fraction = |n: &Net| if n.spot_long > 0.0 { n.in_use / n.spot_long } else { 0.0 };
-        let borrowed: f64 = net.iter().map(|n| (n.borrowing - n.in_use).max(0.0)).sum();
+        let borrowed: f64 = net.iter().map(borrowed_unhedged).sum();
         if borrowed == 0.0 {
             return; // nothing to finance: every φ is 0, so is every financed spot (already 0)
         }
@@ -634,8 +864,8 @@ impl Engine {
 
     /// Group `g`'s P&L under systemic scenario `e` of return `r` for the
     /// group: its scanned exposure times `r`, plus its options' repriced P&L.
-    fn systemic_pnl(book: &Book, net: &[Net], e: usize, g: usize, r: f64) -> (f64, f64) {
-        (net[g].scanned_delta * r, book.groups[g].option_systemic.get(e).copied().unwrap_or(0.0))
+    fn systemic_pnl(book: &Book, scanned_delta: f64, e: usize, g: usize, r: f64) -> (f64, f64) {
+        (scanned_delta * r, book.groups[g].option_systemic.get(e).copied().unwrap_or(0.0))
     }
 
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0;
@@ -652,9 +882,9 @@ impl Engine {
         }
         for e in 0..self.params.systemic.len() {
             let mut pnl = 0.0;
-            for g in 0..ng {
+            for (g, n) in net.iter().enumerate().take(ng) {
                 let r = self.systemic_return_of(book, e, g);
-                let (linear, options) = Self::systemic_pnl(book, net, e, g, r);
+                let (linear, options) = Self::systemic_pnl(book, n.scanned_delta, e, g, r);
                 pnl += linear;
                 pnl += options;
                 if let Some(k) = kept.as_deref_mut() {
@@ -670,15 +900,16 @@ impl Engine {
     }
 
     /// [`systemic_loss`](Self::systemic_loss) from the kept P&L of each
-    /// scenario, with the `changed` groups' parts replaced (a difference: to a
-    /// few ulps of the scenario's gross P&L) at the kept returns.
-    fn systemic_after(book: &Book, net: &[Net], kept: &Kept, changed: &[usize]) -> f64 {
+    /// scenario, with the `changed` groups' parts (group, scanned delta)
+    /// replaced (a difference: to a few ulps of the scenario's gross P&L) at
+    /// the kept returns.
+    fn systemic_after(book: &Book, kept: &Kept, changed: impl Iterator<Item = (usize, f64)> + Clone) -> f64 {
         let ng = book.groups.len();
         let mut worst = 0.0_f64;
         for (e, &kept_pnl) in kept.systemic.iter().enumerate() {
             let mut pnl = kept_pnl;
-            for &g in changed {
-                let (linear, options) = Self::systemic_pnl(book, net, e, g, kept.returns[e * ng + g]);
+            for (g, scanned_delta) in changed.clone() {
+                let (linear, options) = Self::systemic_pnl(book, scanned_delta, e, g, kept.returns[e * ng + g]);
                 pnl += (linear + options) - kept.parts[e * ng + g];
             }
             worst = worst.max(-pnl);
