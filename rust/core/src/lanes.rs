@@ -13,13 +13,13 @@
 //! The grid's work is shared ([`Revaluation`]): a point moves the forward by a
 //! factor `g = 1 + r` fixed by the profile, so its log-moneyness is
 //! `ln(F/K) + ln g` with `ln g` computed once per profile, and no logarithm
-//! runs per point; points of one vol level share `σ√τ`, its inverse and half.
+//! runs per point; its vol shock `v` is kept as the factor `1 + v`.
 //! The series' own point (`r = 0`, `v = 0`), where a grid has one, is the
 //! series itself: its lane gives the value, delta and density the series
 //! needs, in the bits of the scalar call, so the series is not priced twice.
 
 use crate::portfolio::OptionKind;
-use crate::pricing::{at_expiry, black76_parts, intrinsic, shocked_vol, Deviation, Parts};
+use crate::pricing::{at_expiry, black76_parts, intrinsic, scaled_vol, Deviation, Parts};
 use crate::series::Revaluation;
 
 /// Scenario points a step.
@@ -97,108 +97,88 @@ unsafe fn values_avx2(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], syste
 
 #[inline(always)]
 fn values_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) -> Option<Parts> {
-    let root = s.tau.sqrt();
-    // Each level's deviation; an expiring one (σ√τ below the floor) is priced with a
-    // stand-in deviation of 1 and its points replaced by their intrinsic value below.
-    // On the stack for a profile's usual handful of levels.
-    let levels = at.shocks().len();
-    let (mut stack, mut heap) = ([(Deviation::new(1.0), false); LEVELS], Vec::new());
-    let devs = if levels <= stack.len() {
-        &mut stack[..levels]
-    } else {
-        heap.resize(levels, (Deviation::new(1.0), false));
-        &mut heap[..]
-    };
-    for ((dev, expiring), &shock) in devs.iter_mut().zip(at.shocks()) {
-        let sigma = shocked_vol(s.vol, shock, at.vol_floor);
-        *expiring = at_expiry(sigma, s.tau);
-        if !*expiring {
-            *dev = Deviation::new(sigma * root);
-        }
-    }
-    let devs = &*devs;
-    if levels <= LEVELS {
-        // The levels' deviations as three arrays indexed within their bounds (a
-        // level is below `LEVELS`): the lanes load them as one gather each.
-        let mut table = [[1.0; LEVELS]; 3];
-        for (l, (dev, _)) in devs.iter().enumerate() {
-            (table[0][l], table[1][l], table[2][l]) = (dev.sd, dev.inv, dev.half);
-        }
-        let dev = |l: u32| {
-            let l = l as usize % LEVELS;
-            Deviation { sd: table[0][l], inv: table[1][l], half: table[2][l] }
-        };
-        return steps(s, at, grid, systemic, devs, dev);
-    }
-    steps(s, at, grid, systemic, devs, |l| devs[l as usize].0)
-}
-
-/// Levels whose deviations the kernel keeps on the stack.
-const LEVELS: usize = 8;
-
-/// The kernel's loop over the steps, given each level's deviation and whether
-/// it is expiring (`devs`), and `dev` giving a level's deviation.
-#[inline(always)]
-fn steps(
-    s: &SeriesPoint,
-    at: &Revaluation,
-    grid: &mut [f64],
-    systemic: &mut [f64],
-    devs: &[(Deviation, bool)],
-    dev: impl Fn(u32) -> Deviation,
-) -> Option<Parts> {
-    let any_expiring = devs.iter().any(|&(_, e)| e);
     let n_grid = grid.len();
     let n = n_grid + systemic.len();
-    // The own point's parts, unless its level is expiring (then the series is too).
-    let own = at.own_point().filter(|&i| !devs[at.level()[i] as usize].1).unwrap_or(usize::MAX);
+    let own = at.own_point().unwrap_or(usize::MAX);
     let mut own_parts = None;
-    let steps =
-        at.growth().chunks_exact(LANES).zip(at.ln_growth().chunks_exact(LANES)).zip(at.level().chunks_exact(LANES));
-    for (step, ((g, lg), level)) in steps.enumerate() {
-        let (mut sd, mut inv, mut half) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
-        for j in 0..LANES {
-            let dev = dev(level[j]);
-            (sd[j], inv[j], half[j]) = (dev.sd, dev.inv, dev.half);
-        }
-        let (mut value, mut d1, mut exp_d1, mut tail_d1) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
-        for j in 0..LANES {
-            let dev = Deviation { sd: sd[j], inv: inv[j], half: half[j] };
-            let p = black76_parts(s.kind, s.forward * g[j], s.strike, s.ln_moneyness + lg[j], dev);
-            (value[j], d1[j], exp_d1[j], tail_d1[j]) = (p.value, p.d1, p.exp_d1, p.tail_d1);
-        }
-        let first = step * LANES;
-        if let Some(j) = own.checked_sub(first).filter(|&j| j < LANES) {
-            own_parts = Some(Parts { value: value[j], d1: d1[j], exp_d1: exp_d1[j], tail_d1: tail_d1[j] });
-        }
-        if any_expiring {
-            for j in 0..LANES {
-                if devs[level[j] as usize].1 {
-                    value[j] = intrinsic(s.kind, s.forward * g[j], s.strike);
-                }
-            }
-        }
-        if let Some(out) = grid.get_mut(first..first + LANES) {
-            out.copy_from_slice(&value); // a whole step of the grid: one store
-            continue;
-        }
-        for (j, &p) in value.iter().enumerate().take(n.saturating_sub(first)) {
-            let i = first + j;
-            if i < n_grid {
-                grid[i] = p;
-            } else {
-                systemic[i - n_grid] = p;
+    let mut first = 0;
+    while first < n {
+        // A last step of half the lanes or fewer runs on half the lanes (the
+        // default profile's 67 points take 68 lanes, not 72).
+        let half = n - first <= LANES / 2;
+        let wrote = if half {
+            step::<{ LANES / 2 }>(s, at, first, own, &mut own_parts, grid, systemic)
+        } else {
+            step::<LANES>(s, at, first, own, &mut own_parts, grid, systemic)
+        };
+        first += wrote;
+    }
+    own_parts
+}
+
+/// The `W` points of `at` from `first` (past the end: the padding), their
+/// values into `grid` then `systemic`, and the own point's parts into
+/// `own_parts` when it is among them and not expiring. Returns `W`.
+///
+/// Each point's deviation is its own, from the point's vol factor `1 + v`:
+/// `σ_v√τ`, its inverse and half computed in the lane (a division beside the
+/// tails' one, which costs less than gathering them from a table of levels).
+/// An expiring point (`σ_v√τ` below the floor of [`at_expiry`]) is priced with
+/// a stand-in deviation of 1, and its value replaced by the intrinsic value.
+#[inline(always)]
+fn step<const W: usize>(
+    s: &SeriesPoint,
+    at: &Revaluation,
+    first: usize,
+    own: usize,
+    own_parts: &mut Option<Parts>,
+    grid: &mut [f64],
+    systemic: &mut [f64],
+) -> usize {
+    let root = s.tau.sqrt();
+    let (g, lg, vg) =
+        (&at.growth()[first..first + W], &at.ln_growth()[first..first + W], &at.vol_growth()[first..first + W]);
+    let (mut value, mut d1, mut exp_d1, mut tail_d1) = ([0.0; W], [0.0; W], [0.0; W], [0.0; W]);
+    let mut expiring = [false; W];
+    for j in 0..W {
+        let sigma = scaled_vol(s.vol, vg[j], at.vol_floor);
+        expiring[j] = at_expiry(sigma, s.tau);
+        let dev = Deviation::new(if expiring[j] { 1.0 } else { sigma * root });
+        let p = black76_parts(s.kind, s.forward * g[j], s.strike, s.ln_moneyness + lg[j], dev);
+        (value[j], d1[j], exp_d1[j], tail_d1[j]) = (p.value, p.d1, p.exp_d1, p.tail_d1);
+    }
+    if let Some(j) = own.checked_sub(first).filter(|&j| j < W && !expiring[j]) {
+        *own_parts = Some(Parts { value: value[j], d1: d1[j], exp_d1: exp_d1[j], tail_d1: tail_d1[j] });
+    }
+    if expiring.iter().any(|&e| e) {
+        for j in 0..W {
+            if expiring[j] {
+                value[j] = intrinsic(s.kind, s.forward * g[j], s.strike);
             }
         }
     }
-    own_parts
+    if let Some(out) = grid.get_mut(first..first + W) {
+        out.copy_from_slice(&value); // a whole step of the grid: one store
+        return W;
+    }
+    let n_grid = grid.len();
+    let n = n_grid + systemic.len();
+    for (j, &p) in value.iter().enumerate().take(n.saturating_sub(first)) {
+        let i = first + j;
+        if i < n_grid {
+            grid[i] = p;
+        } else {
+            systemic[i - n_grid] = p;
+        }
+    }
+    W
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::grid::Scenario;
-    use crate::pricing::black76_at;
+    use crate::pricing::{black76_at, shocked_vol};
 
     /// A deterministic spread of `n` doubles from `lo` to `hi` (> 0) on a log
     /// scale, each nudged off the grid.
@@ -217,8 +197,8 @@ mod tests {
     /// dispatched kernel, the AVX2 one and the baseline one, and so are the
     /// parts handed over at the own point: moneyness from 1e-6 to 1e6,
     /// τ from 1e-12 years to 30 and at or past expiry, vols from a vanishing
-    /// deviation through the floor to 10, calls and puts, levels of every
-    /// length modulo the lanes.
+    /// deviation through the floor to 10, calls and puts, a last step of
+    /// whole and of half lanes.
     #[test]
     fn lanes_are_the_scalar_formula() {
         let mut grid = Vec::new();
@@ -228,10 +208,10 @@ mod tests {
             }
         }
         let systemic = [(-0.2, 0.5), (0.2, 0.0), (0.05, -0.2), (0.01, 0.1), (0.02, 0.15), (-0.05, 0.7)];
-        // Ten vol levels (more than the kernel keeps on the stack), and six.
+        // 31 points (a last step of whole lanes) and 27 (a last step of half).
         let all = Revaluation::new(&grid, &systemic, 0.05);
         let few = Revaluation::new(&grid, &systemic[..2], 0.05);
-        assert_eq!((all.shocks().len(), few.shocks().len()), (10, 6));
+        assert_eq!((all.growth().len(), few.growth().len(), grid.len()), (32, 32, 25));
         let mut taus = spread(1e-12, 30.0, 17);
         taus.extend([0.0, -0.5, 1.0 / 365.0 / 86400.0]);
         let mut vols = spread(1e-16, 10.0, 15);

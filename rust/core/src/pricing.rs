@@ -23,7 +23,7 @@ pub const YEAR_SECONDS: f64 = 365.0 * 86400.0;
 pub const MIN_SD: f64 = 1e-12;
 
 /// Whether an option is valued at expiry: `τ ≤ 0`, or `σ·√τ` below [`MIN_SD`].
-#[inline]
+#[inline(always)]
 pub fn at_expiry(sigma: f64, tau: f64) -> bool {
     !(tau > 0.0 && sigma * tau.sqrt() >= MIN_SD)
 }
@@ -330,7 +330,14 @@ pub fn delta_at(kind: OptionKind, x: f64, dev: Deviation) -> f64 {
 /// so `v = 0` gives `σ` itself and a downward shock stops at the floor.
 #[inline]
 pub fn shocked_vol(sigma: f64, v: f64, floor: f64) -> f64 {
-    (sigma * (1.0 + v)).max(sigma.min(floor))
+    scaled_vol(sigma, 1.0 + v, floor)
+}
+
+/// [`shocked_vol`] with the shock given as the factor `1 + v` (a profile's
+/// scenario points keep it).
+#[inline(always)]
+pub fn scaled_vol(sigma: f64, factor: f64, floor: f64) -> f64 {
+    (sigma * factor).max(sigma.min(floor))
 }
 
 #[cfg(test)]

@@ -48,17 +48,14 @@ pub struct Series {
 /// arranged once per profile for the lanes (`lanes.rs`). A point `(r, v)` moves
 /// the forward by `g = 1 + r` and shocks the vol by `v`; each point carries
 /// `ln g`, so pricing a series takes one logarithm, `ln(F/K)`, and none a
-/// point, and the index of its vol shock among the distinct ones (its level),
-/// so points of one level share `σ√τ`. The points are in output order (the
-/// grid's, then the systemic scenarios), padded to whole steps of [`LANES`]
-/// with the last point (the padding is priced and dropped).
+/// point, and `1 + v`. The points are in output order (the grid's, then the
+/// systemic scenarios), padded to whole steps of [`LANES`] with the last point
+/// (the padding is priced and dropped).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Revaluation {
     growth: Vec<f64>,
     ln_growth: Vec<f64>,
-    level: Vec<u32>,
-    /// The distinct vol shocks, in order of first appearance.
-    shocks: Vec<f64>,
+    vol_growth: Vec<f64>,
     grid_len: usize,
     /// The group's return in each systemic scenario, in order.
     systemic_returns: Vec<f64>,
@@ -72,32 +69,24 @@ impl Revaluation {
         let mut at = Revaluation {
             growth: Vec::new(),
             ln_growth: Vec::new(),
-            level: Vec::new(),
-            shocks: Vec::new(),
+            vol_growth: Vec::new(),
             grid_len: grid.len(),
             systemic_returns: systemic.iter().map(|&(r, _)| r).collect(),
             own_point: None,
             vol_floor,
         };
         for (r, v) in grid.iter().map(|s| (s.r, s.v)).chain(systemic.iter().copied()) {
-            let level = match at.shocks.iter().position(|s| s.to_bits() == v.to_bits()) {
-                Some(l) => l,
-                None => {
-                    at.shocks.push(v);
-                    at.shocks.len() - 1
-                }
-            };
             let g = 1.0 + r;
             at.growth.push(g);
             at.ln_growth.push(libm::log(g));
-            at.level.push(level as u32);
+            at.vol_growth.push(1.0 + v);
         }
-        at.own_point = (0..at.growth.len()).find(|&i| at.growth[i] == 1.0 && at.shocks[at.level[i] as usize] == 0.0);
+        at.own_point = (0..at.growth.len()).find(|&i| at.growth[i] == 1.0 && at.vol_growth[i] == 1.0);
         let n = at.growth.len().div_ceil(LANES) * LANES;
-        if let (Some(&g), Some(&lg), Some(&l)) = (at.growth.last(), at.ln_growth.last(), at.level.last()) {
+        if let (Some(&g), Some(&lg), Some(&vg)) = (at.growth.last(), at.ln_growth.last(), at.vol_growth.last()) {
             at.growth.resize(n, g);
             at.ln_growth.resize(n, lg);
-            at.level.resize(n, l);
+            at.vol_growth.resize(n, vg);
         }
         at
     }
@@ -118,14 +107,9 @@ impl Revaluation {
         &self.ln_growth
     }
 
-    /// Each point's level: its index in [`Self::shocks`], padded.
-    pub fn level(&self) -> &[u32] {
-        &self.level
-    }
-
-    /// The distinct vol shocks.
-    pub fn shocks(&self) -> &[f64] {
-        &self.shocks
+    /// Each point's vol factor `1 + v`, padded.
+    pub fn vol_growth(&self) -> &[f64] {
+        &self.vol_growth
     }
 
     pub fn grid_len(&self) -> usize {
