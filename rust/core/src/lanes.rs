@@ -55,7 +55,54 @@ pub fn revalue(
     value: impl FnOnce(Option<Parts>) -> f64,
 ) -> f64 {
     assert!(grid.len() == at.grid_len() && systemic.len() == at.systemic_len(), "one output per point");
-    let own = values(s, at, grid, systemic);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { revalue_avx512(s, at, grid, systemic, value) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { revalue_avx2(s, at, grid, systemic, value) };
+        }
+    }
+    revalue_kernel(s, at, grid, systemic, value)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn revalue_avx512(
+    s: &SeriesPoint,
+    at: &Revaluation,
+    grid: &mut [f64],
+    systemic: &mut [f64],
+    value: impl FnOnce(Option<Parts>) -> f64,
+) -> f64 {
+    revalue_kernel(s, at, grid, systemic, value)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn revalue_avx2(
+    s: &SeriesPoint,
+    at: &Revaluation,
+    grid: &mut [f64],
+    systemic: &mut [f64],
+    value: impl FnOnce(Option<Parts>) -> f64,
+) -> f64 {
+    revalue_kernel(s, at, grid, systemic, value)
+}
+
+/// [`revalue`] on this CPU's lanes: the P&L pass too, so it runs as wide as the values.
+#[inline(always)]
+fn revalue_kernel(
+    s: &SeriesPoint,
+    at: &Revaluation,
+    grid: &mut [f64],
+    systemic: &mut [f64],
+    value: impl FnOnce(Option<Parts>) -> f64,
+) -> f64 {
+    let own = values_kernel(s, at, grid, systemic);
     let value = value(own);
     for p in grid.iter_mut() {
         *p = (*p - value) * s.settle_price;
@@ -67,34 +114,7 @@ pub fn revalue(
 }
 
 /// Each point's value (not yet P&L) into `grid` and `systemic`, and the parts
-/// at the own point: the kernel for this CPU.
-fn values(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) -> Option<Parts> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { values_avx512(s, at, grid, systemic) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { values_avx2(s, at, grid, systemic) };
-        }
-    }
-    values_kernel(s, at, grid, systemic)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn values_avx512(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) -> Option<Parts> {
-    values_kernel(s, at, grid, systemic)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn values_avx2(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) -> Option<Parts> {
-    values_kernel(s, at, grid, systemic)
-}
-
+/// at the own point.
 #[inline(always)]
 fn values_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: &mut [f64]) -> Option<Parts> {
     let n_grid = grid.len();
@@ -199,6 +219,9 @@ mod tests {
     /// τ from 1e-12 years to 30 and at or past expiry, vols from a vanishing
     /// deviation through the floor to 10, calls and puts, a last step of
     /// whole and of half lanes.
+    /// A build of [`revalue`] (baseline or AVX2), called directly.
+    type Builds = fn(&SeriesPoint, &Revaluation, &mut [f64], &mut [f64], &mut dyn FnMut(Option<Parts>) -> f64) -> f64;
+
     #[test]
     fn lanes_are_the_scalar_formula() {
         let mut grid = Vec::new();
@@ -238,13 +261,20 @@ mod tests {
                         });
                         let (mut grid_base, mut sys_base) = (vec![0.0; grid.len()], vec![0.0; systemic.len()]);
                         let own_base = values_kernel(&s, at, &mut grid_base, &mut sys_base);
+                        let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                        // The baseline build, and the AVX2 one where AVX-512 took the dispatch.
+                        let mut builds: Vec<Builds> = vec![|s, at, g, sy, v| revalue_kernel(s, at, g, sy, v)];
                         #[cfg(target_arch = "x86_64")]
                         if std::arch::is_x86_feature_detected!("avx2") {
-                            // The AVX2 build too where AVX-512 took the dispatch.
-                            let (mut g2, mut s2) = (vec![0.0; grid.len()], vec![0.0; systemic.len()]);
-                            let own2 = unsafe { values_avx2(&s, at, &mut g2, &mut s2) };
-                            let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                            assert_eq!((bits(&g2), bits(&s2)), (bits(&grid_base), bits(&sys_base)));
+                            builds.push(|s, at, g, sy, v| unsafe { revalue_avx2(s, at, g, sy, v) });
+                        }
+                        for build in builds {
+                            let (mut g2, mut s2, mut own2) = (vec![0.0; grid.len()], vec![0.0; systemic.len()], None);
+                            build(&s, at, &mut g2, &mut s2, &mut |p| {
+                                own2 = p;
+                                1.5
+                            });
+                            assert_eq!((bits(&g2), bits(&s2)), (bits(&grid_out), bits(&sys_out)));
                             assert_eq!(format!("{own2:?}"), format!("{own_base:?}"));
                         }
                         // The own point's parts are the scalar call's, bit for bit.
