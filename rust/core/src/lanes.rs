@@ -120,59 +120,71 @@ fn values_kernel(s: &SeriesPoint, at: &Revaluation, grid: &mut [f64], systemic: 
     let n_grid = grid.len();
     let n = n_grid + systemic.len();
     let own = at.own_point().unwrap_or(usize::MAX);
+    // Whether any point expires: whether the one of least vol does (a point's
+    // deviation grows with its vol factor, rounding included).
+    let any_expiring = at_expiry(scaled_vol(s.vol, at.least_vol_growth(), at.vol_floor), s.tau);
     let mut own_parts = None;
     let mut first = 0;
     while first < n {
         // A last step of half the lanes or fewer runs on half the lanes (the
-        // default profile's 67 points take 68 lanes, not 72).
-        let half = n - first <= LANES / 2;
-        let wrote = if half {
-            step::<{ LANES / 2 }>(s, at, first, own, &mut own_parts, grid, systemic)
-        } else {
-            step::<LANES>(s, at, first, own, &mut own_parts, grid, systemic)
+        // default profile's 67 points take 68 lanes, not 72); the step holding
+        // the own point keeps its parts.
+        let (half, has_own) = (n - first <= LANES / 2, own.wrapping_sub(first) < LANES);
+        let steps = (any_expiring, &mut *grid, &mut *systemic);
+        first += match (half, has_own) {
+            (true, false) => step::<{ LANES / 2 }, false>(s, at, first, steps, &mut own_parts),
+            (true, true) => step::<{ LANES / 2 }, true>(s, at, first, steps, &mut own_parts),
+            (false, false) => step::<LANES, false>(s, at, first, steps, &mut own_parts),
+            (false, true) => step::<LANES, true>(s, at, first, steps, &mut own_parts),
         };
-        first += wrote;
     }
     own_parts
 }
 
 /// The `W` points of `at` from `first` (past the end: the padding), their
-/// values into `grid` then `systemic`, and the own point's parts into
-/// `own_parts` when it is among them and not expiring. Returns `W`.
+/// values into `grid` then `systemic`; with `OWN`, the step holds the own
+/// point ([`Revaluation::own_point`]), whose parts go into `own_parts` unless
+/// it expires. Returns `W`.
 ///
 /// Each point's deviation is its own, from the point's vol factor `1 + v`:
 /// `σ_v√τ`, its inverse and half computed in the lane (a division beside the
 /// tails' one, which costs less than gathering them from a table of levels).
 /// An expiring point (`σ_v√τ` below the floor of [`at_expiry`]) is priced with
-/// a stand-in deviation of 1, and its value replaced by the intrinsic value.
+/// a stand-in deviation of 1, and its value replaced by the intrinsic value
+/// (looked for only when `any_expiring`).
 #[inline(always)]
-fn step<const W: usize>(
+fn step<const W: usize, const OWN: bool>(
     s: &SeriesPoint,
     at: &Revaluation,
     first: usize,
-    own: usize,
+    (any_expiring, grid, systemic): (bool, &mut [f64], &mut [f64]),
     own_parts: &mut Option<Parts>,
-    grid: &mut [f64],
-    systemic: &mut [f64],
 ) -> usize {
     let root = s.tau.sqrt();
     let (g, lg, vg) =
         (&at.growth()[first..first + W], &at.ln_growth()[first..first + W], &at.vol_growth()[first..first + W]);
-    let (mut value, mut d1, mut exp_d1, mut tail_d1) = ([0.0; W], [0.0; W], [0.0; W], [0.0; W]);
-    let mut expiring = [false; W];
+    let sigma = |j: usize| scaled_vol(s.vol, vg[j], at.vol_floor);
+    let mut value = [0.0; W];
+    // The parts beside the value: kept only in the step of the own point.
+    let (mut d1, mut exp_d1, mut tail_d1) = ([0.0; W], [0.0; W], [0.0; W]);
     for j in 0..W {
-        let sigma = scaled_vol(s.vol, vg[j], at.vol_floor);
-        expiring[j] = at_expiry(sigma, s.tau);
-        let dev = Deviation::new(if expiring[j] { 1.0 } else { sigma * root });
+        let sigma = sigma(j);
+        let dev = Deviation::new(if at_expiry(sigma, s.tau) { 1.0 } else { sigma * root });
         let p = black76_parts(s.kind, s.forward * g[j], s.strike, s.ln_moneyness + lg[j], dev);
-        (value[j], d1[j], exp_d1[j], tail_d1[j]) = (p.value, p.d1, p.exp_d1, p.tail_d1);
+        value[j] = p.value;
+        if OWN {
+            (d1[j], exp_d1[j], tail_d1[j]) = (p.d1, p.exp_d1, p.tail_d1);
+        }
     }
-    if let Some(j) = own.checked_sub(first).filter(|&j| j < W && !expiring[j]) {
-        *own_parts = Some(Parts { value: value[j], d1: d1[j], exp_d1: exp_d1[j], tail_d1: tail_d1[j] });
+    if OWN {
+        let j = at.own_point().map_or(W, |own| own - first);
+        if j < W && !at_expiry(sigma(j), s.tau) {
+            *own_parts = Some(Parts { value: value[j], d1: d1[j], exp_d1: exp_d1[j], tail_d1: tail_d1[j] });
+        }
     }
-    if expiring.iter().any(|&e| e) {
+    if any_expiring {
         for j in 0..W {
-            if expiring[j] {
+            if at_expiry(sigma(j), s.tau) {
                 value[j] = intrinsic(s.kind, s.forward * g[j], s.strike);
             }
         }

@@ -56,6 +56,7 @@ pub struct Revaluation {
     growth: Vec<f64>,
     ln_growth: Vec<f64>,
     vol_growth: Vec<f64>,
+    least_vol_growth: f64,
     grid_len: usize,
     /// The group's return in each systemic scenario, in order.
     systemic_returns: Vec<f64>,
@@ -70,6 +71,7 @@ impl Revaluation {
             growth: Vec::new(),
             ln_growth: Vec::new(),
             vol_growth: Vec::new(),
+            least_vol_growth: f64::INFINITY,
             grid_len: grid.len(),
             systemic_returns: systemic.iter().map(|&(r, _)| r).collect(),
             own_point: None,
@@ -82,6 +84,7 @@ impl Revaluation {
             at.vol_growth.push(1.0 + v);
         }
         at.own_point = (0..at.growth.len()).find(|&i| at.growth[i] == 1.0 && at.vol_growth[i] == 1.0);
+        at.least_vol_growth = at.vol_growth.iter().copied().fold(f64::INFINITY, f64::min);
         let n = at.growth.len().div_ceil(LANES) * LANES;
         if let (Some(&g), Some(&lg), Some(&vg)) = (at.growth.last(), at.ln_growth.last(), at.vol_growth.last()) {
             at.growth.resize(n, g);
@@ -110,6 +113,11 @@ impl Revaluation {
     /// Each point's vol factor `1 + v`, padded.
     pub fn vol_growth(&self) -> &[f64] {
         &self.vol_growth
+    }
+
+    /// The least vol factor of the points (∞ when there are none).
+    pub fn least_vol_growth(&self) -> f64 {
+        self.least_vol_growth
     }
 
     pub fn grid_len(&self) -> usize {
