@@ -48,15 +48,19 @@ pub struct Series {
 /// arranged once per profile for the lanes (`lanes.rs`). A point `(r, v)` moves
 /// the forward by `g = 1 + r` and shocks the vol by `v`; each point carries
 /// `ln g`, so pricing a series takes one logarithm, `ln(F/K)`, and none a
-/// point, and `1 + v`. The points are in output order (the grid's, then the
-/// systemic scenarios), padded to whole steps of [`LANES`] with the last point
-/// (the padding is priced and dropped).
+/// point, and `1 + v`, and the index of its vol shock among the distinct ones
+/// (its level), so points of one level share `σ√τ` and its inverse. The points
+/// are in output order (the grid's, then the systemic scenarios), padded to
+/// whole steps of [`LANES`] with the last point (the padding is priced and dropped).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Revaluation {
     growth: Vec<f64>,
     ln_growth: Vec<f64>,
     vol_growth: Vec<f64>,
     least_vol_growth: f64,
+    level: Vec<u32>,
+    /// Each level's `1 + v`, the distinct ones in order of first appearance.
+    level_growth: Vec<f64>,
     grid_len: usize,
     /// The group's return in each systemic scenario, in order.
     systemic_returns: Vec<f64>,
@@ -72,6 +76,8 @@ impl Revaluation {
             ln_growth: Vec::new(),
             vol_growth: Vec::new(),
             least_vol_growth: f64::INFINITY,
+            level: Vec::new(),
+            level_growth: Vec::new(),
             grid_len: grid.len(),
             systemic_returns: systemic.iter().map(|&(r, _)| r).collect(),
             own_point: None,
@@ -82,14 +88,25 @@ impl Revaluation {
             at.growth.push(g);
             at.ln_growth.push(libm::log(g));
             at.vol_growth.push(1.0 + v);
+            let level = match at.level_growth.iter().position(|f| f.to_bits() == (1.0 + v).to_bits()) {
+                Some(l) => l,
+                None => {
+                    at.level_growth.push(1.0 + v);
+                    at.level_growth.len() - 1
+                }
+            };
+            at.level.push(level as u32);
         }
         at.own_point = (0..at.growth.len()).find(|&i| at.growth[i] == 1.0 && at.vol_growth[i] == 1.0);
         at.least_vol_growth = at.vol_growth.iter().copied().fold(f64::INFINITY, f64::min);
         let n = at.growth.len().div_ceil(LANES) * LANES;
-        if let (Some(&g), Some(&lg), Some(&vg)) = (at.growth.last(), at.ln_growth.last(), at.vol_growth.last()) {
+        if let (Some(&g), Some(&lg), Some(&vg), Some(&l)) =
+            (at.growth.last(), at.ln_growth.last(), at.vol_growth.last(), at.level.last())
+        {
             at.growth.resize(n, g);
             at.ln_growth.resize(n, lg);
             at.vol_growth.resize(n, vg);
+            at.level.resize(n, l);
         }
         at
     }
@@ -113,6 +130,16 @@ impl Revaluation {
     /// Each point's vol factor `1 + v`, padded.
     pub fn vol_growth(&self) -> &[f64] {
         &self.vol_growth
+    }
+
+    /// Each point's level: its index in [`Self::level_growth`], padded.
+    pub fn level(&self) -> &[u32] {
+        &self.level
+    }
+
+    /// Each level's vol factor `1 + v`.
+    pub fn level_growth(&self) -> &[f64] {
+        &self.level_growth
     }
 
     /// The least vol factor of the points (∞ when there are none).
