@@ -17,8 +17,7 @@
 //! inverse and half, computed once a level (a division each: the lanes'
 //! only other division is the normal tails', and on AVX-512 the divider is
 //! what they wait on) and looked up by each point's level with the CPU's
-//! permutation of four levels held in a register (`vpermps`, under AVX2 and
-//! AVX-512), exact loads.
+//! permutations (`vpermpd` under AVX-512, `vpermps` under AVX2), exact loads.
 //! The series' own point (`r = 0`, `v = 0`), where a grid has one, is the
 //! series itself: its lane gives the value, delta and density the series
 //! needs, in the bits of the scalar call, so the series is not priced twice.
@@ -83,7 +82,7 @@ unsafe fn revalue_avx512(
     systemic: &mut [f64],
     value: impl FnOnce(Option<Parts>) -> f64,
 ) -> f64 {
-    revalue_kernel::<x86::Avx2>(s, at, grid, systemic, value)
+    revalue_kernel::<x86::Avx512>(s, at, grid, systemic, value)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -220,19 +219,34 @@ mod x86 {
     use super::{Gather, Levels, Scalar, LEVELS};
     use std::arch::x86_64::*;
 
-    /// Within `revalue_avx2` and `revalue_avx512` only (AVX2 detected, or
-    /// AVX-512F, which implies it): four levels in a 256-bit register, a
-    /// permutation of 32-bit halves (`vpermps`) per four lanes.
+    /// Within `revalue_avx2` only (AVX2 detected): four levels in a 256-bit
+    /// register, a permutation of 32-bit halves (`vpermps`) per four lanes.
     pub(super) struct Avx2;
+
+    /// Within `revalue_avx512` only (AVX-512F detected): eight levels in a
+    /// 512-bit register, one permutation (`vpermpd`) per eight lanes.
+    pub(super) struct Avx512;
 
     impl Gather for Avx2 {
         #[inline(always)]
         fn gather<const W: usize>(t: &Levels, level: &[u32; W], out: [&mut [f64; W]; 3]) {
-            if t.n <= 4 && W % 4 == 0 {
-                // SAFETY: only revalue_avx2 and revalue_avx512 use this type, after detecting AVX2 or AVX-512F.
+            if t.n <= 4 && W.is_multiple_of(4) {
+                // SAFETY: only revalue_avx2 and revalue_avx512 use this type, after detecting AVX2.
                 unsafe { gather4(t, level, out) }
             } else {
                 Scalar::gather(t, level, out)
+            }
+        }
+    }
+
+    impl Gather for Avx512 {
+        #[inline(always)]
+        fn gather<const W: usize>(t: &Levels, level: &[u32; W], out: [&mut [f64; W]; 3]) {
+            if W == LEVELS {
+                // SAFETY: only revalue_avx512 uses this type, after detecting AVX-512F.
+                unsafe { gather8(t, level, out) }
+            } else {
+                Avx2::gather(t, level, out)
             }
         }
     }
@@ -252,6 +266,17 @@ mod x86 {
             _mm256_storeu_pd(inv[q..].as_mut_ptr(), pick(tinv));
             _mm256_storeu_pd(half[q..].as_mut_ptr(), pick(thalf));
         }
+    }
+
+    /// [`Gather::gather`] of up to eight levels, eight lanes.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn gather8<const W: usize>(t: &Levels, level: &[u32; W], [sd, inv, half]: [&mut [f64; W]; 3]) {
+        debug_assert!(W == LEVELS);
+        let idx = _mm512_cvtepu32_epi64(_mm256_loadu_si256(level.as_ptr().cast()));
+        let pick = |x: &[f64; LEVELS]| _mm512_permutexvar_pd(idx, _mm512_loadu_pd(x.as_ptr()));
+        _mm512_storeu_pd(sd.as_mut_ptr(), pick(&t.sd));
+        _mm512_storeu_pd(inv.as_mut_ptr(), pick(&t.inv));
+        _mm512_storeu_pd(half.as_mut_ptr(), pick(&t.half));
     }
 }
 
