@@ -923,7 +923,15 @@ mod tests {
             "BTCUSDT_261225X",
         ];
         let few: Vec<Option<String>> = (0..100_000)
-            .map(|i: usize| if i % 13 == 0 { None } else { Some(words[(i * 7 + i / 5) % words.len()].to_string()) })
+            .map(
+                |i: usize| {
+                    if i.is_multiple_of(13) {
+                        None
+                    } else {
+                        Some(words[(i * 7 + i / 5) % words.len()].to_string())
+                    }
+                },
+            )
             .collect();
         // Values first met in later slices (renumbered), and more distinct values
         // in the first slice than seed the others.

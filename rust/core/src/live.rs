@@ -61,6 +61,7 @@ use crate::market::Market;
 use crate::params::Model;
 use crate::portfolio::{validate, Loan, Portfolio, Position, PositionRef};
 use crate::result::MarginResult;
+use crate::series::SeriesHint;
 use crate::status::Status;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -151,6 +152,9 @@ pub struct LiveAccount {
     touching: Vec<Vec<usize>>,
     /// Each position's underlying and settle asset slots.
     ends: Vec<(usize, usize)>,
+    /// Where each option slot's series is in the snapshot's cache: a tick
+    /// reaches it without a lookup by symbol. Reset with the book's layout.
+    series_hints: Vec<SeriesHint>,
     /// Operations that re-resolved the whole book (a diagnostic: the rest took the fast path).
     rebuilds: u64,
     /// Evaluation buffers, the current margin (valid when `fresh`) and the last what-if's.
@@ -181,6 +185,7 @@ impl LiveAccount {
             balance_listed: Vec::new(),
             touching: Vec::new(),
             ends: Vec::new(),
+            series_hints: Vec::new(),
             rebuilds: 0,
             scratch: Scratch::keeping_scans(),
             current: MarginResult::default(),
@@ -271,11 +276,12 @@ impl LiveAccount {
             BookSlot::Option(o) => {
                 let (g, settle) = (self.book.options[o].group, self.book.options[o].settle);
                 let pos = self.portfolio.positions[i].view();
+                let hint = &mut self.series_hints[o];
                 if moved {
                     let prices = (price(self.ends[i].0), price(self.ends[i].1));
-                    self.engine.option_series_moved(&mut self.book, o, pos, &self.market, prices)?;
+                    self.engine.option_series_moved(&mut self.book, o, pos, &self.market, hint, prices)?;
                 } else {
-                    self.engine.option_series(&mut self.book, o, pos, &self.market)?;
+                    self.engine.option_series(&mut self.book, o, pos, &self.market, hint)?;
                 }
                 self.dirty_groups[g] = true;
                 self.dirty_assets[settle] = true;
@@ -339,6 +345,9 @@ impl LiveAccount {
         self.touching.clear();
         self.touching.resize(self.assets.len(), Vec::new());
         self.ends.clear();
+        // A new layout: each option slot may hold another series than before.
+        self.series_hints.clear();
+        self.series_hints.resize(self.book.options.len(), SeriesHint::default());
         for (i, p) in self.portfolio.positions.iter().enumerate() {
             let (b, s) = (self.assets[p.underlying()], self.assets[p.settle()]);
             self.touching[b].push(i);

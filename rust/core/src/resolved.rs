@@ -20,6 +20,7 @@ use crate::instrument::contract_terms;
 use crate::market::Market;
 use crate::portfolio::Portfolio;
 use crate::result::MarginResult;
+use crate::series::SeriesHint;
 use rustc_hash::FxHashMap;
 
 /// A portfolio's book on one engine, with what a refresh needs.
@@ -32,6 +33,9 @@ pub struct Resolved {
     assets: Vec<String>,
     /// Each position's underlying and settle asset slots.
     ends: Vec<(u32, u32)>,
+    /// Where each option slot's series was last found in a snapshot's cache
+    /// (a hint is not taken by another snapshot's cache).
+    series_hints: Vec<SeriesHint>,
     scratch: Scratch,
 }
 
@@ -49,7 +53,8 @@ impl Resolved {
         }
         debug_assert_eq!(assets.len(), book.assets.len());
         let ends = portfolio.positions.iter().map(|p| (index[p.underlying()], index[p.settle()])).collect();
-        Ok(Resolved { engine: engine.id(), book, assets, ends, scratch: Scratch::default() })
+        let series_hints = vec![SeriesHint::default(); book.options.len()];
+        Ok(Resolved { engine: engine.id(), book, assets, ends, series_hints, scratch: Scratch::default() })
     }
 
     /// Whether the book was resolved for `engine`.
@@ -86,7 +91,7 @@ impl Resolved {
                     }
                 }
                 BookSlot::Option(o) => {
-                    engine.option_series(book, o, pos.view(), market)?;
+                    engine.option_series(book, o, pos.view(), market, &mut self.series_hints[o])?;
                 }
             }
         }

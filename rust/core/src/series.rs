@@ -8,9 +8,10 @@
 //! to a profile) and by the series' terms.
 
 use crate::lanes::{revalue, SeriesPoint, LANES};
-use crate::portfolio::OptionKind;
+use crate::portfolio::{OptionKind, PositionRef};
 use crate::pricing::{self, at_expiry, black76_delta, black76_parts, intrinsic, Deviation, Parts};
 use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// One option series on one snapshot, per unit of quantity.
@@ -47,17 +48,19 @@ pub struct Series {
 /// arranged once per profile for the lanes (`lanes.rs`). A point `(r, v)` moves
 /// the forward by `g = 1 + r` and shocks the vol by `v`; each point carries
 /// `ln g`, so pricing a series takes one logarithm, `ln(F/K)`, and none a
-/// point, and the index of its vol shock among the distinct ones (its level),
-/// so points of one level share `σ√τ`. The points are in output order (the
-/// grid's, then the systemic scenarios), padded to whole steps of [`LANES`]
-/// with the last point (the padding is priced and dropped).
+/// point, and `1 + v`, and the index of its vol shock among the distinct ones
+/// (its level), so points of one level share `σ√τ` and its inverse. The points
+/// are in output order (the grid's, then the systemic scenarios), padded to
+/// whole steps of [`LANES`] with the last point (the padding is priced and dropped).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Revaluation {
     growth: Vec<f64>,
     ln_growth: Vec<f64>,
+    vol_growth: Vec<f64>,
+    least_vol_growth: f64,
     level: Vec<u32>,
-    /// The distinct vol shocks, in order of first appearance.
-    shocks: Vec<f64>,
+    /// Each level's `1 + v`, the distinct ones in order of first appearance.
+    level_growth: Vec<f64>,
     grid_len: usize,
     /// The group's return in each systemic scenario, in order.
     systemic_returns: Vec<f64>,
@@ -71,31 +74,38 @@ impl Revaluation {
         let mut at = Revaluation {
             growth: Vec::new(),
             ln_growth: Vec::new(),
+            vol_growth: Vec::new(),
+            least_vol_growth: f64::INFINITY,
             level: Vec::new(),
-            shocks: Vec::new(),
+            level_growth: Vec::new(),
             grid_len: grid.len(),
             systemic_returns: systemic.iter().map(|&(r, _)| r).collect(),
             own_point: None,
             vol_floor,
         };
         for (r, v) in grid.iter().map(|s| (s.r, s.v)).chain(systemic.iter().copied()) {
-            let level = match at.shocks.iter().position(|s| s.to_bits() == v.to_bits()) {
-                Some(l) => l,
-                None => {
-                    at.shocks.push(v);
-                    at.shocks.len() - 1
-                }
-            };
             let g = 1.0 + r;
             at.growth.push(g);
             at.ln_growth.push(libm::log(g));
+            at.vol_growth.push(1.0 + v);
+            let level = match at.level_growth.iter().position(|f| f.to_bits() == (1.0 + v).to_bits()) {
+                Some(l) => l,
+                None => {
+                    at.level_growth.push(1.0 + v);
+                    at.level_growth.len() - 1
+                }
+            };
             at.level.push(level as u32);
         }
-        at.own_point = (0..at.growth.len()).find(|&i| at.growth[i] == 1.0 && at.shocks[at.level[i] as usize] == 0.0);
+        at.own_point = (0..at.growth.len()).find(|&i| at.growth[i] == 1.0 && at.vol_growth[i] == 1.0);
+        at.least_vol_growth = at.vol_growth.iter().copied().fold(f64::INFINITY, f64::min);
         let n = at.growth.len().div_ceil(LANES) * LANES;
-        if let (Some(&g), Some(&lg), Some(&l)) = (at.growth.last(), at.ln_growth.last(), at.level.last()) {
+        if let (Some(&g), Some(&lg), Some(&vg), Some(&l)) =
+            (at.growth.last(), at.ln_growth.last(), at.vol_growth.last(), at.level.last())
+        {
             at.growth.resize(n, g);
             at.ln_growth.resize(n, lg);
+            at.vol_growth.resize(n, vg);
             at.level.resize(n, l);
         }
         at
@@ -117,14 +127,24 @@ impl Revaluation {
         &self.ln_growth
     }
 
-    /// Each point's level: its index in [`Self::shocks`], padded.
+    /// Each point's vol factor `1 + v`, padded.
+    pub fn vol_growth(&self) -> &[f64] {
+        &self.vol_growth
+    }
+
+    /// Each point's level: its index in [`Self::level_growth`], padded.
     pub fn level(&self) -> &[u32] {
         &self.level
     }
 
-    /// The distinct vol shocks.
-    pub fn shocks(&self) -> &[f64] {
-        &self.shocks
+    /// Each level's vol factor `1 + v`.
+    pub fn level_growth(&self) -> &[f64] {
+        &self.level_growth
+    }
+
+    /// The least vol factor of the points (∞ when there are none).
+    pub fn least_vol_growth(&self) -> f64 {
+        self.least_vol_growth
     }
 
     pub fn grid_len(&self) -> usize {
@@ -228,41 +248,89 @@ impl Series {
     }
 }
 
-/// What identifies a series within one snapshot, beside its symbol.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesTerms {
+/// What identifies a series within one snapshot: the engine that prices it
+/// (grids belong to a profile), its symbol (a vol may be quoted per symbol)
+/// and its terms. Borrowed, so a lookup allocates nothing; [`SeriesTerms`] is
+/// the same key owned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeriesKey<'a> {
+    // The numbers first: the derived comparison tries them before the names.
     pub engine: u64,
-    pub underlying: String,
-    pub settle: String,
     pub kind: OptionKind,
     pub strike: f64,
     pub expiry: f64,
+    pub symbol: &'a str,
+    pub underlying: &'a str,
+    pub settle: &'a str,
 }
 
-impl SeriesTerms {
-    pub fn matches(
-        &self,
-        engine: u64,
-        underlying: &str,
-        settle: &str,
-        kind: OptionKind,
-        strike: f64,
-        expiry: f64,
-    ) -> bool {
-        self.engine == engine
-            && self.kind == kind
-            && self.strike == strike
-            && self.expiry == expiry
-            && self.underlying == underlying
-            && self.settle == settle
+impl<'a> SeriesKey<'a> {
+    /// The key of option `pos` priced by engine `engine` (`None` for a contract).
+    pub fn of(engine: u64, pos: PositionRef<'a>) -> Option<Self> {
+        match pos {
+            PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } => {
+                Some(SeriesKey { engine, kind, strike, expiry, symbol, underlying, settle })
+            }
+            _ => None,
+        }
     }
 }
 
-/// A series' terms and the series priced under them. An entry that a price
+/// A [`SeriesKey`] owned: what a cache entry keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesTerms {
+    engine: u64,
+    kind: OptionKind,
+    strike: f64,
+    expiry: f64,
+    symbol: String,
+    underlying: String,
+    settle: String,
+}
+
+impl SeriesTerms {
+    pub fn of(key: &SeriesKey<'_>) -> Self {
+        let SeriesKey { engine, kind, strike, expiry, symbol, underlying, settle } = *key;
+        SeriesTerms {
+            engine,
+            kind,
+            strike,
+            expiry,
+            symbol: symbol.into(),
+            underlying: underlying.into(),
+            settle: settle.into(),
+        }
+    }
+
+    pub fn key(&self) -> SeriesKey<'_> {
+        let SeriesTerms { engine, kind, strike, expiry, ref symbol, ref underlying, ref settle } = *self;
+        SeriesKey { engine, kind, strike, expiry, symbol, underlying, settle }
+    }
+}
+
+/// A key's terms and the series priced under them. An entry that a price
 /// or vol change dropped keeps its terms with no series (`None`), so pricing
 /// the series again on the next tick finds its place without allocating; the
 /// entries go with [`SeriesCache::clear`] (a new time) or the snapshot.
 type Entry = (SeriesTerms, Option<Arc<Series>>);
+
+/// Where a key's entry is in a cache, to reach it again without a lookup by
+/// name: the live account keeps one per option it holds, so a tick goes
+/// straight to the entry of each series it reprices. Valid while the cache
+/// keeps its entries (they are only appended until [`SeriesCache::clear`]):
+/// each cache, and each clear, has its own epoch, so a hint from another
+/// snapshot or from before a clear is never taken. The default is no hint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeriesHint {
+    epoch: u64,
+    index: u32,
+}
+
+/// The next cache epoch (0 is no hint's).
+fn next_epoch() -> u64 {
+    static EPOCH: AtomicU64 = AtomicU64::new(1);
+    EPOCH.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Priced series of one snapshot, by symbol (a symbol may carry several
 /// entries when engines or terms differ).
@@ -271,7 +339,7 @@ pub struct SeriesCache {
     map: RwLock<Table>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Table {
     /// Every entry, in the order they were made.
     entries: Vec<Entry>,
@@ -282,32 +350,61 @@ struct Table {
     /// scan per `set_price` made setting many prices quadratic) and without a
     /// lookup per symbol.
     by_asset: FxHashMap<String, Vec<usize>>,
+    /// What [`SeriesHint`]s into these entries carry.
+    epoch: u64,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            entries: Vec::new(),
+            by_symbol: FxHashMap::default(),
+            by_asset: FxHashMap::default(),
+            epoch: next_epoch(),
+        }
+    }
 }
 
 impl Table {
-    /// The entry of `symbol` whose terms `is` accepts.
-    fn find(&self, symbol: &str, is: impl Fn(&SeriesTerms) -> bool) -> Option<usize> {
-        self.by_symbol.get(symbol)?.iter().copied().find(|&i| is(&self.entries[i].0))
+    /// The entry of `key`.
+    fn find(&self, key: &SeriesKey<'_>) -> Option<usize> {
+        self.by_symbol.get(key.symbol)?.iter().copied().find(|&i| self.entries[i].0.key() == *key)
+    }
+
+    /// The entry of `key`: at `hint` when it is this table's, else looked up
+    /// (and `hint` set to it).
+    fn find_hinted(&self, key: &SeriesKey<'_>, hint: &mut SeriesHint) -> Option<usize> {
+        if hint.epoch == self.epoch {
+            let i = hint.index as usize;
+            debug_assert!(self.entries[i].0.key() == *key, "a hint is kept for one key");
+            return Some(i);
+        }
+        let i = self.find(key)?;
+        *hint = SeriesHint { epoch: self.epoch, index: i as u32 };
+        Some(i)
     }
 
     /// Put `series` at entry `at` if that entry holds none (a series already
-    /// present is kept); `terms()` makes an entry of `symbol` when there is none.
-    fn put(&mut self, symbol: &str, at: Option<usize>, terms: impl FnOnce() -> SeriesTerms, series: Arc<Series>) {
+    /// present is kept); `terms()` makes an entry when there is none. Returns
+    /// the entry.
+    fn put(&mut self, at: Option<usize>, terms: impl FnOnce() -> SeriesTerms, series: Arc<Series>) -> usize {
         match at {
             Some(i) => {
                 let slot = &mut self.entries[i].1;
                 if slot.is_none() {
                     *slot = Some(series);
                 }
+                i
             }
             None => {
                 let (terms, i) = (terms(), self.entries.len());
-                list(&mut self.by_symbol, symbol, i);
+                list(&mut self.by_symbol, &terms.symbol, i);
                 list(&mut self.by_asset, &terms.underlying, i);
                 if terms.settle != terms.underlying {
                     list(&mut self.by_asset, &terms.settle, i);
                 }
                 self.entries.push((terms, Some(series)));
+                i
             }
         }
     }
@@ -330,52 +427,39 @@ impl SeriesCache {
     }
 
     /// Insert priced series (a series already present is kept).
-    pub fn insert_all<'a>(&self, items: impl IntoIterator<Item = (&'a str, SeriesTerms, Arc<Series>)>) {
+    pub fn insert_all(&self, items: impl IntoIterator<Item = (SeriesTerms, Arc<Series>)>) {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
-        for (symbol, terms, series) in items {
-            let at = table.find(symbol, |t| *t == terms);
-            table.put(symbol, at, || terms, series);
+        for (terms, series) in items {
+            let at = table.find(&terms.key());
+            table.put(at, || terms, series);
         }
     }
 
-    /// The series of `symbol` under its terms: the one cached, else the one
-    /// `price` gives, cached, under one lock and one lookup (a tick's case: the
-    /// entry is there, its series dropped by the price or vol change).
-    #[allow(clippy::too_many_arguments)]
+    /// The series of `key`: the one cached, else the one `price` gives,
+    /// cached, under one lock and one lookup (a tick's case: the entry is
+    /// there, its series dropped by the price or vol change). The entry is
+    /// found at `hint` when the hint is this cache's (a hint is kept for one
+    /// key: it must have been set by a call with this `key`), else looked up
+    /// by symbol and `hint` set to it.
     pub fn get_or_price<E>(
         &self,
-        symbol: &str,
-        engine: u64,
-        underlying: &str,
-        settle: &str,
-        kind: OptionKind,
-        strike: f64,
-        expiry: f64,
+        key: &SeriesKey<'_>,
+        hint: &mut SeriesHint,
         price: impl FnOnce() -> Result<Arc<Series>, E>,
     ) -> Result<Arc<Series>, E> {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
-        match table.find(symbol, |t| t.matches(engine, underlying, settle, kind, strike, expiry)) {
-            Some(i) => {
-                let slot = &mut table.entries[i].1;
-                if let Some(series) = slot.as_ref() {
-                    return Ok(Arc::clone(series));
-                }
-                Ok(Arc::clone(slot.insert(price()?)))
+        let at = table.find_hinted(key, hint);
+        if let Some(i) = at {
+            let slot = &mut table.entries[i].1;
+            if let Some(series) = slot.as_ref() {
+                return Ok(Arc::clone(series));
             }
-            None => {
-                let series = price()?;
-                let terms = || SeriesTerms {
-                    engine,
-                    underlying: underlying.into(),
-                    settle: settle.into(),
-                    kind,
-                    strike,
-                    expiry,
-                };
-                table.put(symbol, None, terms, Arc::clone(&series));
-                Ok(series)
-            }
+            return Ok(Arc::clone(slot.insert(price()?)));
         }
+        let series = price()?;
+        let i = table.put(None, || SeriesTerms::of(key), Arc::clone(&series));
+        *hint = SeriesHint { epoch: table.epoch, index: i as u32 };
+        Ok(series)
     }
 
     /// Drop the series a changed price or vol touches: `key` is an asset (as an
@@ -383,17 +467,19 @@ impl SeriesCache {
     /// `key`, not the whole cache.
     pub fn invalidate(&self, key: &str) {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
-        let Table { entries, by_symbol, by_asset } = &mut *table;
+        let Table { entries, by_symbol, by_asset, .. } = &mut *table;
         for &i in by_symbol.get(key).into_iter().chain(by_asset.get(key)).flatten() {
             entries[i].1 = None;
         }
     }
 
+    /// Drop every entry; hints into them are no longer taken (a new epoch).
     pub fn clear(&self) {
         let mut table = self.map.write().unwrap_or_else(|p| p.into_inner());
         table.entries.clear();
         table.by_symbol.clear();
         table.by_asset.clear();
+        table.epoch = next_epoch();
     }
 
     /// Number of priced series held.
@@ -411,18 +497,8 @@ impl SeriesCache {
 pub struct SeriesReader<'a>(std::sync::RwLockReadGuard<'a, Table>);
 
 impl SeriesReader<'_> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn get(
-        &self,
-        engine: u64,
-        symbol: &str,
-        underlying: &str,
-        settle: &str,
-        kind: OptionKind,
-        strike: f64,
-        expiry: f64,
-    ) -> Option<Arc<Series>> {
-        let i = self.0.find(symbol, |t| t.matches(engine, underlying, settle, kind, strike, expiry))?;
+    pub fn get(&self, key: &SeriesKey<'_>) -> Option<Arc<Series>> {
+        let i = self.0.find(key)?;
         self.0.entries[i].1.clone()
     }
 }
@@ -537,28 +613,61 @@ mod tests {
         }
     }
 
+    fn key<'a>(engine: u64, symbol: &'a str, underlying: &'a str, settle: &'a str, strike: f64) -> SeriesKey<'a> {
+        SeriesKey { engine, kind: OptionKind::Call, strike, expiry: 5.0, symbol, underlying, settle }
+    }
+
     #[test]
     fn cache_keys_on_terms_and_engine() {
         let c = SeriesCache::default();
         let at = Revaluation::new(&[], &[], 0.05);
-        let s = Arc::new(Series::price(quote(OptionKind::Put, 100.0, 1.0, 90.0, 0.5, 0.1), &at));
-        let terms = SeriesTerms {
-            engine: 1,
-            underlying: "BTC".into(),
-            settle: "USDT".into(),
-            kind: OptionKind::Put,
-            strike: 90.0,
-            expiry: 5.0,
-        };
-        c.insert_all([("P90", terms, s)]);
+        let s = Arc::new(Series::price(quote(OptionKind::Call, 100.0, 1.0, 90.0, 0.5, 0.1), &at));
+        c.insert_all([(SeriesTerms::of(&key(1, "C90", "BTC", "USDT", 90.0)), s)]);
         let r = c.read();
-        assert!(r.get(1, "P90", "BTC", "USDT", OptionKind::Put, 90.0, 5.0).is_some());
-        assert!(r.get(2, "P90", "BTC", "USDT", OptionKind::Put, 90.0, 5.0).is_none());
-        assert!(r.get(1, "P90", "BTC", "USDT", OptionKind::Put, 95.0, 5.0).is_none());
+        assert!(r.get(&key(1, "C90", "BTC", "USDT", 90.0)).is_some());
+        assert!(r.get(&key(2, "C90", "BTC", "USDT", 90.0)).is_none());
+        assert!(r.get(&key(1, "C90", "BTC", "USDT", 95.0)).is_none());
+        assert!(r.get(&key(1, "C90", "BTC", "USDC", 90.0)).is_none());
+        assert!(r.get(&SeriesKey { kind: OptionKind::Put, ..key(1, "C90", "BTC", "USDT", 90.0) }).is_none());
+        assert!(r.get(&key(1, "X90", "BTC", "USDT", 90.0)).is_none());
         drop(r);
         assert_eq!(c.clone().len(), 0);
         c.clear();
         assert!(c.is_empty());
+    }
+
+    /// A hint reaches its key's entry without a lookup, and is not taken by
+    /// another cache or after a clear; two symbols of the same terms keep two
+    /// entries (a vol may be quoted per symbol).
+    #[test]
+    fn hints_find_their_entry_until_the_cache_is_cleared() {
+        let at = Revaluation::new(&[], &[], 0.05);
+        let priced = |strike: f64| Arc::new(Series::price(quote(OptionKind::Call, 100.0, 1.0, strike, 0.5, 0.1), &at));
+        let (a, b) = (key(1, "A", "BTC", "USDT", 90.0), key(1, "B", "BTC", "USDT", 90.0));
+        let c = SeriesCache::default();
+        let (mut ha, mut hb) = (SeriesHint::default(), SeriesHint::default());
+        let got = |c: &SeriesCache, k: &SeriesKey<'_>, h: &mut SeriesHint, strike: f64| {
+            c.get_or_price(k, h, || Ok::<_, ()>(priced(strike))).unwrap().strike
+        };
+        assert_eq!((got(&c, &a, &mut ha, 90.0), got(&c, &b, &mut hb, 91.0)), (90.0, 91.0));
+        assert_ne!(ha, hb);
+        assert_ne!(ha, SeriesHint::default());
+        // Found again at the hints (the pricing closures are not called).
+        assert_eq!((got(&c, &a, &mut ha, 0.0), got(&c, &b, &mut hb, 0.0)), (90.0, 91.0));
+        c.invalidate("B");
+        assert_eq!((got(&c, &a, &mut ha, 0.0), got(&c, &b, &mut hb, 92.0)), (90.0, 92.0));
+        assert_eq!(c.len(), 2);
+        // Another cache (a copied market) does not take the hints: it looks the keys up.
+        let other = c.clone();
+        let (ha0, hb0) = (ha, hb);
+        assert_eq!((got(&other, &b, &mut hb, 93.0), got(&other, &a, &mut ha, 94.0)), (93.0, 94.0));
+        assert!(ha != ha0 && hb != hb0);
+        // After a clear the entries are new: the old hints are not taken.
+        c.clear();
+        let (mut ha, mut hb) = (ha0, hb0);
+        assert_eq!((got(&c, &b, &mut hb, 95.0), got(&c, &a, &mut ha, 96.0)), (95.0, 96.0));
+        assert!(ha != ha0 && hb != hb0);
+        assert_eq!((got(&c, &a, &mut ha, 0.0), got(&c, &b, &mut hb, 0.0)), (96.0, 95.0));
     }
 
     #[test]
@@ -566,31 +675,16 @@ mod tests {
         let c = SeriesCache::default();
         let at = Revaluation::new(&[], &[], 0.05);
         let s = Arc::new(Series::price(quote(OptionKind::Call, 100.0, 1.0, 90.0, 0.5, 0.1), &at));
-        let terms = |underlying: &str, settle: &str, strike: f64| SeriesTerms {
-            engine: 1,
-            underlying: underlying.into(),
-            settle: settle.into(),
-            kind: OptionKind::Call,
-            strike,
-            expiry: 5.0,
-        };
-        let all = || {
-            [
-                ("B1", terms("BTC", "USDT", 90.0), Arc::clone(&s)),
-                ("B1", terms("BTC", "USDC", 90.0), Arc::clone(&s)), // one symbol, two settles
-                ("B2", terms("BTC", "USDT", 95.0), Arc::clone(&s)),
-                ("E1", terms("ETH", "USDC", 90.0), Arc::clone(&s)),
-            ]
-        };
+        let keys = [
+            key(1, "B1", "BTC", "USDT", 90.0),
+            key(1, "B1", "BTC", "USDC", 90.0), // one symbol, two settles
+            key(1, "B2", "BTC", "USDT", 95.0),
+            key(1, "E1", "ETH", "USDC", 90.0),
+        ];
+        let all = || keys.map(|k| (SeriesTerms::of(&k), Arc::clone(&s)));
         let held = |c: &SeriesCache| {
             let r = c.read();
-            let get = |sym: &str, u: &str, st: &str, k: f64| r.get(1, sym, u, st, OptionKind::Call, k, 5.0).is_some();
-            [
-                get("B1", "BTC", "USDT", 90.0),
-                get("B1", "BTC", "USDC", 90.0),
-                get("B2", "BTC", "USDT", 95.0),
-                get("E1", "ETH", "USDC", 90.0),
-            ]
+            keys.map(|k| r.get(&k).is_some())
         };
         c.insert_all(all());
         assert_eq!(c.len(), 4);

@@ -192,6 +192,112 @@ fn random_sequences_match_full_recompute() {
     assert!(fills > 0);
 }
 
+/// A tick reaches each option's series at the place in the snapshot's cache it
+/// kept for the option: after options are opened, closed and opened again
+/// under other terms, with two symbols of the same terms (one with a vol of
+/// its own, so the two series differ), and with vol updates and new times
+/// (which clear the cache) between ticks, every tick equals a rebuild.
+#[test]
+fn option_ticks_follow_their_series_through_every_change() {
+    let engine = Arc::new(Engine::new(RiskParams::default_profile()));
+    let expiry = 1_795_478_400.0 + 30.0 * 86400.0;
+    let option = |symbol: &str, underlying: &str, kind: OptionKind, strike: f64| Position::Option {
+        symbol: symbol.into(),
+        underlying: underlying.into(),
+        settle: "USDT".into(),
+        kind,
+        strike,
+        expiry,
+        qty: 0.0,
+    };
+    // "A" and "B": the same terms; "A" gets a vol of its own below.
+    let listed = [
+        option("A", "BTC", OptionKind::Call, 60_000.0),
+        option("B", "BTC", OptionKind::Call, 60_000.0),
+        option("P", "BTC", OptionKind::Put, 55_000.0),
+        option("E", "ETH", OptionKind::Call, 3_100.0),
+    ];
+    for seed in 1..=12u64 {
+        let mut rnd = Lcg(seed);
+        let mut m = random_walk_market();
+        m.set_vol("ETH", 0.6).unwrap();
+        m.set_vol("A", 0.7).unwrap();
+        let mut p = Portfolio::new();
+        p.add_balance("USDT", 200_000.0).unwrap();
+        for (k, o) in listed[..2].iter().enumerate() {
+            let mut o = o.clone();
+            if let Position::Option { qty, .. } = &mut o {
+                *qty = 1.0 + k as f64;
+            }
+            p.add_position(o).unwrap();
+        }
+        let mut live = LiveAccount::new(Arc::clone(&engine), p, m).unwrap();
+        let mut time = 1_795_478_400.0;
+        for step in 0..80 {
+            let what = match (rnd.f() * 7.0) as u32 {
+                0 | 1 => {
+                    let (a, base) = *rnd.pick(&[("BTC", 60_000.0), ("ETH", 3_000.0), ("USDT", 1.0)]);
+                    live.update_price(a, base * (0.97 + 0.06 * rnd.f())).unwrap();
+                    format!("price {a}")
+                }
+                2 => {
+                    // Open, add to, reduce or close an option (a close is a fill of minus the holding).
+                    let o = rnd.pick(&listed).clone();
+                    let held = live.portfolio().positions.iter().find(|p| p.symbol() == o.symbol()).cloned();
+                    let qty = match (&held, rnd.f() < 0.4) {
+                        (Some(Position::Option { qty, .. }), true) => -qty,
+                        _ => (rnd.f() - 0.3) * 3.0,
+                    };
+                    let order = Order {
+                        symbol: o.symbol().into(),
+                        qty,
+                        price: Some(100.0),
+                        instrument: Some(held.unwrap_or(o)),
+                    };
+                    live.apply_fill(&order).unwrap();
+                    format!("fill {} {qty}", order.symbol)
+                }
+                3 => {
+                    // "P" closed and listed again under other terms.
+                    let held = live.portfolio().positions.iter().find(|p| p.symbol() == "P").cloned();
+                    if let Some(Position::Option { qty, .. }) = held {
+                        let close = Order { symbol: "P".into(), qty: -qty, price: Some(50.0), instrument: None };
+                        live.apply_fill(&close).unwrap();
+                    }
+                    let strike = 50_000.0 + 10_000.0 * rnd.f();
+                    let kind = if rnd.f() < 0.5 { OptionKind::Put } else { OptionKind::Call };
+                    let order = Order {
+                        symbol: "P".into(),
+                        qty: 1.5,
+                        price: Some(80.0),
+                        instrument: Some(option("P", "BTC", kind, strike)),
+                    };
+                    live.apply_fill(&order).unwrap();
+                    format!("relist P at {strike}")
+                }
+                4 => {
+                    let key = *rnd.pick(&["A", "B", "BTC", "ETH"]);
+                    live.update_vol(key, 0.3 + 0.5 * rnd.f()).unwrap();
+                    format!("vol {key}")
+                }
+                5 => {
+                    time += 3600.0 * rnd.f();
+                    live.set_time(time).unwrap();
+                    "time".into()
+                }
+                _ => {
+                    // Several ticks in a row: the hints' own path, cache entries kept.
+                    for _ in 0..3 {
+                        live.update_price("BTC", 60_000.0 * (0.97 + 0.06 * rnd.f())).unwrap();
+                    }
+                    "ticks".into()
+                }
+            };
+            assert_same(&mut live, &engine, &format!("seed {seed} step {step} ({what})"));
+        }
+    }
+}
+
 #[test]
 fn bad_orders_name_the_field() {
     let engine = Arc::new(Engine::new(RiskParams::default_profile()));

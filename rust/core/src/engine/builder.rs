@@ -92,7 +92,7 @@ pub(crate) struct BookBuilder<'e, 'm, K> {
     cache: Option<SeriesReader<'m>>,
     /// Series priced by this book, inserted into the cache by `finish`, and
     /// (past [`LINEAR_LOOKUP`] of them) their indices by symbol.
-    priced: Vec<(String, SeriesTerms, Arc<Series>)>,
+    priced: Vec<(SeriesTerms, Arc<Series>)>,
     /// The book's names under `binance_pm` (see `Book::names`), shared by `finish`.
     names: Names,
     priced_index: HashMap<String, Vec<usize>>,
@@ -304,7 +304,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
             self.book.names = Some(Arc::new(std::mem::take(&mut self.names)));
         }
         if !self.priced.is_empty() {
-            self.market.series.insert_all(self.priced.iter().map(|(s, t, x)| (s.as_str(), t.clone(), Arc::clone(x))));
+            self.market.series.insert_all(self.priced.iter().map(|(t, x)| (t.clone(), Arc::clone(x))));
             self.priced.clear();
         }
         // Into the buffer the last book left (the batch reuses one builder per worker).
@@ -317,35 +317,30 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
     /// The option's series on this snapshot: from the market's cache, from this
     /// book's own new series, or priced now.
     fn series(&mut self, g: usize, pos: PositionRef<'_>, pb: f64, ps: f64) -> Result<Arc<Series>> {
-        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
-            unreachable!("series() is called for options only")
-        };
-        let engine = self.engine.id;
+        let key = self.engine.series_key(pos)?;
+        let symbol = key.symbol;
         let market = self.market;
         let cache = self.cache.get_or_insert_with(|| market.series.read());
         let priced = &self.priced;
-        let matches = |i: &usize| {
-            let (s, t, _) = &priced[*i];
-            s == symbol && t.matches(engine, underlying, settle, kind, strike, expiry)
-        };
-        let found = cache.get(engine, symbol, underlying, settle, kind, strike, expiry).or_else(|| {
+        let matches = |i: &usize| priced[*i].0.key() == key;
+        let found = cache.get(&key).or_else(|| {
             let mine = if priced.len() <= LINEAR_LOOKUP {
                 (0..priced.len()).find(matches)
             } else {
                 self.priced_index.get(symbol).and_then(|ix| ix.iter().copied().find(matches))
             };
-            mine.map(|i| Arc::clone(&priced[i].2))
+            mine.map(|i| Arc::clone(&priced[i].1))
         });
         if let Some(series) = found {
             return Ok(series);
         }
         let (terms, series) = self.engine.price_option(&self.book, g, pos, market, pb, ps)?;
         let series = Arc::new(series);
-        self.priced.push((symbol.to_string(), terms, Arc::clone(&series)));
+        self.priced.push((terms, Arc::clone(&series)));
         if self.priced.len() > LINEAR_LOOKUP {
             if self.priced_index.is_empty() {
-                for (i, (s, _, _)) in self.priced.iter().enumerate() {
-                    self.priced_index.entry(s.clone()).or_default().push(i);
+                for (i, (t, _)) in self.priced.iter().enumerate() {
+                    self.priced_index.entry(t.key().symbol.to_string()).or_default().push(i);
                 }
             } else {
                 self.priced_index.entry(symbol.to_string()).or_default().push(self.priced.len() - 1);

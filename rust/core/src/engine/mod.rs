@@ -31,7 +31,7 @@ use crate::params::{AssetParams, GroupParams, Model, RiskParams, SystemicScenari
 use crate::portfolio::{Loan, Portfolio, PositionRef};
 use crate::pricing::YEAR_SECONDS;
 use crate::result::{GroupResult, MarginResult, Names};
-use crate::series::{Quote, Revaluation, Series, SeriesReader, SeriesTerms};
+use crate::series::{Quote, Revaluation, Series, SeriesHint, SeriesKey, SeriesReader, SeriesTerms};
 use crate::status::Status;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -264,14 +264,12 @@ impl Engine {
     /// snapshot's cache, or priced now and cached. The batch's path, which reads
     /// a series once per symbol and terms and keeps it for the accounts after.
     pub fn cached_series(&self, book: &Book, g: usize, pos: PositionRef<'_>, market: &Market) -> Result<Arc<Series>> {
-        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
-            return Err(CoreError::invalid("position", format!("{} is not an option", pos.symbol())));
-        };
-        if let Some(s) = market.series.read().get(self.id, symbol, underlying, settle, kind, strike, expiry) {
+        let key = self.series_key(pos)?;
+        if let Some(s) = market.series.read().get(&key) {
             return Ok(s);
         }
-        market.series.get_or_price(symbol, self.id, underlying, settle, kind, strike, expiry, || {
-            let (pb, ps) = (market.price(underlying)?, market.price(settle)?);
+        market.series.get_or_price(&key, &mut SeriesHint::default(), || {
+            let (pb, ps) = (market.price(key.underlying)?, market.price(key.settle)?);
             Ok(Arc::new(self.price_position(book, g, pos, market, pb, ps)?))
         })
     }
@@ -280,8 +278,17 @@ impl Engine {
     /// from the snapshot's cache, or priced now and cached. The live account's
     /// path to reprice the one series a tick touches: a series the slot alone
     /// holds (the cache dropped it) is repriced in place, without allocating.
-    pub fn option_series(&self, book: &mut Book, o: usize, pos: PositionRef<'_>, market: &Market) -> Result<()> {
-        self.option_series_quoted(book, o, pos, market, |_| {
+    /// `hint`: where the slot's series was found in the cache last time (kept
+    /// per slot by the caller, see [`SeriesHint`]).
+    pub fn option_series(
+        &self,
+        book: &mut Book,
+        o: usize,
+        pos: PositionRef<'_>,
+        market: &Market,
+        hint: &mut SeriesHint,
+    ) -> Result<()> {
+        self.option_series_quoted(book, o, pos, market, hint, |_| {
             let (underlying, settle) = (pos.underlying(), pos.settle());
             quote(pos, market, market.price(underlying)?, market.price(settle)?)
         })
@@ -297,9 +304,10 @@ impl Engine {
         o: usize,
         pos: PositionRef<'_>,
         market: &Market,
+        hint: &mut SeriesHint,
         (pb, ps): (f64, f64),
     ) -> Result<()> {
-        self.option_series_quoted(book, o, pos, market, |held| {
+        self.option_series_quoted(book, o, pos, market, hint, |held| {
             let q = Quote { underlying_price: pb, settle_price: ps, ..held.quote() };
             debug_assert!(quote(pos, market, pb, ps).is_ok_and(|want| want == q), "{q:?}");
             Ok(q)
@@ -314,15 +322,14 @@ impl Engine {
         o: usize,
         pos: PositionRef<'_>,
         market: &Market,
+        hint: &mut SeriesHint,
         quote_of: impl FnOnce(&Series) -> Result<Quote>,
     ) -> Result<()> {
-        let PositionRef::Option { symbol, underlying, settle, kind, strike, expiry, .. } = pos else {
-            return Err(CoreError::invalid("position", format!("{} is not an option", pos.symbol())));
-        };
+        let key = self.series_key(pos)?;
         let g = book.options[o].group;
         let Book { groups, group_names, options, .. } = book;
         let held = &mut options[o].series;
-        let series = market.series.get_or_price(symbol, self.id, underlying, settle, kind, strike, expiry, || {
+        let series = market.series.get_or_price(&key, hint, || {
             let quote = quote_of(held)?;
             self.reprice_series(held, &groups[g], &group_names[g], quote);
             Ok::<_, CoreError>(Arc::clone(held))
@@ -342,19 +349,14 @@ impl Engine {
         pb: f64,
         ps: f64,
     ) -> Result<(SeriesTerms, Series)> {
-        let series = self.price_position(book, g, pos, market, pb, ps)?;
-        let PositionRef::Option { underlying, settle, kind, strike, expiry, .. } = pos else {
-            unreachable!("options only")
-        };
-        let terms = SeriesTerms {
-            engine: self.id,
-            underlying: underlying.to_string(),
-            settle: settle.to_string(),
-            kind,
-            strike,
-            expiry,
-        };
-        Ok((terms, series))
+        let terms = SeriesTerms::of(&self.series_key(pos)?);
+        Ok((terms, self.price_position(book, g, pos, market, pb, ps)?))
+    }
+
+    /// What identifies option `pos`'s series priced by this engine in a snapshot's cache.
+    pub fn series_key<'a>(&self, pos: PositionRef<'a>) -> Result<SeriesKey<'a>> {
+        SeriesKey::of(self.id, pos)
+            .ok_or_else(|| CoreError::invalid("position", format!("{} is not an option", pos.symbol())))
     }
 
     /// [`Self::price_option`] without the terms.
