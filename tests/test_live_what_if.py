@@ -399,3 +399,58 @@ def test_what_ifs_across_groups_rewrite_only_what_they_change(orders, btc_spot, 
             "instrument": described,
         }
         assert check_what_if(engine=ENGINE, live=live, o=o)
+
+
+def fresh(text: str) -> str:
+    """A new string object with `text`'s characters (never the same object)."""
+    return "".join([text[:1], text[1:]])
+
+
+def symbol_account() -> pm.LiveAccount:
+    positions = [
+        {"type": "linear", "symbol": "BTCUSDT", "underlying": "BTC", "qty": 1, "entry_price": 6e4},
+        {"type": "linear", "symbol": "ETHUSDT", "underlying": "ETH", "qty": -5, "entry_price": 3e3},
+    ]
+    portfolio = pm.Portfolio.from_dict({"balances": {"USDT": 1e5}, "positions": positions})
+    return pm.LiveAccount(ENGINE, portfolio, pm.Market.from_dict(sc.market()))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(("what_if", "check_order", "apply_fill")),
+            st.sampled_from(("BTCUSDT", "ETHUSDT", "SOLUSDT")),
+            st.sampled_from(("same", "fresh")),
+            st.sampled_from((-1.0, 0.5, 2.0, -5.0, 5.0)),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_symbol_objects_reused_or_not_give_the_same_answers(steps):
+    """Orders given the same symbol object again (its text and place in the
+    account remembered), a new object with the same text, another symbol, an
+    unknown one, and fills that close, reopen and flip positions (the account's
+    layout changes): each answer is bit for bit that of a twin account given a
+    new string object every time, and an unknown symbol is refused by name."""
+    live, twin = symbol_account(), symbol_account()
+    kept = {s: s for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")}
+    for call, symbol, kind, qty in steps:
+        arg = kept[symbol] if kind == "same" else fresh(symbol)
+        outcomes = []
+        for account, s in ((live, arg), (twin, fresh(symbol))):
+            try:
+                out = getattr(account, call)(s, qty)
+            except pm.errors.PmError as e:
+                outcomes.append((type(e), str(e)))
+                continue
+            if call == "what_if":
+                out = out.to_dict()
+            elif call == "check_order":
+                out = (out.allowed, out.reason, out.result.to_dict())
+            outcomes.append(out)
+        assert outcomes[0] == outcomes[1]
+        if symbol == "SOLUSDT":
+            assert "SOLUSDT" in outcomes[0][1]
+        assert live.portfolio.to_dict() == twin.portfolio.to_dict()

@@ -46,7 +46,7 @@ pub use classic::{ClassicMode, ClassicResult};
 pub use engine::{Book, Engine};
 pub use error::{CoreError, Result};
 pub use greeks::{Greeks, GreeksResult};
-pub use live::{LiveAccount, Order, OrderRef, Refusal};
+pub use live::{LiveAccount, Order, OrderRef, Refusal, SymbolKey};
 pub use market::Market;
 pub use params::{Model, RiskParams};
 pub use portfolio::{AssetMap, ClassicTerms, Loan, OptionKind, Portfolio, Position};

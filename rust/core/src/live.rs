@@ -88,12 +88,31 @@ pub struct OrderRef<'a> {
     pub qty: f64,
     pub price: Option<f64>,
     pub instrument: Option<&'a Position>,
+    /// Where the account holds `symbol`, from [`LiveAccount::symbol_key`] of
+    /// this symbol: a caller ordering it again skips its name lookup. A key of
+    /// another layout (or another account) is ignored and the symbol looked up.
+    pub key: Option<SymbolKey>,
 }
 
 impl<'a> From<&'a Order> for OrderRef<'a> {
     fn from(o: &'a Order) -> Self {
-        OrderRef { symbol: &o.symbol, qty: o.qty, price: o.price, instrument: o.instrument.as_ref() }
+        OrderRef { symbol: &o.symbol, qty: o.qty, price: o.price, instrument: o.instrument.as_ref(), key: None }
     }
+}
+
+/// What an account holds of a symbol, as of one layout of its positions
+/// (every layout of every account has its own stamp, so a key is never
+/// read against positions it does not describe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SymbolKey {
+    layout: u64,
+    held: Held,
+}
+
+/// The next layout stamp: unique across accounts, so a key cannot match another account.
+fn next_layout() -> u64 {
+    static LAYOUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    LAYOUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Why `check_order` refuses an order.
@@ -145,6 +164,8 @@ pub struct LiveAccount {
     /// Book asset slot by asset name; what the account holds of each symbol (one lookup an order).
     assets: FxHashMap<String, usize>,
     symbols: FxHashMap<String, Held>,
+    /// The stamp of the positions' layout the name tables index (see [`SymbolKey`]).
+    layout: u64,
     /// Each asset slot's name, and whether the portfolio lists a balance of it.
     asset_names: Vec<String>,
     balance_listed: Vec<bool>,
@@ -181,6 +202,7 @@ impl LiveAccount {
             book,
             assets: FxHashMap::default(),
             symbols: FxHashMap::default(),
+            layout: 0,
             asset_names: Vec::new(),
             balance_listed: Vec::new(),
             touching: Vec::new(),
@@ -327,6 +349,7 @@ impl LiveAccount {
     fn index(&mut self) {
         self.assets.clear();
         self.symbols.clear();
+        self.layout = next_layout();
         let add_asset = |assets: &mut FxHashMap<String, usize>, a: &str| {
             let n = assets.len();
             assets.entry(a.to_string()).or_insert(n);
@@ -698,11 +721,26 @@ impl LiveAccount {
         Ok(lo)
     }
 
+    /// Where the account holds `symbol` now (held or not), for orders on it
+    /// until the positions' layout changes (a fill that opens or closes a
+    /// position, a new balance): see [`OrderRef::key`].
+    pub fn symbol_key(&self, symbol: &str) -> SymbolKey {
+        SymbolKey { layout: self.layout, held: self.symbols.get(symbol).copied().unwrap_or_default() }
+    }
+
+    /// Whether `key` describes the current layout (else [`symbol_key`](Self::symbol_key) anew).
+    pub fn is_current(&self, key: SymbolKey) -> bool {
+        key.layout == self.layout
+    }
+
     /// The first position holding `symbol`, from the name table (a contract's
     /// first position, an option's slot) rather than a search of the positions,
     /// and the option slot when that position is an option.
-    fn held(&self, symbol: &str) -> (Option<usize>, Option<usize>) {
-        let Some(&Held { contract, option }) = self.symbols.get(symbol) else { return (None, None) };
+    fn held(&self, symbol: &str, key: Option<SymbolKey>) -> (Option<usize>, Option<usize>) {
+        let Held { contract, option } = match key {
+            Some(k) if k.layout == self.layout => k.held,
+            _ => self.symbols.get(symbol).copied().unwrap_or_default(),
+        };
         let option_at = option.map(|o| self.book.options[o].position);
         match (contract, option_at) {
             (Some(c), Some(o)) if c < o => (Some(c), None),
@@ -718,7 +756,7 @@ impl LiveAccount {
         if let Some(p) = order.price {
             crate::input::price(p, "order.price")?;
         }
-        let (held, option_slot) = self.held(order.symbol);
+        let (held, option_slot) = self.held(order.symbol, order.key);
         if let (Some(i), None, None) = (held, option_slot, order.instrument) {
             return self.plan_held_contract(i, qty, order.price);
         }
@@ -936,7 +974,7 @@ impl LiveAccount {
 }
 
 /// What the account holds of a symbol: its first contract position, its option slot.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Held {
     contract: Option<usize>,
     option: Option<usize>,

@@ -605,3 +605,47 @@ fn narrow_what_ifs_equal_a_full_evaluation() {
     assert!(other_group_moved > 0, "no realised P&L moved another group's spot in use");
     assert!(financed_moved > 0, "no what-if moved the financed spot");
 }
+
+/// A symbol key skips the name lookup while the account's layout is the one
+/// it describes; a key of an older layout or of another account is ignored
+/// (the symbol looked up), so every answer is the keyless one, bit for bit.
+#[test]
+fn symbol_keys_of_other_layouts_and_accounts_are_ignored() {
+    use pmengine_core::OrderRef;
+    let engine = Arc::new(Engine::new(RiskParams::default_profile()));
+    let mut m = Market::new(1_795_478_400.0);
+    for (a, p) in [("BTC", 60000.0), ("ETH", 3000.0), ("USDT", 1.0)] {
+        m.set_price(a, p).unwrap();
+    }
+    let linear = |symbol: &str, underlying: &str, qty: f64, entry: f64| Position::Linear {
+        symbol: symbol.into(),
+        underlying: underlying.into(),
+        settle: "USDT".into(),
+        qty,
+        entry_price: entry,
+        classic: ClassicTerms::default(),
+    };
+    let mut p = Portfolio::new();
+    p.balances.insert("USDT", 1e5);
+    p.positions.push(linear("BTCUSDT", "BTC", 1.0, 6e4));
+    p.positions.push(linear("ETHUSDT", "ETH", -5.0, 3e3));
+    let mut live = LiveAccount::new(Arc::clone(&engine), p.clone(), m.clone()).unwrap();
+    // Another account, with its positions in the other order.
+    p.positions.reverse();
+    let other = LiveAccount::new(engine, p, m).unwrap();
+    let order = |symbol, qty, key| OrderRef { symbol, qty, price: None, instrument: None, key };
+    let eth_key = live.symbol_key("ETHUSDT");
+    let foreign = other.symbol_key("BTCUSDT");
+    assert!(live.is_current(eth_key) && !live.is_current(foreign));
+    let plain = live.what_if(order("BTCUSDT", 0.5, None)).unwrap().clone();
+    assert_eq!(*live.what_if(order("BTCUSDT", 0.5, Some(foreign))).unwrap(), plain);
+    let keyed = live.what_if(order("ETHUSDT", 2.0, Some(eth_key))).unwrap().clone();
+    assert_eq!(keyed, live.what_if(order("ETHUSDT", 2.0, None)).unwrap().clone());
+    // Closing BTC moves ETH to position 0: the old key is stale and ignored.
+    live.apply_fill(order("BTCUSDT", -1.0, None)).unwrap();
+    assert!(!live.is_current(eth_key));
+    let after = live.what_if(order("ETHUSDT", 2.0, None)).unwrap().clone();
+    assert_eq!(*live.what_if(order("ETHUSDT", 2.0, Some(eth_key))).unwrap(), after);
+    let e = live.what_if(order("BTCUSDT", 1.0, Some(live.symbol_key("BTCUSDT")))).unwrap_err();
+    assert!(e.to_string().starts_with("order.symbol: \"BTCUSDT\" is not held"), "{e}");
+}

@@ -7,11 +7,11 @@ use crate::market::PyMarket;
 use crate::portfolio::PyPortfolio;
 use crate::result::PyMarginResult;
 use pmengine_core::portfolio::{parse_position, Position};
-use pmengine_core::{CoreError, Engine, LiveAccount, MarginResult, Order, OrderRef};
+use pmengine_core::{CoreError, Engine, LiveAccount, MarginResult, Order, OrderRef, SymbolKey};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
-use std::sync::{Arc, RwLock, TryLockError};
+use pyo3::types::{PyDict, PyString};
+use std::sync::{Arc, RwLock, RwLockWriteGuard, TryLockError};
 
 /// An account kept live in Rust for a trading bot: ticks, fills, deposits and
 /// loans update it in place, and `margin()` is as fresh as a full recompute.
@@ -24,12 +24,28 @@ use std::sync::{Arc, RwLock, TryLockError};
 /// fill or read keeps it (microseconds, less than releasing it costs).
 #[pyclass(name = "LiveAccount", module = "pmengine._core", frozen)]
 pub struct PyLiveAccount {
-    inner: RwLock<LiveAccount>,
+    inner: RwLock<Live>,
     /// The account's engine (fixed for its life): it names its results' statuses.
     engine: Arc<Engine>,
 }
 
-/// The outcome of `LiveAccount.check_order`.
+/// What the lock guards: the account, and the last ordered symbol (read and
+/// written only while the GIL is held: it owns a Python object).
+struct Live {
+    account: LiveAccount,
+    last_symbol: Option<LastSymbol>,
+}
+
+/// A bot orders the same few symbols with the same string objects: the last
+/// one's text and key are kept with a strong reference to the object (so
+/// while it is kept no other string can take its address), and a symbol
+/// passed again as the same object is neither decoded nor looked up.
+struct LastSymbol {
+    object: Py<PyString>,
+    text: String,
+    key: SymbolKey,
+}
+
 #[pyclass(name = "OrderCheck", module = "pmengine._core", frozen, freelist = 16)]
 pub struct PyOrderCheck {
     #[pyo3(get)]
@@ -57,6 +73,10 @@ impl PyOrderCheck {
         format!("OrderCheck(allowed={}, reason={:?})", if self.allowed { "True" } else { "False" }, self.reason)
     }
 }
+
+/// An order's arguments as passed: symbol, quantity, price, instrument description.
+type OrderArgs<'a, 'py> =
+    (&'a Bound<'py, PyString>, &'a Bound<'py, PyAny>, Option<&'a Bound<'py, PyAny>>, Option<&'a Bound<'py, PyDict>>);
 
 /// An order's quantity and price arguments as floats (errors name `order.qty`, `order.price`).
 fn order_numbers(qty: &Bound<'_, PyAny>, price: Option<&Bound<'_, PyAny>>) -> PyResult<(f64, Option<f64>)> {
@@ -130,20 +150,63 @@ impl PyLiveAccount {
         work: Work,
         f: impl FnOnce(&mut LiveAccount) -> Result<T, CoreError> + Send,
     ) -> PyResult<T> {
-        if work != Work::Heavy {
-            let held = match self.inner.try_write() {
-                Ok(g) => Some(g),
-                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                Err(TryLockError::WouldBlock) => None,
-            };
-            if let Some(mut live) = held.filter(|l| is_light(l, work)) {
-                return guard(|| f(&mut live));
-            }
+        if let Some(mut live) = self.light_write(work) {
+            return guard(|| f(&mut live.account));
         }
         py.detach(|| {
             let mut live = self.inner.write().unwrap_or_else(|p| p.into_inner());
-            guard(|| f(&mut live))
+            guard(|| f(&mut live.account))
         })
+    }
+
+    /// The write lock when it is free and `work` is light on the account (kept under the GIL).
+    fn light_write(&self, work: Work) -> Option<RwLockWriteGuard<'_, Live>> {
+        if work == Work::Heavy {
+            return None;
+        }
+        let held = match self.inner.try_write() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        held.filter(|l| is_light(&l.account, work))
+    }
+
+    /// Run `f` on the order under the write lock, as [`write`](Self::write).
+    /// On the light path (GIL held) `symbol`'s text and key are the last
+    /// order's when it is the same object, and kept for the next order.
+    fn order_write<T: Send>(
+        &self,
+        py: Python<'_>,
+        (symbol, qty, price, instrument): OrderArgs<'_, '_>,
+        f: impl FnOnce(&mut LiveAccount, OrderRef<'_>) -> Result<T, CoreError> + Send,
+    ) -> PyResult<T> {
+        let (qty, price) = order_numbers(qty, price)?;
+        let Some(mut live) = self.light_write(Work::Light) else {
+            let text = symbol.to_str()?;
+            let instrument = instrument_of(text, instrument)?;
+            let o = OrderRef { symbol: text, qty, price, instrument: instrument.as_ref(), key: None };
+            return self.write(py, Work::Light, |l| f(l, o));
+        };
+        let Live { account, last_symbol } = &mut *live;
+        // The kept object is alive (held here), so no other string has its address.
+        let last = last_symbol.as_ref().filter(|l| l.object.as_ptr() == symbol.as_ptr());
+        let (text, key) = match last {
+            Some(l) => (l.text.as_str(), Some(l.key)),
+            None => (symbol.to_str()?, None),
+        };
+        let instrument = instrument_of(text, instrument)?;
+        let key = key.filter(|&k| account.is_current(k)).unwrap_or_else(|| account.symbol_key(text));
+        let o = OrderRef { symbol: text, qty, price, instrument: instrument.as_ref(), key: Some(key) };
+        let out = guard(|| f(account, o))?;
+        match last_symbol {
+            Some(l) if l.object.as_ptr() == symbol.as_ptr() => l.key = key,
+            _ => {
+                let text = symbol.to_str()?.to_owned();
+                *last_symbol = Some(LastSymbol { object: symbol.clone().unbind(), text, key });
+            }
+        }
+        Ok(out)
     }
 
     /// Run `f` under a read lock, as [`write`](Self::write) decides for light work.
@@ -153,12 +216,12 @@ impl PyLiveAccount {
             Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
             Err(TryLockError::WouldBlock) => None,
         };
-        if let Some(live) = held.filter(|l| is_light(l, Work::Light)) {
-            return guard(|| Ok::<_, CoreError>(f(&live)));
+        if let Some(live) = held.filter(|l| is_light(&l.account, Work::Light)) {
+            return guard(|| Ok::<_, CoreError>(f(&live.account)));
         }
         py.detach(|| {
             let live = self.inner.read().unwrap_or_else(|p| p.into_inner());
-            guard(|| Ok::<_, CoreError>(f(&live)))
+            guard(|| Ok::<_, CoreError>(f(&live.account)))
         })
     }
 }
@@ -174,7 +237,7 @@ impl PyLiveAccount {
     ) -> PyResult<Self> {
         let (engine, portfolio, market) = (engine.core(), portfolio.inner.clone(), market.inner.clone());
         let live = py.detach(|| guard(|| LiveAccount::new(Arc::clone(&engine), portfolio, market)))?;
-        Ok(PyLiveAccount { inner: RwLock::new(live), engine })
+        Ok(PyLiveAccount { inner: RwLock::new(Live { account: live, last_symbol: None }), engine })
     }
 
     /// The account's margin now.
@@ -243,15 +306,12 @@ impl PyLiveAccount {
     fn apply_fill(
         &self,
         py: Python<'_>,
-        symbol: &str,
+        symbol: &Bound<'_, PyString>,
         qty: &Bound<'_, PyAny>,
         price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let (qty, price) = order_numbers(qty, price)?;
-        let instrument = instrument_of(symbol, instrument)?;
-        let o = OrderRef { symbol, qty, price, instrument: instrument.as_ref() };
-        self.write(py, Work::Light, |l| l.apply_fill(o))
+        self.order_write(py, (symbol, qty, price, instrument), |l, o| l.apply_fill(o))
     }
 
     /// The margin after the order, without changing the account.
@@ -259,15 +319,12 @@ impl PyLiveAccount {
     fn what_if(
         &self,
         py: Python<'_>,
-        symbol: &str,
+        symbol: &Bound<'_, PyString>,
         qty: &Bound<'_, PyAny>,
         price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyMarginResult> {
-        let (qty, price) = order_numbers(qty, price)?;
-        let instrument = instrument_of(symbol, instrument)?;
-        let o = OrderRef { symbol, qty, price, instrument: instrument.as_ref() };
-        let after = self.write(py, Work::Light, |l| {
+        let after = self.order_write(py, (symbol, qty, price, instrument), |l, o| {
             l.what_if(o)?;
             Ok(l.what_if_result())
         })?;
@@ -279,15 +336,12 @@ impl PyLiveAccount {
     fn check_order(
         &self,
         py: Python<'_>,
-        symbol: &str,
+        symbol: &Bound<'_, PyString>,
         qty: &Bound<'_, PyAny>,
         price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyOrderCheck> {
-        let (qty, price) = order_numbers(qty, price)?;
-        let instrument = instrument_of(symbol, instrument)?;
-        let o = OrderRef { symbol, qty, price, instrument: instrument.as_ref() };
-        let (refusal, after) = self.write(py, Work::Light, |l| {
+        let (refusal, after) = self.order_write(py, (symbol, qty, price, instrument), |l, o| {
             let (refusal, _) = l.check_order(o)?;
             Ok((refusal, l.what_if_result()))
         })?;
