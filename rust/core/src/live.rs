@@ -173,6 +173,9 @@ pub struct LiveAccount {
     touching: Vec<Vec<usize>>,
     /// Each position's underlying and settle asset slots.
     ends: Vec<(usize, usize)>,
+    /// Each position's mark in the market (its symbol's), so a tick or an
+    /// order on it looks up no name: marks change only in `update_mark`.
+    marks: Vec<Option<f64>>,
     /// Where each option slot's series is in the snapshot's cache: a tick
     /// reaches it without a lookup by symbol. Reset with the book's layout.
     series_hints: Vec<SeriesHint>,
@@ -207,6 +210,7 @@ impl LiveAccount {
             balance_listed: Vec::new(),
             touching: Vec::new(),
             ends: Vec::new(),
+            marks: Vec::new(),
             series_hints: Vec::new(),
             rebuilds: 0,
             scratch: Scratch::keeping_scans(),
@@ -288,7 +292,7 @@ impl LiveAccount {
             BookSlot::Contract { group, receiver, .. } => {
                 let pos = &self.portfolio.positions[i];
                 let (pb, ps) = (price(self.ends[i].0), price(self.ends[i].1));
-                let t = contract_terms(pos.view(), self.market.marks.get(pos.symbol()).copied(), pb, ps);
+                let t = contract_terms(pos.view(), self.marks[i], pb, ps);
                 if let BookSlot::Contract { dollar_delta, underlying_price, upnl, size, .. } = &mut self.book.slots[i] {
                     (*dollar_delta, *underlying_price, *upnl, *size) = (t.dollar_delta, pb, t.upnl, t.size);
                 }
@@ -368,6 +372,7 @@ impl LiveAccount {
         self.touching.clear();
         self.touching.resize(self.assets.len(), Vec::new());
         self.ends.clear();
+        self.marks.clear();
         // A new layout: each option slot may hold another series than before.
         self.series_hints.clear();
         self.series_hints.resize(self.book.options.len(), SeriesHint::default());
@@ -375,6 +380,7 @@ impl LiveAccount {
             let (b, s) = (self.assets[p.underlying()], self.assets[p.settle()]);
             self.touching[b].push(i);
             self.ends.push((b, s));
+            self.marks.push(self.market.marks.get(p.symbol()).copied());
             if s != b {
                 self.touching[s].push(i);
             }
@@ -423,6 +429,11 @@ impl LiveAccount {
     /// A new contract mark (quote units): the contracts of that symbol are re-resolved.
     pub fn update_mark(&mut self, symbol: &str, mark: f64) -> Result<()> {
         self.market.set_mark(symbol, mark)?;
+        for (m, p) in self.marks.iter_mut().zip(&self.portfolio.positions) {
+            if p.symbol() == symbol {
+                *m = Some(mark);
+            }
+        }
         self.resolve_where(|p| !matches!(p, Position::Option { .. }) && p.symbol() == symbol)
     }
 
@@ -850,9 +861,9 @@ impl LiveAccount {
     }
 
     /// [`plan`](Self::plan) for position `i`, a contract the account holds, ordered
-    /// without an instrument description: its prices from the book (which every
-    /// update keeps equal to the market's) and its slots from the position's, so
-    /// the order costs one name lookup (the mark's) beyond the symbol's.
+    /// without an instrument description: its prices from the book and its mark
+    /// from `marks` (which every update keeps equal to the market's), its slots
+    /// from the position's, so the order looks up no name beyond the symbol.
     fn plan_held_contract(&self, i: usize, qty: f64, price: Option<f64>) -> Result<(Edit<'_>, Change)> {
         let BookSlot::Contract { group, netted, receiver, underlying_price: pb, inverse, .. } = self.book.slots[i]
         else {
@@ -861,7 +872,7 @@ impl LiveAccount {
         // The asset receiving the UPnL: the settle asset, an inverse contract's coin (its settle asset too).
         let ps = self.book.assets[receiver].price;
         let pos = self.portfolio.positions[i].view();
-        let mark = mark_or_index(self.market.marks.get(pos.symbol()).copied(), inverse, pb, ps);
+        let mark = mark_or_index(self.marks[i], inverse, pb, ps);
         let (old_size, old_e, contract_size) = match pos {
             PositionRef::Linear { qty, entry_price, .. } => (qty, entry_price, 1.0),
             PositionRef::Inverse { contracts, entry_price, contract_size, .. } => {
