@@ -11,7 +11,8 @@
 //!   quantity, O(scenarios).
 //! - `what_if`: the same change applied to the book, evaluated and undone
 //!   (saved fields restored, so the state is bit-for-bit unchanged). An order
-//!   on a held contract is planned from the book (one symbol lookup). The
+//!   on a held contract is planned from the book (one symbol lookup, none with
+//!   a current [`SymbolKey`]; its mark kept with the position). The
 //!   evaluation starts from the current margin's (`Engine::evaluate_keeping`,
 //!   re-run after any change, so nothing else needs invalidating): under the
 //!   scenario model `Engine::evaluate_after` recomputes the settle asset's
