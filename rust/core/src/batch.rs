@@ -74,24 +74,39 @@ impl Encoded {
 const ENCODE_ROWS: usize = 1 << 15;
 
 /// A short string as a key compared without touching its bytes again: its
-/// length and its first and last eight bytes (zero-padded below 8 bytes),
-/// exact up to 16 bytes; a longer string is compared in full.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
+/// length and two words that, with the length, determine its bytes up to 16
+/// bytes (the first and last eight, four or single bytes, overlapping when the
+/// string is shorter than twice that); a longer string is compared in full.
+#[derive(Clone, Copy)]
 struct ShortKey(u64, u64, usize);
 
 impl ShortKey {
+    #[inline(always)]
     fn of(s: &[u8]) -> Self {
+        // Fixed-size loads (no call to memcpy and no loop over the bytes).
         let n = s.len();
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        let half = |b: &[u8]| u64::from(u32::from_le_bytes(b.try_into().unwrap_or([0; 4])));
         if n >= 8 {
-            // Fixed-size loads (no call to memcpy); the two words overlap below 16 bytes.
-            let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
             ShortKey(word(&s[..8]), word(&s[n - 8..]), n)
+        } else if n >= 4 {
+            ShortKey(half(&s[..4]) | half(&s[n - 4..]) << 32, 0, n)
+        } else if n > 0 {
+            ShortKey(u64::from(s[0]) | u64::from(s[n / 2]) << 8 | u64::from(s[n - 1]) << 16, 0, n)
         } else {
-            let head = s.iter().enumerate().fold(0u64, |w, (i, &b)| w | u64::from(b) << (8 * i));
-            ShortKey(head, 0, n)
+            ShortKey(0, 0, 0)
         }
     }
-    fn slot(&self) -> usize {
+
+    /// Whether `self` (of `s`) is the key of `entry`, compared without branches.
+    #[inline(always)]
+    fn matches(self, s: &str, entry: &Entry<'_>) -> bool {
+        let k = entry.0;
+        (self.0 ^ k.0) | (self.1 ^ k.1) | (self.2 ^ k.2) as u64 == 0 && (s.len() <= 16 || entry.2 == s)
+    }
+
+    #[inline(always)]
+    fn slot(self) -> usize {
         let h = (self.0 ^ self.1.rotate_left(29) ^ self.2 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         (h >> (64 - CACHE_BITS)) as usize
     }
@@ -99,31 +114,42 @@ impl ShortKey {
 
 const CACHE_BITS: u32 = 9;
 
+/// A string's key, its code and the string.
+type Entry<'s> = (ShortKey, u32, &'s str);
+
+/// An entry no string matches (no string has this length).
+const NO_ENTRY: Entry<'static> = (ShortKey(0, 0, usize::MAX), 0, "");
+
 /// Distinct strings of one slice of rows: a direct-mapped cache of recent
-/// values in front of a hash map, so a row costs a few word comparisons.
+/// values in front of a hash map, so a row costs a few word comparisons. (A
+/// check of the previous row's value first costs more than it saves: on a
+/// column of mixed values its branch is unpredictable.)
 #[derive(Clone)]
 struct Interner<'s> {
-    cache: Vec<(ShortKey, u32, &'s str)>,
+    cache: Vec<Entry<'s>>,
     map: HashMap<&'s str, u32>,
     values: Vec<&'s str>,
 }
 
 impl<'s> Interner<'s> {
     fn new() -> Self {
-        Interner {
-            cache: vec![(ShortKey(0, 0, usize::MAX), 0, ""); 1 << CACHE_BITS],
-            map: HashMap::default(),
-            values: Vec::new(),
-        }
+        Interner { cache: vec![NO_ENTRY; 1 << CACHE_BITS], map: HashMap::default(), values: Vec::new() }
     }
 
+    #[inline(always)]
     fn code(&mut self, s: &'s str) -> u32 {
         let key = ShortKey::of(s.as_bytes());
         let slot = key.slot();
-        let (k, code, v) = self.cache[slot];
-        if k == key && (s.len() <= 16 || v == s) {
-            return code;
+        if key.matches(s, &self.cache[slot]) {
+            return self.cache[slot].1;
         }
+        self.insert(key, slot, s)
+    }
+
+    /// The code of `s`, not in the cache: from the map, or a new one.
+    #[cold]
+    #[inline(never)]
+    fn insert(&mut self, key: ShortKey, slot: usize, s: &'s str) -> u32 {
         let next = self.values.len() as u32;
         let code = *self.map.entry(s).or_insert(next);
         if code == next {
@@ -908,10 +934,17 @@ mod tests {
 
     #[test]
     fn encoded_strings_are_the_first_appearance_dictionary_at_any_thread_count() {
-        // Short, 8-byte, 9..16-byte (overlapping words) and long values, with look-alikes.
+        // Short (1..3 bytes: three bytes; 4..7: two overlapping halves), 8-byte,
+        // 9..16-byte (overlapping words) and long values, with look-alikes that
+        // differ only in a middle byte.
         let words = [
             "a",
             "ab",
+            "abc",
+            "axc",
+            "abcde",
+            "abxde",
+            "BTC",
             "linear",
             "BTCUSDT",
             "BTCUSDT_",
