@@ -74,31 +74,53 @@ impl Encoded {
 const ENCODE_ROWS: usize = 1 << 15;
 
 /// A short string as a key compared without touching its bytes again: its
-/// length and two words that, with the length, determine its bytes up to 16
-/// bytes (the first and last eight, four or single bytes, overlapping when the
-/// string is shorter than twice that); a longer string is compared in full.
+/// length and two words that, with the length, are its bytes up to 16 bytes
+/// (below 8 bytes, the bytes zero-padded and 0; else the first and the last
+/// eight, overlapping below 16); a longer string is compared in full.
 #[derive(Clone, Copy)]
 struct ShortKey(u64, u64, usize);
 
+/// Eight bytes as a little-endian word (a fixed-size load: no call to memcpy).
+#[inline(always)]
+fn word(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))
+}
+
 impl ShortKey {
+    /// The key of `s`, from loads that stay within `s` (no loop over its bytes).
     #[inline(always)]
     fn of(s: &[u8]) -> Self {
-        // Fixed-size loads (no call to memcpy and no loop over the bytes).
         let n = s.len();
-        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
         let half = |b: &[u8]| u64::from(u32::from_le_bytes(b.try_into().unwrap_or([0; 4])));
+        let byte = |i: usize| u64::from(s[i]) << (8 * i);
         if n >= 8 {
             ShortKey(word(&s[..8]), word(&s[n - 8..]), n)
         } else if n >= 4 {
-            ShortKey(half(&s[..4]) | half(&s[n - 4..]) << 32, 0, n)
+            // Two overlapping halves; the overlap ORs a byte with itself.
+            ShortKey(half(&s[..4]) | half(&s[n - 4..]) << (8 * (n - 4)), 0, n)
         } else if n > 0 {
-            ShortKey(u64::from(s[0]) | u64::from(s[n / 2]) << 8 | u64::from(s[n - 1]) << 16, 0, n)
+            ShortKey(byte(0) | byte(n / 2) | byte(n - 1), 0, n)
         } else {
             ShortKey(0, 0, 0)
         }
     }
 
-    /// Whether `self` (of `s`) is the key of `entry`, compared without branches.
+    /// The key of `s`, a slice of `buffer` (the values buffer of an Arrow array):
+    /// when eight bytes of `buffer` start at `s`, a short `s` is read with one
+    /// load and a mask instead of several.
+    #[inline(always)]
+    fn within(buffer: &[u8], s: &[u8]) -> Self {
+        let start = (s.as_ptr() as usize).wrapping_sub(buffer.as_ptr() as usize);
+        let n = s.len();
+        if n < 8 && start < buffer.len() && buffer.len() - start >= 8 {
+            // `buffer[start..]` is `s` (same address), followed by other bytes, masked off.
+            let mask = (1u64 << (8 * n)) - 1;
+            return ShortKey(word(&buffer[start..start + 8]) & mask, 0, n);
+        }
+        ShortKey::of(s)
+    }
+
+    /// Whether `self` (of `s`) is the key of `entry`.
     #[inline(always)]
     fn matches(self, s: &str, entry: &Entry<'_>) -> bool {
         let k = entry.0;
@@ -136,9 +158,10 @@ impl<'s> Interner<'s> {
         Interner { cache: vec![NO_ENTRY; 1 << CACHE_BITS], map: HashMap::default(), values: Vec::new() }
     }
 
+    /// The code of `s`, a slice of `buffer` (or of no buffer: `&[]`).
     #[inline(always)]
-    fn code(&mut self, s: &'s str) -> u32 {
-        let key = ShortKey::of(s.as_bytes());
+    fn code(&mut self, buffer: &[u8], s: &'s str) -> u32 {
+        let key = ShortKey::within(buffer, s.as_bytes());
         let slot = key.slot();
         if key.matches(s, &self.cache[slot]) {
             return self.cache[slot].1;
@@ -164,13 +187,15 @@ impl<'s> Interner<'s> {
 const SEED_VALUES: usize = 4096;
 
 /// Encode a string column of `rows` rows (`get(row)`: its value, `None` for
-/// null) on `pool`. The first slice of rows is encoded first; its values, in
+/// null) on `pool`. `buffer`: the bytes the values are slices of, when they
+/// lie in one buffer (an Arrow array's values), else `&[]`; short values are
+/// then read with whole-word loads. The first slice of rows is encoded first; its values, in
 /// order, seed every other slice's dictionary (when they are few), and the
 /// other slices are encoded in parallel, each on its own. Their new values
 /// are then merged in row order, and only the codes of those values are
 /// renumbered: a column whose values all occur in its first rows is read
 /// once.
-pub fn encode_strings<'s, F>(pool: &rayon::ThreadPool, rows: usize, get: F) -> Encoded
+pub fn encode_strings<'s, F>(pool: &rayon::ThreadPool, rows: usize, buffer: &[u8], get: F) -> Encoded
 where
     F: Fn(usize) -> Option<&'s str> + Sync,
 {
@@ -179,7 +204,7 @@ where
     let mut seed = Interner::new();
     for (i, c) in codes[..first].iter_mut().enumerate() {
         if let Some(s) = get(i) {
-            *c = seed.code(s) as i32;
+            *c = seed.code(buffer, s) as i32;
         }
     }
     let base = if seed.values.len() <= SEED_VALUES { seed.values.len() } else { 0 };
@@ -191,7 +216,7 @@ where
                 let mut interner = if base > 0 { seed.clone() } else { Interner::new() };
                 for (i, c) in out.iter_mut().enumerate() {
                     if let Some(s) = get(first + k * ENCODE_ROWS + i) {
-                        *c = interner.code(s) as i32;
+                        *c = interner.code(buffer, s) as i32;
                     }
                 }
                 interner.values
@@ -979,11 +1004,28 @@ mod tests {
                     seen.push(s);
                 }
             }
+            // The same rows as slices of one buffer (as an Arrow array holds them): short
+            // values then read with a masked whole-word load, up to the buffer's last bytes.
+            let buffer: String = rows.iter().flatten().map(String::as_str).collect();
+            let mut at = 0;
+            let spans: Vec<Option<&str>> = (rows.iter())
+                .map(|r| {
+                    r.as_ref().map(|r| {
+                        at += r.len();
+                        &buffer[at - r.len()..at]
+                    })
+                })
+                .collect();
             for threads in [1, 2, 3] {
-                let e = encode_strings(&thread_pool(threads).unwrap(), rows.len(), |i| rows[i].as_deref());
-                assert_eq!(e.values, seen);
-                for (i, r) in rows.iter().enumerate() {
-                    assert_eq!(e.view().get(i), r.as_deref(), "row {i}");
+                let pool = thread_pool(threads).unwrap();
+                for e in [
+                    encode_strings(&pool, rows.len(), &[], |i| rows[i].as_deref()),
+                    encode_strings(&pool, rows.len(), buffer.as_bytes(), |i| spans[i]),
+                ] {
+                    assert_eq!(e.values, seen);
+                    for (i, r) in rows.iter().enumerate() {
+                        assert_eq!(e.view().get(i), r.as_deref(), "row {i}");
+                    }
                 }
             }
         }

@@ -229,20 +229,21 @@ impl Table {
 
 /// A plain (not dictionary-encoded) string chunk encoded on `pool`; `None` for another type.
 fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Encoded> {
-    fn encode<'a, A: ArrayAccessor<Item = &'a str> + Sync>(a: A, pool: &ThreadPool) -> Encoded {
+    /// `buffer`: the bytes the values are slices of (`&[]`: none, as in a view array).
+    fn encode<'a, A: ArrayAccessor<Item = &'a str> + Sync>(a: A, buffer: &[u8], pool: &ThreadPool) -> Encoded {
         if a.null_count() == a.len() {
             // All null (an options-only column of a book without options): nothing to read.
             Encoded { codes: vec![-1; a.len()], values: Vec::new() }
         } else if a.null_count() == 0 {
-            encode_strings(pool, a.len(), |i| Some(a.value(i)))
+            encode_strings(pool, a.len(), buffer, |i| Some(a.value(i)))
         } else {
-            encode_strings(pool, a.len(), |i| a.is_valid(i).then(|| a.value(i)))
+            encode_strings(pool, a.len(), buffer, |i| a.is_valid(i).then(|| a.value(i)))
         }
     }
     match a.data_type() {
-        DataType::Utf8 => Some(encode(a.as_string::<i32>(), pool)),
-        DataType::LargeUtf8 => Some(encode(a.as_string::<i64>(), pool)),
-        DataType::Utf8View => Some(encode(a.as_string_view(), pool)),
+        DataType::Utf8 => Some(encode(a.as_string::<i32>(), a.as_string::<i32>().value_data(), pool)),
+        DataType::LargeUtf8 => Some(encode(a.as_string::<i64>(), a.as_string::<i64>().value_data(), pool)),
+        DataType::Utf8View => Some(encode(a.as_string_view(), &[], pool)),
         _ => None,
     }
 }
