@@ -105,19 +105,20 @@ impl ShortKey {
         }
     }
 
-    /// The key of `s`, a slice of `buffer` (the values buffer of an Arrow array):
-    /// when eight bytes of `buffer` start at `s`, a short `s` is read with one
-    /// load and a mask instead of several.
+    /// The key of `s`, shorter than 8 bytes and a slice of `buffer` (the values
+    /// buffer of an Arrow array), in one word: its bytes and its length in the
+    /// top byte, read with one load and a mask when eight bytes of `buffer`
+    /// start at `s` (`None` otherwise).
     #[inline(always)]
-    fn within(buffer: &[u8], s: &[u8]) -> Self {
+    fn small(buffer: &[u8], s: &[u8]) -> Option<u64> {
         let start = (s.as_ptr() as usize).wrapping_sub(buffer.as_ptr() as usize);
         let n = s.len();
         if n < 8 && start < buffer.len() && buffer.len() - start >= 8 {
             // `buffer[start..]` is `s` (same address), followed by other bytes, masked off.
             let mask = (1u64 << (8 * n)) - 1;
-            return ShortKey(word(&buffer[start..start + 8]) & mask, 0, n);
+            return Some(word(&buffer[start..start + 8]) & mask | (n as u64) << 56);
         }
-        ShortKey::of(s)
+        None
     }
 
     /// Whether `self` (of `s`) is the key of `entry`.
@@ -130,7 +131,7 @@ impl ShortKey {
     #[inline(always)]
     fn slot(self) -> usize {
         let h = (self.0 ^ self.1.rotate_left(29) ^ self.2 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> (64 - CACHE_BITS)) as usize
+        (h >> (64 - CACHE_BITS)) as usize & ((1 << CACHE_BITS) - 1)
     }
 }
 
@@ -148,37 +149,59 @@ const NO_ENTRY: Entry<'static> = (ShortKey(0, 0, usize::MAX), 0, "");
 /// column of mixed values its branch is unpredictable.)
 #[derive(Clone)]
 struct Interner<'s> {
-    cache: Vec<Entry<'s>>,
+    /// A fixed size: a slot (`ShortKey::slot`) needs no bounds check.
+    cache: Box<[Entry<'s>; 1 << CACHE_BITS]>,
+    /// Strings shorter than 8 bytes read from a buffer, by their one-word key
+    /// (`ShortKey::small`; `u64::MAX`, a length of 255: no string).
+    small: Box<[(u64, u32); 1 << CACHE_BITS]>,
     map: HashMap<&'s str, u32>,
     values: Vec<&'s str>,
 }
 
 impl<'s> Interner<'s> {
     fn new() -> Self {
-        Interner { cache: vec![NO_ENTRY; 1 << CACHE_BITS], map: HashMap::default(), values: Vec::new() }
+        Interner {
+            cache: Box::new([NO_ENTRY; 1 << CACHE_BITS]),
+            small: Box::new([(u64::MAX, 0); 1 << CACHE_BITS]),
+            map: HashMap::default(),
+            values: Vec::new(),
+        }
     }
 
     /// The code of `s`, a slice of `buffer` (or of no buffer: `&[]`).
     #[inline(always)]
     fn code(&mut self, buffer: &[u8], s: &'s str) -> u32 {
-        let key = ShortKey::within(buffer, s.as_bytes());
+        if let Some(key) = ShortKey::small(buffer, s.as_bytes()) {
+            // One load and one comparison (`s` shorter than 8 bytes, in one word).
+            let slot =
+                (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CACHE_BITS)) as usize & ((1 << CACHE_BITS) - 1);
+            let (k, code) = self.small[slot];
+            if k == key {
+                return code;
+            }
+            let code = self.lookup(s);
+            self.small[slot] = (key, code);
+            return code;
+        }
+        let key = ShortKey::of(s.as_bytes());
         let slot = key.slot();
         if key.matches(s, &self.cache[slot]) {
             return self.cache[slot].1;
         }
-        self.insert(key, slot, s)
+        let code = self.lookup(s);
+        self.cache[slot] = (key, code, s);
+        code
     }
 
-    /// The code of `s`, not in the cache: from the map, or a new one.
+    /// The code of `s`, not in a cache: from the map, or a new one.
     #[cold]
     #[inline(never)]
-    fn insert(&mut self, key: ShortKey, slot: usize, s: &'s str) -> u32 {
+    fn lookup(&mut self, s: &'s str) -> u32 {
         let next = self.values.len() as u32;
         let code = *self.map.entry(s).or_insert(next);
         if code == next {
             self.values.push(s);
         }
-        self.cache[slot] = (key, code, s);
         code
     }
 }
