@@ -180,7 +180,9 @@ fn main() {
             .map(|c| match c.valid.iter().any(|&v| v) {
                 // As the binding reads an all-null Arrow column: nothing to encode.
                 false => Encoded { codes: vec![-1; c.valid.len()], values: Vec::new() },
-                true => encode_strings(&pool, c.valid.len(), c.bytes.as_bytes(), |i| c.valid[i].then(|| c.get(i))),
+                true => encode_strings(&pool, c.valid.len(), c.bytes.as_bytes(), |i| {
+                    c.valid[i].then(|| c.get(i).as_bytes())
+                }),
             })
             .collect();
         best_encode = best_encode.min(t.elapsed().as_secs_f64());

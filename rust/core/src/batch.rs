@@ -123,7 +123,7 @@ impl ShortKey {
 
     /// Whether `self` (of `s`) is the key of `entry`.
     #[inline(always)]
-    fn matches(self, s: &str, entry: &Entry<'_>) -> bool {
+    fn matches(self, s: &[u8], entry: &Entry<'_>) -> bool {
         let k = entry.0;
         (self.0 ^ k.0) | (self.1 ^ k.1) | (self.2 ^ k.2) as u64 == 0 && (s.len() <= 16 || entry.2 == s)
     }
@@ -138,10 +138,10 @@ impl ShortKey {
 const CACHE_BITS: u32 = 9;
 
 /// A string's key, its code and the string.
-type Entry<'s> = (ShortKey, u32, &'s str);
+type Entry<'s> = (ShortKey, u32, &'s [u8]);
 
 /// An entry no string matches (no string has this length).
-const NO_ENTRY: Entry<'static> = (ShortKey(0, 0, usize::MAX), 0, "");
+const NO_ENTRY: Entry<'static> = (ShortKey(0, 0, usize::MAX), 0, b"");
 
 /// Distinct strings of one slice of rows: a direct-mapped cache of recent
 /// values in front of a hash map, so a row costs a few word comparisons. (A
@@ -154,8 +154,8 @@ struct Interner<'s> {
     /// Strings shorter than 8 bytes read from a buffer, by their one-word key
     /// (`ShortKey::small`; `u64::MAX`, a length of 255: no string).
     small: Box<[(u64, u32); 1 << CACHE_BITS]>,
-    map: HashMap<&'s str, u32>,
-    values: Vec<&'s str>,
+    map: HashMap<&'s [u8], u32>,
+    values: Vec<&'s [u8]>,
 }
 
 impl<'s> Interner<'s> {
@@ -170,8 +170,8 @@ impl<'s> Interner<'s> {
 
     /// The code of `s`, a slice of `buffer` (or of no buffer: `&[]`).
     #[inline(always)]
-    fn code(&mut self, buffer: &[u8], s: &'s str) -> u32 {
-        if let Some(key) = ShortKey::small(buffer, s.as_bytes()) {
+    fn code(&mut self, buffer: &[u8], s: &'s [u8]) -> u32 {
+        if let Some(key) = ShortKey::small(buffer, s) {
             // One load and one comparison (`s` shorter than 8 bytes, in one word).
             let slot =
                 (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CACHE_BITS)) as usize & ((1 << CACHE_BITS) - 1);
@@ -183,7 +183,7 @@ impl<'s> Interner<'s> {
             self.small[slot] = (key, code);
             return code;
         }
-        let key = ShortKey::of(s.as_bytes());
+        let key = ShortKey::of(s);
         let slot = key.slot();
         if key.matches(s, &self.cache[slot]) {
             return self.cache[slot].1;
@@ -196,7 +196,7 @@ impl<'s> Interner<'s> {
     /// The code of `s`, not in a cache: from the map, or a new one.
     #[cold]
     #[inline(never)]
-    fn lookup(&mut self, s: &'s str) -> u32 {
+    fn lookup(&mut self, s: &'s [u8]) -> u32 {
         let next = self.values.len() as u32;
         let code = *self.map.entry(s).or_insert(next);
         if code == next {
@@ -209,8 +209,9 @@ impl<'s> Interner<'s> {
 /// Most distinct values the first slice of rows may hold to seed the others.
 const SEED_VALUES: usize = 4096;
 
-/// Encode a string column of `rows` rows (`get(row)`: its value, `None` for
-/// null) on `pool`. `buffer`: the bytes the values are slices of, when they
+/// Encode a string column of `rows` rows (`get(row)`: its value's bytes,
+/// UTF-8 as a `str`'s or an Arrow string array's are, `None` for null) on
+/// `pool`. `buffer`: the bytes the values are slices of, when they
 /// lie in one buffer (an Arrow array's values), else `&[]`; short values are
 /// then read with whole-word loads. The first slice of rows is encoded first; its values, in
 /// order, seed every other slice's dictionary (when they are few), and the
@@ -220,7 +221,7 @@ const SEED_VALUES: usize = 4096;
 /// once.
 pub fn encode_strings<'s, F>(pool: &rayon::ThreadPool, rows: usize, buffer: &[u8], get: F) -> Encoded
 where
-    F: Fn(usize) -> Option<&'s str> + Sync,
+    F: Fn(usize) -> Option<&'s [u8]> + Sync,
 {
     let mut codes = vec![-1i32; rows];
     let first = rows.min(ENCODE_ROWS);
@@ -231,7 +232,7 @@ where
         }
     }
     let base = if seed.values.len() <= SEED_VALUES { seed.values.len() } else { 0 };
-    let locals: Vec<Vec<&'s str>> = pool.install(|| {
+    let locals: Vec<Vec<&'s [u8]>> = pool.install(|| {
         codes[first..]
             .par_chunks_mut(ENCODE_ROWS)
             .enumerate()
@@ -247,8 +248,9 @@ where
             .collect()
     });
     // The first slice's values come first, in its order; then each slice's new ones.
-    let mut values: Vec<String> = seed.values.iter().map(|s| s.to_string()).collect();
-    let mut index: HashMap<&'s str, i32> = seed.values.iter().enumerate().map(|(i, &s)| (s, i as i32)).collect();
+    let string = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
+    let mut values: Vec<String> = seed.values.iter().map(|s| string(s)).collect();
+    let mut index: HashMap<&'s [u8], i32> = seed.values.iter().enumerate().map(|(i, &s)| (s, i as i32)).collect();
     let remaps: Vec<Option<Vec<i32>>> = (locals.iter())
         .map(|local| {
             let remap: Vec<i32> = (local.iter().enumerate())
@@ -257,7 +259,7 @@ where
                         return i as i32; // a seed value: its code stands
                     }
                     *index.entry(s).or_insert_with(|| {
-                        values.push(s.to_string());
+                        values.push(string(s));
                         values.len() as i32 - 1
                     })
                 })
@@ -1042,8 +1044,8 @@ mod tests {
             for threads in [1, 2, 3] {
                 let pool = thread_pool(threads).unwrap();
                 for e in [
-                    encode_strings(&pool, rows.len(), &[], |i| rows[i].as_deref()),
-                    encode_strings(&pool, rows.len(), buffer.as_bytes(), |i| spans[i]),
+                    encode_strings(&pool, rows.len(), &[], |i| rows[i].as_deref().map(str::as_bytes)),
+                    encode_strings(&pool, rows.len(), buffer.as_bytes(), |i| spans[i].map(str::as_bytes)),
                 ] {
                     assert_eq!(e.values, seen);
                     for (i, r) in rows.iter().enumerate() {
