@@ -223,13 +223,14 @@ pub fn encode_strings<'s, F>(pool: &rayon::ThreadPool, rows: usize, buffer: &[u8
 where
     F: Fn(usize) -> Option<&'s [u8]> + Sync,
 {
-    let mut codes = vec![-1i32; rows];
+    // Zeroed memory (fresh pages from the allocator, not written here): every
+    // code is written once below, its page first touched by the thread that
+    // encodes its rows.
+    let mut codes = vec![0i32; rows];
     let first = rows.min(ENCODE_ROWS);
     let mut seed = Interner::new();
     for (i, c) in codes[..first].iter_mut().enumerate() {
-        if let Some(s) = get(i) {
-            *c = seed.code(buffer, s) as i32;
-        }
+        *c = get(i).map_or(-1, |s| seed.code(buffer, s) as i32);
     }
     let base = if seed.values.len() <= SEED_VALUES { seed.values.len() } else { 0 };
     let locals: Vec<Vec<&'s [u8]>> = pool.install(|| {
@@ -239,9 +240,7 @@ where
             .map(|(k, out)| {
                 let mut interner = if base > 0 { seed.clone() } else { Interner::new() };
                 for (i, c) in out.iter_mut().enumerate() {
-                    if let Some(s) = get(first + k * ENCODE_ROWS + i) {
-                        *c = interner.code(buffer, s) as i32;
-                    }
+                    *c = get(first + k * ENCODE_ROWS + i).map_or(-1, |s| interner.code(buffer, s) as i32);
                 }
                 interner.values
             })
