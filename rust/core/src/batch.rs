@@ -130,12 +130,17 @@ impl ShortKey {
 
     #[inline(always)]
     fn slot(self) -> usize {
-        let h = (self.0 ^ self.1.rotate_left(29) ^ self.2 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> (64 - CACHE_BITS)) as usize & ((1 << CACHE_BITS) - 1)
+        slot(self.0 ^ self.1.rotate_left(29) ^ self.2 as u64)
     }
 }
 
 const CACHE_BITS: u32 = 9;
+
+/// The cache slot of a one-word key: the top bits of a multiplicative hash.
+#[inline(always)]
+fn slot(key: u64) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CACHE_BITS)) as usize & ((1 << CACHE_BITS) - 1)
+}
 
 /// A string's key, its code and the string.
 type Entry<'s> = (ShortKey, u32, &'s [u8]);
@@ -173,8 +178,7 @@ impl<'s> Interner<'s> {
     fn code(&mut self, buffer: &[u8], s: &'s [u8]) -> u32 {
         if let Some(key) = ShortKey::small(buffer, s) {
             // One load and one comparison (`s` shorter than 8 bytes, in one word).
-            let slot =
-                (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CACHE_BITS)) as usize & ((1 << CACHE_BITS) - 1);
+            let slot = slot(key);
             let (k, code) = self.small[slot];
             if k == key {
                 return code;
