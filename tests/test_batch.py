@@ -457,3 +457,30 @@ def test_plain_strings_equal_dictionary_strings(engine):
         p = plain_p if chunks is None else pa.Table.from_batches(plain_p.to_batches(chunks))
         got = engine.margin_batch(p, plain_b, market, threads=2)
         assert same_table(got, want), chunks
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_plain_string_layouts_equal_dictionary_strings(engine, threads):
+    """Plain strings of every Arrow layout, over more rows than one slice of the
+    encoder (32,768) and sliced at an odd row, give what dictionary input gives:
+    short values read from inside the values buffer and at its very end (the
+    last rows' values, fewer than 8 bytes before the end) alike."""
+    positions, balances = generate_book(1700, seed=5, option_share=0.2)
+    market = pm.Market.from_dict(market_dict())
+    for lo in (0, 3):
+        dict_p, dict_b = positions.slice(lo), balances.slice(lo)
+        want = engine.margin_batch(dict_p, dict_b, market, threads=threads)
+        # Arrays sliced after decoding: their offsets start inside their values buffer.
+        plain_p, plain_b = _plain(positions).slice(lo), _plain(balances).slice(lo)
+        for layout in (pa.string(), pa.large_string(), pa.string_view()):
+            p, b = _cast_strings(plain_p, layout), _cast_strings(plain_b, layout)
+            got = engine.margin_batch(p, b, market, threads=threads)
+            assert same_table(got, want), (lo, layout)
+
+
+def _cast_strings(table, layout):
+    """Plain string columns cast to `layout`."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_string(f.type):
+            table = table.set_column(i, f.name, table.column(f.name).cast(layout))
+    return table

@@ -4,8 +4,11 @@
 //! `perf record -g target/profiling/examples/profile_batch [accounts] [repeat] [threads]`
 //! (`PM_COLUMNAR=0`: without the columnar path; `PM_OPTIONS=0.25`: that share
 //! of the rows options on BTC and ETH, nine strikes, three expiries, calls and puts;
-//! `PM_PER=20`: positions per account).
-use pmengine_core::batch::{BalanceColumns, BatchOptions, PositionColumns, Strings};
+//! `PM_PER=20`: positions per account; `PM_PLAIN=1`: the string columns as plain
+//! strings, encoded in every run as `Engine.margin_batch` encodes plain Arrow strings).
+use pmengine_core::batch::{
+    encode_strings, thread_pool, BalanceColumns, BatchOptions, Encoded, PositionColumns, Strings,
+};
 use pmengine_core::{Engine, Market, RiskParams};
 use std::time::Instant;
 
@@ -18,6 +21,19 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A string column as an Arrow string array lays it out: the rows' bytes end to end.
+struct Plain {
+    bytes: String,
+    ends: Vec<usize>,
+    valid: Vec<bool>,
+}
+
+impl Plain {
+    fn get(&self, row: usize) -> &str {
+        &self.bytes[self.ends[row]..self.ends[row + 1]]
     }
 }
 
@@ -135,11 +151,50 @@ fn main() {
     // PM_COLUMNAR=0: every account on the per-account path, to compare the two.
     let columnar = std::env::var("PM_COLUMNAR").map_or(true, |v| v != "0");
     let options = BatchOptions { threads, columnar, ..Default::default() };
-    let mut best = f64::INFINITY;
+    // PM_PLAIN=1: each string column decoded to its rows' bytes end to end (as an
+    // Arrow string array lays them out), encoded again in every run.
+    let plain = std::env::var("PM_PLAIN").is_ok_and(|v| v != "0");
+    let decode = |s: Strings<'_>| -> Plain {
+        let mut p = Plain { bytes: String::new(), ends: vec![0], valid: Vec::new() };
+        for &c in s.codes {
+            p.bytes.push_str(usize::try_from(c).map_or("", |c| &s.values[c]));
+            p.ends.push(p.bytes.len());
+            p.valid.push(c >= 0);
+        }
+        p
+    };
+    let plain_columns = [
+        positions.kind_of_instrument,
+        positions.symbol,
+        positions.underlying,
+        positions.option_kind.unwrap(),
+        balances.asset,
+    ]
+    .map(|s| if plain { decode(s) } else { decode(Strings { codes: &[], values: &[] }) });
+    let pool = thread_pool(threads).unwrap();
+    let (mut best, mut best_encode) = (f64::INFINITY, f64::INFINITY);
     let mut sink = 0.0;
     for _ in 0..repeat {
         let t = Instant::now();
-        let r = engine.margin_batch(&positions, &balances, &market, &options).unwrap();
+        let encoded: Vec<Encoded> = (plain_columns.iter())
+            .map(|c| match c.valid.iter().any(|&v| v) {
+                // As the binding reads an all-null Arrow column: nothing to encode.
+                false => Encoded { codes: vec![-1; c.valid.len()], values: Vec::new() },
+                true => encode_strings(&pool, c.valid.len(), c.bytes.as_bytes(), |i| {
+                    c.valid[i].then(|| c.get(i).as_bytes())
+                }),
+            })
+            .collect();
+        best_encode = best_encode.min(t.elapsed().as_secs_f64());
+        let (mut positions, mut balances) = (positions, balances);
+        if plain {
+            positions.kind_of_instrument = encoded[0].view();
+            positions.symbol = encoded[1].view();
+            positions.underlying = encoded[2].view();
+            positions.option_kind = Some(encoded[3].view());
+            balances.asset = encoded[4].view();
+        }
+        let r = engine.margin_batch_in(&pool, &positions, &balances, &market, &options).unwrap();
         best = best.min(t.elapsed().as_secs_f64());
         sink += r.maintenance_margin.iter().sum::<f64>();
     }
@@ -148,4 +203,7 @@ fn main() {
         best * 1e3,
         accounts as f64 / best / 1e6
     );
+    if plain {
+        println!("encoding the plain strings: best {:.1} ms", best_encode * 1e3);
+    }
 }

@@ -74,62 +74,138 @@ impl Encoded {
 const ENCODE_ROWS: usize = 1 << 15;
 
 /// A short string as a key compared without touching its bytes again: its
-/// length and its first and last eight bytes (zero-padded below 8 bytes),
-/// exact up to 16 bytes; a longer string is compared in full.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
+/// length and two words that, with the length, are its bytes up to 16 bytes
+/// (below 8 bytes, the bytes zero-padded and 0; else the first and the last
+/// eight, overlapping below 16); a longer string is compared in full.
+#[derive(Clone, Copy)]
 struct ShortKey(u64, u64, usize);
 
+/// Eight bytes as a little-endian word (a fixed-size load: no call to memcpy).
+#[inline(always)]
+fn word(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))
+}
+
 impl ShortKey {
+    /// The key of `s`, from loads that stay within `s` (no loop over its bytes).
+    #[inline(always)]
     fn of(s: &[u8]) -> Self {
         let n = s.len();
+        let half = |b: &[u8]| u64::from(u32::from_le_bytes(b.try_into().unwrap_or([0; 4])));
+        let byte = |i: usize| u64::from(s[i]) << (8 * i);
         if n >= 8 {
-            // Fixed-size loads (no call to memcpy); the two words overlap below 16 bytes.
-            let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
             ShortKey(word(&s[..8]), word(&s[n - 8..]), n)
+        } else if n >= 4 {
+            // Two overlapping halves; the overlap ORs a byte with itself.
+            ShortKey(half(&s[..4]) | half(&s[n - 4..]) << (8 * (n - 4)), 0, n)
+        } else if n > 0 {
+            ShortKey(byte(0) | byte(n / 2) | byte(n - 1), 0, n)
         } else {
-            let head = s.iter().enumerate().fold(0u64, |w, (i, &b)| w | u64::from(b) << (8 * i));
-            ShortKey(head, 0, n)
+            ShortKey(0, 0, 0)
         }
     }
-    fn slot(&self) -> usize {
-        let h = (self.0 ^ self.1.rotate_left(29) ^ self.2 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> (64 - CACHE_BITS)) as usize
+
+    /// The key of `s`, shorter than 8 bytes and a slice of `buffer` (the values
+    /// buffer of an Arrow array), in one word: its bytes and its length in the
+    /// top byte, read with one load and a mask when eight bytes of `buffer`
+    /// start at `s` (`None` otherwise).
+    #[inline(always)]
+    fn small(buffer: &[u8], s: &[u8]) -> Option<u64> {
+        let start = (s.as_ptr() as usize).wrapping_sub(buffer.as_ptr() as usize);
+        let n = s.len();
+        if n < 8 && start < buffer.len() && buffer.len() - start >= 8 {
+            // `buffer[start..]` is `s` (same address), followed by other bytes, masked off.
+            let mask = (1u64 << (8 * n)) - 1;
+            return Some(word(&buffer[start..start + 8]) & mask | (n as u64) << 56);
+        }
+        None
+    }
+
+    /// Whether `self` (of `s`) is the key of `entry`.
+    #[inline(always)]
+    fn matches(self, s: &[u8], entry: &Entry<'_>) -> bool {
+        let k = entry.0;
+        (self.0 ^ k.0) | (self.1 ^ k.1) | (self.2 ^ k.2) as u64 == 0 && (s.len() <= 16 || entry.2 == s)
+    }
+
+    #[inline(always)]
+    fn slot(self) -> usize {
+        slot(self.0 ^ self.1.rotate_left(29) ^ self.2 as u64)
     }
 }
 
 const CACHE_BITS: u32 = 9;
 
+/// The cache slot of a one-word key: the top bits of a multiplicative hash.
+#[inline(always)]
+fn slot(key: u64) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CACHE_BITS)) as usize & ((1 << CACHE_BITS) - 1)
+}
+
+/// A string's key, its code and the string.
+type Entry<'s> = (ShortKey, u32, &'s [u8]);
+
+/// An entry no string matches (no string has this length).
+const NO_ENTRY: Entry<'static> = (ShortKey(0, 0, usize::MAX), 0, b"");
+
 /// Distinct strings of one slice of rows: a direct-mapped cache of recent
-/// values in front of a hash map, so a row costs a few word comparisons.
+/// values in front of a hash map, so a row costs a few word comparisons. (A
+/// check of the previous row's value first costs more than it saves: on a
+/// column of mixed values its branch is unpredictable.)
 #[derive(Clone)]
 struct Interner<'s> {
-    cache: Vec<(ShortKey, u32, &'s str)>,
-    map: HashMap<&'s str, u32>,
-    values: Vec<&'s str>,
+    /// A fixed size: a slot (`ShortKey::slot`) needs no bounds check.
+    cache: Box<[Entry<'s>; 1 << CACHE_BITS]>,
+    /// Strings shorter than 8 bytes read from a buffer, by their one-word key
+    /// (`ShortKey::small`; `u64::MAX`, a length of 255: no string).
+    small: Box<[(u64, u32); 1 << CACHE_BITS]>,
+    map: HashMap<&'s [u8], u32>,
+    values: Vec<&'s [u8]>,
 }
 
 impl<'s> Interner<'s> {
     fn new() -> Self {
         Interner {
-            cache: vec![(ShortKey(0, 0, usize::MAX), 0, ""); 1 << CACHE_BITS],
+            cache: Box::new([NO_ENTRY; 1 << CACHE_BITS]),
+            small: Box::new([(u64::MAX, 0); 1 << CACHE_BITS]),
             map: HashMap::default(),
             values: Vec::new(),
         }
     }
 
-    fn code(&mut self, s: &'s str) -> u32 {
-        let key = ShortKey::of(s.as_bytes());
-        let slot = key.slot();
-        let (k, code, v) = self.cache[slot];
-        if k == key && (s.len() <= 16 || v == s) {
+    /// The code of `s`, a slice of `buffer` (or of no buffer: `&[]`).
+    #[inline(always)]
+    fn code(&mut self, buffer: &[u8], s: &'s [u8]) -> u32 {
+        if let Some(key) = ShortKey::small(buffer, s) {
+            // One load and one comparison (`s` shorter than 8 bytes, in one word).
+            let slot = slot(key);
+            let (k, code) = self.small[slot];
+            if k == key {
+                return code;
+            }
+            let code = self.lookup(s);
+            self.small[slot] = (key, code);
             return code;
         }
+        let key = ShortKey::of(s);
+        let slot = key.slot();
+        if key.matches(s, &self.cache[slot]) {
+            return self.cache[slot].1;
+        }
+        let code = self.lookup(s);
+        self.cache[slot] = (key, code, s);
+        code
+    }
+
+    /// The code of `s`, not in a cache: from the map, or a new one.
+    #[cold]
+    #[inline(never)]
+    fn lookup(&mut self, s: &'s [u8]) -> u32 {
         let next = self.values.len() as u32;
         let code = *self.map.entry(s).or_insert(next);
         if code == next {
             self.values.push(s);
         }
-        self.cache[slot] = (key, code, s);
         code
     }
 }
@@ -137,44 +213,47 @@ impl<'s> Interner<'s> {
 /// Most distinct values the first slice of rows may hold to seed the others.
 const SEED_VALUES: usize = 4096;
 
-/// Encode a string column of `rows` rows (`get(row)`: its value, `None` for
-/// null) on `pool`. The first slice of rows is encoded first; its values, in
+/// Encode a string column of `rows` rows (`get(row)`: its value's bytes,
+/// UTF-8 as a `str`'s or an Arrow string array's are, `None` for null) on
+/// `pool`. `buffer`: the bytes the values are slices of, when they
+/// lie in one buffer (an Arrow array's values), else `&[]`; short values are
+/// then read with whole-word loads. The first slice of rows is encoded first; its values, in
 /// order, seed every other slice's dictionary (when they are few), and the
 /// other slices are encoded in parallel, each on its own. Their new values
 /// are then merged in row order, and only the codes of those values are
 /// renumbered: a column whose values all occur in its first rows is read
 /// once.
-pub fn encode_strings<'s, F>(pool: &rayon::ThreadPool, rows: usize, get: F) -> Encoded
+pub fn encode_strings<'s, F>(pool: &rayon::ThreadPool, rows: usize, buffer: &[u8], get: F) -> Encoded
 where
-    F: Fn(usize) -> Option<&'s str> + Sync,
+    F: Fn(usize) -> Option<&'s [u8]> + Sync,
 {
-    let mut codes = vec![-1i32; rows];
+    // Zeroed memory (fresh pages from the allocator, not written here): every
+    // code is written once below, its page first touched by the thread that
+    // encodes its rows.
+    let mut codes = vec![0i32; rows];
     let first = rows.min(ENCODE_ROWS);
     let mut seed = Interner::new();
     for (i, c) in codes[..first].iter_mut().enumerate() {
-        if let Some(s) = get(i) {
-            *c = seed.code(s) as i32;
-        }
+        *c = get(i).map_or(-1, |s| seed.code(buffer, s) as i32);
     }
     let base = if seed.values.len() <= SEED_VALUES { seed.values.len() } else { 0 };
-    let locals: Vec<Vec<&'s str>> = pool.install(|| {
+    let locals: Vec<Vec<&'s [u8]>> = pool.install(|| {
         codes[first..]
             .par_chunks_mut(ENCODE_ROWS)
             .enumerate()
             .map(|(k, out)| {
                 let mut interner = if base > 0 { seed.clone() } else { Interner::new() };
                 for (i, c) in out.iter_mut().enumerate() {
-                    if let Some(s) = get(first + k * ENCODE_ROWS + i) {
-                        *c = interner.code(s) as i32;
-                    }
+                    *c = get(first + k * ENCODE_ROWS + i).map_or(-1, |s| interner.code(buffer, s) as i32);
                 }
                 interner.values
             })
             .collect()
     });
     // The first slice's values come first, in its order; then each slice's new ones.
-    let mut values: Vec<String> = seed.values.iter().map(|s| s.to_string()).collect();
-    let mut index: HashMap<&'s str, i32> = seed.values.iter().enumerate().map(|(i, &s)| (s, i as i32)).collect();
+    let string = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
+    let mut values: Vec<String> = seed.values.iter().map(|s| string(s)).collect();
+    let mut index: HashMap<&'s [u8], i32> = seed.values.iter().enumerate().map(|(i, &s)| (s, i as i32)).collect();
     let remaps: Vec<Option<Vec<i32>>> = (locals.iter())
         .map(|local| {
             let remap: Vec<i32> = (local.iter().enumerate())
@@ -183,7 +262,7 @@ where
                         return i as i32; // a seed value: its code stands
                     }
                     *index.entry(s).or_insert_with(|| {
-                        values.push(s.to_string());
+                        values.push(string(s));
                         values.len() as i32 - 1
                     })
                 })
@@ -908,10 +987,17 @@ mod tests {
 
     #[test]
     fn encoded_strings_are_the_first_appearance_dictionary_at_any_thread_count() {
-        // Short, 8-byte, 9..16-byte (overlapping words) and long values, with look-alikes.
+        // Short (1..3 bytes: three bytes; 4..7: two overlapping halves), 8-byte,
+        // 9..16-byte (overlapping words) and long values, with look-alikes that
+        // differ only in a middle byte.
         let words = [
             "a",
             "ab",
+            "abc",
+            "axc",
+            "abcde",
+            "abxde",
+            "BTC",
             "linear",
             "BTCUSDT",
             "BTCUSDT_",
@@ -946,11 +1032,28 @@ mod tests {
                     seen.push(s);
                 }
             }
+            // The same rows as slices of one buffer (as an Arrow array holds them): short
+            // values then read with a masked whole-word load, up to the buffer's last bytes.
+            let buffer: String = rows.iter().flatten().map(String::as_str).collect();
+            let mut at = 0;
+            let spans: Vec<Option<&str>> = (rows.iter())
+                .map(|r| {
+                    r.as_ref().map(|r| {
+                        at += r.len();
+                        &buffer[at - r.len()..at]
+                    })
+                })
+                .collect();
             for threads in [1, 2, 3] {
-                let e = encode_strings(&thread_pool(threads).unwrap(), rows.len(), |i| rows[i].as_deref());
-                assert_eq!(e.values, seen);
-                for (i, r) in rows.iter().enumerate() {
-                    assert_eq!(e.view().get(i), r.as_deref(), "row {i}");
+                let pool = thread_pool(threads).unwrap();
+                for e in [
+                    encode_strings(&pool, rows.len(), &[], |i| rows[i].as_deref().map(str::as_bytes)),
+                    encode_strings(&pool, rows.len(), buffer.as_bytes(), |i| spans[i].map(str::as_bytes)),
+                ] {
+                    assert_eq!(e.values, seen);
+                    for (i, r) in rows.iter().enumerate() {
+                        assert_eq!(e.view().get(i), r.as_deref(), "row {i}");
+                    }
                 }
             }
         }

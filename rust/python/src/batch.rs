@@ -11,7 +11,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{
-    Array, ArrayAccessor, ArrayRef, DictionaryArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
+    Array, ArrayRef, DictionaryArray, Float64Array, GenericStringArray, Int64Array, OffsetSizeTrait, PrimitiveArray,
+    RecordBatch, StringArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use numpy::PyArray1;
@@ -229,20 +230,34 @@ impl Table {
 
 /// A plain (not dictionary-encoded) string chunk encoded on `pool`; `None` for another type.
 fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Encoded> {
-    fn encode<'a, A: ArrayAccessor<Item = &'a str> + Sync>(a: A, pool: &ThreadPool) -> Encoded {
+    /// `value(row)`: the row's bytes; `buffer`: the bytes they are slices of (`&[]`: none).
+    fn encode<'a>(
+        a: &dyn Array,
+        buffer: &[u8],
+        value: impl Fn(usize) -> &'a [u8] + Sync,
+        pool: &ThreadPool,
+    ) -> Encoded {
         if a.null_count() == a.len() {
             // All null (an options-only column of a book without options): nothing to read.
             Encoded { codes: vec![-1; a.len()], values: Vec::new() }
         } else if a.null_count() == 0 {
-            encode_strings(pool, a.len(), |i| Some(a.value(i)))
+            encode_strings(pool, a.len(), buffer, |i| Some(value(i)))
         } else {
-            encode_strings(pool, a.len(), |i| a.is_valid(i).then(|| a.value(i)))
+            encode_strings(pool, a.len(), buffer, |i| a.is_valid(i).then(|| value(i)))
         }
     }
+    /// An offsets array's rows read straight from its offsets and values buffer.
+    fn offsets<O: OffsetSizeTrait>(a: &GenericStringArray<O>, pool: &ThreadPool) -> Encoded {
+        let (ends, bytes) = (a.value_offsets(), a.value_data());
+        encode(a, bytes, |i| &bytes[ends[i].as_usize()..ends[i + 1].as_usize()], pool)
+    }
     match a.data_type() {
-        DataType::Utf8 => Some(encode(a.as_string::<i32>(), pool)),
-        DataType::LargeUtf8 => Some(encode(a.as_string::<i64>(), pool)),
-        DataType::Utf8View => Some(encode(a.as_string_view(), pool)),
+        DataType::Utf8 => Some(offsets(a.as_string::<i32>(), pool)),
+        DataType::LargeUtf8 => Some(offsets(a.as_string::<i64>(), pool)),
+        DataType::Utf8View => {
+            let v = a.as_string_view();
+            Some(encode(v, &[], |i| v.value(i).as_bytes(), pool))
+        }
         _ => None,
     }
 }
