@@ -1,7 +1,9 @@
 //! The live account equals a full recompute after every operation, and
 //! `what_if` leaves it bit-for-bit unchanged (random sequences, fixed seeds).
 
-use pmengine_core::{ClassicTerms, Engine, LiveAccount, Market, OptionKind, Order, Portfolio, Position, RiskParams};
+use pmengine_core::{
+    ClassicTerms, Engine, LiveAccount, MarginResult, Market, OptionKind, Order, Portfolio, Position, RiskParams,
+};
 use std::sync::Arc;
 
 /// The market the random-sequence tests start from: BTC, ETH and two stablecoins, BTC's vol.
@@ -368,6 +370,21 @@ fn assert_near(got: &serde_json::Value, want: &serde_json::Value, scale: f64, mm
 /// evaluation of the filled account, right after any change to the account:
 /// offsets (BTC against ETH), financed spot (loans), systemic scenarios,
 /// options, inverse contracts, closing and flipping orders.
+/// `live`'s what-if of `o`, checked against `engine.margin` of the account
+/// with `o` filled (to [`assert_near`]'s tolerance) and left unchanged by it.
+fn what_if_against_the_fill(engine: &Arc<Engine>, live: &mut LiveAccount, o: &Order, at: &str) -> MarginResult {
+    let before = live.margin_ref().clone();
+    let mut filled = LiveAccount::new(Arc::clone(engine), live.portfolio().clone(), live.market().clone()).unwrap();
+    filled.apply_fill(o).unwrap();
+    let want = engine.margin(filled.portfolio(), filled.market()).unwrap();
+    let got = live.what_if(o).unwrap().clone();
+    let mm = got.maintenance_margin.min(want.maintenance_margin);
+    let params = engine.params();
+    assert_near(&got.to_value(params), &want.to_value(params), gross(&filled).max(gross(live)), mm, at);
+    assert_eq!(*live.margin_ref(), before, "{at}: a what-if changed the account");
+    got
+}
+
 #[test]
 fn what_if_equals_a_full_evaluation_after_every_change() {
     let engine = Arc::new(Engine::new(RiskParams::default_profile()));
@@ -499,16 +516,8 @@ fn what_if_recomputes_the_settle_asset_and_financing_when_they_move() {
             let price = if symbol == "BTCUSDT" { 61_000.0 } else { 3_050.0 };
             let o = Order { symbol: symbol.into(), qty, price: Some(price), instrument: None };
             let before = live.margin_ref().clone();
-            let mut filled =
-                LiveAccount::new(Arc::clone(&engine), live.portfolio().clone(), live.market().clone()).unwrap();
-            filled.apply_fill(&o).unwrap();
-            let want = engine.margin(filled.portfolio(), filled.market()).unwrap();
-            let got = live.what_if(&o).unwrap().clone();
             let at = format!("{coin} loan {loan} {symbol} {qty}");
-            let mm = got.maintenance_margin.min(want.maintenance_margin);
-            let params = engine.params();
-            assert_near(&got.to_value(params), &want.to_value(params), gross(&filled).max(gross(&live)), mm, &at);
-            assert_eq!(*live.margin_ref(), before, "{at}: a what-if changed the account");
+            let got = what_if_against_the_fill(&engine, &mut live, &o, &at);
             let financed =
                 |r: &pmengine_core::MarginResult| r.groups.iter().map(|g| g.financed_spot).collect::<Vec<_>>();
             if financed(&got) != financed(&before) {
@@ -581,16 +590,8 @@ fn narrow_what_ifs_equal_a_full_evaluation() {
             let instrument = (symbol == "BTCUSDC").then(|| new_symbol.clone());
             let o = Order { symbol: symbol.into(), qty: qty * (1.0 + round as f64 / 40.0), price, instrument };
             let before = live.margin_ref().clone();
-            let mut filled =
-                LiveAccount::new(Arc::clone(&engine), live.portfolio().clone(), live.market().clone()).unwrap();
-            filled.apply_fill(&o).unwrap();
-            let want = engine.margin(filled.portfolio(), filled.market()).unwrap();
-            let got = live.what_if(&o).unwrap().clone();
             let at = format!("WBTC spent {wbtc_spent} round {round} {symbol} {}", o.qty);
-            let mm = got.maintenance_margin.min(want.maintenance_margin);
-            let params = engine.params();
-            assert_near(&got.to_value(params), &want.to_value(params), gross(&filled).max(gross(&live)), mm, &at);
-            assert_eq!(*live.margin_ref(), before, "{at}: a what-if changed the account");
+            let got = what_if_against_the_fill(&engine, &mut live, &o, &at);
             let btc = |r: &pmengine_core::MarginResult| r.groups.iter().find(|g| &*g.name == "BTC").cloned().unwrap();
             if symbol == "ETHBTC" && btc(&got).spot_in_use != btc(&before).spot_in_use {
                 other_group_moved += 1;
