@@ -484,3 +484,25 @@ def _cast_strings(table, layout):
         if pa.types.is_string(f.type):
             table = table.set_column(i, f.name, table.column(f.name).cast(layout))
     return table
+
+
+@pytest.mark.parametrize(
+    "layout, offset_type", [(pa.string(), np.int32), (pa.large_string(), np.int64)]
+)
+@pytest.mark.parametrize("errors", ["raise", "collect"])
+def test_string_offsets_outside_their_buffer_are_named(engine, layout, offset_type, errors):
+    """A plain string column whose offsets run backwards past its values buffer
+    (Arrow's cheap validation checks only the first and last offsets, and the
+    C Data Interface promises nothing more) is refused by name, in either error
+    mode, instead of being read out of bounds."""
+    positions, balances = generate_book(10, seed=5)
+    market = pm.Market.from_dict(market_dict())
+    n = positions.num_rows
+    ends = np.full(n + 1, 7, dtype=offset_type)
+    ends[0], ends[1] = 0, 100  # row 0 spans bytes 0..100 of a 21-byte buffer
+    data = pa.py_buffer(b"BTCUSDT" * 3)
+    bad = pa.Array.from_buffers(layout, n, [None, pa.py_buffer(ends.tobytes()), data])
+    table = positions.set_column(positions.schema.get_field_index("symbol"), "symbol", bad)
+    with pytest.raises(pm.InvalidInputError, match="offsets point outside") as e:
+        engine.margin_batch(table, balances, market, errors=errors)
+    assert (e.value.field, e.value.code) == ("positions.symbol", "invalid_value")

@@ -28,6 +28,7 @@ use pyo3_arrow::input::AnyRecordBatch;
 use pyo3_arrow::PyTable;
 use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const POSITION_COLUMNS: [&str; 12] = [
@@ -184,6 +185,7 @@ impl Table {
         };
         for (a, offset) in chunks.into_iter().zip(self.offsets()) {
             if let Some(e) = encode_plain(a, pool) {
+                let e = e.map_err(|m| invalid(Code::InvalidValue, format!("{}.{col}", self.name), m.to_string()))?;
                 let remap: Vec<i32> = e.values.iter().map(|v| intern(&mut d, v)).collect();
                 if d.codes.is_empty() && remap.iter().enumerate().all(|(i, &k)| k as usize == i) {
                     d.codes = e.codes; // the first chunk's codes are already the dictionary's
@@ -228,8 +230,10 @@ impl Table {
     }
 }
 
-/// A plain (not dictionary-encoded) string chunk encoded on `pool`; `None` for another type.
-fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Encoded> {
+/// A plain (not dictionary-encoded) string chunk encoded on `pool`; `None` for
+/// another type, `Some(Err)` for offsets that point outside the values buffer
+/// (an array built without Arrow's checks).
+fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Result<Encoded, &'static str>> {
     /// `value(row)`: the row's bytes; `buffer`: the bytes they are slices of (`&[]`: none).
     fn encode<'a>(
         a: &dyn Array,
@@ -247,16 +251,33 @@ fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Encoded> {
         }
     }
     /// An offsets array's rows read straight from its offsets and values buffer.
-    fn offsets<O: OffsetSizeTrait>(a: &GenericStringArray<O>, pool: &ThreadPool) -> Encoded {
+    /// The C Data Interface does not promise offsets were checked: a row whose
+    /// offsets leave the buffer is read as empty and the chunk refused after.
+    fn offsets<O: OffsetSizeTrait>(a: &GenericStringArray<O>, pool: &ThreadPool) -> Result<Encoded, &'static str> {
         let (ends, bytes) = (a.value_offsets(), a.value_data());
-        encode(a, bytes, |i| &bytes[ends[i].as_usize()..ends[i + 1].as_usize()], pool)
+        let outside = AtomicBool::new(false);
+        let e = encode(
+            a,
+            bytes,
+            |i| {
+                bytes.get(ends[i].as_usize()..ends[i + 1].as_usize()).unwrap_or_else(|| {
+                    outside.store(true, Ordering::Relaxed);
+                    &[]
+                })
+            },
+            pool,
+        );
+        if outside.into_inner() {
+            return Err("a string array whose offsets point outside its values buffer (a malformed Arrow array)");
+        }
+        Ok(e)
     }
     match a.data_type() {
         DataType::Utf8 => Some(offsets(a.as_string::<i32>(), pool)),
         DataType::LargeUtf8 => Some(offsets(a.as_string::<i64>(), pool)),
         DataType::Utf8View => {
             let v = a.as_string_view();
-            Some(encode(v, &[], |i| v.value(i).as_bytes(), pool))
+            Some(Ok(encode(v, &[], |i| v.value(i).as_bytes(), pool)))
         }
         _ => None,
     }
