@@ -259,6 +259,19 @@ def test_binance_pm_model(data, account, extra):
     run(data, engine, portfolio, market, instruments_of(portfolio, extra))
 
 
+def _linear(symbol: str, qty: float, entry: float) -> dict:
+    """A linear contract on ``symbol``: its first three letters the underlying,
+    the rest the settle asset."""
+    return {
+        "type": "linear",
+        "symbol": symbol,
+        "underlying": symbol[:3],
+        "settle": symbol[3:],
+        "qty": qty,
+        "entry_price": entry,
+    }
+
+
 def test_a_what_if_result_outlives_the_next_one():
     """A result kept by the caller is not rewritten by the next what-if (the
     account shares its buffer only while nobody holds it)."""
@@ -321,14 +334,7 @@ def test_loans_financed_and_stablecoins_in_use(coin, loan_usd, stables, orders):
         "balances": balances,
         "loans": {coin: {"borrowed": borrowed}} if borrowed > 0 else {},
         "positions": [
-            {
-                "type": "linear",
-                "symbol": s,
-                "underlying": s[:3],
-                "settle": s[3:],
-                "qty": q,
-                "entry_price": e,
-            }
+            _linear(s, q, e)
             for s, q, e in (
                 ("BTCUSDT", 0.8, 58000.0),
                 ("ETHUSDT", -6.0, 3100.0),
@@ -372,14 +378,7 @@ def test_what_ifs_across_groups_rewrite_only_what_they_change(orders, btc_spot, 
         "balances": {"USDT": 5e4, "USDC": 1e4, "BTC": btc_spot, "ETH": 2.0},
         "loans": {"ETH": {"borrowed": loan}} if loan else {},
         "positions": [
-            {
-                "type": "linear",
-                "symbol": s,
-                "underlying": s[:3],
-                "settle": s[3:],
-                "qty": q,
-                "entry_price": sc.PRICES[s[:3]] * 1.01,
-            }
+            _linear(s, q, sc.PRICES[s[:3]] * 1.01)
             for s, q in (("BTCUSDT", -0.8), ("ETHUSDT", 5.0), ("SOLUSDT", -40.0), ("ETHUSDC", 1.0))
         ],
     }
