@@ -20,7 +20,9 @@ scaled by gross size over MM."""
 from __future__ import annotations
 
 import math
+import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -453,3 +455,69 @@ def test_symbol_objects_reused_or_not_give_the_same_answers(steps):
         if symbol == "SOLUSDT":
             assert "SOLUSDT" in outcomes[0][1]
         assert live.portfolio.to_dict() == twin.portfolio.to_dict()
+
+
+def answer(out) -> object:
+    """A what-if's or an order check's answer, as plain data."""
+    if isinstance(out, pm.OrderCheck):
+        return (out.allowed, out.reason, out.result.to_dict())
+    return out.to_dict()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(("what_if", "check_order", "apply_fill")),
+            st.sampled_from(("BTCUSDT", "ETHUSDT")),
+            st.sampled_from((-1.0, 0.5, 2.0, -5.0, 5.0)),
+            st.sampled_from(("drop", "keep", "keep_result", "read_and_drop")),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_result_objects_reused_only_when_nobody_holds_them(steps):
+    """A what-if's or an order check's object that the caller dropped is
+    refilled by the next one; one the caller keeps (or whose check's result it
+    keeps) never changes: every answer is that of a twin account whose answers
+    are all kept, and every kept answer reads at the end as it did when made."""
+    live, twin = symbol_account(), symbol_account()
+    kept, twins = [], []
+    for call, symbol, qty, keep in steps:
+        try:
+            out = getattr(live, call)(symbol, qty)
+        except pm.errors.PmError as e:  # a closed position is no longer held
+            with pytest.raises(type(e), match=re.escape(str(e))):
+                getattr(twin, call)(symbol, qty)
+            continue
+        twins.append(getattr(twin, call)(symbol, qty))
+        if call == "apply_fill":
+            continue
+        assert answer(out) == answer(twins[-1])
+        if keep == "keep":
+            kept.append((out, answer(out)))
+        elif keep == "keep_result" and call == "check_order":
+            kept.append((out.result, out.result.to_dict()))
+        elif keep == "read_and_drop" and call == "check_order":
+            assert out.result.to_dict() == answer(twins[-1])[2]  # a check whose result was made
+        del out
+    for out, was in kept:
+        assert answer(out) == was
+
+
+def test_a_dropped_what_if_object_is_refilled():
+    """The usual loop (read a what-if, drop it) gets the same object back,
+    with the new order's figures; an object still held is never the next one."""
+    live, twin = symbol_account(), symbol_account()
+    first_id = id(live.what_if("BTCUSDT", 1.0))
+    second = live.what_if("BTCUSDT", -2.0)
+    assert id(second) == first_id
+    assert answer(second) == answer(twin.what_if("BTCUSDT", -2.0))
+    third = live.what_if("ETHUSDT", 1.0)
+    assert third is not second
+    assert answer(second) == answer(twin.what_if("BTCUSDT", -2.0))
+    check_id = id(live.check_order("BTCUSDT", 1.0))
+    check = live.check_order("ETHUSDT", -1.0)
+    assert id(check) == check_id
+    assert answer(check) == answer(twin.check_order("ETHUSDT", -1.0))

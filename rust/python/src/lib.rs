@@ -15,6 +15,7 @@ mod params;
 mod plan;
 mod portfolio;
 mod result;
+mod reuse;
 mod sweep;
 
 use pyo3::prelude::*;

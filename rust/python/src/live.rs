@@ -5,7 +5,8 @@ use crate::engine::PyEngine;
 use crate::errors::{entry, guard};
 use crate::market::PyMarket;
 use crate::portfolio::PyPortfolio;
-use crate::result::PyMarginResult;
+use crate::result::{Figures, PyMarginResult};
+use crate::reuse::{sole, Reusable};
 use pmengine_core::portfolio::{parse_position, Position};
 use pmengine_core::{CoreError, Engine, LiveAccount, MarginResult, Order, OrderRef, SymbolKey};
 use pyo3::prelude::*;
@@ -29,11 +30,66 @@ pub struct PyLiveAccount {
     engine: Arc<Engine>,
 }
 
-/// What the lock guards: the account, and the last ordered symbol (read and
-/// written only while the GIL is held: it owns a Python object).
+/// What the lock guards: the account, the last ordered symbol, and the last
+/// what-if's and order check's objects (read and written only while the GIL
+/// is held: they own Python objects).
 struct Live {
     account: LiveAccount,
     last_symbol: Option<LastSymbol>,
+    /// Kept to be refilled by the next call when nobody else holds them
+    /// (`crate::reuse`); released (their figures dropped, so the account's
+    /// what-if buffer is written in place) before every order.
+    spare_result: Option<Py<PyMarginResult>>,
+    spare_check: Option<Py<PyOrderCheck>>,
+}
+
+impl Live {
+    /// Drop the spare objects' figures, or the spares that someone else holds.
+    fn release_spares(&mut self, py: Python<'_>) {
+        if let Some(r) = &self.spare_result {
+            if PyMarginResult::refill(py, r, None).is_err() {
+                self.spare_result = None;
+            }
+        }
+        if let Some(c) = &self.spare_check {
+            if PyOrderCheck::refill(py, c, Check::RELEASED).is_err() {
+                self.spare_check = None;
+            }
+        }
+    }
+
+    /// A what-if's result object: the spare refilled, or a new one kept as the spare.
+    fn result(
+        &mut self,
+        py: Python<'_>,
+        after: Arc<MarginResult>,
+        engine: &Arc<Engine>,
+    ) -> PyResult<Py<PyMarginResult>> {
+        let after = match &self.spare_result {
+            Some(r) => match PyMarginResult::refill(py, r, Some(after)) {
+                Ok(()) => return Ok(r.clone_ref(py)),
+                Err(a) => a,
+            },
+            None => Some(after),
+        };
+        let r = Py::new(py, PyMarginResult::with(Figures::shared(after), engine))?;
+        self.spare_result = Some(r.clone_ref(py));
+        Ok(r)
+    }
+
+    /// An order check's object, as [`result`](Self::result).
+    fn check(&mut self, py: Python<'_>, check: Check, engine: &Arc<Engine>) -> PyResult<Py<PyOrderCheck>> {
+        let check = match &self.spare_check {
+            Some(c) => match PyOrderCheck::refill(py, c, check) {
+                Ok(()) => return Ok(c.clone_ref(py)),
+                Err(k) => k,
+            },
+            None => check,
+        };
+        let c = Py::new(py, PyOrderCheck::new(check, engine))?;
+        self.spare_check = Some(c.clone_ref(py));
+        Ok(c)
+    }
 }
 
 /// A bot orders the same few symbols with the same string objects: the last
@@ -48,29 +104,64 @@ struct LastSymbol {
 
 #[pyclass(name = "OrderCheck", module = "pmengine._core", frozen, freelist = 16)]
 pub struct PyOrderCheck {
-    #[pyo3(get)]
-    allowed: bool,
-    /// `None`, or `"liquidation"`, `"reduce_only"`, `"insufficient_available_margin"`.
-    #[pyo3(get)]
-    reason: Option<&'static str>,
-    /// The margin after the order, made a Python object when first asked for.
-    after: Arc<MarginResult>,
+    /// Replaced only when the live account reuses the object (`crate::reuse`).
+    check: Reusable<Check>,
     engine: Arc<Engine>,
+    /// The margin after the order as a Python object, made when first asked for.
     result: PyOnceLock<Py<PyMarginResult>>,
+}
+
+/// An order check's answer.
+struct Check {
+    allowed: bool,
+    reason: Option<&'static str>,
+    /// The margin after the order (the account's what-if buffer), none when released.
+    after: Option<Arc<MarginResult>>,
+}
+
+impl Check {
+    /// A spare's answer while the account holds it to refill it (never seen by Python).
+    const RELEASED: Check = Check { allowed: false, reason: None, after: None };
+}
+
+impl PyOrderCheck {
+    fn new(check: Check, engine: &Arc<Engine>) -> Self {
+        PyOrderCheck { check: Reusable::new(check), engine: Arc::clone(engine), result: PyOnceLock::new() }
+    }
+
+    /// Put `check` in `object` in place of its own (returned) when the caller's
+    /// reference is its only one and its result was never asked for, else give it back.
+    fn refill(py: Python<'_>, object: &Py<Self>, check: Check) -> Result<(), Check> {
+        match sole(py, object) {
+            // SAFETY: `sole`: nobody else holds the object, so nobody reads its answer.
+            Some(c) if c.get().result.get(py).is_none() => unsafe { c.get().check.set(check) },
+            _ => return Err(check),
+        }
+        Ok(())
+    }
 }
 
 #[pymethods]
 impl PyOrderCheck {
+    #[getter]
+    fn allowed(&self) -> bool {
+        self.check.get().allowed
+    }
+    /// `None`, or `"liquidation"`, `"reduce_only"`, `"insufficient_available_margin"`.
+    #[getter]
+    fn reason(&self) -> Option<&'static str> {
+        self.check.get().reason
+    }
     /// The margin after the order.
     #[getter]
     fn result(&self, py: Python<'_>) -> PyResult<Py<PyMarginResult>> {
-        let r = self
-            .result
-            .get_or_try_init(py, || Py::new(py, PyMarginResult::shared(Arc::clone(&self.after), &self.engine)))?;
+        let after = || Figures::shared(self.check.get().after.clone());
+        let r = self.result.get_or_try_init(py, || Py::new(py, PyMarginResult::with(after(), &self.engine)))?;
         Ok(r.clone_ref(py))
     }
     fn __repr__(&self) -> String {
-        format!("OrderCheck(allowed={}, reason={:?})", if self.allowed { "True" } else { "False" }, self.reason)
+        let Check { allowed, reason, .. } = self.check.get();
+        format!("OrderCheck(allowed={}, reason={:?})", if *allowed { "True" } else { "False" }, reason)
     }
 }
 
@@ -174,21 +265,23 @@ impl PyLiveAccount {
 
     /// Run `f` on the order under the write lock, as [`write`](Self::write).
     /// On the light path (GIL held) `symbol`'s text and key are the last
-    /// order's when it is the same object, and kept for the next order.
+    /// order's when it is the same object, and kept for the next order, the
+    /// spare objects are released before `f`, and the lock is returned held.
     fn order_write<T: Send>(
         &self,
         py: Python<'_>,
         (symbol, qty, price, instrument): OrderArgs<'_, '_>,
         f: impl FnOnce(&mut LiveAccount, OrderRef<'_>) -> Result<T, CoreError> + Send,
-    ) -> PyResult<T> {
+    ) -> PyResult<(T, Option<RwLockWriteGuard<'_, Live>>)> {
         let (qty, price) = order_numbers(qty, price)?;
         let Some(mut live) = self.light_write(Work::Light) else {
             let text = symbol.to_str()?;
             let instrument = instrument_of(text, instrument)?;
             let o = OrderRef { symbol: text, qty, price, instrument: instrument.as_ref(), key: None };
-            return self.write(py, Work::Light, |l| f(l, o));
+            return Ok((self.write(py, Work::Light, |l| f(l, o))?, None));
         };
-        let Live { account, last_symbol } = &mut *live;
+        live.release_spares(py);
+        let Live { account, last_symbol, .. } = &mut *live;
         // The kept object is alive (held here), so no other string has its address.
         let last = last_symbol.as_ref().filter(|l| l.object.as_ptr() == symbol.as_ptr());
         let (text, key) = match last {
@@ -206,7 +299,7 @@ impl PyLiveAccount {
                 *last_symbol = Some(LastSymbol { object: symbol.clone().unbind(), text, key });
             }
         }
-        Ok(out)
+        Ok((out, Some(live)))
     }
 
     /// Run `f` under a read lock, as [`write`](Self::write) decides for light work.
@@ -237,7 +330,8 @@ impl PyLiveAccount {
     ) -> PyResult<Self> {
         let (engine, portfolio, market) = (engine.core(), portfolio.inner.clone(), market.inner.clone());
         let live = py.detach(|| guard(|| LiveAccount::new(Arc::clone(&engine), portfolio, market)))?;
-        Ok(PyLiveAccount { inner: RwLock::new(Live { account: live, last_symbol: None }), engine })
+        let live = Live { account: live, last_symbol: None, spare_result: None, spare_check: None };
+        Ok(PyLiveAccount { inner: RwLock::new(live), engine })
     }
 
     /// The account's margin now.
@@ -311,7 +405,8 @@ impl PyLiveAccount {
         price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        self.order_write(py, (symbol, qty, price, instrument), |l, o| l.apply_fill(o))
+        self.order_write(py, (symbol, qty, price, instrument), |l, o| l.apply_fill(o))?;
+        Ok(())
     }
 
     /// The margin after the order, without changing the account.
@@ -323,12 +418,15 @@ impl PyLiveAccount {
         qty: &Bound<'_, PyAny>,
         price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<PyMarginResult> {
-        let after = self.order_write(py, (symbol, qty, price, instrument), |l, o| {
+    ) -> PyResult<Py<PyMarginResult>> {
+        let (after, live) = self.order_write(py, (symbol, qty, price, instrument), |l, o| {
             l.what_if(o)?;
             Ok(l.what_if_result())
         })?;
-        Ok(PyMarginResult::shared(after, &self.engine))
+        match live {
+            Some(mut live) => live.result(py, after, &self.engine),
+            None => Py::new(py, PyMarginResult::shared(after, &self.engine)),
+        }
     }
 
     /// Whether the order may be sent, why not, and the margin after it.
@@ -340,18 +438,16 @@ impl PyLiveAccount {
         qty: &Bound<'_, PyAny>,
         price: Option<&Bound<'_, PyAny>>,
         instrument: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<PyOrderCheck> {
-        let (refusal, after) = self.order_write(py, (symbol, qty, price, instrument), |l, o| {
+    ) -> PyResult<Py<PyOrderCheck>> {
+        let ((refusal, after), live) = self.order_write(py, (symbol, qty, price, instrument), |l, o| {
             let (refusal, _) = l.check_order(o)?;
             Ok((refusal, l.what_if_result()))
         })?;
-        Ok(PyOrderCheck {
-            allowed: refusal.is_none(),
-            reason: refusal.map(|r| r.code()),
-            after,
-            engine: Arc::clone(&self.engine),
-            result: PyOnceLock::new(),
-        })
+        let check = Check { allowed: refusal.is_none(), reason: refusal.map(|r| r.code()), after: Some(after) };
+        match live {
+            Some(mut live) => live.check(py, check, &self.engine),
+            None => Py::new(py, PyOrderCheck::new(check, &self.engine)),
+        }
     }
 
     /// The largest quantity on `side` ("buy" or "sell") that keeps uniMMR at or

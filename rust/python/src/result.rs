@@ -2,10 +2,11 @@
 
 use crate::convert::to_py;
 use crate::errors::guard;
+use crate::reuse::{sole, Reusable};
 use pmengine_core::{Engine, GroupResult, MarginResult};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Per risk group figures, USD (`worst_scenario` is a return and a vol shock).
 #[pyclass(name = "GroupResult", module = "pmengine._core", frozen, freelist = 64)]
@@ -81,18 +82,24 @@ impl PyGroupResult {
 /// (`inf` when MM = 0 and adjusted equity ≥ 0, `-inf` when below).
 #[pyclass(name = "MarginResult", module = "pmengine._core", frozen, freelist = 64)]
 pub struct PyMarginResult {
-    pub inner: Figures,
+    /// Replaced only when a live account reuses the object (`crate::reuse`).
+    inner: Reusable<Figures>,
     /// The engine that evaluated it: its profile names the status.
     engine: Arc<Engine>,
 }
 
 /// A result's figures: its own, or shared with the live account that
 /// evaluated them (its what-if buffer, which the account copies before
-/// writing the next what-if while this result is alive).
+/// writing the next what-if while this result is alive), or none while a
+/// live account holds the object to refill it (never seen by Python).
 pub enum Figures {
     Owned(MarginResult),
     Shared(Arc<MarginResult>),
+    Released,
 }
+
+/// What a released result reads as (nothing reads it: see [`Figures`]).
+static RELEASED: LazyLock<MarginResult> = LazyLock::new(MarginResult::default);
 
 impl std::ops::Deref for Figures {
     type Target = MarginResult;
@@ -100,22 +107,54 @@ impl std::ops::Deref for Figures {
         match self {
             Figures::Owned(r) => r,
             Figures::Shared(r) => r,
+            Figures::Released => &RELEASED,
         }
+    }
+}
+
+impl Figures {
+    /// A live account's what-if buffer, or none (released).
+    pub fn shared(after: Option<Arc<MarginResult>>) -> Figures {
+        after.map_or(Figures::Released, Figures::Shared)
     }
 }
 
 impl PyMarginResult {
     pub fn new(inner: MarginResult, engine: &Arc<Engine>) -> Self {
-        PyMarginResult { inner: Figures::Owned(inner), engine: Arc::clone(engine) }
+        PyMarginResult::with(Figures::Owned(inner), engine)
     }
 
     /// A result sharing a live account's what-if buffer.
     pub fn shared(inner: Arc<MarginResult>, engine: &Arc<Engine>) -> Self {
-        PyMarginResult { inner: Figures::Shared(inner), engine: Arc::clone(engine) }
+        PyMarginResult::with(Figures::Shared(inner), engine)
+    }
+
+    pub fn with(figures: Figures, engine: &Arc<Engine>) -> Self {
+        PyMarginResult { inner: Reusable::new(figures), engine: Arc::clone(engine) }
+    }
+
+    /// The figures read by every getter.
+    fn figures(&self) -> &MarginResult {
+        self.inner.get()
+    }
+
+    /// Share `after` (release the figures when `None`) in `result` in place of
+    /// its own figures when the caller's reference is its only one, else give it back.
+    pub fn refill(
+        py: Python<'_>,
+        result: &Py<Self>,
+        after: Option<Arc<MarginResult>>,
+    ) -> Result<(), Option<Arc<MarginResult>>> {
+        match sole(py, result) {
+            // SAFETY: `sole`: nobody else holds the object, so nobody reads its figures.
+            Some(r) => unsafe { r.get().inner.set(Figures::shared(after)) },
+            None => return Err(after),
+        }
+        Ok(())
     }
 
     fn status_name(&self) -> &str {
-        self.engine.params().status_name(self.inner.status)
+        self.engine.params().status_name(self.figures().status)
     }
 }
 
@@ -124,29 +163,29 @@ impl PyMarginResult {
     /// Account equity E, USD.
     #[getter]
     fn equity(&self) -> f64 {
-        self.inner.equity
+        self.figures().equity
     }
     /// Collateral value after haircuts, USD.
     #[getter]
     fn adjusted_equity(&self) -> f64 {
-        self.inner.adjusted_equity
+        self.figures().adjusted_equity
     }
     #[getter]
     fn maintenance_margin(&self) -> f64 {
-        self.inner.maintenance_margin
+        self.figures().maintenance_margin
     }
     #[getter]
     fn initial_margin(&self) -> f64 {
-        self.inner.initial_margin
+        self.figures().initial_margin
     }
     /// Adjusted equity − IM, USD (negative: no new risk may be opened).
     #[getter]
     fn available(&self) -> f64 {
-        self.inner.available
+        self.figures().available
     }
     #[getter]
     fn uni_mmr(&self) -> f64 {
-        self.inner.uni_mmr
+        self.figures().uni_mmr
     }
     /// NORMAL, MARGIN_CALL, REDUCE_ONLY, LIQUIDATION (the profile's ladder) or BANKRUPT.
     #[getter]
@@ -156,59 +195,59 @@ impl PyMarginResult {
     /// Scan requirement after offsets, floored by the short-option minimum, USD.
     #[getter]
     fn scan(&self) -> f64 {
-        self.inner.scan
+        self.figures().scan
     }
     /// Worst systemic-scenario loss, USD.
     #[getter]
     fn systemic(&self) -> f64 {
-        self.inner.systemic
+        self.figures().systemic
     }
     #[getter]
     fn offset_credit(&self) -> f64 {
-        self.inner.offset_credit
+        self.figures().offset_credit
     }
     #[getter]
     fn borrow_margin(&self) -> f64 {
-        self.inner.borrow_margin
+        self.figures().borrow_margin
     }
     /// The model that evaluated the account: ``"scenario"`` or ``"binance_pm"``.
     #[getter]
     fn model(&self) -> &'static str {
-        self.inner.model.name()
+        self.figures().model.name()
     }
     /// ``binance_pm``: each contract's bracket, MM and IM (in its margin asset:
     /// settle units, coin for an inverse contract), as dicts in portfolio order;
     /// empty under the scenario model.
     #[getter]
     fn positions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.positions_value())
+        to_py(py, &self.figures().positions_value())
     }
     /// ``binance_pm``: per asset, ``v`` and the loan in asset units, equity and
     /// collateral value in USD, MM in asset units; empty under the scenario model.
     #[getter]
     fn assets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.assets_value())
+        to_py(py, &self.figures().assets_value())
     }
     /// Per group results, in the order the account first touches each group.
     #[getter]
     fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        for g in &self.inner.groups {
+        for g in &self.figures().groups {
             d.set_item(&*g.name, Py::new(py, PyGroupResult { inner: g.clone() })?)?;
         }
         Ok(d)
     }
     /// The result JSON of METHODOLOGY.md §8 as a dict (`uni_mmr` None when infinite).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        guard(|| to_py(py, &self.inner.to_value(self.engine.params())))
+        guard(|| to_py(py, &self.figures().to_value(self.engine.params())))
     }
     /// The result JSON of METHODOLOGY.md §8, indented by `indent` spaces (0 to 64).
     #[pyo3(signature = (indent=None))]
     fn to_json(&self, indent: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
-        Ok(json_text(&self.inner.to_value(self.engine.params()), indent_arg(indent)?))
+        Ok(json_text(&self.figures().to_value(self.engine.params()), indent_arg(indent)?))
     }
     fn __repr__(&self) -> String {
-        let r = &self.inner;
+        let r = self.figures();
         format!(
             "MarginResult(status={:?}, equity={}, maintenance_margin={}, uni_mmr={})",
             self.status_name(),
