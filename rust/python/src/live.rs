@@ -180,6 +180,8 @@ fn order(symbol: &str, qty: f64, price: Option<f64>, instrument: Option<&Bound<'
 }
 
 /// An order's `instrument` description parsed (errors name `order.instrument`).
+/// Inlined: the usual order has none, and a call returning an `Option<Position>` costs more than the check.
+#[inline(always)]
 fn instrument_of(symbol: &str, instrument: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Position>> {
     match instrument {
         None => Ok(None), // the usual order, on a held symbol: nothing to parse
