@@ -20,7 +20,9 @@ scaled by gross size over MM."""
 from __future__ import annotations
 
 import math
+import random
 import re
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -521,3 +523,37 @@ def test_a_dropped_what_if_object_is_refilled():
     check = live.check_order("ETHUSDT", -1.0)
     assert id(check) == check_id
     assert answer(check) == answer(twin.check_order("ETHUSDT", -1.0))
+
+
+def test_result_objects_reused_across_threads_stay_whole():
+    """Threads ordering on one account, keeping some answers and dropping the
+    rest: each answer is the order's (a refilled object is never one another
+    thread still holds), and every kept one reads at the end as when made."""
+    live, twin = symbol_account(), symbol_account()
+    orders = [
+        (call, s, q)
+        for call in ("what_if", "check_order")
+        for s in ("BTCUSDT", "ETHUSDT")
+        for q in (-1.0, 2.0)
+    ]
+    want = {o: answer(getattr(twin, o[0])(o[1], o[2])) for o in orders}
+    failures: list[object] = []
+
+    def work(seed: int) -> None:
+        rnd = random.Random(seed)
+        kept = []
+        for _ in range(400):
+            o = rnd.choice(orders)
+            out = getattr(live, o[0])(o[1], o[2])
+            if answer(out) != want[o]:
+                failures.append(o)
+            if rnd.random() < 0.3:
+                kept.append((o, out))
+        failures.extend(o for o, out in kept if answer(out) != want[o])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
