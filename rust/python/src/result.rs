@@ -129,6 +129,7 @@ impl PyMarginResult {
         PyMarginResult::with(Figures::Shared(inner), engine)
     }
 
+    /// A result of `figures`, evaluated by `engine`.
     pub fn with(figures: Figures, engine: &Arc<Engine>) -> Self {
         PyMarginResult { inner: Reusable::new(figures), engine: Arc::clone(engine) }
     }
