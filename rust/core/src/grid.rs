@@ -21,6 +21,10 @@ pub struct Grid {
     /// ascending returns, the rest being two of one weight (the extremes):
     /// the layout [`Grid::scan_linear`] reads; 0 when `flat` is not laid out so.
     ascending: usize,
+    /// `with_vol`'s returns and negated weights as columns, for
+    /// [`Grid::scan_options`] (`−w·p` is `(−w)·p`, bit for bit).
+    vol_r: Vec<f64>,
+    vol_neg_w: Vec<f64>,
 }
 
 impl Grid {
@@ -30,13 +34,53 @@ impl Grid {
         let extremes =
             [-1.0, 1.0].map(|s| Scenario { r: s * g.extreme_multiple * g.price_range, v: 0.0, w: g.extreme_cover });
         let flat: Vec<Scenario> = returns.iter().map(|&r| Scenario { r, v: 0.0, w: 1.0 }).chain(extremes).collect();
-        let with_vol = returns
+        let with_vol: Vec<Scenario> = returns
             .iter()
             .flat_map(|&r| g.vol_shocks.iter().map(move |&v| Scenario { r, v, w: 1.0 }))
             .chain(extremes)
             .collect();
         let ascending = linear_layout(&flat);
-        Grid { flat, with_vol, ascending }
+        let vol_r = with_vol.iter().map(|s| s.r).collect();
+        let vol_neg_w = with_vol.iter().map(|s| -s.w).collect();
+        Grid { flat, with_vol, ascending, vol_r, vol_neg_w }
+    }
+
+    /// [`scan`] over `with_vol` of a group with options, whose P&L at scenario
+    /// `k` is `d·r_k + options_k` (`options_k` 0 past its end), written to
+    /// `pnl`, bit for bit: each point's P&L is the same two roundings, and
+    /// the maximum of the losses is the same value whatever the order it is
+    /// taken in (no loss is NaN for a finite `d`; a zero's sign never
+    /// decides the loss or the first point within `tol > 0`), so it runs in
+    /// [`MAX_LANES`] lanes over the columns.
+    pub fn scan_options(&self, d: f64, options: &[f64], tol: f64, pnl: &mut Vec<f64>) -> (f64, usize) {
+        let (r, neg_w) = (self.vol_r.as_slice(), self.vol_neg_w.as_slice());
+        let n = r.len();
+        pnl.clear();
+        pnl.resize(n, 0.0);
+        let m = options.len().min(n);
+        if !d.is_finite() || tol <= 0.0 {
+            pnl.iter_mut().zip(r).for_each(|(p, r)| *p = d * r);
+            pnl.iter_mut().zip(options).for_each(|(p, o)| *p += o);
+            return scan(pnl, &self.with_vol, tol);
+        }
+        let mut lanes = [f64::NEG_INFINITY; MAX_LANES];
+        let (body, rest) = (m / MAX_LANES * MAX_LANES, m);
+        for ((p, r), (o, w)) in (pnl[..body].chunks_exact_mut(MAX_LANES).zip(r[..body].chunks_exact(MAX_LANES)))
+            .zip(options[..body].chunks_exact(MAX_LANES).zip(neg_w[..body].chunks_exact(MAX_LANES)))
+        {
+            for i in 0..MAX_LANES {
+                p[i] = d * r[i] + o[i];
+                lanes[i] = lanes[i].max(w[i] * p[i]);
+            }
+        }
+        let mut best = lanes.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        for k in body..n {
+            pnl[k] = if k < rest { d * r[k] + options[k] } else { d * r[k] };
+            best = best.max(neg_w[k] * pnl[k]);
+        }
+        let floor = best - tol;
+        let worst = pnl.iter().zip(neg_w).position(|(&p, &w)| w * p >= floor).unwrap_or(0);
+        (if best < tol { 0.0 } else { best }, worst)
     }
 
     /// [`scan`] of a linear group's P&L `d·r` over `flat`, bit for bit, in
@@ -70,6 +114,9 @@ impl Grid {
         }
     }
 }
+
+/// Lanes of [`Grid::scan_options`]'s maximum.
+const MAX_LANES: usize = 4;
 
 /// [`Grid::ascending`] of `flat`.
 fn linear_layout(flat: &[Scenario]) -> usize {
@@ -161,6 +208,51 @@ mod tests {
                     _ => f() * d.abs() * r_max,
                 };
                 assert_eq!(g.scan_linear(d, tol), scan_by(&g.flat, tol, |_, s| d * s.r), "{name} d={d} tol={tol}");
+            }
+        }
+    }
+
+    #[test]
+    fn options_scan_is_the_full_scan() {
+        let p = RiskParams::default_profile();
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut f = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut pnl = Vec::new();
+        for name in ["BTC", "ETH", "SOL", "DOGE"] {
+            let g = Grid::new(p.group_params(name));
+            let n = g.with_vol.len();
+            for i in 0..5_000 {
+                let d = match i % 5 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => (f() - 0.5) * 1e-6,
+                    _ => (f() - 0.5) * 10f64.powf(9.0 * f()),
+                };
+                let scale = 10f64.powf(7.0 * f());
+                // Full vectors, vectors shorter than the grid, ties (every point the same), none.
+                let len = match i % 7 {
+                    0 => 0,
+                    1 => n - 3,
+                    _ => n,
+                };
+                let tied = i % 11 == 0;
+                let options: Vec<f64> = (0..len).map(|_| if tied { -scale } else { (f() - 0.5) * scale }).collect();
+                let tol = match i % 4 {
+                    0 => 1e-9 * (1.0 + d.abs() + scale),
+                    1 => 0.0,
+                    _ => f() * scale,
+                };
+                let mut full: Vec<f64> = g.with_vol.iter().map(|s| d * s.r).collect();
+                full.iter_mut().zip(&options).for_each(|(p, o)| *p += o);
+                let want = scan(&full, &g.with_vol, tol);
+                let got = g.scan_options(d, &options, tol, &mut pnl);
+                assert_eq!((got.0.to_bits(), got.1), (want.0.to_bits(), want.1), "{name} d={d} tol={tol}");
+                assert!(pnl.iter().zip(&full).all(|(a, b)| a.to_bits() == b.to_bits()));
             }
         }
     }

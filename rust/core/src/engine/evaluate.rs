@@ -86,17 +86,11 @@ fn scan_group(
     tol: f64,
     pnl: &mut Vec<f64>,
 ) -> (f64, usize) {
-    let sc = grid.scenarios(group.has_options);
     let compute = |pnl: &mut Vec<f64>| {
         if !group.has_options {
             return grid.scan_linear(d_lin, tol);
         }
-        pnl.clear();
-        pnl.extend(sc.iter().map(|s| d_lin * s.r));
-        for (x, o) in pnl.iter_mut().zip(&group.option_pnl) {
-            *x += o;
-        }
-        scan(pnl, sc, tol)
+        grid.scan_options(d_lin, &group.option_pnl, tol, pnl)
     };
     let Some(kept) = kept else { return compute(pnl) };
     if kept.len() <= g {

@@ -23,7 +23,7 @@ use crate::addons;
 use crate::brackets::BracketKind;
 use crate::collateral::adjusted_value;
 use crate::error::{CoreError, Result};
-use crate::grid::{scan, Grid, Scenario};
+use crate::grid::{Grid, Scenario};
 use crate::instrument::contract_terms;
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
