@@ -63,21 +63,7 @@ impl Grid {
             pnl.iter_mut().zip(options).for_each(|(p, o)| *p += o);
             return scan(pnl, &self.with_vol, tol);
         }
-        let mut lanes = [f64::NEG_INFINITY; MAX_LANES];
-        let (body, rest) = (m / MAX_LANES * MAX_LANES, m);
-        for ((p, r), (o, w)) in (pnl[..body].chunks_exact_mut(MAX_LANES).zip(r[..body].chunks_exact(MAX_LANES)))
-            .zip(options[..body].chunks_exact(MAX_LANES).zip(neg_w[..body].chunks_exact(MAX_LANES)))
-        {
-            for i in 0..MAX_LANES {
-                p[i] = d * r[i] + o[i];
-                lanes[i] = lanes[i].max(w[i] * p[i]);
-            }
-        }
-        let mut best = lanes.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-        for k in body..n {
-            pnl[k] = if k < rest { d * r[k] + options[k] } else { d * r[k] };
-            best = best.max(neg_w[k] * pnl[k]);
-        }
+        let best = worst_loss(d, r, neg_w, &options[..m], pnl);
         let floor = best - tol;
         let worst = pnl.iter().zip(neg_w).position(|(&p, &w)| w * p >= floor).unwrap_or(0);
         (if best < tol { 0.0 } else { best }, worst)
@@ -115,8 +101,50 @@ impl Grid {
     }
 }
 
-/// Lanes of [`Grid::scan_options`]'s maximum.
+/// Lanes of [`worst_loss`]'s maximum.
 const MAX_LANES: usize = 4;
+
+/// [`Grid::scan_options`]'s first pass: `pnl[k] = d·r_k + options_k`
+/// (`options` no longer than `r`, 0 past its end) and the largest
+/// `neg_w_k · pnl[k]`, in the widest lanes this CPU has (AVX2 on x86-64,
+/// picked at run time; the same bits on any).
+#[inline]
+fn worst_loss(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut [f64]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { worst_loss_avx2(d, r, neg_w, options, pnl) };
+    }
+    worst_loss_lanes(d, r, neg_w, options, pnl)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn worst_loss_avx2(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut [f64]) -> f64 {
+    worst_loss_lanes(d, r, neg_w, options, pnl)
+}
+
+#[inline(always)]
+fn worst_loss_lanes(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut [f64]) -> f64 {
+    let (n, m) = (r.len(), options.len());
+    let (pnl, neg_w) = (&mut pnl[..n], &neg_w[..n]);
+    let body = m / MAX_LANES * MAX_LANES;
+    let mut lanes = [f64::NEG_INFINITY; MAX_LANES];
+    for ((p, r), (o, w)) in (pnl[..body].chunks_exact_mut(MAX_LANES).zip(r[..body].chunks_exact(MAX_LANES)))
+        .zip(options[..body].chunks_exact(MAX_LANES).zip(neg_w[..body].chunks_exact(MAX_LANES)))
+    {
+        for i in 0..MAX_LANES {
+            p[i] = d * r[i] + o[i];
+            lanes[i] = lanes[i].max(w[i] * p[i]);
+        }
+    }
+    let mut best = lanes.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    for k in body..n {
+        pnl[k] = if k < m { d * r[k] + options[k] } else { d * r[k] };
+        best = best.max(neg_w[k] * pnl[k]);
+    }
+    best
+}
 
 /// [`Grid::ascending`] of `flat`.
 fn linear_layout(flat: &[Scenario]) -> usize {

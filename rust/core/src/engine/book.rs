@@ -371,20 +371,42 @@ impl Book {
         if group.option_pnl.len() < series.grid_pnl.len() {
             group.option_pnl.resize(series.grid_pnl.len(), 0.0);
         }
-        for (x, u) in group.option_pnl.iter_mut().zip(&series.grid_pnl) {
-            *x += qty * u;
-        }
+        add_scaled(&mut group.option_pnl, qty, &series.grid_pnl);
         if group.option_systemic.len() < series.systemic_pnl.len() {
             group.option_systemic.resize(series.systemic_pnl.len(), 0.0);
         }
-        for (x, u) in group.option_systemic.iter_mut().zip(&series.systemic_pnl) {
-            *x += qty * u;
-        }
+        add_scaled(&mut group.option_systemic, qty, &series.systemic_pnl);
     }
 
     /// Add a contract's dollar delta to its group `g` and its symbol's netted entry `netted`.
     pub fn add_contract_delta(&mut self, g: usize, netted: usize, d: f64) {
         self.groups[g].d_contracts += d;
         self.contracts[netted].delta += d;
+    }
+}
+
+/// `acc[k] += qty · v[k]` over the shorter of the two: a product and a sum a
+/// point, rounded each (Rust never fuses them), so the bits are the same on
+/// any lanes; the widest this CPU has (AVX2 on x86-64) is picked at run time.
+#[inline]
+fn add_scaled(acc: &mut [f64], qty: f64, v: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { add_scaled_avx2(acc, qty, v) };
+    }
+    add_scaled_lanes(acc, qty, v)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_scaled_avx2(acc: &mut [f64], qty: f64, v: &[f64]) {
+    add_scaled_lanes(acc, qty, v)
+}
+
+#[inline(always)]
+fn add_scaled_lanes(acc: &mut [f64], qty: f64, v: &[f64]) {
+    for (x, u) in acc.iter_mut().zip(v) {
+        *x += qty * u;
     }
 }
