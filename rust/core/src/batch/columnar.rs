@@ -31,7 +31,7 @@
 //! rate) sends the account to the per-account path instead, which names the
 //! error of a bad row.
 
-use super::{Account, Instrument, Scan};
+use super::{Account, Instrument, PositionColumns, Scan};
 use crate::brackets::BracketKind;
 use crate::engine::{AssetSlot, Book, Engine, GroupSlot};
 use crate::instrument::mark_or_index;
@@ -204,43 +204,58 @@ impl<'e> Builder<'e> {
                 self.book.add_loan(slot, loan);
             }
         }
-        for k in a.positions.clone() {
-            let r = scan.pos_order.map_or(k, |o| o[k] as usize);
-            let Some((pos, u, s_id, symbol)) = decode(scan, layout, r) else { return false };
-            let inverse = match pos {
-                PositionRef::Linear { .. } => false,
-                PositionRef::Inverse { .. } => true,
-                // binance_pm has no option formula: the per-account path names the row.
-                PositionRef::Option { .. } if layout.binance => return false,
-                PositionRef::Option { .. } => match self.option(scan, layout, r, pos, u, s_id) {
-                    true => continue,
-                    false => return false,
-                },
-            };
-            let Some(b) = self.asset(scan, layout, u) else { return false };
-            let Some(s) = self.asset(scan, layout, s_id) else { return false };
-            let g = self.book.assets[b].group;
-            self.book.groups[g].listed = true;
-            let brackets = match layout.binance {
-                true => match self.bracket_table(inverse, symbol, &scan.pos.symbol.values[symbol as usize]) {
-                    Some(t) => t,
-                    None => return false,
-                },
-                false => u32::MAX,
-            };
-            let netted = self.netted(g, symbol);
-            let mark = match scan.symbol_mark[symbol as usize] {
-                None if !inverse => layout.default_linear_mark(u, s_id),
-                mark => mark,
-            };
-            if layout.binance {
-                let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
-                self.book.slots.push(slot);
-            } else {
-                self.book.add_contract_sums(pos, mark, b, s, netted); // the scenario model reads no slots
+        let built = match scan.pos_order {
+            // Rows in order: the run's columns, read without bounds checks.
+            None => {
+                let (run, first) = (scan.pos.rows(a.positions.clone()), a.positions.start);
+                (0..run.qty.len()).all(|k| self.position(scan, layout, &run, k, first + k))
             }
+            Some(o) => {
+                a.positions.clone().all(|k| self.position(scan, layout, &scan.pos, o[k] as usize, o[k] as usize))
+            }
+        };
+        if !built {
+            return false;
         }
         self.finish(layout);
+        true
+    }
+
+    /// Add row `k` of `c` (the call's position row `r`: `c` is the call's
+    /// columns or a run of their rows); `false`: the account takes the
+    /// per-account path.
+    #[inline(always)]
+    fn position(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, c: &PositionColumns<'_>, k: usize, r: usize) -> bool {
+        let Some((pos, u, s_id, symbol)) = decode(scan, layout, c, k) else { return false };
+        let inverse = match pos {
+            PositionRef::Linear { .. } => false,
+            PositionRef::Inverse { .. } => true,
+            // binance_pm has no option formula: the per-account path names the row.
+            PositionRef::Option { .. } if layout.binance => return false,
+            PositionRef::Option { .. } => return self.option(scan, layout, r, pos, u, s_id),
+        };
+        let Some(b) = self.asset(scan, layout, u) else { return false };
+        let Some(s) = self.asset(scan, layout, s_id) else { return false };
+        let g = self.book.assets[b].group;
+        self.book.groups[g].listed = true;
+        let brackets = match layout.binance {
+            true => match self.bracket_table(inverse, symbol, &scan.pos.symbol.values[symbol as usize]) {
+                Some(t) => t,
+                None => return false,
+            },
+            false => u32::MAX,
+        };
+        let netted = self.netted(g, symbol);
+        let mark = match scan.symbol_mark[symbol as usize] {
+            None if !inverse => layout.default_linear_mark(u, s_id),
+            mark => mark,
+        };
+        if layout.binance {
+            let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
+            self.book.slots.push(slot);
+        } else {
+            self.book.add_contract_sums(pos, mark, b, s, netted); // the scenario model reads no slots
+        }
         true
     }
 
@@ -356,7 +371,7 @@ impl<'e> Builder<'e> {
                 k => c.settle.map_or(DEFAULT_SETTLE, |s| &s.values[k as usize]),
             };
             let names = [&*c.symbol.values[symbol], &*c.underlying.values[c.underlying.codes[row] as usize], settle];
-            let pos = scan.terms(row, Instrument::Option, names, kind);
+            let pos = scan.pos.terms(row, Instrument::Option, names, kind);
             let Ok(series) = self.engine.cached_series(&self.book, g, pos, self.market) else { return false };
             self.series[symbol] = Some((key, series));
         }
@@ -430,8 +445,12 @@ impl<'e> Builder<'e> {
 /// position carries no names (this path reads them by id): its names' rule
 /// was checked once per value, its numbers' rules by `numbers_hold`.
 #[inline(always)]
-fn decode(scan: &Scan<'_>, layout: &Layout<'_>, r: usize) -> Option<(PositionRef<'static>, u32, u32, u32)> {
-    let c = &scan.pos;
+fn decode(
+    scan: &Scan<'_>,
+    layout: &Layout<'_>,
+    c: &PositionColumns<'_>,
+    r: usize,
+) -> Option<(PositionRef<'static>, u32, u32, u32)> {
     let (sc, uc, tc) = (c.symbol.codes[r], c.underlying.codes[r], c.kind_of_instrument.codes[r]);
     if sc < 0 || uc < 0 || tc < 0 || !layout.symbol_named[sc as usize] {
         return None;
@@ -440,12 +459,12 @@ fn decode(scan: &Scan<'_>, layout: &Layout<'_>, r: usize) -> Option<(PositionRef
     if u == NONE {
         return None;
     }
-    let (settle_code, s) = scan.settle(r);
+    let (settle_code, s) = scan.settle_in(c, r);
     let instrument = scan.instrument[tc as usize]?;
     let (pos, s) = match instrument {
-        Instrument::Linear => (scan.terms(r, instrument, [""; 3], OptionKind::Call), s),
+        Instrument::Linear => (c.terms(r, instrument, [""; 3], OptionKind::Call), s),
         Instrument::Inverse if Scan::inverse_settle_holds(settle_code, s, u) => {
-            (scan.terms(r, instrument, [""; 3], OptionKind::Call), u)
+            (c.terms(r, instrument, [""; 3], OptionKind::Call), u)
         }
         Instrument::Inverse => return None,
         Instrument::Option => {
@@ -453,7 +472,7 @@ fn decode(scan: &Scan<'_>, layout: &Layout<'_>, r: usize) -> Option<(PositionRef
             if k < 0 || !scan.has_vol(sc as usize, uc as usize) {
                 return None;
             }
-            (scan.terms(r, instrument, [""; 3], scan.option_kind[k as usize]?), s)
+            (c.terms(r, instrument, [""; 3], scan.option_kind[k as usize]?), s)
         }
     };
     numbers_hold(&pos).then_some((pos, u, s, sc as u32))
