@@ -246,7 +246,7 @@ impl<'e> Builder<'e> {
             false => u32::MAX,
         };
         let netted = self.netted(g, symbol);
-        let mark = match scan.symbol_mark[symbol as usize] {
+        let mark = match at(&scan.symbol_mark, symbol as usize) {
             None if !inverse => layout.default_linear_mark(u, s_id),
             mark => mark,
         };
@@ -290,7 +290,7 @@ impl<'e> Builder<'e> {
     /// `None` when the asset cannot enter a book.
     #[inline(always)]
     fn asset(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, id: u32) -> Option<usize> {
-        let slot = self.asset_slot[id as usize];
+        let slot = at(&self.asset_slot, id as usize);
         if slot != NONE {
             return Some(slot as usize);
         }
@@ -452,15 +452,15 @@ fn decode(
     r: usize,
 ) -> Option<(PositionRef<'static>, u32, u32, u32)> {
     let (sc, uc, tc) = (c.symbol.codes[r], c.underlying.codes[r], c.kind_of_instrument.codes[r]);
-    if sc < 0 || uc < 0 || tc < 0 || !layout.symbol_named[sc as usize] {
+    if sc < 0 || uc < 0 || tc < 0 || !at(&layout.symbol_named, sc as usize) {
         return None;
     }
-    let u = layout.underlying[uc as usize];
+    let u = at(&layout.underlying, uc as usize);
     if u == NONE {
         return None;
     }
     let (settle_code, s) = scan.settle_in(c, r);
-    let instrument = scan.instrument[tc as usize]?;
+    let instrument = at(&scan.instrument, tc as usize)?;
     let (pos, s) = match instrument {
         Instrument::Linear => (c.terms(r, instrument, [""; 3], OptionKind::Call), s),
         Instrument::Inverse if Scan::inverse_settle_holds(settle_code, s, u) => {
@@ -476,4 +476,17 @@ fn decode(
         }
     };
     numbers_hold(&pos).then_some((pos, u, s, sc as u32))
+}
+
+/// `table[i]` for an `i` below `table.len()` by the call's checks, read
+/// without a bounds check in the row loop: a code `≥ 0` of a column is below
+/// its dictionary's length (`check_codes`, before any row is read) and every
+/// per-code table has one entry per dictionary value; an asset or symbol id
+/// is below the number of the call's assets or symbols, the length of every
+/// per-id table. Checked in debug builds.
+#[inline(always)]
+fn at<T: Copy>(table: &[T], i: usize) -> T {
+    debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
+    // SAFETY: `i < table.len()`, the invariant above.
+    unsafe { *table.get_unchecked(i) }
 }
