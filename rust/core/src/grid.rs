@@ -21,8 +21,10 @@ pub struct Grid {
     /// ascending returns, the rest being two of one weight (the extremes):
     /// the layout [`Grid::scan_linear`] reads; 0 when `flat` is not laid out so.
     ascending: usize,
-    /// `with_vol`'s returns and negated weights as columns, for
-    /// [`Grid::scan_options`] (`−w·p` is `(−w)·p`, bit for bit).
+    /// `flat`'s and `with_vol`'s returns and negated weights as columns, for
+    /// [`Grid::scan_linear`] and [`Grid::scan_options`] (`−w·p` is `(−w)·p`, bit for bit).
+    flat_r: Vec<f64>,
+    flat_neg_w: Vec<f64>,
     vol_r: Vec<f64>,
     vol_neg_w: Vec<f64>,
 }
@@ -40,9 +42,9 @@ impl Grid {
             .chain(extremes)
             .collect();
         let ascending = linear_layout(&flat);
-        let vol_r = with_vol.iter().map(|s| s.r).collect();
-        let vol_neg_w = with_vol.iter().map(|s| -s.w).collect();
-        Grid { flat, with_vol, ascending, vol_r, vol_neg_w }
+        let columns = |sc: &[Scenario]| -> (Vec<f64>, Vec<f64>) { sc.iter().map(|s| (s.r, -s.w)).unzip() };
+        let ((flat_r, flat_neg_w), (vol_r, vol_neg_w)) = (columns(&flat), columns(&with_vol));
+        Grid { flat, with_vol, ascending, flat_r, flat_neg_w, vol_r, vol_neg_w }
     }
 
     /// [`scan`] over `with_vol` of a group with options, whose P&L at scenario
@@ -75,17 +77,20 @@ impl Grid {
     /// largest return, and the first scenario within `tol` of the maximum is
     /// the first point (`d ≥ 0`), found by bisection (`d < 0`), or an extreme.
     pub fn scan_linear(&self, d: f64, tol: f64) -> (f64, usize) {
-        let (sc, n) = (self.flat.as_slice(), self.ascending);
+        let n = self.ascending;
         if n == 0 || !d.is_finite() {
-            return scan_by(sc, tol, |_, s| d * s.r);
+            return scan_by(&self.flat, tol, |_, s| d * s.r);
         }
-        let loss = |k: usize| -sc[k].w * (d * sc[k].r);
+        // The layout's `n` points and two extremes, as columns (`−w·x` is `(−w)·x`).
+        let (r, neg_w) = (&self.flat_r[..n + 2], &self.flat_neg_w[..n + 2]);
+        let loss = |k: usize| neg_w[k] * (d * r[k]);
         let best = loss(0).max(loss(n - 1)).max(loss(n)).max(loss(n + 1));
         let floor = best - tol;
         let worst = if d >= 0.0 {
             (loss(0) >= floor).then_some(0)
         } else {
-            let k = sc[..n].partition_point(|s| -s.w * (d * s.r) < floor);
+            // The points' weight is 1: `−1·x` is `−x`.
+            let k = r[..n].partition_point(|&r| -(d * r) < floor);
             (k < n).then_some(k)
         };
         let worst = worst.or_else(|| (n..n + 2).find(|&k| loss(k) >= floor)).unwrap_or(0);

@@ -306,12 +306,14 @@ impl<'e> Builder<'e> {
     /// The slot of group id `id`, created on first use.
     #[cold]
     fn group(&mut self, layout: &Layout<'_>, id: u32) -> usize {
-        let slot = self.group_slot[id as usize];
+        let slot = at(&self.group_slot, id as usize);
         if slot != NONE {
             return slot as usize;
         }
-        let (name, table) = layout.groups[id as usize];
-        let name = self.names[id as usize].get_or_insert_with(|| Arc::from(name));
+        let (name, table) = at(&layout.groups, id as usize);
+        // SAFETY: `names` has a slot per group id, as `layout.groups` (`Builder::new`).
+        debug_assert!((id as usize) < self.names.len());
+        let name = unsafe { self.names.get_unchecked_mut(id as usize) }.get_or_insert_with(|| Arc::from(name));
         // The slot of the same place in the previous book is reused in place, with
         // its option vectors' storage: an option book allocates nothing per account.
         let g = self.group_ids.len();
@@ -481,9 +483,9 @@ fn decode(
 /// `table[i]` for an `i` below `table.len()` by the call's checks, read
 /// without a bounds check in the row loop: a code `≥ 0` of a column is below
 /// its dictionary's length (`check_codes`, before any row is read) and every
-/// per-code table has one entry per dictionary value; an asset or symbol id
-/// is below the number of the call's assets or symbols, the length of every
-/// per-id table. Checked in debug builds.
+/// per-code table has one entry per dictionary value; an asset, group or
+/// symbol id is below the number of the call's assets, groups or symbols, the
+/// length of every per-id table. Checked in debug builds.
 #[inline(always)]
 fn at<T: Copy>(table: &[T], i: usize) -> T {
     debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
