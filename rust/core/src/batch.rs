@@ -342,6 +342,19 @@ impl<'a> PositionColumns<'a> {
         }
     }
 
+    /// Whether every column holds `n` rows (a run's columns do: said once
+    /// before its rows are read, it spares the row loop its bounds checks).
+    #[inline(always)]
+    fn all_of_len(&self, n: usize) -> bool {
+        let strings = |s: Option<Strings<'_>>| s.is_none_or(|s| s.codes.len() == n);
+        let numbers = |x: Option<&[f64]>| x.is_none_or(|x| x.len() == n);
+        [self.kind_of_instrument, self.symbol, self.underlying].iter().all(|s| s.codes.len() == n)
+            && strings(self.settle)
+            && strings(self.option_kind)
+            && self.qty.len() == n
+            && [self.entry_price, self.contract_size, self.strike, self.expiry, self.leverage].into_iter().all(numbers)
+    }
+
     /// Row `r`'s terms as a position of type `instrument` named `symbol`,
     /// `underlying` and `settle` (`kind`: an option's, read by options only),
     /// not checked. Numbers: `NaN` is null; a null leverage is the profile's.

@@ -207,8 +207,9 @@ impl<'e> Builder<'e> {
         let built = match scan.pos_order {
             // Rows in order: the run's columns, read without bounds checks.
             None => {
-                let (run, first) = (scan.pos.rows(a.positions.clone()), a.positions.start);
-                (0..run.qty.len()).all(|k| self.position(scan, layout, &run, k, first + k))
+                let (run, first, n) = (scan.pos.rows(a.positions.clone()), a.positions.start, a.positions.len());
+                assert!(run.all_of_len(n), "a run's columns are as long as the run");
+                (0..n).all(|k| self.position(scan, layout, &run, k, first + k))
             }
             Some(o) => {
                 a.positions.clone().all(|k| self.position(scan, layout, &scan.pos, o[k] as usize, o[k] as usize))
@@ -232,7 +233,10 @@ impl<'e> Builder<'e> {
             PositionRef::Inverse { .. } => true,
             // binance_pm has no option formula: the per-account path names the row.
             PositionRef::Option { .. } if layout.binance => return false,
-            PositionRef::Option { .. } => return self.option(scan, layout, r, pos, u, s_id),
+            // Its terms alone, not the position: the contract rows' loop keeps it in registers.
+            PositionRef::Option { kind, strike, expiry, qty, .. } => {
+                return self.option(scan, layout, r, (kind, strike, expiry, qty), u, s_id)
+            }
         };
         let Some(b) = self.asset(scan, layout, u) else { return false };
         let Some(s) = self.asset(scan, layout, s_id) else { return false };
@@ -335,9 +339,10 @@ impl<'e> Builder<'e> {
         g
     }
 
-    /// Add option `pos` (position row `row`, on underlying id `u`, settling in
-    /// id `s`) as `BookBuilder::position` adds it, its series from the market's
-    /// cache (priced there once per snapshot when not yet); `false` when the
+    /// Add an option (its kind, strike, expiry and quantity; position row
+    /// `row`, on underlying id `u`, settling in id `s`) as
+    /// `BookBuilder::position` adds it, its series from the market's cache
+    /// (priced there once per snapshot when not yet); `false` when the
     /// per-account path must name an error (a settle asset with a price range,
     /// a series that cannot be priced).
     #[inline(never)] // out of the contract rows' loop: linear books pay nothing for it
@@ -346,11 +351,10 @@ impl<'e> Builder<'e> {
         scan: &Scan<'_>,
         layout: &Layout<'_>,
         row: usize,
-        pos: PositionRef<'_>,
+        (kind, strike, expiry, qty): (OptionKind, f64, f64, f64),
         u: u32,
         s: u32,
     ) -> bool {
-        let PositionRef::Option { kind, strike, expiry, qty, .. } = pos else { unreachable!("options only") };
         let Some(b) = self.asset(scan, layout, u) else { return false };
         let Some(s_slot) = self.asset(scan, layout, s) else { return false };
         let g = self.book.assets[b].group;
