@@ -491,16 +491,22 @@ impl Engine {
 
         let mut listed = 0;
         legs.clear();
+        // Which groups were recomputed: read by a pass from a kept evaluation only.
+        let after = matches!(pass, Pass::After(..));
         changed.clear();
         changed_mask.clear();
-        changed_mask.resize(book.groups.len(), false);
+        if after {
+            changed_mask.resize(book.groups.len(), false);
+        }
         let mut sums = GroupSums::default();
         for (g, group) in book.groups.iter().enumerate() {
             let f = match &pass {
                 Pass::After(kept, touched) if g != touched.group && same_net(&net[g], &kept.net[g]) => kept.figures[g],
                 _ => {
-                    changed.push(g);
-                    changed_mask[g] = true;
+                    if after {
+                        changed.push(g);
+                        changed_mask[g] = true;
+                    }
                     self.group_figures(g, group, &net[g], scans.as_mut(), pnl)
                 }
             };
