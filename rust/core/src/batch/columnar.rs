@@ -36,6 +36,7 @@ use crate::brackets::BracketKind;
 use crate::engine::{AssetSlot, Book, Engine, GroupSlot};
 use crate::instrument::mark_or_index;
 use crate::market::Market;
+use crate::offsets::OffsetPair;
 use crate::params::Model;
 use crate::portfolio::{is_name, numbers_hold, OptionKind, PositionRef, DEFAULT_SETTLE};
 use crate::series::Series;
@@ -67,6 +68,8 @@ pub(super) struct Layout<'a> {
     /// Per code of `pos.underlying`: its asset id, or `NONE` when the value
     /// breaks the name rule.
     underlying: Vec<u32>,
+    /// The profile's offsets between groups the call names, by group id, in the profile's order.
+    offsets: Vec<OffsetPair>,
     binance: bool,
 }
 
@@ -108,7 +111,7 @@ impl<'a> Layout<'a> {
         let underlying = (scan.pos.underlying.values.iter().zip(&scan.underlying_asset))
             .map(|(v, &id)| if is_name(v) { id } else { NONE })
             .collect();
-        Layout {
+        let mut layout = Layout {
             asset_group,
             groups: tables,
             group_ids,
@@ -117,8 +120,12 @@ impl<'a> Layout<'a> {
             symbols,
             symbol_named,
             underlying,
+            offsets: Vec::new(),
             binance,
-        }
+        };
+        let offsets = engine.offsets_between(|name, table| layout.group_id(name, table).map(|id| id as usize));
+        layout.offsets = offsets.collect();
+        layout
     }
 
     /// The mark of a contract without one in the market, when the table has it.
@@ -437,11 +444,9 @@ impl<'e> Builder<'e> {
         b.groups.truncate(n);
         b.group_names.truncate(n);
         let slots = &self.group_slot;
-        let find = |name: &str, table: usize| {
-            layout.group_id(name, table).map(|id| slots[id as usize]).filter(|&s| s != NONE).map(|s| s as usize)
-        };
+        let slot = |id: usize| Some(slots[id] as usize).filter(|&s| s != NONE as usize);
         let Book { groups, offset_pairs, .. } = &mut self.book;
-        offset_pairs.extend(self.engine.offset_pairs(find, groups));
+        offset_pairs.extend(layout.offsets.iter().filter_map(|&p| crate::engine::listed_pair(p, slot, groups)));
     }
 }
 
