@@ -145,11 +145,25 @@ impl GroupSlot {
     /// reuses a book's group slots from one account to the next).
     #[inline]
     pub(crate) fn reset(&mut self, table: usize) {
-        let (option_pnl, option_systemic) =
-            (std::mem::take(&mut self.option_pnl), std::mem::take(&mut self.option_systemic));
-        *self = GroupSlot { option_pnl, option_systemic, ..GroupSlot::new(table) };
-        self.option_pnl.clear();
-        self.option_systemic.clear();
+        // Field by field (every field named: a new one must be reset too), from
+        // `new`'s: no vector is moved or dropped.
+        let empty = GroupSlot::new(table);
+        let GroupSlot {
+            listed,
+            table: t,
+            d_contracts,
+            d_options,
+            abs_options,
+            has_options,
+            short_option_notional,
+            option_pnl,
+            option_systemic,
+        } = self;
+        (*listed, *t, *has_options) = (empty.listed, empty.table, empty.has_options);
+        (*d_contracts, *d_options, *abs_options, *short_option_notional) =
+            (empty.d_contracts, empty.d_options, empty.abs_options, empty.short_option_notional);
+        option_pnl.clear();
+        option_systemic.clear();
     }
 
     /// Zero the sums the slots feed (contract and option deltas, option
