@@ -424,3 +424,30 @@ fn add_scaled_lanes(acc: &mut [f64], qty: f64, v: &[f64]) {
         *x += qty * u;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_adds_are_the_same_bits_on_any_lanes() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut f = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 10f64.powi((x % 13) as i32 - 6)
+        };
+        // Lengths around the lanes' widths, vectors longer or shorter than the sums.
+        for (n, m) in [(0, 0), (1, 1), (3, 3), (4, 4), (5, 5), (63, 63), (65, 65), (65, 60), (60, 65), (66, 66)] {
+            let (v, start): (Vec<f64>, Vec<f64>) = (0..n.max(m)).map(|_| (f(), f())).unzip();
+            let (v, qty) = (&v[..m], f());
+            let (mut widest, mut scalar) = (start[..n].to_vec(), start[..n].to_vec());
+            add_scaled(&mut widest, qty, v);
+            for (x, u) in scalar.iter_mut().zip(v) {
+                *x += qty * u;
+            }
+            assert!(widest.iter().zip(&scalar).all(|(a, b)| a.to_bits() == b.to_bits()), "n={n} m={m}");
+        }
+    }
+}
