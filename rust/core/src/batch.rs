@@ -572,6 +572,7 @@ impl PositionColumns<'_> {
             ("positions.contract_size", self.contract_size),
             ("positions.strike", self.strike),
             ("positions.expiry", self.expiry),
+            ("positions.leverage", self.leverage),
         ] {
             if let Some(c) = c {
                 check_len(name, c.len(), n)?;

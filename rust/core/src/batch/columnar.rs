@@ -51,6 +51,9 @@ pub(super) struct Layout<'a> {
     /// Per asset id: its group id (an index of the call's group dictionary), or
     /// `NONE` when it cannot enter a book.
     asset_group: Vec<u32>,
+    /// Per asset id: its empty slot (in group slot 0, which the book sets), or
+    /// `None` when it cannot enter a book (its group is `NONE`).
+    asset_slots: Vec<Option<AssetSlot>>,
     /// Per group id: its name and the engine's table of its parameters.
     groups: Vec<(&'a str, usize)>,
     /// Group ids by name, and by engine table for a group with a table of its own.
@@ -98,6 +101,9 @@ impl<'a> Layout<'a> {
                 _ => NONE,
             })
             .collect();
+        let asset_slots = (scan.assets.iter().zip(&asset_group))
+            .map(|((_, terms), &g)| terms.filter(|_| g != NONE).map(|t| AssetSlot::new(&t, 0)))
+            .collect();
         let n = scan.assets.len();
         let price = |(_, t): &(&str, Option<crate::engine::AssetTerms<'_>>)| t.map_or(f64::NAN, |t| t.price);
         let linear_marks = match n <= MARK_TABLE {
@@ -113,6 +119,7 @@ impl<'a> Layout<'a> {
             .collect();
         let mut layout = Layout {
             asset_group,
+            asset_slots,
             groups: tables,
             group_ids,
             table_group,
@@ -200,11 +207,21 @@ impl<'e> Builder<'e> {
 
     /// Assemble account `a`'s book; `false`: the account takes the per-account path.
     pub(super) fn build(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, a: &Account) -> bool {
+        // A row loop compiled for each model: the scenario model's has no branch of `binance_pm`'s.
+        match layout.binance {
+            true => self.build_for::<true>(scan, layout, a),
+            false => self.build_for::<false>(scan, layout, a),
+        }
+    }
+
+    /// [`build`](Self::build) under `binance_pm` (`BINANCE`, which is `layout.binance`) or not.
+    #[inline(always)]
+    fn build_for<const BINANCE: bool>(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, a: &Account) -> bool {
         self.clear();
         for k in a.balances.clone() {
             let r = scan.bal_order.map_or(k, |o| o[k] as usize);
             let Ok((id, qty)) = scan.balance(r) else { return false };
-            let Some(slot) = self.asset(scan, layout, id) else { return false };
+            let Some(slot) = self.asset(layout, id) else { return false };
             self.book.add_balance(slot, qty);
             let Ok(loan) = scan.loan(r) else { return false };
             if loan.owed() != 0.0 {
@@ -216,10 +233,11 @@ impl<'e> Builder<'e> {
             None => {
                 let (run, first, n) = (scan.pos.rows(a.positions.clone()), a.positions.start, a.positions.len());
                 assert!(run.all_of_len(n), "a run's columns are as long as the run");
-                (0..n).all(|k| self.position(scan, layout, &run, k, first + k))
+                (0..n).all(|k| self.position::<BINANCE>(scan, layout, &run, k, first + k))
             }
             Some(o) => {
-                a.positions.clone().all(|k| self.position(scan, layout, &scan.pos, o[k] as usize, o[k] as usize))
+                let row = |k: usize| o[k] as usize;
+                a.positions.clone().all(|k| self.position::<BINANCE>(scan, layout, &scan.pos, row(k), row(k)))
             }
         };
         if !built {
@@ -233,23 +251,30 @@ impl<'e> Builder<'e> {
     /// columns or a run of their rows); `false`: the account takes the
     /// per-account path.
     #[inline(always)]
-    fn position(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, c: &PositionColumns<'_>, k: usize, r: usize) -> bool {
+    fn position<const BINANCE: bool>(
+        &mut self,
+        scan: &Scan<'_>,
+        layout: &Layout<'_>,
+        c: &PositionColumns<'_>,
+        k: usize,
+        r: usize,
+    ) -> bool {
         let Some((pos, u, s_id, symbol)) = decode(scan, layout, c, k) else { return false };
         let inverse = match pos {
             PositionRef::Linear { .. } => false,
             PositionRef::Inverse { .. } => true,
             // binance_pm has no option formula: the per-account path names the row.
-            PositionRef::Option { .. } if layout.binance => return false,
+            PositionRef::Option { .. } if BINANCE => return false,
             // Its terms alone, not the position: the contract rows' loop keeps it in registers.
             PositionRef::Option { kind, strike, expiry, qty, .. } => {
                 return self.option(scan, layout, r, (kind, strike, expiry, qty), u, s_id)
             }
         };
-        let Some(b) = self.asset(scan, layout, u) else { return false };
-        let Some(s) = self.asset(scan, layout, s_id) else { return false };
+        let Some(b) = self.asset(layout, u) else { return false };
+        let Some(s) = self.asset(layout, s_id) else { return false };
         let g = self.book.assets[b].group;
         self.book.groups[g].listed = true;
-        let brackets = match layout.binance {
+        let brackets = match BINANCE {
             true => match self.bracket_table(inverse, symbol, &scan.pos.symbol.values[symbol as usize]) {
                 Some(t) => t,
                 None => return false,
@@ -261,7 +286,7 @@ impl<'e> Builder<'e> {
             None if !inverse => layout.default_linear_mark(u, s_id),
             mark => mark,
         };
-        if layout.binance {
+        if BINANCE {
             let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
             self.book.slots.push(slot);
         } else {
@@ -300,17 +325,16 @@ impl<'e> Builder<'e> {
     /// The slot of asset id `id`, created (with its group) on first use;
     /// `None` when the asset cannot enter a book.
     #[inline(always)]
-    fn asset(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, id: u32) -> Option<usize> {
+    fn asset(&mut self, layout: &Layout<'_>, id: u32) -> Option<usize> {
         let slot = at(&self.asset_slot, id as usize);
         if slot != NONE {
             return Some(slot as usize);
         }
-        let group = layout.asset_group[id as usize];
-        let terms = scan.assets[id as usize].1.filter(|_| group != NONE)?;
-        let g = self.group(layout, group);
+        let empty = at(&layout.asset_slots, id as usize)?;
+        let g = self.group(layout, layout.asset_group[id as usize]);
         self.asset_slot[id as usize] = self.book.assets.len() as u32;
         self.asset_ids.push(id);
-        self.book.assets.push(AssetSlot::new(&terms, g));
+        self.book.assets.push(AssetSlot { group: g, ..empty });
         Some(self.book.assets.len() - 1)
     }
 
@@ -362,8 +386,8 @@ impl<'e> Builder<'e> {
         u: u32,
         s: u32,
     ) -> bool {
-        let Some(b) = self.asset(scan, layout, u) else { return false };
-        let Some(s_slot) = self.asset(scan, layout, s) else { return false };
+        let Some(b) = self.asset(layout, u) else { return false };
+        let Some(s_slot) = self.asset(layout, s) else { return false };
         let g = self.book.assets[b].group;
         self.book.groups[g].listed = true;
         let settle_group = &self.book.groups[self.book.assets[s_slot].group];
