@@ -57,8 +57,7 @@ impl Grid {
     pub fn scan_options(&self, d: f64, options: &[f64], tol: f64, pnl: &mut Vec<f64>) -> (f64, usize) {
         let (r, neg_w) = (self.vol_r.as_slice(), self.vol_neg_w.as_slice());
         let n = r.len();
-        pnl.clear();
-        pnl.resize(n, 0.0);
+        pnl.resize(n, 0.0); // every point is written below: a buffer of the length is not cleared
         let m = options.len().min(n);
         if !d.is_finite() || tol <= 0.0 {
             pnl.iter_mut().zip(r).for_each(|(p, r)| *p = d * r);
