@@ -351,13 +351,17 @@ struct Net {
     contracts_short: f64,
 }
 
-/// Row `k` of a result's groups, named `name`: the row already there when it
-/// names the same group (a live account rewrites the same groups call after
-/// call without touching a reference count), else a new one; its figures are
-/// the caller's to write.
+/// Row `k` of a result's groups, named `name`: the row already there (renamed
+/// when it names another group: a live account rewrites the same groups call
+/// after call without touching a reference count, a batch reuses its rows from
+/// account to account), else a new one; its figures are the caller's to write.
 fn group_row<'o>(groups: &'o mut Vec<GroupResult>, k: usize, name: &Arc<str>) -> &'o mut GroupResult {
-    if groups.get(k).is_none_or(|r| !Arc::ptr_eq(&r.name, name)) {
-        let row = GroupResult {
+    if let Some(row) = groups.get_mut(k) {
+        if !Arc::ptr_eq(&row.name, name) {
+            row.name = Arc::clone(name);
+        }
+    } else {
+        groups.push(GroupResult {
             name: Arc::clone(name),
             scan_loss: 0.0,
             requirement: 0.0,
@@ -369,12 +373,7 @@ fn group_row<'o>(groups: &'o mut Vec<GroupResult>, k: usize, name: &Arc<str>) ->
             som: 0.0,
             worst_price_move: 0.0,
             worst_vol_shock: 0.0,
-        };
-        if k < groups.len() {
-            groups[k] = row;
-        } else {
-            groups.push(row);
-        }
+        });
     }
     &mut groups[k]
 }
