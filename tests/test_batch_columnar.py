@@ -129,7 +129,7 @@ def offsets_engine() -> pm.Engine:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(books=scenario_books, threads=st.sampled_from((1, 2)), chunk=st.sampled_from((1, 3, 512)))
-def test_offsets_of_groups_with_and_without_parameters_bit_for_bit(books, threads, chunk):
+def test_offsets_and_overrides_of_a_group_reached_by_balances_bit_for_bit(books, threads, chunk):
     engine = offsets_engine()
     market = pm.Market.from_dict(scenario_market())
     positions, balances = tables(books)
