@@ -109,6 +109,34 @@ def test_scenario_model_bit_for_bit(engine, books, threads, chunk):
     check(engine, market, books, out)
 
 
+def offsets_engine() -> pm.Engine:
+    """The default profile with a group MEME of its own (DOGE's, which the
+    strategies hold as balances only), offset against BTC before the
+    profile's offsets and against SOL and ETH after them, and systemic
+    overrides for it: the batch resolves offsets to its call's groups once."""
+    d = pm.RiskParams.default().to_dict()
+    d["groups"]["MEME"] = dict(d["groups"]["*"], price_range=0.3)
+    d["assets"]["DOGE"] = {"group": "MEME", "collateral": [{"rate": 0.5}]}
+    d["offsets"] = [
+        {"a": "MEME", "b": "BTC", "rate": 0.4},
+        *d["offsets"],
+        {"a": "SOL", "b": "MEME", "rate": 0.2},
+        {"a": "ETH", "b": "MEME", "rate": 0.1},
+    ]
+    d["systemic"] = [dict(e, overrides={"MEME": 0.6 * e["multiple"]}) for e in d["systemic"]]
+    return pm.Engine(pm.RiskParams.from_dict(d))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books=scenario_books, threads=st.sampled_from((1, 2)), chunk=st.sampled_from((1, 3, 512)))
+def test_offsets_and_overrides_of_a_group_reached_by_balances_bit_for_bit(books, threads, chunk):
+    engine = offsets_engine()
+    market = pm.Market.from_dict(scenario_market())
+    positions, balances = tables(books)
+    out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
+    check(engine, market, books, out)
+
+
 @st.composite
 def shared_option_symbols(draw) -> dict:
     """A scenario book whose options share a few symbols across different terms

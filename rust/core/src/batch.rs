@@ -319,6 +319,82 @@ pub struct PositionColumns<'a> {
     pub leverage: Option<&'a [f64]>,
 }
 
+impl<'a> PositionColumns<'a> {
+    /// The rows `rows` of every column: a run's rows indexed from 0, so a
+    /// loop over them checks no bounds (every column is as long as the run).
+    #[inline(always)]
+    fn rows(&self, rows: Range<usize>) -> Self {
+        let strings = |s: Strings<'a>| Strings { codes: &s.codes[rows.clone()], values: s.values };
+        let numbers = |x: Option<&'a [f64]>| x.map(|x| &x[rows.clone()]);
+        PositionColumns {
+            account: &self.account[rows.clone()],
+            kind_of_instrument: strings(self.kind_of_instrument),
+            symbol: strings(self.symbol),
+            underlying: strings(self.underlying),
+            settle: self.settle.map(strings),
+            qty: &self.qty[rows.clone()],
+            entry_price: numbers(self.entry_price),
+            contract_size: numbers(self.contract_size),
+            strike: numbers(self.strike),
+            expiry: numbers(self.expiry),
+            option_kind: self.option_kind.map(strings),
+            leverage: numbers(self.leverage),
+        }
+    }
+
+    /// Whether every column holds `n` rows (a run's columns do: said once
+    /// before its rows are read, it spares the row loop its bounds checks).
+    #[inline(always)]
+    fn all_of_len(&self, n: usize) -> bool {
+        let strings = |s: Option<Strings<'_>>| s.is_none_or(|s| s.codes.len() == n);
+        let numbers = |x: Option<&[f64]>| x.is_none_or(|x| x.len() == n);
+        [self.kind_of_instrument, self.symbol, self.underlying].iter().all(|s| s.codes.len() == n)
+            && strings(self.settle)
+            && strings(self.option_kind)
+            && self.qty.len() == n
+            && [self.entry_price, self.contract_size, self.strike, self.expiry, self.leverage].into_iter().all(numbers)
+    }
+
+    /// Row `r`'s terms as a position of type `instrument` named `symbol`,
+    /// `underlying` and `settle` (`kind`: an option's, read by options only),
+    /// not checked. Numbers: `NaN` is null; a null leverage is the profile's.
+    #[inline(always)]
+    fn terms<'n>(
+        &self,
+        r: usize,
+        instrument: Instrument,
+        [symbol, underlying, settle]: [&'n str; 3],
+        kind: OptionKind,
+    ) -> PositionRef<'n> {
+        let c = self;
+        let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[r]);
+        let leverage = c.leverage.map(|x| x[r]).filter(|x| !x.is_nan());
+        let qty = c.qty[r];
+        match instrument {
+            Instrument::Linear => {
+                PositionRef::Linear { symbol, underlying, settle, qty, entry_price: num(c.entry_price), leverage }
+            }
+            Instrument::Inverse => PositionRef::Inverse {
+                symbol,
+                underlying,
+                contract_size: num(c.contract_size),
+                contracts: qty,
+                entry_price: num(c.entry_price),
+                leverage,
+            },
+            Instrument::Option => PositionRef::Option {
+                symbol,
+                underlying,
+                settle,
+                kind,
+                strike: num(c.strike),
+                expiry: num(c.expiry),
+                qty,
+            },
+        }
+    }
+}
+
 /// Balance columns, one row per wallet balance (asset units; negative: a loan).
 /// Several rows of one account and asset add up.
 #[derive(Debug, Clone, Copy)]
@@ -496,6 +572,7 @@ impl PositionColumns<'_> {
             ("positions.contract_size", self.contract_size),
             ("positions.strike", self.strike),
             ("positions.expiry", self.expiry),
+            ("positions.leverage", self.leverage),
         ] {
             if let Some(c) = c {
                 check_len(name, c.len(), n)?;
@@ -793,48 +870,15 @@ impl<'a> Scan<'a> {
     /// (the default settle asset when null).
     #[inline(always)]
     fn settle(&self, r: usize) -> (i32, u32) {
-        match self.pos.settle.map_or(-1, |s| s.codes[r]) {
-            k if k < 0 => (k, self.usdt),
-            k => (k, self.settle_asset[k as usize]),
-        }
+        self.settle_in(&self.pos, r)
     }
 
-    /// Row `r`'s terms as a position of type `instrument` named `symbol`,
-    /// `underlying` and `settle` (`kind`: an option's, read by options only),
-    /// not checked. Numbers: `NaN` is null; a null leverage is the profile's.
+    /// [`settle`](Self::settle) of row `r` of `c`, the call's position columns or a run of their rows.
     #[inline(always)]
-    fn terms<'n>(
-        &self,
-        r: usize,
-        instrument: Instrument,
-        [symbol, underlying, settle]: [&'n str; 3],
-        kind: OptionKind,
-    ) -> PositionRef<'n> {
-        let c = &self.pos;
-        let num = |col: Option<&[f64]>| col.map_or(f64::NAN, |x| x[r]);
-        let leverage = c.leverage.map(|x| x[r]).filter(|x| !x.is_nan());
-        let qty = c.qty[r];
-        match instrument {
-            Instrument::Linear => {
-                PositionRef::Linear { symbol, underlying, settle, qty, entry_price: num(c.entry_price), leverage }
-            }
-            Instrument::Inverse => PositionRef::Inverse {
-                symbol,
-                underlying,
-                contract_size: num(c.contract_size),
-                contracts: qty,
-                entry_price: num(c.entry_price),
-                leverage,
-            },
-            Instrument::Option => PositionRef::Option {
-                symbol,
-                underlying,
-                settle,
-                kind,
-                strike: num(c.strike),
-                expiry: num(c.expiry),
-                qty,
-            },
+    fn settle_in(&self, c: &PositionColumns<'_>, r: usize) -> (i32, u32) {
+        match c.settle.map_or(-1, |s| s.codes[r]) {
+            k if k < 0 => (k, self.usdt),
+            k => (k, self.settle_asset[k as usize]),
         }
     }
 
@@ -874,7 +918,7 @@ impl<'a> Scan<'a> {
         let instrument = if type_code < 0 { None } else { self.instrument[type_code as usize] };
         let names = [symbol, underlying, settle];
         let (pos, s) = match instrument {
-            Some(Instrument::Linear) => (self.terms(row, Instrument::Linear, names, OptionKind::Call), s),
+            Some(Instrument::Linear) => (self.pos.terms(row, Instrument::Linear, names, OptionKind::Call), s),
             Some(Instrument::Inverse) => {
                 if !Self::inverse_settle_holds(settle_code, s, u) {
                     return Err(CoreError::invalid(
@@ -882,7 +926,7 @@ impl<'a> Scan<'a> {
                         format!("an inverse contract settles in its underlying {underlying}, got {settle:?}"),
                     ));
                 }
-                (self.terms(row, Instrument::Inverse, names, OptionKind::Call), u)
+                (self.pos.terms(row, Instrument::Inverse, names, OptionKind::Call), u)
             }
             Some(Instrument::Option) => {
                 let kind = match c.option_kind.map_or(-1, |k| k.codes[row]) {
@@ -898,7 +942,7 @@ impl<'a> Scan<'a> {
                 if !self.has_vol(c.symbol.codes[row] as usize, c.underlying.codes[row] as usize) {
                     return Err(CoreError::no_vol(at("symbol"), symbol, underlying));
                 }
-                (self.terms(row, Instrument::Option, names, kind), s)
+                (self.pos.terms(row, Instrument::Option, names, kind), s)
             }
             None => {
                 return Err(match c.kind_of_instrument.get(row) {

@@ -21,6 +21,12 @@ pub struct Grid {
     /// ascending returns, the rest being two of one weight (the extremes):
     /// the layout [`Grid::scan_linear`] reads; 0 when `flat` is not laid out so.
     ascending: usize,
+    /// `flat`'s and `with_vol`'s returns and negated weights as columns, for
+    /// [`Grid::scan_linear`] and [`Grid::scan_options`] (`−w·p` is `(−w)·p`, bit for bit).
+    flat_r: Vec<f64>,
+    flat_neg_w: Vec<f64>,
+    vol_r: Vec<f64>,
+    vol_neg_w: Vec<f64>,
 }
 
 impl Grid {
@@ -30,13 +36,38 @@ impl Grid {
         let extremes =
             [-1.0, 1.0].map(|s| Scenario { r: s * g.extreme_multiple * g.price_range, v: 0.0, w: g.extreme_cover });
         let flat: Vec<Scenario> = returns.iter().map(|&r| Scenario { r, v: 0.0, w: 1.0 }).chain(extremes).collect();
-        let with_vol = returns
+        let with_vol: Vec<Scenario> = returns
             .iter()
             .flat_map(|&r| g.vol_shocks.iter().map(move |&v| Scenario { r, v, w: 1.0 }))
             .chain(extremes)
             .collect();
         let ascending = linear_layout(&flat);
-        Grid { flat, with_vol, ascending }
+        let columns = |sc: &[Scenario]| -> (Vec<f64>, Vec<f64>) { sc.iter().map(|s| (s.r, -s.w)).unzip() };
+        let ((flat_r, flat_neg_w), (vol_r, vol_neg_w)) = (columns(&flat), columns(&with_vol));
+        Grid { flat, with_vol, ascending, flat_r, flat_neg_w, vol_r, vol_neg_w }
+    }
+
+    /// [`scan`] over `with_vol` of a group with options, whose P&L at scenario
+    /// `k` is `d·r_k + options_k` (`options_k` 0 past its end), written to
+    /// `pnl`, bit for bit: each point's P&L is the same two roundings, and
+    /// the maximum of the losses is the same value whatever the order it is
+    /// taken in (no loss is NaN for a finite `d`; a zero's sign never
+    /// decides the loss or the first point within `tol > 0`), so it runs in
+    /// [`MAX_LANES`] lanes over the columns.
+    pub fn scan_options(&self, d: f64, options: &[f64], tol: f64, pnl: &mut Vec<f64>) -> (f64, usize) {
+        let (r, neg_w) = (self.vol_r.as_slice(), self.vol_neg_w.as_slice());
+        let n = r.len();
+        pnl.resize(n, 0.0); // every point is written below: a buffer of the length is not cleared
+        let m = options.len().min(n);
+        if !d.is_finite() || tol <= 0.0 {
+            pnl.iter_mut().zip(r).for_each(|(p, r)| *p = d * r);
+            pnl.iter_mut().zip(options).for_each(|(p, o)| *p += o);
+            return scan(pnl, &self.with_vol, tol);
+        }
+        let best = worst_loss(d, r, neg_w, &options[..m], pnl);
+        let floor = best - tol;
+        let worst = pnl.iter().zip(neg_w).position(|(&p, &w)| w * p >= floor).unwrap_or(0);
+        (if best < tol { 0.0 } else { best }, worst)
     }
 
     /// [`scan`] of a linear group's P&L `d·r` over `flat`, bit for bit, in
@@ -45,17 +76,20 @@ impl Grid {
     /// largest return, and the first scenario within `tol` of the maximum is
     /// the first point (`d ≥ 0`), found by bisection (`d < 0`), or an extreme.
     pub fn scan_linear(&self, d: f64, tol: f64) -> (f64, usize) {
-        let (sc, n) = (self.flat.as_slice(), self.ascending);
+        let n = self.ascending;
         if n == 0 || !d.is_finite() {
-            return scan_by(sc, tol, |_, s| d * s.r);
+            return scan_by(&self.flat, tol, |_, s| d * s.r);
         }
-        let loss = |k: usize| -sc[k].w * (d * sc[k].r);
+        // The layout's `n` points and two extremes, as columns (`−w·x` is `(−w)·x`).
+        let (r, neg_w) = (&self.flat_r[..n + 2], &self.flat_neg_w[..n + 2]);
+        let loss = |k: usize| neg_w[k] * (d * r[k]);
         let best = loss(0).max(loss(n - 1)).max(loss(n)).max(loss(n + 1));
         let floor = best - tol;
         let worst = if d >= 0.0 {
             (loss(0) >= floor).then_some(0)
         } else {
-            let k = sc[..n].partition_point(|s| -s.w * (d * s.r) < floor);
+            // The points' weight is 1: `−1·x` is `−x`.
+            let k = r[..n].partition_point(|&r| -(d * r) < floor);
             (k < n).then_some(k)
         };
         let worst = worst.or_else(|| (n..n + 2).find(|&k| loss(k) >= floor)).unwrap_or(0);
@@ -69,6 +103,51 @@ impl Grid {
             &self.flat
         }
     }
+}
+
+/// Lanes of [`worst_loss`]'s maximum.
+const MAX_LANES: usize = 4;
+
+/// [`Grid::scan_options`]'s first pass: `pnl[k] = d·r_k + options_k`
+/// (`options` no longer than `r`, 0 past its end) and the largest
+/// `neg_w_k · pnl[k]`, in the widest lanes this CPU has (AVX2 on x86-64,
+/// picked at run time; the same bits on any).
+#[inline]
+fn worst_loss(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut [f64]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { worst_loss_avx2(d, r, neg_w, options, pnl) };
+    }
+    worst_loss_lanes(d, r, neg_w, options, pnl)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn worst_loss_avx2(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut [f64]) -> f64 {
+    worst_loss_lanes(d, r, neg_w, options, pnl)
+}
+
+#[inline(always)]
+fn worst_loss_lanes(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut [f64]) -> f64 {
+    let (n, m) = (r.len(), options.len());
+    let (pnl, neg_w) = (&mut pnl[..n], &neg_w[..n]);
+    let body = m / MAX_LANES * MAX_LANES;
+    let mut lanes = [f64::NEG_INFINITY; MAX_LANES];
+    for ((p, r), (o, w)) in (pnl[..body].chunks_exact_mut(MAX_LANES).zip(r[..body].chunks_exact(MAX_LANES)))
+        .zip(options[..body].chunks_exact(MAX_LANES).zip(neg_w[..body].chunks_exact(MAX_LANES)))
+    {
+        for i in 0..MAX_LANES {
+            p[i] = d * r[i] + o[i];
+            lanes[i] = lanes[i].max(w[i] * p[i]);
+        }
+    }
+    let mut best = lanes.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    for k in body..n {
+        pnl[k] = if k < m { d * r[k] + options[k] } else { d * r[k] };
+        best = best.max(neg_w[k] * pnl[k]);
+    }
+    best
 }
 
 /// [`Grid::ascending`] of `flat`.
@@ -161,6 +240,51 @@ mod tests {
                     _ => f() * d.abs() * r_max,
                 };
                 assert_eq!(g.scan_linear(d, tol), scan_by(&g.flat, tol, |_, s| d * s.r), "{name} d={d} tol={tol}");
+            }
+        }
+    }
+
+    #[test]
+    fn options_scan_is_the_full_scan() {
+        let p = RiskParams::default_profile();
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut f = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut pnl = Vec::new();
+        for name in ["BTC", "ETH", "SOL", "DOGE"] {
+            let g = Grid::new(p.group_params(name));
+            let n = g.with_vol.len();
+            for i in 0..5_000 {
+                let d = match i % 5 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => (f() - 0.5) * 1e-6,
+                    _ => (f() - 0.5) * 10f64.powf(9.0 * f()),
+                };
+                let scale = 10f64.powf(7.0 * f());
+                // Full vectors, vectors shorter than the grid, ties (every point the same), none.
+                let len = match i % 7 {
+                    0 => 0,
+                    1 => n - 3,
+                    _ => n,
+                };
+                let tied = i % 11 == 0;
+                let options: Vec<f64> = (0..len).map(|_| if tied { -scale } else { (f() - 0.5) * scale }).collect();
+                let tol = match i % 4 {
+                    0 => 1e-9 * (1.0 + d.abs() + scale),
+                    1 => 0.0,
+                    _ => f() * scale,
+                };
+                let mut full: Vec<f64> = g.with_vol.iter().map(|s| d * s.r).collect();
+                full.iter_mut().zip(&options).for_each(|(p, o)| *p += o);
+                let want = scan(&full, &g.with_vol, tol);
+                let got = g.scan_options(d, &options, tol, &mut pnl);
+                assert_eq!((got.0.to_bits(), got.1), (want.0.to_bits(), want.1), "{name} d={d} tol={tol}");
+                assert!(pnl.iter().zip(&full).all(|(a, b)| a.to_bits() == b.to_bits()));
             }
         }
     }

@@ -303,6 +303,16 @@ fn bad_rows_are_named_or_collected() {
     assert_eq!(err.to_string(), format!("balances[{r}].asset: no price for XYZ in market.prices"));
 }
 
+#[test]
+fn a_short_leverage_column_is_named() {
+    let engine = Engine::new(RiskParams::default_profile());
+    let (_, mut cols) = book(20, 5);
+    cols.leverage.pop();
+    let err = cols.run_with_loans(&engine, &market(), &opts(1, 4)).unwrap_err();
+    let rows = cols.account.len();
+    assert_eq!(err.to_string(), format!("positions.leverage: has {} rows, expected {rows}", rows - 1));
+}
+
 /// Every column of two results, bit for bit (NaN included), and their errors.
 fn assert_same_bits(a: &BatchResult, b: &BatchResult, what: &str) {
     let columns = |r: &BatchResult| {

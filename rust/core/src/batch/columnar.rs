@@ -31,11 +31,12 @@
 //! rate) sends the account to the per-account path instead, which names the
 //! error of a bad row.
 
-use super::{Account, Instrument, Scan};
+use super::{Account, Instrument, PositionColumns, Scan};
 use crate::brackets::BracketKind;
 use crate::engine::{AssetSlot, Book, Engine, GroupSlot};
 use crate::instrument::mark_or_index;
 use crate::market::Market;
+use crate::offsets::OffsetPair;
 use crate::params::Model;
 use crate::portfolio::{is_name, numbers_hold, OptionKind, PositionRef, DEFAULT_SETTLE};
 use crate::series::Series;
@@ -50,6 +51,9 @@ pub(super) struct Layout<'a> {
     /// Per asset id: its group id (an index of the call's group dictionary), or
     /// `NONE` when it cannot enter a book.
     asset_group: Vec<u32>,
+    /// Per asset id: its empty slot (in group slot 0, which the book sets), or
+    /// `None` when it cannot enter a book (its group is `NONE`).
+    asset_slots: Vec<Option<AssetSlot>>,
     /// Per group id: its name and the engine's table of its parameters.
     groups: Vec<(&'a str, usize)>,
     /// Group ids by name, and by engine table for a group with a table of its own.
@@ -67,6 +71,8 @@ pub(super) struct Layout<'a> {
     /// Per code of `pos.underlying`: its asset id, or `NONE` when the value
     /// breaks the name rule.
     underlying: Vec<u32>,
+    /// The profile's offsets between groups the call names, by group id, in the profile's order.
+    offsets: Vec<OffsetPair>,
     binance: bool,
 }
 
@@ -95,6 +101,9 @@ impl<'a> Layout<'a> {
                 _ => NONE,
             })
             .collect();
+        let asset_slots = (scan.assets.iter().zip(&asset_group))
+            .map(|((_, terms), &g)| terms.filter(|_| g != NONE).map(|t| AssetSlot::new(&t, 0)))
+            .collect();
         let n = scan.assets.len();
         let price = |(_, t): &(&str, Option<crate::engine::AssetTerms<'_>>)| t.map_or(f64::NAN, |t| t.price);
         let linear_marks = match n <= MARK_TABLE {
@@ -108,8 +117,9 @@ impl<'a> Layout<'a> {
         let underlying = (scan.pos.underlying.values.iter().zip(&scan.underlying_asset))
             .map(|(v, &id)| if is_name(v) { id } else { NONE })
             .collect();
-        Layout {
+        let mut layout = Layout {
             asset_group,
+            asset_slots,
             groups: tables,
             group_ids,
             table_group,
@@ -117,8 +127,12 @@ impl<'a> Layout<'a> {
             symbols,
             symbol_named,
             underlying,
+            offsets: Vec::new(),
             binance,
-        }
+        };
+        let offsets = engine.offsets_between(|name, table| layout.group_id(name, table).map(|id| id as usize));
+        layout.offsets = offsets.collect();
+        layout
     }
 
     /// The mark of a contract without one in the market, when the table has it.
@@ -193,54 +207,91 @@ impl<'e> Builder<'e> {
 
     /// Assemble account `a`'s book; `false`: the account takes the per-account path.
     pub(super) fn build(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, a: &Account) -> bool {
+        // A row loop compiled for each model: the scenario model's has no branch of `binance_pm`'s.
+        match layout.binance {
+            true => self.build_for::<true>(scan, layout, a),
+            false => self.build_for::<false>(scan, layout, a),
+        }
+    }
+
+    /// [`build`](Self::build) under `binance_pm` (`BINANCE`, which is `layout.binance`) or not.
+    #[inline(always)]
+    fn build_for<const BINANCE: bool>(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, a: &Account) -> bool {
         self.clear();
         for k in a.balances.clone() {
             let r = scan.bal_order.map_or(k, |o| o[k] as usize);
             let Ok((id, qty)) = scan.balance(r) else { return false };
-            let Some(slot) = self.asset(scan, layout, id) else { return false };
+            let Some(slot) = self.asset(layout, id) else { return false };
             self.book.add_balance(slot, qty);
             let Ok(loan) = scan.loan(r) else { return false };
             if loan.owed() != 0.0 {
                 self.book.add_loan(slot, loan);
             }
         }
-        for k in a.positions.clone() {
-            let r = scan.pos_order.map_or(k, |o| o[k] as usize);
-            let Some((pos, u, s_id, symbol)) = decode(scan, layout, r) else { return false };
-            let inverse = match pos {
-                PositionRef::Linear { .. } => false,
-                PositionRef::Inverse { .. } => true,
-                // binance_pm has no option formula: the per-account path names the row.
-                PositionRef::Option { .. } if layout.binance => return false,
-                PositionRef::Option { .. } => match self.option(scan, layout, r, pos, u, s_id) {
-                    true => continue,
-                    false => return false,
-                },
-            };
-            let Some(b) = self.asset(scan, layout, u) else { return false };
-            let Some(s) = self.asset(scan, layout, s_id) else { return false };
-            let g = self.book.assets[b].group;
-            self.book.groups[g].listed = true;
-            let brackets = match layout.binance {
-                true => match self.bracket_table(inverse, symbol, &scan.pos.symbol.values[symbol as usize]) {
-                    Some(t) => t,
-                    None => return false,
-                },
-                false => u32::MAX,
-            };
-            let netted = self.netted(g, symbol);
-            let mark = match scan.symbol_mark[symbol as usize] {
-                None if !inverse => layout.default_linear_mark(u, s_id),
-                mark => mark,
-            };
-            if layout.binance {
-                let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
-                self.book.slots.push(slot);
-            } else {
-                self.book.add_contract_sums(pos, mark, b, s, netted); // the scenario model reads no slots
+        let built = match scan.pos_order {
+            // Rows in order: the run's columns, read without bounds checks.
+            None => {
+                let (run, first, n) = (scan.pos.rows(a.positions.clone()), a.positions.start, a.positions.len());
+                assert!(run.all_of_len(n), "a run's columns are as long as the run");
+                (0..n).all(|k| self.position::<BINANCE>(scan, layout, &run, k, first + k))
             }
+            Some(o) => {
+                let row = |k: usize| o[k] as usize;
+                a.positions.clone().all(|k| self.position::<BINANCE>(scan, layout, &scan.pos, row(k), row(k)))
+            }
+        };
+        if !built {
+            return false;
         }
         self.finish(layout);
+        true
+    }
+
+    /// Add row `k` of `c` (the call's position row `r`: `c` is the call's
+    /// columns or a run of their rows); `false`: the account takes the
+    /// per-account path.
+    #[inline(always)]
+    fn position<const BINANCE: bool>(
+        &mut self,
+        scan: &Scan<'_>,
+        layout: &Layout<'_>,
+        c: &PositionColumns<'_>,
+        k: usize,
+        r: usize,
+    ) -> bool {
+        let Some((pos, u, s_id, symbol)) = decode(scan, layout, c, k) else { return false };
+        let inverse = match pos {
+            PositionRef::Linear { .. } => false,
+            PositionRef::Inverse { .. } => true,
+            // binance_pm has no option formula: the per-account path names the row.
+            PositionRef::Option { .. } if BINANCE => return false,
+            // Its terms alone, not the position: the contract rows' loop keeps it in registers.
+            PositionRef::Option { kind, strike, expiry, qty, .. } => {
+                return self.option(scan, layout, r, (kind, strike, expiry, qty), u, s_id)
+            }
+        };
+        let Some(b) = self.asset(layout, u) else { return false };
+        let Some(s) = self.asset(layout, s_id) else { return false };
+        let g = self.book.assets[b].group;
+        self.book.groups[g].listed = true;
+        let brackets = match BINANCE {
+            true => match self.bracket_table(inverse, symbol, &scan.pos.symbol.values[symbol as usize]) {
+                Some(t) => t,
+                None => return false,
+            },
+            false => u32::MAX,
+        };
+        let netted = self.netted(g, symbol);
+        let mark = match at(&scan.symbol_mark, symbol as usize) {
+            None if !inverse => layout.default_linear_mark(u, s_id),
+            mark => mark,
+        };
+        if BINANCE {
+            let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
+            self.book.slots.push(slot);
+        } else {
+            self.book.add_contract_sums(pos, mark, b, s, netted); // the scenario model reads no slots
+        }
         true
     }
 
@@ -274,29 +325,30 @@ impl<'e> Builder<'e> {
     /// The slot of asset id `id`, created (with its group) on first use;
     /// `None` when the asset cannot enter a book.
     #[inline(always)]
-    fn asset(&mut self, scan: &Scan<'_>, layout: &Layout<'_>, id: u32) -> Option<usize> {
-        let slot = self.asset_slot[id as usize];
+    fn asset(&mut self, layout: &Layout<'_>, id: u32) -> Option<usize> {
+        let slot = at(&self.asset_slot, id as usize);
         if slot != NONE {
             return Some(slot as usize);
         }
-        let group = layout.asset_group[id as usize];
-        let terms = scan.assets[id as usize].1.filter(|_| group != NONE)?;
-        let g = self.group(layout, group);
+        let empty = at(&layout.asset_slots, id as usize)?;
+        let g = self.group(layout, layout.asset_group[id as usize]);
         self.asset_slot[id as usize] = self.book.assets.len() as u32;
         self.asset_ids.push(id);
-        self.book.assets.push(AssetSlot::new(&terms, g));
+        self.book.assets.push(AssetSlot { group: g, ..empty });
         Some(self.book.assets.len() - 1)
     }
 
     /// The slot of group id `id`, created on first use.
     #[cold]
     fn group(&mut self, layout: &Layout<'_>, id: u32) -> usize {
-        let slot = self.group_slot[id as usize];
+        let slot = at(&self.group_slot, id as usize);
         if slot != NONE {
             return slot as usize;
         }
-        let (name, table) = layout.groups[id as usize];
-        let name = self.names[id as usize].get_or_insert_with(|| Arc::from(name));
+        let (name, table) = at(&layout.groups, id as usize);
+        // SAFETY: `names` has a slot per group id, as `layout.groups` (`Builder::new`).
+        debug_assert!((id as usize) < self.names.len());
+        let name = unsafe { self.names.get_unchecked_mut(id as usize) }.get_or_insert_with(|| Arc::from(name));
         // The slot of the same place in the previous book is reused in place, with
         // its option vectors' storage: an option book allocates nothing per account.
         let g = self.group_ids.len();
@@ -318,9 +370,10 @@ impl<'e> Builder<'e> {
         g
     }
 
-    /// Add option `pos` (position row `row`, on underlying id `u`, settling in
-    /// id `s`) as `BookBuilder::position` adds it, its series from the market's
-    /// cache (priced there once per snapshot when not yet); `false` when the
+    /// Add an option (its kind, strike, expiry and quantity; position row
+    /// `row`, on underlying id `u`, settling in id `s`) as
+    /// `BookBuilder::position` adds it, its series from the market's cache
+    /// (priced there once per snapshot when not yet); `false` when the
     /// per-account path must name an error (a settle asset with a price range,
     /// a series that cannot be priced).
     #[inline(never)] // out of the contract rows' loop: linear books pay nothing for it
@@ -329,13 +382,12 @@ impl<'e> Builder<'e> {
         scan: &Scan<'_>,
         layout: &Layout<'_>,
         row: usize,
-        pos: PositionRef<'_>,
+        (kind, strike, expiry, qty): (OptionKind, f64, f64, f64),
         u: u32,
         s: u32,
     ) -> bool {
-        let PositionRef::Option { kind, strike, expiry, qty, .. } = pos else { unreachable!("options only") };
-        let Some(b) = self.asset(scan, layout, u) else { return false };
-        let Some(s_slot) = self.asset(scan, layout, s) else { return false };
+        let Some(b) = self.asset(layout, u) else { return false };
+        let Some(s_slot) = self.asset(layout, s) else { return false };
         let g = self.book.assets[b].group;
         self.book.groups[g].listed = true;
         let settle_group = &self.book.groups[self.book.assets[s_slot].group];
@@ -356,7 +408,7 @@ impl<'e> Builder<'e> {
                 k => c.settle.map_or(DEFAULT_SETTLE, |s| &s.values[k as usize]),
             };
             let names = [&*c.symbol.values[symbol], &*c.underlying.values[c.underlying.codes[row] as usize], settle];
-            let pos = scan.terms(row, Instrument::Option, names, kind);
+            let pos = scan.pos.terms(row, Instrument::Option, names, kind);
             let Ok(series) = self.engine.cached_series(&self.book, g, pos, self.market) else { return false };
             self.series[symbol] = Some((key, series));
         }
@@ -416,11 +468,9 @@ impl<'e> Builder<'e> {
         b.groups.truncate(n);
         b.group_names.truncate(n);
         let slots = &self.group_slot;
-        let find = |name: &str, table: usize| {
-            layout.group_id(name, table).map(|id| slots[id as usize]).filter(|&s| s != NONE).map(|s| s as usize)
-        };
+        let slot = |id: usize| Some(slots[id] as usize).filter(|&s| s != NONE as usize);
         let Book { groups, offset_pairs, .. } = &mut self.book;
-        offset_pairs.extend(self.engine.offset_pairs(find, groups));
+        offset_pairs.extend(layout.offsets.iter().filter_map(|&p| crate::engine::listed_pair(p, slot, groups)));
     }
 }
 
@@ -430,22 +480,26 @@ impl<'e> Builder<'e> {
 /// position carries no names (this path reads them by id): its names' rule
 /// was checked once per value, its numbers' rules by `numbers_hold`.
 #[inline(always)]
-fn decode(scan: &Scan<'_>, layout: &Layout<'_>, r: usize) -> Option<(PositionRef<'static>, u32, u32, u32)> {
-    let c = &scan.pos;
+fn decode(
+    scan: &Scan<'_>,
+    layout: &Layout<'_>,
+    c: &PositionColumns<'_>,
+    r: usize,
+) -> Option<(PositionRef<'static>, u32, u32, u32)> {
     let (sc, uc, tc) = (c.symbol.codes[r], c.underlying.codes[r], c.kind_of_instrument.codes[r]);
-    if sc < 0 || uc < 0 || tc < 0 || !layout.symbol_named[sc as usize] {
+    if sc < 0 || uc < 0 || tc < 0 || !at(&layout.symbol_named, sc as usize) {
         return None;
     }
-    let u = layout.underlying[uc as usize];
+    let u = at(&layout.underlying, uc as usize);
     if u == NONE {
         return None;
     }
-    let (settle_code, s) = scan.settle(r);
-    let instrument = scan.instrument[tc as usize]?;
+    let (settle_code, s) = scan.settle_in(c, r);
+    let instrument = at(&scan.instrument, tc as usize)?;
     let (pos, s) = match instrument {
-        Instrument::Linear => (scan.terms(r, instrument, [""; 3], OptionKind::Call), s),
+        Instrument::Linear => (c.terms(r, instrument, [""; 3], OptionKind::Call), s),
         Instrument::Inverse if Scan::inverse_settle_holds(settle_code, s, u) => {
-            (scan.terms(r, instrument, [""; 3], OptionKind::Call), u)
+            (c.terms(r, instrument, [""; 3], OptionKind::Call), u)
         }
         Instrument::Inverse => return None,
         Instrument::Option => {
@@ -453,8 +507,21 @@ fn decode(scan: &Scan<'_>, layout: &Layout<'_>, r: usize) -> Option<(PositionRef
             if k < 0 || !scan.has_vol(sc as usize, uc as usize) {
                 return None;
             }
-            (scan.terms(r, instrument, [""; 3], scan.option_kind[k as usize]?), s)
+            (c.terms(r, instrument, [""; 3], scan.option_kind[k as usize]?), s)
         }
     };
     numbers_hold(&pos).then_some((pos, u, s, sc as u32))
+}
+
+/// `table[i]` for an `i` below `table.len()` by the call's checks, read
+/// without a bounds check in the row loop: a code `≥ 0` of a column is below
+/// its dictionary's length (`check_codes`, before any row is read) and every
+/// per-code table has one entry per dictionary value; an asset, group or
+/// symbol id is below the number of the call's assets, groups or symbols, the
+/// length of every per-id table. Checked in debug builds.
+#[inline(always)]
+fn at<T: Copy>(table: &[T], i: usize) -> T {
+    debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
+    // SAFETY: `i < table.len()`, the invariant above.
+    unsafe { *table.get_unchecked(i) }
 }

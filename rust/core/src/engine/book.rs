@@ -145,11 +145,25 @@ impl GroupSlot {
     /// reuses a book's group slots from one account to the next).
     #[inline]
     pub(crate) fn reset(&mut self, table: usize) {
-        let (option_pnl, option_systemic) =
-            (std::mem::take(&mut self.option_pnl), std::mem::take(&mut self.option_systemic));
-        *self = GroupSlot { option_pnl, option_systemic, ..GroupSlot::new(table) };
-        self.option_pnl.clear();
-        self.option_systemic.clear();
+        // Field by field (every field named: a new one must be reset too), from
+        // `new`'s: no vector is moved or dropped.
+        let empty = GroupSlot::new(table);
+        let GroupSlot {
+            listed,
+            table: t,
+            d_contracts,
+            d_options,
+            abs_options,
+            has_options,
+            short_option_notional,
+            option_pnl,
+            option_systemic,
+        } = self;
+        (*listed, *t, *has_options) = (empty.listed, empty.table, empty.has_options);
+        (*d_contracts, *d_options, *abs_options, *short_option_notional) =
+            (empty.d_contracts, empty.d_options, empty.abs_options, empty.short_option_notional);
+        option_pnl.clear();
+        option_systemic.clear();
     }
 
     /// Zero the sums the slots feed (contract and option deltas, option
@@ -371,20 +385,69 @@ impl Book {
         if group.option_pnl.len() < series.grid_pnl.len() {
             group.option_pnl.resize(series.grid_pnl.len(), 0.0);
         }
-        for (x, u) in group.option_pnl.iter_mut().zip(&series.grid_pnl) {
-            *x += qty * u;
-        }
+        add_scaled(&mut group.option_pnl, qty, &series.grid_pnl);
         if group.option_systemic.len() < series.systemic_pnl.len() {
             group.option_systemic.resize(series.systemic_pnl.len(), 0.0);
         }
-        for (x, u) in group.option_systemic.iter_mut().zip(&series.systemic_pnl) {
-            *x += qty * u;
-        }
+        add_scaled(&mut group.option_systemic, qty, &series.systemic_pnl);
     }
 
     /// Add a contract's dollar delta to its group `g` and its symbol's netted entry `netted`.
     pub fn add_contract_delta(&mut self, g: usize, netted: usize, d: f64) {
         self.groups[g].d_contracts += d;
         self.contracts[netted].delta += d;
+    }
+}
+
+/// `acc[k] += qty · v[k]` over the shorter of the two: a product and a sum a
+/// point, rounded each (Rust never fuses them), so the bits are the same on
+/// any lanes; the widest this CPU has (AVX2 on x86-64) is picked at run time.
+#[inline]
+fn add_scaled(acc: &mut [f64], qty: f64, v: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { add_scaled_avx2(acc, qty, v) };
+    }
+    add_scaled_lanes(acc, qty, v)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_scaled_avx2(acc: &mut [f64], qty: f64, v: &[f64]) {
+    add_scaled_lanes(acc, qty, v)
+}
+
+#[inline(always)]
+fn add_scaled_lanes(acc: &mut [f64], qty: f64, v: &[f64]) {
+    for (x, u) in acc.iter_mut().zip(v) {
+        *x += qty * u;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_adds_are_the_same_bits_on_any_lanes() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut f = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 10f64.powi((x % 13) as i32 - 6)
+        };
+        // Lengths around the lanes' widths, vectors longer or shorter than the sums.
+        for (n, m) in [(0, 0), (1, 1), (3, 3), (4, 4), (5, 5), (63, 63), (65, 65), (65, 60), (60, 65), (66, 66)] {
+            let (v, start): (Vec<f64>, Vec<f64>) = (0..n.max(m)).map(|_| (f(), f())).unzip();
+            let (v, qty) = (&v[..m], f());
+            let (mut widest, mut scalar) = (start[..n].to_vec(), start[..n].to_vec());
+            add_scaled(&mut widest, qty, v);
+            for (x, u) in scalar.iter_mut().zip(v) {
+                *x += qty * u;
+            }
+            assert!(widest.iter().zip(&scalar).all(|(a, b)| a.to_bits() == b.to_bits()), "n={n} m={m}");
+        }
     }
 }

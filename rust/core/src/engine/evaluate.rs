@@ -86,17 +86,11 @@ fn scan_group(
     tol: f64,
     pnl: &mut Vec<f64>,
 ) -> (f64, usize) {
-    let sc = grid.scenarios(group.has_options);
     let compute = |pnl: &mut Vec<f64>| {
         if !group.has_options {
             return grid.scan_linear(d_lin, tol);
         }
-        pnl.clear();
-        pnl.extend(sc.iter().map(|s| d_lin * s.r));
-        for (x, o) in pnl.iter_mut().zip(&group.option_pnl) {
-            *x += o;
-        }
-        scan(pnl, sc, tol)
+        grid.scan_options(d_lin, &group.option_pnl, tol, pnl)
     };
     let Some(kept) = kept else { return compute(pnl) };
     if kept.len() <= g {
@@ -357,13 +351,17 @@ struct Net {
     contracts_short: f64,
 }
 
-/// Row `k` of a result's groups, named `name`: the row already there when it
-/// names the same group (a live account rewrites the same groups call after
-/// call without touching a reference count), else a new one; its figures are
-/// the caller's to write.
+/// Row `k` of a result's groups, named `name`: the row already there (renamed
+/// when it names another group: a live account rewrites the same groups call
+/// after call without touching a reference count, a batch reuses its rows from
+/// account to account), else a new one; its figures are the caller's to write.
 fn group_row<'o>(groups: &'o mut Vec<GroupResult>, k: usize, name: &Arc<str>) -> &'o mut GroupResult {
-    if groups.get(k).is_none_or(|r| !Arc::ptr_eq(&r.name, name)) {
-        let row = GroupResult {
+    if let Some(row) = groups.get_mut(k) {
+        if !Arc::ptr_eq(&row.name, name) {
+            row.name = Arc::clone(name);
+        }
+    } else {
+        groups.push(GroupResult {
             name: Arc::clone(name),
             scan_loss: 0.0,
             requirement: 0.0,
@@ -375,12 +373,7 @@ fn group_row<'o>(groups: &'o mut Vec<GroupResult>, k: usize, name: &Arc<str>) ->
             som: 0.0,
             worst_price_move: 0.0,
             worst_vol_shock: 0.0,
-        };
-        if k < groups.len() {
-            groups[k] = row;
-        } else {
-            groups.push(row);
-        }
+        });
     }
     &mut groups[k]
 }
@@ -497,16 +490,22 @@ impl Engine {
 
         let mut listed = 0;
         legs.clear();
+        // Which groups were recomputed: read by a pass from a kept evaluation only.
+        let after = matches!(pass, Pass::After(..));
         changed.clear();
         changed_mask.clear();
-        changed_mask.resize(book.groups.len(), false);
+        if after {
+            changed_mask.resize(book.groups.len(), false);
+        }
         let mut sums = GroupSums::default();
         for (g, group) in book.groups.iter().enumerate() {
             let f = match &pass {
                 Pass::After(kept, touched) if g != touched.group && same_net(&net[g], &kept.net[g]) => kept.figures[g],
                 _ => {
-                    changed.push(g);
-                    changed_mask[g] = true;
+                    if after {
+                        changed.push(g);
+                        changed_mask[g] = true;
+                    }
                     self.group_figures(g, group, &net[g], scans.as_mut(), pnl)
                 }
             };

@@ -23,7 +23,7 @@ use crate::addons;
 use crate::brackets::BracketKind;
 use crate::collateral::adjusted_value;
 use crate::error::{CoreError, Result};
-use crate::grid::{scan, Grid, Scenario};
+use crate::grid::{Grid, Scenario};
 use crate::instrument::contract_terms;
 use crate::market::Market;
 use crate::offsets::{offset_credit, OffsetLeg, OffsetPair};
@@ -241,9 +241,18 @@ impl Engine {
         find: impl Fn(&str, usize) -> Option<usize> + 's,
         groups: &'s [GroupSlot],
     ) -> impl Iterator<Item = OffsetPair> + 's {
-        let listed = move |name: &str, t: usize| find(name, t).filter(|&g| groups[g].listed);
+        self.offsets_between(find).filter_map(move |p| listed_pair(p, Some, groups))
+    }
+
+    /// The profile's offsets between the groups `find(name, table)` finds
+    /// (listed or not: a batch resolves them to its call's group ids once),
+    /// in the profile's order.
+    pub(crate) fn offsets_between<'s>(
+        &'s self,
+        find: impl Fn(&str, usize) -> Option<usize> + 's,
+    ) -> impl Iterator<Item = OffsetPair> + 's {
         (self.offset_tables.iter().zip(&self.params.offsets))
-            .filter_map(move |(&(a, b), o)| Some(OffsetPair { a: listed(&o.a, a)?, b: listed(&o.b, b)?, rate: o.rate }))
+            .filter_map(move |(&(a, b), o)| Some(OffsetPair { a: find(&o.a, a)?, b: find(&o.b, b)?, rate: o.rate }))
     }
 
     /// An asset as a book needs it, or `None` when the market has no price for it.
@@ -399,6 +408,18 @@ impl Engine {
         }
         f(&GroupTable::new(group_name, &table.params, &self.params).revaluation)
     }
+}
+
+/// Offset `pair` between a book's groups `slot(pair.a)` and `slot(pair.b)`
+/// when both are listed (an offset is between listed groups only).
+#[inline]
+pub(crate) fn listed_pair(
+    pair: OffsetPair,
+    slot: impl Fn(usize) -> Option<usize>,
+    groups: &[GroupSlot],
+) -> Option<OffsetPair> {
+    let listed = |g: usize| slot(g).filter(|&g| groups[g].listed);
+    Some(OffsetPair { a: listed(pair.a)?, b: listed(pair.b)?, rate: pair.rate })
 }
 
 /// A group's return in a systemic scenario: its override, else `multiple · price_range`.
