@@ -61,30 +61,255 @@ fn loan_terms(engine: &Engine, a: &AssetSlot) -> (f64, f64) {
 /// Evaluate `book` with Binance's formula into `out`. Per-position and
 /// per-asset figures are written when the book keeps names (`Book::detail`).
 pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
-    let rows = book.slots.iter().enumerate().filter_map(|(i, slot)| contract_row(engine, i, slot));
-    evaluate_rows(engine, book, out, |positions| positions.extend(rows));
+    evaluate_full(engine, book, None, out);
 }
 
-/// [`evaluate`] of a book that differs from the one `kept` was evaluated on
-/// (with detail) only in contract `changed` and in asset wallets and UPnL (a
-/// what-if): every other contract's row is `kept`'s, so only the changed one
-/// is bracketed again. The same rows summed in the same order: the same bits.
-pub(crate) fn evaluate_reusing(
+/// [`evaluate`], also keeping in `kept` each asset's part of the account's
+/// sums, which an [`evaluate_after`] of a what-if on this book starts from.
+pub(crate) fn evaluate_keeping(engine: &Engine, book: &Book, kept: &mut Kept, out: &mut MarginResult) {
+    kept.probe = None; // a new evaluation: the what-if buffer's rows are not this one's
+    kept.assets.clear();
+    evaluate_full(engine, book, Some(&mut kept.assets), out);
+}
+
+/// What a `binance_pm` evaluation with detail keeps for the what-ifs that
+/// follow it (see [`evaluate_after`]): each asset's part of the account's
+/// sums, and which rows of the what-if buffer differ from the kept result's.
+/// Valid for the book it was kept from only: its owner evaluates again after
+/// any change of its own.
+#[derive(Debug, Default)]
+pub struct Kept {
+    assets: Vec<AssetPart>,
+    probe: Option<ProbeRows>,
+}
+
+impl Kept {
+    /// Forget what is known of the what-if buffer's rows: for a caller that
+    /// replaced that buffer some other way (it may come back at the same address).
+    pub(crate) fn forget_probe(&mut self) {
+        self.probe = None;
+    }
+}
+
+/// The what-if buffer whose rows (by address) are the kept result's except
+/// position row `row` and asset row `asset`.
+#[derive(Debug, Clone, Copy)]
+struct ProbeRows {
+    positions: usize,
+    assets: usize,
+    row: usize,
+    asset: usize,
+}
+
+/// One asset's row (its MM the loan's alone, the contracts' added later) and
+/// what it adds to the account's sums.
+#[derive(Debug, Clone, Copy)]
+struct AssetPart {
+    row: AssetMargin,
+    /// The loan's MM and IM (USD), counted only when there is a loan (`row.loan > 0`).
+    loan_mm: f64,
+    loan_im: f64,
+    negative_wallet: bool,
+}
+
+/// Asset slot `k`'s figures: equity and account equity, and `L_a`, owed with
+/// any negative balance (IM on the principal only).
+#[inline]
+fn asset_part(engine: &Engine, k: usize, a: &AssetSlot) -> AssetPart {
+    let v = a.equity();
+    let value = v * a.price;
+    let collateral = collateral_value(engine, a, value);
+    let balance = a.wallet + a.loan.owed();
+    let loan = a.loan.owed().max(-a.wallet);
+    let (mut loan_margin, mut loan_mm, mut loan_im) = (0.0, 0.0, 0.0);
+    if loan > 0.0 {
+        let (leverage, rate) = loan_terms(engine, a);
+        loan_margin = loan * rate;
+        loan_mm = loan_margin * a.price;
+        loan_im = (a.loan.borrowed + (-balance).max(0.0)) / (leverage - 1.0) * a.price;
+    }
+    let row = AssetMargin {
+        asset: k as u32,
+        v,
+        equity: value,
+        collateral_value: collateral,
+        loan,
+        loan_margin,
+        maintenance_margin: loan_margin,
+    };
+    AssetPart { row, loan_mm, loan_im, negative_wallet: a.wallet < 0.0 }
+}
+
+/// The account's sums, in book order (assets) and portfolio order (contracts), USD.
+#[derive(Debug, Default)]
+struct Sums {
+    equity: f64,
+    adjusted_equity: f64,
+    negative_wallet: bool,
+    loan_mm: f64,
+    loan_im: f64,
+    contract_mm: f64,
+    contract_im: f64,
+}
+
+impl Sums {
+    #[inline]
+    fn add_asset(&mut self, p: &AssetPart) {
+        self.equity += p.row.equity;
+        self.adjusted_equity += p.row.collateral_value;
+        self.negative_wallet |= p.negative_wallet;
+        if p.row.loan > 0.0 {
+            self.loan_mm += p.loan_mm;
+            self.loan_im += p.loan_im;
+        }
+    }
+
+    /// A contract's MM and IM at its margin asset's price `price`.
+    #[inline]
+    fn add_row(&mut self, row: &PositionMargin, price: f64) {
+        self.contract_mm += row.maintenance_margin * price;
+        self.contract_im += row.initial_margin * price;
+    }
+
+    /// The account figures from the sums.
+    fn write(&self, engine: &Engine, out: &mut MarginResult) {
+        let im = self.contract_im + self.loan_im;
+        let mm = self.contract_mm + self.loan_mm;
+        engine.write_account(out, self.equity, self.adjusted_equity, self.negative_wallet, mm, |_| im);
+        out.scan = 0.0;
+        out.systemic = 0.0;
+        out.offset_credit = 0.0;
+        out.borrow_margin = self.loan_mm;
+    }
+}
+
+/// The result's model, groups (none) and names: the book's.
+#[inline]
+fn begin(book: &Book, out: &mut MarginResult) {
+    out.model = crate::params::Model::BinancePm;
+    out.groups.clear();
+    let same_names = match (&out.names, &book.names) {
+        (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    if !same_names {
+        out.names.clone_from(&book.names);
+    }
+}
+
+/// [`evaluate`], keeping each asset's part in `keep` when given.
+#[inline]
+fn evaluate_full(engine: &Engine, book: &Book, mut keep: Option<&mut Vec<AssetPart>>, out: &mut MarginResult) {
+    let detail = book.detail;
+    begin(book, out);
+    let (positions, assets) = (out.positions.reuse(), out.assets.reuse());
+    let mut sums = Sums::default();
+    for (k, a) in book.assets.iter().enumerate() {
+        let part = asset_part(engine, k, a);
+        sums.add_asset(&part);
+        if detail {
+            assets.push(part.row);
+        }
+        if let Some(keep) = keep.as_mut() {
+            keep.push(part);
+        }
+    }
+
+    // Each contract on its own bracket, in its margin asset (without detail the
+    // rows are summed, then dropped: the result has none).
+    positions.reserve(book.slots.len());
+    positions.extend(book.slots.iter().enumerate().filter_map(|(i, slot)| contract_row(engine, i, slot)));
+    for row in positions.iter() {
+        sums.add_row(row, book.assets[row.asset as usize].price);
+        if detail {
+            assets[row.asset as usize].maintenance_margin += row.maintenance_margin;
+        }
+    }
+    if !detail {
+        positions.clear();
+    }
+    sums.write(engine, out);
+}
+
+/// [`evaluate`] of a book that differs from the one `kept` and `current` were
+/// kept from ([`evaluate_keeping`], with detail) only in contract `changed`
+/// and in the wallet and UPnL of asset `asset`, its margin asset (a
+/// what-if): only that contract is bracketed again and only that asset's
+/// figures recomputed; every other row and asset part is `current`'s and
+/// `kept`'s. The account's sums are re-summed in the same order from the same
+/// terms, so the result is a full evaluation's, bit for bit. The rows of
+/// `out` are rewritten only where they differ from `current`'s when `out` is
+/// the what-if buffer this was last called with (the rows the last what-if
+/// changed restored, this one's written); otherwise copied once.
+pub(crate) fn evaluate_after(
     engine: &Engine,
     book: &Book,
-    kept: &[PositionMargin],
-    changed: usize,
+    kept: &mut Kept,
+    current: &MarginResult,
+    (changed, asset): (usize, usize),
     out: &mut MarginResult,
 ) {
-    debug_assert!(book.detail && kept.len() == book.slots.len());
-    debug_assert!(kept.iter().enumerate().all(|(r, row)| row.index == r));
-    out.model = crate::params::Model::BinancePm;
-    evaluate_rows(engine, book, out, |positions| {
-        positions.extend_from_slice(kept);
-        if let Some(row) = contract_row(engine, changed, &book.slots[changed]) {
-            positions[changed] = row;
+    let row = match contract_row(engine, changed, &book.slots[changed]) {
+        Some(row) if row.asset as usize == asset => row,
+        _ => return evaluate(engine, book, out), // not a what-if on one contract and its margin asset
+    };
+    let kept_rows = current.positions.len() == book.slots.len() && current.assets.len() == book.assets.len();
+    if !book.detail || !kept_rows || kept.assets.len() != book.assets.len() {
+        return evaluate(engine, book, out);
+    }
+    debug_assert!(current.positions.iter().enumerate().all(|(r, row)| row.index == r));
+    begin(book, out);
+    let mut part = asset_part(engine, asset, &book.assets[asset]);
+    let mut sums = Sums::default();
+    for (k, p) in kept.assets.iter().enumerate() {
+        sums.add_asset(if k == asset { &part } else { p });
+    }
+    // The margin asset's MM: its loan's, then its contracts' in portfolio order.
+    let (before, after) = (&current.positions[..changed], &current.positions[changed + 1..]);
+    let mut add = |r: &PositionMargin| {
+        sums.add_row(r, book.assets[r.asset as usize].price);
+        if r.asset as usize == asset {
+            part.row.maintenance_margin += r.maintenance_margin;
         }
-    });
+    };
+    before.iter().for_each(&mut add);
+    add(&row);
+    after.iter().for_each(&mut add);
+    sums.write(engine, out);
+    write_rows(kept, current, (changed, row), part.row, out);
+}
+
+/// `out`'s rows: `current`'s with row `changed.0` and asset row `asset.asset`
+/// replaced, restoring in place the two the last what-if replaced when `out`'s
+/// rows are the ones it wrote (and nobody else holds them), else copied.
+fn write_rows(
+    kept: &mut Kept,
+    current: &MarginResult,
+    (changed, row): (usize, PositionMargin),
+    asset: AssetMargin,
+    out: &mut MarginResult,
+) {
+    let a = asset.asset as usize;
+    let last = kept.probe.filter(|p| (p.positions, p.assets) == (out.positions.address(), out.assets.address()));
+    match (last, out.positions.unique_mut(), out.assets.unique_mut()) {
+        (Some(last), Some(positions), Some(assets)) => {
+            positions[last.row] = current.positions[last.row];
+            assets[last.asset] = current.assets[last.asset];
+            positions[changed] = row;
+            assets[a] = asset;
+        }
+        _ => {
+            let positions = out.positions.reuse();
+            positions.extend_from_slice(&current.positions);
+            positions[changed] = row;
+            let assets = out.assets.reuse();
+            assets.extend_from_slice(&current.assets);
+            assets[a] = asset;
+        }
+    }
+    kept.probe =
+        Some(ProbeRows { positions: out.positions.address(), assets: out.assets.address(), row: changed, asset: a });
 }
 
 /// Position `i`'s row: its bracket, MM and IM in its margin asset (`None`: not a contract).
@@ -108,70 +333,4 @@ fn contract_row(engine: &Engine, i: usize, slot: &BookSlot) -> Option<PositionMa
         leverage,
         upnl,
     })
-}
-
-/// [`evaluate`] with the contracts' rows, in portfolio order, written by `rows`.
-#[inline]
-fn evaluate_rows(engine: &Engine, book: &Book, out: &mut MarginResult, rows: impl FnOnce(&mut Vec<PositionMargin>)) {
-    let detail = book.detail;
-    out.groups.clear();
-    out.names.clone_from(&book.names);
-    let (positions, assets) = (out.positions.reuse(), out.assets.reuse());
-
-    // Equity, account equity and the loans, asset by asset.
-    let (mut equity, mut adjusted_equity) = (0.0, 0.0);
-    let (mut loan_mm, mut loan_im) = (0.0, 0.0);
-    let mut negative_wallet = false;
-    for (k, a) in book.assets.iter().enumerate() {
-        let v = a.equity();
-        let value = v * a.price;
-        let collateral = collateral_value(engine, a, value);
-        equity += value;
-        adjusted_equity += collateral;
-        negative_wallet |= a.wallet < 0.0;
-        // `L_a`: what is owed, a negative balance included; IM on the principal only.
-        let balance = a.wallet + a.loan.owed();
-        let loan = a.loan.owed().max(-a.wallet);
-        let (leverage, rate) = if loan > 0.0 { loan_terms(engine, a) } else { (0.0, 0.0) };
-        let loan_margin = loan * rate;
-        if loan > 0.0 {
-            loan_mm += loan_margin * a.price;
-            loan_im += (a.loan.borrowed + (-balance).max(0.0)) / (leverage - 1.0) * a.price;
-        }
-        if detail {
-            assets.push(AssetMargin {
-                asset: k as u32,
-                v,
-                equity: value,
-                collateral_value: collateral,
-                loan,
-                loan_margin,
-                maintenance_margin: loan_margin,
-            });
-        }
-    }
-
-    // Each contract on its own bracket, in its margin asset (without detail the
-    // rows are summed, then dropped: the result has none).
-    let (mut contract_mm, mut contract_im) = (0.0, 0.0);
-    positions.reserve(book.slots.len());
-    rows(positions);
-    for row in positions.iter() {
-        let price = book.assets[row.asset as usize].price;
-        contract_mm += row.maintenance_margin * price;
-        contract_im += row.initial_margin * price;
-        if detail {
-            assets[row.asset as usize].maintenance_margin += row.maintenance_margin;
-        }
-    }
-    if !detail {
-        positions.clear();
-    }
-
-    let im = contract_im + loan_im;
-    engine.write_account(out, equity, adjusted_equity, negative_wallet, contract_mm + loan_mm, |_| im);
-    out.scan = 0.0;
-    out.systemic = 0.0;
-    out.offset_credit = 0.0;
-    out.borrow_margin = loan_mm;
 }
