@@ -69,17 +69,20 @@ pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
 pub(crate) fn evaluate_keeping(engine: &Engine, book: &Book, kept: &mut Kept, out: &mut MarginResult) {
     kept.probe = None; // a new evaluation: the what-if buffer's rows are not this one's
     kept.assets.clear();
-    evaluate_full(engine, book, Some(&mut kept.assets), out);
+    kept.rows.clear();
+    evaluate_full(engine, book, Some(kept), out);
 }
 
 /// What a `binance_pm` evaluation with detail keeps for the what-ifs that
-/// follow it (see [`evaluate_after`]): each asset's part of the account's
-/// sums, and which rows of the what-if buffer differ from the kept result's.
+/// follow it (see [`evaluate_after`]): each asset's and each contract's part
+/// of the account's sums, and which rows of the what-if buffer differ from
+/// the kept result's.
 /// Valid for the book it was kept from only: its owner evaluates again after
 /// any change of its own.
 #[derive(Debug, Default)]
 pub struct Kept {
     assets: Vec<AssetPart>,
+    rows: Vec<RowPart>,
     probe: Option<ProbeRows>,
 }
 
@@ -110,6 +113,39 @@ struct AssetPart {
     loan_mm: f64,
     loan_im: f64,
     negative_wallet: bool,
+}
+
+/// A contract row's part of the account's sums: its MM and IM at its margin
+/// asset's price (USD), and its MM in that asset.
+#[derive(Debug, Clone, Copy)]
+struct RowPart {
+    mm: f64,
+    im: f64,
+    asset_mm: f64,
+    asset: u32,
+}
+
+impl RowPart {
+    #[inline]
+    fn of(row: &PositionMargin, price: f64) -> Self {
+        let (mm, im) = (row.maintenance_margin * price, row.initial_margin * price);
+        RowPart { mm, im, asset_mm: row.maintenance_margin, asset: row.asset }
+    }
+}
+
+/// The sums of `rows`' MM and IM (USD) and of the MM of those margined in
+/// `asset` (its units), added in order to `acc`.
+#[inline]
+fn sum_rows(rows: &[RowPart], asset: u32, acc: (f64, f64, f64)) -> (f64, f64, f64) {
+    let (mut mm, mut im, mut asset_mm) = acc;
+    for p in rows {
+        mm += p.mm;
+        im += p.im;
+        if p.asset == asset {
+            asset_mm += p.asset_mm;
+        }
+    }
+    (mm, im, asset_mm)
 }
 
 /// Asset slot `k`'s figures: equity and account equity, and `L_a`, owed with
@@ -164,11 +200,10 @@ impl Sums {
         }
     }
 
-    /// A contract's MM and IM at its margin asset's price `price`.
     #[inline]
-    fn add_row(&mut self, row: &PositionMargin, price: f64) {
-        self.contract_mm += row.maintenance_margin * price;
-        self.contract_im += row.initial_margin * price;
+    fn add_row(&mut self, p: &RowPart) {
+        self.contract_mm += p.mm;
+        self.contract_im += p.im;
     }
 
     /// The account figures from the sums.
@@ -198,9 +233,9 @@ fn begin(book: &Book, out: &mut MarginResult) {
     }
 }
 
-/// [`evaluate`], keeping each asset's part in `keep` when given.
+/// [`evaluate`], keeping each asset's and contract's part in `keep` when given.
 #[inline]
-fn evaluate_full(engine: &Engine, book: &Book, mut keep: Option<&mut Vec<AssetPart>>, out: &mut MarginResult) {
+fn evaluate_full(engine: &Engine, book: &Book, mut keep: Option<&mut Kept>, out: &mut MarginResult) {
     let detail = book.detail;
     begin(book, out);
     let (positions, assets) = (out.positions.reuse(), out.assets.reuse());
@@ -212,7 +247,7 @@ fn evaluate_full(engine: &Engine, book: &Book, mut keep: Option<&mut Vec<AssetPa
             assets.push(part.row);
         }
         if let Some(keep) = keep.as_mut() {
-            keep.push(part);
+            keep.assets.push(part);
         }
     }
 
@@ -221,9 +256,13 @@ fn evaluate_full(engine: &Engine, book: &Book, mut keep: Option<&mut Vec<AssetPa
     positions.reserve(book.slots.len());
     positions.extend(book.slots.iter().enumerate().filter_map(|(i, slot)| contract_row(engine, i, slot)));
     for row in positions.iter() {
-        sums.add_row(row, book.assets[row.asset as usize].price);
+        let part = RowPart::of(row, book.assets[row.asset as usize].price);
+        sums.add_row(&part);
         if detail {
             assets[row.asset as usize].maintenance_margin += row.maintenance_margin;
+        }
+        if let Some(keep) = keep.as_mut() {
+            keep.rows.push(part);
         }
     }
     if !detail {
@@ -254,8 +293,9 @@ pub(crate) fn evaluate_after(
         Some(row) if row.asset as usize == asset => row,
         _ => return evaluate(engine, book, out), // not a what-if on one contract and its margin asset
     };
-    let kept_rows = current.positions.len() == book.slots.len() && current.assets.len() == book.assets.len();
-    if !book.detail || !kept_rows || kept.assets.len() != book.assets.len() {
+    let (rows, assets) = (book.slots.len(), book.assets.len());
+    let kept_rows = current.positions.len() == rows && current.assets.len() == assets;
+    if !book.detail || !kept_rows || kept.rows.len() != rows || kept.assets.len() != assets {
         return evaluate(engine, book, out);
     }
     debug_assert!(current.positions.iter().enumerate().all(|(r, row)| row.index == r));
@@ -265,17 +305,13 @@ pub(crate) fn evaluate_after(
     for (k, p) in kept.assets.iter().enumerate() {
         sums.add_asset(if k == asset { &part } else { p });
     }
-    // The margin asset's MM: its loan's, then its contracts' in portfolio order.
-    let (before, after) = (&current.positions[..changed], &current.positions[changed + 1..]);
-    let mut add = |r: &PositionMargin| {
-        sums.add_row(r, book.assets[r.asset as usize].price);
-        if r.asset as usize == asset {
-            part.row.maintenance_margin += r.maintenance_margin;
-        }
-    };
-    before.iter().for_each(&mut add);
-    add(&row);
-    after.iter().for_each(&mut add);
+    // The contracts in portfolio order, the changed one's part new; the margin
+    // asset's MM: its loan's, then its contracts'.
+    let new = RowPart::of(&row, book.assets[asset].price);
+    let acc = sum_rows(&kept.rows[..changed], new.asset, (0.0, 0.0, part.row.maintenance_margin));
+    let acc = sum_rows(std::slice::from_ref(&new), new.asset, acc);
+    let (mm, im, asset_mm) = sum_rows(&kept.rows[changed + 1..], new.asset, acc);
+    (sums.contract_mm, sums.contract_im, part.row.maintenance_margin) = (mm, im, asset_mm);
     sums.write(engine, out);
     write_rows(kept, current, (changed, row), part.row, out);
 }
