@@ -61,16 +61,17 @@ fn loan_terms(engine: &Engine, a: &AssetSlot) -> (f64, f64) {
 /// Evaluate `book` with Binance's formula into `out`. Per-position and
 /// per-asset figures are written when the book keeps names (`Book::detail`).
 pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
-    evaluate_full(engine, book, None, out);
+    evaluate_full(engine, book, out, |_| {}, |_| {});
 }
 
 /// [`evaluate`], also keeping in `kept` each asset's part of the account's
 /// sums, which an [`evaluate_after`] of a what-if on this book starts from.
 pub(crate) fn evaluate_keeping(engine: &Engine, book: &Book, kept: &mut Kept, out: &mut MarginResult) {
     kept.probe = None; // a new evaluation: the what-if buffer's rows are not this one's
-    kept.assets.clear();
-    kept.rows.clear();
-    evaluate_full(engine, book, Some(kept), out);
+    let Kept { assets, rows, .. } = kept;
+    assets.clear();
+    rows.clear();
+    evaluate_full(engine, book, out, |p| assets.push(p), |p| rows.push(p));
 }
 
 /// What a `binance_pm` evaluation with detail keeps for the what-ifs that
@@ -233,9 +234,16 @@ fn begin(book: &Book, out: &mut MarginResult) {
     }
 }
 
-/// [`evaluate`], keeping each asset's and contract's part in `keep` when given.
+/// [`evaluate`], handing each asset's and each contract's part to `keep_asset`
+/// and `keep_row` (a batch keeps none: no-ops, compiled away).
 #[inline]
-fn evaluate_full(engine: &Engine, book: &Book, mut keep: Option<&mut Kept>, out: &mut MarginResult) {
+fn evaluate_full(
+    engine: &Engine,
+    book: &Book,
+    out: &mut MarginResult,
+    mut keep_asset: impl FnMut(AssetPart),
+    mut keep_row: impl FnMut(RowPart),
+) {
     let detail = book.detail;
     begin(book, out);
     let (positions, assets) = (out.positions.reuse(), out.assets.reuse());
@@ -246,9 +254,7 @@ fn evaluate_full(engine: &Engine, book: &Book, mut keep: Option<&mut Kept>, out:
         if detail {
             assets.push(part.row);
         }
-        if let Some(keep) = keep.as_mut() {
-            keep.assets.push(part);
-        }
+        keep_asset(part);
     }
 
     // Each contract on its own bracket, in its margin asset (without detail the
@@ -261,9 +267,7 @@ fn evaluate_full(engine: &Engine, book: &Book, mut keep: Option<&mut Kept>, out:
         if detail {
             assets[row.asset as usize].maintenance_margin += row.maintenance_margin;
         }
-        if let Some(keep) = keep.as_mut() {
-            keep.rows.push(part);
-        }
+        keep_row(part);
     }
     if !detail {
         positions.clear();
