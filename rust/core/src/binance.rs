@@ -6,6 +6,11 @@
 //! and its bracketed size. What this file adds is the netting Binance does:
 //! none. Each contract pays its bracket's MM, each loan its rate, and the
 //! account's uniMMR is account equity over their sum.
+//!
+//! A live account's what-if ([`evaluate_after`]) brackets only the contract
+//! the order changes and recomputes only its margin asset, the rest kept from
+//! the current margin's evaluation ([`evaluate_keeping`]): the same terms
+//! summed in the same order, so the same bits as [`evaluate`].
 
 use crate::brackets::{bracket_of, BracketKind};
 use crate::collateral::adjusted_value;
@@ -64,8 +69,9 @@ pub(crate) fn evaluate(engine: &Engine, book: &Book, out: &mut MarginResult) {
     evaluate_full(engine, book, out, |_| {}, |_| {});
 }
 
-/// [`evaluate`], also keeping in `kept` each asset's part of the account's
-/// sums, which an [`evaluate_after`] of a what-if on this book starts from.
+/// [`evaluate`], also keeping in `kept` each asset's and each contract's part
+/// of the account's sums, which an [`evaluate_after`] of a what-if on this
+/// book starts from.
 pub(crate) fn evaluate_keeping(engine: &Engine, book: &Book, kept: &mut Kept, out: &mut MarginResult) {
     kept.probe = None; // a new evaluation: the what-if buffer's rows are not this one's
     let Kept { assets, rows, .. } = kept;
