@@ -7,10 +7,10 @@
 //! none. Each contract pays its bracket's MM, each loan its rate, and the
 //! account's uniMMR is account equity over their sum.
 //!
-//! A live account's what-if ([`evaluate_after`]) brackets only the contract
+//! A live account's what-if (`evaluate_after`) brackets only the contract
 //! the order changes and recomputes only its margin asset, the rest kept from
-//! the current margin's evaluation ([`evaluate_keeping`]): the same terms
-//! summed in the same order, so the same bits as [`evaluate`].
+//! the current margin's evaluation (`evaluate_keeping`): the same terms
+//! summed in the same order, so the same bits as `evaluate`.
 
 use crate::brackets::{bracket_of, BracketKind};
 use crate::collateral::adjusted_value;
@@ -81,7 +81,7 @@ pub(crate) fn evaluate_keeping(engine: &Engine, book: &Book, kept: &mut Kept, ou
 }
 
 /// What a `binance_pm` evaluation with detail keeps for the what-ifs that
-/// follow it (see [`evaluate_after`]): each asset's and each contract's part
+/// follow it (see `evaluate_after`): each asset's and each contract's part
 /// of the account's sums, and which rows of the what-if buffer differ from
 /// the kept result's.
 /// Valid for the book it was kept from only: its owner evaluates again after
