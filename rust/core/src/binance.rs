@@ -299,6 +299,8 @@ pub(crate) fn evaluate_after(
     (changed, asset): (usize, usize),
     out: &mut MarginResult,
 ) {
+    // Known again only once this what-if's rows are written: a fallback rewrites them all.
+    let last = kept.probe.take();
     let row = match contract_row(engine, changed, &book.slots[changed]) {
         Some(row) if row.asset as usize == asset => row,
         _ => return evaluate(engine, book, out), // not a what-if on one contract and its margin asset
@@ -323,21 +325,22 @@ pub(crate) fn evaluate_after(
     let (mm, im, asset_mm) = sum_rows(&kept.rows[changed + 1..], new.asset, acc);
     (sums.contract_mm, sums.contract_im, part.row.maintenance_margin) = (mm, im, asset_mm);
     sums.write(engine, out);
-    write_rows(kept, current, (changed, row), part.row, out);
+    kept.probe = Some(write_rows(last, current, (changed, row), part.row, out));
 }
 
 /// `out`'s rows: `current`'s with row `changed.0` and asset row `asset.asset`
-/// replaced, restoring in place the two the last what-if replaced when `out`'s
-/// rows are the ones it wrote (and nobody else holds them), else copied.
+/// replaced, restoring in place the two the `last` what-if replaced when
+/// `out`'s rows are the ones it wrote (and nobody else holds them), else
+/// copied. Returns what the next what-if needs to know of them.
 fn write_rows(
-    kept: &mut Kept,
+    last: Option<ProbeRows>,
     current: &MarginResult,
     (changed, row): (usize, PositionMargin),
     asset: AssetMargin,
     out: &mut MarginResult,
-) {
+) -> ProbeRows {
     let a = asset.asset as usize;
-    let last = kept.probe.filter(|p| (p.positions, p.assets) == (out.positions.address(), out.assets.address()));
+    let last = last.filter(|p| (p.positions, p.assets) == (out.positions.address(), out.assets.address()));
     match (last, out.positions.unique_mut(), out.assets.unique_mut()) {
         (Some(last), Some(positions), Some(assets)) => {
             positions[last.row] = current.positions[last.row];
@@ -354,8 +357,7 @@ fn write_rows(
             assets[a] = asset;
         }
     }
-    kept.probe =
-        Some(ProbeRows { positions: out.positions.address(), assets: out.assets.address(), row: changed, asset: a });
+    ProbeRows { positions: out.positions.address(), assets: out.assets.address(), row: changed, asset: a }
 }
 
 /// Position `i`'s row: its bracket, MM and IM in its margin asset (`None`: not a contract).
