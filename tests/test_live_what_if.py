@@ -557,3 +557,52 @@ def test_result_objects_reused_across_threads_stay_whole():
     for t in threads:
         t.join()
     assert failures == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    data=st.data(),
+    account=sb.account(max_positions=6),
+    extra=st.lists(sb.linear(), max_size=2),
+    calls=st.lists(st.sampled_from(("what_if", "check_order", "keep")), min_size=2, max_size=8),
+)
+def test_binance_pm_what_ifs_in_a_row(data, account, extra, calls):
+    """Under binance_pm a what-if recomputes only the order's contract and its
+    margin asset, keeps every other row and asset of the current margin, and
+    rewrites only the what-if buffer's rows that differ (restoring those the
+    last what-if changed): a run of what-ifs and order checks on other symbols
+    and margin assets, some results kept by the caller, each equals, figure
+    and row, the same what-if on a fresh copy of the account (its first), and
+    a kept result stays what it was."""
+    portfolio, market, profile = account
+    engine = pm.Engine(pm.RiskParams.from_dict(profile))
+    try:
+        live = pm.LiveAccount(
+            engine, pm.Portfolio.from_dict(portfolio), pm.Market.from_dict(market)
+        )
+    except pm.PmError:
+        return  # an account the engine refuses
+    instruments = instruments_of(portfolio, extra)
+    kept = []
+    for call in calls:
+        o = data.draw(order(live, instruments), label="order")
+        if not o:
+            return
+        args = (o["symbol"], o["qty"], o["price"])
+        try:
+            fresh = pm.LiveAccount(engine, live.portfolio, live.market)
+            want = repr(fresh.what_if(*args, instrument=o["instrument"]).to_dict())
+        except pm.PmError:
+            continue  # a fill the account refuses
+        if call == "check_order":
+            got = live.check_order(*args, instrument=o["instrument"]).result
+        else:
+            got = live.what_if(*args, instrument=o["instrument"])
+        assert repr(got.to_dict()) == want
+        if call == "keep":
+            kept.append((got, want))
+        del got  # unless kept, the next what-if rewrites the buffer in place
+        for result, was in kept:
+            assert repr(result.to_dict()) == was, "a kept result was rewritten"
+    if kept:
+        check_what_if(engine, live, data.draw(order(live, instruments), label="last"))

@@ -24,12 +24,16 @@
 //!   one by difference (the usual order, on one group with financing
 //!   unchanged, in a narrow pass that reads and writes only those groups'
 //!   figures and result rows); each group's scan is also reused while its inputs are
-//!   the same bits (`Scratch::keeping_scans`). Under `binance_pm` every other
-//!   contract's row is the current margin's, so only the changed contract is
-//!   bracketed. Sums updated by differences: the held contract's group delta,
-//!   netted delta and settle asset UPnL (the fill's difference rather than a
-//!   re-sum of the positions), the order's group's netted-contract sums (Σ|d|,
-//!   Σ long, Σ short) and each systemic scenario's P&L. So a what-if agrees
+//!   the same bits (`Scratch::keeping_scans`). Under `binance_pm`
+//!   (`binance::evaluate_after`) only the changed contract is bracketed and
+//!   only its margin asset's figures recomputed; every other row and asset is
+//!   the current margin's, the account re-summed from them in order, and the
+//!   what-if buffer's rows rewritten where they differ: bit for bit a full
+//!   evaluation of the changed book. Sums updated by differences: the held
+//!   contract's group delta, netted delta and settle asset UPnL (the fill's
+//!   difference rather than a re-sum of the positions), the order's group's
+//!   netted-contract sums (Σ|d|, Σ long, Σ short) and each systemic
+//!   scenario's P&L. So a what-if agrees
 //!   with a full evaluation of the filled account to a few ulps of the book's
 //!   gross size (`tests/test_live_what_if.py` and `tests/live.rs` check
 //!   1e-12), and bit for bit elsewhere.
@@ -194,6 +198,8 @@ pub struct LiveAccount {
     saved_group: GroupSlot,
     dirty_groups: Vec<bool>,
     dirty_assets: Vec<bool>,
+    /// Evaluate `binance_pm` what-ifs in full (see [`LiveAccount::full_what_ifs`]).
+    full_what_ifs: bool,
 }
 
 impl LiveAccount {
@@ -222,6 +228,7 @@ impl LiveAccount {
             saved_group: GroupSlot::default(),
             dirty_groups: Vec::new(),
             dirty_assets: Vec::new(),
+            full_what_ifs: false,
         };
         live.index();
         Ok(live)
@@ -615,14 +622,11 @@ impl LiveAccount {
                 edit.apply(&mut portfolio)?;
                 self.probe = Arc::new(self.engine.margin(&portfolio, &self.market)?);
                 self.scratch.forget_rows(); // the what-if buffer is another book's evaluation now
+                self.kept.binance.forget_probe();
             }
             Change::Contract { position, group, netted, asset, .. } => {
-                // Under binance_pm the other contracts' rows are the current margin's.
-                let binance = self.engine.params().model == Model::BinancePm && self.book.detail;
-                // One row per slot (a binance_pm book holds no options). Under the
-                // scenario model the current margin's evaluation is the kept one.
-                let rows = self.margin_ref().positions.len();
-                let reuse_rows = binance && rows == self.book.slots.len();
+                // The current margin's evaluation is the kept one, under either model.
+                self.margin_ref();
                 let BookSlot::Contract { dollar_delta, upnl, size, .. } = self.book.slots[position] else {
                     unreachable!("a contract change is on a contract slot")
                 };
@@ -631,14 +635,11 @@ impl LiveAccount {
                 let saved_delta = self.book.contracts[netted].delta;
                 self.commit(&change);
                 let probe = Arc::make_mut(&mut self.probe);
-                if reuse_rows {
-                    crate::binance::evaluate_reusing(
-                        &self.engine,
-                        &self.book,
-                        &self.current.positions,
-                        position,
-                        probe,
-                    );
+                if self.engine.params().model == Model::BinancePm && self.full_what_ifs {
+                    self.engine.evaluate_into(&self.book, &mut self.scratch, probe);
+                } else if self.engine.params().model == Model::BinancePm {
+                    let (kept, current) = (&mut self.kept.binance, &self.current);
+                    crate::binance::evaluate_after(&self.engine, &self.book, kept, current, (position, asset), probe);
                 } else {
                     let touched = Touched { group, netted: Some((netted, saved_delta)), asset: Some(asset) };
                     self.engine.evaluate_after(&self.book, &mut self.scratch, &self.kept, touched, probe);
@@ -666,6 +667,15 @@ impl LiveAccount {
             }
         }
         Ok(&self.probe)
+    }
+
+    /// Evaluate the `binance_pm` what-ifs on held contracts in full (every
+    /// contract bracketed, every asset recomputed) rather than from the current
+    /// margin: the oracle the narrow evaluation is checked against, bit for bit.
+    #[doc(hidden)]
+    pub fn full_what_ifs(&mut self, on: bool) {
+        self.full_what_ifs = on;
+        self.kept.binance.forget_probe(); // the what-if buffer is rewritten by other code
     }
 
     /// The last `what_if`'s (or `check_order`'s) result, shared rather than

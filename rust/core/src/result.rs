@@ -166,6 +166,16 @@ impl<T> Rows<T> {
         v.clear();
         v
     }
+
+    /// The rows for writing in place, as they are, when no other result shares them.
+    pub fn unique_mut(&mut self) -> Option<&mut Vec<T>> {
+        self.0.as_mut().and_then(Arc::get_mut)
+    }
+
+    /// Where the rows are (0: none): which buffer a result's rows are, compared, never read.
+    pub fn address(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| Arc::as_ptr(v) as usize)
+    }
 }
 
 /// JSON has no infinity: a non-finite ratio is written `null`.

@@ -607,6 +607,163 @@ fn narrow_what_ifs_equal_a_full_evaluation() {
     assert!(financed_moved > 0, "no what-if moved the financed spot");
 }
 
+/// The default profile under `binance_pm`, an asset without bands at a 90 % collateral rate.
+fn binance_params() -> RiskParams {
+    let mut params = RiskParams::default_profile();
+    params.model = pmengine_core::params::Model::BinancePm;
+    params.binance.as_mut().expect("the default profile has a [binance] table").default_collateral_rate = Some(0.9);
+    params
+}
+
+/// A contract on `symbol`: linear on USDT or USDC, or inverse on its coin (`…USD_PERP`).
+fn binance_contract(symbol: &str, size: f64, entry: f64) -> Position {
+    let (underlying, settle) = (&symbol[..3], &symbol[3..]);
+    let v = if settle == "USD_PERP" {
+        let contract_size = if underlying == "BTC" { 100 } else { 10 };
+        serde_json::json!({"type": "inverse", "symbol": symbol, "underlying": underlying,
+                           "contract_size": contract_size, "contracts": size, "entry_price": entry})
+    } else {
+        serde_json::json!({"type": "linear", "symbol": symbol, "underlying": underlying, "settle": settle,
+                           "qty": size, "entry_price": entry})
+    };
+    pmengine_core::portfolio::parse_position(&v, "p").unwrap()
+}
+
+/// The size of `symbol`'s contract, when the account holds one.
+fn held_size(live: &LiveAccount, symbol: &str) -> Option<f64> {
+    live.portfolio().positions.iter().find(|p| p.symbol() == symbol).and_then(|p| match p {
+        Position::Linear { qty, .. } => Some(*qty),
+        Position::Inverse { contracts, .. } => Some(*contracts),
+        Position::Option { .. } => None,
+    })
+}
+
+/// Bit for bit: every figure and row of `got` is `want`'s (`-0.0` told from `0.0`).
+fn assert_bits(got: &MarginResult, want: &MarginResult, at: &str) {
+    assert_eq!(got, want, "{at}: not a full evaluation's figures");
+    assert_eq!(format!("{got:?}"), format!("{want:?}"), "{at}: not a full evaluation's bits");
+}
+
+/// Under `binance_pm` a what-if brackets only the changed contract and
+/// recomputes only its margin asset, the rest kept from the current margin:
+/// bit for bit the full evaluation of the same changed book (an account
+/// evaluating its what-ifs in full, `full_what_ifs`), rows included, however
+/// what-ifs follow each other: on other symbols and margin assets (the rows
+/// the last one changed restored in the what-if buffer), on symbols not held
+/// and closing ones (the buffer replaced), while a caller holds the last
+/// result (the rows copied); on USDT-, USDC- and coin-margined contracts,
+/// across brackets, with loans and negative wallets, orders that add, reduce
+/// and flip (realised P&L into the wallet), between ticks, marks, wallet
+/// changes, fills and rebuilds. Each also agrees with the filled account.
+#[test]
+fn binance_pm_narrow_what_ifs_equal_a_full_evaluation() {
+    let engine = Arc::new(Engine::new(binance_params()));
+    let symbols = ["BTCUSDT", "ETHUSDT", "BTCUSDC", "ETHUSDC", "BTCUSD_PERP", "ETHUSD_PERP"];
+    let base = |symbol: &str| if symbol.starts_with("BTC") { 60_000.0 } else { 3_000.0 };
+    let (mut checked, mut in_a_row, mut flips, mut across_brackets) = (0, 0, 0, 0);
+    for seed in 1..=12u64 {
+        let mut rnd = Lcg(seed);
+        let mut p = Portfolio::new();
+        p.add_balance("USDT", 40_000.0).unwrap();
+        p.add_balance("USDC", 5_000.0).unwrap();
+        p.add_balance("BTC", 0.5).unwrap();
+        p.add_balance("ETH", if seed.is_multiple_of(3) { -2.0 } else { 2.0 }).unwrap();
+        if seed % 2 == 0 {
+            p.add_loan("BTC", 0.3, 0.001).unwrap();
+        }
+        for (k, symbol) in symbols.iter().enumerate().filter(|(k, _)| !(seed as usize + k).is_multiple_of(3)) {
+            let scale = if symbol.ends_with("_PERP") { 600.0 } else { 6.0 };
+            let size = (rnd.f() - 0.5) * scale + if k % 2 == 0 { 0.5 } else { -0.5 };
+            p.positions.push(binance_contract(symbol, size, base(symbol) * (0.95 + 0.1 * rnd.f())));
+        }
+        let m = random_walk_market();
+        let mut live = LiveAccount::new(Arc::clone(&engine), p.clone(), m.clone()).unwrap();
+        let mut full = LiveAccount::new(Arc::clone(&engine), p, m).unwrap();
+        full.full_what_ifs(true);
+        let order = |rnd: &mut Lcg, live: &LiveAccount| {
+            let symbol = *rnd.pick(&symbols);
+            let held = live.portfolio().positions.iter().find(|p| p.symbol() == symbol).cloned();
+            let size = match &held {
+                Some(Position::Linear { qty, .. }) => *qty,
+                Some(Position::Inverse { contracts, .. }) => *contracts,
+                _ => 0.0,
+            };
+            let scale = if symbol.ends_with("_PERP") { 2_000.0 } else { 16.0 };
+            let qty = match (rnd.f() * 6.0) as u32 {
+                0 if size != 0.0 => -size,
+                1 if size != 0.0 => -2.0 * size,
+                2 => (rnd.f() - 0.5) * scale * 4.0,
+                _ => (rnd.f() - 0.5) * scale / 8.0,
+            };
+            let price = (rnd.f() < 0.5).then(|| base(symbol) * (0.95 + 0.1 * rnd.f()));
+            let instrument = held.is_none().then(|| binance_contract(symbol, 0.0, 1.0));
+            Order { symbol: symbol.into(), qty, price, instrument }
+        };
+        let mut holding = None;
+        for step in 0..40 {
+            let op = (rnd.f() * 8.0) as u32;
+            let o = order(&mut rnd, &live);
+            let (coin, coin_base) = *rnd.pick(&[("BTC", 60_000.0), ("ETH", 3_000.0)]);
+            let asset = *rnd.pick(&["USDT", "USDC", "BTC", "ETH"]);
+            let (x, mark) = (rnd.f(), *rnd.pick(&symbols));
+            for account in [&mut live, &mut full] {
+                match op {
+                    0 => account.update_price(coin, coin_base * (0.9 + 0.2 * x)).unwrap(),
+                    1 => account.update_mark(mark, base(mark) * (0.97 + 0.06 * x)).unwrap(),
+                    2 => account.deposit(asset, 0.1 + x * 3.0).unwrap(),
+                    3 => account.borrow(coin, 0.1 + x).unwrap(),
+                    4 if account.balance(coin) > 0.0 => {
+                        let spent = account.balance(coin).min(0.2 + x); // a borrowed coin spent
+                        account.withdraw(coin, spent).unwrap()
+                    }
+                    5 if o.qty != 0.0 => account.apply_fill(&o).unwrap(),
+                    _ => {}
+                }
+            }
+            assert_bits(live.margin_ref(), full.margin_ref(), &format!("seed {seed} step {step}"));
+            for k in 0..6 {
+                let o = order(&mut rnd, &live);
+                if o.qty == 0.0 {
+                    continue;
+                }
+                let at = format!("seed {seed} step {step} what-if {k}: {} {} at {:?}", o.symbol, o.qty, o.price);
+                let before = live.margin_ref().clone();
+                let want = full.what_if(&o).unwrap().clone();
+                if k == 5 {
+                    let got = what_if_against_the_fill(&engine, &mut live, &o, &at);
+                    assert_bits(&got, &want, &at);
+                } else {
+                    assert_bits(live.what_if(&o).unwrap(), &want, &at);
+                    assert_eq!(*live.margin_ref(), before, "{at}: a what-if changed the account");
+                }
+                // Now and then a caller keeps the what-if's result through the next ones.
+                match (rnd.f() * 8.0) as u32 {
+                    0 => holding = Some((live.what_if_result(), want.clone())),
+                    1 => holding = None,
+                    _ => {}
+                }
+                if let Some((held, want)) = &holding {
+                    assert_bits(held, want, &format!("{at}: a kept result"));
+                }
+                // The order's row before and after, on a contract held and kept open.
+                let row = |r: &MarginResult| {
+                    let i = live.portfolio().positions.iter().position(|p| p.symbol() == o.symbol)?;
+                    r.positions.get(i).filter(|row| row.index == i).copied()
+                };
+                if let (Some(b), Some(a), Some(size)) = (row(&before), row(&want), held_size(&live, &o.symbol)) {
+                    in_a_row += usize::from(k > 0);
+                    flips += usize::from(size * (size + o.qty) < 0.0);
+                    across_brackets += usize::from(a.bracket != b.bracket);
+                }
+                checked += 1;
+            }
+        }
+    }
+    eprintln!("{checked} what-ifs, {in_a_row} on held contracts after another, {flips} flips, {across_brackets} across brackets");
+    assert!(checked > 2_000, "{checked} what-ifs checked");
+    assert!(in_a_row > 1_000 && across_brackets > 50 && flips > 50, "{in_a_row} {across_brackets} {flips}");
+}
+
 /// A symbol key skips the name lookup while the account's layout is the one
 /// it describes; a key of an older layout or of another account is ignored
 /// (the symbol looked up), so every answer is the keyless one, bit for bit.

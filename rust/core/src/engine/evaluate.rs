@@ -140,6 +140,8 @@ pub struct Kept {
     /// Systemic scenario `e`'s P&L in group `g`, and its return for the group, at `e · groups + g`.
     parts: Vec<f64>,
     returns: Vec<f64>,
+    /// What a `binance_pm` evaluation keeps instead (`binance::evaluate_after`).
+    pub(crate) binance: crate::binance::Kept,
 }
 
 /// What a change touched since a [`Kept`] evaluation: group `group`'s fields
@@ -411,7 +413,7 @@ impl Engine {
         out.model = self.params.model;
         kept.valid = false;
         if self.params.model != Model::Scenario {
-            return crate::binance::evaluate(self, book, out);
+            return crate::binance::evaluate_keeping(self, book, &mut kept.binance, out);
         }
         self.scenario_pass(book, scratch, Pass::Full(Some(kept)), out);
         kept.engine = self.id;
