@@ -426,13 +426,13 @@ impl<'e> Builder<'e> {
     fn netted(&mut self, g: usize, symbol: u32) -> usize {
         let contracts = &mut self.book.contracts;
         let slot = &mut self.netted_slot[symbol as usize];
-        match *slot {
-            i if i != NONE && contracts[i as usize].group == g => return i as usize,
-            NONE => {}
-            _ => {
-                if let Some(i) = contracts.iter().position(|c| c.symbol == symbol && c.group == g) {
-                    return i;
-                }
+        // One comparison for "set" and "in bounds": `NONE` is past any book's contracts.
+        if contracts.get(*slot as usize).is_some_and(|c| c.group == g) {
+            return *slot as usize;
+        }
+        if *slot != NONE {
+            if let Some(i) = contracts.iter().position(|c| c.symbol == symbol && c.group == g) {
+                return i;
             }
         }
         *slot = contracts.len() as u32;
