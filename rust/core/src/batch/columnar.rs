@@ -520,7 +520,7 @@ fn decode(
 /// symbol id is below the number of the call's assets, groups or symbols, the
 /// length of every per-id table. Checked in debug builds.
 #[inline(always)]
-fn at<T: Copy>(table: &[T], i: usize) -> T {
+pub(super) fn at<T: Copy>(table: &[T], i: usize) -> T {
     debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
     // SAFETY: `i < table.len()`, the invariant above.
     unsafe { *table.get_unchecked(i) }
