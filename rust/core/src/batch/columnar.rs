@@ -303,16 +303,17 @@ impl<'e> Builder<'e> {
     }
 
     fn clear(&mut self) {
+        // Ids the previous book took from the per-id tables: below their lengths (`at`).
         for &id in &self.asset_ids {
-            self.asset_slot[id as usize] = NONE;
+            *at_mut(&mut self.asset_slot, id as usize) = NONE;
         }
         for &id in &self.group_ids {
-            self.group_slot[id as usize] = NONE;
+            *at_mut(&mut self.group_slot, id as usize) = NONE;
         }
         self.asset_ids.clear();
         self.group_ids.clear();
         for c in &self.book.contracts {
-            self.netted_slot[c.symbol as usize] = NONE;
+            *at_mut(&mut self.netted_slot, c.symbol as usize) = NONE;
         }
         // The group slots and names stay, to be reused in place (`group`); `finish` cuts what is left.
         let b = &mut self.book;
@@ -425,7 +426,7 @@ impl<'e> Builder<'e> {
     #[inline(always)]
     fn netted(&mut self, g: usize, symbol: u32) -> usize {
         let contracts = &mut self.book.contracts;
-        let slot = &mut self.netted_slot[symbol as usize];
+        let slot = at_mut(&mut self.netted_slot, symbol as usize);
         // One comparison for "set" and "in bounds": `NONE` is past any book's contracts.
         if contracts.get(*slot as usize).is_some_and(|c| c.group == g) {
             return *slot as usize;
@@ -524,4 +525,12 @@ pub(super) fn at<T: Copy>(table: &[T], i: usize) -> T {
     debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
     // SAFETY: `i < table.len()`, the invariant above.
     unsafe { *table.get_unchecked(i) }
+}
+
+/// [`at`]'s entry, to write (the same invariant).
+#[inline(always)]
+fn at_mut<T>(table: &mut [T], i: usize) -> &mut T {
+    debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
+    // SAFETY: `i < table.len()`, the invariant of `at`.
+    unsafe { table.get_unchecked_mut(i) }
 }
