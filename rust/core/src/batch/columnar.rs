@@ -332,8 +332,8 @@ impl<'e> Builder<'e> {
             return Some(slot as usize);
         }
         let empty = at(&layout.asset_slots, id as usize)?;
-        let g = self.group(layout, layout.asset_group[id as usize]);
-        self.asset_slot[id as usize] = self.book.assets.len() as u32;
+        let g = self.group(layout, at(&layout.asset_group, id as usize));
+        *at_mut(&mut self.asset_slot, id as usize) = self.book.assets.len() as u32;
         self.asset_ids.push(id);
         self.book.assets.push(AssetSlot { group: g, ..empty });
         Some(self.book.assets.len() - 1)
@@ -366,7 +366,7 @@ impl<'e> Builder<'e> {
             b.groups.push(GroupSlot { option_pnl, option_systemic, ..GroupSlot::new(table) });
             b.group_names.push(Arc::clone(name));
         }
-        self.group_slot[id as usize] = g as u32;
+        *at_mut(&mut self.group_slot, id as usize) = g as u32;
         self.group_ids.push(id);
         g
     }
