@@ -880,7 +880,13 @@ impl Engine {
     /// into `kept`, each scenario's P&L and each group's part of it. Group by
     /// group, each scenario's P&L in `buf.0` (each still sums its groups in
     /// book order): a group's returns and option P&L are read once.
-    fn systemic_loss(&self, book: &Book, net: &[Net], buf: &mut (Vec<f64>, Vec<f64>), mut kept: Option<&mut Kept>) -> f64 {
+    fn systemic_loss(
+        &self,
+        book: &Book,
+        net: &[Net],
+        buf: &mut (Vec<f64>, Vec<f64>),
+        mut kept: Option<&mut Kept>,
+    ) -> f64 {
         let (pnl, own) = buf;
         let (ne, ng) = (self.params.systemic.len(), book.groups.len());
         if let Some(k) = kept.as_deref_mut() {
