@@ -137,6 +137,27 @@ def test_offsets_and_overrides_of_a_group_reached_by_balances_bit_for_bit(books,
     check(engine, market, books, out)
 
 
+def untabled_override_engine() -> pm.Engine:
+    """The default profile with DOGE in a group MEME that has no table of its
+    own (the default group's), overridden by name in the first systemic
+    scenario only: its returns are looked up by name, not read from a table."""
+    d = pm.RiskParams.default().to_dict()
+    d["assets"]["DOGE"] = {"group": "MEME", "collateral": [{"rate": 0.5}]}
+    first, *rest = d["systemic"]
+    d["systemic"] = [dict(first, overrides={"MEME": -0.7}), *rest]
+    return pm.Engine(pm.RiskParams.from_dict(d))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books=scenario_books, threads=st.sampled_from((1, 2)), chunk=st.sampled_from((1, 3, 512)))
+def test_systemic_override_of_a_group_without_a_table_bit_for_bit(books, threads, chunk):
+    engine = untabled_override_engine()
+    market = pm.Market.from_dict(scenario_market())
+    positions, balances = tables(books)
+    out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
+    check(engine, market, books, out)
+
+
 @st.composite
 def shared_option_symbols(draw) -> dict:
     """A scenario book whose options share a few symbols across different terms

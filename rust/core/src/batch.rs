@@ -878,7 +878,7 @@ impl<'a> Scan<'a> {
     fn settle_in(&self, c: &PositionColumns<'_>, r: usize) -> (i32, u32) {
         match c.settle.map_or(-1, |s| s.codes[r]) {
             k if k < 0 => (k, self.usdt),
-            k => (k, self.settle_asset[k as usize]),
+            k => (k, columnar::at(&self.settle_asset, k as usize)), // a checked code: one id per settle value
         }
     }
 

@@ -303,16 +303,17 @@ impl<'e> Builder<'e> {
     }
 
     fn clear(&mut self) {
+        // Ids the previous book took from the per-id tables: below their lengths (`at`).
         for &id in &self.asset_ids {
-            self.asset_slot[id as usize] = NONE;
+            *at_mut(&mut self.asset_slot, id as usize) = NONE;
         }
         for &id in &self.group_ids {
-            self.group_slot[id as usize] = NONE;
+            *at_mut(&mut self.group_slot, id as usize) = NONE;
         }
         self.asset_ids.clear();
         self.group_ids.clear();
         for c in &self.book.contracts {
-            self.netted_slot[c.symbol as usize] = NONE;
+            *at_mut(&mut self.netted_slot, c.symbol as usize) = NONE;
         }
         // The group slots and names stay, to be reused in place (`group`); `finish` cuts what is left.
         let b = &mut self.book;
@@ -331,8 +332,8 @@ impl<'e> Builder<'e> {
             return Some(slot as usize);
         }
         let empty = at(&layout.asset_slots, id as usize)?;
-        let g = self.group(layout, layout.asset_group[id as usize]);
-        self.asset_slot[id as usize] = self.book.assets.len() as u32;
+        let g = self.group(layout, at(&layout.asset_group, id as usize));
+        *at_mut(&mut self.asset_slot, id as usize) = self.book.assets.len() as u32;
         self.asset_ids.push(id);
         self.book.assets.push(AssetSlot { group: g, ..empty });
         Some(self.book.assets.len() - 1)
@@ -365,7 +366,7 @@ impl<'e> Builder<'e> {
             b.groups.push(GroupSlot { option_pnl, option_systemic, ..GroupSlot::new(table) });
             b.group_names.push(Arc::clone(name));
         }
-        self.group_slot[id as usize] = g as u32;
+        *at_mut(&mut self.group_slot, id as usize) = g as u32;
         self.group_ids.push(id);
         g
     }
@@ -425,14 +426,14 @@ impl<'e> Builder<'e> {
     #[inline(always)]
     fn netted(&mut self, g: usize, symbol: u32) -> usize {
         let contracts = &mut self.book.contracts;
-        let slot = &mut self.netted_slot[symbol as usize];
-        match *slot {
-            i if i != NONE && contracts[i as usize].group == g => return i as usize,
-            NONE => {}
-            _ => {
-                if let Some(i) = contracts.iter().position(|c| c.symbol == symbol && c.group == g) {
-                    return i;
-                }
+        let slot = at_mut(&mut self.netted_slot, symbol as usize);
+        // One comparison for "set" and "in bounds": `NONE` is past any book's contracts.
+        if contracts.get(*slot as usize).is_some_and(|c| c.group == g) {
+            return *slot as usize;
+        }
+        if *slot != NONE {
+            if let Some(i) = contracts.iter().position(|c| c.symbol == symbol && c.group == g) {
+                return i;
             }
         }
         *slot = contracts.len() as u32;
@@ -520,8 +521,16 @@ fn decode(
 /// symbol id is below the number of the call's assets, groups or symbols, the
 /// length of every per-id table. Checked in debug builds.
 #[inline(always)]
-fn at<T: Copy>(table: &[T], i: usize) -> T {
+pub(super) fn at<T: Copy>(table: &[T], i: usize) -> T {
     debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
     // SAFETY: `i < table.len()`, the invariant above.
     unsafe { *table.get_unchecked(i) }
+}
+
+/// [`at`]'s entry, to write (the same invariant).
+#[inline(always)]
+fn at_mut<T>(table: &mut [T], i: usize) -> &mut T {
+    debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
+    // SAFETY: `i < table.len()`, the invariant of `at`.
+    unsafe { table.get_unchecked_mut(i) }
 }

@@ -291,12 +291,14 @@ impl Book {
         s: usize,
         netted: usize,
     ) -> (crate::instrument::ContractTerms, usize) {
-        let (pb, ps) = (self.assets[b].price, self.assets[s].price);
+        // The three tables as slices: their lengths stay in registers across the stores.
+        let Book { assets, groups, contracts, .. } = self;
+        let (assets, groups, contracts) = (&mut assets[..], &mut groups[..], &mut contracts[..]);
+        let (pb, ps, g) = (assets[b].price, assets[s].price, assets[b].group);
         let t = contract_terms(pos, mark, pb, ps);
         let receiver = if matches!(pos, PositionRef::Inverse { .. }) { b } else { s };
-        let g = self.assets[b].group;
-        self.assets[receiver].settled += t.upnl;
-        self.add_contract_delta(g, netted, t.dollar_delta);
+        assets[receiver].settled += t.upnl;
+        add_delta(groups, contracts, g, netted, t.dollar_delta);
         (t, receiver)
     }
 
@@ -394,9 +396,15 @@ impl Book {
 
     /// Add a contract's dollar delta to its group `g` and its symbol's netted entry `netted`.
     pub fn add_contract_delta(&mut self, g: usize, netted: usize, d: f64) {
-        self.groups[g].d_contracts += d;
-        self.contracts[netted].delta += d;
+        add_delta(&mut self.groups, &mut self.contracts, g, netted, d);
     }
+}
+
+/// [`Book::add_contract_delta`] on the book's group and netted-contract tables.
+#[inline(always)]
+fn add_delta(groups: &mut [GroupSlot], contracts: &mut [NettedContract], g: usize, netted: usize, d: f64) {
+    groups[g].d_contracts += d;
+    contracts[netted].delta += d;
 }
 
 /// `acc[k] += qty · v[k]` over the shorter of the two: a product and a sum a

@@ -22,6 +22,9 @@ pub struct Scratch {
     assets: Vec<AssetFigures>,
     /// Which of a result's group rows a narrow pass left other than the kept evaluation's.
     rows: KeptRows,
+    /// Each systemic scenario's P&L, summed group by group, and a group's
+    /// returns when it has no table of its own.
+    systemic: (Vec<f64>, Vec<f64>),
 }
 
 /// The result `out` (by address) whose group rows are those of the kept
@@ -464,7 +467,7 @@ impl Engine {
     /// The scenario model's passes, in full or from a kept evaluation (one
     /// copy of every formula; `pass` decides only what is recomputed).
     fn scenario_pass(&self, book: &Book, scratch: &mut Scratch, mut pass: Pass<'_>, out: &mut MarginResult) {
-        let Scratch { net, pnl, legs, left, scans, changed, changed_mask, assets, rows } = scratch;
+        let Scratch { net, pnl, legs, left, scans, changed, changed_mask, assets, rows, systemic } = scratch;
         rows.generation = 0; // every row is rewritten
 
         let account = match &pass {
@@ -542,7 +545,7 @@ impl Engine {
             _ => offset_credit(&book.offset_pairs, legs, left),
         };
         let systemic = match &mut pass {
-            Pass::Full(kept) => self.systemic_loss(book, net, kept.as_deref_mut()),
+            Pass::Full(kept) => self.systemic_loss(book, net, systemic, kept.as_deref_mut()),
             Pass::After(kept, _) => {
                 Self::systemic_after(book, kept, changed.iter().map(|&g| (g, net[g].scanned_delta)))
             }
@@ -853,13 +856,19 @@ impl Engine {
         usize::from(status.code(self.params.status.len()))
     }
 
-    /// Systemic scenario `e`'s return for group `g`: a named group's is the one
-    /// its table gives; others may be overridden by name.
-    fn systemic_return_of(&self, book: &Book, e: usize, g: usize) -> f64 {
-        let group = &book.groups[g];
+    /// Each systemic scenario's return for group `g`, in scenario order, into
+    /// `buf` when the group has no table of its own (it may be overridden by
+    /// name), else its table's row.
+    fn systemic_returns<'a>(&'a self, book: &Book, g: usize, buf: &'a mut Vec<f64>) -> &'a [f64] {
+        let (group, ne) = (&book.groups[g], self.params.systemic.len());
         match group.table {
-            0 => systemic_return(&self.params.systemic[e], &book.group_names[g], self.group_params(group)),
-            t => self.systemic_by_table[e][t],
+            0 => {
+                let (name, gp) = (&book.group_names[g], self.group_params(group));
+                buf.clear();
+                buf.extend(self.params.systemic.iter().map(|s| systemic_return(s, name, gp)));
+                buf
+            }
+            t => &self.systemic_by_table[t * ne..(t + 1) * ne],
         }
     }
 
@@ -870,34 +879,41 @@ impl Engine {
     }
 
     /// `SYS`: the worst systemic scenario's loss over the scanned exposure, ≥ 0;
-    /// into `kept`, each scenario's P&L and each group's part of it.
-    fn systemic_loss(&self, book: &Book, net: &[Net], mut kept: Option<&mut Kept>) -> f64 {
-        let mut worst = 0.0_f64;
-        let ng = book.groups.len();
+    /// into `kept`, each scenario's P&L and each group's part of it. Group by
+    /// group, each scenario's P&L in `buf.0` (each still sums its groups in
+    /// book order): a group's returns and option P&L are read once.
+    fn systemic_loss(
+        &self,
+        book: &Book,
+        net: &[Net],
+        buf: &mut (Vec<f64>, Vec<f64>),
+        mut kept: Option<&mut Kept>,
+    ) -> f64 {
+        let (pnl, own) = buf;
+        let (ne, ng) = (self.params.systemic.len(), book.groups.len());
         if let Some(k) = kept.as_deref_mut() {
-            k.systemic.clear();
             k.parts.clear();
-            k.parts.resize(self.params.systemic.len() * ng, 0.0);
+            k.parts.resize(ne * ng, 0.0);
             k.returns.clear();
-            k.returns.resize(self.params.systemic.len() * ng, 0.0);
+            k.returns.resize(ne * ng, 0.0);
         }
-        for e in 0..self.params.systemic.len() {
-            let mut pnl = 0.0;
-            for (g, n) in net.iter().enumerate().take(ng) {
-                let r = self.systemic_return_of(book, e, g);
+        pnl.clear();
+        pnl.resize(ne, 0.0);
+        for (g, n) in net.iter().enumerate().take(ng) {
+            let returns = self.systemic_returns(book, g, own);
+            for (e, (p, &r)) in pnl.iter_mut().zip(returns).enumerate() {
                 let (linear, options) = Self::systemic_pnl(book, n.scanned_delta, e, g, r);
-                pnl += linear;
-                pnl += options;
+                *p += linear;
+                *p += options;
                 if let Some(k) = kept.as_deref_mut() {
                     (k.parts[e * ng + g], k.returns[e * ng + g]) = (linear + options, r);
                 }
             }
-            if let Some(k) = kept.as_deref_mut() {
-                k.systemic.push(pnl);
-            }
-            worst = worst.max(-pnl);
         }
-        worst
+        if let Some(k) = kept {
+            k.systemic.clone_from(pnl);
+        }
+        pnl.iter().fold(0.0_f64, |worst, &p| worst.max(-p))
     }
 
     /// [`systemic_loss`](Self::systemic_loss) from the kept P&L of each

@@ -80,8 +80,10 @@ pub struct Engine {
     /// The tables of each offset's two groups, in the profile's order (0: a group
     /// without a table of its own, found by name).
     offset_tables: Vec<(usize, usize)>,
-    /// Each systemic scenario's return for each named table's group (`[scenario][table]`).
-    systemic_by_table: Vec<Vec<f64>>,
+    /// Each systemic scenario's return for each table's group, a table's
+    /// scenarios side by side (`[table * scenarios + scenario]`; table 0's
+    /// entries are unused: its groups may be overridden by name).
+    systemic_by_table: Vec<f64>,
     /// The profile's assets, indexed once so a book resolves each asset a single time.
     asset_table: Vec<AssetParams>,
     asset_index: HashMap<String, u32>,
@@ -108,8 +110,8 @@ impl Engine {
         let asset_index = asset_names.iter().enumerate().map(|(i, a)| ((*a).clone(), i as u32)).collect();
         let table = |g: &str| table_index.get(g).copied().unwrap_or(0);
         let offset_tables = params.offsets.iter().map(|o| (table(&o.a), table(&o.b))).collect();
-        let systemic_by_table = (params.systemic.iter())
-            .map(|s| tables.iter().map(|t| systemic_return(s, &t.name, &t.params)).collect())
+        let systemic_by_table = (tables.iter())
+            .flat_map(|t| params.systemic.iter().map(|s| systemic_return(s, &t.name, &t.params)))
             .collect();
         Engine {
             tables,
