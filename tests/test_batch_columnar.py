@@ -103,6 +103,11 @@ def tables(books: list[dict]):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(books=scenario_books, threads=st.sampled_from((1, 2)), chunk=st.sampled_from((1, 2, 512)))
 def test_scenario_model_bit_for_bit(engine, books, threads, chunk):
+    check_scenario_batch(engine, books, threads, chunk)
+
+
+def check_scenario_batch(engine: pm.Engine, books, threads: int, chunk: int) -> None:
+    """`engine`'s batch of `books` on the scenario market equals its `margin`, bit for bit."""
     market = pm.Market.from_dict(scenario_market())
     positions, balances = tables(books)
     out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
@@ -130,11 +135,7 @@ def offsets_engine() -> pm.Engine:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(books=scenario_books, threads=st.sampled_from((1, 2)), chunk=st.sampled_from((1, 3, 512)))
 def test_offsets_and_overrides_of_a_group_reached_by_balances_bit_for_bit(books, threads, chunk):
-    engine = offsets_engine()
-    market = pm.Market.from_dict(scenario_market())
-    positions, balances = tables(books)
-    out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
-    check(engine, market, books, out)
+    check_scenario_batch(offsets_engine(), books, threads, chunk)
 
 
 def untabled_override_engine() -> pm.Engine:
@@ -151,11 +152,7 @@ def untabled_override_engine() -> pm.Engine:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(books=scenario_books, threads=st.sampled_from((1, 2)), chunk=st.sampled_from((1, 3, 512)))
 def test_systemic_override_of_a_group_without_a_table_bit_for_bit(books, threads, chunk):
-    engine = untabled_override_engine()
-    market = pm.Market.from_dict(scenario_market())
-    positions, balances = tables(books)
-    out = engine.margin_batch(positions, balances, market, threads=threads, chunk_size=chunk)
-    check(engine, market, books, out)
+    check_scenario_batch(untabled_override_engine(), books, threads, chunk)
 
 
 @st.composite

@@ -212,16 +212,20 @@ mod tests {
         assert_eq!((g.with_vol[2].r, g.with_vol[2].v), (-0.1, 0.3));
     }
 
-    #[test]
-    fn linear_scan_is_the_full_scan() {
-        let p = RiskParams::default_profile();
-        let mut x = 0x2545f4914f6cdd1d_u64;
-        let mut f = || {
+    /// Uniform numbers in [0, 1) from a xorshift of `seed`: reproducible cases without a dependency.
+    fn uniform(mut x: u64) -> impl FnMut() -> f64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        }
+    }
+
+    #[test]
+    fn linear_scan_is_the_full_scan() {
+        let p = RiskParams::default_profile();
+        let mut f = uniform(0x2545f4914f6cdd1d);
         for name in ["BTC", "ETH", "SOL", "DOGE"] {
             let g = Grid::new(p.group_params(name));
             assert!(g.ascending > 0);
@@ -247,13 +251,7 @@ mod tests {
     #[test]
     fn options_scan_is_the_full_scan() {
         let p = RiskParams::default_profile();
-        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut f = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut f = uniform(0x9e37_79b9_7f4a_7c15);
         let mut pnl = Vec::new();
         for name in ["BTC", "ETH", "SOL", "DOGE"] {
             let g = Grid::new(p.group_params(name));
