@@ -13,6 +13,7 @@ import math
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -149,6 +150,27 @@ def test_batch_dictionary_codes_out_of_range(engine, column):
         engine.margin_batch(batch_with_type(column), None, market)
     with pytest.raises(InvalidInputError, match=r"out of range"):
         engine.margin_batch(batch_with_type(column), None, market, errors="collect")
+
+
+@pytest.mark.parametrize("rows", [3, 200_000])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_dictionary_code_out_of_range_after_garbage_under_nulls(engine, rows, threads):
+    # A null's key may be any number; the first bad key of a valid row is named,
+    # whichever slice of rows a thread checks first.
+    keys = np.zeros(rows, np.int32)
+    null = np.zeros(rows, bool)
+    keys[:2], null[:2] = (99, -5), True
+    keys[rows - 1] = 7
+    if rows > 3:
+        keys[rows // 2], null[rows // 2] = 1 << 30, True
+    column = pa.DictionaryArray.from_arrays(
+        pa.array(keys, mask=null), pa.array(["linear"]), safe=False
+    )
+    market = pm.Market.from_dict(MARKET)
+    with pytest.raises(
+        InvalidInputError, match=rf"^positions\.type\[{rows - 1}\]: dictionary code 7 out of range"
+    ):
+        engine.margin_batch(batch_with_type(column), None, market, threads=threads)
 
 
 @pytest.mark.parametrize("threads", [-1, 0, 2**64, 5000])

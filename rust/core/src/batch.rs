@@ -285,6 +285,48 @@ where
     Encoded { codes, values }
 }
 
+/// Rows a worker takes at a time when checking or renumbering dictionary keys.
+const KEY_ROWS: usize = 1 << 16;
+
+/// The first row whose key is not a code of `n` values (`0 ≤ key < n`) among
+/// the rows `valid` keeps (a null's key may be any number), searched on
+/// `pool`: a max per slice of rows, which vectorises, and a row-by-row search
+/// only in a slice that fails it (a damaged Arrow array may hold such a key).
+pub fn first_bad_key<F>(pool: &rayon::ThreadPool, keys: &[i32], n: usize, valid: F) -> Option<usize>
+where
+    F: Fn(usize) -> bool + Sync,
+{
+    // As `u32`, a negative key is above any count of values.
+    let bad = |k: i32| k as u32 as usize >= n;
+    pool.install(|| {
+        keys.par_chunks(KEY_ROWS).enumerate().find_map_first(|(b, slice)| {
+            let top = slice.iter().fold(0u32, |m, &k| m.max(k as u32));
+            if (top as usize) < n {
+                return None;
+            }
+            let first = b * KEY_ROWS;
+            (slice.iter().enumerate()).find(|&(i, &k)| bad(k) && valid(first + i)).map(|(i, _)| first + i)
+        })
+    })
+}
+
+/// Dictionary keys renumbered on `pool`: `remap[key]` for each row `valid`
+/// keeps (`None`: every row), `-1` for the others. Each kept row's key is
+/// below `remap.len()` ([`first_bad_key`] checked it).
+pub fn remap_keys<F>(pool: &rayon::ThreadPool, keys: &[i32], remap: &[i32], valid: Option<F>) -> Vec<i32>
+where
+    F: Fn(usize) -> bool + Sync,
+{
+    let mut codes = Vec::new();
+    pool.install(|| match &valid {
+        None => keys.par_iter().map(|&k| remap[k as usize]).collect_into_vec(&mut codes),
+        Some(valid) => (keys.par_iter().enumerate())
+            .map(|(i, &k)| if valid(i) { remap[k as usize] } else { -1 })
+            .collect_into_vec(&mut codes),
+    });
+    codes
+}
+
 /// A pool of `threads` worker threads (0: one per core).
 pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
@@ -599,31 +641,93 @@ fn group_rows(pool: &rayon::ThreadPool, account: &[i64]) -> Option<Vec<u32>> {
 /// rows are not in ascending order (a run's id not above the one before it),
 /// which only a table read in place can be: the check costs a comparison per
 /// account, not a pass over the rows.
-fn accounts(pos: &[i64], pos_order: Option<&[u32]>, bal: &[i64], bal_order: Option<&[u32]>) -> Option<Vec<Account>> {
+///
+/// The rows are cut into pieces at accounts' first position rows (the
+/// balances at the first row of an id not below the piece's first), found on
+/// `pool` piece by piece, and joined; a cut that splits an account (tables
+/// not in order) gives its id twice, which the join refuses as out of order.
+/// A piece has at least `piece_rows` position rows ([`ACCOUNT_ROWS`]).
+fn accounts(
+    pool: &rayon::ThreadPool,
+    piece_rows: usize,
+    pos: &[i64],
+    pos_order: Option<&[u32]>,
+    bal: &[i64],
+    bal_order: Option<&[u32]>,
+) -> Option<Vec<Account>> {
     let id = |ids: &[i64], order: Option<&[u32]>, i: usize| ids[order.map_or(i, |o| o[i] as usize)];
     let (np, nb) = (pos.len(), bal.len());
-    let (mut pi, mut bi) = (0, 0);
-    let mut out: Vec<Account> = Vec::new();
-    while pi < np || bi < nb {
-        let account = match (pi < np, bi < nb) {
-            (true, true) => id(pos, pos_order, pi).min(id(bal, bal_order, bi)),
-            (true, false) => id(pos, pos_order, pi),
-            _ => id(bal, bal_order, bi),
-        };
-        if out.last().is_some_and(|a| a.id >= account) {
-            return None;
-        }
-        let (p0, b0) = (pi, bi);
-        while pi < np && id(pos, pos_order, pi) == account {
+    let pieces = match np / piece_rows.max(1) {
+        0 | 1 => 1,
+        n => n.min(4 * pool.current_num_threads()),
+    };
+    let mut cuts = vec![(0, 0)];
+    for k in 1..pieces {
+        let (mut pi, last_bi) = (k * np / pieces, cuts[cuts.len() - 1].1);
+        while pi < np && id(pos, pos_order, pi) == id(pos, pos_order, pi - 1) {
             pi += 1;
         }
-        while bi < nb && id(bal, bal_order, bi) == account {
-            bi += 1;
+        let bi = match pi < np {
+            true => {
+                // The first balance row at or after the last cut whose id is not below the piece's first.
+                let (first, mut lo, mut hi) = (id(pos, pos_order, pi), last_bi, nb);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    match id(bal, bal_order, mid) < first {
+                        true => lo = mid + 1,
+                        false => hi = mid,
+                    }
+                }
+                lo
+            }
+            false => nb,
+        };
+        cuts.push((pi, bi));
+    }
+    cuts.push((np, nb));
+    let parts: Vec<Option<Vec<Account>>> = pool.install(|| {
+        (cuts.par_windows(2))
+            .map(|w| {
+                let ((p0, b0), (p1, b1)) = (w[0], w[1]);
+                let (mut pi, mut bi) = (p0, b0);
+                let mut out: Vec<Account> = Vec::with_capacity((p1 - p0) / 8 + 1);
+                while pi < p1 || bi < b1 {
+                    let account = match (pi < p1, bi < b1) {
+                        (true, true) => id(pos, pos_order, pi).min(id(bal, bal_order, bi)),
+                        (true, false) => id(pos, pos_order, pi),
+                        _ => id(bal, bal_order, bi),
+                    };
+                    if out.last().is_some_and(|a| a.id >= account) {
+                        return None;
+                    }
+                    let (p, b) = (pi, bi);
+                    while pi < p1 && id(pos, pos_order, pi) == account {
+                        pi += 1;
+                    }
+                    while bi < b1 && id(bal, bal_order, bi) == account {
+                        bi += 1;
+                    }
+                    out.push(Account { id: account, positions: p..pi, balances: b..bi });
+                }
+                Some(out)
+            })
+            .collect()
+    });
+    let mut out: Vec<Account> = Vec::with_capacity(parts.iter().flatten().map(Vec::len).sum());
+    for part in parts {
+        let part = part?;
+        if let (Some(a), Some(b)) = (out.last(), part.first()) {
+            if a.id >= b.id {
+                return None;
+            }
         }
-        out.push(Account { id: account, positions: p0..pi, balances: b0..bi });
+        out.extend(part);
     }
     Some(out)
 }
+
+/// Position rows a piece of [`accounts`] takes at least.
+const ACCOUNT_ROWS: usize = 1 << 16;
 
 impl Engine {
     /// Margin of every account in the columns on one market snapshot, on a pool
@@ -654,11 +758,11 @@ impl Engine {
         // Rows already grouped in ascending order (as `pmengine gen` writes them) are
         // read in place; otherwise the tables that are not are grouped first.
         let (pos_acc, bal_acc) = (positions.account, balances.account);
-        let (accounts, pos_sorted, bal_sorted) = match accounts(pos_acc, None, bal_acc, None) {
+        let (accounts, pos_sorted, bal_sorted) = match accounts(pool, ACCOUNT_ROWS, pos_acc, None, bal_acc, None) {
             Some(accounts) => (accounts, None, None),
             None => {
                 let (p, b) = (group_rows(pool, pos_acc), group_rows(pool, bal_acc));
-                let accounts = accounts(pos_acc, p.as_deref(), bal_acc, b.as_deref());
+                let accounts = accounts(pool, ACCOUNT_ROWS, pos_acc, p.as_deref(), bal_acc, b.as_deref());
                 (accounts.unwrap_or_else(|| unreachable!("grouped rows are in ascending order")), p, b)
             }
         };
@@ -685,7 +789,9 @@ impl Engine {
             worst_vol_shock: f64::NAN,
         };
         // Each chunk writes its accounts' rows in place and returns its errors, by row.
-        let mut rows = vec![error_row; accounts.len()];
+        // Filled on the pool: each page is first touched by a worker, not by this thread alone.
+        let mut rows = Vec::new();
+        pool.install(|| (0..accounts.len()).into_par_iter().map(|_| error_row).collect_into_vec(&mut rows));
         let errors: Vec<Vec<(usize, CoreError)>> = pool.install(|| {
             (rows.par_chunks_mut(chunk).zip(accounts.par_chunks(chunk)).enumerate())
                 .map(|(k, (out, part))| {
@@ -725,19 +831,24 @@ impl Engine {
             }
         }
 
-        let column = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+        // The rows' fields as columns, each gathered on the pool.
+        fn column<T: Send, U: Sync>(pool: &rayon::ThreadPool, rows: &[U], f: impl Fn(&U) -> T + Sync + Send) -> Vec<T> {
+            let mut out = Vec::new();
+            pool.install(|| rows.par_iter().map(f).collect_into_vec(&mut out));
+            out
+        }
         let out = BatchResult {
-            account: accounts.iter().map(|a| a.id).collect(),
-            equity: column(|r| r.equity),
-            adjusted_equity: column(|r| r.adjusted_equity),
-            maintenance_margin: column(|r| r.mm),
-            initial_margin: column(|r| r.im),
-            available: column(|r| r.available),
-            uni_mmr: column(|r| r.uni_mmr),
-            status: rows.iter().map(|r| r.status).collect(),
-            worst_group: rows.iter().map(|r| r.worst_group).collect(),
-            worst_price_move: column(|r| r.worst_price_move),
-            worst_vol_shock: column(|r| r.worst_vol_shock),
+            account: column(pool, &accounts, |a| a.id),
+            equity: column(pool, &rows, |r| r.equity),
+            adjusted_equity: column(pool, &rows, |r| r.adjusted_equity),
+            maintenance_margin: column(pool, &rows, |r| r.mm),
+            initial_margin: column(pool, &rows, |r| r.im),
+            available: column(pool, &rows, |r| r.available),
+            uni_mmr: column(pool, &rows, |r| r.uni_mmr),
+            status: column(pool, &rows, |r| r.status),
+            worst_group: column(pool, &rows, |r| r.worst_group),
+            worst_price_move: column(pool, &rows, |r| r.worst_price_move),
+            worst_vol_shock: column(pool, &rows, |r| r.worst_vol_shock),
             statuses,
             groups,
             errors: errors.map(|(i, e)| (i, e.to_string())).collect(),
@@ -1028,6 +1139,96 @@ impl<'a> Scan<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An account as `(id, position rows, balance rows)`, to compare.
+    type Run = (i64, Range<usize>, Range<usize>);
+
+    fn runs(a: Option<Vec<Account>>) -> Option<Vec<Run>> {
+        a.map(|a| a.into_iter().map(|a| (a.id, a.positions, a.balances)).collect())
+    }
+
+    #[test]
+    fn accounts_found_in_pieces_are_those_found_in_one() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let pools = [1, 2, 3].map(|t| thread_pool(t).unwrap());
+        let mut out_of_order = 0;
+        for case in 0..300 {
+            // Ids with runs (an account's rows), gaps, and accounts in one table only.
+            let column = |next: &mut dyn FnMut(u64) -> u64, rows: usize| {
+                let mut ids = Vec::new();
+                let mut id = next(3) as i64;
+                while ids.len() < rows {
+                    ids.extend(std::iter::repeat_n(id, 1 + next(6) as usize));
+                    id += 1 + next(3) as i64;
+                }
+                ids.truncate(rows);
+                ids
+            };
+            let (np, nb) = (next(200) as usize, next(80) as usize);
+            let (mut pos, mut bal) = (column(&mut next, np), column(&mut next, nb));
+            // Some tables out of order: a row moved, or two swapped.
+            if case % 3 == 1 && np > 2 {
+                let (i, j) = (next(np as u64) as usize, next(np as u64) as usize);
+                pos.swap(i, j);
+            }
+            if case % 5 == 2 && nb > 2 {
+                let i = next(nb as u64) as usize;
+                bal[i] = next(50) as i64;
+            }
+            let one = runs(accounts(&pools[0], usize::MAX, &pos, None, &bal, None));
+            out_of_order += usize::from(one.is_none());
+            let (po, bo) = (group_rows(&pools[0], &pos), group_rows(&pools[0], &bal));
+            let grouped = runs(accounts(&pools[0], usize::MAX, &pos, po.as_deref(), &bal, bo.as_deref()));
+            assert!(grouped.is_some(), "grouped rows are in ascending order");
+            for pool in &pools {
+                for piece_rows in [1, 2, 3, 5, 8, 13, 64] {
+                    let pieces = runs(accounts(pool, piece_rows, &pos, None, &bal, None));
+                    assert_eq!(pieces, one, "case {case}, {piece_rows} rows a piece");
+                    let g = runs(accounts(pool, piece_rows, &pos, po.as_deref(), &bal, bo.as_deref()));
+                    assert_eq!(g, grouped, "case {case} grouped, {piece_rows} rows a piece");
+                }
+            }
+        }
+        assert!((50..250).contains(&out_of_order), "both kinds of tables tried: {out_of_order} out of order");
+    }
+
+    #[test]
+    fn dictionary_keys_checked_and_renumbered_across_slices() {
+        let pools = [1, 2].map(|t| thread_pool(t).unwrap());
+        let rows = 3 * KEY_ROWS + 17;
+        let remap: Vec<i32> = (0..7).map(|k| (k * 5 + 3) % 7).collect();
+        let keys: Vec<i32> = (0..rows).map(|r| ((r * 31) % 7) as i32).collect();
+        // Nulls every 5th row, their keys garbage (any number).
+        let valid = |r: usize| !r.is_multiple_of(5);
+        let mut garbage = keys.clone();
+        for r in (0..rows).step_by(5) {
+            garbage[r] = if r % 2 == 0 { -9 } else { 1 << 30 };
+        }
+        for pool in &pools {
+            assert_eq!(first_bad_key(pool, &keys, 7, |_| true), None);
+            assert_eq!(first_bad_key(pool, &garbage, 7, valid), None);
+            assert_eq!(first_bad_key(pool, &garbage, 7, |_| true), Some(0));
+            // The first bad valid row in row order, whichever slice is searched first.
+            let mut bad = garbage.clone();
+            for (r, k) in [(2 * KEY_ROWS + 3, 7), (KEY_ROWS + 1, -1), (3 * KEY_ROWS + 2, 99)] {
+                bad[r] = k;
+            }
+            assert_eq!(first_bad_key(pool, &bad, 7, valid), Some(KEY_ROWS + 1));
+            assert_eq!(first_bad_key(pool, &keys, 6, |_| true), Some(keys.iter().position(|&k| k == 6).unwrap()));
+
+            let all = remap_keys(pool, &keys, &remap, None::<fn(usize) -> bool>);
+            assert_eq!(all, keys.iter().map(|&k| remap[k as usize]).collect::<Vec<_>>());
+            let some = remap_keys(pool, &garbage, &remap, Some(valid));
+            let expected: Vec<i32> = (0..rows).map(|r| if valid(r) { remap[keys[r] as usize] } else { -1 }).collect();
+            assert_eq!(some, expected);
+        }
+    }
 
     #[test]
     fn encoded_strings_are_the_first_appearance_dictionary_at_any_thread_count() {

@@ -17,8 +17,8 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use numpy::PyArray1;
 use pmengine_core::batch::{
-    encode_strings, thread_pool, BalanceColumns, BatchOptions, BatchResult, Encoded, OnError, PositionColumns, Strings,
-    ThreadPool,
+    encode_strings, first_bad_key, remap_keys, thread_pool, BalanceColumns, BatchOptions, BatchResult, Encoded,
+    OnError, PositionColumns, Strings, ThreadPool,
 };
 use pmengine_core::error::Code;
 use pmengine_core::{Engine, Market};
@@ -129,7 +129,7 @@ impl Table {
             let c = arrow_cast::cast(a, &DataType::Int64)
                 .map_err(|e| invalid(Code::WrongType, format!("{}.account", self.name), e.to_string()))?;
             let c = c.as_primitive::<Int64Type>();
-            if let Some(r) = (0..c.len()).find(|&r| c.is_null(r)) {
+            if let Some(r) = (c.null_count() > 0).then(|| (0..c.len()).find(|&r| c.is_null(r))).flatten() {
                 return Err(invalid(Code::Missing, format!("{}[{}].account", self.name, offsets[k] + r), "required"));
             }
             arrays.push(c.clone());
@@ -208,8 +208,7 @@ impl Table {
             let keys = c.keys();
             // Every code must point at a value, on every path below (a damaged array may not).
             let n = remap.len();
-            let out_of_range = |k: i32| usize::try_from(k).map_or(true, |k| k >= n);
-            if let Some(r) = (0..keys.len()).find(|&r| keys.is_valid(r) && out_of_range(keys.value(r))) {
+            if let Some(r) = first_bad_key(pool, keys.values(), n, |r| keys.is_valid(r)) {
                 return Err(invalid(
                     Code::OutOfRange,
                     format!("{}.{col}[{}]", self.name, offset + r),
@@ -217,13 +216,17 @@ impl Table {
                 ));
             }
             let identity = remap.iter().enumerate().all(|(i, &k)| k as usize == i);
-            if single && identity && keys.null_count() == 0 {
+            let nulls = keys.null_count() > 0;
+            if single && identity && !nulls {
                 // Distinct values and no nulls: the Arrow keys are the codes, read in place.
                 d.borrowed = Some(keys.clone());
-            } else if keys.null_count() == 0 {
-                d.codes.extend(keys.values().iter().map(|&k| remap[k as usize]));
-            } else {
-                d.codes.extend(keys.iter().map(|k| k.map_or(-1, |k| remap[k as usize])));
+                continue;
+            }
+            let valid = nulls.then_some(|r| keys.is_valid(r));
+            let codes = remap_keys(pool, keys.values(), &remap, valid);
+            match d.codes.is_empty() {
+                true => d.codes = codes,
+                false => d.codes.extend(codes),
             }
         }
         Ok(Some(d))
