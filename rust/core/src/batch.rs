@@ -319,8 +319,8 @@ where
 {
     let mut codes = Vec::new();
     pool.install(|| match &valid {
-        None => keys.par_iter().map(|&k| remap[k as usize]).collect_into_vec(&mut codes),
-        Some(valid) => (keys.par_iter().enumerate())
+        None => keys.par_iter().with_min_len(KEY_ROWS).map(|&k| remap[k as usize]).collect_into_vec(&mut codes),
+        Some(valid) => (keys.par_iter().with_min_len(KEY_ROWS).enumerate())
             .map(|(i, &k)| if valid(i) { remap[k as usize] } else { -1 })
             .collect_into_vec(&mut codes),
     });
@@ -726,6 +726,9 @@ fn accounts(
     Some(out)
 }
 
+/// Output rows a job fills or gathers at least.
+const OUTPUT_ROWS: usize = 1 << 14;
+
 /// Position rows a piece of [`accounts`] takes at least.
 const ACCOUNT_ROWS: usize = 1 << 16;
 
@@ -791,7 +794,14 @@ impl Engine {
         // Each chunk writes its accounts' rows in place and returns its errors, by row.
         // Filled on the pool: each page is first touched by a worker, not by this thread alone.
         let mut rows = Vec::new();
-        pool.install(|| (0..accounts.len()).into_par_iter().map(|_| error_row).collect_into_vec(&mut rows));
+        let rows_a_job = |n: usize| n.div_ceil(4 * pool.current_num_threads()).max(OUTPUT_ROWS);
+        pool.install(|| {
+            (0..accounts.len())
+                .into_par_iter()
+                .with_min_len(rows_a_job(accounts.len()))
+                .map(|_| error_row)
+                .collect_into_vec(&mut rows)
+        });
         let errors: Vec<Vec<(usize, CoreError)>> = pool.install(|| {
             (rows.par_chunks_mut(chunk).zip(accounts.par_chunks(chunk)).enumerate())
                 .map(|(k, (out, part))| {
@@ -832,23 +842,23 @@ impl Engine {
         }
 
         // The rows' fields as columns, each gathered on the pool.
-        fn column<T: Send, U: Sync>(pool: &rayon::ThreadPool, rows: &[U], f: impl Fn(&U) -> T + Sync + Send) -> Vec<T> {
+        let column = |rows: &[Row], f: fn(&Row) -> f64| {
             let mut out = Vec::new();
-            pool.install(|| rows.par_iter().map(f).collect_into_vec(&mut out));
+            pool.install(|| rows.par_iter().with_min_len(rows_a_job(rows.len())).map(f).collect_into_vec(&mut out));
             out
-        }
+        };
         let out = BatchResult {
-            account: column(pool, &accounts, |a| a.id),
-            equity: column(pool, &rows, |r| r.equity),
-            adjusted_equity: column(pool, &rows, |r| r.adjusted_equity),
-            maintenance_margin: column(pool, &rows, |r| r.mm),
-            initial_margin: column(pool, &rows, |r| r.im),
-            available: column(pool, &rows, |r| r.available),
-            uni_mmr: column(pool, &rows, |r| r.uni_mmr),
-            status: column(pool, &rows, |r| r.status),
-            worst_group: column(pool, &rows, |r| r.worst_group),
-            worst_price_move: column(pool, &rows, |r| r.worst_price_move),
-            worst_vol_shock: column(pool, &rows, |r| r.worst_vol_shock),
+            account: accounts.iter().map(|a| a.id).collect(),
+            equity: column(&rows, |r| r.equity),
+            adjusted_equity: column(&rows, |r| r.adjusted_equity),
+            maintenance_margin: column(&rows, |r| r.mm),
+            initial_margin: column(&rows, |r| r.im),
+            available: column(&rows, |r| r.available),
+            uni_mmr: column(&rows, |r| r.uni_mmr),
+            status: rows.iter().map(|r| r.status).collect(),
+            worst_group: rows.iter().map(|r| r.worst_group).collect(),
+            worst_price_move: column(&rows, |r| r.worst_price_move),
+            worst_vol_shock: column(&rows, |r| r.worst_vol_shock),
             statuses,
             groups,
             errors: errors.map(|(i, e)| (i, e.to_string())).collect(),
