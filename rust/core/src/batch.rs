@@ -687,29 +687,10 @@ fn accounts(
     cuts.push((np, nb));
     let parts: Vec<Option<Vec<Account>>> = pool.install(|| {
         (cuts.par_windows(2))
-            .map(|w| {
-                let ((p0, b0), (p1, b1)) = (w[0], w[1]);
-                let (mut pi, mut bi) = (p0, b0);
-                let mut out: Vec<Account> = Vec::with_capacity((p1 - p0) / 8 + 1);
-                while pi < p1 || bi < b1 {
-                    let account = match (pi < p1, bi < b1) {
-                        (true, true) => id(pos, pos_order, pi).min(id(bal, bal_order, bi)),
-                        (true, false) => id(pos, pos_order, pi),
-                        _ => id(bal, bal_order, bi),
-                    };
-                    if out.last().is_some_and(|a| a.id >= account) {
-                        return None;
-                    }
-                    let (p, b) = (pi, bi);
-                    while pi < p1 && id(pos, pos_order, pi) == account {
-                        pi += 1;
-                    }
-                    while bi < b1 && id(bal, bal_order, bi) == account {
-                        bi += 1;
-                    }
-                    out.push(Account { id: account, positions: p..pi, balances: b..bi });
-                }
-                Some(out)
+            .map(|w| match (pos_order, bal_order) {
+                // Rows in place (the usual book): runs read straight from the columns.
+                (None, None) => piece(|i| pos[i], |i| bal[i], w[0], w[1]),
+                _ => piece(|i| id(pos, pos_order, i), |i| id(bal, bal_order, i), w[0], w[1]),
             })
             .collect()
     });
@@ -722,6 +703,39 @@ fn accounts(
             }
         }
         out.extend(part);
+    }
+    Some(out)
+}
+
+/// The accounts of position rows `p0..p1` and balance rows `b0..b1` (ids
+/// `pos_id(row)` and `bal_id(row)`, in grouped order), or `None` when an id
+/// is not above the one before it.
+#[inline(always)]
+fn piece(
+    pos_id: impl Fn(usize) -> i64,
+    bal_id: impl Fn(usize) -> i64,
+    (p0, b0): (usize, usize),
+    (p1, b1): (usize, usize),
+) -> Option<Vec<Account>> {
+    let (mut pi, mut bi) = (p0, b0);
+    let mut out: Vec<Account> = Vec::with_capacity((p1 - p0) / 8 + 1);
+    while pi < p1 || bi < b1 {
+        let account = match (pi < p1, bi < b1) {
+            (true, true) => pos_id(pi).min(bal_id(bi)),
+            (true, false) => pos_id(pi),
+            _ => bal_id(bi),
+        };
+        if out.last().is_some_and(|a| a.id >= account) {
+            return None;
+        }
+        let (p, b) = (pi, bi);
+        while pi < p1 && pos_id(pi) == account {
+            pi += 1;
+        }
+        while bi < b1 && bal_id(bi) == account {
+            bi += 1;
+        }
+        out.push(Account { id: account, positions: p..pi, balances: b..bi });
     }
     Some(out)
 }
