@@ -147,7 +147,11 @@ fn worst_loss_lanes(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], tol: f64,
     {
         for i in 0..MAX_LANES {
             p[i] = d * r[i] + o[i];
-            lanes[i] = lanes[i].max(w[i] * p[i]);
+            // `f64::max`'s value (a NaN loss is passed over, a lane never holds
+            // one) in one instruction, not three: only a tie of ±0 may keep the
+            // other zero, and a zero's sign decides nothing (`tol > 0`).
+            let loss = w[i] * p[i];
+            lanes[i] = if loss > lanes[i] { loss } else { lanes[i] };
         }
     }
     let mut best = lanes.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
@@ -295,7 +299,11 @@ mod tests {
                     _ => n,
                 };
                 let tied = i % 11 == 0;
-                let options: Vec<f64> = (0..len).map(|_| if tied { -scale } else { (f() - 0.5) * scale }).collect();
+                let mut options: Vec<f64> = (0..len).map(|_| if tied { -scale } else { (f() - 0.5) * scale }).collect();
+                // A NaN point (passed over by the maximum and the search alike).
+                if i % 13 == 0 && len > 0 {
+                    options[(f() * len as f64) as usize] = f64::NAN;
+                }
                 let tol = match i % 4 {
                     0 => 1e-9 * (1.0 + d.abs() + scale),
                     1 => 0.0,
