@@ -273,7 +273,7 @@ impl<'e> Builder<'e> {
             PositionRef::Option { .. } if BINANCE => return false,
             // Its terms alone, not the position: the contract rows' loop keeps it in registers.
             PositionRef::Option { kind, strike, expiry, qty, .. } => {
-                return self.option(scan, layout, r, (kind, strike, expiry, qty), (u, s_id, symbol))
+                return self.option(scan, layout, r, (kind, strike, expiry, qty), u, s_id)
             }
         };
         let Some(b) = self.asset(layout, u) else { return false };
@@ -378,7 +378,7 @@ impl<'e> Builder<'e> {
     }
 
     /// Add an option (its kind, strike, expiry and quantity; position row
-    /// `row`, on underlying id `u`, settling in id `s`, of symbol id `symbol`)
+    /// `row`, on underlying id `u`, settling in id `s`)
     /// as `BookBuilder::position` adds it, its series from the market's cache
     /// (priced there once per snapshot when not yet); `false` when the
     /// per-account path must name an error (a settle asset with a price range,
@@ -390,8 +390,11 @@ impl<'e> Builder<'e> {
         layout: &Layout<'_>,
         row: usize,
         (kind, strike, expiry, qty): (OptionKind, f64, f64, f64),
-        (u, s, symbol): (u32, u32, u32),
+        u: u32,
+        s: u32,
     ) -> bool {
+        // Read again here, not passed: passing it cost the contract rows' loop 4 instructions a row.
+        let symbol = scan.pos.symbol.codes[row] as u32;
         let Some(b) = self.asset(layout, u) else { return false };
         let Some(s_slot) = self.asset(layout, s) else { return false };
         let g = self.book.assets[b].group;
