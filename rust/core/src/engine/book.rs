@@ -381,7 +381,7 @@ impl Book {
 
     /// Add `qty` units of an option series to group `g`'s aggregates (negative
     /// removes them). Used when building the book and by the live account.
-    #[inline]
+    #[inline(always)] // in the batch's option rows too: a call fewer an option
     pub fn add_option_exposure(&mut self, g: usize, qty: f64, series: &Series) {
         let group = &mut self.groups[g];
         let d = qty * series.delta * series.underlying_price;
