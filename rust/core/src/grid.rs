@@ -64,9 +64,7 @@ impl Grid {
             pnl.iter_mut().zip(options).for_each(|(p, o)| *p += o);
             return scan(pnl, &self.with_vol, tol);
         }
-        let best = worst_loss(d, r, neg_w, &options[..m], pnl);
-        let floor = best - tol;
-        let worst = pnl.iter().zip(neg_w).position(|(&p, &w)| w * p >= floor).unwrap_or(0);
+        let (best, worst) = worst_loss(d, r, neg_w, &options[..m], tol, pnl);
         (if best < tol { 0.0 } else { best }, worst)
     }
 
@@ -107,29 +105,39 @@ impl Grid {
 
 /// Lanes of [`worst_loss`]'s maximum.
 const MAX_LANES: usize = 4;
+/// Points a step of [`worst_loss`]'s search for the first point within the tolerance.
+const SEARCH_LANES: usize = 8;
 
-/// [`Grid::scan_options`]'s first pass: `pnl[k] = d·r_k + options_k`
-/// (`options` no longer than `r`, 0 past its end) and the largest
-/// `neg_w_k · pnl[k]`, in the widest lanes this CPU has (AVX2 on x86-64,
+/// [`Grid::scan_options`]'s passes: `pnl[k] = d·r_k + options_k`
+/// (`options` no longer than `r`, 0 past its end), the largest loss
+/// `neg_w_k · pnl[k]`, and the first point whose loss is within `tol` of it
+/// (0 when none is), in the widest lanes this CPU has (AVX2 on x86-64,
 /// picked at run time; the same bits on any).
 #[inline]
-fn worst_loss(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut [f64]) -> f64 {
+fn worst_loss(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], tol: f64, pnl: &mut [f64]) -> (f64, usize) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { worst_loss_avx2(d, r, neg_w, options, pnl) };
+        return unsafe { worst_loss_avx2(d, r, neg_w, options, tol, pnl) };
     }
-    worst_loss_lanes(d, r, neg_w, options, pnl)
+    worst_loss_lanes(d, r, neg_w, options, tol, pnl)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn worst_loss_avx2(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut [f64]) -> f64 {
-    worst_loss_lanes(d, r, neg_w, options, pnl)
+unsafe fn worst_loss_avx2(
+    d: f64,
+    r: &[f64],
+    neg_w: &[f64],
+    options: &[f64],
+    tol: f64,
+    pnl: &mut [f64],
+) -> (f64, usize) {
+    worst_loss_lanes(d, r, neg_w, options, tol, pnl)
 }
 
 #[inline(always)]
-fn worst_loss_lanes(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut [f64]) -> f64 {
+fn worst_loss_lanes(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], tol: f64, pnl: &mut [f64]) -> (f64, usize) {
     let (n, m) = (r.len(), options.len());
     let (pnl, neg_w) = (&mut pnl[..n], &neg_w[..n]);
     let body = m / MAX_LANES * MAX_LANES;
@@ -139,7 +147,11 @@ fn worst_loss_lanes(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut
     {
         for i in 0..MAX_LANES {
             p[i] = d * r[i] + o[i];
-            lanes[i] = lanes[i].max(w[i] * p[i]);
+            // `f64::max`'s value (a NaN loss is passed over, a lane never holds
+            // one) in one instruction, not three: only a tie of ±0 may keep the
+            // other zero, and a zero's sign decides nothing (`tol > 0`).
+            let loss = w[i] * p[i];
+            lanes[i] = if loss > lanes[i] { loss } else { lanes[i] };
         }
     }
     let mut best = lanes.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
@@ -147,7 +159,23 @@ fn worst_loss_lanes(d: f64, r: &[f64], neg_w: &[f64], options: &[f64], pnl: &mut
         pnl[k] = if k < m { d * r[k] + options[k] } else { d * r[k] };
         best = best.max(neg_w[k] * pnl[k]);
     }
-    best
+    // The first point within `tol`: a step of points at a time (one branch a
+    // step, not one a point), then the point in the step.
+    let floor = best - tol;
+    let within = |p: f64, w: f64| w * p >= floor;
+    let mut from = n / SEARCH_LANES * SEARCH_LANES;
+    for (s, (p, w)) in pnl.chunks_exact(SEARCH_LANES).zip(neg_w.chunks_exact(SEARCH_LANES)).enumerate() {
+        let mut any = false;
+        for i in 0..SEARCH_LANES {
+            any |= within(p[i], w[i]);
+        }
+        if any {
+            from = s * SEARCH_LANES;
+            break;
+        }
+    }
+    let worst = (from..n).find(|&k| within(pnl[k], neg_w[k])).unwrap_or(0);
+    (best, worst)
 }
 
 /// [`Grid::ascending`] of `flat`.
@@ -271,7 +299,11 @@ mod tests {
                     _ => n,
                 };
                 let tied = i % 11 == 0;
-                let options: Vec<f64> = (0..len).map(|_| if tied { -scale } else { (f() - 0.5) * scale }).collect();
+                let mut options: Vec<f64> = (0..len).map(|_| if tied { -scale } else { (f() - 0.5) * scale }).collect();
+                // A NaN point (passed over by the maximum and the search alike).
+                if i % 13 == 0 && len > 0 {
+                    options[(f() * len as f64) as usize] = f64::NAN;
+                }
                 let tol = match i % 4 {
                     0 => 1e-9 * (1.0 + d.abs() + scale),
                     1 => 0.0,

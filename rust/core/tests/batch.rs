@@ -304,6 +304,38 @@ fn bad_rows_are_named_or_collected() {
 }
 
 #[test]
+fn an_option_settled_in_a_risky_asset_is_named_on_both_paths() {
+    // The columnar path refuses it by the settle asset's id (`Engine::settles_options`
+    // read once per asset), the per-account path names it.
+    let engine = Engine::new(RiskParams::default_profile());
+    let (_, mut cols) = book(200, 21);
+    let btc = match cols.settle.values.iter().position(|v| v == "BTC") {
+        Some(i) => i,
+        None => {
+            cols.settle.values.push("BTC".into());
+            cols.settle.values.len() - 1
+        }
+    };
+    let options: Vec<usize> =
+        (0..cols.ty.codes.len()).filter(|&r| cols.ty.values[cols.ty.codes[r] as usize] == "option").collect();
+    for &r in options.iter().step_by(5) {
+        cols.settle.codes[r] = btc as i32;
+    }
+    for (threads, chunk) in [(1, 1000), (2, 3)] {
+        let on = BatchOptions { on_error: OnError::Collect, ..opts(threads, chunk) };
+        let fast = cols.run(&engine, &market(), &on).unwrap();
+        let slow = cols.run(&engine, &market(), &BatchOptions { columnar: false, ..on }).unwrap();
+        assert!(!fast.errors.is_empty());
+        assert!(
+            fast.errors.iter().all(|(_, m)| m.contains("an option must settle in a stablecoin")),
+            "{:?}",
+            fast.errors
+        );
+        assert_same_bits(&fast, &slow, &format!("{threads} {chunk}"));
+    }
+}
+
+#[test]
 fn a_short_leverage_column_is_named() {
     let engine = Engine::new(RiskParams::default_profile());
     let (_, mut cols) = book(20, 5);

@@ -54,6 +54,9 @@ pub(super) struct Layout<'a> {
     /// Per asset id: its empty slot (in group slot 0, which the book sets), or
     /// `None` when it cannot enter a book (its group is `NONE`).
     asset_slots: Vec<Option<AssetSlot>>,
+    /// Per asset id: whether an option may settle in it (`Engine::settles_options`
+    /// of its group's table; `false` when it cannot enter a book).
+    settles_options: Vec<bool>,
     /// Per group id: its name and the engine's table of its parameters.
     groups: Vec<(&'a str, usize)>,
     /// Group ids by name, and by engine table for a group with a table of its own.
@@ -85,7 +88,7 @@ impl<'a> Layout<'a> {
         let group_ids: HashMap<&'a str, u32> = groups.iter().enumerate().map(|(i, g)| (g.as_str(), i as u32)).collect();
         let mut tables: Vec<(&'a str, usize)> = groups.iter().map(|g| (g.as_str(), 0)).collect();
         let mut table_group = Vec::new();
-        let asset_group = (scan.assets.iter())
+        let asset_group: Vec<u32> = (scan.assets.iter())
             .map(|(_, terms)| match terms {
                 Some(t) if !binance || crate::binance::check_asset(engine, t).is_ok() => {
                     let Some(&id) = group_ids.get(t.group) else { return NONE };
@@ -104,6 +107,8 @@ impl<'a> Layout<'a> {
         let asset_slots = (scan.assets.iter().zip(&asset_group))
             .map(|((_, terms), &g)| terms.filter(|_| g != NONE).map(|t| AssetSlot::new(&t, 0)))
             .collect();
+        let settles_options =
+            asset_group.iter().map(|&g| g != NONE && engine.settles_options(tables[g as usize].1)).collect();
         let n = scan.assets.len();
         let price = |(_, t): &(&str, Option<crate::engine::AssetTerms<'_>>)| t.map_or(f64::NAN, |t| t.price);
         let linear_marks = match n <= MARK_TABLE {
@@ -120,6 +125,7 @@ impl<'a> Layout<'a> {
         let mut layout = Layout {
             asset_group,
             asset_slots,
+            settles_options,
             groups: tables,
             group_ids,
             table_group,
@@ -178,7 +184,7 @@ pub(super) struct Builder<'e> {
     group_ids: Vec<u32>,
     /// `binance_pm`: each symbol id's bracket table, as `BookBuilder::bracket_table` keeps them.
     bracket_tables: Vec<u32>,
-    /// Per option symbol id: the last series a row of it named, from the
+    /// Per symbol id: the last series an option row of it named, from the
     /// market's cache (read once per id and terms, not once per row: the
     /// cache's lock is shared by every worker).
     series: Vec<Option<(SeriesKey, Arc<Series>)>>,
@@ -199,7 +205,7 @@ impl<'e> Builder<'e> {
             asset_ids: Vec::new(),
             group_ids: Vec::new(),
             bracket_tables: Vec::new(),
-            series: Vec::new(),
+            series: vec![None; layout.symbols],
             spare_vectors: Vec::new(),
             book: Book::empty(false),
         }
@@ -372,8 +378,8 @@ impl<'e> Builder<'e> {
     }
 
     /// Add an option (its kind, strike, expiry and quantity; position row
-    /// `row`, on underlying id `u`, settling in id `s`) as
-    /// `BookBuilder::position` adds it, its series from the market's cache
+    /// `row`, on underlying id `u`, settling in id `s`)
+    /// as `BookBuilder::position` adds it, its series from the market's cache
     /// (priced there once per snapshot when not yet); `false` when the
     /// per-account path must name an error (a settle asset with a price range,
     /// a series that cannot be priced).
@@ -387,34 +393,33 @@ impl<'e> Builder<'e> {
         u: u32,
         s: u32,
     ) -> bool {
+        // Read again here, not passed: passing it cost the contract rows' loop 4 instructions a row.
+        let symbol = scan.pos.symbol.codes[row] as u32;
         let Some(b) = self.asset(layout, u) else { return false };
         let Some(s_slot) = self.asset(layout, s) else { return false };
         let g = self.book.assets[b].group;
         self.book.groups[g].listed = true;
-        let settle_group = &self.book.groups[self.book.assets[s_slot].group];
-        if self.engine.group_params(settle_group).price_range != 0.0 {
+        // By the settle asset's id: not a chain of loads through its slot, group and table.
+        if !at(&layout.settles_options, s as usize) {
             return false;
         }
-        let symbol = scan.pos.symbol.codes[row] as usize;
         let key = SeriesKey { underlying: u, settle: s, kind, strike: strike.to_bits(), expiry: expiry.to_bits() };
-        if self.series.len() <= symbol {
-            self.series.resize(symbol + 1, None);
-        }
-        let known = matches!(&self.series[symbol], Some((k, _)) if *k == key);
-        if !known {
+        // `series` has a slot per symbol id (`Builder::new`).
+        if !matches!(at_ref(&self.series, symbol as usize), Some((k, _)) if *k == key) {
             // The market's cache is keyed by names: read once per symbol id and terms.
             let c = &scan.pos;
             let settle = match scan.settle(row).0 {
                 k if k < 0 => DEFAULT_SETTLE,
                 k => c.settle.map_or(DEFAULT_SETTLE, |s| &s.values[k as usize]),
             };
-            let names = [&*c.symbol.values[symbol], &*c.underlying.values[c.underlying.codes[row] as usize], settle];
+            let names =
+                [&*c.symbol.values[symbol as usize], &*c.underlying.values[c.underlying.codes[row] as usize], settle];
             let pos = scan.pos.terms(row, Instrument::Option, names, kind);
             let Ok(series) = self.engine.cached_series(&self.book, g, pos, self.market) else { return false };
-            self.series[symbol] = Some((key, series));
+            *at_mut(&mut self.series, symbol as usize) = Some((key, series));
         }
         let Builder { series, book, .. } = self;
-        let Some((_, series)) = &series[symbol] else { unreachable!("set above") };
+        let Some((_, series)) = at_ref(series, symbol as usize) else { unreachable!("set above") };
         book.assets[s_slot].settled += qty * series.value;
         book.add_option_terms(g, qty, series);
         true
@@ -525,6 +530,14 @@ pub(super) fn at<T: Copy>(table: &[T], i: usize) -> T {
     debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
     // SAFETY: `i < table.len()`, the invariant above.
     unsafe { *table.get_unchecked(i) }
+}
+
+/// [`at`]'s entry by reference (the same invariant).
+#[inline(always)]
+fn at_ref<T>(table: &[T], i: usize) -> &T {
+    debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
+    // SAFETY: `i < table.len()`, the invariant of `at`.
+    unsafe { table.get_unchecked(i) }
 }
 
 /// [`at`]'s entry, to write (the same invariant).

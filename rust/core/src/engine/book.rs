@@ -367,30 +367,27 @@ impl Book {
 
     /// An option position's whole contribution to its group: exposure vectors,
     /// the scan tolerance's |delta| and the short-option notional.
+    #[inline]
     pub fn add_option_terms(&mut self, g: usize, qty: f64, series: &Series) {
         self.add_option_exposure(g, qty, series);
         let pb = series.underlying_price;
         let group = &mut self.groups[g];
         group.abs_options += (qty * series.delta * pb).abs();
-        if qty < 0.0 {
-            group.short_option_notional += qty.abs() * pb;
-        }
+        // A long option adds +0, which leaves the sum's bits as they are (a sum
+        // of terms from +0 is never −0): no branch on the quantity's sign, a
+        // coin toss in a book of longs and shorts.
+        group.short_option_notional += if qty < 0.0 { qty.abs() * pb } else { 0.0 };
     }
 
     /// Add `qty` units of an option series to group `g`'s aggregates (negative
     /// removes them). Used when building the book and by the live account.
+    #[inline(always)] // in the batch's option rows too: a call fewer an option
     pub fn add_option_exposure(&mut self, g: usize, qty: f64, series: &Series) {
         let group = &mut self.groups[g];
         let d = qty * series.delta * series.underlying_price;
         group.d_options += d;
         group.has_options = true;
-        if group.option_pnl.len() < series.grid_pnl.len() {
-            group.option_pnl.resize(series.grid_pnl.len(), 0.0);
-        }
         add_scaled(&mut group.option_pnl, qty, &series.grid_pnl);
-        if group.option_systemic.len() < series.systemic_pnl.len() {
-            group.option_systemic.resize(series.systemic_pnl.len(), 0.0);
-        }
         add_scaled(&mut group.option_systemic, qty, &series.systemic_pnl);
     }
 
@@ -407,13 +404,16 @@ fn add_delta(groups: &mut [GroupSlot], contracts: &mut [NettedContract], g: usiz
     contracts[netted].delta += d;
 }
 
-/// `acc[k] += qty · v[k]` over the shorter of the two: a product and a sum a
-/// point, rounded each (Rust never fuses them), so the bits are the same on
-/// any lanes; the widest this CPU has (AVX2 on x86-64) is picked at run time.
+/// `acc[k] += qty · v[k]` for every `k` of `v`, `acc` first lengthened with
+/// zeros to `v`'s length when shorter (a new point is `0 + qty · v[k]`,
+/// written in one pass): a product and a sum a point, rounded each (Rust
+/// never fuses them), so the bits are the same on any lanes; the widest this
+/// CPU has (AVX2 on x86-64) is picked at run time.
 #[inline]
-fn add_scaled(acc: &mut [f64], qty: f64, v: &[f64]) {
+fn add_scaled(acc: &mut Vec<f64>, qty: f64, v: &[f64]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    // Shorter than a step of AVX2's lanes (a profile's few systemic scenarios): in line.
+    if v.len() >= 4 && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
         return unsafe { add_scaled_avx2(acc, qty, v) };
     }
@@ -422,15 +422,18 @@ fn add_scaled(acc: &mut [f64], qty: f64, v: &[f64]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn add_scaled_avx2(acc: &mut [f64], qty: f64, v: &[f64]) {
+unsafe fn add_scaled_avx2(acc: &mut Vec<f64>, qty: f64, v: &[f64]) {
     add_scaled_lanes(acc, qty, v)
 }
 
 #[inline(always)]
-fn add_scaled_lanes(acc: &mut [f64], qty: f64, v: &[f64]) {
-    for (x, u) in acc.iter_mut().zip(v) {
+fn add_scaled_lanes(acc: &mut Vec<f64>, qty: f64, v: &[f64]) {
+    let n = acc.len().min(v.len());
+    for (x, u) in acc[..n].iter_mut().zip(&v[..n]) {
         *x += qty * u;
     }
+    // `0 + p`, not `p`: a product −0 sums to +0, as on a zeroed point.
+    acc.extend(v[n..].iter().map(|u| 0.0 + qty * u));
 }
 
 #[cfg(test)]
@@ -447,15 +450,56 @@ mod tests {
             ((x >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 10f64.powi((x % 13) as i32 - 6)
         };
         // Lengths around the lanes' widths, vectors longer or shorter than the sums.
-        for (n, m) in [(0, 0), (1, 1), (3, 3), (4, 4), (5, 5), (63, 63), (65, 65), (65, 60), (60, 65), (66, 66)] {
-            let (v, start): (Vec<f64>, Vec<f64>) = (0..n.max(m)).map(|_| (f(), f())).unzip();
-            let (v, qty) = (&v[..m], f());
+        // Empty sums lengthened (a group's first option), and zeros in the
+        // vector under a negative quantity (a product −0 on a new point).
+        let cases = [(0, 0), (1, 1), (3, 3), (4, 4), (5, 5), (63, 63), (65, 65), (65, 60), (60, 65), (66, 66)];
+        for (i, (n, m)) in cases.into_iter().chain([(0, 63), (2, 63), (0, 2)]).enumerate() {
+            let (mut v, start): (Vec<f64>, Vec<f64>) = (0..n.max(m)).map(|_| (f(), f())).unzip();
+            v.iter_mut().step_by(3).for_each(|u| *u = if i % 2 == 0 { 0.0 } else { *u });
+            let (v, qty) = (&v[..m], if i % 2 == 0 { -f().abs() } else { f() });
             let (mut widest, mut scalar) = (start[..n].to_vec(), start[..n].to_vec());
             add_scaled(&mut widest, qty, v);
+            // As the book summed before: lengthened with zeros, then a sum a point.
+            if scalar.len() < v.len() {
+                scalar.resize(v.len(), 0.0);
+            }
             for (x, u) in scalar.iter_mut().zip(v) {
                 *x += qty * u;
             }
             assert!(widest.iter().zip(&scalar).all(|(a, b)| a.to_bits() == b.to_bits()), "n={n} m={m}");
+        }
+    }
+
+    #[test]
+    fn short_option_notional_sums_the_shorts_alone() {
+        let series = |pb: f64| Series {
+            kind: crate::portfolio::OptionKind::Call,
+            forward: 1.0,
+            strike: 1.0,
+            vol: 0.5,
+            tau: 0.1,
+            underlying_price: pb,
+            settle_price: 1.0,
+            value: 0.1,
+            delta: 0.5,
+            gamma: 0.0,
+            vega: 0.0,
+            theta: 0.0,
+            grid_pnl: vec![1.0; 3],
+            systemic_pnl: vec![2.0],
+        };
+        let mut book = Book::empty(false);
+        book.groups.push(GroupSlot::new(0));
+        // Longs, shorts and zeros of either sign: the sum a short at a time, each
+        // step's bits (a long adds +0).
+        let mut want = 0.0;
+        for (i, qty) in [0.0, -0.0, 3.0, -2.5, 1e-300, -1e300, 0.5, -0.0, -0.25].into_iter().enumerate() {
+            let s = series(100.0 + i as f64);
+            book.add_option_terms(0, qty, &s);
+            if qty < 0.0 {
+                want += qty.abs() * s.underlying_price;
+            }
+            assert_eq!(book.groups[0].short_option_notional.to_bits(), want.to_bits(), "qty {qty}");
         }
     }
 }

@@ -262,7 +262,7 @@ impl<'e, 'm, K: Copy + Eq + std::hash::Hash> BookBuilder<'e, 'm, K> {
             }
             PositionRef::Option { settle, qty, .. } => {
                 let settle_group = self.book.assets[s].group;
-                if self.engine.group_params(&self.book.groups[settle_group]).price_range != 0.0 {
+                if !self.engine.settles_options(self.book.groups[settle_group].table) {
                     return Err(CoreError::invalid(
                         format!("positions[{i}].settle"),
                         format!("an option must settle in a stablecoin (a group with price_range = 0), got {settle:?}"),

@@ -148,6 +148,12 @@ impl Engine {
         &self.tables[g.table].params
     }
 
+    /// Whether an option may settle in a group of parameters table `table`: a
+    /// stablecoin's (`price_range` 0).
+    pub(crate) fn settles_options(&self, table: usize) -> bool {
+        self.tables[table].params.price_range == 0.0
+    }
+
     /// The scenarios a group is scanned on (vol dimension only with options).
     pub fn scenarios(&self, g: &GroupSlot) -> &[Scenario] {
         self.tables[g.table].grid.scenarios(g.has_options)
