@@ -872,34 +872,40 @@ impl Engine {
         };
         let errors: Vec<Vec<(usize, CoreError)>> = pool.install(|| {
             (output.chunks(chunk).into_par_iter().zip(accounts.par_chunks(chunk)).enumerate())
-                .map(|(k, (mut out, part))| {
-                    let mut worker = Worker {
-                        engine: self,
-                        builder: BookBuilder::without_detail(self, market),
-                        scratch: Scratch::default(),
-                        result: MarginResult::default(),
-                    };
-                    let mut fast = columnar::Builder::new(self, market, &layout);
-                    let mut errors = Vec::new();
-                    for (i, a) in part.iter().enumerate() {
-                        let r = if options.columnar && fast.build(&scan, &layout, a) {
-                            self.evaluate_into(&fast.book, &mut worker.scratch, &mut worker.result);
-                            Ok(scan.row(self, &worker.result, |i, _| fast.listed_group(i)))
-                        } else {
-                            scan.account(a, &mut worker)
+                // A worker's buffers and the series it has read from the market's cache are
+                // made once per run of chunks it takes, not once per chunk.
+                .map_init(
+                    || {
+                        let worker = Worker {
+                            engine: self,
+                            builder: BookBuilder::without_detail(self, market),
+                            scratch: Scratch::default(),
+                            result: MarginResult::default(),
                         };
-                        match r {
-                            Ok(r) => out.set(i, &r),
-                            Err(e) => {
-                                // A book left unfinished by a bad row still holds the series
-                                // cache's read lock; the columnar path may write to the cache.
-                                worker.builder.clear();
-                                errors.push((k * chunk + i, e))
+                        (worker, columnar::Builder::new(self, market, &layout))
+                    },
+                    |(worker, fast), (k, (mut out, part))| {
+                        let mut errors = Vec::new();
+                        for (i, a) in part.iter().enumerate() {
+                            let r = if options.columnar && fast.build(&scan, &layout, a) {
+                                self.evaluate_into(&fast.book, &mut worker.scratch, &mut worker.result);
+                                Ok(scan.row(self, &worker.result, |i, _| fast.listed_group(i)))
+                            } else {
+                                scan.account(a, worker)
+                            };
+                            match r {
+                                Ok(r) => out.set(i, &r),
+                                Err(e) => {
+                                    // A book left unfinished by a bad row still holds the series
+                                    // cache's read lock; the columnar path may write to the cache.
+                                    worker.builder.clear();
+                                    errors.push((k * chunk + i, e))
+                                }
                             }
                         }
-                    }
-                    errors
-                })
+                        errors
+                    },
+                )
                 .collect()
         });
         let mut errors = errors.into_iter().flatten();
