@@ -478,6 +478,66 @@ def test_plain_string_layouts_equal_dictionary_strings(engine, threads):
             assert same_table(got, want), (lo, layout)
 
 
+@pytest.mark.parametrize("errors", ["raise", "collect"])
+def test_optional_string_columns_without_a_value_read_as_absent(engine, errors):
+    """A ``kind`` or ``settle`` column null in every row (plain strings, Arrow's
+    null type, or a dictionary) gives what the absent column gives, an option
+    row without its kind named alike; a dictionary settle column keeps its
+    values among the call's groups."""
+    positions, balances = generate_book(300, seed=4, option_share=0.0)
+    positions = positions.drop_columns(["kind"])
+    option = {
+        "account": [0],
+        "type": ["option"],
+        "symbol": ["BTC-X-C"],
+        "underlying": ["BTC"],
+        "qty": [1.0],
+        "strike": [60000.0],
+        "expiry": [1.9e9],
+    }
+    market = pm.Market.from_dict(market_dict())
+    nulls = {
+        "plain": lambda m: pa.nulls(m, pa.string()),
+        "null type": pa.nulls,
+        "dictionary": lambda m: pa.DictionaryArray.from_arrays(
+            pa.nulls(m, pa.int32()), pa.array(["call", "put"])
+        ),
+    }
+    for rows in (positions, _with_option_row(positions, option)):
+        if errors == "raise" and rows is not positions:
+            with pytest.raises(pm.InvalidInputError, match=r"^positions\[0\]\.kind: "):
+                engine.margin_batch(rows, balances, market)
+            continue
+        want = engine.margin_batch(rows, balances, market, errors=errors)
+        m = rows.num_rows
+        for name, column in nulls.items():
+            for col in ("kind", "settle"):
+                got = engine.margin_batch(
+                    rows.append_column(col, column(m)), balances, market, errors=errors
+                )
+                assert same_table(got, want), (col, name)
+    btc = pa.table(
+        {
+            "account": [0],
+            "type": ["linear"],
+            "symbol": ["BTCUSDT"],
+            "underlying": ["BTC"],
+            "qty": [1.0],
+            "entry_price": [60000.0],
+        }
+    )
+    sol = pa.DictionaryArray.from_arrays(pa.nulls(1, pa.int32()), pa.array(["SOL"]))
+    got = engine.margin_batch(btc.append_column("settle", sol), None, market)
+    assert got["worst_group"].chunk(0).dictionary.to_pylist() == ["BTC", "SOL", "USD"]
+
+
+def _with_option_row(positions, option):
+    """`positions` with an option row without a kind put first (account 0)."""
+    row = {c: option.get(c, [None]) for c in positions.column_names}
+    first = pa.table(row).cast(positions.schema)
+    return pa.concat_tables([first, positions]).combine_chunks()
+
+
 def _cast_strings(table, layout):
     """Plain string columns cast to `layout`."""
     for i, f in enumerate(table.schema):

@@ -166,6 +166,26 @@ impl Table {
         Ok(Some(Column { arrays, null: f64::NAN }))
     }
 
+    /// An optional string column, or `None` when it is absent or has no value
+    /// in any row, which the engine reads alike (a null code and an absent
+    /// column are both "not given"), so no code per row is made for it. With
+    /// `values_named` the column's dictionary values are names the call lists
+    /// (a settle asset's group): a dictionary column is then kept whenever it
+    /// has values, so the call's list of groups stays the same.
+    fn optional_strings(&self, col: &str, pool: &ThreadPool, values_named: bool) -> PyResult<Option<Dict>> {
+        let Some(chunks) = self.chunks(col) else { return Ok(None) };
+        // Strings (or Arrow's null type) with no dictionary value the call would list;
+        // another type goes on to `strings`, which names it.
+        let unnamed = |a: &ArrayRef| match a.as_any_dictionary_opt() {
+            Some(d) => is_string_type(d.values().data_type()) && (!values_named || d.values().is_empty()),
+            None => is_string_type(a.data_type()),
+        };
+        if chunks.iter().all(|a| a.null_count() == a.len() && unnamed(a)) {
+            return Ok(None);
+        }
+        self.strings(col, pool)
+    }
+
     /// A string column, dictionary-encoded across all chunks (null: code -1).
     /// Plain string chunks are encoded on `pool` (`pmengine_core::batch::encode_strings`:
     /// each distinct value hashed once per slice of rows); dictionary chunks keep
@@ -198,7 +218,7 @@ impl Table {
                 DataType::Dictionary(_, v) => v.as_ref(),
                 t => t,
             };
-            if !matches!(value_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null) {
+            if !is_string_type(value_type) {
                 return Err(err(format!("must be strings, got Arrow type {}", a.data_type())));
             }
             let cast = arrow_cast::cast(a, &target).map_err(|e| err(e.to_string()))?;
@@ -231,6 +251,11 @@ impl Table {
         }
         Ok(Some(d))
     }
+}
+
+/// Whether a column of type `t` (a dictionary's value type) can hold the strings of a string column.
+fn is_string_type(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null)
 }
 
 /// A plain (not dictionary-encoded) string chunk encoded on `pool`; `None` for
@@ -424,8 +449,8 @@ fn compute_on(
     let p_type = required(pos, "type", pos.strings("type", pool)?)?;
     let p_symbol = required(pos, "symbol", pos.strings("symbol", pool)?)?;
     let p_underlying = required(pos, "underlying", pos.strings("underlying", pool)?)?;
-    let p_settle = pos.strings("settle", pool)?;
-    let p_kind = pos.strings("kind", pool)?;
+    let p_settle = pos.optional_strings("settle", pool, true)?;
+    let p_kind = pos.optional_strings("kind", pool, false)?;
     let p_qty = pos.numbers("qty")?.ok_or_else(|| invalid(Code::Missing, "positions.qty", "required column"))?;
     let p_entry = pos.numbers("entry_price")?;
     let p_size = pos.numbers("contract_size")?;
