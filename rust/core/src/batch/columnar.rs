@@ -301,11 +301,9 @@ impl<'e> Builder<'e> {
         true
     }
 
-    /// The call's group id of the `i`-th listed group of the book (the `i`-th
-    /// group of its result).
-    pub(super) fn listed_group(&self, i: usize) -> i32 {
-        let listed = self.book.groups.iter().zip(&self.group_ids).filter(|(g, _)| g.listed);
-        listed.map(|(_, &id)| id as i32).nth(i).unwrap_or(-1)
+    /// The call's group id of the book's group `g`.
+    pub(super) fn group_id(&self, g: usize) -> i32 {
+        self.group_ids[g] as i32
     }
 
     fn clear(&mut self) {
