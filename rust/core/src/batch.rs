@@ -13,8 +13,9 @@
 //! instrument type, asset and symbol of the dictionaries is looked up in the
 //! profile and the market up front, so building an account's book costs no
 //! string comparison or hashing. Every account is then evaluated on its own
-//! (its book built straight from the columns, then `Engine::evaluate_into`
-//! with a worker's reused buffers) and written to its own output row, so the
+//! (its book built straight from the columns, then `Engine::evaluate_totals`,
+//! `evaluate_into`'s pass without the group rows a batch does not read, with
+//! a worker's reused buffers) and written to its own output row, so the
 //! output is bit-identical to `Engine::margin` on the same portfolio and
 //! whatever the thread count or chunk size. An account's book is assembled by
 //! ids on the columnar path (`batch/columnar.rs`), option series read from the

@@ -252,6 +252,12 @@ fn batch_equals_single_account_margin() {
         assert!(same(out.available[i], r.available));
         assert!(same(out.uni_mmr[i], r.uni_mmr));
         assert_eq!(out.statuses[out.status[i] as usize], engine.params().status_name(r.status));
+        let worst = worst_of(&r);
+        let w = out.worst_group[i];
+        assert_eq!((w >= 0).then(|| out.groups[w as usize].as_str()), worst.map(|g| &*g.name), "account {i}");
+        let scenario = worst.map_or((f64::NAN, f64::NAN), |g| (g.worst_price_move, g.worst_vol_shock));
+        assert_eq!(out.worst_price_move[i].to_bits(), scenario.0.to_bits());
+        assert_eq!(out.worst_vol_shock[i].to_bits(), scenario.1.to_bits());
     }
 }
 

@@ -1,6 +1,7 @@
 //! The batch's columnar path: an account's book assembled straight from the
-//! columns by ids, then netted by the same `Engine::evaluate_into` as every
-//! other path (one model: this file holds no formula).
+//! columns by ids, then netted by the same pass as every other path
+//! (`Engine::evaluate_totals`: `evaluate_into` without group rows; one
+//! model: this file holds no formula).
 //!
 //! The per-account builder (`BookBuilder`) finds an asset, a group or a
 //! netted symbol by searching what the book holds so far. Here every name of
