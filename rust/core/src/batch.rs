@@ -13,8 +13,9 @@
 //! instrument type, asset and symbol of the dictionaries is looked up in the
 //! profile and the market up front, so building an account's book costs no
 //! string comparison or hashing. Every account is then evaluated on its own
-//! (its book built straight from the columns, then `Engine::evaluate_into`
-//! with a worker's reused buffers) and written to its own output row, so the
+//! (its book built straight from the columns, then `Engine::evaluate_totals`,
+//! `evaluate_into`'s pass without the group rows a batch does not read, with
+//! a worker's reused buffers) and written to its own output row, so the
 //! output is bit-identical to `Engine::margin` on the same portfolio and
 //! whatever the thread count or chunk size. An account's book is assembled by
 //! ids on the columnar path (`batch/columnar.rs`), option series read from the
@@ -26,11 +27,11 @@
 //! the worker that margins it); a worker's buffers grow with the names of the
 //! call, not with the book.
 
-use crate::engine::{AssetTerms, BookBuilder, Engine, Scratch};
+use crate::engine::{AssetTerms, BookBuilder, Engine, Scratch, WorstGroup};
 use crate::error::{Code, CoreError, Result};
 use crate::market::Market;
 use crate::portfolio::{validate_ref, Loan, OptionKind, PositionRef, DEFAULT_SETTLE};
-use crate::result::{GroupResult, MarginResult};
+use crate::result::MarginResult;
 use rayon::prelude::*;
 pub use rayon::ThreadPool;
 use rustc_hash::FxHashMap as HashMap;
@@ -888,8 +889,8 @@ impl Engine {
                         let mut errors = Vec::new();
                         for (i, a) in part.iter().enumerate() {
                             let r = if options.columnar && fast.build(&scan, &layout, a) {
-                                self.evaluate_into(&fast.book, &mut worker.scratch, &mut worker.result);
-                                Ok(scan.row(self, &worker.result, |i, _| fast.listed_group(i)))
+                                let worst = self.evaluate_totals(&fast.book, &mut worker.scratch, &mut worker.result);
+                                Ok(scan.row(self, &worker.result, worst, |g| fast.group_id(g)))
                             } else {
                                 scan.account(a, worker)
                             };
@@ -1187,20 +1188,22 @@ impl<'a> Scan<'a> {
             b.position(n, pos, u, s, code as u32, self.symbol_mark[code])?;
         }
         b.finish();
-        w.engine.evaluate_into(&b.book, &mut w.scratch, &mut w.result);
-        Ok(self.row(w.engine, &w.result, |_, g| self.group_codes.get(&*g.name).copied().unwrap_or(-1)))
+        let worst = w.engine.evaluate_totals(&b.book, &mut w.scratch, &mut w.result);
+        let names = &b.book.group_names;
+        Ok(self.row(w.engine, &w.result, worst, |g| self.group_codes.get(&*names[g]).copied().unwrap_or(-1)))
     }
 
-    /// An account's output row from its result; `group_code(i, g)`: the code in
-    /// the call's group dictionary of `r.groups[i]`.
-    fn row(&self, engine: &Engine, r: &MarginResult, group_code: impl Fn(usize, &GroupResult) -> i32) -> Row {
+    /// An account's output row from its result (figures only, no group rows)
+    /// and its worst group; `group_code(g)`: the code in the call's group
+    /// dictionary of the book's group `g`.
+    fn row(
+        &self,
+        engine: &Engine,
+        r: &MarginResult,
+        worst: Option<WorstGroup>,
+        group_code: impl FnOnce(usize) -> i32,
+    ) -> Row {
         let status = r.status.code(engine.params().status.len());
-        let mut worst: Option<(usize, &GroupResult)> = None;
-        for (i, g) in r.groups.iter().enumerate() {
-            if g.requirement > 0.0 && worst.is_none_or(|(_, w)| g.requirement > w.requirement) {
-                worst = Some((i, g));
-            }
-        }
         Row {
             equity: r.equity,
             adjusted_equity: r.adjusted_equity,
@@ -1209,9 +1212,9 @@ impl<'a> Scan<'a> {
             available: r.available,
             uni_mmr: r.uni_mmr,
             status,
-            worst_group: worst.map_or(-1, |(i, g)| group_code(i, g)),
-            worst_price_move: worst.map_or(f64::NAN, |(_, g)| g.worst_price_move),
-            worst_vol_shock: worst.map_or(f64::NAN, |(_, g)| g.worst_vol_shock),
+            worst_group: worst.map_or(-1, |w| group_code(w.group)),
+            worst_price_move: worst.map_or(f64::NAN, |w| w.price_move),
+            worst_vol_shock: worst.map_or(f64::NAN, |w| w.vol_shock),
         }
     }
 }

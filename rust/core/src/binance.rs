@@ -263,20 +263,20 @@ fn evaluate_full(
         keep_asset(part);
     }
 
-    // Each contract on its own bracket, in its margin asset (without detail the
-    // rows are summed, then dropped: the result has none).
-    positions.reserve(book.slots.len());
-    positions.extend(book.slots.iter().enumerate().filter_map(|(i, slot)| contract_row(engine, i, slot)));
-    for row in positions.iter() {
-        let part = RowPart::of(row, book.assets[row.asset as usize].price);
+    // Each contract on its own bracket, in its margin asset, summed as it is
+    // bracketed (without detail its row is not kept: the result has none).
+    if detail {
+        positions.reserve(book.slots.len());
+    }
+    for (i, slot) in book.slots.iter().enumerate() {
+        let Some(row) = contract_row(engine, i, slot) else { continue };
+        let part = RowPart::of(&row, book.assets[row.asset as usize].price);
         sums.add_row(&part);
         if detail {
             assets[row.asset as usize].maintenance_margin += row.maintenance_margin;
+            positions.push(row);
         }
         keep_row(part);
-    }
-    if !detail {
-        positions.clear();
     }
     sums.write(engine, out);
 }

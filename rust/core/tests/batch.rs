@@ -2,8 +2,8 @@
 //! and chunking never change a bit; bad rows are named.
 
 use pmengine_core::{
-    BalanceColumns, BatchOptions, BatchResult, Engine, Market, OnError, OptionKind, Portfolio, Position,
-    PositionColumns, RiskParams, Strings,
+    BalanceColumns, BatchOptions, BatchResult, Engine, GroupResult, MarginResult, Market, Model, OnError, OptionKind,
+    Portfolio, Position, PositionColumns, RiskParams, Strings,
 };
 
 struct Lcg(u64);
@@ -252,6 +252,12 @@ fn batch_equals_single_account_margin() {
         assert!(same(out.available[i], r.available));
         assert!(same(out.uni_mmr[i], r.uni_mmr));
         assert_eq!(out.statuses[out.status[i] as usize], engine.params().status_name(r.status));
+        let worst = worst_of(&r);
+        let w = out.worst_group[i];
+        assert_eq!((w >= 0).then(|| out.groups[w as usize].as_str()), worst.map(|g| &*g.name), "account {i}");
+        let scenario = worst.map_or((f64::NAN, f64::NAN), |g| (g.worst_price_move, g.worst_vol_shock));
+        assert_eq!(out.worst_price_move[i].to_bits(), scenario.0.to_bits());
+        assert_eq!(out.worst_vol_shock[i].to_bits(), scenario.1.to_bits());
     }
 }
 
@@ -371,15 +377,24 @@ fn assert_same_bits(a: &BatchResult, b: &BatchResult, what: &str) {
     assert_eq!(a.errors, b.errors, "{what}");
 }
 
+/// The default profile under the `binance_pm` model, with `default_collateral_rate`
+/// for the assets without bands when given.
+fn binance_profile(default_collateral_rate: Option<f64>) -> RiskParams {
+    let mut binance: toml::Table = toml::from_str(pmengine_core::params::DEFAULT_PROFILE_TOML).unwrap();
+    binance.insert("model".into(), "binance_pm".into());
+    if let Some(rate) = default_collateral_rate {
+        let table = binance["binance"].as_table_mut().unwrap();
+        table.insert("default_collateral_rate".into(), rate.into());
+    }
+    RiskParams::from_toml_str(&toml::to_string(&binance).unwrap()).unwrap()
+}
+
 #[test]
 fn columnar_path_equals_per_account_path() {
     // Both models; loans, leverage, unsorted rows, an untabled group (DOGE),
     // options (the columnar path under the scenario model, the per-account path
     // under binance_pm, which refuses them) and bad rows (collected) mixed in.
-    let mut binance: toml::Table = toml::from_str(pmengine_core::params::DEFAULT_PROFILE_TOML).unwrap();
-    binance.insert("model".into(), "binance_pm".into());
-    let binance = RiskParams::from_toml_str(&toml::to_string(&binance).unwrap()).unwrap();
-    for (profile, seed) in [(RiskParams::default_profile(), 11), (binance, 12)] {
+    for (profile, seed) in [(RiskParams::default_profile(), 11), (binance_profile(None), 12)] {
         let engine = Engine::new(profile);
         let market = market();
         let (_, mut cols) = book(600, seed);
@@ -411,6 +426,95 @@ fn columnar_path_equals_per_account_path() {
             let e1 = cols.run_with_loans(&engine, &market, &raise(true)).unwrap_err().to_string();
             let e2 = cols.run_with_loans(&engine, &market, &raise(false)).unwrap_err().to_string();
             assert_eq!(e1, e2);
+        }
+    }
+}
+
+/// The group an account's single margin shows as its worst: the listed group
+/// with the largest requirement above 0, the first on ties.
+fn worst_of(r: &MarginResult) -> Option<&GroupResult> {
+    let mut worst: Option<&GroupResult> = None;
+    for g in &r.groups {
+        if g.requirement > 0.0 && worst.is_none_or(|w| g.requirement > w.requirement) {
+            worst = Some(g);
+        }
+    }
+    worst
+}
+
+#[test]
+fn worst_group_is_the_first_of_the_largest_requirement() {
+    // DOGE and PEPE have no group table: the same "*" parameters, so the same
+    // exposure at the same price ties them (in either order of first use).
+    // The other accounts' groups all have a requirement of 0: stablecoins,
+    // unhedged long spot, contracts netted to nothing. Both models (binance_pm
+    // lists no groups: no worst group), both paths, several chunkings.
+    let linear = |u: &str, qty: f64| Position::Linear {
+        symbol: format!("{u}USDT"),
+        underlying: u.into(),
+        settle: "USDT".into(),
+        qty,
+        entry_price: 0.2,
+        classic: Default::default(),
+    };
+    let account = |balances: &[(&str, f64)], positions: Vec<Position>| {
+        let mut p = Portfolio::new();
+        for &(a, q) in balances {
+            p.add_balance(a, q).unwrap();
+        }
+        for pos in positions {
+            p.add_position(pos).unwrap();
+        }
+        p
+    };
+    let usdt = [("USDT", 10_000.0)];
+    let accounts = [
+        account(&usdt, vec![linear("DOGE", 5000.0), linear("PEPE", 5000.0)]),
+        account(&usdt, vec![linear("PEPE", -5000.0), linear("DOGE", -5000.0)]),
+        account(&usdt, vec![linear("DOGE", 5000.0), linear("PEPE", 5000.0), linear("BTC", 0.1)]),
+        account(&usdt, vec![linear("PEPE", 5000.0), linear("DOGE", 2000.0), linear("PEPE", 1.0)]),
+        account(&usdt, vec![]),
+        account(&[("BTC", 1.0), ("USDT", 100.0)], vec![]),
+        account(&usdt, vec![linear("DOGE", 5000.0), linear("DOGE", -5000.0)]),
+    ];
+    let mut market = market();
+    market.set_price("PEPE", 0.2).unwrap();
+    let mut cols = Columns::default();
+    for (id, p) in accounts.iter().enumerate() {
+        cols.add(id as i64, p);
+    }
+    for profile in [RiskParams::default_profile(), binance_profile(Some(0.5))] {
+        let engine = Engine::new(profile);
+        let singles: Vec<MarginResult> = accounts.iter().map(|p| engine.margin(p, &market).unwrap()).collect();
+        let scenario = engine.params().model == Model::Scenario;
+        if scenario {
+            let groups = |i: usize| singles[i].groups.iter().map(|g| (&*g.name, g.requirement)).collect::<Vec<_>>();
+            let requirement = |i: usize, name: &str| groups(i).iter().find(|g| g.0 == name).map(|g| g.1);
+            for i in [0, 1] {
+                assert_eq!(requirement(i, "DOGE"), requirement(i, "PEPE"), "a tie: {:?}", groups(i));
+            }
+            for i in 4..7 {
+                assert!(!groups(i).is_empty() && groups(i).iter().all(|g| g.1 == 0.0), "{:?}", groups(i));
+            }
+        }
+        let expected: Vec<Option<&str>> = singles.iter().map(|r| worst_of(r).map(|g| &*g.name)).collect();
+        let expected_scenario = [Some("DOGE"), Some("PEPE"), Some("BTC"), Some("PEPE"), None, None, None];
+        assert_eq!(expected, if scenario { expected_scenario.to_vec() } else { vec![None; 7] });
+        for (threads, chunk) in [(1, 1000), (2, 1), (2, 3)] {
+            for columnar in [true, false] {
+                let out = cols.run(&engine, &market, &BatchOptions { columnar, ..opts(threads, chunk) }).unwrap();
+                let what = format!("{:?} {threads} {chunk} {columnar}", engine.params().model);
+                for (i, r) in singles.iter().enumerate() {
+                    let w = out.worst_group[i];
+                    assert_eq!((w >= 0).then(|| out.groups[w as usize].as_str()), expected[i], "{what} {i}");
+                    let (price_move, vol_shock) =
+                        worst_of(r).map_or((f64::NAN, f64::NAN), |g| (g.worst_price_move, g.worst_vol_shock));
+                    assert_eq!(out.worst_price_move[i].to_bits(), price_move.to_bits(), "{what} {i}");
+                    assert_eq!(out.worst_vol_shock[i].to_bits(), vol_shock.to_bits(), "{what} {i}");
+                    assert_eq!(out.maintenance_margin[i].to_bits(), r.maintenance_margin.to_bits(), "{what} {i}");
+                    assert_eq!(out.uni_mmr[i].to_bits(), r.uni_mmr.to_bits(), "{what} {i}");
+                }
+            }
         }
     }
 }

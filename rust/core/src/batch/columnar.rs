@@ -1,6 +1,7 @@
 //! The batch's columnar path: an account's book assembled straight from the
-//! columns by ids, then netted by the same `Engine::evaluate_into` as every
-//! other path (one model: this file holds no formula).
+//! columns by ids, then netted by the same pass as every other path
+//! (`Engine::evaluate_totals`: `evaluate_into` without group rows; one
+//! model: this file holds no formula).
 //!
 //! The per-account builder (`BookBuilder`) finds an asset, a group or a
 //! netted symbol by searching what the book holds so far. Here every name of
@@ -301,11 +302,9 @@ impl<'e> Builder<'e> {
         true
     }
 
-    /// The call's group id of the `i`-th listed group of the book (the `i`-th
-    /// group of its result).
-    pub(super) fn listed_group(&self, i: usize) -> i32 {
-        let listed = self.book.groups.iter().zip(&self.group_ids).filter(|(g, _)| g.listed);
-        listed.map(|(_, &id)| id as i32).nth(i).unwrap_or(-1)
+    /// The call's group id of the book's group `g`.
+    pub(super) fn group_id(&self, g: usize) -> i32 {
+        self.group_ids[g] as i32
     }
 
     fn clear(&mut self) {

@@ -335,6 +335,30 @@ fn write_row(r: &mut GroupResult, f: &GroupFigures, n: &Net) {
         (f.basis, f.concentration, f.som, f.worst.0, f.worst.1);
 }
 
+/// The listed group with the largest requirement above 0 (the first in book
+/// order on ties): what a caller that reads no group rows (a batch) reports
+/// of an account's groups.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct WorstGroup {
+    /// The group's index in the book (`Book::groups`).
+    pub group: usize,
+    /// Its requirement (USD).
+    pub requirement: f64,
+    /// Its worst scenario's price return (fraction) and relative vol shock.
+    pub price_move: f64,
+    pub vol_shock: f64,
+}
+
+impl WorstGroup {
+    /// `worst` of the groups before, then group `group` of figures `f` (listed).
+    fn consider(worst: &mut Option<WorstGroup>, group: usize, f: &GroupFigures) {
+        if f.requirement > 0.0 && worst.is_none_or(|w| f.requirement > w.requirement) {
+            *worst =
+                Some(WorstGroup { group, requirement: f.requirement, price_move: f.worst.0, vol_shock: f.worst.1 });
+        }
+    }
+}
+
 /// Per-group figures of `Engine::evaluate` before the scan.
 #[derive(Debug, Clone, Copy, Default)]
 struct Net {
@@ -395,17 +419,46 @@ impl Engine {
     /// buffers: no allocation once both have grown to the book's size. The
     /// profile's model decides how the book is netted.
     pub fn evaluate_into(&self, book: &Book, scratch: &mut Scratch, out: &mut MarginResult) {
+        self.evaluate_as::<true>(book, scratch, out);
+    }
+
+    /// [`evaluate_into`](Self::evaluate_into) for a caller that reads the
+    /// account's figures and its worst group only (a batch): the same
+    /// figures, computed the same way, but no group rows (`out.groups` is
+    /// left empty); the worst listed group instead (`None`: no group carries
+    /// a requirement, as under `binance_pm`, which lists none).
+    pub(crate) fn evaluate_totals(
+        &self,
+        book: &Book,
+        scratch: &mut Scratch,
+        out: &mut MarginResult,
+    ) -> Option<WorstGroup> {
+        self.evaluate_as::<false>(book, scratch, out)
+    }
+
+    /// [`evaluate_into`](Self::evaluate_into) writing group rows (`ROWS`) or
+    /// keeping the worst group instead.
+    #[inline(always)]
+    fn evaluate_as<const ROWS: bool>(
+        &self,
+        book: &Book,
+        scratch: &mut Scratch,
+        out: &mut MarginResult,
+    ) -> Option<WorstGroup> {
         scratch.forget_rows(); // `out` is rewritten whatever the model
         out.model = self.params.model;
         match self.params.model {
-            Model::Scenario => self.evaluate_scenario(book, scratch, out),
-            Model::BinancePm => crate::binance::evaluate(self, book, out),
+            Model::Scenario => self.scenario_pass::<ROWS>(book, scratch, Pass::Full(None), out),
+            Model::BinancePm => {
+                crate::binance::evaluate(self, book, out);
+                None
+            }
         }
     }
 
     /// The scenario model (METHODOLOGY.md §2–§4).
     pub(super) fn evaluate_scenario(&self, book: &Book, scratch: &mut Scratch, out: &mut MarginResult) {
-        self.scenario_pass(book, scratch, Pass::Full(None), out);
+        self.scenario_pass::<true>(book, scratch, Pass::Full(None), out);
     }
 
     /// [`evaluate`](Self::evaluate_into) under the scenario model, also keeping
@@ -418,7 +471,7 @@ impl Engine {
         if self.params.model != Model::Scenario {
             return crate::binance::evaluate_keeping(self, book, &mut kept.binance, out);
         }
-        self.scenario_pass(book, scratch, Pass::Full(Some(kept)), out);
+        self.scenario_pass::<true>(book, scratch, Pass::Full(Some(kept)), out);
         kept.engine = self.id;
         kept.generation = next_generation();
     }
@@ -461,12 +514,20 @@ impl Engine {
                 return;
             }
         }
-        self.scenario_pass(book, scratch, Pass::After(kept, touched), out);
+        self.scenario_pass::<true>(book, scratch, Pass::After(kept, touched), out);
     }
 
     /// The scenario model's passes, in full or from a kept evaluation (one
-    /// copy of every formula; `pass` decides only what is recomputed).
-    fn scenario_pass(&self, book: &Book, scratch: &mut Scratch, mut pass: Pass<'_>, out: &mut MarginResult) {
+    /// copy of every formula; `pass` decides only what is recomputed), with
+    /// the group rows written (`ROWS`), or not and the worst group returned
+    /// instead (`None` when writing rows).
+    fn scenario_pass<const ROWS: bool>(
+        &self,
+        book: &Book,
+        scratch: &mut Scratch,
+        mut pass: Pass<'_>,
+        out: &mut MarginResult,
+    ) -> Option<WorstGroup> {
         let Scratch { net, pnl, legs, left, scans, changed, changed_mask, assets, rows, systemic } = scratch;
         rows.generation = 0; // every row is rewritten
 
@@ -503,6 +564,7 @@ impl Engine {
             changed_mask.resize(book.groups.len(), false);
         }
         let mut sums = GroupSums::default();
+        let mut worst = None;
         for (g, group) in book.groups.iter().enumerate() {
             let f = match &pass {
                 Pass::After(kept, touched) if g != touched.group && same_net(&net[g], &kept.net[g]) => kept.figures[g],
@@ -520,7 +582,11 @@ impl Engine {
             legs.push(f.leg());
             if group.listed {
                 sums.add(&f);
-                write_row(group_row(&mut out.groups, listed, &book.group_names[g]), &f, n);
+                if ROWS {
+                    write_row(group_row(&mut out.groups, listed, &book.group_names[g]), &f, n);
+                } else {
+                    WorstGroup::consider(&mut worst, g, &f);
+                }
                 listed += 1;
             }
             if let Pass::Full(Some(kept)) = &mut pass {
@@ -532,7 +598,7 @@ impl Engine {
                 kept.rows.push(group.listed.then(|| listed - 1));
             }
         }
-        out.groups.truncate(listed);
+        out.groups.truncate(if ROWS { listed } else { 0 });
         if let Pass::Full(Some(kept)) = &mut pass {
             kept.listed = listed;
         }
@@ -559,6 +625,7 @@ impl Engine {
             kept.unfinanced = net.iter().all(|n| borrowed_unhedged(n) == 0.0);
             kept.valid = true;
         }
+        worst
     }
 
     /// The account's margin (§3 step 8 on): the scan total after offsets, the

@@ -44,6 +44,7 @@ mod evaluate;
 pub use book::{AssetSlot, Book, BookSlot, GroupSlot, NettedContract, OptionSlot};
 pub use builder::AssetTerms;
 pub(crate) use builder::BookBuilder;
+pub(crate) use evaluate::WorstGroup;
 pub use evaluate::{Kept, Scratch, Touched};
 
 /// Below this an MM is floating-point dust and counts as 0 (USD).
