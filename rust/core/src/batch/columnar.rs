@@ -218,6 +218,9 @@ pub(super) struct Builder<'e> {
     /// market's cache (read once per id and terms, not once per row: the
     /// cache's lock is shared by every worker).
     series: Vec<Option<(SeriesKey, Arc<Series>)>>,
+    /// Per symbol id: its contract's slots in the current book (asset, settle
+    /// asset, netted entry; `NONE`: not yet, or not since its template changed).
+    held: Vec<[u32; 3]>,
     /// Per symbol code: the template of the last row of it decoded
     /// (a symbol's rows nearly always carry the same codes: its first row is decoded, not every row).
     templates: Vec<Template>,
@@ -240,6 +243,7 @@ impl<'e> Builder<'e> {
             bracket_tables: Vec::new(),
             series: vec![None; layout.symbols],
             templates: vec![Template::NONE; layout.symbols],
+            held: vec![[NONE; 3]; layout.symbols],
             spare_vectors: Vec::new(),
             book: Book::empty(false),
         }
@@ -331,10 +335,14 @@ impl<'e> Builder<'e> {
                 return self.option(scan, layout, r, (kind, strike, expiry, qty), u, s_id)
             }
         };
-        let Some(b) = self.asset(layout, u) else { return false };
-        let Some(s) = self.asset(layout, s_id) else { return false };
-        let g = self.book.assets[b].group;
-        self.book.groups[g].listed = true;
+        // The symbol's slots in this book, found by its first row of this template.
+        let held = at(&self.held, symbol as usize);
+        let Some([b, s, netted]) = (match held[2] {
+            NONE => self.hold(layout, symbol, u, s_id),
+            _ => Some(held.map(|i| i as usize)),
+        }) else {
+            return false;
+        };
         let brackets = match BINANCE {
             true => match self.bracket_table(inverse, symbol, &scan.pos.symbol.values[symbol as usize]) {
                 Some(t) => t,
@@ -342,7 +350,7 @@ impl<'e> Builder<'e> {
             },
             false => u32::MAX,
         };
-        let (netted, mark) = (self.netted(g, symbol), t.mark);
+        let mark = t.mark;
         if BINANCE {
             let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
             self.book.slots.push(slot);
@@ -350,6 +358,22 @@ impl<'e> Builder<'e> {
             self.book.add_contract_sums(pos, mark, b, s, netted); // the scenario model reads no slots
         }
         true
+    }
+
+    /// The slots in the book of a contract of symbol id `symbol` on asset id
+    /// `u` settling in id `s` (the underlying's, the settle asset's, the
+    /// symbol's netted entry in the underlying's group, which is listed),
+    /// created on first use and kept as the symbol's until its template
+    /// changes or the book is cleared; `None`: an asset that cannot enter a book.
+    #[inline(never)] // out of the contract rows' loop: a symbol's first row in a book
+    fn hold(&mut self, layout: &Layout<'_>, symbol: u32, u: u32, s: u32) -> Option<[usize; 3]> {
+        let b = self.asset(layout, u)?;
+        let s = self.asset(layout, s)?;
+        let g = self.book.assets[b].group;
+        self.book.groups[g].listed = true;
+        let netted = self.netted(g, symbol);
+        *at_mut(&mut self.held, symbol as usize) = [b, s, netted].map(|i| i as u32);
+        Some([b, s, netted])
     }
 
     /// Decode row `k` of `c` (the call's position row `r`, whose codes make
@@ -376,6 +400,8 @@ impl<'e> Builder<'e> {
         };
         let t = Template { key, underlying: u, settle: s, instrument, mark };
         *at_mut(&mut self.templates, symbol as usize) = t;
+        // Slots held for the symbol's previous template may be another asset's.
+        *at_mut(&mut self.held, symbol as usize) = [NONE; 3];
         Some(t)
     }
 
@@ -398,6 +424,7 @@ impl<'e> Builder<'e> {
         self.group_ids.clear();
         for c in &self.book.contracts {
             *at_mut(&mut self.netted_slot, c.symbol as usize) = NONE;
+            *at_mut(&mut self.held, c.symbol as usize) = [NONE; 3];
         }
         // The group slots and names stay, to be reused in place (`group`); `finish` cuts what is left.
         let b = &mut self.book;
