@@ -15,6 +15,11 @@
 //! lays it out (assets and groups by first use, symbols netted by first use,
 //! every sum in row order), so the result is the same bit for bit.
 //!
+//! A symbol's first row is decoded into a template (its ids, type and mark),
+//! which its later rows with the same codes reuse, and its first contract row
+//! in a book finds the slots its later rows add to: such a row costs its
+//! numbers' checks and sums.
+//!
 //! A row is read by ids, not names: the rule of a name (`portfolio::is_name`)
 //! is checked once per dictionary value, the rules of its numbers by
 //! `portfolio::numbers_hold` (the list `validate_ref` checks, with the
@@ -378,7 +383,7 @@ impl<'e> Builder<'e> {
 
     /// Decode row `k` of `c` (the call's position row `r`, whose codes make
     /// `key`) to its template, kept as its symbol's for the rows after it;
-    /// `Err`: the row breaks a rule (the per-account path names it).
+    /// `None`: the row breaks a rule (the per-account path names it).
     #[inline(never)] // out of the rows' loop: a symbol's first row
     fn learn(
         &mut self,
