@@ -16,6 +16,11 @@
 //! lays it out (assets and groups by first use, symbols netted by first use,
 //! every sum in row order), so the result is the same bit for bit.
 //!
+//! A symbol's first row is decoded into a template (its ids, type and mark),
+//! which its later rows with the same codes reuse, and its first contract row
+//! in a book finds the slots its later rows add to: such a row costs its
+//! numbers' checks and sums.
+//!
 //! A row is read by ids, not names: the rule of a name (`portfolio::is_name`)
 //! is checked once per dictionary value, the rules of its numbers by
 //! `portfolio::numbers_hold` (the list `validate_ref` checks, with the
@@ -168,6 +173,36 @@ struct SeriesKey {
     expiry: u64,
 }
 
+/// What a row's codes decode to (`decode`), kept per symbol code: a row
+/// carrying the same codes keeps the same rules and names the same ids, so
+/// only its numbers (and an option's kind) are read and checked.
+#[derive(Clone, Copy)]
+struct Template {
+    /// The row's codes of underlying, type and settle (`row_key`); never a row's when unset.
+    key: [u64; 2],
+    /// Asset ids of the underlying and of the settle asset (an inverse contract's: its underlying).
+    underlying: u32,
+    settle: u32,
+    instrument: Instrument,
+    /// A contract's mark: the market's, or a linear contract's default (`Layout::default_linear_mark`).
+    mark: Option<f64>,
+}
+
+impl Template {
+    /// Unset: its key has no bit of `row_key`'s mark, so no row matches it.
+    const NONE: Template =
+        Template { key: [0; 2], underlying: NONE, settle: NONE, instrument: Instrument::Linear, mark: None };
+}
+
+/// Row `k`'s codes of underlying, type and settle (-1: no settle column), with
+/// a mark bit no unset template has.
+#[inline(always)]
+fn row_key(c: &PositionColumns<'_>, k: usize) -> [u64; 2] {
+    let code = |x: i32| u64::from(x as u32);
+    let settle = c.settle.map_or(-1, |s| s.codes[k]);
+    [code(c.underlying.codes[k]) | code(c.kind_of_instrument.codes[k]) << 32, code(settle) | 1 << 32]
+}
+
 /// A worker's book and its slots by id, reused from one account to the next.
 pub(super) struct Builder<'e> {
     engine: &'e Engine,
@@ -189,6 +224,12 @@ pub(super) struct Builder<'e> {
     /// market's cache (read once per id and terms, not once per row: the
     /// cache's lock is shared by every worker).
     series: Vec<Option<(SeriesKey, Arc<Series>)>>,
+    /// Per symbol id: its contract's slots in the current book (asset, settle
+    /// asset, netted entry; `NONE`: not yet, or not since its template changed).
+    held: Vec<[u32; 3]>,
+    /// Per symbol code: the template of the last row of it decoded
+    /// (a symbol's rows nearly always carry the same codes: its first row is decoded, not every row).
+    templates: Vec<Template>,
     /// Option vectors of earlier books' group slots, kept for their storage.
     spare_vectors: Vec<(Vec<f64>, Vec<f64>)>,
     pub(super) book: Book,
@@ -207,6 +248,8 @@ impl<'e> Builder<'e> {
             group_ids: Vec::new(),
             bracket_tables: Vec::new(),
             series: vec![None; layout.symbols],
+            templates: vec![Template::NONE; layout.symbols],
+            held: vec![[NONE; 3]; layout.symbols],
             spare_vectors: Vec::new(),
             book: Book::empty(false),
         }
@@ -266,21 +309,46 @@ impl<'e> Builder<'e> {
         k: usize,
         r: usize,
     ) -> bool {
-        let Some((pos, u, s_id, symbol)) = decode(scan, layout, c, k) else { return false };
+        let symbol = c.symbol.codes[k];
+        let key = row_key(c, k);
+        // A row with its symbol's codes: its ids and mark from the symbol's template, not decoded again.
+        let t = match symbol >= 0 && at_ref(&self.templates, symbol as usize).key == key {
+            true => *at_ref(&self.templates, symbol as usize),
+            false => match self.learn(scan, layout, c, k, key) {
+                Some(t) => t,
+                None => return false,
+            },
+        };
+        let (symbol, u, s_id) = (symbol as u32, t.underlying, t.settle);
+        let kind = match t.instrument {
+            // binance_pm has no option formula: the per-account path names the row.
+            Instrument::Option if BINANCE => return false,
+            Instrument::Option => match option_kind(scan, c, k) {
+                Some(kind) => kind,
+                None => return false,
+            },
+            _ => OptionKind::Call,
+        };
+        let pos = c.terms(k, t.instrument, [""; 3], kind);
+        if !numbers_hold(&pos) {
+            return false;
+        }
         let inverse = match pos {
             PositionRef::Linear { .. } => false,
             PositionRef::Inverse { .. } => true,
-            // binance_pm has no option formula: the per-account path names the row.
-            PositionRef::Option { .. } if BINANCE => return false,
             // Its terms alone, not the position: the contract rows' loop keeps it in registers.
             PositionRef::Option { kind, strike, expiry, qty, .. } => {
                 return self.option(scan, layout, r, (kind, strike, expiry, qty), u, s_id)
             }
         };
-        let Some(b) = self.asset(layout, u) else { return false };
-        let Some(s) = self.asset(layout, s_id) else { return false };
-        let g = self.book.assets[b].group;
-        self.book.groups[g].listed = true;
+        // The symbol's slots in this book, found by its first row of this template.
+        let held = at(&self.held, symbol as usize);
+        let Some([b, s, netted]) = (match held[2] {
+            NONE => self.hold(layout, symbol, u, s_id),
+            _ => Some(held.map(|i| i as usize)),
+        }) else {
+            return false;
+        };
         let brackets = match BINANCE {
             true => match self.bracket_table(inverse, symbol, &scan.pos.symbol.values[symbol as usize]) {
                 Some(t) => t,
@@ -288,11 +356,7 @@ impl<'e> Builder<'e> {
             },
             false => u32::MAX,
         };
-        let netted = self.netted(g, symbol);
-        let mark = match at(&scan.symbol_mark, symbol as usize) {
-            None if !inverse => layout.default_linear_mark(u, s_id),
-            mark => mark,
-        };
+        let mark = t.mark;
         if BINANCE {
             let slot = self.book.add_contract(self.engine, pos, mark, b, s, netted, symbol, brackets);
             self.book.slots.push(slot);
@@ -300,6 +364,51 @@ impl<'e> Builder<'e> {
             self.book.add_contract_sums(pos, mark, b, s, netted); // the scenario model reads no slots
         }
         true
+    }
+
+    /// The slots in the book of a contract of symbol id `symbol` on asset id
+    /// `u` settling in id `s` (the underlying's, the settle asset's, the
+    /// symbol's netted entry in the underlying's group, which is listed),
+    /// created on first use and kept as the symbol's until its template
+    /// changes or the book is cleared; `None`: an asset that cannot enter a book.
+    #[inline(never)] // out of the contract rows' loop: a symbol's first row in a book
+    fn hold(&mut self, layout: &Layout<'_>, symbol: u32, u: u32, s: u32) -> Option<[usize; 3]> {
+        let b = self.asset(layout, u)?;
+        let s = self.asset(layout, s)?;
+        let g = self.book.assets[b].group;
+        self.book.groups[g].listed = true;
+        let netted = self.netted(g, symbol);
+        *at_mut(&mut self.held, symbol as usize) = [b, s, netted].map(|i| i as u32);
+        Some([b, s, netted])
+    }
+
+    /// Decode row `k` of `c` (the call's position row `r`, whose codes make
+    /// `key`) to its template, kept as its symbol's for the rows after it;
+    /// `None`: the row breaks a rule (the per-account path names it).
+    #[inline(never)] // out of the rows' loop: a symbol's first row
+    fn learn(
+        &mut self,
+        scan: &Scan<'_>,
+        layout: &Layout<'_>,
+        c: &PositionColumns<'_>,
+        k: usize,
+        key: [u64; 2],
+    ) -> Option<Template> {
+        let (pos, u, s, symbol) = decode(scan, layout, c, k)?;
+        let instrument = match pos {
+            PositionRef::Linear { .. } => Instrument::Linear,
+            PositionRef::Inverse { .. } => Instrument::Inverse,
+            PositionRef::Option { .. } => Instrument::Option,
+        };
+        let mark = match at(&scan.symbol_mark, symbol as usize) {
+            None if instrument == Instrument::Linear => layout.default_linear_mark(u, s),
+            mark => mark,
+        };
+        let t = Template { key, underlying: u, settle: s, instrument, mark };
+        *at_mut(&mut self.templates, symbol as usize) = t;
+        // Slots held for the symbol's previous template may be another asset's.
+        *at_mut(&mut self.held, symbol as usize) = [NONE; 3];
+        Some(t)
     }
 
     /// The call's group id of the book's group `g`.
@@ -319,6 +428,7 @@ impl<'e> Builder<'e> {
         self.group_ids.clear();
         for c in &self.book.contracts {
             *at_mut(&mut self.netted_slot, c.symbol as usize) = NONE;
+            *at_mut(&mut self.held, c.symbol as usize) = [NONE; 3];
         }
         // The group slots and names stay, to be reused in place (`group`); `finish` cuts what is left.
         let b = &mut self.book;
@@ -507,15 +617,21 @@ fn decode(
             (c.terms(r, instrument, [""; 3], OptionKind::Call), u)
         }
         Instrument::Inverse => return None,
-        Instrument::Option => {
-            let k = c.option_kind.map_or(-1, |k| k.codes[r]);
-            if k < 0 || !scan.has_vol(sc as usize, uc as usize) {
-                return None;
-            }
-            (c.terms(r, instrument, [""; 3], scan.option_kind[k as usize]?), s)
+        Instrument::Option if scan.has_vol(sc as usize, uc as usize) => {
+            (c.terms(r, instrument, [""; 3], option_kind(scan, c, r)?), s)
         }
+        Instrument::Option => return None,
     };
     numbers_hold(&pos).then_some((pos, u, s, sc as u32))
+}
+
+/// Row `r`'s option kind, `None` when null or not a kind.
+#[inline(always)]
+fn option_kind(scan: &Scan<'_>, c: &PositionColumns<'_>, r: usize) -> Option<OptionKind> {
+    match c.option_kind.map_or(-1, |k| k.codes[r]) {
+        k if k < 0 => None,
+        k => at(&scan.option_kind, k as usize),
+    }
 }
 
 /// `table[i]` for an `i` below `table.len()` by the call's checks, read

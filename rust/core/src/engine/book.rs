@@ -296,8 +296,17 @@ impl Book {
         let (assets, groups, contracts) = (&mut assets[..], &mut groups[..], &mut contracts[..]);
         let (pb, ps, g) = (assets[b].price, assets[s].price, assets[b].group);
         let t = contract_terms(pos, mark, pb, ps);
-        let receiver = if matches!(pos, PositionRef::Inverse { .. }) { b } else { s };
-        assets[receiver].settled += t.upnl;
+        // The receiver by a branch on the type, not an index picked then checked again.
+        let receiver = match pos {
+            PositionRef::Inverse { .. } => {
+                assets[b].settled += t.upnl;
+                b
+            }
+            _ => {
+                assets[s].settled += t.upnl;
+                s
+            }
+        };
         add_delta(groups, contracts, g, netted, t.dollar_delta);
         (t, receiver)
     }
