@@ -239,19 +239,24 @@ where
         *c = get(i).map_or(-1, |s| seed.code(buffer, s) as i32);
     }
     let base = if seed.values.len() <= SEED_VALUES { seed.values.len() } else { 0 };
-    let locals: Vec<Vec<&'s [u8]>> = pool.install(|| {
-        codes[first..]
-            .par_chunks_mut(ENCODE_ROWS)
-            .enumerate()
-            .map(|(k, out)| {
-                let mut interner = if base > 0 { seed.clone() } else { Interner::new() };
-                for (i, c) in out.iter_mut().enumerate() {
-                    *c = get(first + k * ENCODE_ROWS + i).map_or(-1, |s| interner.code(buffer, s) as i32);
-                }
-                interner.values
-            })
-            .collect()
-    });
+    // A column of one slice is encoded here: handing nothing to the pool still costs a round trip.
+    let locals: Vec<Vec<&'s [u8]>> = if rows == first {
+        Vec::new()
+    } else {
+        pool.install(|| {
+            codes[first..]
+                .par_chunks_mut(ENCODE_ROWS)
+                .enumerate()
+                .map(|(k, out)| {
+                    let mut interner = if base > 0 { seed.clone() } else { Interner::new() };
+                    for (i, c) in out.iter_mut().enumerate() {
+                        *c = get(first + k * ENCODE_ROWS + i).map_or(-1, |s| interner.code(buffer, s) as i32);
+                    }
+                    interner.values
+                })
+                .collect()
+        })
+    };
     // The first slice's values come first, in its order; then each slice's new ones.
     let string = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
     let mut values: Vec<String> = seed.values.iter().map(|s| string(s)).collect();
@@ -300,16 +305,19 @@ where
 {
     // As `u32`, a negative key is above any count of values.
     let bad = |k: i32| k as u32 as usize >= n;
-    pool.install(|| {
-        keys.par_chunks(KEY_ROWS).enumerate().find_map_first(|(b, slice)| {
-            let top = slice.iter().fold(0u32, |m, &k| m.max(k as u32));
-            if (top as usize) < n {
-                return None;
-            }
-            let first = b * KEY_ROWS;
-            (slice.iter().enumerate()).find(|&(i, &k)| bad(k) && valid(first + i)).map(|(i, _)| first + i)
-        })
-    })
+    let search = |(b, slice): (usize, &[i32])| {
+        let top = slice.iter().fold(0u32, |m, &k| m.max(k as u32));
+        if (top as usize) < n {
+            return None;
+        }
+        let first = b * KEY_ROWS;
+        (slice.iter().enumerate()).find(|&(i, &k)| bad(k) && valid(first + i)).map(|(i, _)| first + i)
+    };
+    // One slice is searched here: handing it to the pool costs more than the search.
+    match keys.len() <= KEY_ROWS {
+        true => search((0, keys)),
+        false => pool.install(|| keys.par_chunks(KEY_ROWS).enumerate().find_map_first(search)),
+    }
 }
 
 /// Dictionary keys renumbered on `pool`: `remap[key]` for each row `valid`
@@ -319,6 +327,13 @@ pub fn remap_keys<F>(pool: &rayon::ThreadPool, keys: &[i32], remap: &[i32], vali
 where
     F: Fn(usize) -> bool + Sync,
 {
+    let code = |i: usize, k: i32| match &valid {
+        Some(valid) if !valid(i) => -1,
+        _ => remap[k as usize],
+    };
+    if keys.len() <= KEY_ROWS {
+        return keys.iter().enumerate().map(|(i, &k)| code(i, k)).collect();
+    }
     let mut codes = Vec::new();
     pool.install(|| match &valid {
         None => keys.par_iter().with_min_len(KEY_ROWS).map(|&k| remap[k as usize]).collect_into_vec(&mut codes),
@@ -642,11 +657,16 @@ fn check_len(name: &str, len: usize, expected: usize) -> Result<()> {
     }
 }
 
-fn check_codes(name: &str, s: &Strings<'_>, rows: usize) -> Result<()> {
+fn check_codes(pool: &rayon::ThreadPool, name: &str, s: &Strings<'_>, rows: usize) -> Result<()> {
     check_len(name, s.codes.len(), rows)?;
     // A max over the column vectorises; the offending row is searched for only on error.
     let n = s.values.len() as i64;
-    if s.codes.par_chunks(1 << 16).map(|c| c.iter().copied().max().unwrap_or(-1)).max().unwrap_or(-1) as i64 >= n {
+    let max = |c: &[i32]| c.iter().copied().max().unwrap_or(-1);
+    let top = match s.codes.len() <= KEY_ROWS {
+        true => max(s.codes),
+        false => pool.install(|| s.codes.par_chunks(KEY_ROWS).map(max).max().unwrap_or(-1)),
+    };
+    if top as i64 >= n {
         let r = s.codes.iter().position(|&c| i64::from(c) >= n).unwrap_or(0);
         return Err(CoreError::invalid(
             format!("{name}[{r}]"),
@@ -657,14 +677,14 @@ fn check_codes(name: &str, s: &Strings<'_>, rows: usize) -> Result<()> {
 }
 
 impl PositionColumns<'_> {
-    fn check(&self) -> Result<()> {
+    fn check(&self, pool: &rayon::ThreadPool) -> Result<()> {
         let n = self.account.len();
-        check_codes("positions.type", &self.kind_of_instrument, n)?;
-        check_codes("positions.symbol", &self.symbol, n)?;
-        check_codes("positions.underlying", &self.underlying, n)?;
+        check_codes(pool, "positions.type", &self.kind_of_instrument, n)?;
+        check_codes(pool, "positions.symbol", &self.symbol, n)?;
+        check_codes(pool, "positions.underlying", &self.underlying, n)?;
         for (name, s) in [("positions.settle", self.settle), ("positions.kind", self.option_kind)] {
             if let Some(s) = s {
-                check_codes(name, &s, n)?;
+                check_codes(pool, name, &s, n)?;
             }
         }
         check_len("positions.qty", self.qty.len(), n)?;
@@ -744,15 +764,15 @@ fn accounts(
         cuts.push((pi, bi));
     }
     cuts.push((np, nb));
-    let parts: Vec<Option<Vec<Account>>> = pool.install(|| {
-        (cuts.par_windows(2))
-            .map(|w| match (pos_order, bal_order) {
-                // Rows in place (the usual book): runs read straight from the columns.
-                (None, None) => piece(|i| pos[i], |i| bal[i], w[0], w[1]),
-                _ => piece(|i| id(pos, pos_order, i), |i| id(bal, bal_order, i), w[0], w[1]),
-            })
-            .collect()
-    });
+    let find = |w: &[(usize, usize)]| match (pos_order, bal_order) {
+        // Rows in place (the usual book): runs read straight from the columns.
+        (None, None) => piece(|i| pos[i], |i| bal[i], w[0], w[1]),
+        _ => piece(|i| id(pos, pos_order, i), |i| id(bal, bal_order, i), w[0], w[1]),
+    };
+    if pieces == 1 {
+        return find(&cuts);
+    }
+    let parts: Vec<Option<Vec<Account>>> = pool.install(|| cuts.par_windows(2).map(find).collect());
     let mut out: Vec<Account> = Vec::with_capacity(parts.iter().flatten().map(Vec::len).sum());
     for part in parts {
         let part = part?;
@@ -827,8 +847,8 @@ impl Engine {
         market: &Market,
         options: &BatchOptions,
     ) -> Result<BatchResult> {
-        positions.check()?;
-        check_codes("balances.asset", &balances.asset, balances.account.len())?;
+        positions.check(pool)?;
+        check_codes(pool, "balances.asset", &balances.asset, balances.account.len())?;
         check_len("balances.qty", balances.qty.len(), balances.account.len())?;
 
         // Rows already grouped in ascending order (as `pmengine gen` writes them) are
@@ -857,6 +877,9 @@ impl Engine {
         let n = accounts.len();
         let rows_a_job = n.div_ceil(4 * pool.current_num_threads()).max(OUTPUT_ROWS);
         let filled = |value| {
+            if n <= rows_a_job {
+                return vec![value; n]; // one job: filled here
+            }
             let mut column = Vec::new();
             pool.install(|| {
                 (0..n).into_par_iter().with_min_len(rows_a_job).map(|_| value).collect_into_vec(&mut column)

@@ -418,9 +418,9 @@ pub fn margin_batch<'py>(
 }
 
 /// Convert the tables' columns and margin them (no Python object is touched),
-/// on a pool of `options.threads` threads: the whole call runs on it, so each
-/// of its parallel steps starts from a worker, not by a round trip from this
-/// thread (which costs more than a small book's margin).
+/// each parallel step on a pool of `options.threads` threads. (Run from this
+/// thread, not as one job on the pool: from inside a worker, the encoding of
+/// plain strings measured slower on two threads, 78 against 61 ms.)
 fn compute(
     engine: &Engine,
     pos: &Table,
@@ -429,18 +429,7 @@ fn compute(
     options: &BatchOptions,
 ) -> PyResult<BatchResult> {
     let pool = guard(|| thread_pool(options.threads))?;
-    pool.install(|| compute_on(&pool, engine, pos, bal, market, options))
-}
-
-/// [`compute`] on `pool`, from one of its workers.
-fn compute_on(
-    pool: &ThreadPool,
-    engine: &Engine,
-    pos: &Table,
-    bal: Option<&Table>,
-    market: &Market,
-    options: &BatchOptions,
-) -> PyResult<BatchResult> {
+    let pool = &pool;
     let required = |t: &Table, c: &str, x: Option<Dict>| {
         x.ok_or_else(|| invalid(Code::Missing, format!("{}.{c}", t.name), "required column"))
     };
