@@ -335,11 +335,8 @@ where
         return keys.iter().enumerate().map(|(i, &k)| code(i, k)).collect();
     }
     let mut codes = Vec::new();
-    pool.install(|| match &valid {
-        None => keys.par_iter().with_min_len(KEY_ROWS).map(|&k| remap[k as usize]).collect_into_vec(&mut codes),
-        Some(valid) => (keys.par_iter().with_min_len(KEY_ROWS).enumerate())
-            .map(|(i, &k)| if valid(i) { remap[k as usize] } else { -1 })
-            .collect_into_vec(&mut codes),
+    pool.install(|| {
+        (keys.par_iter().with_min_len(KEY_ROWS).enumerate()).map(|(i, &k)| code(i, k)).collect_into_vec(&mut codes)
     });
     codes
 }

@@ -129,7 +129,9 @@ impl Table {
             let c = arrow_cast::cast(a, &DataType::Int64)
                 .map_err(|e| invalid(Code::WrongType, format!("{}.account", self.name), e.to_string()))?;
             let c = c.as_primitive::<Int64Type>();
-            if let Some(r) = (c.null_count() > 0).then(|| (0..c.len()).find(|&r| c.is_null(r))).flatten() {
+            // Searched row by row only when the array has a null.
+            if c.null_count() > 0 {
+                let r = (0..c.len()).find(|&r| c.is_null(r)).unwrap_or(0);
                 return Err(invalid(Code::Missing, format!("{}[{}].account", self.name, offsets[k] + r), "required"));
             }
             arrays.push(c.clone());

@@ -642,9 +642,7 @@ fn option_kind(scan: &Scan<'_>, c: &PositionColumns<'_>, r: usize) -> Option<Opt
 /// length of every per-id table. Checked in debug builds.
 #[inline(always)]
 pub(super) fn at<T: Copy>(table: &[T], i: usize) -> T {
-    debug_assert!(i < table.len(), "index {i} of a table of {}", table.len());
-    // SAFETY: `i < table.len()`, the invariant above.
-    unsafe { *table.get_unchecked(i) }
+    *at_ref(table, i)
 }
 
 /// [`at`]'s entry by reference (the same invariant).
