@@ -565,4 +565,12 @@ def test_string_offsets_outside_their_buffer_are_named(engine, layout, offset_ty
     table = positions.set_column(positions.schema.get_field_index("symbol"), "symbol", bad)
     with pytest.raises(pm.InvalidInputError, match="offsets point outside") as e:
         engine.margin_batch(table, balances, market, errors=errors)
-    assert (e.value.field, e.value.code) == ("positions.symbol", "invalid_value")
+    assert (e.value.field, e.value.code) == ("positions[0].symbol", "invalid_value")
+    # In a second chunk, the row is counted from the table's first row.
+    good = positions.column("symbol").cast(layout).combine_chunks()
+    two = pa.chunked_array([good, bad])
+    doubled = pa.concat_tables([positions, positions])
+    table = doubled.set_column(doubled.schema.get_field_index("symbol"), "symbol", two)
+    with pytest.raises(pm.InvalidInputError, match="offsets point outside") as e:
+        engine.margin_batch(table, None, market, errors=errors)
+    assert e.value.field == f"positions[{n}].symbol"

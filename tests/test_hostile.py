@@ -145,7 +145,7 @@ def damaged(codes: list[int], values: list[str]) -> pa.DictionaryArray:
 def test_batch_dictionary_codes_out_of_range(engine, column):
     market = pm.Market.from_dict(MARKET)
     with pytest.raises(
-        InvalidInputError, match=r"^positions\.type\[1\]: dictionary code -?\d+ out of range"
+        InvalidInputError, match=r"^positions\[1\]\.type: dictionary code -?\d+ out of range"
     ):
         engine.margin_batch(batch_with_type(column), None, market)
     with pytest.raises(InvalidInputError, match=r"out of range"):
@@ -168,7 +168,7 @@ def test_batch_dictionary_code_out_of_range_after_garbage_under_nulls(engine, ro
     )
     market = pm.Market.from_dict(MARKET)
     with pytest.raises(
-        InvalidInputError, match=rf"^positions\.type\[{rows - 1}\]: dictionary code 7 out of range"
+        InvalidInputError, match=rf"^positions\[{rows - 1}\]\.type: dictionary code 7 out of range"
     ):
         engine.margin_batch(batch_with_type(column), None, market, threads=threads)
 

@@ -35,7 +35,9 @@ use crate::result::MarginResult;
 use rayon::prelude::*;
 pub use rayon::ThreadPool;
 use rustc_hash::FxHashMap as HashMap;
+use std::mem::MaybeUninit;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod columnar;
 
@@ -117,10 +119,17 @@ impl ShortKey {
         let n = s.len();
         if n < 8 && start < buffer.len() && buffer.len() - start >= 8 {
             // `buffer[start..]` is `s` (same address), followed by other bytes, masked off.
-            let mask = (1u64 << (8 * n)) - 1;
-            return Some(word(&buffer[start..start + 8]) & mask | (n as u64) << 56);
+            return Some(Self::small_at(buffer, start, n));
         }
         None
+    }
+
+    /// [`ShortKey::small`] of the `n < 8` bytes at `buffer[start..]`, eight
+    /// bytes of which lie in `buffer`.
+    #[inline(always)]
+    fn small_at(buffer: &[u8], start: usize, n: usize) -> u64 {
+        let mask = (1u64 << (8 * n)) - 1;
+        word(&buffer[start..start + 8]) & mask | (n as u64) << 56
     }
 
     /// Whether `self` (of `s`) is the key of `entry`.
@@ -178,17 +187,30 @@ impl<'s> Interner<'s> {
     /// The code of `s`, a slice of `buffer` (or of no buffer: `&[]`).
     #[inline(always)]
     fn code(&mut self, buffer: &[u8], s: &'s [u8]) -> u32 {
-        if let Some(key) = ShortKey::small(buffer, s) {
-            // One load and one comparison (`s` shorter than 8 bytes, in one word).
-            let slot = slot(key);
-            let (k, code) = self.small[slot];
-            if k == key {
-                return code;
-            }
-            let code = self.lookup(s);
-            self.small[slot] = (key, code);
+        match ShortKey::small(buffer, s) {
+            Some(key) => self.code_small(key, || s),
+            None => self.code_long(s),
+        }
+    }
+
+    /// The code of a string shorter than 8 bytes whose one-word key is `key`
+    /// (`ShortKey::small`): one load and one comparison. `s()`: the string,
+    /// read only when it is not in the cache.
+    #[inline(always)]
+    fn code_small(&mut self, key: u64, s: impl FnOnce() -> &'s [u8]) -> u32 {
+        let slot = slot(key);
+        let (k, code) = self.small[slot];
+        if k == key {
             return code;
         }
+        let code = self.lookup(s());
+        self.small[slot] = (key, code);
+        code
+    }
+
+    /// The code of `s`, of any length, by its `ShortKey`.
+    #[inline(always)]
+    fn code_long(&mut self, s: &'s [u8]) -> u32 {
         let key = ShortKey::of(s);
         let slot = key.slot();
         if key.matches(s, &self.cache[slot]) {
@@ -219,44 +241,110 @@ const SEED_VALUES: usize = 4096;
 /// UTF-8 as a `str`'s or an Arrow string array's are, `None` for null) on
 /// `pool`. `buffer`: the bytes the values are slices of, when they
 /// lie in one buffer (an Arrow array's values), else `&[]`; short values are
-/// then read with whole-word loads. The first slice of rows is encoded first; its values, in
-/// order, seed every other slice's dictionary (when they are few), and the
-/// other slices are encoded in parallel, each on its own. Their new values
-/// are then merged in row order, and only the codes of those values are
-/// renumbered: a column whose values all occur in its first rows is read
-/// once.
+/// then read with whole-word loads. See [`encode_rows`] for how the work is split.
 pub fn encode_strings<'s, F>(pool: &rayon::ThreadPool, rows: usize, buffer: &[u8], get: F) -> Encoded
 where
     F: Fn(usize) -> Option<&'s [u8]> + Sync,
 {
-    // Zeroed memory (fresh pages from the allocator, not written here): every
-    // code is written once below, its page first touched by the thread that
-    // encodes its rows.
-    let mut codes = vec![0i32; rows];
-    let first = rows.min(ENCODE_ROWS);
-    let mut seed = Interner::new();
-    for (i, c) in codes[..first].iter_mut().enumerate() {
-        *c = get(i).map_or(-1, |s| seed.code(buffer, s) as i32);
+    encode_rows(pool, rows, |interner, first, out| {
+        for (i, c) in out.iter_mut().enumerate() {
+            c.write(get(first + i).map_or(-1, |s| interner.code(buffer, s) as i32));
+        }
+    })
+}
+
+/// An offsets string column (the layout of an Arrow `Utf8` or `LargeUtf8`
+/// array) encoded on `pool`: row `i` is `bytes[ends[i]..ends[i + 1]]`, null
+/// where `valid(i)` is false (`None`: no nulls). Short values are keyed
+/// straight from the offsets, without a slice each. `Err(row)`: the first
+/// row whose offsets run backwards or past `bytes` (the C Data Interface does
+/// not promise checked offsets).
+pub fn encode_offsets<'s, O, V>(
+    pool: &rayon::ThreadPool,
+    ends: &'s [O],
+    bytes: &'s [u8],
+    valid: Option<V>,
+) -> std::result::Result<Encoded, usize>
+where
+    O: Copy + Sync + TryInto<usize>,
+    V: Fn(usize) -> bool + Sync,
+{
+    let rows = ends.len().saturating_sub(1);
+    // An offset that is negative or beyond `usize` reads as past the buffer.
+    let at = |o: O| o.try_into().unwrap_or(usize::MAX);
+    // A value that starts at or before `last` has eight bytes of the buffer from its start.
+    let (n, last) = (bytes.len(), bytes.len().checked_sub(8));
+    let bad = AtomicUsize::new(usize::MAX);
+    let encoded = encode_rows(pool, rows, |interner, first, out| {
+        let spans = ends[first..first + out.len() + 1].windows(2);
+        for (i, (c, w)) in out.iter_mut().zip(spans).enumerate() {
+            let (a, b) = (at(w[0]), at(w[1]));
+            // Offsets that run backwards wrap to a length above any short one.
+            let len = b.wrapping_sub(a);
+            c.write(if valid.as_ref().is_some_and(|v| !v(first + i)) {
+                -1
+            } else if len < 8 && last.is_some_and(|last| a <= last) {
+                interner.code_small(ShortKey::small_at(bytes, a, len), || &bytes[a..b]) as i32
+            } else if a <= b && b <= n {
+                interner.code_long(&bytes[a..b]) as i32
+            } else {
+                bad.fetch_min(first + i, Ordering::Relaxed);
+                -1
+            });
+        }
+    });
+    match bad.into_inner() {
+        usize::MAX => Ok(encoded),
+        row => Err(row),
     }
+}
+
+/// Encode a column of `rows` rows on `pool`, `encode(interner, first, out)`
+/// writing the codes of rows `first..first + out.len()` by `interner`. The
+/// first slice of rows is encoded first; its values, in order, seed every
+/// other slice's dictionary (when they are few), and the other slices are
+/// encoded in parallel, each on its own. Their new values are then merged in
+/// row order, and only the codes of those values are renumbered: a column
+/// whose values all occur in its first rows is read once.
+fn encode_rows<'s, E>(pool: &rayon::ThreadPool, rows: usize, encode: E) -> Encoded
+where
+    E: Fn(&mut Interner<'s>, usize, &mut [MaybeUninit<i32>]) + Sync,
+{
+    // Not zeroed: every code is written once below (zeroing 4 bytes a row on
+    // the calling thread cost more than a tenth of a column's encoding).
+    let mut codes: Vec<i32> = Vec::with_capacity(rows);
+    let (head, rest) = codes.spare_capacity_mut()[..rows].split_at_mut(rows.min(ENCODE_ROWS));
+    let first = head.len();
+    let mut seed = Interner::new();
+    encode(&mut seed, 0, head);
     let base = if seed.values.len() <= SEED_VALUES { seed.values.len() } else { 0 };
     // A column of one slice is encoded here: handing nothing to the pool still costs a round trip.
-    let locals: Vec<Vec<&'s [u8]>> = if rows == first {
+    let locals: Vec<Vec<&'s [u8]>> = if rest.is_empty() {
         Vec::new()
     } else {
         pool.install(|| {
-            codes[first..]
-                .par_chunks_mut(ENCODE_ROWS)
-                .enumerate()
-                .map(|(k, out)| {
-                    let mut interner = if base > 0 { seed.clone() } else { Interner::new() };
-                    for (i, c) in out.iter_mut().enumerate() {
-                        *c = get(first + k * ENCODE_ROWS + i).map_or(-1, |s| interner.code(buffer, s) as i32);
-                    }
-                    interner.values
-                })
+            (rest.par_chunks_mut(ENCODE_ROWS).enumerate())
+                .map_init(
+                    || None,
+                    |kept: &mut Option<Interner<'s>>, (k, out)| {
+                        // A worker's interner serves its next slice while it holds only the seed's values.
+                        let interner = match kept {
+                            Some(i) if base > 0 && i.values.len() == base => i,
+                            _ => kept.insert(if base > 0 { seed.clone() } else { Interner::new() }),
+                        };
+                        encode(interner, first + k * ENCODE_ROWS, out);
+                        match interner.values.len() == base && base > 0 {
+                            true => Vec::new(), // no new values: the seed's codes stand
+                            false => kept.take().map(|i| i.values).unwrap_or_default(),
+                        }
+                    },
+                )
                 .collect()
         })
     };
+    // SAFETY: `encode` writes every code of the slice it is given (its callers'
+    // loops run over the whole slice), and the slices above cover `..rows`.
+    unsafe { codes.set_len(rows) };
     // The first slice's values come first, in its order; then each slice's new ones.
     let string = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
     let mut values: Vec<String> = seed.values.iter().map(|s| string(s)).collect();
@@ -654,8 +742,9 @@ fn check_len(name: &str, len: usize, expected: usize) -> Result<()> {
     }
 }
 
-fn check_codes(pool: &rayon::ThreadPool, name: &str, s: &Strings<'_>, rows: usize) -> Result<()> {
-    check_len(name, s.codes.len(), rows)?;
+/// Every code of `table.column` names one of its values (or is negative: null).
+fn check_codes(pool: &rayon::ThreadPool, table: &str, column: &str, s: &Strings<'_>, rows: usize) -> Result<()> {
+    check_len(&format!("{table}.{column}"), s.codes.len(), rows)?;
     // A max over the column vectorises; the offending row is searched for only on error.
     let n = s.values.len() as i64;
     let max = |c: &[i32]| c.iter().copied().max().unwrap_or(-1);
@@ -666,7 +755,7 @@ fn check_codes(pool: &rayon::ThreadPool, name: &str, s: &Strings<'_>, rows: usiz
     if top as i64 >= n {
         let r = s.codes.iter().position(|&c| i64::from(c) >= n).unwrap_or(0);
         return Err(CoreError::invalid(
-            format!("{name}[{r}]"),
+            format!("{table}[{r}].{column}"),
             format!("dictionary code {} out of range ({} values)", s.codes[r], s.values.len()),
         ));
     }
@@ -676,12 +765,12 @@ fn check_codes(pool: &rayon::ThreadPool, name: &str, s: &Strings<'_>, rows: usiz
 impl PositionColumns<'_> {
     fn check(&self, pool: &rayon::ThreadPool) -> Result<()> {
         let n = self.account.len();
-        check_codes(pool, "positions.type", &self.kind_of_instrument, n)?;
-        check_codes(pool, "positions.symbol", &self.symbol, n)?;
-        check_codes(pool, "positions.underlying", &self.underlying, n)?;
-        for (name, s) in [("positions.settle", self.settle), ("positions.kind", self.option_kind)] {
+        check_codes(pool, "positions", "type", &self.kind_of_instrument, n)?;
+        check_codes(pool, "positions", "symbol", &self.symbol, n)?;
+        check_codes(pool, "positions", "underlying", &self.underlying, n)?;
+        for (column, s) in [("settle", self.settle), ("kind", self.option_kind)] {
             if let Some(s) = s {
-                check_codes(pool, name, &s, n)?;
+                check_codes(pool, "positions", column, &s, n)?;
             }
         }
         check_len("positions.qty", self.qty.len(), n)?;
@@ -845,7 +934,7 @@ impl Engine {
         options: &BatchOptions,
     ) -> Result<BatchResult> {
         positions.check(pool)?;
-        check_codes(pool, "balances.asset", &balances.asset, balances.account.len())?;
+        check_codes(pool, "balances", "asset", &balances.asset, balances.account.len())?;
         check_len("balances.qty", balances.qty.len(), balances.account.len())?;
 
         // Rows already grouped in ascending order (as `pmengine gen` writes them) are
@@ -1392,11 +1481,19 @@ mod tests {
                     })
                 })
                 .collect();
+            // And as offsets into the buffer (a null: an empty span), as an Arrow string array's.
+            let mut ends = vec![0i64];
+            ends.extend(rows.iter().scan(0i64, |at, r| {
+                *at += r.as_ref().map_or(0, |r| r.len() as i64);
+                Some(*at)
+            }));
+            let valid = |i: usize| rows[i].is_some();
             for threads in [1, 2, 3] {
                 let pool = thread_pool(threads).unwrap();
                 for e in [
                     encode_strings(&pool, rows.len(), &[], |i| rows[i].as_deref().map(str::as_bytes)),
                     encode_strings(&pool, rows.len(), buffer.as_bytes(), |i| spans[i].map(str::as_bytes)),
+                    encode_offsets(&pool, &ends, buffer.as_bytes(), Some(valid)).unwrap(),
                 ] {
                     assert_eq!(e.values, seen);
                     for (i, r) in rows.iter().enumerate() {
@@ -1404,6 +1501,51 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn offsets_are_keyed_like_slices_and_malformed_ones_are_named_by_their_first_row() {
+        // Every length from 0 to 20 at every position in a buffer, up to its
+        // last byte (where eight bytes no longer follow a short value).
+        let words: Vec<String> =
+            (0..=20).map(|n| (0..n).map(|i| (b'a' + (i * 7 % 26) as u8) as char).collect()).collect();
+        let rows: Vec<&str> = (0..5_000).map(|i: usize| words[(i * 13 + i / 7) % words.len()].as_str()).collect();
+        let buffer: String = rows.concat();
+        let mut ends = vec![0i32];
+        ends.extend(rows.iter().scan(0i32, |at, r| {
+            *at += r.len() as i32;
+            Some(*at)
+        }));
+        let no_nulls = None::<fn(usize) -> bool>;
+        for threads in [1, 2] {
+            let pool = thread_pool(threads).unwrap();
+            let e = encode_offsets(&pool, &ends, buffer.as_bytes(), no_nulls).unwrap();
+            let expected = encode_strings(&pool, rows.len(), &[], |i| Some(rows[i].as_bytes()));
+            assert_eq!(e, expected);
+            // A buffer shorter than a word, and a last row one byte past it.
+            let e = encode_offsets(&pool, &[0u64, 3, 5, 5, 7], b"BTCUSDT", no_nulls).unwrap();
+            assert_eq!(
+                (e.codes, e.values),
+                (vec![0, 1, 2, 3], vec!["BTC".into(), "US".into(), "".into(), "DT".into()])
+            );
+            assert_eq!(encode_offsets(&pool, &[0u64, 3, 5, 5, 8], b"BTCUSDT", no_nulls), Err(3));
+        }
+        // Offsets past the buffer, backwards or negative: the first such row, in
+        // whichever slice of rows it falls; a null row's offsets are not read.
+        let n: i32 = 100_000;
+        let ends: Vec<i32> = (0..=n).map(|i| i % 7).collect(); // backwards every seventh row
+        let bytes = b"BTCUSDT";
+        for threads in [1, 3] {
+            let pool = thread_pool(threads).unwrap();
+            let all = None::<fn(usize) -> bool>;
+            assert_eq!(encode_offsets(&pool, &ends, bytes, all), Err(6));
+            let late = |i: usize| i >= 70_000 || i % 7 != 6;
+            assert_eq!(encode_offsets(&pool, &ends, bytes, Some(late)), Err(70_006));
+            let past = [0i32, 3, 9];
+            assert_eq!(encode_offsets(&pool, &past, bytes, all), Err(1));
+            let negative = [0i32, -2, 3];
+            assert_eq!(encode_offsets(&pool, &negative, bytes, all), Err(0));
         }
     }
 }

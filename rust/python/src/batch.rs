@@ -11,14 +11,13 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{
-    Array, ArrayRef, DictionaryArray, Float64Array, GenericStringArray, Int64Array, OffsetSizeTrait, PrimitiveArray,
-    RecordBatch, StringArray,
+    Array, ArrayRef, DictionaryArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use numpy::PyArray1;
 use pmengine_core::batch::{
-    encode_strings, first_bad_key, remap_keys, thread_pool, BalanceColumns, BatchOptions, BatchResult, Encoded,
-    OnError, PositionColumns, Strings, ThreadPool,
+    encode_offsets, encode_strings, first_bad_key, remap_keys, thread_pool, BalanceColumns, BatchOptions, BatchResult,
+    Encoded, OnError, PositionColumns, Strings, ThreadPool,
 };
 use pmengine_core::error::Code;
 use pmengine_core::{Engine, Market};
@@ -28,7 +27,6 @@ use pyo3_arrow::input::AnyRecordBatch;
 use pyo3_arrow::PyTable;
 use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const POSITION_COLUMNS: [&str; 12] = [
@@ -207,7 +205,11 @@ impl Table {
         };
         for (a, offset) in chunks.into_iter().zip(self.offsets()) {
             if let Some(e) = encode_plain(a, pool) {
-                let e = e.map_err(|m| invalid(Code::InvalidValue, format!("{}.{col}", self.name), m.to_string()))?;
+                let e = e.map_err(|r| {
+                    let field = format!("{}[{}].{col}", self.name, offset + r);
+                    let m = "offsets point outside the string array's values buffer (a malformed Arrow array)";
+                    invalid(Code::InvalidValue, field, m)
+                })?;
                 let remap: Vec<i32> = e.values.iter().map(|v| intern(&mut d, v)).collect();
                 if d.codes.is_empty() && remap.iter().enumerate().all(|(i, &k)| k as usize == i) {
                     d.codes = e.codes; // the first chunk's codes are already the dictionary's
@@ -233,7 +235,7 @@ impl Table {
             if let Some(r) = first_bad_key(pool, keys.values(), n, |r| keys.is_valid(r)) {
                 return Err(invalid(
                     Code::OutOfRange,
-                    format!("{}.{col}[{}]", self.name, offset + r),
+                    format!("{}[{}].{col}", self.name, offset + r),
                     format!("dictionary code {} out of range ({n} values)", keys.value(r)),
                 ));
             }
@@ -261,53 +263,29 @@ fn is_string_type(t: &DataType) -> bool {
 }
 
 /// A plain (not dictionary-encoded) string chunk encoded on `pool`; `None` for
-/// another type, `Some(Err)` for offsets that point outside the values buffer
-/// (an array built without Arrow's checks).
-fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Result<Encoded, &'static str>> {
-    /// `value(row)`: the row's bytes; `buffer`: the bytes they are slices of (`&[]`: none).
-    fn encode<'a>(
-        a: &dyn Array,
-        buffer: &[u8],
-        value: impl Fn(usize) -> &'a [u8] + Sync,
-        pool: &ThreadPool,
-    ) -> Encoded {
-        if a.null_count() == a.len() {
-            // All null (an options-only column of a book without options): nothing to read.
-            Encoded { codes: vec![-1; a.len()], values: Vec::new() }
-        } else if a.null_count() == 0 {
-            encode_strings(pool, a.len(), buffer, |i| Some(value(i)))
-        } else {
-            encode_strings(pool, a.len(), buffer, |i| a.is_valid(i).then(|| value(i)))
-        }
+/// another type, `Some(Err(row))` for the first row whose offsets point outside
+/// the values buffer (an array built without Arrow's checks: the C Data
+/// Interface does not promise checked offsets).
+fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Result<Encoded, usize>> {
+    if a.null_count() == a.len() && is_string_type(a.data_type()) {
+        // All null (an options-only column of a book without options): nothing to read.
+        return Some(Ok(Encoded { codes: vec![-1; a.len()], values: Vec::new() }));
     }
-    /// An offsets array's rows read straight from its offsets and values buffer.
-    /// The C Data Interface does not promise offsets were checked: a row whose
-    /// offsets leave the buffer is read as empty and the chunk refused after.
-    fn offsets<O: OffsetSizeTrait>(a: &GenericStringArray<O>, pool: &ThreadPool) -> Result<Encoded, &'static str> {
-        let (ends, bytes) = (a.value_offsets(), a.value_data());
-        let outside = AtomicBool::new(false);
-        let e = encode(
-            a,
-            bytes,
-            |i| {
-                bytes.get(ends[i].as_usize()..ends[i + 1].as_usize()).unwrap_or_else(|| {
-                    outside.store(true, Ordering::Relaxed);
-                    &[]
-                })
-            },
-            pool,
-        );
-        if outside.into_inner() {
-            return Err("a string array whose offsets point outside its values buffer (a malformed Arrow array)");
-        }
-        Ok(e)
-    }
+    let valid = (a.null_count() > 0).then_some(|i| a.is_valid(i));
     match a.data_type() {
-        DataType::Utf8 => Some(offsets(a.as_string::<i32>(), pool)),
-        DataType::LargeUtf8 => Some(offsets(a.as_string::<i64>(), pool)),
+        DataType::Utf8 => {
+            let a = a.as_string::<i32>();
+            Some(encode_offsets(pool, a.value_offsets(), a.value_data(), valid))
+        }
+        DataType::LargeUtf8 => {
+            let a = a.as_string::<i64>();
+            Some(encode_offsets(pool, a.value_offsets(), a.value_data(), valid))
+        }
         DataType::Utf8View => {
             let v = a.as_string_view();
-            Some(Ok(encode(v, &[], |i| v.value(i).as_bytes(), pool)))
+            Some(Ok(encode_strings(pool, v.len(), &[], |i| {
+                valid.as_ref().is_none_or(|f| f(i)).then(|| v.value(i).as_bytes())
+            })))
         }
         _ => None,
     }
