@@ -573,4 +573,33 @@ def test_string_offsets_outside_their_buffer_are_named(engine, layout, offset_ty
     table = doubled.set_column(doubled.schema.get_field_index("symbol"), "symbol", two)
     with pytest.raises(pm.InvalidInputError, match="offsets point outside") as e:
         engine.margin_batch(table, None, market, errors=errors)
-    assert e.value.field == f"positions[{n}].symbol"
+    assert (e.value.field, e.value.code) == (f"positions[{n}].symbol", "invalid_value")
+
+
+def _view(length: int, inline: bytes = b"", buffer: int = 0, offset: int = 0) -> bytes:
+    """One Arrow string view: its length, then its bytes up to 12, else a
+    prefix, the data buffer's index and the offset in it."""
+    head = np.uint32(length).tobytes()
+    if length <= 12:
+        return head + inline.ljust(12, b"\0")
+    return head + b"BTCU" + np.uint32(buffer).tobytes() + np.uint32(offset).tobytes()
+
+
+@pytest.mark.parametrize("errors", ["raise", "collect"])
+@pytest.mark.parametrize("bad", [_view(20, offset=100), _view(20, buffer=5), _view(20, offset=10)])
+def test_string_views_outside_their_buffers_are_named(engine, errors, bad):
+    """A string view column whose view points past its data buffer, or at a
+    buffer it does not have (the C Data Interface promises no check of
+    views), is refused naming the row, not read out of bounds."""
+    positions, _ = generate_book(10, seed=5)
+    market = pm.Market.from_dict(market_dict())
+    n = positions.num_rows
+    views = [_view(20, offset=0)] * n
+    views[3] = bad
+    # 28 bytes: a view of 20 at 0 fits, one at 10 does not.
+    data = pa.py_buffer(b"BTCUSDT_261225" * 2)
+    array = pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(b"".join(views)), data])
+    table = positions.set_column(positions.schema.get_field_index("symbol"), "symbol", array)
+    with pytest.raises(pm.InvalidInputError, match="string view points outside") as e:
+        engine.margin_batch(table, None, market, errors=errors)
+    assert (e.value.field, e.value.code) == ("positions[3].symbol", "invalid_value")

@@ -168,7 +168,7 @@ struct Interner<'s> {
     /// A fixed size: a slot (`ShortKey::slot`) needs no bounds check.
     cache: Box<[Entry<'s>; 1 << CACHE_BITS]>,
     /// Strings shorter than 8 bytes read from a buffer, by their one-word key
-    /// (`ShortKey::small`; `u64::MAX`, a length of 255: no string).
+    /// (`ShortKey::small_at`; `u64::MAX`, a length of 255: no string).
     small: Box<[(u64, u32); 1 << CACHE_BITS]>,
     map: HashMap<&'s [u8], u32>,
     values: Vec<&'s [u8]>,
@@ -255,10 +255,11 @@ where
 
 /// An offsets string column (the layout of an Arrow `Utf8` or `LargeUtf8`
 /// array) encoded on `pool`: row `i` is `bytes[ends[i]..ends[i + 1]]`, null
-/// where `valid(i)` is false (`None`: no nulls). Short values are keyed
-/// straight from the offsets, without a slice each. `Err(row)`: the first
-/// row whose offsets run backwards or past `bytes` (the C Data Interface does
-/// not promise checked offsets).
+/// where `valid(i)` is false (`None`: no nulls; a null row's offsets are not
+/// read). Short values are keyed straight from the offsets, without a slice
+/// each. `Err(row)`: the first row whose offsets are negative or run
+/// backwards or past `bytes` (the C Data Interface does not promise checked
+/// offsets).
 pub fn encode_offsets<'s, O, V>(
     pool: &rayon::ThreadPool,
     ends: &'s [O],
@@ -269,7 +270,7 @@ where
     O: Copy + Sync + TryInto<usize>,
     V: Fn(usize) -> bool + Sync,
 {
-    let rows = ends.len().saturating_sub(1);
+    let Some(rows) = ends.len().checked_sub(1) else { return Ok(Encoded::default()) };
     // An offset that is negative or beyond `usize` reads as past the buffer.
     let at = |o: O| o.try_into().unwrap_or(usize::MAX);
     // A value that starts at or before `last` has eight bytes of the buffer from its start.
@@ -279,7 +280,8 @@ where
         let spans = ends[first..first + out.len() + 1].windows(2);
         for (i, (c, w)) in out.iter_mut().zip(spans).enumerate() {
             let (a, b) = (at(w[0]), at(w[1]));
-            // Offsets that run backwards wrap to a length above any short one.
+            // A start past the buffer fails `a <= last` below; an end before
+            // the start wraps to a length above any short one.
             let len = b.wrapping_sub(a);
             c.write(if valid.as_ref().is_some_and(|v| !v(first + i)) {
                 -1
@@ -300,7 +302,8 @@ where
 }
 
 /// Encode a column of `rows` rows on `pool`, `encode(interner, first, out)`
-/// writing the codes of rows `first..first + out.len()` by `interner`. The
+/// writing the codes of rows `first..first + out.len()` by `interner`: it must
+/// write every element of `out` (the codes are not initialised otherwise). The
 /// first slice of rows is encoded first; its values, in order, seed every
 /// other slice's dictionary (when they are few), and the other slices are
 /// encoded in parallel, each on its own. Their new values are then merged in
@@ -362,8 +365,7 @@ where
                     })
                 })
                 .collect();
-            let identity = remap.iter().enumerate().all(|(i, &c)| c == i as i32);
-            (!identity).then_some(remap)
+            (!is_identity(&remap)).then_some(remap)
         })
         .collect();
     if remaps.iter().any(Option::is_some) {
@@ -378,6 +380,11 @@ where
         });
     }
     Encoded { codes, values }
+}
+
+/// Whether renumbering codes by `remap` (`remap[code]`) leaves them as they are.
+pub fn is_identity(remap: &[i32]) -> bool {
+    remap.iter().enumerate().all(|(i, &c)| c as usize == i)
 }
 
 /// Rows a worker takes at a time when checking or renumbering dictionary keys.
@@ -1461,7 +1468,12 @@ mod tests {
         let late: Vec<Option<String>> =
             (0..200_000).map(|i: usize| Some(format!("S{}", (i / 40_000) * 3 + i % 3))).collect();
         let many: Vec<Option<String>> = (0..100_000).map(|i: usize| Some(format!("{}", (i * 31) % 9_000))).collect();
-        for rows in [few, late, many] {
+        // Slices that hold only the first slice's values, then one new value
+        // late: a worker's dictionary serves several slices, then grows.
+        let once: Vec<Option<String>> = (0..300_000)
+            .map(|i: usize| Some(if i == 250_001 { "new".into() } else { format!("S{}", i % 3) }))
+            .collect();
+        for rows in [few, late, many, once] {
             let mut seen: Vec<&str> = Vec::new();
             let mut index = std::collections::HashSet::new();
             for s in rows.iter().flatten() {
@@ -1510,7 +1522,7 @@ mod tests {
         // last byte (where eight bytes no longer follow a short value).
         let words: Vec<String> =
             (0..=20).map(|n| (0..n).map(|i| (b'a' + (i * 7 % 26) as u8) as char).collect()).collect();
-        let rows: Vec<&str> = (0..5_000).map(|i: usize| words[(i * 13 + i / 7) % words.len()].as_str()).collect();
+        let rows: Vec<&str> = (0..80_000).map(|i: usize| words[(i * 13 + i / 7) % words.len()].as_str()).collect();
         let buffer: String = rows.concat();
         let mut ends = vec![0i32];
         ends.extend(rows.iter().scan(0i32, |at, r| {
@@ -1546,6 +1558,10 @@ mod tests {
             assert_eq!(encode_offsets(&pool, &past, bytes, all), Err(1));
             let negative = [0i32, -2, 3];
             assert_eq!(encode_offsets(&pool, &negative, bytes, all), Err(0));
+            // A negative start before a short end, where eight bytes would follow it.
+            assert_eq!(encode_offsets(&pool, &[-1i32, 2], b"BTCUSDT_261225XX", all), Err(0));
+            assert_eq!(encode_offsets(&pool, &[] as &[i32], bytes, all), Ok(Encoded::default()));
+            assert_eq!(encode_offsets(&pool, &[0i32], bytes, all), Ok(Encoded::default()));
         }
     }
 }

@@ -12,12 +12,13 @@ use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{
     Array, ArrayRef, DictionaryArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
+    StringViewArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use numpy::PyArray1;
 use pmengine_core::batch::{
-    encode_offsets, encode_strings, first_bad_key, remap_keys, thread_pool, BalanceColumns, BatchOptions, BatchResult,
-    Encoded, OnError, PositionColumns, Strings, ThreadPool,
+    encode_offsets, encode_strings, first_bad_key, is_identity, remap_keys, thread_pool, BalanceColumns, BatchOptions,
+    BatchResult, Encoded, OnError, PositionColumns, Strings, ThreadPool,
 };
 use pmengine_core::error::Code;
 use pmengine_core::{Engine, Market};
@@ -27,6 +28,7 @@ use pyo3_arrow::input::AnyRecordBatch;
 use pyo3_arrow::PyTable;
 use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub const POSITION_COLUMNS: [&str; 12] = [
@@ -187,9 +189,9 @@ impl Table {
     }
 
     /// A string column, dictionary-encoded across all chunks (null: code -1).
-    /// Plain string chunks are encoded on `pool` (`pmengine_core::batch::encode_strings`:
-    /// each distinct value hashed once per slice of rows); dictionary chunks keep
-    /// their keys, renumbered into one dictionary.
+    /// Plain string chunks are encoded on `pool` (`pmengine_core::batch::encode_offsets`
+    /// and `encode_strings`: each distinct value hashed once per slice of rows);
+    /// dictionary chunks keep their keys, renumbered into one dictionary.
     fn strings(&self, col: &str, pool: &ThreadPool) -> PyResult<Option<Dict>> {
         let Some(chunks) = self.chunks(col) else { return Ok(None) };
         let err = |e: String| invalid(Code::WrongType, format!("{}.{col}", self.name), e);
@@ -205,13 +207,11 @@ impl Table {
         };
         for (a, offset) in chunks.into_iter().zip(self.offsets()) {
             if let Some(e) = encode_plain(a, pool) {
-                let e = e.map_err(|r| {
-                    let field = format!("{}[{}].{col}", self.name, offset + r);
-                    let m = "offsets point outside the string array's values buffer (a malformed Arrow array)";
-                    invalid(Code::InvalidValue, field, m)
+                let e = e.map_err(|(r, why)| {
+                    invalid(Code::InvalidValue, format!("{}[{}].{col}", self.name, offset + r), why)
                 })?;
                 let remap: Vec<i32> = e.values.iter().map(|v| intern(&mut d, v)).collect();
-                if d.codes.is_empty() && remap.iter().enumerate().all(|(i, &k)| k as usize == i) {
+                if d.codes.is_empty() && is_identity(&remap) {
                     d.codes = e.codes; // the first chunk's codes are already the dictionary's
                 } else {
                     d.codes.extend(e.codes.iter().map(|&k| if k < 0 { -1 } else { remap[k as usize] }));
@@ -239,7 +239,7 @@ impl Table {
                     format!("dictionary code {} out of range ({n} values)", keys.value(r)),
                 ));
             }
-            let identity = remap.iter().enumerate().all(|(i, &k)| k as usize == i);
+            let identity = is_identity(&remap);
             let nulls = keys.null_count() > 0;
             if single && identity && !nulls {
                 // Distinct values and no nulls: the Arrow keys are the codes, read in place.
@@ -263,31 +263,63 @@ fn is_string_type(t: &DataType) -> bool {
 }
 
 /// A plain (not dictionary-encoded) string chunk encoded on `pool`; `None` for
-/// another type, `Some(Err(row))` for the first row whose offsets point outside
-/// the values buffer (an array built without Arrow's checks: the C Data
-/// Interface does not promise checked offsets).
-fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Result<Encoded, usize>> {
-    if a.null_count() == a.len() && is_string_type(a.data_type()) {
+/// another type, `Some(Err((row, why)))` for the first row that points outside
+/// the array's buffers. An array imported through the C Data Interface comes
+/// with no promise that its offsets or views were checked, so every row's are.
+fn encode_plain(a: &ArrayRef, pool: &ThreadPool) -> Option<Result<Encoded, (usize, &'static str)>> {
+    let plain = matches!(a.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    if plain && a.null_count() == a.len() {
         // All null (an options-only column of a book without options): nothing to read.
         return Some(Ok(Encoded { codes: vec![-1; a.len()], values: Vec::new() }));
     }
-    let valid = (a.null_count() > 0).then_some(|i| a.is_valid(i));
+    let nulls = a.nulls().filter(|n| n.null_count() > 0);
+    let valid = nulls.map(|n| |i| n.is_valid(i));
+    const OFFSETS: &str = "offsets point outside the string array's values buffer (a malformed Arrow array)";
     match a.data_type() {
         DataType::Utf8 => {
             let a = a.as_string::<i32>();
-            Some(encode_offsets(pool, a.value_offsets(), a.value_data(), valid))
+            Some(encode_offsets(pool, a.value_offsets(), a.value_data(), valid).map_err(|r| (r, OFFSETS)))
         }
         DataType::LargeUtf8 => {
             let a = a.as_string::<i64>();
-            Some(encode_offsets(pool, a.value_offsets(), a.value_data(), valid))
+            Some(encode_offsets(pool, a.value_offsets(), a.value_data(), valid).map_err(|r| (r, OFFSETS)))
         }
-        DataType::Utf8View => {
-            let v = a.as_string_view();
-            Some(Ok(encode_strings(pool, v.len(), &[], |i| {
-                valid.as_ref().is_none_or(|f| f(i)).then(|| v.value(i).as_bytes())
-            })))
-        }
+        DataType::Utf8View => Some(encode_views(a.as_string_view(), valid, pool)),
         _ => None,
+    }
+}
+
+/// A string view chunk encoded on `pool`, each row's bytes read with bounds
+/// checks (`StringViewArray::value` reads unchecked): a view longer than 12
+/// bytes names a data buffer, an offset and a length that must lie inside it.
+fn encode_views(
+    v: &StringViewArray,
+    valid: Option<impl Fn(usize) -> bool + Sync>,
+    pool: &ThreadPool,
+) -> Result<Encoded, (usize, &'static str)> {
+    // Each view is 16 bytes: its length, then the bytes themselves up to 12,
+    // else a 4-byte prefix, the data buffer's index and the offset in it.
+    let (views, raw, buffers) = (v.views(), v.views().inner().as_slice(), v.data_buffers());
+    let bad = AtomicUsize::new(usize::MAX);
+    let value = |i: usize| -> &[u8] {
+        let view = views[i];
+        let len = view as u32 as usize;
+        let bytes = match len <= 12 {
+            true => raw.get(16 * i + 4..16 * i + 4 + len),
+            false => {
+                let (buffer, offset) = ((view >> 64) as u32 as usize, (view >> 96) as u32 as usize);
+                buffers.get(buffer).and_then(|b| b.as_slice().get(offset..offset + len))
+            }
+        };
+        bytes.unwrap_or_else(|| {
+            bad.fetch_min(i, Ordering::Relaxed);
+            &[]
+        })
+    };
+    let e = encode_strings(pool, v.len(), &[], |i| valid.as_ref().is_none_or(|f| f(i)).then(|| value(i)));
+    match bad.into_inner() {
+        usize::MAX => Ok(e),
+        row => Err((row, "a string view points outside the array's data buffers (a malformed Arrow array)")),
     }
 }
 
