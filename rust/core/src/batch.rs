@@ -313,8 +313,8 @@ fn encode_rows<'s, E>(pool: &rayon::ThreadPool, rows: usize, encode: E) -> Encod
 where
     E: Fn(&mut Interner<'s>, usize, &mut [MaybeUninit<i32>]) + Sync,
 {
-    // Not zeroed: every code is written once below (zeroing 4 bytes a row on
-    // the calling thread cost more than a tenth of a column's encoding).
+    // Not zeroed: every code is written once below (zeroing them took the
+    // calling thread about a tenth of a column's encoding time, serially).
     let mut codes: Vec<i32> = Vec::with_capacity(rows);
     let (head, rest) = codes.spare_capacity_mut()[..rows].split_at_mut(rows.min(ENCODE_ROWS));
     let first = head.len();
