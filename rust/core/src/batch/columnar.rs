@@ -373,13 +373,22 @@ impl<'e> Builder<'e> {
     /// changes or the book is cleared; `None`: an asset that cannot enter a book.
     #[inline(never)] // out of the contract rows' loop: a symbol's first row in a book
     fn hold(&mut self, layout: &Layout<'_>, symbol: u32, u: u32, s: u32) -> Option<[usize; 3]> {
+        let (b, s, g) = self.listed(layout, u, s)?;
+        let netted = self.netted(g, symbol);
+        *at_mut(&mut self.held, symbol as usize) = [b, s, netted].map(|i| i as u32);
+        Some([b, s, netted])
+    }
+
+    /// The book's slots of a position on asset id `u` settling in id `s`, and
+    /// the underlying's group, which the position lists (as
+    /// `BookBuilder::position` does); `None`: an asset that cannot enter a book.
+    #[inline(always)]
+    fn listed(&mut self, layout: &Layout<'_>, u: u32, s: u32) -> Option<(usize, usize, usize)> {
         let b = self.asset(layout, u)?;
         let s = self.asset(layout, s)?;
         let g = self.book.assets[b].group;
         self.book.groups[g].listed = true;
-        let netted = self.netted(g, symbol);
-        *at_mut(&mut self.held, symbol as usize) = [b, s, netted].map(|i| i as u32);
-        Some([b, s, netted])
+        Some((b, s, g))
     }
 
     /// Decode row `k` of `c` (the call's position row `r`, whose codes make
@@ -504,10 +513,7 @@ impl<'e> Builder<'e> {
     ) -> bool {
         // Read again here, not passed: passing it cost the contract rows' loop 4 instructions a row.
         let symbol = scan.pos.symbol.codes[row] as u32;
-        let Some(b) = self.asset(layout, u) else { return false };
-        let Some(s_slot) = self.asset(layout, s) else { return false };
-        let g = self.book.assets[b].group;
-        self.book.groups[g].listed = true;
+        let Some((_, s_slot, g)) = self.listed(layout, u, s) else { return false };
         // By the settle asset's id: not a chain of loads through its slot, group and table.
         if !at(&layout.settles_options, s as usize) {
             return false;
