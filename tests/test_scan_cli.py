@@ -101,8 +101,12 @@ def test_scan_bad_row_exit_2_or_collected(book, tmp_path, capsys):
         "--market",
         str(tmp_path / "m.json"),
     ]
+    # A scan that fails leaves an earlier results file as it was, and no partial file.
+    (tmp_path / "r.parquet").write_bytes(b"earlier results")
     assert main([*args, "--out", str(tmp_path / "r.parquet")]) == 2
     assert f"positions[{row}].entry_price: must be > 0, got -1" in capsys.readouterr().err
+    assert (tmp_path / "r.parquet").read_bytes() == b"earlier results"
+    assert not list(tmp_path.glob(".*partial"))
     out = tmp_path / "c.parquet"
     assert main([*args, "--out", str(out), "--errors", "collect", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -165,3 +169,44 @@ def test_scan_streams_sorted_files_and_splits_unsorted_ones(book, tmp_path):
         accounts_per_part=170,
     )
     assert same_table(pq.read_table(tmp_path / "s.parquet"), want)
+
+
+def test_a_failed_scan_leaves_no_results_either_way(book, tmp_path):
+    """A bad row in a later part: the parts before it were written, then dropped."""
+    from pmengine.book.scan import scan_files
+    from pmengine.errors import InvalidInputError
+
+    engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
+    positions = pq.read_table(book / "positions.parquet")
+    qty = positions.column("qty").to_pylist()
+    row = positions.num_rows - 3
+    qty[row] = float("nan")
+    bad = positions.set_column(positions.schema.get_field_index("qty"), "qty", pa.array(qty))
+    ids = bad.column("account").to_numpy()
+    pq.write_table(bad, tmp_path / "sorted.parquet", row_group_size=100)
+    pq.write_table(bad.take(np.lexsort((np.arange(len(ids)), -ids))), tmp_path / "unsorted.parquet")
+    for name, part in [("sorted", {"part_rows": 300}), ("unsorted", {"accounts_per_part": 100})]:
+        out = tmp_path / f"{name}-results.parquet"
+        with pytest.raises(InvalidInputError, match=r"\.qty"):
+            scan_files(engine, tmp_path / f"{name}.parquet", None, market, out, **part)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["sorted.parquet", "unsorted.parquet"]
+
+
+def test_scan_of_an_empty_book_writes_an_empty_results_file(book, tmp_path):
+    from pmengine.book.scan import scan_files
+
+    engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
+    empty = pq.read_table(book / "positions.parquet").slice(0, 0)
+    pq.write_table(empty, tmp_path / "p.parquet")
+    summary = scan_files(engine, tmp_path / "p.parquet", None, market, tmp_path / "r.parquet")
+    got = pq.read_table(tmp_path / "r.parquet")
+    want = engine.margin_batch(empty, None, market)
+    assert summary.accounts == 0 and got.num_rows == 0 and got.schema == want.schema
+
+
+@pytest.mark.parametrize("where", ["missing/r.parquet", "."])
+def test_scan_to_a_place_it_cannot_write_exit_2(book, tmp_path, capsys, where):
+    out = tmp_path / where
+    assert scan(book, out, "--no-progress") == 2
+    assert f"{out}: cannot write: " in capsys.readouterr().err
+    assert not list(tmp_path.glob("**/.*partial"))
