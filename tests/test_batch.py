@@ -447,6 +447,57 @@ def test_stream_must_be_sorted_by_account(engine):
         margin_stream(engine, _stream(positions.take(order), 64), None, market).read_all()
 
 
+@pytest.mark.parametrize("base", [2**53 + 1, 2**63 - 2000, -(2**63)])
+def test_stream_cuts_large_account_ids_exactly(engine, base):
+    """Ids a float cannot tell apart (above 2**53): parts are cut between
+    accounts by integer comparison (as floats the cut fell before every row,
+    and the stream never ended)."""
+    positions, balances = generate_book(300, seed=3)
+    market = pm.Market.from_dict(market_dict())
+    import pyarrow.compute as pc
+
+    def shifted(t):
+        return t.set_column(0, "account", pc.add(t.column("account"), pa.scalar(base, pa.int64())))
+
+    positions, balances = shifted(positions), shifted(balances)
+    want = engine.margin_batch(positions, balances, market)
+    assert len(set(want.column("account").to_pylist())) == 300
+    for part_rows in (1, 7, 500):
+        got = margin_stream(
+            engine, _stream(positions, 13), _stream(balances, 5), market, part_rows=part_rows
+        ).read_all()
+        assert same_table(got, want), part_rows
+
+
+@pytest.mark.parametrize(
+    ("account", "field", "code"),
+    [
+        (pa.array([1, None], pa.int64()), r"positions\[1\]\.account", "missing"),
+        (pa.array([1.0, 2.0]), r"positions\.account", "wrong_type"),
+        (pa.array(["a", "b"]), r"positions\.account", "wrong_type"),
+        (pa.array([1, 2**63], pa.uint64()), r"positions\[1\]\.account", "out_of_range"),
+    ],
+)
+def test_account_column_refused_alike_in_a_call_and_a_stream(engine, account, field, code):
+    market = pm.Market.from_dict(market_dict())
+    positions = pa.table(
+        {
+            "account": account,
+            "type": ["linear"] * 2,
+            "symbol": ["BTCUSDT"] * 2,
+            "underlying": ["BTC"] * 2,
+            "qty": [1.0, 2.0],
+            "entry_price": [60_000.0] * 2,
+        }
+    )
+    for book in (positions, positions.to_reader()):
+        with pytest.raises(pm.InvalidInputError, match=field) as e:
+            out = engine.margin_batch(book, None, market)
+            if isinstance(out, pa.RecordBatchReader):
+                out.read_all()
+        assert e.value.code == code
+
+
 def test_plain_strings_equal_dictionary_strings(engine):
     """Plain string columns (one chunk or many, nulls included) encode to the same codes' meaning."""
     positions, balances = generate_book(2000, seed=9, option_share=0.3)

@@ -117,7 +117,7 @@ class _Rows:
 
     def __init__(self, reader: Any, name: str, on_batch: Callable[[int], None] | None) -> None:
         self.reader, self.name, self.on_batch = reader, name, on_batch
-        self.pending: list[Any] = []  # record batches, in order
+        self.pending: list[tuple[Any, Any]] = []  # record batches and their ids, in order
         self.rows = 0  # buffered rows
         self.first = 0  # stream row number of the first buffered row
         self.last_id: int | None = None  # largest id read so far
@@ -137,13 +137,11 @@ class _Rows:
                 break
             if batch.num_rows == 0:
                 continue
-            if "account" not in batch.schema.names:
-                raise InvalidInputError.at(f"{self.name}.account", "required column", "missing")
-            ids = np.asarray(batch.column("account").to_numpy(zero_copy_only=False))
             at = self.first + self.rows
-            prev = np.concatenate(
-                [[self.last_id if self.last_id is not None else ids[0]], ids[:-1]]
-            )
+            ids = self._ids(batch, at)
+            prev = np.empty_like(ids)
+            prev[0] = ids[0] if self.last_id is None else self.last_id
+            prev[1:] = ids[:-1]
             bad = np.flatnonzero(ids < prev)
             if len(bad):
                 r = int(bad[0])
@@ -152,32 +150,68 @@ class _Rows:
                     f"a stream must be sorted by account, got {int(ids[r])} after {int(prev[r])}",
                 )
             self.last_id = int(ids[-1])
-            self.pending.append(batch)
+            self.pending.append((batch, ids))
             self.rows += batch.num_rows
             if self.on_batch is not None:
                 self.on_batch(batch.num_rows)
             return True
         return False
 
-    def fill(self, cut: float) -> None:
-        """Read until a row with an id of at least ``cut`` is buffered, or the end."""
-        while (self.last_id is None or self.last_id < cut) and self.read():
-            pass
-
-    def take(self, cut: float) -> tuple[Any, int]:
-        """The buffered rows with an id below ``cut`` as a table, and the first one's row number."""
+    def _ids(self, batch: Any, at: int) -> Any:
+        """The batch's account ids as integers, exactly (the batch's first row
+        is the stream's row ``at``). A column whose order cannot be checked (not
+        integers, a null) is refused here first, by the engine's field and code."""
         import numpy as np
         import pyarrow as pa
 
-        table = pa.Table.from_batches(self.pending, schema=self.reader.schema)
-        ids = table.column("account").to_numpy()
-        k = int(np.searchsorted(ids, cut, side="left")) if cut != math.inf else len(ids)
-        head, tail = table.slice(0, k), table.slice(k)
+        from pmengine.errors import InvalidInputError
+
+        if "account" not in batch.schema.names:
+            raise InvalidInputError.at(f"{self.name}.account", "required column", "missing")
+        col = batch.column("account")
+        if not pa.types.is_integer(col.type):
+            raise InvalidInputError.at(
+                f"{self.name}.account",
+                f"must be integers, got Arrow type {col.type}",
+                "wrong_type",
+            )
+        if col.null_count:
+            r = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+            raise InvalidInputError.at(f"{self.name}[{at + r}].account", "required", "missing")
+        # In the column's own integer type: exact (a uint64 id the engine cannot take is named by it).
+        return col.to_numpy()
+
+    def fill(self, cut: int | None) -> None:
+        """Read until a row with an id of at least ``cut`` is buffered, or the
+        end (``cut`` None: to the end)."""
+        while (cut is None or self.last_id is None or self.last_id < cut) and self.read():
+            pass
+
+    def take(self, cut: int | None) -> tuple[Any, int]:
+        """The buffered rows with an id below ``cut`` (``None``: every one) as a
+        table, and the first one's row number. Ids are compared as integers:
+        a float would merge ids above 2**53."""
+        import numpy as np
+        import pyarrow as pa
+
+        head: list[Any] = []
+        k = 0
+        while self.pending:
+            batch, ids = self.pending[0]
+            n = len(ids) if cut is None or ids[-1] < cut else int(np.searchsorted(ids, cut))
+            if n < len(ids):
+                if n > 0:
+                    head.append(batch.slice(0, n))
+                    self.pending[0] = (batch.slice(n), ids[n:])
+                k += n
+                break
+            head.append(batch)
+            self.pending.pop(0)
+            k += n
         first = self.first
-        self.pending = tail.to_batches()
         self.rows -= k
         self.first += k
-        return head, first
+        return pa.Table.from_batches(head, schema=self.reader.schema), first
 
 
 def margin_stream(
@@ -225,10 +259,10 @@ def margin_stream(
             # Read up to a part's rows, and on until an account beyond the first one read.
             while pos.rows < max(1, part_rows) and pos.read():
                 pass
-            cut: float = math.inf
+            cut: int | None = None  # None: the rest of the stream
             if not pos.done:
-                cut = float(pos.last_id)  # type: ignore[arg-type]
-                if pos.pending and pos.pending[0].column("account")[0].as_py() == cut:
+                cut = pos.last_id
+                if pos.pending and pos.pending[0][1][0] == cut:
                     pos.read()  # one account holds the whole part: read on
                     continue
             p, p0 = pos.take(cut)
@@ -237,11 +271,11 @@ def margin_stream(
                 bal.fill(cut)
                 b, b0 = bal.take(cut)
             if p.num_rows == 0 and (b is None or b.num_rows == 0):
-                if cut == math.inf:
+                if cut is None:
                     return
                 continue
             yield engine.margin_batch(p, b, market, output=output, first_rows=(p0, b0), **kw)
-            if cut == math.inf:
+            if cut is None:
                 return
 
     if output == "numpy":

@@ -9,7 +9,7 @@
 use crate::errors::{guard, invalid};
 use arrow_array::cast::AsArray;
 use arrow_array::types::ArrowPrimitiveType;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type};
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, UInt64Type};
 use arrow_array::{
     Array, ArrayRef, DictionaryArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
     StringViewArray,
@@ -125,6 +125,16 @@ impl Table {
                     format!("{}.account", self.name),
                     format!("must be integers, got Arrow type {}", a.data_type()),
                 ));
+            }
+            // A uint64 id above the largest i64: the cast below would make it a null.
+            if let Some(u) = a.as_primitive_opt::<UInt64Type>() {
+                if let Some(r) = u.iter().position(|v| v.is_some_and(|v| v > i64::MAX as u64)) {
+                    return Err(invalid(
+                        Code::OutOfRange,
+                        format!("{}[{}].account", self.name, offsets[k] + r),
+                        format!("must be at most {} (a signed 64-bit integer), got {}", i64::MAX, u.value(r)),
+                    ));
+                }
             }
             let c = arrow_cast::cast(a, &DataType::Int64)
                 .map_err(|e| invalid(Code::WrongType, format!("{}.account", self.name), e.to_string()))?;
