@@ -210,3 +210,71 @@ def test_scan_to_a_place_it_cannot_write_exit_2(book, tmp_path, capsys, where):
     assert scan(book, out, "--no-progress") == 2
     assert f"{out}: cannot write: " in capsys.readouterr().err
     assert not list(tmp_path.glob("**/.*partial"))
+
+
+def test_scan_writes_through_a_link_and_takes_a_long_name(book, tmp_path):
+    from pmengine.book.scan import scan_files
+
+    engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
+    want = engine.margin_batch(
+        pq.read_table(book / "positions.parquet"), pq.read_table(book / "balances.parquet"), market
+    )
+    (tmp_path / "target.parquet").write_bytes(b"earlier")
+    (tmp_path / "link.parquet").symlink_to(tmp_path / "target.parquet")
+    long = tmp_path / ("r" * 240 + ".parquet")  # the longest name most file systems take
+    for out in (tmp_path / "link.parquet", long):
+        scan_files(engine, book / "positions.parquet", book / "balances.parquet", market, out)
+    assert (tmp_path / "link.parquet").is_symlink()
+    assert same_table(pq.read_table(tmp_path / "target.parquet"), want)
+    assert same_table(pq.read_table(long), want)
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_two_scans_to_one_file_at_once(book, tmp_path):
+    """Each writes a partial file of its own; the last to end leaves its results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pmengine.book.scan import scan_files
+
+    engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
+    out = tmp_path / "r.parquet"
+
+    def run(_):
+        p, b = book / "positions.parquet", book / "balances.parquet"
+        return scan_files(engine, p, b, market, out, part_rows=500).accounts
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(run, range(2))) == [600, 600]
+    assert pq.read_table(out).num_rows == 600
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_scan_refuses_a_uri_and_names_a_bad_input_file(book, tmp_path, capsys):
+    assert scan(book, f"file://{tmp_path}/r.parquet", "--no-progress") == 2
+    assert "a local path is needed, not a URI" in capsys.readouterr().err
+    # An account column with a null: named by row, in the file's table.
+    positions = pq.read_table(book / "positions.parquet")
+    ids = positions.column("account").to_pylist()
+    ids[7] = None
+    bad = positions.set_column(0, "account", pa.array(ids, pa.int64()))
+    pq.write_table(bad, tmp_path / "p.parquet", row_group_size=5)
+    (tmp_path / "m.json").write_text((book / "market.json").read_text())
+    args = [
+        "scan",
+        "--positions",
+        str(tmp_path / "p.parquet"),
+        "--market",
+        str(tmp_path / "m.json"),
+    ]
+    assert main([*args, "--out", str(tmp_path / "r.parquet"), "--no-progress"]) == 2
+    assert "positions[7].account: required" in capsys.readouterr().err
+    # A file cut short after its first row groups were read: its name, not Arrow's traceback.
+    pq.write_table(positions, tmp_path / "p.parquet", row_group_size=100)
+    data = (tmp_path / "p.parquet").read_bytes()
+    footer = pq.ParquetFile(tmp_path / "p.parquet").metadata.row_group(3).column(3)
+    at = footer.data_page_offset
+    (tmp_path / "p.parquet").write_bytes(data[:at] + b"\xff" * 64 + data[at + 64 :])
+    assert main([*args, "--out", str(tmp_path / "r.parquet"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'p.parquet'}: cannot read" in err and "Traceback" not in err
+    assert not (tmp_path / "r.parquet").exists()

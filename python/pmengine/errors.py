@@ -22,7 +22,7 @@ code a program can branch on:
 ``syntax``        text that does not parse (JSON, TOML)
 ``missing_price`` the market has no index price or mark the account needs
 ``missing_vol``   the market has no implied vol for an option
-``unreadable``    a file cannot be read (``InputFileError``)
+``unreadable``    a file cannot be read, or an output written (``InputFileError``)
 ``ineligible``    the account fails the portfolio-margin eligibility rules
 ``refused``       a mode switch was refused (``ModeSwitchError.reasons``)
 ``missing_extra`` an optional dependency is not installed
@@ -98,7 +98,8 @@ class MissingMarketDataError(PmError, KeyError):
 
 
 class InputFileError(PmError):
-    """A file named on the command line or given to a file scan cannot be read."""
+    """A file named on the command line or given to a file scan cannot be read,
+    or an output file cannot be written."""
 
     default_code: ErrorCode = "unreadable"
 

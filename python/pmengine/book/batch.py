@@ -111,6 +111,30 @@ def _reader(obj: Any) -> Any:
     return obj.to_reader()
 
 
+def account_ids(rows: Any, name: str, at: int) -> Any:
+    """The account ids of ``rows`` (a record batch or table of the book's
+    ``name`` table, whose first row is the table's row ``at``) as a NumPy array
+    of the column's own integer type, exactly. A column whose order cannot be
+    checked (not integers, a null) raises ``InvalidInputError`` by the
+    engine's field and code; a uint64 id the engine cannot take is left to it."""
+    import numpy as np
+    import pyarrow as pa
+
+    from pmengine.errors import InvalidInputError
+
+    if "account" not in rows.schema.names:
+        raise InvalidInputError.at(f"{name}.account", "required column", "missing")
+    col = rows.column("account")
+    if not pa.types.is_integer(col.type):
+        raise InvalidInputError.at(
+            f"{name}.account", f"must be integers, got Arrow type {col.type}", "wrong_type"
+        )
+    if col.null_count:
+        r = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+        raise InvalidInputError.at(f"{name}[{at + r}].account", "required", "missing")
+    return col.to_numpy()
+
+
 class _Rows:
     """The rows of a stream sorted by account, read batch by batch: ``take(cut)``
     returns (and drops) every buffered row with an account id below ``cut``."""
@@ -138,7 +162,7 @@ class _Rows:
             if batch.num_rows == 0:
                 continue
             at = self.first + self.rows
-            ids = self._ids(batch, at)
+            ids = account_ids(batch, self.name, at)
             prev = np.empty_like(ids)
             prev[0] = ids[0] if self.last_id is None else self.last_id
             prev[1:] = ids[:-1]
@@ -156,30 +180,6 @@ class _Rows:
                 self.on_batch(batch.num_rows)
             return True
         return False
-
-    def _ids(self, batch: Any, at: int) -> Any:
-        """The batch's account ids as integers, exactly (the batch's first row
-        is the stream's row ``at``). A column whose order cannot be checked (not
-        integers, a null) is refused here first, by the engine's field and code."""
-        import numpy as np
-        import pyarrow as pa
-
-        from pmengine.errors import InvalidInputError
-
-        if "account" not in batch.schema.names:
-            raise InvalidInputError.at(f"{self.name}.account", "required column", "missing")
-        col = batch.column("account")
-        if not pa.types.is_integer(col.type):
-            raise InvalidInputError.at(
-                f"{self.name}.account",
-                f"must be integers, got Arrow type {col.type}",
-                "wrong_type",
-            )
-        if col.null_count:
-            r = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
-            raise InvalidInputError.at(f"{self.name}[{at + r}].account", "required", "missing")
-        # In the column's own integer type: exact (a uint64 id the engine cannot take is named by it).
-        return col.to_numpy()
 
     def fill(self, cut: int | None) -> None:
         """Read until a row with an id of at least ``cut`` is buffered, or the

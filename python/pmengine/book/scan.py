@@ -17,13 +17,16 @@ Accounts are independent, so the output is the same whichever way and
 whatever the number of parts.
 
 Results are written as they come, each part on a thread while the next is
-margined, to a file beside ``out`` that takes its name only when the scan
-ends well: a scan that fails leaves no results file, and an earlier one at
-``out`` as it was.
+margined, to a hidden file beside ``out`` (a local path; through a link, its
+target) that takes its name only when the scan ends well: a scan that fails
+with an error or an interrupt leaves no results file, and an earlier one at
+``out`` as it was (a killed process leaves its hidden ``.partial`` file). A
+file that cannot be read part-way is named (``InputFileError``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -74,11 +77,34 @@ class ScanSummary:
         }
 
 
+class _Named:
+    """A Parquet file or dataset whose reads name its path when they fail
+    (``InputFileError``, not Arrow's error): a corrupt page found part-way."""
+
+    def __init__(self, path: str | Path, source: Any) -> None:
+        self.path, self.source = path, source
+
+    def __getattr__(self, attr: str) -> Any:
+        import pyarrow as pa
+
+        value = getattr(self.source, attr)
+        if not callable(value):
+            return value
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return value(*args, **kwargs)
+            except (OSError, pa.ArrowException) as e:
+                raise InputFileError.at(self.path, f"cannot read: {e}") from None
+
+        return read
+
+
 def _dataset(path: str | Path) -> Any:
     import pyarrow.dataset as ds  # type: ignore[import-untyped]
 
     try:
-        return ds.dataset(str(path), format="parquet")
+        return _Named(path, ds.dataset(str(path), format="parquet"))
     except (OSError, ValueError) as e:
         raise InputFileError.at(path, f"cannot read as Parquet: {e}") from None
 
@@ -94,18 +120,23 @@ def _parquet(path: str | Path) -> Any:
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     try:
-        return pq.ParquetFile(str(path))
+        return _Named(path, pq.ParquetFile(str(path)))
     except (OSError, ValueError) as e:
         raise InputFileError.at(path, f"cannot read as Parquet: {e}") from None
 
 
-def _sorted_by_account(f: Any) -> bool:
-    """Whether the file's account ids never decrease (read column by column, row group by row group)."""
+def _sorted_by_account(f: Any, name: str) -> bool:
+    """Whether the file's account ids never decrease (read column by column,
+    row group by row group); ids that are not integers or a null raise
+    ``InvalidInputError`` naming the row of the book's ``name`` table."""
     import numpy as np
 
-    last = None
+    from pmengine.book.batch import account_ids
+
+    last, at = None, 0
     for i in range(f.num_row_groups):
-        ids = f.read_row_group(i, columns=["account"]).column(0).to_numpy()
+        ids = account_ids(f.read_row_group(i, columns=["account"]), name, at)
+        at += len(ids)
         if len(ids) == 0:
             continue
         if (last is not None and ids[0] < last) or np.any(ids[1:] < ids[:-1]):
@@ -129,15 +160,29 @@ def _write_results(
     out: str | Path, schema: Any, parts: Iterable[Any], each: Callable[[Any], None]
 ) -> None:
     """Write ``parts`` (tables or record batches of results, in order) to the
-    Parquet file ``out``, each on a thread while the next is made; ``each`` is
-    called on every part, in order, in the calling thread. The file is written
-    beside ``out`` and renamed to it at the end: when ``parts`` raises, no
-    file is left and an earlier ``out`` stays as it was. A file that cannot be
-    written raises ``InputFileError`` naming ``out``."""
+    local Parquet file ``out`` (through a symbolic link, to its target), each
+    on a thread while the next is made; ``each`` is called on every part, in
+    order, in the calling thread. The file is written beside ``out`` under a
+    hidden name of its own and renamed to it at the end: when ``parts`` raises
+    (an error or an interrupt), no file is left and an earlier ``out`` stays as
+    it was. A file that cannot be written raises ``InputFileError`` naming
+    ``out``."""
+    import secrets
+
+    import pyarrow.fs as pafs  # type: ignore[import-untyped]
     import pyarrow.parquet as pq
 
-    path = Path(out)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    def cannot(why: str) -> InputFileError:
+        return InputFileError.at(out, f"cannot write: {why}")
+
+    if "://" in str(out):
+        raise cannot("a local path is needed, not a URI")
+    path = Path(os.path.realpath(out))
+    if path.is_dir():  # found before the scan, not at its end
+        raise cannot("Is a directory")
+    # Unique to this write (two scans to one file do not share it), and short
+    # enough for any name the file system takes.
+    partial = path.with_name(f".{path.name[:64]}.{secrets.token_hex(6)}.partial")
     dictionary = [c for c in RESULT_DICTIONARY if c in schema.names]
 
     def written(write: Callable[[], Any]) -> Any:
@@ -145,13 +190,15 @@ def _write_results(
             return write()
         except OSError as e:
             # By the error's number: Arrow's message names the partial file.
-            why = os.strerror(e.errno) if e.errno else str(e)
-            raise InputFileError.at(out, f"cannot write: {why}") from None
+            raise cannot(os.strerror(e.errno) if e.errno else str(e)) from None
 
-    if path.is_dir():  # found before the scan, not at its end
-        raise InputFileError.at(out, "cannot write: Is a directory")
+    local = pafs.LocalFileSystem()
     try:
-        writer = written(lambda: pq.ParquetWriter(str(partial), schema, use_dictionary=dictionary))
+        writer = written(
+            lambda: pq.ParquetWriter(
+                str(partial), schema, filesystem=local, use_dictionary=dictionary
+            )
+        )
         try:
             with ThreadPoolExecutor(1) as pool:
                 pending: Future[Any] | None = None
@@ -162,11 +209,15 @@ def _write_results(
                     each(part)
                 if pending is not None:
                     pending.result()
-        finally:
-            written(writer.close)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the first error is the one to tell
+                writer.close()
+            raise
+        written(writer.close)
         written(lambda: os.replace(partial, path))
     except BaseException:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         raise
 
 
@@ -194,7 +245,7 @@ def scan_files(
         raise InputFileError.at(positions, "no account column")
     if bf is not None and "account" not in bf.schema_arrow.names:
         raise InputFileError.at(str(balances), "no account column")
-    if _sorted_by_account(pf) and (bf is None or _sorted_by_account(bf)):
+    if _sorted_by_account(pf, "positions") and (bf is None or _sorted_by_account(bf, "balances")):
         return _scan_stream(
             engine, pf, bf, market, out, threads, errors, part_rows, top, on_progress
         )
@@ -248,17 +299,19 @@ def _scan_stream(
         def batches() -> Iterator[Any]:
             with ThreadPoolExecutor(1) as pool:
                 queued: deque[tuple[Future[Any], int]] = deque()
-                following = 0  # the next row group to queue
+                following, queued_rows = 0, 0  # the next row group to queue; rows queued
 
                 def top_up() -> None:
-                    nonlocal following
-                    while following < len(sizes) and sum(n for _, n in queued) < ahead:
+                    nonlocal following, queued_rows
+                    while following < len(sizes) and queued_rows < ahead:
                         queued.append((pool.submit(f.read_row_group, following), sizes[following]))
+                        queued_rows += sizes[following]
                         following += 1
 
                 top_up()
                 while queued:
-                    group = queued.popleft()[0]
+                    group, rows = queued.popleft()
+                    queued_rows -= rows
                     top_up()
                     yield from group.result().to_batches(max_chunksize=1 << 16)
 
