@@ -85,7 +85,7 @@ class _Named:
         self.path, self.source = path, source
 
     def __getattr__(self, attr: str) -> Any:
-        import pyarrow as pa
+        import pyarrow as pa  # type: ignore[import-untyped]
 
         value = getattr(self.source, attr)
         if not callable(value):
@@ -192,6 +192,9 @@ def _write_results(
             # By the error's number: Arrow's message names the partial file.
             raise cannot(os.strerror(e.errno) if e.errno else str(e)) from None
 
+    def write_of(part: Any) -> Callable[[], Any]:
+        return lambda: writer.write(part)
+
     local = pafs.LocalFileSystem()
     try:
         writer = written(
@@ -205,7 +208,7 @@ def _write_results(
                 for part in parts:
                     if pending is not None:
                         pending.result()
-                    pending = pool.submit(written, lambda part=part: writer.write(part))
+                    pending = pool.submit(written, write_of(part))
                     each(part)
                 if pending is not None:
                     pending.result()
