@@ -51,6 +51,18 @@ def scan(book, out, *extra):
     )
 
 
+def scan_of_p(book, tmp_path):
+    """`pmengine scan` of `tmp_path/p.parquet` (no balances) on the book's market, but --out."""
+    (tmp_path / "m.json").write_text((book / "market.json").read_text())
+    return [
+        "scan",
+        "--positions",
+        str(tmp_path / "p.parquet"),
+        "--market",
+        str(tmp_path / "m.json"),
+    ]
+
+
 def test_scan_writes_the_api_results_and_a_summary(book, tmp_path, capsys):
     assert scan(book, tmp_path / "r.parquet", "--part-size", "170", "--json") == 0
     summary = json.loads(capsys.readouterr().out)
@@ -93,14 +105,7 @@ def test_scan_bad_row_exit_2_or_collected(book, tmp_path, capsys):
     row = next(k for k, t in enumerate(positions.column("type").to_pylist()) if t == "linear")
     prices[row] = -1.0
     pq.write_table(positions.set_column(i, "entry_price", pa.array(prices)), tmp_path / "p.parquet")
-    (tmp_path / "m.json").write_text((book / "market.json").read_text())
-    args = [
-        "scan",
-        "--positions",
-        str(tmp_path / "p.parquet"),
-        "--market",
-        str(tmp_path / "m.json"),
-    ]
+    args = scan_of_p(book, tmp_path)
     # A scan that fails leaves an earlier results file as it was, and no partial file.
     (tmp_path / "r.parquet").write_bytes(b"earlier results")
     assert main([*args, "--out", str(tmp_path / "r.parquet")]) == 2
@@ -258,14 +263,7 @@ def test_scan_refuses_a_uri_and_names_a_bad_input_file(book, tmp_path, capsys):
     ids[7] = None
     bad = positions.set_column(0, "account", pa.array(ids, pa.int64()))
     pq.write_table(bad, tmp_path / "p.parquet", row_group_size=5)
-    (tmp_path / "m.json").write_text((book / "market.json").read_text())
-    args = [
-        "scan",
-        "--positions",
-        str(tmp_path / "p.parquet"),
-        "--market",
-        str(tmp_path / "m.json"),
-    ]
+    args = scan_of_p(book, tmp_path)
     assert main([*args, "--out", str(tmp_path / "r.parquet"), "--no-progress"]) == 2
     assert "positions[7].account: required" in capsys.readouterr().err
     # A file cut short after its first row groups were read: its name, not Arrow's traceback.
