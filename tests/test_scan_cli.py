@@ -276,3 +276,70 @@ def test_scan_refuses_a_uri_and_names_a_bad_input_file(book, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{tmp_path / 'p.parquet'}: cannot read" in err and "Traceback" not in err
     assert not (tmp_path / "r.parquet").exists()
+
+
+def test_part_size_cuts_a_streamed_book_too(book, tmp_path):
+    """--part-size is in accounts whichever way the book is read: a sorted book
+    is cut at that many accounts' worth of rows (600 accounts of 8 rows, 170
+    accounts a part: parts of 1,360 rows, four)."""
+    from pmengine.book.scan import scan_files
+
+    engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
+    p, b = book / "positions.parquet", book / "balances.parquet"
+    seen = []
+    scan_files(
+        engine,
+        p,
+        b,
+        market,
+        tmp_path / "r.parquet",
+        accounts_per_part=170,
+        on_progress=lambda *progress: seen.append(progress),
+    )
+    assert len(seen) == 4 and seen[-1][2] == 600
+    want = engine.margin_batch(pq.read_table(p), pq.read_table(b), market)
+    assert same_table(pq.read_table(tmp_path / "r.parquet"), want)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"accounts_per_part": 0}, "accounts_per_part: must be >= 1, got 0"),
+        ({"part_rows": -3}, "part_rows: must be >= 1, got -3"),
+        ({"top": -1}, "top: must be >= 0, got -1"),
+    ],
+)
+def test_scan_sizes_out_of_range_are_named(book, tmp_path, option, message):
+    from pmengine.book.scan import scan_files
+
+    engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
+    with pytest.raises(pm.InvalidInputError, match=message) as e:
+        scan_files(
+            engine, book / "positions.parquet", None, market, tmp_path / "r.parquet", **option
+        )
+    assert e.value.code == "out_of_range" and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--accounts", "-5"], "accounts: must be >= 0, got -5"),
+        (
+            ["--accounts", "9", "--positions-per-account", "-1"],
+            "positions_per_account: must be >= 0",
+        ),
+        (
+            ["--accounts", "9", "--option-share", "1.5"],
+            "option_share: must be >= 0 and <= 1, got 1.5",
+        ),
+        (
+            ["--accounts", "9", "--option-share", "nan"],
+            "option_share: must be >= 0 and <= 1, got nan",
+        ),
+        (["--accounts", "9", "--seed", "-1"], "seed: must be >= 0, got -1"),
+    ],
+)
+def test_gen_refuses_sizes_out_of_range_before_writing(tmp_path, capsys, flags, message):
+    assert main(["gen", *flags, "--out", str(tmp_path / "book")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "book").exists()

@@ -181,6 +181,23 @@ class _Rows:
             return True
         return False
 
+    def id_at(self, k: int) -> int:
+        """The account id of buffered row ``k`` (below ``rows``)."""
+        for _, ids in self.pending:
+            if k < len(ids):
+                return int(ids[k])
+            k -= len(ids)
+        raise IndexError(k)
+
+    def above(self, account: int) -> int | None:
+        """The smallest buffered account id above ``account``, or ``None``."""
+        import numpy as np
+
+        for _, ids in self.pending:
+            if ids[-1] > account:
+                return int(ids[np.searchsorted(ids, account, side="right")])
+        return None
+
     def fill(self, cut: int | None) -> None:
         """Read until a row with an id of at least ``cut`` is buffered, or the
         end (``cut`` None: to the end)."""
@@ -233,9 +250,10 @@ def margin_stream(
     The contract: the rows of ``positions`` and of ``balances`` (readers, tables
     or dicts of columns) come in ascending account order, so an account's rows
     are contiguous; they may span record batches (Parquet row groups). A part
-    is cut after about ``part_rows`` position rows, before the last account
-    read (its rows may go on in the next batch), with every balance row below
-    that account; so memory holds one part, whatever the book's size. A row
+    holds the accounts of its first ``part_rows`` position rows but the last
+    (whose rows may go on), or one account whole when it has more rows than
+    that, with every balance row of its accounts; so memory holds one part and
+    a record batch, whatever the book's size. A row
     out of order raises ``InvalidInputError`` naming it (``positions[row].account``).
 
     Returns a ``pyarrow.RecordBatchReader`` of results (one batch per part, the
@@ -256,15 +274,18 @@ def margin_stream(
 
     def parts() -> Iterator[Any]:
         while True:
-            # Read up to a part's rows, and on until an account beyond the first one read.
-            while pos.rows < max(1, part_rows) and pos.read():
+            # Read past a part's rows; the part ends before the account of its
+            # row `part_rows` (whose rows may go on), or, when one account holds
+            # more than a part, at the next account read.
+            size = max(1, part_rows)
+            while pos.rows <= size and pos.read():
                 pass
             cut: int | None = None  # None: the rest of the stream
-            if not pos.done:
-                cut = pos.last_id
-                if pos.pending and pos.pending[0][1][0] == cut:
-                    pos.read()  # one account holds the whole part: read on
-                    continue
+            if pos.rows > size:
+                first, cut = pos.id_at(0), pos.id_at(size)
+                if cut == first:
+                    while (cut := pos.above(first)) is None and pos.read():
+                        pass
             p, p0 = pos.take(cut)
             b, b0 = (None, 0)
             if bal is not None:

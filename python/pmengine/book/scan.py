@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pmengine._core import Engine, Market
-from pmengine.errors import InputFileError
+from pmengine.errors import InputFileError, InvalidInputError
 
 if TYPE_CHECKING:
     from pmengine._core import _OnError
@@ -125,25 +125,30 @@ def _parquet(path: str | Path) -> Any:
         raise InputFileError.at(path, f"cannot read as Parquet: {e}") from None
 
 
-def _sorted_by_account(f: Any, name: str) -> bool:
-    """Whether the file's account ids never decrease (read column by column,
-    row group by row group); ids that are not integers or a null raise
-    ``InvalidInputError`` naming the row of the book's ``name`` table."""
+def _sorted_accounts(f: Any, name: str) -> int | None:
+    """How many accounts the file holds when its account ids never decrease,
+    else ``None`` (read column by column, row group by row group); ids that
+    are not integers or a null raise ``InvalidInputError`` naming the row of
+    the book's ``name`` table."""
     import numpy as np
 
     from pmengine.book.batch import account_ids
 
-    last, at = None, 0
+    last, at, accounts = None, 0, 0
     for i in range(f.num_row_groups):
         ids = account_ids(f.read_row_group(i, columns=["account"]), name, at)
         at += len(ids)
         if len(ids) == 0:
             continue
         if (last is not None and ids[0] < last) or np.any(ids[1:] < ids[:-1]):
-            return False
+            return None
+        accounts += int(np.count_nonzero(ids[1:] != ids[:-1])) + int(last is None or ids[0] != last)
         last = ids[-1]
-    return True
+    return accounts
 
+
+#: Accounts a part of a book not sorted by account holds, unless told.
+ACCOUNTS_PER_PART = 50_000
 
 #: Called as a scan goes: ``(position rows read, position rows in all, accounts done)``.
 Progress = Callable[[int, int, int], None]
@@ -233,24 +238,40 @@ def scan_files(
     *,
     threads: int | None = None,
     errors: _OnError = "raise",
-    accounts_per_part: int = 50_000,
+    accounts_per_part: int | None = None,
     part_rows: int | None = None,
     top: int = 10,
     on_progress: Progress | None = None,
 ) -> ScanSummary:
     """Margin every account of the Parquet files into ``out`` (Parquet), part by
-    part: streamed when both files are sorted by account (parts of ``part_rows``
-    position rows, default ``pmengine.book.batch.PART_ROWS``), else split by account id
-    (``accounts_per_part``)."""
+    part: streamed when both files are sorted by account, in parts of
+    ``part_rows`` position rows (default: ``accounts_per_part`` accounts' worth
+    of rows at the file's mean rows an account, or
+    ``pmengine.book.batch.PART_ROWS``), else split by account id into parts of
+    ``accounts_per_part`` accounts (default ``ACCOUNTS_PER_PART``). ``top``:
+    the riskiest accounts the summary lists."""
+    from pmengine.book.batch import PART_ROWS
+
+    for name, value, least in [
+        ("accounts_per_part", accounts_per_part, 1),
+        ("part_rows", part_rows, 1),
+        ("top", top, 0),
+    ]:
+        if value is not None and value < least:
+            raise InvalidInputError.at(name, f"must be >= {least}, got {value}", "out_of_range")
     pf = _parquet(positions)
     bf = _parquet(balances) if balances is not None else None
     if "account" not in pf.schema_arrow.names:
         raise InputFileError.at(positions, "no account column")
     if bf is not None and "account" not in bf.schema_arrow.names:
         raise InputFileError.at(str(balances), "no account column")
-    if _sorted_by_account(pf, "positions") and (bf is None or _sorted_by_account(bf, "balances")):
+    accounts = _sorted_accounts(pf, "positions")
+    if accounts is not None and (bf is None or _sorted_accounts(bf, "balances") is not None):
+        if part_rows is None and accounts_per_part is not None:
+            rows_an_account = pf.metadata.num_rows / max(1, accounts)
+            part_rows = max(1, math.ceil(accounts_per_part * rows_an_account))
         return _scan_stream(
-            engine, pf, bf, market, out, threads, errors, part_rows, top, on_progress
+            engine, pf, bf, market, out, threads, errors, part_rows or PART_ROWS, top, on_progress
         )
     return _scan_parts(
         engine,
@@ -260,7 +281,7 @@ def scan_files(
         out,
         threads,
         errors,
-        accounts_per_part,
+        accounts_per_part or ACCOUNTS_PER_PART,
         top,
         on_progress,
     )
@@ -274,13 +295,13 @@ def _scan_stream(
     out: str | Path,
     threads: int | None,
     errors: _OnError,
-    part_rows: int | None,
+    part_rows: int,
     top: int,
     on_progress: Progress | None,
 ) -> ScanSummary:
     import pyarrow as pa
 
-    from pmengine.book.batch import PART_ROWS, margin_stream
+    from pmengine.book.batch import margin_stream
 
     start = time.perf_counter()
     summary = ScanSummary(out=str(out))
@@ -288,15 +309,13 @@ def _scan_stream(
     total = pf.metadata.num_rows
     read = [0]
 
-    part = part_rows or PART_ROWS
-
     def reader(f: Any) -> Any:
         # Row group by row group (ParquetFile.iter_batches keeps what it has read
         # alive to the end of the file, in pyarrow 26), read on a thread ahead of
         # the part being margined: up to a part's share of the file's rows ahead,
         # so the next part's rows are read by the time it starts, not the first
         # row group only.
-        ahead = max(1, math.ceil(part * f.metadata.num_rows / max(1, total)))
+        ahead = max(1, math.ceil(part_rows * f.metadata.num_rows / max(1, total)))
         sizes = [f.metadata.row_group(i).num_rows for i in range(f.num_row_groups)]
 
         def batches() -> Iterator[Any]:
@@ -330,7 +349,7 @@ def _scan_stream(
         market,
         threads=threads,
         errors=errors,
-        part_rows=part,
+        part_rows=part_rows,
         on_batch=counted,
     )
     summary.positions = total

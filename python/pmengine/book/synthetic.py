@@ -97,9 +97,31 @@ def iter_book(
 ) -> Iterator[tuple[Any, Any]]:
     """The book of ``generate_book`` as ``(positions, balances)`` record batches,
     one per block of ``BLOCK`` accounts, rows in ascending account order."""
+    _check(accounts, positions_per_account, option_share, seed)
+    return _blocks(accounts, positions_per_account, option_share, seed)
+
+
+def _blocks(accounts: int, k: int, option_share: float, seed: int) -> Iterator[tuple[Any, Any]]:
     for start in range(0, accounts, BLOCK):
-        n = min(BLOCK, accounts - start)
-        yield _block(start, n, positions_per_account, option_share, seed)
+        yield _block(start, min(BLOCK, accounts - start), k, option_share, seed)
+
+
+def _check(accounts: int, positions_per_account: int, option_share: float, seed: int) -> None:
+    """A book's sizes, option share and seed, each named when out of range
+    (``InvalidInputError``): checked before anything is drawn or written."""
+    from pmengine.errors import InvalidInputError
+
+    for name, value in [
+        ("accounts", accounts),
+        ("positions_per_account", positions_per_account),
+        ("seed", seed),
+    ]:
+        if value < 0:
+            raise InvalidInputError.at(name, f"must be >= 0, got {value}", "out_of_range")
+    if not 0.0 <= option_share <= 1.0:  # NaN too
+        raise InvalidInputError.at(
+            "option_share", f"must be >= 0 and <= 1, got {option_share}", "out_of_range"
+        )
 
 
 def write_book(
@@ -110,15 +132,18 @@ def write_book(
     option_share: float = 0.1,
     seed: int = 0,
 ) -> tuple[int, int]:
-    """Write ``generate_book``'s book to ``positions.parquet`` and ``balances.parquet``
-    in ``directory``, block by block (one row group each; a thread writes a block
-    while the next is drawn). Returns the row counts (positions, balances)."""
+    """Write ``generate_book``'s book to ``positions.parquet`` and
+    ``balances.parquet`` in ``directory`` (made if need be), block by block (one
+    row group each; a thread writes a block while the next is drawn). Returns
+    the row counts (positions, balances)."""
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
 
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+    _check(accounts, positions_per_account, option_share, seed)
     out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
     first = _block(0, 0, positions_per_account, option_share, seed)
     # Strings stay dictionary-encoded; numbers are not (random floats do not repeat).
     # Statistics for the account column alone, which a scan of files out of

@@ -301,10 +301,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
     require_arrow("pmengine gen")
     from pmengine.book.synthetic import market_dict, write_book
 
-    if args.accounts < 0 or args.positions_per_account < 0:
-        raise InputFileError.at("", "--accounts and --positions-per-account must be >= 0")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     rows = write_book(
         out,
         args.accounts,
