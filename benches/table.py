@@ -40,18 +40,22 @@ def median(bench: dict[str, Any]) -> float:
     return bench["stats"]["median"] / accounts
 
 
-def cpu_info() -> tuple[str | None, int | None]:
-    """CPU model and logical core count from /proc/cpuinfo (None where it is unavailable)."""
+def cpu_info() -> tuple[str | None, int | None, str | None]:
+    """CPU model, logical core count and widest vector unit the kernels use
+    (AVX-512, AVX2 or SSE2: the option lanes run twice as wide on AVX-512)
+    from /proc/cpuinfo (None where it is unavailable)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return None, None
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")),
-        None,
+        return None, None, None
+    lines = text.splitlines()
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), None)
+    cores = sum(1 for ln in lines if ln.startswith("processor"))
+    flags = next(
+        (set(ln.split(":", 1)[1].split()) for ln in lines if ln.startswith("flags")), set()
     )
-    cores = sum(1 for ln in text.splitlines() if ln.startswith("processor"))
-    return model, cores or None
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE2"
+    return model, cores or None, simd if flags else None
 
 
 def machine_line(data: dict[str, Any]) -> str:
@@ -62,9 +66,9 @@ def machine_line(data: dict[str, Any]) -> str:
         plat = f"{info['system']} {info.get('release', '')} {info.get('machine', '')}".strip()
     else:
         plat = platform.platform()
-    model, cores = None, None
+    model, cores, simd = None, None, None
     if info.get("node") in (None, platform.node()):  # the run was on this machine
-        model, cores = cpu_info()
+        model, cores, simd = cpu_info()
     model = model or cpu.get("brand_raw") or platform.processor() or "unknown CPU"
     cores = cores or cpu.get("count") or os.cpu_count()
     python = info.get("python_implementation", "Python"), info.get("python_version", "")
@@ -76,7 +80,8 @@ def machine_line(data: dict[str, Any]) -> str:
     )
     version = data.get("version")
     tool = f", pytest-benchmark {version}" if version else ""
-    return f"{plat}; {model}, {cores} cores; {' '.join(python).strip()}{tool}; {date}"
+    lanes = f", {simd}" if simd else ""
+    return f"{plat}; {model}, {cores} cores{lanes}; {' '.join(python).strip()}{tool}; {date}"
 
 
 def fmt_us(seconds: float) -> str:
