@@ -343,3 +343,34 @@ def test_gen_refuses_sizes_out_of_range_before_writing(tmp_path, capsys, flags, 
     assert main(["gen", *flags, "--out", str(tmp_path / "book")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "book").exists()
+
+
+def test_unsorted_book_is_dealt_into_parts_and_names_file_rows(book, tmp_path):
+    """Rows in no order, in many row groups: the same table as one call, and
+    a bad row named by its row in the file, in either error mode (a part's
+    rows were named by their place in the part)."""
+    from pmengine.book.scan import scan_files
+
+    engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
+    positions = pq.read_table(book / "positions.parquet")
+    balances = pq.read_table(book / "balances.parquet")
+    rng = np.random.default_rng(7)
+    positions = positions.take(rng.permutation(positions.num_rows))
+    balances = balances.take(rng.permutation(balances.num_rows))
+    qty = balances.column("qty").to_pylist()
+    qty[211] = float("inf")
+    balances = balances.set_column(balances.schema.get_field_index("qty"), "qty", pa.array(qty))
+    pq.write_table(positions, tmp_path / "p.parquet", row_group_size=700)
+    pq.write_table(balances, tmp_path / "b.parquet", row_group_size=130)
+    files = (tmp_path / "p.parquet", tmp_path / "b.parquet", market)
+    want = engine.margin_batch(positions, balances, market, errors="collect")
+    out = tmp_path / "r.parquet"
+    summary = scan_files(engine, *files, out, accounts_per_part=90, errors="collect")
+    assert same_table(pq.read_table(out), want) and summary.errors == 1
+    assert "balances[211].qty" in "".join(
+        pq.read_table(out).column("error").drop_null().to_pylist()
+    )
+    with pytest.raises(pm.InvalidInputError, match=r"^balances\[211\]\.qty: must be finite") as e:
+        scan_files(engine, *files, tmp_path / "x.parquet", accounts_per_part=90)
+    assert e.value.field == "balances[211].qty"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.parquet", "p.parquet", "r.parquet"]
