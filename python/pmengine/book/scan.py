@@ -390,11 +390,11 @@ def _scan_parts(
 
     import numpy as np
 
-    from pmengine.book.batch import _result_schema
+    from pmengine.book.batch import _result_schema, distinct
 
     start = time.perf_counter()
     tables = [("positions", pf), *([("balances", bf)] if bf is not None else [])]
-    ids = _distinct(np.concatenate([_unique_ids(f, name) for name, f in tables]))
+    ids = distinct(np.concatenate([_unique_ids(f, name) for name, f in tables]))
     lasts = [int(p[-1]) for p in np.array_split(ids, max(1, -(-len(ids) // accounts_per_part)))]
     summary = ScanSummary(out=str(out))
     candidates: list[tuple[float, int, float, str, str | None]] = []
@@ -441,23 +441,14 @@ def _unique_ids(f: Any, name: str) -> Any:
     """The distinct account ids of a Parquet file, read row group by row group."""
     import numpy as np
 
-    from pmengine.book.batch import account_ids
+    from pmengine.book.batch import account_ids, distinct
 
     seen, at = [], 0
     for i in range(f.num_row_groups):
         ids = account_ids(f.read_row_group(i, columns=["account"]), name, at)
         at += len(ids)
-        seen.append(_distinct(ids))
-    return _distinct(np.concatenate(seen)) if seen else np.empty(0, dtype=np.int64)
-
-
-def _distinct(ids: Any) -> Any:
-    """The distinct values of ``ids``, ascending (by a sort: ``np.unique``'s
-    hashing took 0.7 s for 0.5 M ids)."""
-    import numpy as np
-
-    a = np.sort(ids)
-    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
+        seen.append(distinct(ids))
+    return distinct(np.concatenate(seen)) if seen else np.empty(0, dtype=np.int64)
 
 
 #: The column a dealt part keeps each row's row number in its file under.
