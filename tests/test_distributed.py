@@ -62,3 +62,38 @@ def test_ray_equals_local(book):
     finally:
         ray.shutdown()
     assert same_table(got, local)
+
+
+def test_a_part_names_bad_rows_by_their_rows_in_the_files(book, tmp_path):
+    """A worker's part reads only the row groups its accounts are in, and names
+    a bad row by its row in its file, raised or collected (it named the row's
+    place in the part)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from pmengine.book.distributed import PartScanner
+
+    path, local = book
+    positions = pq.read_table(path / "positions.parquet")
+    ids = positions.column("account").to_numpy()
+    row = int(np.flatnonzero(ids == 333)[1])
+    qty = positions.column("qty").to_pylist()
+    qty[row] = float("nan")
+    bad = positions.set_column(positions.schema.get_field_index("qty"), "qty", pa.array(qty))
+    pq.write_table(bad, tmp_path / "positions.parquet", row_group_size=97)
+    (tmp_path / "balances.parquet").write_bytes((path / "balances.parquet").read_bytes())
+    market = market_dict()
+    with pytest.raises(pm.InvalidInputError, match=rf"^positions\[{row}\]\.qty: must be finite"):
+        PartScanner(str(tmp_path), market).scan(300, 399)
+    got = PartScanner(str(tmp_path), market, errors="collect").scan(300, 399)
+    assert got.column("error").drop_null().to_pylist() == [
+        f"positions[{row}].qty: must be finite, got nan"
+    ]
+    # The part's other accounts, as the whole book gives them.
+    import pyarrow.compute as pc
+
+    def others(t):
+        keep = pc.and_(pc.greater_equal(t["account"], 300), pc.less_equal(t["account"], 399))
+        return t.filter(pc.and_(keep, pc.not_equal(t["account"], 333))).drop_columns(["error"])
+
+    assert same_table(others(got), others(local))

@@ -5,8 +5,9 @@ A book is a directory (or URI) holding ``positions.parquet`` and, optionally,
 ``balances.parquet`` in the columns of ``pmengine.book.batch`` (what ``pmengine
 gen`` writes). The driver reads the ``account`` column only, cuts the sorted
 account ids into parts of ``accounts_per_part`` and hands each part to a
-worker, which reads that part's rows with a filter and margins them with
-``Engine.margin_batch``. An account's rows always reach one worker, so the
+worker, which reads the row groups whose statistics hold that part's
+accounts, keeps their rows and margins them with ``Engine.margin_batch``
+(``pmengine.book.parts``: a bad row is named by its row in its file). An account's rows always reach one worker, so the
 result is exactly the single-machine result (rows in ascending account).
 On a cluster the book must be on storage every worker reads (S3, GCS, HDFS,
 a shared file system: any path pyarrow opens).
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pmengine._core import Engine, Market, RiskParams
+from pmengine.book import parts
 
 _ENGINES: dict[str, Engine] = {}
 
@@ -64,6 +66,17 @@ def _paths(book: str | Path) -> tuple[str, str | None]:
     return positions, balances if has_balances else None
 
 
+def _open(path: str) -> Any:
+    """A Parquet file by local path or URI."""
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    if "://" not in path:
+        return pq.ParquetFile(path)
+    fs, inner = pafs.FileSystem.from_uri(path)
+    return pq.ParquetFile(fs.open_input_file(inner))
+
+
 def account_parts(book: str | Path, accounts_per_part: int = 50_000) -> list[tuple[int, int]]:
     """``(first, last)`` account id of each part, ascending."""
     import numpy as np
@@ -101,12 +114,14 @@ class PartScanner:
         self.errors = errors
 
     def scan(self, first: int, last: int) -> Any:
-        import pyarrow.dataset as ds
-
-        where = (ds.field("account") >= first) & (ds.field("account") <= last)
-        p = ds.dataset(self.positions).to_table(filter=where)
-        b = ds.dataset(self.balances).to_table(filter=where) if self.balances else None
-        return self.engine.margin_batch(p, b, self.market, threads=self.threads, errors=self.errors)
+        """The results of accounts ``first`` to ``last``, a bad row named by its row in its file."""
+        files = [("positions", self.positions), ("balances", self.balances)]
+        tables = {
+            name: parts.accounts_in(_open(path), name, first, last) for name, path in files if path
+        }
+        return parts.margin(
+            self.engine, tables, self.market, threads=self.threads, errors=self.errors
+        )
 
     def __call__(self, parts: Any) -> Any:
         import pyarrow as pa  # type: ignore[import-untyped]

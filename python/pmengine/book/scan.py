@@ -44,7 +44,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pmengine._core import Engine, Market
-from pmengine.errors import InputFileError, InvalidInputError, PmError
+from pmengine.book import parts
+from pmengine.errors import InputFileError, InvalidInputError
 
 if TYPE_CHECKING:
     from pmengine._core import _OnError
@@ -152,13 +153,13 @@ RESULT_DICTIONARY = ("status", "worst_group", "error", "worst_price_move", "wors
 
 
 def _write_results(
-    out: str | Path, schema: Any, parts: Iterable[Any], each: Callable[[Any], None]
+    out: str | Path, schema: Any, results: Iterable[Any], each: Callable[[Any], None]
 ) -> None:
-    """Write ``parts`` (tables or record batches of results, in order) to the
+    """Write ``results`` (tables or record batches, in order) to the
     local Parquet file ``out`` (through a symbolic link, to its target), each
     on a thread while the next is made; ``each`` is called on every part, in
     order, in the calling thread. The file is written beside ``out`` under a
-    hidden name of its own and renamed to it at the end: when ``parts`` raises
+    hidden name of its own and renamed to it at the end: when ``results`` raises
     (an error or an interrupt), no file is left and an earlier ``out`` stays as
     it was. A file that cannot be written raises ``InputFileError`` naming
     ``out``."""
@@ -200,7 +201,7 @@ def _write_results(
         try:
             with ThreadPoolExecutor(1) as pool:
                 pending: Future[Any] | None = None
-                for part in parts:
+                for part in results:
                     if pending is not None:
                         pending.result()
                     pending = pool.submit(written, write_of(part))
@@ -405,18 +406,10 @@ def _scan_parts(
         for name, f in tables:
             _deal(f, name, np.asarray(lasts), folder)
         for k in range(len(lasts)):
-            p, p_rows = _part(folder, "positions", k, pf.schema_arrow)
-            b, b_rows = (
-                _part(folder, "balances", k, bf.schema_arrow) if bf is not None else (None, None)
-            )
-            summary.positions += p.num_rows
-            summary.balances += b.num_rows if b is not None else 0
-            rows = {"positions": p_rows, "balances": b_rows}
-            try:
-                r = engine.margin_batch(p, b, market, threads=threads, errors=errors)
-            except PmError as e:
-                raise _in_files(e, rows) from None
-            yield _errors_in_files(r, rows)
+            part = {name: _part(folder, name, k, f.schema_arrow) for name, f in tables}
+            summary.positions += part["positions"].num_rows
+            summary.balances += part["balances"].num_rows if "balances" in part else 0
+            yield parts.margin(engine, part, market, threads=threads, errors=errors)
 
     def each(r: Any) -> None:
         _summarise(summary, r, candidates, top)
@@ -451,15 +444,11 @@ def _unique_ids(f: Any, name: str) -> Any:
     return distinct(np.concatenate(seen)) if seen else np.empty(0, dtype=np.int64)
 
 
-#: The column a dealt part keeps each row's row number in its file under.
-_ROW = "__pmengine_row"
-
-
 def _deal(f: Any, name: str, lasts: Any, folder: Path) -> None:
     """Deal the rows of the book's ``name`` file to the parts whose last
     account ids are ``lasts`` (ascending): ``folder/{name}-{k}.arrow``, Arrow
     IPC streams (LZ4; written and read back without Parquet's encoding), rows
-    in file order, with their row numbers in ``_ROW``."""
+    in file order, with their row numbers in ``parts.ROW``."""
     import numpy as np
     import pyarrow as pa
 
@@ -473,7 +462,7 @@ def _deal(f: Any, name: str, lasts: Any, folder: Path) -> None:
             group = f.read_row_group(i)
             n = group.num_rows
             part = np.searchsorted(lasts, account_ids(group, name, at), side="left")
-            group = group.append_column(_ROW, pa.array(np.arange(at, at + n, dtype=np.int64)))
+            group = group.append_column(parts.ROW, pa.array(np.arange(at, at + n, dtype=np.int64)))
             at += n
             # By part, each part's rows in file order: one take, then a slice a
             # part. Part numbers as 16 bits where they fit: NumPy sorts those
@@ -496,55 +485,15 @@ def _deal(f: Any, name: str, lasts: Any, folder: Path) -> None:
             w.close()
 
 
-def _part(folder: Path, name: str, k: int, schema: Any) -> tuple[Any, Any]:
-    """Part ``k`` of the book's ``name`` table, its rows sorted by account
-    (stably: each account's rows in file order, which is what the engine
-    reads fastest and gives the same result), and their row numbers in the file."""
-    import numpy as np
+def _part(folder: Path, name: str, k: int, schema: Any) -> Any:
+    """Part ``k`` of the book's ``name`` table as dealt, with ``parts.ROW``."""
     import pyarrow as pa
 
     path = folder / f"{name}-{k}.arrow"
     if not path.exists():
-        return schema.empty_table(), np.empty(0, dtype=np.int64)
+        return schema.empty_table().append_column(parts.ROW, pa.array([], pa.int64()))
     with pa.ipc.open_stream(str(path)) as reader:
-        table = reader.read_all()
-    table = table.take(np.argsort(table.column("account").to_numpy(), kind="stable"))
-    rows = table.column(_ROW).to_numpy()
-    return table.drop_columns([_ROW]), rows
-
-
-def _in_file_rows(text: str, rows: dict[str, Any]) -> str:
-    """``text`` with each ``positions[k]`` or ``balances[k]`` of a part's row
-    ``k`` made the row's number in its file."""
-    import re
-
-    def renumbered(m: re.Match[str]) -> str:
-        numbers = rows.get(m.group(1))
-        k = int(m.group(2))
-        return (
-            f"{m.group(1)}[{numbers[k]}]"
-            if numbers is not None and k < len(numbers)
-            else m.group(0)
-        )
-
-    return re.sub(r"\b(positions|balances)\[(\d+)\]", renumbered, text)
-
-
-def _in_files(e: PmError, rows: dict[str, Any]) -> PmError:
-    """The error ``e`` of a part, its rows named by their numbers in the files."""
-    field = _in_file_rows(e.field, rows)
-    return type(e)(_in_file_rows(str(e), rows), field=field, code=e.code)
-
-
-def _errors_in_files(r: Any, rows: dict[str, Any]) -> Any:
-    """A part's results, their collected errors' rows named by their numbers in the files."""
-    import pyarrow as pa
-
-    if r.column("error").null_count == r.num_rows:
-        return r
-    i = r.schema.get_field_index("error")
-    texts = [None if t is None else _in_file_rows(t, rows) for t in r.column("error").to_pylist()]
-    return r.set_column(i, r.schema.field(i), pa.array(texts, r.schema.field(i).type))
+        return reader.read_all()
 
 
 def _summarise(
