@@ -146,8 +146,9 @@ def write_book(
     out.mkdir(parents=True, exist_ok=True)
     first = _block(0, 0, positions_per_account, option_share, seed)
     # Strings stay dictionary-encoded; numbers are not (random floats do not repeat).
-    # Statistics for the account column alone, which a scan of files out of
-    # account order filters on: on every column they took a quarter of the writing.
+    # Statistics for the account column alone, by which a distributed scan's
+    # workers skip row groups (book.parts.accounts_in): on every column they
+    # took a quarter of the writing.
     options = {
         "compression": "lz4",
         "use_dictionary": ["type", "symbol", "underlying", "kind", "asset"],
