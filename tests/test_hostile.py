@@ -150,6 +150,9 @@ def test_batch_dictionary_codes_out_of_range(engine, column):
         engine.margin_batch(batch_with_type(column), None, market)
     with pytest.raises(InvalidInputError, match=r"out of range"):
         engine.margin_batch(batch_with_type(column), None, market, errors="collect")
+    # A part of a stream names the row in the stream.
+    with pytest.raises(InvalidInputError, match=r"^positions\[101\]\.type: dictionary code"):
+        engine.margin_batch(batch_with_type(column), None, market, first_rows=(100, 0))
 
 
 @pytest.mark.parametrize("rows", [3, 200_000])

@@ -374,3 +374,90 @@ def test_unsorted_book_is_dealt_into_parts_and_names_file_rows(book, tmp_path):
         scan_files(engine, *files, tmp_path / "x.parquet", accounts_per_part=90)
     assert e.value.field == "balances[211].qty"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.parquet", "p.parquet", "r.parquet"]
+
+
+def test_unsorted_scan_of_large_ids_of_two_types(book, tmp_path):
+    """Ids above 2**53, uint64 positions and int64 balances, shuffled: every
+    account in one part (NumPy compares the two types as floats)."""
+    from pmengine.book.scan import scan_files
+
+    engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
+
+    def shifted(t, kind, seed):
+        ids = (t.column("account").to_numpy().astype(object) + 2**53).tolist()
+        t = t.set_column(0, "account", pa.array(ids, kind))
+        return t.take(np.random.default_rng(seed).permutation(t.num_rows))
+
+    positions = shifted(pq.read_table(book / "positions.parquet"), pa.uint64(), 1)
+    balances = shifted(pq.read_table(book / "balances.parquet"), pa.int64(), 2)
+    pq.write_table(positions, tmp_path / "p.parquet", row_group_size=97)
+    pq.write_table(balances, tmp_path / "b.parquet", row_group_size=97)
+    want = engine.margin_batch(positions, balances, market)
+    for per in (1, 7, 1000):
+        out = tmp_path / f"r{per}.parquet"
+        scan_files(
+            engine,
+            tmp_path / "p.parquet",
+            tmp_path / "b.parquet",
+            market,
+            out,
+            accounts_per_part=per,
+        )
+        assert same_table(pq.read_table(out), want), per
+
+
+def test_a_name_that_looks_like_a_row_is_left_as_it_is(book, tmp_path):
+    """Only the field a message starts with is renumbered, not a name in its words."""
+    from pmengine.book.scan import scan_files
+
+    engine, market = pm.Engine(), pm.Market.from_dict(market_dict())
+    positions = pq.read_table(book / "positions.parquet")
+    under = positions.column("underlying").cast(pa.string()).to_pylist()
+    types = positions.column("type").to_pylist()
+    under[next(k for k in range(300, len(types)) if types[k] == "linear")] = "positions[1]"
+    bad = positions.set_column(
+        positions.schema.get_field_index("underlying"), "underlying", pa.array(under)
+    )
+    bad = bad.take(np.random.default_rng(3).permutation(bad.num_rows))
+    row = bad.column("underlying").to_pylist().index("positions[1]")
+    pq.write_table(bad, tmp_path / "p.parquet", row_group_size=500)
+    with pytest.raises(pm.PmError) as want:
+        engine.margin_batch(bad, None, market)
+    said = str(want.value)
+    assert said.startswith(f"positions[{row}].") and "positions[1]" in said
+    with pytest.raises(pm.PmError) as got:
+        scan_files(
+            engine,
+            tmp_path / "p.parquet",
+            None,
+            market,
+            tmp_path / "r.parquet",
+            accounts_per_part=50,
+        )
+    assert str(got.value) == str(want.value) and got.value.field == want.value.field
+
+
+def test_a_full_disk_while_dealing_names_the_output(book, tmp_path):
+    """The hidden folder's files cannot be written (a file size limit): the
+    scan names its output, exit 2, and leaves nothing behind."""
+    import subprocess
+    import sys
+
+    positions = pq.read_table(book / "positions.parquet")
+    shuffled = positions.take(np.random.default_rng(5).permutation(positions.num_rows))
+    pq.write_table(shuffled, tmp_path / "p.parquet")
+    (tmp_path / "m.json").write_text((book / "market.json").read_text())
+    out = tmp_path / "out" / "r.parquet"
+    out.parent.mkdir()
+    script = (
+        "import resource, signal, sys\n"
+        "from pmengine.cli import main\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        f"sys.exit(main(['scan', '--positions', {str(tmp_path / 'p.parquet')!r}, "
+        f"'--market', {str(tmp_path / 'm.json')!r}, '--out', {str(out)!r}, '--no-progress']))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert r.returncode == 2, r.stderr
+    assert f"{out}: cannot write: File too large" in r.stderr and "Traceback" not in r.stderr
+    assert not list(out.parent.iterdir())

@@ -113,10 +113,12 @@ def _reader(obj: Any) -> Any:
 
 def account_ids(rows: Any, name: str, at: int) -> Any:
     """The account ids of ``rows`` (a record batch or table of the book's
-    ``name`` table, whose first row is the table's row ``at``) as a NumPy array
-    of the column's own integer type, exactly. A column whose order cannot be
-    checked (not integers, a null) raises ``InvalidInputError`` by the
-    engine's field and code; a uint64 id the engine cannot take is left to it."""
+    ``name`` table, whose first row is the table's row ``at``) as a NumPy
+    ``int64`` array, exactly: every id is then compared as an integer (NumPy
+    compares a ``uint64`` with an ``int64`` as floats, which merge ids above
+    2**53). A column the engine would refuse (not integers, a null, a
+    ``uint64`` id above the largest ``int64``) raises ``InvalidInputError`` by
+    the engine's field, code and words."""
     import numpy as np
     import pyarrow as pa
 
@@ -132,7 +134,16 @@ def account_ids(rows: Any, name: str, at: int) -> Any:
     if col.null_count:
         r = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
         raise InvalidInputError.at(f"{name}[{at + r}].account", "required", "missing")
-    return col.to_numpy()
+    ids = col.to_numpy()
+    top = np.iinfo(np.int64).max
+    if ids.dtype == np.uint64 and len(ids) and ids.max() > top:
+        r = int(np.argmax(ids > top))
+        raise InvalidInputError.at(
+            f"{name}[{at + r}].account",
+            f"must be at most {top} (a signed 64-bit integer), got {int(ids[r])}",
+            "out_of_range",
+        )
+    return ids.astype(np.int64, copy=False)
 
 
 def distinct(ids: Any) -> Any:

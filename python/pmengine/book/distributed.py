@@ -82,12 +82,15 @@ def account_parts(book: str | Path, accounts_per_part: int = 50_000) -> list[tup
     import numpy as np
     import pyarrow.dataset as ds  # type: ignore[import-untyped]
 
-    from pmengine.book.batch import distinct
+    from pmengine.book.batch import account_ids, distinct
 
     positions, balances = _paths(book)
-    ids = [np.asarray(ds.dataset(positions).to_table(columns=["account"]).column("account"))]
-    if balances is not None:
-        ids.append(np.asarray(ds.dataset(balances).to_table(columns=["account"]).column("account")))
+    files = [("positions", positions), ("balances", balances)]
+    ids = [
+        account_ids(ds.dataset(path).to_table(columns=["account"]), name, 0)
+        for name, path in files
+        if path is not None
+    ]
     unique = distinct(np.concatenate(ids))
     n = max(1, -(-len(unique) // max(1, accounts_per_part)))
     return [(int(p[0]), int(p[-1])) for p in np.array_split(unique, n) if len(p)]

@@ -80,8 +80,10 @@ def margin(engine: Any, tables: dict[str, Any], market: Any, **options: Any) -> 
 
 
 def in_files(text: str, rows: dict[str, Any]) -> str:
-    """``text`` with each ``positions[k]`` or ``balances[k]`` of a part's row
-    ``k`` made the row's number in its file (``rows[name][k]``)."""
+    """``text`` (an error's field, or its message, which starts with its field)
+    with the ``positions[k]`` or ``balances[k]`` it starts with made the row's
+    number in its file (``rows[name][k]``); the rest is left as it is (a name
+    may look like a row)."""
 
     def renumbered(m: re.Match[str]) -> str:
         numbers = rows.get(m.group(1))
@@ -92,4 +94,4 @@ def in_files(text: str, rows: dict[str, Any]) -> str:
             else m.group(0)
         )
 
-    return re.sub(r"\b(positions|balances)\[(\d+)\]", renumbered, text)
+    return re.sub(r"^(positions|balances)\[(\d+)\]", renumbered, text, count=1)

@@ -25,7 +25,8 @@ Results are written as they come, each part on a thread while the next is
 margined, to a hidden file beside ``out`` (a local path; through a link, its
 target) that takes its name only when the scan ends well: a scan that fails
 with an error or an interrupt leaves no results file, and an earlier one at
-``out`` as it was (a killed process leaves its hidden ``.partial`` file). A
+``out`` as it was (a killed process leaves its hidden ``.partial`` file and
+``.parts`` folder). A
 file that cannot be read part-way is named (``InputFileError``).
 """
 
@@ -152,6 +153,12 @@ Progress = Callable[[int, int, int], None]
 RESULT_DICTIONARY = ("status", "worst_group", "error", "worst_price_move", "worst_vol_shock")
 
 
+def _cannot_write(out: str | Path, e: OSError) -> InputFileError:
+    """``out`` cannot be written, by ``e``'s number where it has one (Arrow's
+    message names the hidden file written beside ``out``)."""
+    return InputFileError.at(out, f"cannot write: {os.strerror(e.errno) if e.errno else e}")
+
+
 def _write_results(
     out: str | Path, schema: Any, results: Iterable[Any], each: Callable[[Any], None]
 ) -> None:
@@ -185,8 +192,7 @@ def _write_results(
         try:
             return write()
         except OSError as e:
-            # By the error's number: Arrow's message names the partial file.
-            raise cannot(os.strerror(e.errno) if e.errno else str(e)) from None
+            raise _cannot_write(out, e) from None
 
     def write_of(part: Any) -> Callable[[], Any]:
         return lambda: writer.write(part)
@@ -403,13 +409,18 @@ def _scan_parts(
     place = Path(os.path.realpath(out)).parent
 
     def results(folder: Path) -> Iterator[Any]:
-        for name, f in tables:
-            _deal(f, name, np.asarray(lasts), folder)
-        for k in range(len(lasts)):
-            part = {name: _part(folder, name, k, f.schema_arrow) for name, f in tables}
-            summary.positions += part["positions"].num_rows
-            summary.balances += part["balances"].num_rows if "balances" in part else 0
-            yield parts.margin(engine, part, market, threads=threads, errors=errors)
+        # Input files raise InputFileError naming them (`_Named`): an OSError here
+        # is the hidden folder's, written or read back.
+        try:
+            for name, f in tables:
+                _deal(f, name, np.asarray(lasts), folder)
+            for k in range(len(lasts)):
+                part = {name: _part(folder, name, k, f.schema_arrow) for name, f in tables}
+                summary.positions += part["positions"].num_rows
+                summary.balances += part["balances"].num_rows if "balances" in part else 0
+                yield parts.margin(engine, part, market, threads=threads, errors=errors)
+        except OSError as e:
+            raise _cannot_write(out, e) from None
 
     def each(r: Any) -> None:
         _summarise(summary, r, candidates, top)
@@ -421,9 +432,7 @@ def _scan_parts(
             prefix=f".{Path(out).name[:64]}.", suffix=".parts", dir=place
         )
     except OSError as e:
-        raise InputFileError.at(
-            out, f"cannot write: {os.strerror(e.errno) if e.errno else e}"
-        ) from None
+        raise _cannot_write(out, e) from None
     with folder:
         _write_results(out, _result_schema(engine, market), results(Path(folder.name)), each)
     _finish(summary, candidates, top, start)

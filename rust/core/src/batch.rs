@@ -749,8 +749,15 @@ fn check_len(name: &str, len: usize, expected: usize) -> Result<()> {
     }
 }
 
-/// Every code of `table.column` names one of its values (or is negative: null).
-fn check_codes(pool: &rayon::ThreadPool, table: &str, column: &str, s: &Strings<'_>, rows: usize) -> Result<()> {
+/// Every code of `table.column` names one of its values (or is negative: null);
+/// a bad row is named as row `first + r` (`BatchOptions::first_rows`).
+fn check_codes(
+    pool: &rayon::ThreadPool,
+    (table, first): (&str, usize),
+    column: &str,
+    s: &Strings<'_>,
+    rows: usize,
+) -> Result<()> {
     check_len(&format!("{table}.{column}"), s.codes.len(), rows)?;
     // A max over the column vectorises; the offending row is searched for only on error.
     let n = s.values.len() as i64;
@@ -762,7 +769,7 @@ fn check_codes(pool: &rayon::ThreadPool, table: &str, column: &str, s: &Strings<
     if top as i64 >= n {
         let r = s.codes.iter().position(|&c| i64::from(c) >= n).unwrap_or(0);
         return Err(CoreError::invalid(
-            format!("{table}[{r}].{column}"),
+            format!("{table}[{}].{column}", first + r),
             format!("dictionary code {} out of range ({} values)", s.codes[r], s.values.len()),
         ));
     }
@@ -770,14 +777,16 @@ fn check_codes(pool: &rayon::ThreadPool, table: &str, column: &str, s: &Strings<
 }
 
 impl PositionColumns<'_> {
-    fn check(&self, pool: &rayon::ThreadPool) -> Result<()> {
+    /// Its codes and columns' lengths; a bad row named as row `first + r`.
+    fn check(&self, pool: &rayon::ThreadPool, first: usize) -> Result<()> {
         let n = self.account.len();
-        check_codes(pool, "positions", "type", &self.kind_of_instrument, n)?;
-        check_codes(pool, "positions", "symbol", &self.symbol, n)?;
-        check_codes(pool, "positions", "underlying", &self.underlying, n)?;
+        let table = ("positions", first);
+        check_codes(pool, table, "type", &self.kind_of_instrument, n)?;
+        check_codes(pool, table, "symbol", &self.symbol, n)?;
+        check_codes(pool, table, "underlying", &self.underlying, n)?;
         for (column, s) in [("settle", self.settle), ("kind", self.option_kind)] {
             if let Some(s) = s {
-                check_codes(pool, "positions", column, &s, n)?;
+                check_codes(pool, table, column, &s, n)?;
             }
         }
         check_len("positions.qty", self.qty.len(), n)?;
@@ -940,8 +949,9 @@ impl Engine {
         market: &Market,
         options: &BatchOptions,
     ) -> Result<BatchResult> {
-        positions.check(pool)?;
-        check_codes(pool, "balances", "asset", &balances.asset, balances.account.len())?;
+        let (first_position, first_balance) = options.first_rows;
+        positions.check(pool, first_position)?;
+        check_codes(pool, ("balances", first_balance), "asset", &balances.asset, balances.account.len())?;
         check_len("balances.qty", balances.qty.len(), balances.account.len())?;
 
         // Rows already grouped in ascending order (as `pmengine gen` writes them) are

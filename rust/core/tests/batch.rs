@@ -590,3 +590,19 @@ fn rows_of_one_symbol_with_other_codes_equal_the_per_account_path() {
         }
     }
 }
+
+#[test]
+fn a_dictionary_code_out_of_range_is_named_by_its_row_in_the_stream() {
+    // A part of a stream (`first_rows`): the bad row is named by its number in the whole table.
+    let engine = Engine::new(RiskParams::default_profile());
+    let (_, mut cols) = book(20, 3);
+    cols.symbol.codes[3] = 999;
+    let options = BatchOptions { first_rows: (100, 50), ..opts(1, 8) };
+    let err = cols.run(&engine, &market(), &options).unwrap_err().to_string();
+    assert!(err.starts_with("positions[103].symbol: dictionary code 999 out of range"), "{err}");
+    cols.symbol.codes[3] = 0;
+    let a = cols.asset.codes.len() - 1;
+    cols.asset.codes[a] = cols.asset.values.len() as i32 + 5;
+    let err = cols.run(&engine, &market(), &options).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("balances[{}].asset: dictionary code", 50 + a)), "{err}");
+}
