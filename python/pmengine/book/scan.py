@@ -159,6 +159,17 @@ def _cannot_write(out: str | Path, e: OSError) -> InputFileError:
     return InputFileError.at(out, f"cannot write: {os.strerror(e.errno) if e.errno else e}")
 
 
+def _output_path(out: str | Path) -> Path:
+    """The local file ``out`` names (through a link, its target); a URI or a
+    folder raises ``InputFileError`` naming ``out``, before any work is done."""
+    if "://" in str(out):
+        raise InputFileError.at(out, "cannot write: a local path is needed, not a URI")
+    path = Path(os.path.realpath(out))
+    if path.is_dir():
+        raise InputFileError.at(out, "cannot write: Is a directory")
+    return path
+
+
 def _write_results(
     out: str | Path, schema: Any, results: Iterable[Any], each: Callable[[Any], None]
 ) -> None:
@@ -175,14 +186,7 @@ def _write_results(
     import pyarrow.fs as pafs  # type: ignore[import-untyped]
     import pyarrow.parquet as pq
 
-    def cannot(why: str) -> InputFileError:
-        return InputFileError.at(out, f"cannot write: {why}")
-
-    if "://" in str(out):
-        raise cannot("a local path is needed, not a URI")
-    path = Path(os.path.realpath(out))
-    if path.is_dir():  # found before the scan, not at its end
-        raise cannot("Is a directory")
+    path = _output_path(out)
     # Unique to this write (two scans to one file do not share it), and short
     # enough for any name the file system takes.
     partial = path.with_name(f".{path.name[:64]}.{secrets.token_hex(6)}.partial")
@@ -249,6 +253,7 @@ def scan_files(
     the riskiest accounts the summary lists."""
     from pmengine.book.batch import PART_ROWS
 
+    _output_path(out)
     for name, value, least in [
         ("accounts_per_part", accounts_per_part, 1),
         ("part_rows", part_rows, 1),
@@ -406,7 +411,7 @@ def _scan_parts(
     summary = ScanSummary(out=str(out))
     candidates: list[tuple[float, int, float, str, str | None]] = []
     total = pf.metadata.num_rows
-    place = Path(os.path.realpath(out)).parent
+    place = _output_path(out).parent
 
     def results(folder: Path) -> Iterator[Any]:
         # Input files raise InputFileError naming them (`_Named`): an OSError here
