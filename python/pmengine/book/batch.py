@@ -146,6 +146,15 @@ def account_ids(rows: Any, name: str, at: int) -> Any:
     return ids.astype(np.int64, copy=False)
 
 
+def at_least(field: str, value: Any, least: float) -> None:
+    """Refuse ``value`` below ``least`` (or NaN): ``InvalidInputError``
+    ``field: must be >= least, got value``, code ``out_of_range``."""
+    from pmengine.errors import InvalidInputError
+
+    if not value >= least:
+        raise InvalidInputError.at(field, f"must be >= {least}, got {value}", "out_of_range")
+
+
 def distinct(ids: Any) -> Any:
     """The distinct values of a NumPy array of ids, ascending, by a sort
     (``np.unique`` hashes, and took 10.8 s for 8 M ids where this takes 0.3 s)."""

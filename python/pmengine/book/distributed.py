@@ -91,9 +91,7 @@ def account_parts(book: str | Path, accounts_per_part: int = 50_000) -> list[tup
         for name, path in files
         if path is not None
     ]
-    unique = distinct(np.concatenate(ids))
-    n = max(1, -(-len(unique) // max(1, accounts_per_part)))
-    return [(int(p[0]), int(p[-1])) for p in np.array_split(unique, n) if len(p)]
+    return parts.ranges(distinct(np.concatenate(ids)), accounts_per_part)
 
 
 class PartScanner:

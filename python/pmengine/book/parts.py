@@ -20,6 +20,22 @@ from pmengine.errors import PmError
 ROW = "__pmengine_row"
 
 
+def ranges(ids: Any, accounts_per_part: int) -> list[tuple[int, int]]:
+    """The ``(first, last)`` account id of each part of ``accounts_per_part``
+    consecutive ids of ``ids`` (distinct, ascending), parts as even as they go."""
+    import numpy as np
+
+    n = max(1, -(-len(ids) // max(1, accounts_per_part)))
+    return [(int(p[0]), int(p[-1])) for p in np.array_split(ids, n) if len(p)]
+
+
+def numbered(table: Any, rows: Any) -> Any:
+    """``table`` with its rows' numbers in their file, ``rows``, as ``ROW``."""
+    import pyarrow as pa
+
+    return table.append_column(ROW, pa.array(rows, pa.int64()))
+
+
 def by_account(table: Any) -> tuple[Any, Any]:
     """``table`` (rows with their numbers in ``ROW``) sorted by account, stably,
     without ``ROW``, and the rows' numbers in that order."""
@@ -50,11 +66,10 @@ def accounts_in(f: Any, name: str, first: int, last: int) -> Any:
         group = f.read_row_group(i)
         ids = account_ids(group, name, at)
         keep = np.flatnonzero((ids >= first) & (ids <= last))
-        rows = pa.array(at + keep, pa.int64())
-        pieces.append(group.take(keep).append_column(ROW, rows))
+        pieces.append(numbered(group.take(keep), at + keep))
         at += n
     if not pieces:
-        return f.schema_arrow.empty_table().append_column(ROW, pa.array([], pa.int64()))
+        return numbered(f.schema_arrow.empty_table(), [])
     return pa.concat_tables(pieces)
 
 

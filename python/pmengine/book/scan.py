@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from pmengine._core import Engine, Market
 from pmengine.book import parts
-from pmengine.errors import InputFileError, InvalidInputError
+from pmengine.errors import InputFileError
 
 if TYPE_CHECKING:
     from pmengine._core import _OnError
@@ -117,6 +117,18 @@ def _parquet(path: str | Path) -> Any:
         raise InputFileError.at(path, f"cannot read as Parquet: {e}") from None
 
 
+def _account_column(f: Any, name: str) -> Iterator[Any]:
+    """The account ids of each row group of the book's ``name`` file, read
+    alone (``book.batch.account_ids``: int64, its rules named by row)."""
+    from pmengine.book.batch import account_ids
+
+    at = 0
+    for i in range(f.num_row_groups):
+        ids = account_ids(f.read_row_group(i, columns=["account"]), name, at)
+        at += len(ids)
+        yield ids
+
+
 def _sorted_accounts(f: Any, name: str) -> int | None:
     """How many accounts the file holds when its account ids never decrease,
     else ``None`` (read column by column, row group by row group); ids that
@@ -124,12 +136,8 @@ def _sorted_accounts(f: Any, name: str) -> int | None:
     the book's ``name`` table."""
     import numpy as np
 
-    from pmengine.book.batch import account_ids
-
-    last, at, accounts = None, 0, 0
-    for i in range(f.num_row_groups):
-        ids = account_ids(f.read_row_group(i, columns=["account"]), name, at)
-        at += len(ids)
+    last, accounts = None, 0
+    for ids in _account_column(f, name):
         if len(ids) == 0:
             continue
         if (last is not None and ids[0] < last) or np.any(ids[1:] < ids[:-1]):
@@ -251,7 +259,7 @@ def scan_files(
     ``pmengine.book.batch.PART_ROWS``), else split by account id into parts of
     ``accounts_per_part`` accounts (default ``ACCOUNTS_PER_PART``). ``top``:
     the riskiest accounts the summary lists."""
-    from pmengine.book.batch import PART_ROWS
+    from pmengine.book.batch import PART_ROWS, at_least
 
     _output_path(out)
     for name, value, least in [
@@ -259,8 +267,8 @@ def scan_files(
         ("part_rows", part_rows, 1),
         ("top", top, 0),
     ]:
-        if value is not None and value < least:
-            raise InvalidInputError.at(name, f"must be >= {least}, got {value}", "out_of_range")
+        if value is not None:
+            at_least(name, value, least)
     pf = _parquet(positions)
     bf = _parquet(balances) if balances is not None else None
     if "account" not in pf.schema_arrow.names:
@@ -407,7 +415,7 @@ def _scan_parts(
     start = time.perf_counter()
     tables = [("positions", pf), *([("balances", bf)] if bf is not None else [])]
     ids = distinct(np.concatenate([_unique_ids(f, name) for name, f in tables]))
-    lasts = [int(p[-1]) for p in np.array_split(ids, max(1, -(-len(ids) // accounts_per_part)))]
+    lasts = [last for _, last in parts.ranges(ids, accounts_per_part)]
     summary = ScanSummary(out=str(out))
     candidates: list[tuple[float, int, float, str, str | None]] = []
     total = pf.metadata.num_rows
@@ -448,13 +456,9 @@ def _unique_ids(f: Any, name: str) -> Any:
     """The distinct account ids of a Parquet file, read row group by row group."""
     import numpy as np
 
-    from pmengine.book.batch import account_ids, distinct
+    from pmengine.book.batch import distinct
 
-    seen, at = [], 0
-    for i in range(f.num_row_groups):
-        ids = account_ids(f.read_row_group(i, columns=["account"]), name, at)
-        at += len(ids)
-        seen.append(distinct(ids))
+    seen = [distinct(ids) for ids in _account_column(f, name)]
     return distinct(np.concatenate(seen)) if seen else np.empty(0, dtype=np.int64)
 
 
@@ -476,7 +480,7 @@ def _deal(f: Any, name: str, lasts: Any, folder: Path) -> None:
             group = f.read_row_group(i)
             n = group.num_rows
             part = np.searchsorted(lasts, account_ids(group, name, at), side="left")
-            group = group.append_column(parts.ROW, pa.array(np.arange(at, at + n, dtype=np.int64)))
+            group = parts.numbered(group, np.arange(at, at + n))
             at += n
             # By part, each part's rows in file order: one take, then a slice a
             # part. Part numbers as 16 bits where they fit: NumPy sorts those
@@ -505,7 +509,7 @@ def _part(folder: Path, name: str, k: int, schema: Any) -> Any:
 
     path = folder / f"{name}-{k}.arrow"
     if not path.exists():
-        return schema.empty_table().append_column(parts.ROW, pa.array([], pa.int64()))
+        return parts.numbered(schema.empty_table(), [])
     with pa.ipc.open_stream(str(path)) as reader:
         return reader.read_all()
 

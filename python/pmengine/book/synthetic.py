@@ -109,6 +109,7 @@ def _blocks(accounts: int, k: int, option_share: float, seed: int) -> Iterator[t
 def _check(accounts: int, positions_per_account: int, option_share: float, seed: int) -> None:
     """A book's sizes, option share and seed, each named when out of range
     (``InvalidInputError``): checked before anything is drawn or written."""
+    from pmengine.book.batch import at_least
     from pmengine.errors import InvalidInputError
 
     for name, value in [
@@ -116,8 +117,7 @@ def _check(accounts: int, positions_per_account: int, option_share: float, seed:
         ("positions_per_account", positions_per_account),
         ("seed", seed),
     ]:
-        if value < 0:
-            raise InvalidInputError.at(name, f"must be >= 0, got {value}", "out_of_range")
+        at_least(name, value, 0)
     if not 0.0 <= option_share <= 1.0:  # NaN too
         raise InvalidInputError.at(
             "option_share", f"must be >= 0 and <= 1, got {option_share}", "out_of_range"
@@ -168,12 +168,7 @@ def write_book(
             rows[1] += b.num_rows
 
         pending = None
-        for p, b in iter_book(
-            accounts,
-            positions_per_account=positions_per_account,
-            option_share=option_share,
-            seed=seed,
-        ):
+        for p, b in _blocks(accounts, positions_per_account, option_share, seed):  # checked above
             if pending is not None:
                 pending.result()
             pending = pool.submit(write, p, b)
